@@ -1,0 +1,173 @@
+"""Configuration, read once from the environment (and a `.env` file if present).
+
+Every setting is listed with its default in README.md and `.env.example`.
+`validate()` is called by the app factory so that a bad deployment stops at start
+with one message naming every bad setting, instead of failing on the first request.
+"""
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+from dotenv import load_dotenv
+
+BASE_DIR = Path(__file__).resolve().parent
+load_dotenv(BASE_DIR / ".env")
+
+_BAD = []  # (name, problem) found while reading the environment
+
+
+def _str(name, default=""):
+    return os.environ.get(name, default).strip()
+
+
+def _int(name, default, minimum=None, maximum=None):
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        _BAD.append((name, f"must be an integer, got {raw!r}"))
+        return default
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        _BAD.append((name, f"must be between {minimum} and {maximum}, got {value}"))
+        return default
+    return value
+
+
+def _float(name, default, minimum=0.0):
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        _BAD.append((name, f"must be a number, got {raw!r}"))
+        return default
+    if value < minimum:
+        _BAD.append((name, f"must be at least {minimum}, got {value}"))
+        return default
+    return value
+
+
+def _bool(name, default):
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    if raw.strip().lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.strip().lower() in ("0", "false", "no", "off"):
+        return False
+    _BAD.append((name, f"must be true or false, got {raw!r}"))
+    return default
+
+
+def _choice(name, default, choices):
+    value = _str(name, default).lower()
+    if value not in choices:
+        _BAD.append((name, f"must be one of {', '.join(choices)}, got {value!r}"))
+        return default
+    return value
+
+
+def normalize_database_url(url):
+    """Render and Heroku hand out `postgres://`; SQLAlchemy 2.1 reads `postgresql://`
+    as psycopg 3. Both become the psycopg2 driver we install."""
+    if not url:
+        return f"sqlite:///{BASE_DIR / 'instance' / 'eventbook.db'}"
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg2://" + url[len(prefix):]
+    return url
+
+
+class Config:
+    DEBUG = _bool("FLASK_DEBUG", False)
+    TESTING = False
+
+    SQLALCHEMY_DATABASE_URI = normalize_database_url(_str("DATABASE_URL"))
+    DB_POOL_SIZE = _int("DB_POOL_SIZE", 10, 1, 1000)
+    DB_POOL_TIMEOUT = _int("DB_POOL_TIMEOUT", 10, 1, 600)
+
+    JWT_SECRET_KEY = _str("JWT_SECRET_KEY")
+    JWT_ACCESS_TOKEN_EXPIRES = timedelta(minutes=_int("JWT_ACCESS_MINUTES", 15, 1))
+    JWT_REFRESH_TOKEN_EXPIRES = timedelta(days=_int("JWT_REFRESH_DAYS", 7, 1))
+    BCRYPT_ROUNDS = _int("BCRYPT_ROUNDS", 12, 4, 31)
+
+    MAX_CONTENT_LENGTH = _int("MAX_BODY_BYTES", 64 * 1024, 1024)
+    MAX_TICKETS_PER_BOOKING = _int("MAX_TICKETS_PER_BOOKING", 10, 1, 1000)
+    IDEMPOTENCY_TTL = timedelta(hours=_int("IDEMPOTENCY_TTL_HOURS", 24, 24))
+
+    EMAIL_BACKEND = _choice("EMAIL_BACKEND", "log", ("log", "smtp"))
+    MAIL_SERVER = _str("MAIL_SERVER")
+    MAIL_PORT = _int("MAIL_PORT", 25, 1, 65535)
+    MAIL_USERNAME = _str("MAIL_USERNAME")
+    MAIL_PASSWORD = _str("MAIL_PASSWORD")
+    MAIL_USE_TLS = _bool("MAIL_USE_TLS", False)
+    MAIL_FROM = _str("MAIL_FROM", "eventbook <no-reply@eventbook.local>")
+    MAIL_TIMEOUT = _float("MAIL_TIMEOUT", 10.0, 0.1)
+
+    NOTIFY_WORKERS = _int("NOTIFY_WORKERS", 4, 1, 64)
+    NOTIFY_QUEUE_SIZE = _int("NOTIFY_QUEUE_SIZE", 1000, 1)
+    NOTIFY_MAX_ATTEMPTS = _int("NOTIFY_MAX_ATTEMPTS", 5, 1, 100)
+    NOTIFY_BACKOFF_SECONDS = _float("NOTIFY_BACKOFF_SECONDS", 2.0)
+    NOTIFY_SWEEP_SECONDS = _float("NOTIFY_SWEEP_SECONDS", 2.0, 0.05)
+    NOTIFY_CLAIM_TIMEOUT_SECONDS = _float("NOTIFY_CLAIM_TIMEOUT_SECONDS", 60.0, 1.0)
+    NOTIFY_SHUTDOWN_SECONDS = _float("NOTIFY_SHUTDOWN_SECONDS", 10.0)
+    # Artificial delay before each delivery: used by the crash test and the benchmark.
+    NOTIFY_DELIVERY_DELAY_MS = _int("NOTIFY_DELIVERY_DELAY_MS", 0, 0)
+    NOTIFY_AUTOSTART = _bool("NOTIFY_AUTOSTART", True)
+
+    RATELIMIT_ENABLED = _bool("RATELIMIT_ENABLED", True)
+    RATELIMIT_STORAGE_URI = _str("RATELIMIT_STORAGE_URI", "memory://")
+    RATELIMIT_HEADERS_ENABLED = True
+    RATELIMIT_LOGIN = _str("RATELIMIT_LOGIN", "20 per minute")
+    RATELIMIT_LOGIN_ACCOUNT = _str("RATELIMIT_LOGIN_ACCOUNT", "5 per minute")
+    RATELIMIT_REGISTER = _str("RATELIMIT_REGISTER", "10 per hour")
+    RATELIMIT_BOOKING = _str("RATELIMIT_BOOKING", "30 per minute")
+
+    CORS_ORIGINS = [o.strip() for o in _str("CORS_ORIGINS").split(",") if o.strip()]
+    PROXY_FIX_X_FOR = _int("PROXY_FIX_X_FOR", 0, 0, 10)
+    LOG_FORMAT = _choice("LOG_FORMAT", "json", ("json", "text"))
+    LOG_LEVEL = _choice("LOG_LEVEL", "info", ("debug", "info", "warning", "error"))
+
+    API_TITLE = "eventbook"
+    API_VERSION = "1.0.0"
+    OPENAPI_VERSION = "3.0.3"
+    OPENAPI_URL_PREFIX = "/api"
+    OPENAPI_JSON_PATH = "openapi.json"
+    OPENAPI_SWAGGER_UI_PATH = "docs"
+    OPENAPI_SWAGGER_UI_URL = "/api/docs/assets/"
+    OPENAPI_SWAGGER_UI_CONFIG = {"validatorUrl": None}
+
+
+class TestConfig(Config):
+    """What the pytest suite runs with: fast hashing, a fast sweeper, no rate limits
+    unless a test asks for them."""
+
+    TESTING = True
+    JWT_SECRET_KEY = "test-secret-key-that-is-long-enough-0123456789"
+    BCRYPT_ROUNDS = 4
+    RATELIMIT_ENABLED = False
+    NOTIFY_SWEEP_SECONDS = 0.2
+    NOTIFY_BACKOFF_SECONDS = 0.1
+    LOG_FORMAT = "text"
+
+
+def validate(config):
+    """Return the list of problems with this configuration (empty when it is fine)."""
+    problems = [f"{name} {problem}" for name, problem in _BAD]
+    relaxed = config.get("DEBUG") or config.get("TESTING")
+    secret = config.get("JWT_SECRET_KEY") or ""
+    if not relaxed and len(secret) < 32:
+        problems.append(
+            "JWT_SECRET_KEY must be set to at least 32 characters "
+            "(generate one with: python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+        )
+    if config.get("EMAIL_BACKEND") == "smtp" and not config.get("MAIL_SERVER"):
+        problems.append("MAIL_SERVER must be set when EMAIL_BACKEND=smtp")
+    uri = config.get("SQLALCHEMY_DATABASE_URI", "")
+    if not uri.startswith(("sqlite:", "postgresql+psycopg2:")):
+        problems.append(f"DATABASE_URL must be a sqlite:// or postgres:// URL, got {uri.split(':')[0]!r}")
+    return problems

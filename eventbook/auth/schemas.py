@@ -1,0 +1,75 @@
+from marshmallow import ValidationError, fields, post_load, validate
+
+from eventbook.models import Role
+from eventbook.schemas import Schema, Text, Title, UTCDateTime
+
+
+class Password(Text):
+    """8 to 72 bytes: bcrypt looks at 72 bytes at most, and bcrypt 5 refuses more."""
+
+    def __init__(self, min_bytes=8, **kwargs):
+        self.min_bytes = min_bytes
+        super().__init__(load_only=True, required=True, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        value = super()._deserialize(value, attr, data, **kwargs)
+        size = len(value.encode("utf-8"))
+        if not self.min_bytes <= size <= 72:
+            raise ValidationError(f"Must be {self.min_bytes} to 72 bytes long.")
+        return value
+
+
+class Email(fields.Email):
+    def __init__(self, **kwargs):
+        super().__init__(required=True, validate=validate.Length(max=254), **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return super()._deserialize(value, attr, data, **kwargs).strip().lower()
+
+
+class UserSchema(Schema):
+    id = fields.Integer(dump_only=True)
+    email = fields.String(dump_only=True)
+    name = fields.String(dump_only=True, allow_none=True)
+    role = fields.String(dump_only=True, metadata={"enum": [Role.CUSTOMER, Role.ORGANIZER, Role.ADMIN]})
+    created_at = UTCDateTime(dump_only=True)
+
+
+class RegisterSchema(Schema):
+    email = Email()
+    password = Password()
+    role = fields.String(required=True, validate=validate.OneOf([Role.CUSTOMER, Role.ORGANIZER]))
+    name = Title(100, load_default=None, allow_none=True)
+
+    @post_load
+    def default_name(self, data, **kwargs):
+        data["name"] = data["name"] or None
+        return data
+
+
+class RegisteredSchema(Schema):
+    message = fields.String()
+    user = fields.Nested(UserSchema)
+
+
+class LoginSchema(Schema):
+    email = Text(required=True, validate=validate.Length(min=1, max=254))
+    # Any length is accepted here; too long or too short simply never matches.
+    password = Text(required=True, load_only=True, validate=validate.Length(min=1, max=1024))
+
+
+class TokensSchema(Schema):
+    token = fields.String(metadata={"description": "access token (Authorization: Bearer ...)"})
+    refresh_token = fields.String()
+    user = fields.Nested(UserSchema)
+
+
+class AccessTokenSchema(Schema):
+    token = fields.String()
+
+
+class LogoutSchema(Schema):
+    refresh_token = Text(
+        validate=validate.Length(max=4096),
+        metadata={"description": "also revoke this refresh token (it must be the caller's)"},
+    )

@@ -1,0 +1,82 @@
+"""Accounts, passwords and tokens."""
+
+from datetime import datetime, timezone
+
+import bcrypt
+from flask import current_app
+from flask_jwt_extended import create_access_token, create_refresh_token, decode_token
+from sqlalchemy import delete, exc, select
+
+from eventbook.errors import error
+from eventbook.extensions import db
+from eventbook.models import RevokedToken, User, utcnow
+
+
+def hash_password(password):
+    rounds = current_app.config["BCRYPT_ROUNDS"]
+    return bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds)).decode()
+
+
+def _dummy_hash():
+    # Checked against when the email is unknown, so both failures take the same time.
+    app = current_app._get_current_object()
+    if "dummy_hash" not in app.extensions:
+        app.extensions["dummy_hash"] = hash_password("not-a-real-password")
+    return app.extensions["dummy_hash"]
+
+
+def register(email, password, role, name=None):
+    user = User(email=email, password_hash=hash_password(password), role=role, name=name)
+    db.session.add(user)
+    try:
+        db.session.commit()
+    except exc.IntegrityError:
+        db.session.rollback()
+        error(409, "email_taken", "An account with this email already exists")
+    return user
+
+
+def authenticate(email, password):
+    """The user with these credentials, or a 401 that does not say which one was wrong."""
+    user = db.session.scalar(select(User).where(User.email == email.strip().lower()))
+    candidate = password.encode()
+    stored = user.password_hash if user else _dummy_hash()
+    matches = len(candidate) <= 72 and bcrypt.checkpw(candidate, stored.encode())
+    if user is None or not matches:
+        error(401, "unauthorized", "Invalid email or password")
+    return user
+
+
+def issue_tokens(user):
+    identity = str(user.id)
+    return create_access_token(identity), create_refresh_token(identity)
+
+
+def revoke(*payloads):
+    """Revoke the tokens with these decoded payloads (already revoked ones are fine)."""
+    now = utcnow()
+    db.session.execute(delete(RevokedToken).where(RevokedToken.expires_at < now))
+    for payload in payloads:
+        expires = datetime.fromtimestamp(payload["exp"], timezone.utc)
+        if expires > now and db.session.get(RevokedToken, payload["jti"]) is None:
+            db.session.add(RevokedToken(jti=payload["jti"], expires_at=expires))
+    try:
+        db.session.commit()
+    except exc.IntegrityError:  # revoked concurrently: the outcome is the same
+        db.session.rollback()
+
+
+def own_refresh_token(token, user):
+    """The payload of `token` if it is a refresh token of `user`, else a 422."""
+    try:
+        payload = decode_token(token, allow_expired=True)
+    except Exception:  # noqa: BLE001 - any decoding failure means "not a token of ours"
+        payload = None
+    if not payload or payload.get("type") != "refresh" or payload.get("sub") != str(user.id):
+        error(422, "validation_error", "The request has invalid fields",
+              errors={"refreshToken": ["Not a refresh token of this account."]})
+    return payload
+
+
+def is_revoked(jti):
+    return db.session.get(RevokedToken, jti) is not None

@@ -1,0 +1,55 @@
+"""flask-jwt-extended, wired to our users, our revocation table and our error envelope."""
+
+from flask import g
+
+from eventbook.auth.service import is_revoked
+from eventbook.errors import envelope
+from eventbook.extensions import db, jwt
+from eventbook.models import User
+
+
+@jwt.user_lookup_loader
+def load_user(_header, payload):
+    user = db.session.get(User, int(payload["sub"]))
+    g.user_id = user.id if user else None
+    return user
+
+
+@jwt.token_in_blocklist_loader
+def token_revoked(_header, payload):
+    return is_revoked(payload["jti"])
+
+
+def _unauthorized(message):
+    return envelope(401, "unauthorized", message, headers={"WWW-Authenticate": "Bearer"})
+
+
+@jwt.unauthorized_loader
+def missing_token(_reason):
+    return _unauthorized("Missing bearer token")
+
+
+@jwt.invalid_token_loader
+def invalid_token(_reason):
+    return _unauthorized("Invalid token")
+
+
+@jwt.expired_token_loader
+def expired_token(_header, _payload):
+    return _unauthorized("Token has expired")
+
+
+@jwt.revoked_token_loader
+def revoked_token(_header, _payload):
+    return _unauthorized("Token has been revoked")
+
+
+@jwt.user_lookup_error_loader
+def unknown_user(_header, _payload):
+    return _unauthorized("Token's user no longer exists")
+
+
+@jwt.needs_fresh_token_loader
+@jwt.token_verification_failed_loader
+def failed_verification(_header, _payload):
+    return _unauthorized("Invalid token")

@@ -1,0 +1,111 @@
+"""`flask` commands: create-admin, seed-demo, notifications retry (and flask-smorest's
+`flask openapi write FILE`)."""
+
+import random
+from datetime import timedelta
+
+import click
+from flask import current_app
+from marshmallow import ValidationError
+
+from eventbook.auth import service as auth
+from eventbook.auth.schemas import Email, Password
+from eventbook.extensions import db
+from eventbook.models import Booking, Event, Notification, Role, User, utcnow
+from eventbook.notifications import delivery
+
+
+def register(app):
+    app.cli.add_command(create_admin)
+    app.cli.add_command(seed_demo)
+    app.cli.add_command(notifications)
+
+
+@click.command("create-admin")
+@click.argument("email")
+@click.option("--name", default=None, help="Display name.")
+@click.password_option(envvar="ADMIN_PASSWORD", help="Prompted for when not given (or ADMIN_PASSWORD).")
+def create_admin(email, name, password):
+    """Create an ADMIN account (the only way to get one)."""
+    try:
+        email = Email().deserialize(email)
+        password = Password().deserialize(password)
+    except ValidationError as exc:
+        raise click.BadParameter("; ".join(exc.messages)) from exc
+    user = auth.register(email, password, Role.ADMIN, name)
+    click.echo(f"Created admin {user.email} (id {user.id})")
+
+
+@click.command("seed-demo")
+@click.option("--customers", default=20, show_default=True, type=click.IntRange(0, 1_000_000))
+@click.option("--events", default=10, show_default=True, type=click.IntRange(0, 1_000_000))
+@click.option("--bookings", default=50, show_default=True, type=click.IntRange(0, 10_000_000),
+              help="Bookings to make, spread over events and customers.")
+@click.option("--password", default="demo-password", show_default=True, help="Password of every demo account.")
+def seed_demo(customers, events, bookings, password):
+    """Fill the database with a demo organizer, customers, events and bookings.
+
+    Bookings are written with the inventory kept consistent: each event's available
+    tickets go down by what its bookings hold. No notifications are sent for demo data."""
+    stamp = utcnow().strftime("%Y%m%d%H%M%S")
+    password_hash = auth.hash_password(password)
+    organizer = User(email=f"organizer-{stamp}@demo.eventbook", name="Demo Organizer",
+                     role=Role.ORGANIZER, password_hash=password_hash)
+    db.session.add(organizer)
+    db.session.flush()
+    people = []
+    with click.progressbar(range(customers), label="customers") as bar:
+        for n in bar:
+            people.append(User(email=f"customer{n}-{stamp}@demo.eventbook", name=f"Customer {n}",
+                               role=Role.CUSTOMER, password_hash=password_hash))
+            if len(people) % 1000 == 0:
+                db.session.add_all(people[-1000:])
+                db.session.flush()
+    db.session.add_all(people[len(people) - len(people) % 1000:])
+    db.session.flush()
+    now = utcnow()
+    made = []
+    with click.progressbar(range(events), label="events") as bar:
+        for n in bar:
+            total = random.choice([50, 100, 250, 1000])
+            made.append(Event(title=f"Demo event {n}", description="A demo event", location="Demo Hall",
+                              date=now + timedelta(days=1 + n % 365, hours=n % 24), total_tickets=total,
+                              available_tickets=total, organizer_id=organizer.id, created_at=now, updated_at=now))
+    db.session.add_all(made)
+    db.session.flush()
+    done = 0
+    pairs = [(event, person) for event in made for person in people]
+    random.shuffle(pairs)
+    with click.progressbar(pairs[:bookings], label="bookings") as bar:
+        for event, person in bar:
+            count = min(random.randint(1, 4), event.available_tickets)
+            if count == 0:
+                continue
+            event.available_tickets -= count
+            db.session.add(Booking(event_id=event.id, user_id=person.id, tickets_count=count, created_at=now))
+            done += 1
+    db.session.commit()
+    click.echo(f"Seeded {organizer.email}, {len(people)} customers, {len(made)} events, {done} bookings "
+               f"(password: {password})")
+
+
+@click.group()
+def notifications():
+    """Inspect and retry notifications."""
+
+
+@notifications.command("retry")
+def retry():
+    """Put every FAILED notification back in the queue."""
+    count = delivery.retry_failed()
+    click.echo(f"{count} failed notification(s) queued again")
+
+
+@notifications.command("status")
+def status():
+    """Count notifications by status."""
+    for name, count in db.session.execute(
+        db.select(Notification.status, db.func.count()).group_by(Notification.status)
+    ):
+        click.echo(f"{name}: {count}")
+    click.echo(f"workers per process: {current_app.config['NOTIFY_WORKERS']}")

@@ -1,0 +1,115 @@
+"""The one JSON error envelope, for every error the app can produce.
+
+    {"status": 409, "code": "sold_out", "message": "...", "errors": {}}
+
+Views raise errors with `error(...)` (webargs' `abort`, which keeps the extra data on
+the exception); this module turns every HTTPException, every database outage and every
+unexpected exception into that envelope.
+"""
+
+import logging
+
+import marshmallow as ma
+from flask import g, jsonify
+from sqlalchemy import exc as sa_exc
+from webargs.flaskparser import abort
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "rate_limited",
+    500: "internal_error",
+    503: "unavailable",
+}
+
+MESSAGES = {
+    400: "The request body is not valid JSON",
+    404: "Not found",
+    405: "Method not allowed",
+    413: "The request body is too large",
+    415: "The request body must be JSON (Content-Type: application/json)",
+    429: "Too many requests, try again later",
+}
+
+
+class ErrorSchema(ma.Schema):
+    """The error envelope (documentation only)."""
+
+    status = ma.fields.Integer(metadata={"description": "HTTP status"})
+    code = ma.fields.String(metadata={"description": "machine-readable error code"})
+    message = ma.fields.String(metadata={"description": "human-readable message"})
+    errors = ma.fields.Dict(
+        keys=ma.fields.String(),
+        values=ma.fields.Raw(),
+        metadata={"description": "field name -> list of messages (validation errors)"},
+    )
+
+
+def error(status, code, message, errors=None, headers=None, **extra):
+    """Stop the request with an error in the envelope."""
+    abort(status, code=code, message=message, errors=errors or {}, headers=headers, **extra)
+
+
+def envelope(status, code, message, errors=None, headers=None, **extra):
+    body = {"status": status, "code": code, "message": message, "errors": errors or {}}
+    body.update(extra)
+    response = jsonify(body)
+    response.status_code = status
+    response.headers.extend(headers or {})
+    return response
+
+
+def handle_http_exception(exc):
+    data = getattr(exc, "data", None) or {}
+    status = exc.code or 500
+    headers = dict(data.get("headers") or {})
+    if status == 405 and getattr(exc, "valid_methods", None):
+        headers["Allow"] = ", ".join(exc.valid_methods)
+    if status == 429:
+        headers.setdefault("Retry-After", str(_retry_after(exc)))
+    extra = {k: v for k, v in data.items() if k not in ("code", "message", "errors", "headers", "messages", "exc")}
+    return envelope(
+        status,
+        data.get("code") or CODES.get(status, "error"),
+        data.get("message") or MESSAGES.get(status) or exc.description or exc.name,
+        data.get("errors"),
+        headers,
+        **extra,
+    )
+
+
+def _retry_after(exc):
+    limit = getattr(exc, "limit", None)
+    try:
+        return max(1, int(limit.limit.get_expiry()))
+    except Exception:  # noqa: BLE001 - any shape of limit object: fall back to a minute
+        return 60
+
+
+def handle_database_unavailable(exc):
+    log.warning("database unavailable: %s", exc.__class__.__name__)
+    return envelope(503, "unavailable", "The database is unavailable, try again shortly",
+                    headers={"Retry-After": "5"})
+
+
+def handle_unexpected(exc):
+    request_id = g.get("request_id", "-")
+    log.exception("unhandled error (request id %s)", request_id)
+    return envelope(500, "internal_error", f"Internal error, request id {request_id}")
+
+
+def register(app):
+    app.register_error_handler(HTTPException, handle_http_exception)
+    for db_error in (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError):
+        app.register_error_handler(db_error, handle_database_unavailable)
+    app.register_error_handler(Exception, handle_unexpected)

@@ -1,0 +1,78 @@
+from flask import url_for
+from flask.views import MethodView
+from flask_jwt_extended import current_user
+
+from eventbook.api import Blueprint
+from eventbook.bookings import service as bookings
+from eventbook.bookings.schemas import AttendeeBookingSchema
+from eventbook.events import service
+from eventbook.events.schemas import EventCreateSchema, EventQueryArgs, EventSchema, EventUpdateSchema
+from eventbook.models import Role
+from eventbook.pagination import HEADERS_DOC, paginate
+from eventbook.schemas import PageArgs
+
+blp = Blueprint("events", __name__, url_prefix="/api/events", description="Events and their tickets")
+
+EVENT_ID = "<int(max=2147483647):event_id>"
+
+
+@blp.route("")
+class Events(MethodView):
+    @blp.arguments(EventQueryArgs, location="query")
+    @blp.response(200, EventSchema(many=True), headers=HEADERS_DOC)
+    def get(self, args):
+        """Browse events, sorted by date (upcoming SCHEDULED ones by default)"""
+        return paginate(service.browse(args), args)
+
+    @blp.auth(Role.ORGANIZER, Role.ADMIN)
+    @blp.arguments(EventCreateSchema)
+    @blp.response(201, EventSchema, headers={"Location": {"description": "the new event", "schema": {"type": "string"}}})
+    def post(self, data):
+        """Publish an event"""
+        event = service.create(current_user, data)
+        return event, {"Location": url_for("events.Event", event_id=event.id)}
+
+
+@blp.route(f"/{EVENT_ID}")
+class Event(MethodView):
+    @blp.response(200, EventSchema)
+    @blp.alt_response(404, description="not_found")
+    def get(self, event_id):
+        """One event"""
+        return service.get(event_id)
+
+    @blp.auth(Role.ORGANIZER, Role.ADMIN)
+    @blp.arguments(EventUpdateSchema(partial=True))
+    @blp.response(200, EventSchema)
+    @blp.alt_response(404, description="not_found")
+    @blp.alt_response(409, description="capacity_below_sold, event_closed")
+    def put(self, data, event_id):
+        """Change an event (any subset of its fields)"""
+        return service.change(event_id, current_user, data)
+
+    @blp.auth(Role.ORGANIZER, Role.ADMIN)
+    @blp.arguments(EventUpdateSchema(partial=True))
+    @blp.response(200, EventSchema)
+    @blp.alt_response(404, description="not_found")
+    @blp.alt_response(409, description="capacity_below_sold, event_closed")
+    def patch(self, data, event_id):
+        """Change an event (any subset of its fields)"""
+        return service.change(event_id, current_user, data)
+
+    @blp.auth(Role.ORGANIZER, Role.ADMIN)
+    @blp.response(204)
+    @blp.alt_response(404, description="not_found")
+    def delete(self, event_id):
+        """Delete an event never booked; otherwise cancel it and its bookings"""
+        service.remove(event_id, current_user)
+
+
+@blp.route(f"/{EVENT_ID}/bookings")
+@blp.auth(Role.ORGANIZER, Role.ADMIN)
+@blp.arguments(PageArgs, location="query")
+@blp.response(200, AttendeeBookingSchema(many=True), headers=HEADERS_DOC)
+@blp.alt_response(404, description="not_found")
+def event_bookings(args, event_id):
+    """The bookings of an event, with each attendee"""
+    service.ensure_manager(service.get(event_id), current_user)
+    return paginate(bookings.of_event(event_id), args)

@@ -1,0 +1,37 @@
+"""Logging: one JSON object per line in production, plain text in development; every
+line carries the request id (and the user id once the token has been read)."""
+
+import logging
+import sys
+
+from flask import g, has_request_context, request
+from pythonjsonlogger.json import JsonFormatter
+
+
+class RequestContext(logging.Filter):
+    def filter(self, record):
+        if has_request_context():
+            record.request_id = g.get("request_id", "-")
+            record.user_id = g.get("user_id")
+            record.method = getattr(record, "method", request.method)
+            record.path = getattr(record, "path", request.path)
+        else:
+            record.request_id = getattr(record, "request_id", "-")
+            record.user_id = getattr(record, "user_id", None)
+        return True
+
+
+def configure(app):
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(RequestContext())
+    if app.config["LOG_FORMAT"] == "json" and not app.debug:
+        handler.setFormatter(JsonFormatter(
+            "{asctime}{levelname}{name}{message}", style="{",
+            rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+        ))
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"))
+    root = logging.getLogger("eventbook")
+    root.handlers[:] = [handler]
+    root.setLevel(app.config["LOG_LEVEL"].upper())
+    root.propagate = False

@@ -1,0 +1,128 @@
+"""The outbox: notification rows written in the same transaction as the change they
+describe, handed to the worker pool once that transaction has committed."""
+
+from flask import current_app
+from sqlalchemy import String, cast, insert, literal, select, update
+
+from eventbook.extensions import db
+from eventbook.models import (
+    Booking,
+    BookingStatus,
+    Notification,
+    NotificationKind as Kind,
+    NotificationStatus as Status,
+    User,
+)
+
+
+def _when(event):
+    return event.date.strftime("%A %d %B %Y, %H:%M UTC")
+
+
+def _tickets(count):
+    return f"{count} ticket{'s' if count != 1 else ''}"
+
+
+def booking_confirmed(booking, user, event):
+    return _add(
+        Kind.BOOKING_CONFIRMED, user, booking, event,
+        f"Booking confirmed: {event.title}",
+        f"Your booking #{booking.id} of {_tickets(booking.tickets_count)} for {event.title} "
+        f"on {_when(event)} at {event.location} is confirmed.",
+    )
+
+
+def booking_cancelled(booking, user, event):
+    return _add(
+        Kind.BOOKING_CANCELLED, user, booking, event,
+        f"Booking cancelled: {event.title}",
+        f"Your booking #{booking.id} of {_tickets(booking.tickets_count)} for {event.title} "
+        f"on {_when(event)} at {event.location} has been cancelled.",
+    )
+
+
+def event_updated(event, now):
+    """One fan-out row; a worker expands it to every attendee (see `expand`)."""
+    return _add(
+        Kind.EVENT_UPDATED, None, None, event,
+        f"Event updated: {event.title}",
+        f"{event.title} has changed. It now takes place on {_when(event)} at {event.location}.",
+        now,
+    )
+
+
+def event_cancelled(event, now):
+    return _add(
+        Kind.EVENT_CANCELLED, None, None, event,
+        f"Event cancelled: {event.title}",
+        f"{event.title}, planned on {_when(event)} at {event.location}, has been cancelled "
+        "by its organizer.",
+        now,
+    )
+
+
+def _add(kind, user, booking, event, subject, body, now=None):
+    note = Notification(
+        kind=kind,
+        user_id=user.id if user else None,
+        recipient=user.email if user else None,
+        subject=subject,
+        body=body,
+        event_id=event.id,
+        booking_id=booking.id if booking else None,
+        status=Status.PENDING,
+        attempts=0,
+    )
+    if now is not None:
+        note.created_at = note.next_attempt_at = now
+    db.session.add(note)
+    return note
+
+
+def commit(*notes):
+    """Commit the change and its notifications together, then hand their ids to the pool."""
+    db.session.commit()
+    current_app.extensions["notifications"].submit([note.id for note in notes])
+
+
+def expand(parent, now):
+    """Insert one notification per attendee of a fan-out row, in one statement.
+
+    EVENT_UPDATED reaches the bookings CONFIRMED when the change was made;
+    EVENT_CANCELLED reaches the bookings that the cancellation itself cancelled."""
+    if parent.kind == Kind.EVENT_UPDATED:
+        audience = (Booking.status == BookingStatus.CONFIRMED, Booking.created_at <= parent.created_at)
+    else:
+        audience = (Booking.status == BookingStatus.CANCELLED, Booking.cancelled_at >= parent.created_at)
+    rows = (
+        select(
+            literal(parent.kind),
+            User.id,
+            User.email,
+            literal(parent.subject),
+            literal(parent.body + " Your booking: ")
+            + cast(Booking.tickets_count, String)
+            + literal(" ticket(s)."),
+            Booking.event_id,
+            Booking.id,
+            literal(Status.PENDING),
+            literal(0),
+            literal(now, Notification.next_attempt_at.type),
+            literal(now, Notification.created_at.type),
+        )
+        .join(User, User.id == Booking.user_id)
+        .where(Booking.event_id == parent.event_id, *audience)
+    )
+    columns = ["kind", "user_id", "recipient", "subject", "body", "event_id", "booking_id",
+               "status", "attempts", "next_attempt_at", "created_at"]
+    result = db.session.execute(
+        insert(Notification).from_select(columns, rows).returning(Notification.id)
+    )
+    ids = list(result.scalars())
+    db.session.execute(
+        update(Notification)
+        .where(Notification.id == parent.id)
+        .values(status=Status.SENT, sent_at=now, claimed_until=None)
+        .execution_options(synchronize_session=False)
+    )
+    return ids

@@ -1,0 +1,89 @@
+"""Building blocks shared by every resource's schemas: camelCase on the wire, unknown
+fields refused, strings a database can store, timestamps in UTC."""
+
+from datetime import timezone
+
+import marshmallow as ma
+from marshmallow import ValidationError, fields, validate
+
+MAX_INT = 2**31 - 1  # the database's integer
+
+
+def camelcase(name):
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+class Schema(ma.Schema):
+    """camelCase keys on the wire; unknown fields raise (marshmallow's default)."""
+
+    class Meta:
+        unknown = ma.RAISE
+        ordered = True
+
+    def on_bind_field(self, field_name, field_obj):
+        field_obj.data_key = camelcase(field_obj.data_key or field_name)
+
+
+class Text(fields.String):
+    """A string PostgreSQL can store: no NUL character, no lone surrogate."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        value = super()._deserialize(value, attr, data, **kwargs)
+        if "\x00" in value:
+            raise ValidationError("Must not contain NUL characters.")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ValidationError("Must be valid Unicode text.") from exc
+        return value
+
+
+class Title(Text):
+    """A required single-line name: surrounding spaces removed, never blank."""
+
+    def __init__(self, max_length, **kwargs):
+        super().__init__(validate=validate.Length(min=1, max=max_length), **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        value = super()._deserialize(value, attr, data, **kwargs).strip()
+        if not value:
+            raise ValidationError("Must not be blank.")
+        return value
+
+
+class UTCDateTime(fields.AwareDateTime):
+    """ISO 8601; a time without an offset is taken as UTC; always stored as UTC."""
+
+    def __init__(self, **kwargs):
+        super().__init__(format="iso", default_timezone=timezone.utc, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        value = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return value.astimezone(timezone.utc)
+        except OverflowError as exc:
+            raise ValidationError("Date is out of range.") from exc
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        if value is None:
+            return None
+        return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+class Id(fields.Integer):
+    def __init__(self, **kwargs):
+        kwargs.setdefault("strict", True)
+        super().__init__(validate=validate.Range(min=1, max=MAX_INT), **kwargs)
+
+
+class PageArgs(Schema):
+    """`?page=1&perPage=20`; perPage above 100 is capped to 100."""
+
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_INT))
+    per_page = fields.Integer(load_default=20, validate=validate.Range(min=1))
+
+    @ma.post_load
+    def cap(self, data, **kwargs):
+        data["per_page"] = min(data["per_page"], 100)
+        return data

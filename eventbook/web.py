@@ -1,0 +1,55 @@
+"""What every request gets: a request id, body checks, security headers, an access log."""
+
+import logging
+import re
+import time
+import uuid
+
+from flask import current_app, g, request
+
+from eventbook.errors import error
+
+log = logging.getLogger("eventbook.access")
+
+SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+API_CSP = "default-src 'none'; frame-ancestors 'none'"
+# Swagger UI is served from /api/docs/assets; its page starts it with an inline script.
+DOCS_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+            "img-src 'self' data:; frame-ancestors 'none'")
+
+
+def before_request():
+    g.started = time.perf_counter()
+    sent = request.headers.get("X-Request-ID", "")
+    g.request_id = sent if SAFE_REQUEST_ID.match(sent) else uuid.uuid4().hex
+    if request.method in ("POST", "PUT", "PATCH", "DELETE"):
+        length = request.content_length
+        if length is not None and length > current_app.config["MAX_CONTENT_LENGTH"]:
+            error(413, "payload_too_large", "The request body is too large")
+        has_body = bool(length) or "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+        if has_body and not request.is_json:
+            error(415, "unsupported_media_type", "The request body must be JSON (Content-Type: application/json)")
+
+
+def after_request(response):
+    headers = response.headers
+    headers["X-Request-ID"] = g.get("request_id", "-")
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("X-Frame-Options", "DENY")
+    headers.setdefault("Referrer-Policy", "no-referrer")
+    headers.setdefault("Cache-Control", "no-store")
+    docs = request.path == "/api/docs" or request.path.startswith("/api/docs/")
+    headers.setdefault("Content-Security-Policy", DOCS_CSP if docs else API_CSP)
+    if request.is_secure:
+        headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+    duration_ms = round((time.perf_counter() - g.get("started", time.perf_counter())) * 1000, 2)
+    log.info(
+        "%s %s %s %sms", request.method, request.path, response.status_code, duration_ms,
+        extra={"status": response.status_code, "duration_ms": duration_ms},
+    )
+    return response
+
+
+def register(app):
+    app.before_request(before_request)
+    app.after_request(after_request)
