@@ -20,6 +20,8 @@ DOCS_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 's
 
 def before_request():
     g.started = time.perf_counter()
+    if current_app.config["NOTIFY_AUTOSTART"]:
+        current_app.extensions["notifications"].start()  # once per process; a no-op after
     sent = request.headers.get("X-Request-ID", "")
     g.request_id = sent if SAFE_REQUEST_ID.match(sent) else uuid.uuid4().hex
     if request.method in ("POST", "PUT", "PATCH", "DELETE"):

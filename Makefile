@@ -1,0 +1,43 @@
+# eventbook: `make run` serves on http://127.0.0.1:5000 (SQLite), `make test` runs the suite.
+PYTHON ?= python3
+VENV ?= .venv
+BIN = $(VENV)/bin
+PORT ?= 5000
+
+.PHONY: install run serve test test-fast bench lint format schemathesis clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test,dev]'
+	touch $@
+
+run: install  ## development server on SQLite (instance/eventbook.db)
+	FLASK_DEBUG=1 $(BIN)/flask --app wsgi db upgrade
+	FLASK_DEBUG=1 $(BIN)/flask --app wsgi run --host 127.0.0.1 --port $(PORT)
+
+serve: install  ## production server (gunicorn.conf.py); needs JWT_SECRET_KEY
+	$(BIN)/flask --app wsgi db upgrade
+	$(BIN)/gunicorn wsgi:app -c gunicorn.conf.py
+
+test: install  ## the whole suite; PostgreSQL too when TEST_DATABASE_URL is set
+	$(BIN)/pytest
+
+bench: install  ## the performance benchmark (tests/perf), PostgreSQL at BENCH_DATABASE_URL
+	$(BIN)/python tests/perf/bench.py
+
+schemathesis: install  ## property-based API test against a live server
+	bash .ci/schemathesis.sh
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache .ruff_cache *.egg-info

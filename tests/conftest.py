@@ -1,0 +1,194 @@
+"""Fixtures. Every test that takes `app` or `client` runs twice: on SQLite and on
+PostgreSQL (TEST_DATABASE_URL). In CI an unreachable PostgreSQL fails the run;
+locally, without TEST_DATABASE_URL, the PostgreSQL half is skipped with a message.
+
+Each backend gets one migrated database per session; every test starts from empty
+tables, and after every test the ticket invariant is checked:
+    0 <= available <= total  and  total - available == sum(CONFIRMED ticketsCount).
+"""
+
+import itertools
+from datetime import datetime, timedelta, timezone
+
+import pytest
+import sqlalchemy as sa
+
+from eventbook import create_app
+from eventbook.extensions import db
+from tests import support
+
+TABLES = ["idempotency_keys", "notifications", "bookings", "events", "revoked_tokens", "users"]
+
+
+def pytest_report_header(config):
+    reason = support.check_postgres()
+    return f"eventbook backends: sqlite, postgresql ({'skipped: ' + reason if reason else support.PG_BASE_URL})"
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def backend(request):
+    if request.param == "postgresql":
+        reason = support.check_postgres()
+        if reason:
+            if support.IN_CI:
+                pytest.fail(f"CI must test PostgreSQL: {reason}")
+            pytest.skip(f"PostgreSQL half skipped: {reason} "
+                        "(set TEST_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres)")
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def database_url(backend, tmp_path_factory):
+    url = support.create_database(backend, tmp_path_factory.mktemp(backend))
+    yield url
+    support.drop_database(url)
+
+
+@pytest.fixture
+def new_database(backend, tmp_path):
+    """Factory of fresh, migrated databases of the current backend (for live servers)."""
+    made = []
+
+    def make():
+        made.append(support.create_database(backend, tmp_path))
+        return made[-1]
+
+    yield make
+    for url in made:
+        support.drop_database(url)
+
+
+@pytest.fixture
+def config_overrides():
+    """Override in a module or test to change the app's config."""
+    return {}
+
+
+@pytest.fixture
+def app(database_url, config_overrides):
+    app = create_app(support.test_config(database_url, **config_overrides))
+    yield app
+    app.extensions["notifications"].shutdown(timeout=5)
+    violations = support.invariant_violations(database_url)
+    with app.app_context():
+        if db.engine.dialect.name == "postgresql":
+            db.session.execute(sa.text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+        else:
+            for table in TABLES:
+                db.session.execute(sa.text(f"DELETE FROM {table}"))
+        db.session.commit()
+        db.engine.dispose()
+    assert not violations, f"ticket invariant broken (id, total, available, sold): {violations}"
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+class Actor:
+    def __init__(self, user, token, refresh_token, password):
+        self.id = user["id"]
+        self.email = user["email"]
+        self.role = user["role"]
+        self.token = token
+        self.refresh_token = refresh_token
+        self.password = password
+        self.headers = {"Authorization": f"Bearer {token}"}
+
+
+_numbers = itertools.count(1)
+
+
+@pytest.fixture
+def login(client):
+    def login(email, password=support.PASSWORD):
+        response = client.post("/api/auth/login", json={"email": email, "password": password})
+        assert response.status_code == 200, response.get_json()
+        body = response.get_json()
+        return Actor(body["user"], body["token"], body["refreshToken"], password)
+
+    return login
+
+
+@pytest.fixture
+def make_user(client, login):
+    """make_user(role="CUSTOMER", email=None) -> Actor, registered and logged in through the API."""
+
+    def make(role="CUSTOMER", email=None, password=support.PASSWORD, name=None):
+        email = email or f"{role.lower()}{next(_numbers)}@example.com"
+        body = {"email": email, "password": password, "role": role}
+        if name:
+            body["name"] = name
+        response = client.post("/api/auth/register", json=body)
+        assert response.status_code == 201, response.get_json()
+        return login(email, password)
+
+    return make
+
+
+@pytest.fixture
+def customer(make_user):
+    return make_user("CUSTOMER")
+
+
+@pytest.fixture
+def organizer(make_user):
+    return make_user("ORGANIZER")
+
+
+@pytest.fixture
+def admin(app, login):
+    """An ADMIN, made the only way there is: `flask create-admin`."""
+    email = f"admin{next(_numbers)}@example.com"
+    result = app.test_cli_runner().invoke(args=["create-admin", email, "--password", support.PASSWORD])
+    assert result.exit_code == 0, result.output
+    return login(email)
+
+
+def in_days(days):
+    return (datetime.now(timezone.utc) + timedelta(days=days)).isoformat().replace("+00:00", "Z")
+
+
+@pytest.fixture
+def make_event(client, organizer):
+    """make_event(owner=organizer, **fields) -> the created event's JSON."""
+
+    def make(owner=None, **fields):
+        body = {"title": "Tech Conf", "description": "Annual tech meetup", "date": in_days(30),
+                "location": "Convention Center", "totalTickets": 100, **fields}
+        response = client.post("/api/events", json=body, headers=(owner or organizer).headers)
+        assert response.status_code == 201, response.get_json()
+        return response.get_json()
+
+    return make
+
+
+@pytest.fixture
+def set_event_date(app):
+    """Move an event's date directly in the database (the API refuses past dates), to
+    test what happens once an event has started."""
+
+    def move(event_id, when):
+        from eventbook.models import Event
+
+        with app.app_context():
+            db.session.execute(sa.update(Event).where(Event.id == event_id).values(date=when))
+            db.session.commit()
+
+    return move
+
+
+@pytest.fixture
+def wait_for_notifications(client):
+    """wait_for_notifications(actor, count, status="SENT") -> the actor's notifications
+    once at least `count` of them have that status."""
+
+    def wait(actor, count, status="SENT", timeout=15):
+        def ready():
+            items = client.get("/api/notifications?perPage=100", headers=actor.headers).get_json()
+            return items if sum(1 for n in items if n["status"] == status) >= count else None
+
+        return support.wait_until(ready, timeout, message=f"{count} {status} notifications for {actor.email}")
+
+    return wait

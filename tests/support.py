@@ -1,0 +1,219 @@
+"""Helpers shared by the test modules: databases, users through the API, live servers."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import sqlalchemy as sa
+
+ROOT = Path(__file__).resolve().parent.parent
+PG_BASE_URL = os.environ.get("TEST_DATABASE_URL", "")
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+PASSWORD = "correct-horse-battery"
+
+
+# -- databases -------------------------------------------------------------------
+
+
+def _admin_engine(base_url):
+    from config import normalize_database_url
+
+    return sa.create_engine(normalize_database_url(base_url), isolation_level="AUTOCOMMIT")
+
+
+def check_postgres():
+    """None if TEST_DATABASE_URL answers, else the reason it does not."""
+    if not PG_BASE_URL:
+        return "TEST_DATABASE_URL is not set"
+    try:
+        engine = _admin_engine(PG_BASE_URL)
+        with engine.connect() as connection:
+            connection.execute(sa.text("SELECT 1"))
+        engine.dispose()
+    except Exception as exc:  # noqa: BLE001
+        return f"PostgreSQL at TEST_DATABASE_URL is unreachable: {exc.__class__.__name__}: {exc}".splitlines()[0]
+    return None
+
+
+def create_database(backend, tmp_dir):
+    """A new, empty, migrated database of `backend`; returns its URL."""
+    if backend == "sqlite":
+        url = f"sqlite:///{Path(tmp_dir) / f'eventbook-{uuid.uuid4().hex[:8]}.db'}"
+    else:
+        name = f"eventbook_test_{uuid.uuid4().hex[:12]}"
+        engine = _admin_engine(PG_BASE_URL)
+        with engine.connect() as connection:
+            connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        engine.dispose()
+        url = str(sa.engine.make_url(_normalized(PG_BASE_URL)).set(database=name).render_as_string(hide_password=False))
+    migrate(url)
+    return url
+
+
+def _normalized(url):
+    from config import normalize_database_url
+
+    return normalize_database_url(url)
+
+
+def drop_database(url):
+    if url.startswith("sqlite"):
+        return
+    name = sa.engine.make_url(url).database
+    engine = _admin_engine(PG_BASE_URL)
+    with engine.connect() as connection:
+        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    engine.dispose()
+
+
+def migrate(url):
+    """`flask db upgrade` on this database, in this process."""
+    from flask_migrate import upgrade
+
+    from eventbook import create_app
+    from eventbook.extensions import db
+
+    app = create_app(test_config(url))
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+
+
+def test_config(url, **overrides):
+    from config import TestConfig
+
+    return type("Config", (TestConfig,), {"SQLALCHEMY_DATABASE_URI": _normalized(url), **overrides})
+
+
+def invariant_violations(url):
+    """Events where 0 <= available <= total or total - available == sum(CONFIRMED) fails."""
+    engine = sa.create_engine(_normalized(url))
+    with engine.connect() as connection:
+        rows = connection.execute(sa.text(
+            "SELECT e.id, e.total_tickets, e.available_tickets, COALESCE(b.sold, 0) FROM events e "
+            "LEFT JOIN (SELECT event_id, SUM(tickets_count) AS sold FROM bookings "
+            "WHERE status = 'CONFIRMED' GROUP BY event_id) b ON b.event_id = e.id "
+            "WHERE e.available_tickets < 0 OR e.available_tickets > e.total_tickets "
+            "OR e.total_tickets - e.available_tickets != COALESCE(b.sold, 0)"
+        )).all()
+    engine.dispose()
+    return [tuple(row) for row in rows]
+
+
+# -- waiting ---------------------------------------------------------------------
+
+
+def wait_until(predicate, timeout=15.0, interval=0.05, message="condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+        time.sleep(interval)
+
+
+# -- live servers ----------------------------------------------------------------
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    """`gunicorn wsgi:app -c gunicorn.conf.py` in a subprocess, as production runs it."""
+
+    def __init__(self, database_url, workers=2, threads=8, env=None, port=None, log_path=None):
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "PORT": str(self.port),
+            "HOST": "127.0.0.1",
+            "WEB_CONCURRENCY": str(workers),
+            "GUNICORN_THREADS": str(threads),
+            "JWT_SECRET_KEY": "live-server-test-secret-0123456789abcdefghij",
+            "BCRYPT_ROUNDS": "4",
+            "RATELIMIT_ENABLED": "false",
+            "NOTIFY_SWEEP_SECONDS": "0.5",
+            "NOTIFY_BACKOFF_SECONDS": "0.2",
+            "LOG_FORMAT": "json",
+            **(env or {}),
+        }
+        self.process = None
+
+    def start(self, timeout=30):
+        out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "wsgi:app", "-c", "gunicorn.conf.py"],
+            cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT,
+        )
+        wait_until(self._healthy, timeout, 0.1, f"gunicorn on port {self.port} to answer /api/health")
+        return self
+
+    def _healthy(self):
+        if self.process.poll() is not None:
+            raise AssertionError(f"gunicorn exited with {self.process.returncode} before it was healthy")
+        try:
+            return httpx.get(f"{self.url}/api/health", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def stop(self, sig=signal.SIGTERM, timeout=30):
+        """Send `sig` to the master and wait; returns the exit code."""
+        if self.process is None or self.process.poll() is not None:
+            return self.process.returncode if self.process else None
+        self.process.send_signal(sig)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise
+
+    def kill(self):
+        """SIGKILL the master and its workers at once, as a crash would."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        for pid in _children(self.process.pid) + [self.process.pid]:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.process.wait(10)
+
+
+def _children(pid):
+    try:
+        out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    except FileNotFoundError:
+        return []
+    return [int(p) for p in out.split()]
+
+
+class Api:
+    """A tiny client for a live server: register, log in, send with a token."""
+
+    def __init__(self, base_url, client=None):
+        self.base_url = base_url
+        self.http = client or httpx.Client(base_url=base_url, timeout=30)
+
+    def user(self, role="CUSTOMER", email=None):
+        email = email or f"{role.lower()}-{uuid.uuid4().hex[:10]}@example.com"
+        response = self.http.post("/api/auth/register", json={"email": email, "password": PASSWORD, "role": role})
+        assert response.status_code == 201, response.text
+        response = self.http.post("/api/auth/login", json={"email": email, "password": PASSWORD})
+        assert response.status_code == 200, response.text
+        body = response.json()
+        return {"id": body["user"]["id"], "email": email, "token": body["token"],
+                "headers": {"Authorization": f"Bearer {body['token']}"}}
