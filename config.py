@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from dotenv import load_dotenv
+from limits import parse_many
 
 BASE_DIR = Path(__file__).resolve().parent
 load_dotenv(BASE_DIR / ".env")
@@ -122,10 +123,12 @@ class Config:
     RATELIMIT_ENABLED = _bool("RATELIMIT_ENABLED", True)
     RATELIMIT_STORAGE_URI = _str("RATELIMIT_STORAGE_URI", "memory://")
     RATELIMIT_HEADERS_ENABLED = True
-    RATELIMIT_LOGIN = _str("RATELIMIT_LOGIN", "20 per minute")
-    RATELIMIT_LOGIN_ACCOUNT = _str("RATELIMIT_LOGIN_ACCOUNT", "5 per minute")
-    RATELIMIT_REGISTER = _str("RATELIMIT_REGISTER", "10 per hour")
-    RATELIMIT_BOOKING = _str("RATELIMIT_BOOKING", "30 per minute")
+    # Per client address unless said otherwise. Generous enough for a shared office NAT
+    # or a test suite on one machine, tight enough to stop credential stuffing and bots.
+    RATELIMIT_LOGIN = _str("RATELIMIT_LOGIN", "100 per minute")
+    RATELIMIT_LOGIN_ACCOUNT = _str("RATELIMIT_LOGIN_ACCOUNT", "10 per minute")  # failed logins per email
+    RATELIMIT_REGISTER = _str("RATELIMIT_REGISTER", "200 per hour")
+    RATELIMIT_BOOKING = _str("RATELIMIT_BOOKING", "60 per minute")  # per customer
 
     CORS_ORIGINS = [o.strip() for o in _str("CORS_ORIGINS").split(",") if o.strip()]
     PROXY_FIX_X_FOR = _int("PROXY_FIX_X_FOR", 0, 0, 10)
@@ -167,6 +170,11 @@ def validate(config):
         )
     if config.get("EMAIL_BACKEND") == "smtp" and not config.get("MAIL_SERVER"):
         problems.append("MAIL_SERVER must be set when EMAIL_BACKEND=smtp")
+    for name in ("RATELIMIT_LOGIN", "RATELIMIT_LOGIN_ACCOUNT", "RATELIMIT_REGISTER", "RATELIMIT_BOOKING"):
+        try:
+            parse_many(config.get(name, ""))
+        except ValueError:
+            problems.append(f"{name} must be a rate such as '10 per minute', got {config.get(name)!r}")
     uri = config.get("SQLALCHEMY_DATABASE_URI", "")
     if not uri.startswith(("sqlite:", "postgresql+psycopg2:")):
         problems.append(f"DATABASE_URL must be a sqlite:// or postgres:// URL, got {uri.split(':')[0]!r}")

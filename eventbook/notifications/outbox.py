@@ -2,7 +2,7 @@
 describe, handed to the worker pool once that transaction has committed."""
 
 from flask import current_app
-from sqlalchemy import String, cast, insert, literal, select, update
+from sqlalchemy import String, cast, insert, literal, or_, select, update
 
 from eventbook.extensions import db
 from eventbook.models import (
@@ -90,8 +90,11 @@ def expand(parent, now):
 
     EVENT_UPDATED reaches the bookings CONFIRMED when the change was made;
     EVENT_CANCELLED reaches the bookings that the cancellation itself cancelled."""
-    if parent.kind == Kind.EVENT_UPDATED:
-        audience = (Booking.status == BookingStatus.CONFIRMED, Booking.created_at <= parent.created_at)
+    if parent.kind == Kind.EVENT_UPDATED:  # confirmed at the time of the change
+        audience = (
+            Booking.created_at <= parent.created_at,
+            or_(Booking.status == BookingStatus.CONFIRMED, Booking.cancelled_at > parent.created_at),
+        )
     else:
         audience = (Booking.status == BookingStatus.CANCELLED, Booking.cancelled_at >= parent.created_at)
     rows = (
