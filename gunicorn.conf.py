@@ -21,6 +21,21 @@ loglevel = os.environ.get("LOG_LEVEL", "info")
 # Several instances may run under one HOME (tests, scale-out on one host): no shared
 # control socket for them to fight over.
 control_socket_disable = True
+# Long request lines reach the app, which answers them in its JSON envelope (414).
+limit_request_line = 8190
+
+
+def on_starting(server):
+    # Check the configuration once, in the master, before any worker is forked: a bad
+    # setting stops the web command with one line instead of a worker respawn loop.
+    import sys
+
+    import config as settings
+
+    problems = settings.validate({k: getattr(settings.Config, k) for k in dir(settings.Config) if k.isupper()})
+    if problems:
+        print("eventbook: invalid configuration: " + "; ".join(problems), file=sys.stderr)
+        sys.exit(1)
 
 
 def post_worker_init(worker):

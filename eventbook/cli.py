@@ -6,7 +6,9 @@ from datetime import timedelta
 
 import click
 from flask import current_app
+from flask.cli import AppGroup, with_appcontext
 from marshmallow import ValidationError
+from werkzeug.exceptions import HTTPException
 
 from eventbook.auth import service as auth
 from eventbook.auth.schemas import Email, Password
@@ -22,6 +24,7 @@ def register(app):
 
 
 @click.command("create-admin")
+@with_appcontext
 @click.argument("email")
 @click.option("--name", default=None, help="Display name.")
 @click.password_option(envvar="ADMIN_PASSWORD", help="Prompted for when not given (or ADMIN_PASSWORD).")
@@ -32,11 +35,15 @@ def create_admin(email, name, password):
         password = Password().deserialize(password)
     except ValidationError as exc:
         raise click.BadParameter("; ".join(exc.messages)) from exc
-    user = auth.register(email, password, Role.ADMIN, name)
+    try:
+        user = auth.register(email, password, Role.ADMIN, name)
+    except HTTPException as exc:  # 409 email_taken
+        raise click.ClickException((getattr(exc, "data", None) or {}).get("message") or exc.description) from exc
     click.echo(f"Created admin {user.email} (id {user.id})")
 
 
 @click.command("seed-demo")
+@with_appcontext
 @click.option("--customers", default=20, show_default=True, type=click.IntRange(0, 1_000_000))
 @click.option("--events", default=10, show_default=True, type=click.IntRange(0, 1_000_000))
 @click.option("--bookings", default=50, show_default=True, type=click.IntRange(0, 10_000_000),
@@ -89,7 +96,7 @@ def seed_demo(customers, events, bookings, password):
                f"(password: {password})")
 
 
-@click.group()
+@click.group(cls=AppGroup)  # AppGroup gives each subcommand an app context
 def notifications():
     """Inspect and retry notifications."""
 

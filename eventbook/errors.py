@@ -25,6 +25,7 @@ CODES = {
     405: "method_not_allowed",
     409: "conflict",
     413: "payload_too_large",
+    414: "uri_too_long",
     415: "unsupported_media_type",
     422: "validation_error",
     429: "rate_limited",
@@ -37,6 +38,7 @@ MESSAGES = {
     404: "Not found",
     405: "Method not allowed",
     413: "The request body is too large",
+    414: "The URL is too long",
     415: "The request body must be JSON (Content-Type: application/json)",
     429: "Too many requests, try again later",
 }

@@ -11,6 +11,7 @@ from eventbook.errors import error
 
 log = logging.getLogger("eventbook.access")
 
+MAX_URL_BYTES = 4096  # gunicorn lets request lines up to 8190 bytes through (gunicorn.conf.py)
 SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
 # Swagger UI is served from /api/docs/assets; its page starts it with an inline script.
@@ -24,6 +25,8 @@ def before_request():
         current_app.extensions["notifications"].start()  # once per process; a no-op after
     sent = request.headers.get("X-Request-ID", "")
     g.request_id = sent if SAFE_REQUEST_ID.match(sent) else uuid.uuid4().hex
+    if len(request.full_path) > MAX_URL_BYTES:
+        error(414, "uri_too_long", "The URL is too long")
     if request.method in ("POST", "PUT", "PATCH", "DELETE"):
         length = request.content_length
         if length is not None and length > current_app.config["MAX_CONTENT_LENGTH"]:

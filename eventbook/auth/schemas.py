@@ -9,7 +9,12 @@ class Password(Text):
 
     def __init__(self, min_bytes=8, **kwargs):
         self.min_bytes = min_bytes
-        super().__init__(load_only=True, required=True, **kwargs)
+        super().__init__(
+            load_only=True, required=True,
+            metadata={"minLength": min_bytes, "maxLength": 72, "format": "password",
+                      "description": f"{min_bytes} to 72 bytes once encoded as UTF-8"},
+            **kwargs,
+        )
 
     def _deserialize(self, value, attr, data, **kwargs):
         value = super()._deserialize(value, attr, data, **kwargs)
@@ -53,9 +58,9 @@ class RegisteredSchema(Schema):
 
 
 class LoginSchema(Schema):
-    email = Text(required=True, validate=validate.Length(min=1, max=254))
-    # Any length is accepted here; too long or too short simply never matches.
-    password = Text(required=True, load_only=True, validate=validate.Length(min=1, max=1024))
+    # Any string is accepted here: credentials that cannot exist simply never match (401).
+    email = fields.String(required=True, validate=validate.Length(min=1, max=254))
+    password = fields.String(required=True, load_only=True, validate=validate.Length(min=1, max=1024))
 
 
 class TokensSchema(Schema):

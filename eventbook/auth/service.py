@@ -38,10 +38,15 @@ def register(email, password, role, name=None):
 
 def authenticate(email, password):
     """The user with these credentials, or a 401 that does not say which one was wrong."""
-    user = db.session.scalar(select(User).where(User.email == email.strip().lower()))
-    candidate = password.encode()
+    try:
+        candidate = password.encode()
+        email.encode()
+    except UnicodeEncodeError:  # lone surrogates: no account can have them
+        candidate, email = b"", ""
+    possible = "\x00" not in email and 0 < len(candidate) <= 72
+    user = db.session.scalar(select(User).where(User.email == email.strip().lower())) if possible else None
     stored = user.password_hash if user else _dummy_hash()
-    matches = len(candidate) <= 72 and bcrypt.checkpw(candidate, stored.encode())
+    matches = possible and bcrypt.checkpw(candidate, stored.encode())
     if user is None or not matches:
         error(401, "unauthorized", "Invalid email or password")
     return user
@@ -67,14 +72,13 @@ def revoke(*payloads):
 
 
 def own_refresh_token(token, user):
-    """The payload of `token` if it is a refresh token of `user`, else a 422."""
+    """The payload of `token` if it is a refresh token of `user`, else a 401."""
     try:
         payload = decode_token(token, allow_expired=True)
     except Exception:  # noqa: BLE001 - any decoding failure means "not a token of ours"
         payload = None
     if not payload or payload.get("type") != "refresh" or payload.get("sub") != str(user.id):
-        error(422, "validation_error", "The request has invalid fields",
-              errors={"refreshToken": ["Not a refresh token of this account."]})
+        error(401, "unauthorized", "refreshToken is not a refresh token of this account")
     return payload
 
 

@@ -6,11 +6,14 @@ from eventbook.auth.service import is_revoked
 from eventbook.errors import envelope
 from eventbook.extensions import db, jwt
 from eventbook.models import User
+from eventbook.schemas import MAX_INT
 
 
 @jwt.user_lookup_loader
 def load_user(_header, payload):
-    user = db.session.get(User, int(payload["sub"]))
+    sub = payload.get("sub")
+    user_id = int(sub) if isinstance(sub, str) and sub.isascii() and sub.isdigit() and len(sub) <= 10 else 0
+    user = db.session.get(User, user_id) if 0 < user_id <= MAX_INT else None
     g.user_id = user.id if user else None
     return user
 

@@ -1,5 +1,5 @@
 from flask import current_app
-from marshmallow import ValidationError, fields, validates
+from marshmallow import ValidationError, fields, validate, validates
 
 from eventbook.auth.schemas import UserSchema
 from eventbook.events.schemas import EventSchema
@@ -40,16 +40,12 @@ class BookingCreateSchema(Schema):
 class IdempotencyHeader(Schema):
     idempotency_key = fields.String(
         data_key="Idempotency-Key",
-        metadata={"description": "1 to 255 characters; repeats within 24 h replay the first success"},
+        validate=validate.Length(1, 255),
+        metadata={"description": "repeats by the same user within 24 h replay the first success"},
     )
 
     def on_bind_field(self, field_name, field_obj):
         pass  # header names are not camelCased
-
-    @validates("idempotency_key")
-    def length(self, value, **kwargs):
-        if not 1 <= len(value) <= 255:
-            raise ValidationError("Must be 1 to 255 characters.")
 
     class Meta(Schema.Meta):
         unknown = "exclude"  # every other header is fine

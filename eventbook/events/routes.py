@@ -42,7 +42,7 @@ class Event(MethodView):
         return service.get(event_id)
 
     @blp.auth(Role.ORGANIZER, Role.ADMIN)
-    @blp.arguments(EventUpdateSchema(partial=True))
+    @blp.arguments(EventUpdateSchema(partial=True), required=False)
     @blp.response(200, EventSchema)
     @blp.alt_response(404, description="not_found")
     @blp.alt_response(409, description="capacity_below_sold, event_closed")
@@ -51,7 +51,7 @@ class Event(MethodView):
         return service.change(event_id, current_user, data)
 
     @blp.auth(Role.ORGANIZER, Role.ADMIN)
-    @blp.arguments(EventUpdateSchema(partial=True))
+    @blp.arguments(EventUpdateSchema(partial=True), required=False)
     @blp.response(200, EventSchema)
     @blp.alt_response(404, description="not_found")
     @blp.alt_response(409, description="capacity_below_sold, event_closed")

@@ -43,7 +43,7 @@ class EventQueryArgs(PageArgs):
     q = Text(validate=validate.Length(max=200), metadata={"description": "in title, description or location"})
     date_from = UTCDateTime(data_key="from", metadata={"description": "events on or after this time"})
     date_to = UTCDateTime(data_key="to", metadata={"description": "events on or before this time"})
-    organizer_id = Id()
+    organizer_id = Id(strict=False)  # query strings are strings
     status = fields.String(
         validate=validate.OneOf([EventStatus.SCHEDULED, EventStatus.CANCELLED]),
         metadata={"description": "default: upcoming SCHEDULED events"},

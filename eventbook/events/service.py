@@ -12,10 +12,9 @@ from eventbook.notifications import outbox
 def browse(args):
     """The select statement for `GET /api/events`, filters applied, sorted by date."""
     stmt = select(Event).order_by(Event.date, Event.id)
-    if "status" in args:
-        stmt = stmt.where(Event.status == args["status"])
-    elif "date_from" not in args:
-        stmt = stmt.where(Event.status == EventStatus.SCHEDULED, Event.date >= utcnow())
+    stmt = stmt.where(Event.status == args.get("status", EventStatus.SCHEDULED))
+    if "status" not in args and "date_from" not in args:
+        stmt = stmt.where(Event.date >= utcnow())  # upcoming only, unless asked otherwise
     if "date_from" in args:
         stmt = stmt.where(Event.date >= args["date_from"])
     if "date_to" in args:

@@ -14,7 +14,8 @@ from flask import current_app
 from sqlalchemy import and_, or_, select, update
 
 from eventbook.extensions import db
-from eventbook.models import Notification, NotificationStatus as Status, utcnow
+from eventbook.models import Notification, utcnow
+from eventbook.models import NotificationStatus as Status
 from eventbook.notifications import backends, outbox
 
 log = logging.getLogger(__name__)

@@ -21,7 +21,8 @@ from concurrent.futures import ThreadPoolExecutor
 from sqlalchemy import func, select
 
 from eventbook.extensions import db
-from eventbook.models import Notification, NotificationStatus as Status
+from eventbook.models import Notification
+from eventbook.models import NotificationStatus as Status
 from eventbook.notifications import delivery
 
 log = logging.getLogger(__name__)

@@ -9,9 +9,13 @@ from eventbook.models import (
     Booking,
     BookingStatus,
     Notification,
-    NotificationKind as Kind,
-    NotificationStatus as Status,
     User,
+)
+from eventbook.models import (
+    NotificationKind as Kind,
+)
+from eventbook.models import (
+    NotificationStatus as Status,
 )
 
 
