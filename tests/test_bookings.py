@@ -1,0 +1,248 @@
+"""Booking tickets, the caller's bookings, and cancelling."""
+
+import re
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+
+def book(client, actor, event_id, tickets=1):
+    return client.post("/api/bookings", json={"eventId": event_id, "ticketsCount": tickets}, headers=actor.headers)
+
+
+def booked(client, actor, event_id, tickets=1):
+    response = book(client, actor, event_id, tickets)
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()
+
+
+def available(client, event_id):
+    return client.get(f"/api/events/{event_id}").get_json()["availableTickets"]
+
+
+def has_link(response, rel):
+    return f'rel="{rel}"' in response.headers.get("Link", "")
+
+
+def started(set_event_date, event_id):
+    set_event_date(event_id, datetime.now(timezone.utc) - timedelta(minutes=5))
+
+
+def assert_conflict(response, code):
+    assert response.status_code == 409, response.get_json()
+    assert response.get_json()["code"] == code
+
+
+# -- booking -----------------------------------------------------------------------
+
+
+def test_customer_books_tickets(client, customer, make_event):
+    event = make_event(totalTickets=5)
+    response = book(client, customer, event["id"], 2)
+    assert response.status_code == 201
+    booking = response.get_json()
+    assert booking["eventId"] == event["id"]
+    assert booking["userId"] == customer.id
+    assert booking["ticketsCount"] == 2
+    assert booking["status"] == "CONFIRMED"
+    assert booking["cancelledAt"] is None
+    assert booking["event"]["id"] == event["id"]
+    assert booking["event"]["availableTickets"] == 3
+    assert available(client, event["id"]) == 3
+    assert response.headers["Location"].endswith(f"/api/bookings/{booking['id']}")
+    fetched = client.get(response.headers["Location"], headers=customer.headers)
+    assert fetched.status_code == 200
+    assert fetched.get_json() == booking
+
+
+@pytest.mark.parametrize("field, value", [
+    ("ticketsCount", 0), ("ticketsCount", 11), ("ticketsCount", "2"), ("ticketsCount", 2.5),
+    ("eventId", "abc"), ("eventId", 0),
+])
+def test_invalid_booking_is_422(client, customer, make_event, field, value):
+    event = make_event()
+    body = {"eventId": event["id"], "ticketsCount": 1, field: value}
+    response = client.post("/api/bookings", json=body, headers=customer.headers)
+    assert response.status_code == 422
+    assert field in response.get_json()["errors"]
+    assert available(client, event["id"]) == 100
+
+
+@pytest.mark.parametrize("body", [{"eventId": 1}, {"ticketsCount": 1}, {"eventId": 1, "ticketsCount": 1, "userId": 2}])
+def test_missing_or_unknown_fields_are_422(client, customer, body):
+    response = client.post("/api/bookings", json=body, headers=customer.headers)
+    assert response.status_code == 422
+    assert response.get_json()["code"] == "validation_error"
+
+
+def test_ten_tickets_is_the_most_one_booking_holds(client, customer, make_event):
+    event = make_event()
+    assert booked(client, customer, event["id"], 10)["event"]["availableTickets"] == 90
+
+
+def test_unknown_event_is_404(client, customer):
+    response = book(client, customer, 999999)
+    assert response.status_code == 404
+    assert response.get_json()["code"] == "not_found"
+
+
+def test_not_enough_tickets_says_how_many_are_left(client, make_user, make_event):
+    event = make_event(totalTickets=5)
+    booked(client, make_user(), event["id"], 2)
+    response = book(client, make_user(), event["id"], 4)
+    assert_conflict(response, "not_enough_tickets")
+    assert response.get_json()["message"] == "Only 3 tickets left"
+    assert available(client, event["id"]) == 3
+
+
+def test_sold_out(client, make_user, make_event):
+    event = make_event(totalTickets=2)
+    booked(client, make_user(), event["id"], 2)
+    response = book(client, make_user(), event["id"], 1)
+    assert_conflict(response, "sold_out")
+    assert re.search(r"\bno tickets left\b|\b0 tickets left\b", response.get_json()["message"])
+
+
+def test_one_confirmed_booking_per_customer_and_event(client, customer, make_event):
+    event = make_event(totalTickets=10)
+    first = booked(client, customer, event["id"], 2)
+    assert_conflict(book(client, customer, event["id"], 1), "already_booked")
+    assert available(client, event["id"]) == 8
+
+    assert client.post(f"/api/bookings/{first['id']}/cancel", headers=customer.headers).status_code == 200
+    again = booked(client, customer, event["id"], 3)
+    assert again["id"] != first["id"]
+    assert available(client, event["id"]) == 7
+
+
+def test_cancelled_event_is_closed(client, organizer, make_user, make_event):
+    event = make_event()
+    booked(client, make_user(), event["id"])
+    assert client.delete(f"/api/events/{event['id']}", headers=organizer.headers).status_code == 204
+    assert_conflict(book(client, make_user(), event["id"]), "event_closed")
+    assert available(client, event["id"]) == 100
+
+
+def test_started_event_is_closed(client, customer, make_event, set_event_date):
+    event = make_event()
+    started(set_event_date, event["id"])
+    assert_conflict(book(client, customer, event["id"]), "event_closed")
+    assert available(client, event["id"]) == 100
+
+
+def test_only_customers_book(client, organizer, admin, make_event):
+    event = make_event()
+    for actor in (organizer, admin):
+        response = book(client, actor, event["id"])
+        assert response.status_code == 403
+        assert response.get_json()["code"] == "forbidden"
+    response = client.post("/api/bookings", json={"eventId": event["id"], "ticketsCount": 1})
+    assert response.status_code == 401
+    assert available(client, event["id"]) == 100
+
+
+def test_booking_queues_confirmation(client, customer, make_event, wait_for_notifications):
+    event = make_event(title="Jazz night")
+    booked(client, customer, event["id"], 2)
+    [note] = wait_for_notifications(customer, 1)
+    assert note["kind"] == "BOOKING_CONFIRMED"
+    assert note["recipient"] == customer.email
+    assert "Jazz night" in note["subject"]
+
+
+# -- my bookings -------------------------------------------------------------------
+
+
+def test_my_bookings_newest_first_and_only_mine(client, customer, make_user, make_event):
+    events = [make_event(title=f"event {n}") for n in range(3)]
+    mine = [booked(client, customer, event["id"]) for event in events]
+    booked(client, make_user(), events[0]["id"])
+
+    response = client.get("/api/bookings/my-bookings", headers=customer.headers)
+    assert response.status_code == 200
+    listed = response.get_json()
+    assert [b["id"] for b in listed] == [b["id"] for b in reversed(mine)]
+    assert [b["event"]["title"] for b in listed] == ["event 2", "event 1", "event 0"]
+    assert {b["userId"] for b in listed} == {customer.id}
+    assert response.headers["X-Total-Count"] == "3"
+
+
+def test_my_bookings_paging(client, customer, make_event):
+    mine = [booked(client, customer, make_event()["id"]) for _ in range(3)]
+    first = client.get("/api/bookings/my-bookings?perPage=2", headers=customer.headers)
+    assert [b["id"] for b in first.get_json()] == [mine[2]["id"], mine[1]["id"]]
+    assert first.headers["X-Total-Count"] == "3"
+    assert has_link(first, "next") and not has_link(first, "prev")
+    second = client.get("/api/bookings/my-bookings?page=2&perPage=2", headers=customer.headers)
+    assert [b["id"] for b in second.get_json()] == [mine[0]["id"]]
+    assert has_link(second, "prev") and not has_link(second, "next")
+
+
+def test_my_bookings_needs_a_token(client, organizer):
+    assert client.get("/api/bookings/my-bookings").status_code == 401
+    response = client.get("/api/bookings/my-bookings", headers=organizer.headers)
+    assert response.status_code == 200
+    assert response.get_json() == []
+
+
+# -- cancelling --------------------------------------------------------------------
+
+
+def test_cancel_returns_tickets_once(client, customer, make_event, wait_for_notifications):
+    event = make_event(totalTickets=10)
+    booking = booked(client, customer, event["id"], 4)
+    url = f"/api/bookings/{booking['id']}/cancel"
+
+    response = client.post(url, headers=customer.headers)
+    assert response.status_code == 200
+    cancelled = response.get_json()
+    assert cancelled["status"] == "CANCELLED"
+    assert cancelled["cancelledAt"] is not None
+    assert cancelled["event"]["availableTickets"] == 10
+    assert available(client, event["id"]) == 10
+
+    again = client.post(url, headers=customer.headers)
+    assert again.status_code == 200
+    assert again.get_json()["status"] == "CANCELLED"
+    assert again.get_json()["cancelledAt"] == cancelled["cancelledAt"]
+    assert available(client, event["id"]) == 10
+
+    notes = wait_for_notifications(customer, 2)
+    assert sorted(n["kind"] for n in notes) == ["BOOKING_CANCELLED", "BOOKING_CONFIRMED"]
+
+
+def test_cancel_after_the_event_started_is_refused(client, customer, make_event, set_event_date):
+    event = make_event(totalTickets=10)
+    booking = booked(client, customer, event["id"], 4)
+    started(set_event_date, event["id"])
+    assert_conflict(client.post(f"/api/bookings/{booking['id']}/cancel", headers=customer.headers), "event_closed")
+    assert client.get(f"/api/bookings/{booking['id']}", headers=customer.headers).get_json()["status"] == "CONFIRMED"
+    assert available(client, event["id"]) == 6
+
+
+def test_admin_cancels_anyones_booking(client, customer, admin, make_event):
+    event = make_event(totalTickets=10)
+    booking = booked(client, customer, event["id"], 4)
+    response = client.post(f"/api/bookings/{booking['id']}/cancel", headers=admin.headers)
+    assert response.status_code == 200
+    assert response.get_json()["status"] == "CANCELLED"
+    assert response.get_json()["userId"] == customer.id
+    assert available(client, event["id"]) == 10
+
+
+def test_cancelling_a_booking_of_a_cancelled_event_changes_nothing(client, organizer, customer, make_event):
+    event = make_event(totalTickets=10)
+    booking = booked(client, customer, event["id"], 4)
+    assert client.delete(f"/api/events/{event['id']}", headers=organizer.headers).status_code == 204
+    response = client.post(f"/api/bookings/{booking['id']}/cancel", headers=customer.headers)
+    assert response.status_code == 200
+    assert response.get_json()["status"] == "CANCELLED"
+    assert available(client, event["id"]) == 10
+    listed = client.get("/api/bookings/my-bookings", headers=customer.headers).get_json()
+    assert [(b["id"], b["status"], b["event"]["status"]) for b in listed] == [(booking["id"], "CANCELLED", "CANCELLED")]
+
+
+def test_cancel_unknown_booking_is_404(client, customer):
+    response = client.post("/api/bookings/999999/cancel", headers=customer.headers)
+    assert response.status_code == 404
+    assert response.get_json()["code"] == "not_found"

@@ -1,0 +1,299 @@
+"""Events: publishing, reading, changing and deleting, and the notifications a change sends."""
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+
+def iso(when):
+    return when.isoformat().replace("+00:00", "Z")
+
+
+def days_from_now(days):
+    return datetime.now(timezone.utc).replace(microsecond=0) + timedelta(days=days)
+
+
+def event_body(**fields):
+    return {"title": "Tech Conf", "description": "Annual tech meetup", "date": iso(days_from_now(30)),
+            "location": "Convention Center", "totalTickets": 100, **fields}
+
+
+def book(client, actor, event_id, tickets=1):
+    response = client.post("/api/bookings", json={"eventId": event_id, "ticketsCount": tickets}, headers=actor.headers)
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()
+
+
+def kinds(notifications):
+    return [n["kind"] for n in notifications]
+
+
+# -- create ------------------------------------------------------------------------
+
+
+def test_organizer_creates_event(client, organizer):
+    response = client.post("/api/events", json=event_body(totalTickets=50), headers=organizer.headers)
+    assert response.status_code == 201
+    event = response.get_json()
+    assert event["title"] == "Tech Conf"
+    assert event["location"] == "Convention Center"
+    assert event["totalTickets"] == event["availableTickets"] == 50
+    assert event["status"] == "SCHEDULED"
+    assert event["organizerId"] == organizer.id
+    assert response.headers["Location"].endswith(f"/api/events/{event['id']}")
+    fetched = client.get(response.headers["Location"])
+    assert fetched.status_code == 200
+    assert fetched.get_json() == event
+
+
+def test_admin_creates_event(client, admin):
+    response = client.post("/api/events", json=event_body(), headers=admin.headers)
+    assert response.status_code == 201
+    assert response.get_json()["organizerId"] == admin.id
+
+
+def test_customer_cannot_create_event(client, customer):
+    response = client.post("/api/events", json=event_body(), headers=customer.headers)
+    assert response.status_code == 403
+    assert response.get_json()["code"] == "forbidden"
+
+
+def test_anonymous_cannot_create_event(client):
+    response = client.post("/api/events", json=event_body())
+    assert response.status_code == 401
+    assert response.get_json()["code"] == "unauthorized"
+
+
+def test_date_without_offset_is_utc_and_offsets_are_converted(client, organizer):
+    when = days_from_now(10)
+    naive = when.replace(tzinfo=None).isoformat()
+    response = client.post("/api/events", json=event_body(date=naive), headers=organizer.headers)
+    assert response.status_code == 201
+    assert response.get_json()["date"] == iso(when)
+
+    paris = when.astimezone(timezone(timedelta(hours=2))).isoformat()
+    response = client.post("/api/events", json=event_body(date=paris), headers=organizer.headers)
+    assert response.status_code == 201
+    assert response.get_json()["date"] == iso(when)
+
+
+@pytest.mark.parametrize("field, value", [
+    ("date", iso(days_from_now(-1))),
+    ("date", "next tuesday"),
+    ("totalTickets", 0),
+    ("totalTickets", 1_000_001),
+    ("totalTickets", "5"),
+    ("totalTickets", 5.5),
+    ("title", "   "),
+    ("location", ""),
+])
+def test_create_refuses_invalid_field(client, organizer, field, value):
+    response = client.post("/api/events", json=event_body(**{field: value}), headers=organizer.headers)
+    assert response.status_code == 422
+    body = response.get_json()
+    assert body["code"] == "validation_error"
+    assert field in body["errors"]
+
+
+@pytest.mark.parametrize("field", ["title", "date", "location", "totalTickets"])
+def test_create_requires_field(client, organizer, field):
+    body = event_body()
+    del body[field]
+    response = client.post("/api/events", json=body, headers=organizer.headers)
+    assert response.status_code == 422
+    assert field in response.get_json()["errors"]
+
+
+@pytest.mark.parametrize("field, value", [
+    ("availableTickets", 5), ("status", "CANCELLED"), ("organizerId", 1), ("id", 42),
+])
+def test_create_refuses_unknown_field(client, organizer, field, value):
+    response = client.post("/api/events", json=event_body(**{field: value}), headers=organizer.headers)
+    assert response.status_code == 422
+    assert field in response.get_json()["errors"]
+    assert client.get("/api/events").get_json() == []
+
+
+@pytest.mark.parametrize("tickets", [1, 1_000_000])
+def test_create_accepts_ticket_bounds(client, organizer, tickets):
+    response = client.post("/api/events", json=event_body(totalTickets=tickets), headers=organizer.headers)
+    assert response.status_code == 201
+    assert response.get_json()["availableTickets"] == tickets
+
+
+# -- read --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["get", "put", "patch", "delete"])
+@pytest.mark.parametrize("path", ["/api/events/999999", "/api/events/abc"])
+def test_unknown_event_is_404(client, organizer, method, path):
+    response = getattr(client, method)(path, json={"title": "x"}, headers=organizer.headers)
+    assert response.status_code == 404
+    assert response.get_json()["code"] == "not_found"
+
+
+# -- update ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["put", "patch"])
+def test_owner_updates_only_the_given_fields(client, organizer, make_event, method):
+    event = make_event()
+    response = getattr(client, method)(f"/api/events/{event['id']}", json={"title": "Renamed"},
+                                       headers=organizer.headers)
+    assert response.status_code == 200
+    updated = response.get_json()
+    assert updated["title"] == "Renamed"
+    unchanged = {k: v for k, v in event.items() if k not in ("title", "updatedAt")}
+    assert {k: updated[k] for k in unchanged} == unchanged
+    assert client.get(f"/api/events/{event['id']}").get_json() == updated
+
+
+def test_admin_updates_any_event(client, admin, make_event):
+    event = make_event()
+    response = client.patch(f"/api/events/{event['id']}", json={"location": "Hall B"}, headers=admin.headers)
+    assert response.status_code == 200
+    assert response.get_json()["location"] == "Hall B"
+
+
+def test_others_cannot_update(client, make_user, customer, make_event):
+    event = make_event()
+    url = f"/api/events/{event['id']}"
+    for actor in (make_user("ORGANIZER"), customer):
+        response = client.patch(url, json={"title": "Mine now"}, headers=actor.headers)
+        assert response.status_code == 403
+        assert response.get_json()["code"] == "forbidden"
+    assert client.patch(url, json={"title": "Mine now"}).status_code == 401
+    assert client.get(url).get_json()["title"] == event["title"]
+
+
+@pytest.mark.parametrize("body", [
+    {"availableTickets": 5}, {"status": "CANCELLED"}, {"organizerId": 1},
+    {"title": ""}, {"date": iso(days_from_now(-1))}, {"totalTickets": 0},
+])
+def test_update_refuses_invalid_or_unknown_fields(client, organizer, make_event, body):
+    event = make_event()
+    response = client.patch(f"/api/events/{event['id']}", json=body, headers=organizer.headers)
+    assert response.status_code == 422
+    assert set(body) <= set(response.get_json()["errors"])
+    assert client.get(f"/api/events/{event['id']}").get_json() == event
+
+
+def test_total_tickets_moves_available_by_the_same_delta(client, organizer, customer, make_event):
+    event = make_event(totalTickets=10)
+    book(client, customer, event["id"], 3)
+    url = f"/api/events/{event['id']}"
+    for total, available in [(15, 12), (5, 2), (3, 0)]:
+        response = client.patch(url, json={"totalTickets": total}, headers=organizer.headers)
+        assert response.status_code == 200
+        assert (response.get_json()["totalTickets"], response.get_json()["availableTickets"]) == (total, available)
+
+
+def test_total_tickets_below_sold_is_refused_and_nothing_changes(client, organizer, customer, make_event):
+    event = make_event(totalTickets=10)
+    book(client, customer, event["id"], 4)
+    url = f"/api/events/{event['id']}"
+    before = client.get(url).get_json()
+    response = client.put(url, json={"totalTickets": 3, "title": "Smaller"}, headers=organizer.headers)
+    assert response.status_code == 409
+    assert response.get_json()["code"] == "capacity_below_sold"
+    assert client.get(url).get_json() == before
+
+
+def test_cancelled_event_cannot_be_updated(client, organizer, customer, make_event):
+    event = make_event()
+    book(client, customer, event["id"])
+    assert client.delete(f"/api/events/{event['id']}", headers=organizer.headers).status_code == 204
+    response = client.patch(f"/api/events/{event['id']}", json={"title": "Back"}, headers=organizer.headers)
+    assert response.status_code == 409
+    assert response.get_json()["code"] == "event_closed"
+
+
+# -- delete ------------------------------------------------------------------------
+
+
+def test_delete_event_never_booked_removes_it(client, organizer, make_event):
+    event = make_event()
+    response = client.delete(f"/api/events/{event['id']}", headers=organizer.headers)
+    assert response.status_code == 204
+    assert response.data == b""
+    assert client.get(f"/api/events/{event['id']}").status_code == 404
+
+
+def test_delete_booked_event_cancels_it_and_its_bookings(
+    client, organizer, make_user, make_event, wait_for_notifications
+):
+    event = make_event(totalTickets=10)
+    first, second, gone = make_user(), make_user(), make_user()
+    bookings = [book(client, first, event["id"], 2), book(client, second, event["id"], 3)]
+    early = book(client, gone, event["id"], 1)
+    assert client.post(f"/api/bookings/{early['id']}/cancel", headers=gone.headers).status_code == 200
+
+    assert client.delete(f"/api/events/{event['id']}", headers=organizer.headers).status_code == 204
+
+    cancelled = client.get(f"/api/events/{event['id']}").get_json()
+    assert cancelled["status"] == "CANCELLED"
+    assert cancelled["availableTickets"] == cancelled["totalTickets"] == 10
+    for booking, actor in zip(bookings, (first, second), strict=True):
+        after = client.get(f"/api/bookings/{booking['id']}", headers=actor.headers).get_json()
+        assert after["status"] == "CANCELLED"
+        assert after["cancelledAt"] is not None
+        notes = wait_for_notifications(actor, 2)
+        assert kinds(notes).count("EVENT_CANCELLED") == 1
+        assert all(n["recipient"] == actor.email for n in notes)
+    # the expansion that reached the others is done: one who cancelled before hears nothing
+    assert "EVENT_CANCELLED" not in kinds(client.get("/api/notifications", headers=gone.headers).get_json())
+
+
+def test_admin_deletes_any_event(client, admin, make_event):
+    event = make_event()
+    assert client.delete(f"/api/events/{event['id']}", headers=admin.headers).status_code == 204
+    assert client.get(f"/api/events/{event['id']}").status_code == 404
+
+
+def test_others_cannot_delete(client, make_user, customer, make_event):
+    event = make_event()
+    url = f"/api/events/{event['id']}"
+    for actor in (make_user("ORGANIZER"), customer):
+        response = client.delete(url, headers=actor.headers)
+        assert response.status_code == 403
+        assert response.get_json()["code"] == "forbidden"
+    assert client.delete(url).status_code == 401
+    assert client.get(url).status_code == 200
+
+
+# -- EVENT_UPDATED -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("change", [
+    {"title": "Tech Conf (moved)"}, {"location": "Hall B"}, {"date": iso(days_from_now(40))},
+])
+def test_change_notifies_confirmed_attendees_only(
+    client, organizer, make_user, make_event, wait_for_notifications, change
+):
+    event = make_event()
+    attendee, quitter = make_user(), make_user()
+    book(client, attendee, event["id"])
+    early = book(client, quitter, event["id"])
+    assert client.post(f"/api/bookings/{early['id']}/cancel", headers=quitter.headers).status_code == 200
+
+    response = client.patch(f"/api/events/{event['id']}", json=change, headers=organizer.headers)
+    assert response.status_code == 200
+
+    notes = wait_for_notifications(attendee, 2)
+    assert sorted(kinds(notes)) == ["BOOKING_CONFIRMED", "EVENT_UPDATED"]
+    assert response.get_json()["title"] in notes[0]["subject"]
+    assert "EVENT_UPDATED" not in kinds(client.get("/api/notifications", headers=quitter.headers).get_json())
+
+
+def test_description_or_capacity_change_sends_nothing(client, organizer, customer, make_event, wait_for_notifications):
+    event = make_event()
+    book(client, customer, event["id"])
+    url = f"/api/events/{event['id']}"
+    assert client.patch(url, json={"description": "New text"}, headers=organizer.headers).status_code == 200
+    assert client.patch(url, json={"totalTickets": 200}, headers=organizer.headers).status_code == 200
+    assert client.patch(url, json={"title": event["title"]}, headers=organizer.headers).status_code == 200
+    # a real change afterwards: once its notification arrives, any earlier one would have too
+    assert client.patch(url, json={"title": "Final title"}, headers=organizer.headers).status_code == 200
+    notes = wait_for_notifications(customer, 2)
+    assert kinds(notes).count("EVENT_UPDATED") == 1
+    assert "Final title" in notes[0]["subject"]
