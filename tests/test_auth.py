@@ -1,0 +1,229 @@
+"""Accounts and tokens: register, login, refresh, logout, me, and `flask create-admin`."""
+
+import pytest
+
+from tests.support import PASSWORD
+
+USER_KEYS = {"id", "email", "name", "role", "createdAt"}
+
+
+def register(client, **fields):
+    body = {"email": "alice@example.com", "password": PASSWORD, "role": "CUSTOMER", **fields}
+    return client.post("/api/auth/register", json=body)
+
+
+def assert_error(response, status, code):
+    body = response.get_json()
+    assert response.status_code == status, body
+    assert set(body) == {"status", "code", "message", "errors"}
+    assert (body["status"], body["code"]) == (status, code)
+    return body
+
+
+def bearer(token):
+    return {"Authorization": f"Bearer {token}"}
+
+
+# -- register ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("role", ["CUSTOMER", "ORGANIZER"])
+def test_register_returns_the_user_without_password(client, role):
+    response = register(client, role=role, name="Alice")
+    assert response.status_code == 201
+    body = response.get_json()
+    assert set(body) == {"message", "user"}
+    assert set(body["user"]) == USER_KEYS
+    assert body["user"]["email"] == "alice@example.com"
+    assert body["user"]["name"] == "Alice"
+    assert body["user"]["role"] == role
+    assert PASSWORD not in response.get_data(as_text=True)
+    assert "$2b$" not in response.get_data(as_text=True)
+
+
+def test_name_is_optional(client):
+    response = register(client)
+    assert response.status_code == 201
+    assert response.get_json()["user"]["name"] is None
+
+
+def test_email_is_case_insensitive_and_unique(client, login):
+    assert register(client, email="Alice@Example.COM").get_json()["user"]["email"] == "alice@example.com"
+    assert_error(register(client, email="alice@example.com"), 409, "email_taken")
+    assert_error(register(client, email="ALICE@example.com", role="ORGANIZER"), 409, "email_taken")
+    assert login("aLiCe@example.com").email == "alice@example.com"
+
+
+def test_admin_role_cannot_be_registered(client):
+    body = assert_error(register(client, role="ADMIN"), 422, "validation_error")
+    assert "role" in body["errors"]
+
+
+@pytest.mark.parametrize("extra", [{"id": 1}, {"isAdmin": True}, {"Role": "ADMIN"},
+                                   {"user": {"role": "ADMIN"}}, {"passwordHash": "x"}])
+def test_unknown_fields_are_refused(client, extra):
+    body = assert_error(register(client, **extra), 422, "validation_error")
+    assert set(extra) <= set(body["errors"])
+    assert register(client).status_code == 201  # nothing was created by the refused request
+
+
+@pytest.mark.parametrize("password, status", [
+    ("é" * 36, 201),  # 36 characters, 72 bytes
+    ("é" * 36 + "a", 422),  # 73 bytes
+    ("a" * 73, 422),
+    ("abcdefg", 422),
+    ("", 422),
+])
+def test_password_length_is_counted_in_bytes(client, login, password, status):
+    response = register(client, password=password)
+    assert response.status_code == status, response.get_json()
+    if status == 201:
+        assert login("alice@example.com", password).role == "CUSTOMER"
+    else:
+        assert "password" in response.get_json()["errors"]
+
+
+@pytest.mark.parametrize("fields", [
+    {"email": "not-an-email"}, {"email": ""}, {"email": 5}, {"email": "a@" + "b" * 260 + ".com"},
+    {"role": "customer"}, {"role": None}, {"password": 12345678}, {"name": ""}, {"name": "x" * 101},
+])
+def test_invalid_fields_are_422(client, fields):
+    body = assert_error(register(client, **fields), 422, "validation_error")
+    assert set(fields) <= set(body["errors"])
+
+
+def test_missing_fields_are_422(client):
+    body = assert_error(client.post("/api/auth/register", json={}), 422, "validation_error")
+    assert {"email", "password", "role"} <= set(body["errors"])
+
+
+# -- login -------------------------------------------------------------------------
+
+
+def test_login_returns_tokens_and_user(client):
+    register(client, role="ORGANIZER")
+    response = client.post("/api/auth/login", json={"email": "alice@example.com", "password": PASSWORD})
+    assert response.status_code == 200
+    body = response.get_json()
+    assert set(body) == {"token", "refreshToken", "user"}
+    assert body["token"] != body["refreshToken"]
+    assert set(body["user"]) == USER_KEYS
+    assert body["user"]["role"] == "ORGANIZER"
+    assert client.get("/api/auth/me", headers=bearer(body["token"])).get_json() == body["user"]
+
+
+def test_unknown_email_and_wrong_password_get_the_same_401(client):
+    register(client)
+    wrong_password = client.post("/api/auth/login", json={"email": "alice@example.com", "password": "wrong-password"})
+    unknown_email = client.post("/api/auth/login", json={"email": "bob@example.com", "password": PASSWORD})
+    assert_error(wrong_password, 401, "unauthorized")
+    assert wrong_password.get_json() == unknown_email.get_json()
+
+
+def test_password_over_72_bytes_never_logs_in(client):
+    password = "é" * 36  # 72 bytes; bcrypt would ignore anything after them
+    register(client, password=password)
+    for attempt in (password + "x", "a" * 500, "é" * 1000):
+        response = client.post("/api/auth/login", json={"email": "alice@example.com", "password": attempt})
+        assert response.status_code in (401, 422), response.get_json()
+
+
+def test_login_with_missing_fields_is_422(client):
+    body = assert_error(client.post("/api/auth/login", json={"email": "alice@example.com"}), 422, "validation_error")
+    assert "password" in body["errors"]
+
+
+# -- refresh, logout, me -------------------------------------------------------------
+
+
+def test_refresh_token_gives_a_working_access_token(client, customer):
+    response = client.post("/api/auth/refresh", headers=bearer(customer.refresh_token))
+    assert response.status_code == 200
+    assert set(response.get_json()) == {"token"}
+    me = client.get("/api/auth/me", headers=bearer(response.get_json()["token"]))
+    assert me.status_code == 200
+    assert me.get_json()["id"] == customer.id
+
+
+def test_access_token_cannot_refresh(client, customer):
+    assert_error(client.post("/api/auth/refresh", headers=customer.headers), 401, "unauthorized")
+
+
+def test_logout_revokes_the_presented_token(client, customer):
+    response = client.post("/api/auth/logout", headers=customer.headers)
+    assert response.status_code == 204
+    assert response.get_data() == b""
+    assert_error(client.get("/api/auth/me", headers=customer.headers), 401, "unauthorized")
+    # The refresh token was not sent, so it still works.
+    assert client.post("/api/auth/refresh", headers=bearer(customer.refresh_token)).status_code == 200
+
+
+def test_logout_with_refresh_token_in_body_revokes_both(client, customer):
+    response = client.post("/api/auth/logout", json={"refreshToken": customer.refresh_token}, headers=customer.headers)
+    assert response.status_code == 204
+    assert_error(client.get("/api/auth/me", headers=customer.headers), 401, "unauthorized")
+    assert_error(client.post("/api/auth/refresh", headers=bearer(customer.refresh_token)), 401, "unauthorized")
+
+
+def test_logout_with_the_refresh_token_itself(client, customer):
+    assert client.post("/api/auth/logout", headers=bearer(customer.refresh_token)).status_code == 204
+    assert_error(client.post("/api/auth/refresh", headers=bearer(customer.refresh_token)), 401, "unauthorized")
+
+
+# A body token that is not the caller's refresh token is a bad token (401) and revokes nothing.
+def test_logout_refuses_someone_elses_refresh_token(client, customer, make_user):
+    other = make_user()
+    response = client.post("/api/auth/logout", json={"refreshToken": other.refresh_token}, headers=customer.headers)
+    assert_error(response, 401, "unauthorized")
+    assert client.post("/api/auth/refresh", headers=bearer(other.refresh_token)).status_code == 200
+
+
+@pytest.mark.parametrize("refresh_token", ["garbage", "access"])
+def test_logout_refuses_a_body_token_that_is_not_a_refresh_token(client, customer, refresh_token):
+    refresh_token = customer.token if refresh_token == "access" else refresh_token
+    response = client.post("/api/auth/logout", json={"refreshToken": refresh_token}, headers=customer.headers)
+    assert_error(response, 401, "unauthorized")
+
+
+def test_second_logout_with_the_same_token_is_401(client, customer):
+    assert client.post("/api/auth/logout", headers=customer.headers).status_code == 204
+    assert_error(client.post("/api/auth/logout", headers=customer.headers), 401, "unauthorized")
+
+
+def test_logout_without_token_is_401(client):
+    assert_error(client.post("/api/auth/logout"), 401, "unauthorized")
+
+
+def test_me_returns_the_caller(client, make_user):
+    organizer = make_user("ORGANIZER", email="org@example.com", name="Olga")
+    response = client.get("/api/auth/me", headers=organizer.headers)
+    assert response.status_code == 200
+    body = response.get_json()
+    assert set(body) == USER_KEYS
+    assert (body["id"], body["email"], body["name"], body["role"]) == (organizer.id, "org@example.com", "Olga", "ORGANIZER")
+    assert body["createdAt"].endswith("Z")
+
+
+def test_me_without_token_is_401(client):
+    assert_error(client.get("/api/auth/me"), 401, "unauthorized")
+
+
+# -- flask create-admin ----------------------------------------------------------------
+
+
+def test_create_admin_makes_an_admin_who_can_log_in(app, client, login):
+    result = app.test_cli_runner().invoke(args=["create-admin", "Root@Example.com", "--password", PASSWORD])
+    assert result.exit_code == 0, result.output
+    admin = login("root@example.com")
+    assert admin.role == "ADMIN"
+    assert client.get("/api/auth/me", headers=admin.headers).get_json()["role"] == "ADMIN"
+
+
+def test_create_admin_refuses_bad_input(app, client, customer):
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["create-admin", customer.email.upper(), "--password", PASSWORD]).exit_code != 0
+    assert client.get("/api/auth/me", headers=customer.headers).get_json()["role"] == "CUSTOMER"
+    assert runner.invoke(args=["create-admin", "not-an-email", "--password", PASSWORD]).exit_code != 0
+    assert runner.invoke(args=["create-admin", "root@example.com", "--password", "short"]).exit_code != 0
+    response = client.post("/api/auth/login", json={"email": "root@example.com", "password": "short"})
+    assert_error(response, 401, "unauthorized")

@@ -1,0 +1,206 @@
+"""The one error envelope, for every kind of error, and inputs that must never be a 500."""
+
+import json
+
+import pytest
+
+from tests.support import PASSWORD
+
+LOGIN = "/api/auth/login"
+
+
+def assert_error(response, status, code):
+    body = response.get_json()
+    assert response.status_code == status, response.get_data(as_text=True)[:500]
+    assert response.mimetype == "application/json"
+    assert set(body) == {"status", "code", "message", "errors"}
+    assert (body["status"], body["code"]) == (status, code)
+    assert isinstance(body["message"], str) and body["message"]
+    return body
+
+
+def event_body(**fields):
+    return {"title": "Tech Conf", "date": "2099-12-01T10:00:00Z", "location": "Hall", "totalTickets": 10, **fields}
+
+
+# -- routing -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/api/nope", "/nope", "/api/events/1/nope", "/api/auth"])
+def test_unknown_route_is_404(client, path):
+    assert_error(client.get(path), 404, "not_found")
+
+
+@pytest.mark.parametrize("method, path, allowed", [
+    ("put", LOGIN, "POST"), ("delete", "/api/auth/me", "GET"), ("get", "/api/auth/logout", "POST"),
+    ("post", "/api/events/1", "PUT"), ("delete", "/api/events", "POST"),
+])
+def test_wrong_method_is_405_with_allow(client, method, path, allowed):
+    response = getattr(client, method)(path)
+    assert_error(response, 405, "method_not_allowed")
+    assert allowed in [m.strip() for m in response.headers["Allow"].split(",")]
+
+
+def test_overlong_url_is_414(client):
+    assert_error(client.get("/api/events?q=" + "x" * 5000), 414, "uri_too_long")
+
+
+# -- bodies ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("data", ["{bad", '{"email": ', "{'email': 'a'}", b'{"email": "\xff\xfe"}', b"\xef\xbb"])
+def test_malformed_json_is_400(client, data):
+    response = client.post(LOGIN, data=data, content_type="application/json")
+    assert_error(response, 400, "bad_request")
+
+
+@pytest.mark.parametrize("value", [[], [{"email": "a@example.com"}], "text", 42, 1.5, True, None])
+def test_json_that_is_not_an_object_is_400(client, value):
+    response = client.post(LOGIN, data=json.dumps(value), content_type="application/json")
+    assert_error(response, 400, "bad_request")
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data"])
+def test_body_without_json_content_type_is_415(client, content_type):
+    data = json.dumps({"email": "a@example.com", "password": PASSWORD})
+    assert_error(client.post(LOGIN, data=data, content_type=content_type), 415, "unsupported_media_type")
+
+
+def test_body_over_64_kib_is_413(client):
+    data = json.dumps({"email": "a@example.com", "password": "x" * 70 * 1024})
+    assert_error(client.post(LOGIN, data=data, content_type="application/json"), 413, "payload_too_large")
+
+
+def test_validation_errors_are_keyed_by_camelcase_field(client, organizer):
+    body = event_body(totalTickets="many", title="", unknownField=1)
+    del body["location"]
+    errors = assert_error(client.post("/api/events", json=body, headers=organizer.headers), 422, "validation_error")["errors"]
+    assert set(errors) == {"totalTickets", "title", "location", "unknownField"}
+    assert all(isinstance(messages, list) and messages for messages in errors.values())
+
+
+# -- hostile ids and query strings --------------------------------------------------------
+
+
+@pytest.mark.parametrize("method, path", [
+    ("get", "/api/events/99999999999999999999"), ("get", "/api/events/2147483648"), ("get", "/api/events/0"),
+    ("get", "/api/events/-1"), ("get", "/api/events/abc"), ("get", "/api/events/1.5"),
+    ("patch", "/api/events/99999999999999999999"), ("delete", "/api/events/2147483648"),
+    ("get", "/api/events/99999999999999999999/bookings"),
+    ("get", "/api/bookings/-1"), ("get", "/api/bookings/99999999999999999999"), ("get", "/api/bookings/abc"),
+    ("post", "/api/bookings/99999999999999999999/cancel"), ("post", "/api/bookings/-1/cancel"),
+])
+def test_ids_that_cannot_exist_are_404(client, organizer, method, path):
+    assert_error(getattr(client, method)(path, headers=organizer.headers), 404, "not_found")
+
+
+@pytest.mark.parametrize("query, field", [
+    ("page=99999999999999999999", "page"), ("page=0", "page"), ("page=-1", "page"), ("page=x", "page"),
+    ("perPage=0", "perPage"), ("perPage=-5", "perPage"),
+    ("organizerId=1e99", "organizerId"), ("organizerId=99999999999999999999", "organizerId"),
+    ("from=not-a-date", "from"), ("to=2026-13-45", "to"), ("from=9999-12-31T23:59:59-10:00", "from"),
+    ("from=0001-01-01T00:00:00%2B14:00", "from"),
+    ("status=DELETED", "status"), ("q=" + "x" * 201, "q"),
+])
+def test_bad_query_arguments_are_422(client, query, field):
+    errors = assert_error(client.get(f"/api/events?{query}"), 422, "validation_error")["errors"]
+    assert field in errors
+
+
+@pytest.mark.parametrize("query, found", [
+    ("page=2147483647", 0), ("perPage=1000", 1), ("perPage=99999999999999999999", 1),
+    ("from=0001-01-01T00:00:00Z", 1), ("to=9999-12-31T23:59:59Z", 1), ("organizerId=2147483647", 0),
+    ("q=conf", 1), ("q=%25", 0), ("q=_", 0), ("q=%5C", 0), ("q=%ED%A0%80", 0),
+])
+def test_extreme_but_valid_queries_are_answered(client, make_event, query, found):
+    make_event()
+    response = client.get(f"/api/events?{query}")
+    assert response.status_code == 200, response.get_data(as_text=True)[:500]
+    assert len(response.get_json()) == found
+
+
+def test_huge_page_of_my_bookings_is_422(client, customer):
+    response = client.get("/api/bookings/my-bookings?page=99999999999999999999", headers=customer.headers)
+    assert_error(response, 422, "validation_error")
+
+
+# -- strings a database cannot store --------------------------------------------------------
+
+
+@pytest.mark.parametrize("raw", [r'"a\u0000b"', r'"\ud800"', r'"x\udfff"'])
+def test_nul_and_lone_surrogates_in_bodies_are_refused(client, organizer, raw):
+    # Sent as raw JSON text: the escapes reach the server, which decodes them itself.
+    body = json.dumps(event_body()).replace('"Tech Conf"', raw)
+    response = client.post("/api/events", data=body, content_type="application/json", headers=organizer.headers)
+    assert "title" in assert_error(response, 422, "validation_error")["errors"]
+
+    # Credentials no account can have are wrong credentials like any others.
+    body = '{"email": %s, "password": %s}' % (raw, raw)
+    assert_error(client.post(LOGIN, data=body, content_type="application/json"), 401, "unauthorized")
+
+    body = '{"email": "a@example.com", "password": "%s", "role": "CUSTOMER", "name": %s}' % (PASSWORD, raw)
+    response = client.post("/api/auth/register", data=body, content_type="application/json")
+    assert "name" in assert_error(response, 422, "validation_error")["errors"]
+
+
+def test_nul_in_query_is_422(client):
+    assert "q" in assert_error(client.get("/api/events?q=a%00b"), 422, "validation_error")["errors"]
+
+
+# -- request ids and server faults ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("method, path", [("get", "/api/health"), ("get", "/api/nope"), ("get", "/api/auth/me"),
+                                          ("put", LOGIN), ("post", LOGIN)])
+def test_every_response_has_a_request_id(client, method, path):
+    assert getattr(client, method)(path).headers["X-Request-ID"]
+
+
+def test_a_safe_request_id_is_echoed(client):
+    sent = "req-42.abc:DEF_1"
+    assert client.get("/api/health", headers={"X-Request-ID": sent}).headers["X-Request-ID"] == sent
+    assert client.get("/api/nope", headers={"X-Request-ID": sent}).headers["X-Request-ID"] == sent
+
+
+@pytest.mark.parametrize("sent", ["a b\r\n", "a b", "<script>", "x" * 129, "é", "a\nX-Injected: 1"])
+def test_an_unsafe_request_id_is_replaced(client, sent):
+    response = client.get("/api/health", environ_overrides={"HTTP_X_REQUEST_ID": sent})
+    assert response.status_code == 200
+    assert response.headers["X-Request-ID"] not in ("", sent)
+    assert "X-Injected" not in response.headers
+
+
+def test_unexpected_exception_is_a_bare_500(app, client):
+    def boom():
+        raise RuntimeError("secret-detail from /srv/eventbook/db.py")
+
+    app.add_url_rule("/api/test-boom", "test_boom", boom)
+    response = client.get("/api/test-boom", headers={"X-Request-ID": "boom-123"})
+    body = assert_error(response, 500, "internal_error")
+    assert body["errors"] == {}
+    assert "boom-123" in body["message"]
+    text = response.get_data(as_text=True)
+    for leak in ("Traceback", "RuntimeError", "secret-detail", "/srv/", ".py"):
+        assert leak not in text
+    assert response.headers["X-Request-ID"] == "boom-123"
+
+
+def test_unexpected_exception_without_a_sent_request_id(app, client):
+    def boom():
+        raise RuntimeError("secret-detail")
+
+    app.add_url_rule("/api/test-boom", "test_boom", boom)
+    response = client.get("/api/test-boom")
+    assert response.headers["X-Request-ID"] in assert_error(response, 500, "internal_error")["message"]
+
+
+# -- health ---------------------------------------------------------------------------
+
+
+def test_health(client):
+    response = client.get("/api/health")
+    assert response.status_code == 200
+    body = response.get_json()
+    assert (body["status"], body["database"]) == ("ok", "ok")
+    assert isinstance(body["jobs"], dict) and body["jobs"]
+    assert all(isinstance(value, int) for value in body["jobs"].values())

@@ -1,0 +1,138 @@
+"""Token attacks (OWASP JWT cheat sheet): every one is a 401 in the error envelope."""
+
+import base64
+import json
+import time
+from datetime import timedelta
+
+import jwt
+import pytest
+import sqlalchemy as sa
+
+from eventbook.extensions import db
+from eventbook.models import User
+
+ME = "/api/auth/me"
+
+
+def assert_unauthorized(response):
+    body = response.get_json()
+    assert response.status_code == 401, body
+    assert set(body) == {"status", "code", "message", "errors"}
+    assert (body["status"], body["code"], body["errors"]) == (401, "unauthorized", {})
+    assert body["message"]
+
+
+def bearer(token):
+    return {"Authorization": f"Bearer {token}"}
+
+
+def b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def claims_of(token):
+    return jwt.decode(token, options={"verify_signature": False})
+
+
+def test_the_real_token_works(client, customer):
+    # The baseline that every attack below is a variation of.
+    assert client.get(ME, headers=customer.headers).status_code == 200
+
+
+@pytest.mark.parametrize("headers", [
+    {},
+    {"Authorization": ""},
+    {"Authorization": "Bearer"},
+    {"Authorization": "Bearer "},
+    {"Authorization": "Bearer garbage"},
+    {"Authorization": "Bearer a.b.c"},
+    {"Authorization": "Bearer ....."},
+    {"Authorization": "Bearer " + "x" * 10_000},
+])
+def test_missing_or_garbage_token(client, headers):
+    assert_unauthorized(client.get(ME, headers=headers))
+
+
+@pytest.mark.parametrize("scheme", ["Basic", "Token", "JWT", ""])
+def test_wrong_scheme(client, customer, scheme):
+    assert_unauthorized(client.get(ME, headers={"Authorization": f"{scheme} {customer.token}".strip()}))
+
+
+@pytest.mark.parametrize("alg", ["none", "None", "NONE"])
+def test_alg_none(client, customer, alg):
+    header = b64url(json.dumps({"alg": alg, "typ": "JWT"}).encode())
+    payload = customer.token.split(".")[1]
+    assert_unauthorized(client.get(ME, headers=bearer(f"{header}.{payload}.")))
+    signature = customer.token.split(".")[2]
+    assert_unauthorized(client.get(ME, headers=bearer(f"{header}.{payload}.{signature}")))
+
+
+def test_signed_with_another_key(client, customer):
+    forged = jwt.encode(claims_of(customer.token), "another-secret-key-that-is-long-enough-000", algorithm="HS256")
+    assert_unauthorized(client.get(ME, headers=bearer(forged)))
+
+
+def test_tampered_payload(client, customer, make_user):
+    victim = make_user("ORGANIZER")
+    header, payload, signature = customer.token.split(".")
+    claims = claims_of(customer.token)
+    claims["sub"] = str(victim.id)
+    tampered = b64url(json.dumps(claims, separators=(",", ":")).encode())
+    assert tampered != payload
+    assert_unauthorized(client.get(ME, headers=bearer(f"{header}.{tampered}.{signature}")))
+
+
+@pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
+def test_right_key_but_hs512(app, client, customer):
+    token = jwt.encode(claims_of(customer.token), app.config["JWT_SECRET_KEY"], algorithm="HS512")
+    assert_unauthorized(client.get(ME, headers=bearer(token)))
+
+
+def test_expired_token_signed_with_the_app_key(app, client, customer):
+    now = int(time.time())
+    claims = {**claims_of(customer.token), "iat": now - 3600, "nbf": now - 3600, "exp": now - 60}
+    token = jwt.encode(claims, app.config["JWT_SECRET_KEY"], algorithm="HS256")
+    assert_unauthorized(client.get(ME, headers=bearer(token)))
+
+
+# `exp` is whole seconds, so a 3-second token lives between 2 and 3 seconds.
+@pytest.mark.parametrize("config_overrides", [{"JWT_ACCESS_TOKEN_EXPIRES": timedelta(seconds=3)}])
+def test_issued_token_expires(client, customer):
+    assert client.get(ME, headers=customer.headers).status_code == 200
+    time.sleep(3.5)
+    assert_unauthorized(client.get(ME, headers=customer.headers))
+
+
+def test_token_not_yet_valid(app, client, customer):
+    now = int(time.time())
+    claims = {**claims_of(customer.token), "iat": now + 3600, "nbf": now + 3600, "exp": now + 7200}
+    token = jwt.encode(claims, app.config["JWT_SECRET_KEY"], algorithm="HS256")
+    assert_unauthorized(client.get(ME, headers=bearer(token)))
+
+
+@pytest.mark.parametrize("sub", ["not-a-number", "99999999999999999999", "-1", "", 1, None])
+def test_malformed_sub_with_the_app_key(app, client, customer, sub):
+    # Only whoever holds the key can make these; they must still never be a 500.
+    claims = {**claims_of(customer.token), "sub": sub}
+    claims = {key: value for key, value in claims.items() if value is not None}
+    token = jwt.encode(claims, app.config["JWT_SECRET_KEY"], algorithm="HS256")
+    assert_unauthorized(client.get(ME, headers=bearer(token)))
+
+
+def test_revoked_token(client, customer):
+    assert client.post("/api/auth/logout", headers=customer.headers).status_code == 204
+    assert_unauthorized(client.get(ME, headers=customer.headers))
+
+
+def test_refresh_token_is_not_an_access_token(client, customer):
+    assert_unauthorized(client.get(ME, headers=bearer(customer.refresh_token)))
+    assert_unauthorized(client.get("/api/notifications", headers=bearer(customer.refresh_token)))
+
+
+def test_token_of_a_deleted_user(app, client, customer):
+    with app.app_context():
+        db.session.execute(sa.delete(User).where(User.id == customer.id))
+        db.session.commit()
+    assert_unauthorized(client.get(ME, headers=customer.headers))
+    assert_unauthorized(client.post("/api/auth/refresh", headers=bearer(customer.refresh_token)))
