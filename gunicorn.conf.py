@@ -18,6 +18,29 @@ max_requests_jitter = max_requests // 10
 accesslog = None  # the app writes its own access log line, with the request id
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info")
+
+# Production logs are JSON, gunicorn's own lines too (same fields as eventbook/logs.py).
+_debug = os.environ.get("FLASK_DEBUG", "").strip().lower() in ("1", "true", "yes", "on")
+if os.environ.get("LOG_FORMAT", "json").strip().lower() == "json" and not _debug:
+    logconfig_dict = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {
+            "json": {
+                "()": "pythonjsonlogger.json.JsonFormatter",
+                "fmt": "{asctime}{levelname}{name}{message}",
+                "style": "{",
+                "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+            },
+        },
+        "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
+        "root": {"level": "WARNING", "handlers": ["console"]},
+        "loggers": {
+            "gunicorn.error": {"level": loglevel.upper(), "handlers": ["console"], "propagate": False},
+            # logconfig_dict turns gunicorn's access log on; the app already logs each request
+            "gunicorn.access": {"level": "CRITICAL", "handlers": [], "propagate": False},
+        },
+    }
 # Several instances may run under one HOME (tests, scale-out on one host): no shared
 # control socket for them to fight over.
 control_socket_disable = True

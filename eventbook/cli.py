@@ -2,6 +2,7 @@
 `flask openapi write FILE`)."""
 
 import random
+import secrets
 from datetime import timedelta
 
 import click
@@ -54,7 +55,7 @@ def seed_demo(customers, events, bookings, password):
 
     Bookings are written with the inventory kept consistent: each event's available
     tickets go down by what its bookings hold. No notifications are sent for demo data."""
-    stamp = utcnow().strftime("%Y%m%d%H%M%S")
+    stamp = f"{utcnow():%Y%m%d%H%M%S}-{secrets.token_hex(3)}"
     password_hash = auth.hash_password(password)
     organizer = User(email=f"organizer-{stamp}@demo.eventbook", name="Demo Organizer",
                      role=Role.ORGANIZER, password_hash=password_hash)

@@ -4,8 +4,8 @@ SQLite: WAL (readers never wait for the writer), foreign keys on, a busy timeout
 write transactions that begin IMMEDIATE: the driver opens the transaction with
 `BEGIN IMMEDIATE` at the first INSERT/UPDATE/DELETE, so a writer queues for the lock
 up front instead of failing with "database is locked" when it tries to upgrade.
-PostgreSQL: a connection pool checked before use, so the app recovers by itself
-when the database comes back after an outage.
+PostgreSQL: a connection pool that is thrown away when the server drops its
+connections, so the app recovers by itself when the database comes back.
 """
 
 import sqlite3
@@ -26,7 +26,10 @@ def engine_options(config):
         "pool_size": config["DB_POOL_SIZE"],
         "max_overflow": config["DB_POOL_SIZE"],
         "pool_timeout": config["DB_POOL_TIMEOUT"],
-        "pool_pre_ping": True,
+        # No pre-ping (a round trip on every checkout): a connection that the server
+        # dropped fails once, SQLAlchemy then discards the whole pool, the request gets a
+        # 503 and the next one reconnects.
+        "pool_recycle": 1800,
         "connect_args": {"connect_timeout": 5},
     }
 

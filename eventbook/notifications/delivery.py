@@ -11,11 +11,10 @@ import logging
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, or_, select, text, update
 
 from eventbook.extensions import db
-from eventbook.models import Notification, utcnow
-from eventbook.models import NotificationStatus as Status
+from eventbook.models import Notification, NotificationStatus as Status, utcnow
 from eventbook.notifications import backends, outbox
 
 log = logging.getLogger(__name__)
@@ -33,58 +32,89 @@ def _lease(now):
     return now + timedelta(seconds=current_app.config["NOTIFY_CLAIM_TIMEOUT_SECONDS"])
 
 
+CLAIMED = (
+    Notification.id, Notification.kind, Notification.recipient, Notification.subject, Notification.body,
+    Notification.attempts, Notification.event_id, Notification.created_at,
+)
+
+
+def _bookkeeping():
+    """Delivery bookkeeping need not wait for the WAL flush on PostgreSQL: losing its
+    last commit in a crash only means the email is sent again, which at-least-once
+    delivery allows (the Message-ID is stable for that reason). Bookings keep
+    synchronous commit."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(text("SET LOCAL synchronous_commit = off"))
+
+
 def claim_one(notification_id, token):
+    """Claim a freshly committed row; its fields (a dict), or None if someone has it."""
+    _bookkeeping()
     now = utcnow()
-    claimed = db.session.execute(
+    row = db.session.execute(
         update(Notification)
         .where(Notification.id == notification_id, _claimable(now))
         .values(claimed_until=_lease(now), claim_token=token, attempts=Notification.attempts + 1)
+        .returning(*CLAIMED)
         .execution_options(synchronize_session=False)
-    ).rowcount
+    ).mappings().first()
     db.session.commit()
-    return claimed == 1
+    return dict(row) if row else None
 
 
 def claim_due(limit, token_for):
-    """Claim up to `limit` due rows (SKIP LOCKED on PostgreSQL); return [(id, token)]."""
-    now = utcnow()
-    due = (
+    """Claim up to `limit` due rows; return [(id, token)].
+
+    The batch is chosen and locked first (SKIP LOCKED on PostgreSQL, so concurrent
+    sweepers take disjoint rows), then claimed with a conditional UPDATE that checks
+    again that each row is still claimable (on SQLite that is what keeps two sweepers
+    apart). Choosing inside the UPDATE (`WHERE id IN (... LIMIT n FOR UPDATE SKIP
+    LOCKED)`) would let PostgreSQL re-run the subquery and claim far more than `limit`."""
+    ids = db.session.scalars(
         select(Notification.id)
-        .where(_claimable(now))
+        .where(_claimable(utcnow()))
         .order_by(Notification.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
-        .scalar_subquery()
-    )
+    ).all()
+    if not ids:
+        db.session.rollback()
+        return []
+    _bookkeeping()
     token = token_for()
-    ids = db.session.scalars(
+    now = utcnow()
+    claimed = db.session.scalars(
         update(Notification)
-        .where(Notification.id.in_(due), _claimable(now))
+        .where(Notification.id.in_(ids), _claimable(now))
         .values(claimed_until=_lease(now), claim_token=token, attempts=Notification.attempts + 1)
         .returning(Notification.id)
         .execution_options(synchronize_session=False)
     ).all()
     db.session.commit()
-    return [(notification_id, token) for notification_id in ids]
+    return [(notification_id, token) for notification_id in claimed]
 
 
-def deliver(notification_id, token, stopping):
-    """Send one claimed notification and record the outcome; return the ids of the
-    rows a fan-out created. Gives the claim back if the pool is stopping."""
-    note = db.session.execute(
-        select(Notification).where(Notification.id == notification_id, Notification.claim_token == token)
-    ).scalar_one_or_none()
-    if note is None or note.status != Status.PENDING:
-        db.session.rollback()
-        return []
-    now = utcnow()
-    if note.recipient is None:
-        ids = outbox.expand(note, now)
+def load_claimed(notification_id, token):
+    """The fields of a row this process claimed earlier (sweeper batches), or None."""
+    row = db.session.execute(
+        select(*CLAIMED).where(
+            Notification.id == notification_id, Notification.claim_token == token,
+            Notification.status == Status.PENDING,
+        )
+    ).mappings().first()
+    db.session.rollback()
+    return dict(row) if row else None
+
+
+def deliver(note, token, stopping):
+    """Send one claimed notification (a dict of CLAIMED) and record the outcome; return
+    the ids of the rows a fan-out created. Gives the claim back if the pool is stopping."""
+    notification_id = note["id"]
+    if note["recipient"] is None:
+        _bookkeeping()
+        ids = outbox.expand(note, token, utcnow())
         db.session.commit()
         return ids
-    message = {key: getattr(note, key) for key in ("id", "kind", "recipient", "subject", "body")}
-    attempts = note.attempts
-    db.session.rollback()  # hold no connection while talking to the mail server
 
     config = current_app.config
     delay = config["NOTIFY_DELIVERY_DELAY_MS"] / 1000
@@ -92,8 +122,9 @@ def deliver(notification_id, token, stopping):
         _finish(notification_id, token, claimed_until=None, claim_token=None,
                 attempts=Notification.attempts - 1)
         return []
+    attempts = note["attempts"]
     try:
-        backends.send(config, message)
+        backends.send(config, note)
     except Exception as exc:  # noqa: BLE001 - any delivery failure is retried, then recorded
         last_error = f"{exc.__class__.__name__}: {exc}"[:2000]
         if attempts >= config["NOTIFY_MAX_ATTEMPTS"]:
@@ -114,6 +145,7 @@ def deliver(notification_id, token, stopping):
 
 
 def _finish(notification_id, token, **values):
+    _bookkeeping()
     db.session.execute(
         update(Notification)
         .where(Notification.id == notification_id, Notification.claim_token == token)

@@ -21,8 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from sqlalchemy import func, select
 
 from eventbook.extensions import db
-from eventbook.models import Notification
-from eventbook.models import NotificationStatus as Status
+from eventbook.models import Notification, NotificationStatus as Status
 from eventbook.notifications import delivery
 
 log = logging.getLogger(__name__)
@@ -70,6 +69,7 @@ class Dispatcher:
             return
         timeout = self.shutdown_seconds if timeout is None else timeout
         self._stopping.set()
+        self._sweeper.join(timeout)  # a sweep under way finishes (and gives back what it claimed)
         jobs = dict(self._jobs)
         self._executor.shutdown(wait=False, cancel_futures=True)
         never_started = [job for future, job in jobs.items() if future.cancelled()]
@@ -102,8 +102,11 @@ class Dispatcher:
     def _queue(self, notification_id, token):
         try:
             future = self._executor.submit(self._run, notification_id, token)
-        except RuntimeError:  # shut down meanwhile: the row stays PENDING (its lease runs out)
+        except RuntimeError:  # shut down meanwhile: the row stays PENDING for the next start
             self._release_slot()
+            if token is not None:
+                with self.app.app_context():
+                    delivery.release([notification_id], self._prefix)
             return
         self._jobs[future] = (notification_id, token)
         future.add_done_callback(lambda done: self._jobs.pop(done, None))
@@ -127,9 +130,12 @@ class Dispatcher:
             with self.app.app_context():
                 if token is None:
                     token = self._token()
-                    if not delivery.claim_one(notification_id, token):
-                        return
-                created = delivery.deliver(notification_id, token, self._stopping)
+                    note = delivery.claim_one(notification_id, token)
+                else:
+                    note = delivery.load_claimed(notification_id, token)
+                if note is None:
+                    return
+                created = delivery.deliver(note, token, self._stopping)
             self.submit(created)
         except Exception:  # noqa: BLE001 - the row stays claimed; its lease will run out
             log.exception("delivery of notification %s crashed", notification_id)
@@ -151,9 +157,18 @@ class Dispatcher:
         granted = self._reserve(batch)
         if not granted:
             return False
-        with self.app.app_context():
-            claimed = delivery.claim_due(granted, self._token)
+        try:
+            with self.app.app_context():
+                claimed = delivery.claim_due(granted, self._token)
+        except BaseException:
+            self._release_slot(granted)  # database down: give the slots back, or the pool fills up for good
+            raise
         self._release_slot(granted - len(claimed))
+        if self._stopping.is_set():  # shutting down meanwhile: leave them to the next start
+            self._release_slot(len(claimed))
+            with self.app.app_context():
+                delivery.release([nid for nid, _ in claimed], self._prefix)
+            return False
         for notification_id, token in claimed:
             self._queue(notification_id, token)
         return len(claimed) == granted

@@ -9,13 +9,9 @@ from eventbook.models import (
     Booking,
     BookingStatus,
     Notification,
-    User,
-)
-from eventbook.models import (
     NotificationKind as Kind,
-)
-from eventbook.models import (
     NotificationStatus as Status,
+    User,
 )
 
 
@@ -89,25 +85,36 @@ def commit(*notes):
     current_app.extensions["notifications"].submit([note.id for note in notes])
 
 
-def expand(parent, now):
-    """Insert one notification per attendee of a fan-out row, in one statement.
+def expand(parent, token, now):
+    """Insert one notification per attendee of a fan-out row (a dict of its fields), in
+    one statement, and mark the fan-out row done; return the new ids.
 
     EVENT_UPDATED reaches the bookings CONFIRMED when the change was made;
     EVENT_CANCELLED reaches the bookings that the cancellation itself cancelled."""
-    if parent.kind == Kind.EVENT_UPDATED:  # confirmed at the time of the change
+    done = db.session.execute(
+        update(Notification)
+        .where(Notification.id == parent["id"], Notification.claim_token == token,
+               Notification.status == Status.PENDING)
+        .values(status=Status.SENT, sent_at=now, claimed_until=None)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if not done:  # our claim ran out and another process has it
+        return []
+    changed_at = parent["created_at"]
+    if parent["kind"] == Kind.EVENT_UPDATED:  # confirmed at the time of the change
         audience = (
-            Booking.created_at <= parent.created_at,
-            or_(Booking.status == BookingStatus.CONFIRMED, Booking.cancelled_at > parent.created_at),
+            Booking.created_at <= changed_at,
+            or_(Booking.status == BookingStatus.CONFIRMED, Booking.cancelled_at > changed_at),
         )
     else:
-        audience = (Booking.status == BookingStatus.CANCELLED, Booking.cancelled_at >= parent.created_at)
+        audience = (Booking.status == BookingStatus.CANCELLED, Booking.cancelled_at >= changed_at)
     rows = (
         select(
-            literal(parent.kind),
+            literal(parent["kind"]),
             User.id,
             User.email,
-            literal(parent.subject),
-            literal(parent.body + " Your booking: ")
+            literal(parent["subject"]),
+            literal(parent["body"] + " Your booking: ")
             + cast(Booking.tickets_count, String)
             + literal(" ticket(s)."),
             Booking.event_id,
@@ -118,18 +125,8 @@ def expand(parent, now):
             literal(now, Notification.created_at.type),
         )
         .join(User, User.id == Booking.user_id)
-        .where(Booking.event_id == parent.event_id, *audience)
+        .where(Booking.event_id == parent["event_id"], *audience)
     )
     columns = ["kind", "user_id", "recipient", "subject", "body", "event_id", "booking_id",
                "status", "attempts", "next_attempt_at", "created_at"]
-    result = db.session.execute(
-        insert(Notification).from_select(columns, rows).returning(Notification.id)
-    )
-    ids = list(result.scalars())
-    db.session.execute(
-        update(Notification)
-        .where(Notification.id == parent.id)
-        .values(status=Status.SENT, sent_at=now, claimed_until=None)
-        .execution_options(synchronize_session=False)
-    )
-    return ids
+    return list(db.session.scalars(insert(Notification).from_select(columns, rows).returning(Notification.id)))
