@@ -16,6 +16,10 @@ from sqlalchemy.engine import Engine
 
 
 def engine_options(config):
+    return {**_options(config), "hide_parameters": True}  # no email or password hash in logs
+
+
+def _options(config):
     uri = config["SQLALCHEMY_DATABASE_URI"]
     if uri.startswith("sqlite"):
         path = uri.split("///", 1)[-1]

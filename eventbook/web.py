@@ -31,9 +31,15 @@ def before_request():
         length = request.content_length
         if length is not None and length > current_app.config["MAX_CONTENT_LENGTH"]:
             error(413, "payload_too_large", "The request body is too large")
-        has_body = bool(length) or "chunked" in request.headers.get("Transfer-Encoding", "").lower()
-        if has_body and not request.is_json:
+        chunked = "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+        if (length or chunked) and not request.is_json:
             error(415, "unsupported_media_type", "The request body must be JSON (Content-Type: application/json)")
+        if chunked and length is None:
+            # Without a Content-Length werkzeug stops reading at the limit instead of
+            # refusing: read it here so that an oversized body is a 413, not truncated.
+            limit = current_app.config["MAX_CONTENT_LENGTH"]
+            if len(request.get_data(cache=True)) >= limit:
+                error(413, "payload_too_large", "The request body is too large")
 
 
 def after_request(response):
