@@ -96,6 +96,7 @@ class Config:
     JWT_REFRESH_TOKEN_EXPIRES = timedelta(days=_int("JWT_REFRESH_DAYS", 7, 1))
     BCRYPT_ROUNDS = _int("BCRYPT_ROUNDS", 12, 4, 31)
 
+    LIST_COUNT_CACHE_SECONDS = _float("LIST_COUNT_CACHE_SECONDS", 2.0)  # X-Total-Count of GET /api/events
     MAX_CONTENT_LENGTH = _int("MAX_BODY_BYTES", 64 * 1024, 1024)
     MAX_TICKETS_PER_BOOKING = _int("MAX_TICKETS_PER_BOOKING", 10, 1, 1000)
     IDEMPOTENCY_TTL = timedelta(hours=_int("IDEMPOTENCY_TTL_HOURS", 24, 24))
@@ -152,6 +153,7 @@ class TestConfig(Config):
     TESTING = True
     JWT_SECRET_KEY = "test-secret-key-that-is-long-enough-0123456789"
     BCRYPT_ROUNDS = 4
+    LIST_COUNT_CACHE_SECONDS = 0.0  # exact totals in tests
     RATELIMIT_ENABLED = False
     NOTIFY_SWEEP_SECONDS = 0.2
     NOTIFY_BACKOFF_SECONDS = 0.1

@@ -6,7 +6,7 @@ from eventbook.api import Blueprint
 from eventbook.bookings import service
 from eventbook.bookings.schemas import BookingCreateSchema, BookingSchema, IdempotencyHeader
 from eventbook.extensions import limiter
-from eventbook.models import Role
+from eventbook.models import Booking as BookingModel, Role
 from eventbook.pagination import HEADERS_DOC, paginate
 from eventbook.schemas import PageArgs
 
@@ -51,7 +51,7 @@ class Bookings(MethodView):
 @blp.response(200, BookingSchema(many=True), headers=HEADERS_DOC)
 def my_bookings(args):
     """The caller's bookings, newest first"""
-    return paginate(service.mine(current_user), args)
+    return paginate(service.mine(current_user), args, BookingModel)
 
 
 @blp.route(f"/{BOOKING_ID}")

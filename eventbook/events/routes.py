@@ -7,7 +7,7 @@ from eventbook.bookings import service as bookings
 from eventbook.bookings.schemas import AttendeeBookingSchema
 from eventbook.events import service
 from eventbook.events.schemas import EventCreateSchema, EventQueryArgs, EventSchema, EventUpdateSchema
-from eventbook.models import Role
+from eventbook.models import Booking as BookingModel, Event as EventModel, Role
 from eventbook.pagination import HEADERS_DOC, paginate
 from eventbook.schemas import PageArgs
 
@@ -22,7 +22,8 @@ class Events(MethodView):
     @blp.response(200, EventSchema(many=True), headers=HEADERS_DOC)
     def get(self, args):
         """Browse events, sorted by date (upcoming SCHEDULED ones by default)"""
-        return paginate(service.browse(args), args)
+        filters = tuple(sorted((k, str(v)) for k, v in args.items() if k not in ("page", "per_page")))
+        return paginate(service.browse(args), args, EventModel, cache_key=("events", filters))
 
     @blp.auth(Role.ORGANIZER, Role.ADMIN)
     @blp.arguments(EventCreateSchema)
@@ -75,4 +76,4 @@ class Event(MethodView):
 def event_bookings(args, event_id):
     """The bookings of an event, with each attendee"""
     service.ensure_manager(service.get(event_id), current_user)
-    return paginate(bookings.of_event(event_id), args)
+    return paginate(bookings.of_event(event_id), args, BookingModel)

@@ -22,4 +22,4 @@ def list_notifications(args):
         .where(Notification.user_id == current_user.id)
         .order_by(Notification.id.desc())
     )
-    return paginate(stmt, args)
+    return paginate(stmt, args, Notification)
