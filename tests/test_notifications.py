@@ -1,0 +1,555 @@
+"""Notifications, in process: the outbox rows each change writes, what they say, who
+sees them, delivery by log and by SMTP (a real aiosmtpd server), retries against a
+server that refuses, a full queue, and the job figures in /api/health.
+
+Every test runs on SQLite and on PostgreSQL (the `app` fixture)."""
+
+import logging
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+import sqlalchemy as sa
+
+from eventbook.extensions import db
+from eventbook.models import Notification
+from tests import support
+from tests.smtp import NOTIFICATION_HEADER, SMTPServer
+
+TITLE, LOCATION = "Tech Conf", "Convention Center"
+
+
+# -- fixtures ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def smtp():
+    """A real SMTP server that accepts and records every message."""
+    with SMTPServer() as server:
+        yield server
+
+
+@pytest.fixture
+def refusing_smtp(request):
+    """A real SMTP server that answers every message with a refusal (param: the reply)."""
+    with SMTPServer(refuse=getattr(request, "param", "451 4.3.0 Try again later")) as server:
+        yield server
+
+
+@pytest.fixture
+def settings():
+    """Config for one test: parametrize `settings` to change it."""
+    return {}
+
+
+@pytest.fixture
+def config_overrides(request, settings):
+    overrides = dict(settings)
+    for name in ("smtp", "refusing_smtp"):  # mail goes to whichever server the test asked for
+        if name in request.fixturenames:
+            overrides.update(request.getfixturevalue(name).config())
+    return overrides
+
+
+def _reaches(logger, handler):
+    while logger is not None:
+        if handler in logger.handlers:
+            return True
+        if not logger.propagate:
+            return False
+        logger = logger.parent
+    return False
+
+
+@pytest.fixture
+def email_log(caplog):
+    """caplog, capturing logger "eventbook.email" at INFO. The app's "eventbook" logger
+    does not propagate to the root logger: caplog's handler is attached to it when the
+    records would not reach it otherwise."""
+    logger = logging.getLogger("eventbook.email")
+    attach = not _reaches(logger, caplog.handler)
+    if attach:
+        logger.addHandler(caplog.handler)
+    with caplog.at_level(logging.INFO, logger="eventbook.email"):
+        yield caplog
+    if attach:
+        logger.removeHandler(caplog.handler)
+
+
+def email_lines(caplog):
+    """The messages logged by "eventbook.email", each record once (caplog's handler may
+    sit on both the app's logger and the root logger)."""
+    records = {id(r): r for r in caplog.records if r.name == "eventbook.email"}
+    return [r.getMessage() for r in records.values()]
+
+
+# -- helpers -----------------------------------------------------------------------
+
+
+def notes_of(client, actor):
+    response = client.get("/api/notifications?perPage=100", headers=actor.headers)
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+def wait_for_kinds(client, actor, *kinds, status="SENT", timeout=15):
+    """The actor's notifications once, for each kind listed, that many have `status`."""
+    wanted = {kind: kinds.count(kind) for kind in kinds}
+
+    def ready():
+        items = notes_of(client, actor)
+        have = {kind: sum(1 for n in items if n["kind"] == kind and n["status"] == status) for kind in wanted}
+        return items if all(have[kind] >= count for kind, count in wanted.items()) else None
+
+    return support.wait_until(ready, timeout, message=f"{wanted} {status} for {actor.email}")
+
+
+def book(client, actor, event, tickets=1):
+    response = client.post("/api/bookings", json={"eventId": event["id"], "ticketsCount": tickets}, headers=actor.headers)
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()
+
+
+def cancel(client, actor, booking):
+    response = client.post(f"/api/bookings/{booking['id']}/cancel", headers=actor.headers)
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+def rows(app):
+    """Every notification row, straight from the database (fan-out rows included)."""
+    with app.app_context():
+        result = db.session.execute(sa.select(Notification).order_by(Notification.id)).scalars().all()
+        items = [{c.name: getattr(n, c.name) for c in Notification.__table__.columns} for n in result]
+        db.session.remove()
+    return items
+
+
+def flask_cli(app, *args):
+    """`flask ARGS` through the app's test CLI runner; returns the output."""
+    result = app.test_cli_runner().invoke(args=list(args))
+    assert result.exit_code == 0, f"flask {' '.join(args)}: {result.output} {result.exception!r}"
+    return result.output
+
+
+def health_jobs(client):
+    response = client.get("/api/health")
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()["jobs"]
+
+
+def one(items, kind):
+    found = [n for n in items if n["kind"] == kind]
+    assert len(found) == 1, f"expected one {kind}, got {items}"
+    return found[0]
+
+
+def assert_says(note, title=TITLE, location=LOCATION, tickets=None):
+    assert title in note["subject"], note
+    assert title in note["body"], note
+    assert location in note["body"], note
+    if tickets is not None:
+        assert f"{tickets} ticket" in note["body"], note
+
+
+# -- each kind ---------------------------------------------------------------------
+
+
+def test_booking_confirmed(client, customer, make_event):
+    event = make_event()
+    booking = book(client, customer, event, tickets=3)
+    notes = wait_for_kinds(client, customer, "BOOKING_CONFIRMED")
+    note = one(notes, "BOOKING_CONFIRMED")
+    assert note["recipient"] == customer.email
+    assert note["status"] == "SENT" and note["attempts"] == 1 and note["sentAt"]
+    assert_says(note, tickets=3)
+    assert "confirm" in note["subject"].lower()
+    assert f"#{booking['id']}" in note["body"]
+
+
+def test_booking_cancelled(client, customer, make_event):
+    event = make_event()
+    booking = book(client, customer, event, tickets=2)
+    cancel(client, customer, booking)
+    notes = wait_for_kinds(client, customer, "BOOKING_CONFIRMED", "BOOKING_CANCELLED")
+    assert [n["kind"] for n in notes] == ["BOOKING_CANCELLED", "BOOKING_CONFIRMED"]  # newest first
+    note = one(notes, "BOOKING_CANCELLED")
+    assert note["recipient"] == customer.email
+    assert_says(note, tickets=2)
+    assert "cancel" in note["subject"].lower()
+    # Cancelling again changes nothing and tells nobody anything new.
+    cancel(client, customer, booking)
+    time.sleep(0.5)
+    assert [n["kind"] for n in notes_of(client, customer)] == ["BOOKING_CANCELLED", "BOOKING_CONFIRMED"]
+
+
+def test_event_updated_reaches_every_confirmed_attendee(app, client, make_user, organizer, make_event):
+    event = make_event()
+    stays = [make_user(), make_user()]
+    left = make_user()
+    for count, person in zip((1, 4), stays, strict=True):
+        book(client, person, event, tickets=count)
+    cancel(client, left, book(client, left, event, tickets=2))
+    for person in stays:
+        wait_for_kinds(client, person, "BOOKING_CONFIRMED")
+    wait_for_kinds(client, left, "BOOKING_CONFIRMED", "BOOKING_CANCELLED")
+
+    # A change nobody needs to hear about (description only) sends nothing.
+    response = client.patch(f"/api/events/{event['id']}", json={"description": "Now with pizza"}, headers=organizer.headers)
+    assert response.status_code == 200, response.get_json()
+
+    new_date = datetime.now(timezone.utc) + timedelta(days=45)
+    change = {"title": "Tech Conf Reloaded", "date": new_date.isoformat().replace("+00:00", "Z"), "location": "Harbour Hall"}
+    response = client.patch(f"/api/events/{event['id']}", json=change, headers=organizer.headers)
+    assert response.status_code == 200, response.get_json()
+
+    for count, person in zip((1, 4), stays, strict=True):
+        notes = wait_for_kinds(client, person, "EVENT_UPDATED")
+        assert notes[0]["kind"] == "EVENT_UPDATED"  # newest first
+        note = one(notes, "EVENT_UPDATED")
+        assert note["recipient"] == person.email
+        assert_says(note, title="Tech Conf Reloaded", location="Harbour Hall", tickets=count)
+        assert new_date.strftime("%d %B %Y") in note["body"], note
+    time.sleep(0.5)  # the fan-out is one statement: had `left` been included, it would be there by now
+    assert [n["kind"] for n in notes_of(client, left)] == ["BOOKING_CANCELLED", "BOOKING_CONFIRMED"]
+    assert notes_of(client, organizer) == []
+    sent = [r for r in rows(app) if r["kind"] == "EVENT_UPDATED" and r["recipient"]]
+    assert sorted(r["recipient"] for r in sent) == sorted(p.email for p in stays)  # one each, no more
+
+
+def test_event_cancelled_reaches_every_attendee(app, client, make_user, organizer, make_event):
+    event = make_event(title="Jazz Night", location="Blue Room")
+    attendees = [make_user(), make_user()]
+    for person in attendees:
+        book(client, person, event, tickets=2)
+    gone = make_user()
+    cancel(client, gone, book(client, gone, event))
+    other = make_event(title="Other Show")
+    bystander = make_user()
+    book(client, bystander, other)
+
+    response = client.delete(f"/api/events/{event['id']}", headers=organizer.headers)
+    assert response.status_code == 204, response.get_json()
+
+    for person in attendees:
+        notes = wait_for_kinds(client, person, "BOOKING_CONFIRMED", "EVENT_CANCELLED")
+        assert notes[0]["kind"] == "EVENT_CANCELLED"
+        note = one(notes, "EVENT_CANCELLED")
+        assert note["recipient"] == person.email
+        assert_says(note, title="Jazz Night", location="Blue Room", tickets=2)
+        assert "cancel" in note["subject"].lower()
+    time.sleep(0.5)
+    assert "EVENT_CANCELLED" not in [n["kind"] for n in notes_of(client, gone)]
+    assert [n["kind"] for n in wait_for_kinds(client, bystander, "BOOKING_CONFIRMED")] == ["BOOKING_CONFIRMED"]
+    # Deleting it again is a no-op: no second round of emails.
+    assert client.delete(f"/api/events/{event['id']}", headers=organizer.headers).status_code == 204
+    time.sleep(0.5)
+    cancelled = [r for r in rows(app) if r["kind"] == "EVENT_CANCELLED" and r["recipient"]]
+    assert sorted(r["recipient"] for r in cancelled) == sorted(p.email for p in attendees)
+
+
+def test_list_shows_only_own_newest_first(client, make_user, make_event):
+    alice, bob = make_user(), make_user()
+    first, second = make_event(title="First"), make_event(title="Second")
+    booking = book(client, alice, first)
+    book(client, alice, second)
+    cancel(client, alice, booking)
+    book(client, bob, second, tickets=2)
+
+    mine = wait_for_kinds(client, alice, "BOOKING_CONFIRMED", "BOOKING_CONFIRMED", "BOOKING_CANCELLED")
+    assert [n["kind"] for n in mine] == ["BOOKING_CANCELLED", "BOOKING_CONFIRMED", "BOOKING_CONFIRMED"]
+    assert [n["id"] for n in mine] == sorted((n["id"] for n in mine), reverse=True)
+    assert [n["createdAt"] for n in mine] == sorted((n["createdAt"] for n in mine), reverse=True)
+    assert {n["recipient"] for n in mine} == {alice.email}
+    theirs = wait_for_kinds(client, bob, "BOOKING_CONFIRMED")
+    assert len(theirs) == 1 and theirs[0]["recipient"] == bob.email
+    assert not {n["id"] for n in mine} & {n["id"] for n in theirs}
+
+    assert client.get("/api/notifications").status_code == 401
+    page = client.get("/api/notifications?perPage=2", headers=alice.headers)
+    assert page.headers["X-Total-Count"] == "3"
+    assert [n["id"] for n in page.get_json()] == [n["id"] for n in mine[:2]]
+
+
+def test_log_backend_writes_one_line_per_email(client, customer, make_event, email_log):
+    event = make_event()
+    booking = book(client, customer, event)
+    wait_for_kinds(client, customer, "BOOKING_CONFIRMED")
+    cancel(client, customer, booking)
+    wait_for_kinds(client, customer, "BOOKING_CANCELLED")
+    lines = email_lines(email_log)
+    assert lines.count(f"Booking confirmation email sent to {customer.email}") == 1, lines
+    assert lines.count(f"Booking cancellation email sent to {customer.email}") == 1, lines
+
+
+# -- the outbox: same transaction as the change -------------------------------------
+
+
+def test_refused_and_replayed_bookings_write_no_notification(app, client, make_user, make_event):
+    event = make_event(totalTickets=2)
+    alice, bob = make_user(), make_user()
+    key = {"Idempotency-Key": "booking-once-1"}
+    first = client.post("/api/bookings", json={"eventId": event["id"], "ticketsCount": 2}, headers={**alice.headers, **key})
+    assert first.status_code == 201, first.get_json()
+    again = client.post("/api/bookings", json={"eventId": event["id"], "ticketsCount": 2}, headers={**alice.headers, **key})
+    assert again.status_code == 201 and again.headers.get("Idempotent-Replayed") == "true"
+    twice = client.post("/api/bookings", json={"eventId": event["id"], "ticketsCount": 1}, headers=alice.headers)
+    assert twice.status_code == 409  # already booked (or sold out): either way, nothing sold
+    sold_out = client.post("/api/bookings", json={"eventId": event["id"], "ticketsCount": 1}, headers=bob.headers)
+    assert sold_out.status_code == 409
+    wait_for_kinds(client, alice, "BOOKING_CONFIRMED")
+    time.sleep(0.4)
+    assert [n["kind"] for n in notes_of(client, alice)] == ["BOOKING_CONFIRMED"]
+    assert notes_of(client, bob) == []
+    assert len(rows(app)) == 1
+
+
+class Boom(RuntimeError):
+    pass
+
+
+def _explode_after(monkeypatch, name):
+    """Make outbox.NAME add its row, then fail: the change it belongs to must not commit."""
+    from eventbook.notifications import outbox
+
+    original = getattr(outbox, name)
+
+    def add_then_fail(*args, **kwargs):
+        original(*args, **kwargs)
+        raise Boom(f"failure after outbox.{name}")
+
+    monkeypatch.setattr(outbox, name, add_then_fail)
+
+
+def _send(client, method, url, **kwargs):
+    try:
+        return getattr(client, method)(url, **kwargs).status_code
+    except Boom:  # TESTING propagates exceptions instead of answering 500
+        return 500
+
+
+def test_change_and_its_notification_commit_together(app, client, customer, organizer, make_event, monkeypatch):
+    event = make_event(totalTickets=10)
+    booking = book(client, customer, event, tickets=2)
+    wait_for_kinds(client, customer, "BOOKING_CONFIRMED")
+    other = make_event(title="Other")
+
+    _explode_after(monkeypatch, "booking_confirmed")
+    body = {"eventId": other["id"], "ticketsCount": 3}
+    assert _send(client, "post", "/api/bookings", json=body, headers=customer.headers) == 500
+    _explode_after(monkeypatch, "booking_cancelled")
+    assert _send(client, "post", f"/api/bookings/{booking['id']}/cancel", headers=customer.headers) == 500
+    _explode_after(monkeypatch, "event_updated")
+    assert _send(client, "patch", f"/api/events/{event['id']}", json={"title": "Renamed"}, headers=organizer.headers) == 500
+    _explode_after(monkeypatch, "event_cancelled")
+    assert _send(client, "delete", f"/api/events/{event['id']}", headers=organizer.headers) == 500
+    monkeypatch.undo()
+
+    assert client.get(f"/api/events/{other['id']}").get_json()["availableTickets"] == 100
+    current = client.get(f"/api/events/{event['id']}").get_json()
+    assert current["title"] == TITLE and current["status"] == "SCHEDULED" and current["availableTickets"] == 8
+    mine = client.get("/api/bookings/my-bookings", headers=customer.headers).get_json()
+    assert [(b["id"], b["status"]) for b in mine] == [(booking["id"], "CONFIRMED")]
+    time.sleep(0.4)
+    assert [r["kind"] for r in rows(app)] == ["BOOKING_CONFIRMED"]
+
+
+# -- SMTP --------------------------------------------------------------------------
+
+
+def test_smtp_delivers_each_notification_once(app, client, make_user, organizer, make_event, smtp):
+    event = make_event()
+    alice, bob = make_user(), make_user()
+    booking = book(client, alice, event, tickets=3)
+    book(client, bob, event, tickets=1)
+    wait_for_kinds(client, alice, "BOOKING_CONFIRMED")
+
+    smtp.wait_for(2)
+    [message] = [m for m in smtp.messages if m["To"] == alice.email]
+    assert message["To"] == alice.email
+    assert message["Subject"] == f"Booking confirmed: {TITLE}"
+    assert message["From"] == app.config["MAIL_FROM"]
+    text = message.get_body(("plain",)).get_content()
+    assert TITLE in text and LOCATION in text and "3 tickets" in text
+    [note] = notes_of(client, alice)
+    assert message[NOTIFICATION_HEADER] == str(note["id"])
+    assert [alice.email] in [rcpts for _, rcpts in smtp.handler.envelopes]
+
+    # More kinds, then every notification arrived exactly once.
+    assert client.patch(f"/api/events/{event['id']}", json={"location": "Harbour Hall"}, headers=organizer.headers).status_code == 200
+    wait_for_kinds(client, alice, "EVENT_UPDATED")
+    cancel(client, alice, booking)
+    wait_for_kinds(client, alice, "BOOKING_CANCELLED")
+    assert client.delete(f"/api/events/{event['id']}", headers=organizer.headers).status_code == 204
+    wait_for_kinds(client, bob, "BOOKING_CONFIRMED", "EVENT_UPDATED", "EVENT_CANCELLED")
+
+    ids = {n["id"] for person in (alice, bob) for n in notes_of(client, person)}
+    assert len(ids) == 6  # alice: confirmed, updated, cancelled; bob: confirmed, updated, event cancelled
+    smtp.settle(quiet=0.6)
+    counts = smtp.by_notification()
+    assert set(counts) == ids, counts
+    assert all(n == 1 for n in counts.values()), counts
+    for message in smtp.messages:
+        recipient = next(r["recipient"] for r in rows(app) if r["id"] == int(message[NOTIFICATION_HEADER]))
+        assert message["To"] == recipient
+    assert all(r["status"] == "SENT" for r in rows(app))
+
+
+# -- retries -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("settings", [{"NOTIFY_MAX_ATTEMPTS": 3, "NOTIFY_BACKOFF_SECONDS": 0.3}], ids=["3-attempts"])
+@pytest.mark.parametrize(
+    "refusing_smtp", ["451 4.3.0 Try again later", "550 5.7.1 Relaying denied"], indirect=True, ids=["451", "550"]
+)
+def test_refused_mail_is_retried_then_failed_then_retried_by_command(app, client, customer, make_event, refusing_smtp, settings):
+    event = make_event()
+    book(client, customer, event)
+    [note] = wait_for_kinds(client, customer, "BOOKING_CONFIRMED", status="FAILED", timeout=20)
+    assert note["attempts"] == 3 and note["sentAt"] is None
+    assert refusing_smtp.refused == 3
+    first, second, third = refusing_smtp.refused_at
+    assert second - first >= 0.3 * 0.9, "first retry came before the backoff"
+    assert third - second >= 0.6 * 0.9, "second retry did not back off exponentially"
+    [row] = rows(app)
+    code = refusing_smtp.handler.refuse.split()[0]
+    assert row["last_error"] and code in row["last_error"], row["last_error"]
+    assert health_jobs(client)["failed"] == 1
+
+    time.sleep(0.8)  # several sweeps: a FAILED row is not retried by itself
+    assert refusing_smtp.refused == 3
+    assert notes_of(client, customer)[0]["status"] == "FAILED"
+
+    # The mail server is back (a working one on the same port); the operator retries.
+    port = refusing_smtp.port
+    refusing_smtp.stop()
+    with SMTPServer(port=port) as working:
+        assert "1 failed notification(s) queued again" in flask_cli(app, "notifications", "retry")
+        [note] = wait_for_kinds(client, customer, "BOOKING_CONFIRMED", timeout=10)
+        assert note["status"] == "SENT" and note["sentAt"]
+        working.settle(quiet=0.5)
+        assert working.by_notification() == {note["id"]: 1}
+        assert working.messages[0]["To"] == customer.email
+        assert rows(app)[0]["last_error"] is None
+        jobs = health_jobs(client)
+        assert jobs["failed"] == 0 and jobs["pending"] == 0
+        # Nothing left to retry.
+        assert "0 failed notification(s) queued again" in flask_cli(app, "notifications", "retry")
+
+
+# -- a full queue ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "settings", [{"NOTIFY_WORKERS": 1, "NOTIFY_QUEUE_SIZE": 1, "NOTIFY_DELIVERY_DELAY_MS": 300}], ids=["1-worker-queue-1-300ms"]
+)
+def test_full_queue_neither_blocks_nor_drops(app, client, make_user, make_event, email_log, settings):
+    event = make_event()
+    people = [make_user() for _ in range(6)]
+    took = []
+    for person in people:
+        started = time.monotonic()
+        book(client, person, event)
+        took.append(time.monotonic() - started)
+    budget = 0.3 * 6 / 2
+    assert max(took) < budget, f"a booking waited for the queue: {took}"
+    assert sum(took) < 1.8, f"bookings waited for deliveries: {took}"
+
+    jobs = health_jobs(client)
+    assert jobs["pending"] >= 3, jobs  # the overflow waits as PENDING rows...
+    assert jobs["inFlight"] <= 1 and jobs["queueCapacity"] == 1 and jobs["workers"] == 1, jobs
+
+    seen_in_flight = []
+
+    def all_sent():
+        seen_in_flight.append(health_jobs(client)["inFlight"])
+        return all(r["status"] == "SENT" for r in rows(app)) and len(rows(app)) == 6
+
+    support.wait_until(all_sent, timeout=20, interval=0.1, message="all 6 confirmations SENT")
+    assert max(seen_in_flight) <= 1, seen_in_flight  # ...and the pool never holds more than its bound
+    for person in people:
+        [note] = notes_of(client, person)
+        assert note["kind"] == "BOOKING_CONFIRMED" and note["status"] == "SENT" and note["attempts"] == 1
+    lines = email_lines(email_log)
+    assert sorted(lines) == sorted(f"Booking confirmation email sent to {p.email}" for p in people)
+
+
+# -- shutdown ----------------------------------------------------------------------
+
+
+def test_shutdown_during_a_sweep_leaves_rows_ready_for_the_next_start(app, client, customer, database_url, monkeypatch):
+    """A sweep that is claiming rows when the pool stops must not leave them leased to a
+    pool that will never run them: the next start takes them at once."""
+    from eventbook import create_app
+    from eventbook.notifications import delivery
+
+    with app.app_context():
+        db.session.add(
+            Notification(
+                kind="BOOKING_CONFIRMED",
+                user_id=customer.id,
+                recipient=customer.email,
+                subject="s",
+                body="b",
+                status="PENDING",
+                attempts=0,
+            )
+        )
+        db.session.commit()
+        db.session.remove()
+
+    original, in_sweep = delivery.claim_due, []
+
+    def slow_claim(*args, **kwargs):  # a slow database round trip, long enough to stop meanwhile
+        in_sweep.append(True)
+        time.sleep(0.6)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(delivery, "claim_due", slow_claim)
+    pool = app.extensions["notifications"]
+    pool.start()
+    support.wait_until(lambda: in_sweep, 5, message="the sweeper to start claiming")
+    pool.shutdown(timeout=3)
+    monkeypatch.undo()
+    [row] = rows(app)
+    assert row["status"] == "PENDING"
+
+    restarted = create_app(support.test_config(database_url))
+    try:
+        restarted.extensions["notifications"].start()
+        support.wait_until(lambda: rows(app)[0]["status"] == "SENT", 5, message=f"the next start to send the row (left as {row})")
+    finally:
+        restarted.extensions["notifications"].shutdown(timeout=5)
+        with restarted.app_context():
+            db.engine.dispose()
+    assert rows(app)[0]["attempts"] == 1
+
+
+# -- health figures ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "settings", [{"NOTIFY_WORKERS": 3, "NOTIFY_MAX_ATTEMPTS": 1, "NOTIFY_DELIVERY_DELAY_MS": 600}], ids=["3-workers-1-attempt-600ms"]
+)
+def test_health_job_figures_move(app, client, customer, make_event, refusing_smtp, settings):
+    jobs = health_jobs(client)
+    assert set(jobs) >= {"pending", "failed", "inFlight", "workers"}, jobs
+    assert jobs["pending"] == 0 and jobs["failed"] == 0 and jobs["inFlight"] == 0
+    assert jobs["workers"] == 3
+
+    event = make_event()
+    book(client, customer, event)
+    jobs = health_jobs(client)  # delivery is held up by the delay
+    assert jobs["pending"] == 1 and jobs["inFlight"] == 1 and jobs["failed"] == 0, jobs
+
+    wait_for_kinds(client, customer, "BOOKING_CONFIRMED", status="FAILED")
+    jobs = support.wait_until(lambda: (j := health_jobs(client))["inFlight"] == 0 and j, 5, message="idle pool")
+    assert jobs["pending"] == 0 and jobs["failed"] == 1, jobs
+
+    refusing_smtp.accept()
+    flask_cli(app, "notifications", "retry")
+    jobs = health_jobs(client)
+    assert jobs["failed"] == 0 and jobs["pending"] + jobs["inFlight"] >= 1, jobs
+    wait_for_kinds(client, customer, "BOOKING_CONFIRMED")
+    jobs = support.wait_until(lambda: (j := health_jobs(client))["inFlight"] == 0 and j, 5, message="idle pool")
+    assert jobs == {**jobs, "pending": 0, "failed": 0, "inFlight": 0}
