@@ -21,7 +21,15 @@ class RequestContext(logging.Filter):
         return True
 
 
+class NoRows(logging.Filter):
+    """SQLAlchemy's echo at DEBUG prints fetched rows, password hashes included: never."""
+
+    def filter(self, record):
+        return not str(record.msg).startswith("Row ")
+
+
 def configure(app):
+    logging.getLogger("sqlalchemy.engine.Engine").addFilter(NoRows())
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(RequestContext())
     if app.config["LOG_FORMAT"] == "json" and not app.debug:

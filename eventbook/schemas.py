@@ -28,6 +28,10 @@ class Schema(ma.Schema):
 class Text(fields.String):
     """A string PostgreSQL can store: no NUL character, no lone surrogate."""
 
+    def __init__(self, **kwargs):
+        metadata = {"pattern": "^[^\\u0000]*$", **kwargs.pop("metadata", {})}
+        super().__init__(metadata=metadata, **kwargs)
+
     def _deserialize(self, value, attr, data, **kwargs):
         value = super()._deserialize(value, attr, data, **kwargs)
         if "\x00" in value:
@@ -43,6 +47,7 @@ class Title(Text):
     """A required single-line name: surrounding spaces removed, never blank."""
 
     def __init__(self, max_length, **kwargs):
+        kwargs["metadata"] = {"pattern": "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$", **kwargs.get("metadata", {})}
         super().__init__(validate=validate.Length(min=1, max=max_length), **kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
