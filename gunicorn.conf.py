@@ -5,19 +5,32 @@ runs its own notification pool and sweeper.
 """
 
 import os
+import sys
 
-bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
-workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+
+def _int(name, default):
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit():
+        sys.exit(f"eventbook: invalid configuration: {name} must be a whole number, got {raw!r}")
+    return int(raw)
+
+
+bind = f"{os.environ.get('HOST', '0.0.0.0')}:{_int('PORT', 8000)}"
+workers = _int("WEB_CONCURRENCY", 2)
 worker_class = "gthread"
-threads = int(os.environ.get("GUNICORN_THREADS", "8"))
-timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
-graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "20"))
-keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
-max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "0"))
+threads = _int("GUNICORN_THREADS", 8)
+timeout = _int("GUNICORN_TIMEOUT", 30)
+graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 20)
+keepalive = _int("GUNICORN_KEEPALIVE", 5)
+max_requests = _int("GUNICORN_MAX_REQUESTS", 0)
 max_requests_jitter = max_requests // 10
 accesslog = None  # the app writes its own access log line, with the request id
 errorlog = "-"
-loglevel = os.environ.get("LOG_LEVEL", "info")
+loglevel = os.environ.get("LOG_LEVEL", "info").strip().lower()
+if loglevel not in ("debug", "info", "warning", "error"):
+    loglevel = "info"  # config.validate() (on_starting) names the bad LOG_LEVEL and stops
 
 # Production logs are JSON, gunicorn's own lines too (same fields as eventbook/logs.py).
 _debug = os.environ.get("FLASK_DEBUG", "").strip().lower() in ("1", "true", "yes", "on")
@@ -51,8 +64,6 @@ limit_request_line = 8190
 def on_starting(server):
     # Check the configuration once, in the master, before any worker is forked: a bad
     # setting stops the web command with one line instead of a worker respawn loop.
-    import sys
-
     import config as settings
 
     problems = settings.validate({k: getattr(settings.Config, k) for k in dir(settings.Config) if k.isupper()})

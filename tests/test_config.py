@@ -1,0 +1,193 @@
+"""Configuration: URL normalisation, and `validate()` naming every bad setting.
+
+config.py reads the environment once, at import, so each case runs in a fresh
+interpreter with exactly the environment it describes (and no `.env` file).
+"""
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+from dotenv import dotenv_values
+
+from config import BASE_DIR, normalize_database_url
+from tests import support
+
+SECRET = "a-production-secret-that-is-long-enough-0123456789"
+
+# The child: load config without any .env file, print the problems validate() finds
+# and the settings it read (as reprs, so timedeltas and lists compare too).
+CHILD = """
+import json, sys
+import dotenv
+dotenv.load_dotenv = lambda *args, **kwargs: False
+import config
+values = {name: getattr(config.Config, name) for name in dir(config.Config) if name.isupper()}
+print(json.dumps({"problems": config.validate(values),
+                  "values": {name: repr(value) for name, value in values.items()}}))
+"""
+
+
+def load_config(env):
+    """(problems, values) of config.py in a fresh interpreter with exactly `env`."""
+    base = {key: os.environ[key] for key in ("PATH", "HOME", "LANG", "SYSTEMROOT") if key in os.environ}
+    result = subprocess.run([sys.executable, "-c", CHILD], cwd=support.ROOT, env={**base, **env},
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    return out["problems"], out["values"]
+
+
+# -- normalize_database_url --------------------------------------------------------
+
+
+@pytest.mark.parametrize("url, expected", [
+    ("postgres://user:pw@db.internal:5432/eventbook", "postgresql+psycopg2://user:pw@db.internal:5432/eventbook"),
+    ("postgresql://user:pw@db.internal:5432/eventbook", "postgresql+psycopg2://user:pw@db.internal:5432/eventbook"),
+    ("postgres://user@127.0.0.1/eventbook?sslmode=require",
+     "postgresql+psycopg2://user@127.0.0.1/eventbook?sslmode=require"),
+    ("postgresql+psycopg2://u@h/d", "postgresql+psycopg2://u@h/d"),
+    ("sqlite:////var/data/eventbook.db", "sqlite:////var/data/eventbook.db"),
+])
+def test_normalize_database_url(url, expected):
+    assert normalize_database_url(url) == expected
+
+
+@pytest.mark.parametrize("empty", ["", None])
+def test_normalize_empty_database_url_is_the_local_sqlite_file(empty):
+    assert normalize_database_url(empty) == f"sqlite:///{BASE_DIR / 'instance' / 'eventbook.db'}"
+
+
+# -- validate() --------------------------------------------------------------------
+
+
+def test_a_production_environment_with_a_secret_is_valid():
+    problems, values = load_config({"JWT_SECRET_KEY": SECRET, "DATABASE_URL": "postgres://u:p@db:5432/eventbook"})
+    assert problems == []
+    assert values["SQLALCHEMY_DATABASE_URI"] == repr("postgresql+psycopg2://u:p@db:5432/eventbook")
+
+
+def test_defaults_need_only_a_secret():
+    problems, _ = load_config({})
+    assert len(problems) == 1 and problems[0].startswith("JWT_SECRET_KEY must be set"), problems
+    assert load_config({"JWT_SECRET_KEY": SECRET})[0] == []
+
+
+def test_debug_mode_runs_without_a_secret():
+    assert load_config({"FLASK_DEBUG": "1"})[0] == []
+
+
+@pytest.mark.parametrize("env, named, says", [
+    ({"JWT_SECRET_KEY": "too-short"}, "JWT_SECRET_KEY", "at least 32 characters"),
+    ({"NOTIFY_WORKERS": "abc"}, "NOTIFY_WORKERS", "must be an integer, got 'abc'"),
+    ({"NOTIFY_WORKERS": "0"}, "NOTIFY_WORKERS", "between 1 and 64"),
+    ({"NOTIFY_QUEUE_SIZE": "-5"}, "NOTIFY_QUEUE_SIZE", "got -5"),
+    ({"BCRYPT_ROUNDS": "3"}, "BCRYPT_ROUNDS", "between 4 and 31"),
+    ({"DB_POOL_SIZE": "many"}, "DB_POOL_SIZE", "must be an integer"),
+    ({"DB_POOL_TIMEOUT": "0"}, "DB_POOL_TIMEOUT", "between 1 and 600"),
+    ({"MAX_BODY_BYTES": "10"}, "MAX_BODY_BYTES", "got 10"),
+    ({"IDEMPOTENCY_TTL_HOURS": "1"}, "IDEMPOTENCY_TTL_HOURS", "got 1"),
+    ({"MAIL_PORT": "70000"}, "MAIL_PORT", "between 1 and 65535"),
+    ({"MAIL_TIMEOUT": "soon"}, "MAIL_TIMEOUT", "must be a number, got 'soon'"),
+    ({"NOTIFY_SWEEP_SECONDS": "0.001"}, "NOTIFY_SWEEP_SECONDS", "at least 0.05"),
+    ({"NOTIFY_BACKOFF_SECONDS": "-1"}, "NOTIFY_BACKOFF_SECONDS", "at least 0.0"),
+    ({"MAIL_USE_TLS": "maybe"}, "MAIL_USE_TLS", "must be true or false, got 'maybe'"),
+    ({"RATELIMIT_ENABLED": "sometimes"}, "RATELIMIT_ENABLED", "must be true or false"),
+    ({"EMAIL_BACKEND": "pigeon"}, "EMAIL_BACKEND", "must be one of log, smtp, got 'pigeon'"),
+    ({"EMAIL_BACKEND": "smtp"}, "MAIL_SERVER", "must be set when EMAIL_BACKEND=smtp"),
+    ({"LOG_FORMAT": "xml"}, "LOG_FORMAT", "must be one of json, text"),
+    ({"LOG_LEVEL": "loud"}, "LOG_LEVEL", "must be one of debug, info, warning, error"),
+    ({"PROXY_FIX_X_FOR": "11"}, "PROXY_FIX_X_FOR", "between 0 and 10"),
+    ({"RATELIMIT_BOOKING": "lots"}, "RATELIMIT_BOOKING", "must be a rate such as '10 per minute', got 'lots'"),
+    ({"RATELIMIT_LOGIN": "5 per fortnight"}, "RATELIMIT_LOGIN", "must be a rate"),
+    ({"DATABASE_URL": "mysql://u@h/d"}, "DATABASE_URL", "sqlite:// or postgres://"),
+])
+def test_validate_names_the_bad_setting(env, named, says):
+    problems, _ = load_config({"JWT_SECRET_KEY": SECRET, **env})
+    assert len(problems) == 1, problems
+    assert problems[0].startswith(f"{named} ") and says in problems[0], problems
+
+
+def test_validate_names_every_bad_setting_at_once():
+    problems, _ = load_config({"NOTIFY_WORKERS": "abc", "MAIL_PORT": "0", "LOG_FORMAT": "xml",
+                               "RATELIMIT_REGISTER": "never"})
+    named = sorted(p.split()[0] for p in problems)
+    assert named == ["JWT_SECRET_KEY", "LOG_FORMAT", "MAIL_PORT", "NOTIFY_WORKERS", "RATELIMIT_REGISTER"]
+
+
+def test_the_entry_point_stops_with_one_line_naming_every_bad_setting():
+    """`import wsgi` (what `flask --app wsgi` and gunicorn's workers do) exits non-zero
+    with the whole list on one line, not a traceback."""
+    base = {key: os.environ[key] for key in ("PATH", "HOME", "LANG") if key in os.environ}
+    result = subprocess.run([sys.executable, "-c", "import dotenv; dotenv.load_dotenv = lambda *a, **k: False; "
+                             "import wsgi"], cwd=support.ROOT, env={**base, "NOTIFY_WORKERS": "abc",
+                                                                    "EMAIL_BACKEND": "smtp"},
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("eventbook: invalid configuration: ")
+    for name in ("NOTIFY_WORKERS", "JWT_SECRET_KEY", "MAIL_SERVER"):
+        assert name in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+# -- every setting is documented -----------------------------------------------------
+
+READERS = re.compile(r"""_(?:str|int|bool|float|choice)\(\s*["']([A-Z0-9_]+)["']""")
+GUNICORN = re.compile(r"""(?:os\.environ\.get|_int)\(\s*["']([A-Z0-9_]+)["']""")
+
+
+def settings_read():
+    names = set(READERS.findall((support.ROOT / "config.py").read_text()))
+    gunicorn = set(GUNICORN.findall((support.ROOT / "gunicorn.conf.py").read_text()))
+    return names, gunicorn
+
+
+def test_env_example_lists_every_setting():
+    names, gunicorn = settings_read()
+    assert len(names) >= 35 and {"PORT", "WEB_CONCURRENCY"} <= gunicorn  # the regexes still find them
+    example = dotenv_values(support.ROOT / ".env.example")
+    missing = sorted((names | gunicorn) - set(example))
+    assert not missing, f".env.example lacks {missing}"
+    unknown = sorted(set(example) - names - gunicorn)
+    assert not unknown, f".env.example has settings nothing reads: {unknown}"
+    text = (support.ROOT / ".env.example").read_text().splitlines()
+    for number, line in enumerate(text):
+        if re.match(r"^[A-Z0-9_]+=", line):
+            assert number > 0 and text[number - 1].startswith("# "), f"no comment above {line!r}"
+
+
+def test_env_example_shows_the_real_defaults():
+    """Running with every value of .env.example set gives exactly the defaults."""
+    example = {k: v for k, v in dotenv_values(support.ROOT / ".env.example").items() if v is not None}
+    names, gunicorn = settings_read()
+    problems, defaults = load_config({"FLASK_DEBUG": "1"})
+    assert problems == []
+    problems, documented = load_config({**{k: v for k, v in example.items() if k in names}, "FLASK_DEBUG": "1"})
+    assert problems == []
+    assert documented == defaults
+
+    child = ("import json, runpy; c = runpy.run_path('gunicorn.conf.py'); print(json.dumps({k: c[k] for k in "
+             "('bind', 'workers', 'threads', 'timeout', 'graceful_timeout', 'keepalive', 'max_requests', "
+             "'loglevel')}))")
+
+    def gunicorn_settings(env):
+        base = {key: os.environ[key] for key in ("PATH", "HOME") if key in os.environ}
+        result = subprocess.run([sys.executable, "-c", child], cwd=support.ROOT, env={**base, **env},
+                                capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)
+
+    assert gunicorn_settings({k: v for k, v in example.items() if k in gunicorn | {"LOG_LEVEL"}}) == \
+        gunicorn_settings({})
+
+
+def test_readme_documents_every_setting():
+    names, gunicorn = settings_read()
+    readme = (support.ROOT / "README.md").read_text()
+    missing = sorted(name for name in names | gunicorn if f"`{name}`" not in readme)
+    assert not missing, f"README.md's settings table lacks {missing}"

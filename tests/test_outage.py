@@ -1,0 +1,224 @@
+"""PostgreSQL goes away under a running app, then comes back.
+
+The test starts a PostgreSQL cluster of its own (initdb + pg_ctl, as the `postgres` OS
+user when the suite runs as root), so that it can stop it: no TEST_DATABASE_URL needed,
+and it runs once, not per backend. While the database is down every request that needs
+it answers 503 in the error envelope with Retry-After, health included; once it is back
+the same processes serve again, and deliver again, without a restart."""
+
+import os
+import pwd
+import shutil
+import subprocess
+import tempfile
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from tests import support
+
+pytestmark = pytest.mark.slow
+
+
+def find_pg_bin():
+    """The directory of initdb and pg_ctl: PG_BIN, /usr/lib/postgresql/15/bin (or
+    another version there), or PATH."""
+    candidates = [os.environ.get("PG_BIN", "")]
+    candidates += ["/usr/lib/postgresql/15/bin"]
+    root = Path("/usr/lib/postgresql")
+    if root.is_dir():
+        candidates += [str(p / "bin") for p in sorted(root.iterdir(), reverse=True)]
+    which = shutil.which("pg_ctl")
+    if which:
+        candidates.append(str(Path(which).parent))
+    for candidate in candidates:
+        if candidate and (Path(candidate) / "initdb").is_file() and (Path(candidate) / "pg_ctl").is_file():
+            return Path(candidate)
+    return None
+
+
+class Cluster:
+    """A throwaway PostgreSQL cluster on 127.0.0.1:port, in a temporary directory."""
+
+    def __init__(self, bin_dir):
+        self.bin = bin_dir
+        self.port = support.free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="eventbook-pg-"))
+        self.data = self.dir / "data"
+        self.prefix = []
+        if os.geteuid() == 0:  # initdb refuses to run as root
+            shutil.chown(self.dir, "postgres", "postgres")
+            self.prefix = ["runuser", "-u", "postgres", "--"]
+        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _run(self, *args, timeout=120):
+        result = subprocess.run([*self.prefix, *map(str, args)], cwd=self.dir, capture_output=True, text=True,
+                                timeout=timeout)
+        assert result.returncode == 0, f"{args[0]} failed: {result.stdout}\n{result.stderr}\n{self.log()}"
+        return result
+
+    def log(self):
+        path = self.dir / "postgres.log"
+        return path.read_text()[-2000:] if path.exists() else ""
+
+    def init(self):
+        self._run(self.bin / "initdb", "-D", self.data, "-U", "postgres", "--auth=trust", "--no-sync",
+                  "-E", "UTF8")
+        return self
+
+    def start(self):
+        options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._run(self.bin / "pg_ctl", "-D", self.data, "-o", options, "-l", self.dir / "postgres.log",
+                  "-w", "-t", "60", "start")
+        return self
+
+    def stop(self, mode="fast"):
+        self._run(self.bin / "pg_ctl", "-D", self.data, "-m", mode, "-w", "-t", "60", "stop")
+
+    def destroy(self):
+        if (self.data / "postmaster.pid").exists():
+            subprocess.run([*self.prefix, str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate",
+                            "-w", "stop"], cwd=self.dir, capture_output=True, timeout=60)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def create_database(self, name):
+        engine = sa.create_engine(f"postgresql+psycopg2://postgres@127.0.0.1:{self.port}/postgres",
+                                  isolation_level="AUTOCOMMIT")
+        with engine.connect() as connection:
+            connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        engine.dispose()
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{name}"
+
+
+def _has_user(name):
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True
+
+
+@pytest.fixture
+def cluster():
+    bin_dir = find_pg_bin()
+    reason = None
+    if bin_dir is None:
+        reason = "PostgreSQL server binaries (initdb, pg_ctl) not found; set PG_BIN"
+    elif os.geteuid() == 0 and (shutil.which("runuser") is None or not _has_user("postgres")):
+        reason = "running as root, initdb needs the `postgres` OS user and runuser"
+    if reason:
+        if support.IN_CI:
+            pytest.fail(f"CI must run the outage test: {reason}")
+        pytest.skip(reason)
+    made = Cluster(bin_dir)
+    try:
+        yield made.init().start()
+    finally:
+        made.destroy()
+
+
+def in_days(days):
+    return (datetime.now(timezone.utc) + timedelta(days=days)).isoformat().replace("+00:00", "Z")
+
+
+def new_event(api, organizer, total=10):
+    response = api.http.post("/api/events", json={"title": "Outage Fest", "description": "Down and up",
+                                                  "date": in_days(15), "location": "Hall", "totalTickets": total},
+                             headers=organizer["headers"])
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def assert_unavailable(response):
+    assert response.status_code == 503, f"{response.request.method} {response.request.url}: " \
+                                        f"{response.status_code} {response.text}"
+    body = response.json()
+    assert body["status"] == 503 and body["code"] == "unavailable" and body["message"], body
+    assert "errors" in body
+    assert int(response.headers["Retry-After"]) > 0
+    assert response.headers["Content-Type"].startswith("application/json")
+
+
+def worker_pids(server):
+    return sorted(support._children(server.process.pid))
+
+
+def test_the_app_answers_503_while_postgresql_is_down_and_recovers_by_itself(cluster, tmp_path):
+    url = cluster.create_database("eventbook")
+    support.migrate(url)
+    # a small queue: one sweep that failed and kept its slots would fill it (the pool must give them back)
+    server = support.Server(url, workers=2, threads=4, log_path=tmp_path / "server.log",
+                            env={"NOTIFY_QUEUE_SIZE": "50", "NOTIFY_SWEEP_SECONDS": "0.3", "DB_POOL_TIMEOUT": "5"})
+    server.start()
+    try:
+        api = support.Api(server.url)
+        organizer = api.user("ORGANIZER")
+        customer = api.user("CUSTOMER")
+        later = api.user("CUSTOMER")
+        event = new_event(api, organizer)
+        booked = api.http.post("/api/bookings", json={"eventId": event["id"], "ticketsCount": 2},
+                               headers=customer["headers"])
+        assert booked.status_code == 201, booked.text
+        master, workers = server.process.pid, worker_pids(server)
+        assert len(workers) == 2
+
+        cluster.stop("fast")
+        outage_started = time.monotonic()
+        for _ in range(3):  # more than one worker and pooled connection get to see it
+            started = time.monotonic()
+            assert_unavailable(api.http.get("/api/events"))
+            assert_unavailable(api.http.post("/api/bookings", json={"eventId": event["id"], "ticketsCount": 1},
+                                             headers=later["headers"]))
+            assert_unavailable(api.http.get(f"/api/events/{event['id']}"))
+            assert_unavailable(api.http.get("/api/bookings/my-bookings", headers=customer["headers"]))
+            assert_unavailable(api.http.post("/api/auth/login", json={"email": later["email"],
+                                                                      "password": support.PASSWORD}))
+            health = api.http.get("/api/health")
+            assert_unavailable(health)
+            assert health.json().get("database") == "unreachable"
+            assert time.monotonic() - started < 15, "an outage must be answered quickly, not hang"
+        # things that do not need the database still work
+        assert api.http.get("/api/openapi.json").status_code == 200
+        # stay down long enough for several sweeps to fail in every worker
+        time.sleep(max(0.0, 2.0 - (time.monotonic() - outage_started)))
+
+        cluster.start()
+
+        def serving():
+            try:
+                return api.http.get("/api/health").status_code == 200 and \
+                    api.http.get("/api/events").status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        support.wait_until(serving, 10, 0.2, "the app to serve again after PostgreSQL came back")
+        # the same processes: nothing was restarted
+        assert server.process.poll() is None
+        assert (server.process.pid, worker_pids(server)) == (master, workers)
+
+        for _ in range(4):  # every worker, every pooled connection, recovered
+            assert api.http.get("/api/events").status_code == 200
+            assert api.http.get("/api/health").json()["database"] == "ok"
+        again = api.http.post("/api/bookings", json={"eventId": event["id"], "ticketsCount": 1},
+                              headers=later["headers"])
+        assert again.status_code == 201, again.text
+        assert again.json()["event"]["availableTickets"] == 7
+        listed = api.http.get(f"/api/events/{event['id']}").json()
+        assert listed["availableTickets"] == 7
+
+        # and the notification pools deliver again: the booking made after the outage is sent
+        def delivered():
+            notes = api.http.get("/api/notifications", headers=later["headers"]).json()
+            return notes and all(n["status"] == "SENT" for n in notes)
+
+        support.wait_until(delivered, 20, 0.2, "the post-outage booking's notification to be SENT")
+        mine = api.http.get("/api/notifications", headers=customer["headers"]).json()
+        assert [(n["kind"], n["status"]) for n in mine] == [("BOOKING_CONFIRMED", "SENT")]
+    finally:
+        code = server.stop()
+    assert code == 0
+    assert support.invariant_violations(url) == []
