@@ -1,0 +1,1259 @@
+#!/usr/bin/env python
+"""The eventbook performance benchmark (issue 5). `make bench`, or:
+
+    .venv/bin/python tests/perf/bench.py [--quick] [--scenario NAME ...]
+
+It creates its own PostgreSQL database at BENCH_DATABASE_URL (default
+postgresql://postgres@127.0.0.1:5432/postgres, default server settings, synchronous
+commit on), runs the migrations, makes its data with bulk SQL, starts the app the way
+production runs it (`python -m gunicorn wsgi:app -c gunicorn.conf.py`), drives it from a
+separate load-generator process (tests/perf/loadgen.py) on keep-alive connections,
+prints one table and writes bench-results/bench.json. Every figure with a target is
+compared with a reference measured in the same run. See tests/perf/README.md.
+"""
+
+import argparse
+import http.client
+import json
+import math
+import os
+import platform
+import re
+import resource
+import runpy
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+PERF = Path(__file__).resolve().parent
+ROOT = PERF.parent.parent
+sys.path.insert(0, str(ROOT))
+
+import bcrypt  # noqa: E402
+import psycopg2  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+
+from tests.support import free_port  # noqa: E402
+
+SCENARIOS = ("hot", "spread", "browse", "delivery", "fanout", "memory")
+DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+SECRET = "bench-jwt-secret-" + uuid.uuid4().hex + uuid.uuid4().hex[:8]
+PASSWORD = "bench-password-123"
+BIG = 1_000_000  # tickets of an event that must not sell out during a run
+
+FULL = {
+    "duration": 10.0,  # seconds measured per app run
+    "ref_duration": 4.0,  # seconds measured per reference run
+    "warmup": 1.0,
+    "clients": [4, 16, 64, 256],
+    "customers": 100_000,
+    "spread_events": 1000,
+    "browse_small": 1000,
+    "browse_large": 100_000,
+    "browse_duration": 5.0,
+    "browse_clients": 8,
+    "delivery_clients": 16,
+    "delivery_duration": 10.0,
+    "fanout_attendees": 10_000,
+    "fanout_rounds": 3,
+    "fanout_wait": 90.0,  # seconds to wait for the fan-out's emails (the target is 30)
+    "memory_requests": 100_000,
+    "memory_max_seconds": 300.0,  # keeps a slow app inside the run's time budget
+    "memory_clients": 16,
+    "overload_seconds": 10.0,
+    "pgbench": True,
+}
+QUICK = {
+    **FULL,
+    "duration": 2.5,
+    "ref_duration": 1.5,
+    "warmup": 0.5,
+    "clients": [4, 16, 256],
+    "customers": 20_000,
+    "browse_duration": 1.5,
+    "delivery_duration": 2.5,
+    "fanout_attendees": 3000,
+    "fanout_rounds": 1,
+    "fanout_wait": 30.0,
+    "memory_requests": 4000,
+    "overload_seconds": 3.0,
+}
+
+
+def _ms(value):
+    return None if value is None else round(value, 1)
+
+
+def log(message):
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+# -- machine -----------------------------------------------------------------------
+
+
+def machine():
+    info = {
+        "nproc": os.cpu_count(),
+        "cpus_usable": len(os.sched_getaffinity(0)),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                info["cpu"] = line.split(":", 1)[1].strip()
+                break
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                info["ram_gb"] = round(int(line.split()[1]) / 1024 / 1024, 1)
+    except OSError:
+        pass
+    try:
+        info["commit"] = (
+            subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=5).stdout.strip()
+            or None
+        )
+    except (OSError, subprocess.SubprocessError):
+        info["commit"] = None
+    return info
+
+
+def loadavg():
+    try:
+        return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
+    except OSError:
+        return None
+
+
+# -- the app server ----------------------------------------------------------------
+
+
+def children(pid):
+    """Pids whose parent is `pid` (gunicorn's workers), from /proc."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # pid (comm) state ppid ...; comm may hold spaces and parentheses
+        fields = stat[stat.rfind(")") + 2 :].split()
+        if int(fields[1]) == pid:
+            found.append(int(entry.name))
+    return sorted(found)
+
+
+def cpu_seconds(pids):
+    """User + system CPU time of these processes so far."""
+    total = 0
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2 :].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def connections_per_worker(port, workers):
+    """Established client connections each worker holds (ss), e.g. {pid: 130}."""
+    try:
+        out = subprocess.run(
+            ["ss", "-tnpH", "state", "established", f"( sport = :{port} )"], capture_output=True, text=True, timeout=5
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    counts = {pid: 0 for pid in workers}
+    for line in out.splitlines():
+        for pid in workers:
+            if f"pid={pid}," in line:
+                counts[pid] += 1
+    return counts
+
+
+class Balance:
+    """A load-generator monitor: how the keep-alive connections landed on the workers
+    (gunicorn workers accept on one shared socket; a connection stays with its worker)."""
+
+    def __init__(self, server, clients):
+        self.server, self.clients, self.seen = server, clients, None
+
+    def __call__(self):
+        if self.seen is None:
+            counts = connections_per_worker(self.server.port, self.server.workers())
+            if counts and sum(counts.values()) >= self.clients:
+                self.seen = counts
+
+
+def rss_mb(pid):
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        return None
+    return None
+
+
+class Server:
+    """`python -m gunicorn wsgi:app -c gunicorn.conf.py`, gunicorn.conf.py's defaults unless
+    a scenario must set something."""
+
+    def __init__(self, bench, env=None, name="app"):
+        self.bench = bench
+        self.port = free_port()
+        self.name = name
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": bench.url,
+            "HOST": "127.0.0.1",
+            "PORT": str(self.port),
+            "JWT_SECRET_KEY": SECRET,
+            "EMAIL_BACKEND": "log",
+            "LOG_LEVEL": "warning",
+            "RATELIMIT_ENABLED": "false",  # one client address for every simulated customer
+            **bench.server_env,
+            **(env or {}),
+        }
+        self.process = None
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def start(self, timeout=60):
+        self.log = open(self.bench.results / "server.log", "ab")
+        self.log.write(f"\n==== {self.name} {datetime.now().isoformat()} ====\n".encode())
+        self.log.flush()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "wsgi:app", "-c", "gunicorn.conf.py"],
+            cwd=ROOT,
+            env=self.env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited with {self.process.returncode}; see {self.bench.results}/server.log")
+            if len(self.workers()) >= self.bench.app["workers"] and self._healthy():
+                break
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("gunicorn did not answer /api/health in time")
+            time.sleep(0.2)
+        # every worker imports lazily on its first requests: touch each a few times
+        for _ in range(4 * self.bench.app["workers"]):
+            self.request("GET", "/api/events?perPage=1")
+        return self
+
+    def _healthy(self):
+        try:
+            return self.request("GET", "/api/health", timeout=2)[0] == 200
+        except OSError:
+            return False
+
+    def request(self, method, path, body=None, headers=None, timeout=30):
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            connection.request(method, path, body=body, headers=headers or {})
+            response = connection.getresponse()
+            return response.status, response.read()
+        finally:
+            connection.close()
+
+    def workers(self):
+        return children(self.process.pid) if self.process else []
+
+    def rss(self):
+        return {pid: rss_mb(pid) for pid in self.workers()}
+
+    def stop(self, timeout=60):
+        if self.process is None or self.process.poll() is not None:
+            if self.process is not None:
+                self.log.close()
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            for pid in self.workers() + [self.process.pid]:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            self.process.wait(10)
+        self.log.close()
+
+
+def inherited_env():
+    """Settings of the app or of gunicorn that the server inherits from this shell."""
+    names = set()
+    for path in (ROOT / "config.py", ROOT / "gunicorn.conf.py"):
+        names |= set(re.findall(r"[\"']([A-Z][A-Z0-9_]{2,})[\"']", path.read_text()))
+    return {name: os.environ[name] for name in sorted(names) if name in os.environ}
+
+
+def app_settings(server_env):
+    """Workers, threads and pool sizes the server will run with (gunicorn.conf.py and
+    config.py defaults, overridden by the environment as the server sees it)."""
+    env = {**os.environ, **server_env}
+    saved = dict(os.environ)
+    try:
+        os.environ.update(env)
+        conf = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    import config as settings  # the app's defaults, as the server will read them
+
+    def setting(name):
+        return int(server_env[name]) if server_env.get(name) else getattr(settings.Config, name)
+
+    pool = setting("DB_POOL_SIZE")
+    workers, threads = conf["workers"], conf["threads"]
+    return {
+        "workers": workers,
+        "threads": threads,
+        "db_pool_size": pool,
+        "notify_workers": setting("NOTIFY_WORKERS"),
+        "notify_queue_size": setting("NOTIFY_QUEUE_SIZE"),
+        # connections that requests can hold at once: one per request thread, within
+        # the pool (pool_size + max_overflow, which database.py sets equal)
+        "db_concurrency": workers * min(threads, 2 * pool),
+    }
+
+
+# -- the benchmark -----------------------------------------------------------------
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.size = dict(QUICK if args.quick else FULL)
+        if args.duration:
+            self.size["duration"] = args.duration
+        for item in args.set:
+            key, _, value = item.partition("=")
+            if key not in self.size or key == "clients":
+                raise SystemExit(f"--set: unknown size {key!r}; one of {', '.join(k for k in self.size if k != 'clients')}")
+            current = self.size[key]
+            if isinstance(current, bool):
+                self.size[key] = value.lower() in ("1", "true", "yes", "on")
+            else:
+                self.size[key] = type(current)(float(value))
+        if args.clients:
+            self.size["clients"] = args.clients
+        self.base_url = args.database_url
+        self.server_env = dict(item.split("=", 1) for item in args.server_env)
+        self.app = app_settings(self.server_env)
+        self.results = ROOT / "bench-results"
+        self.results.mkdir(exist_ok=True)
+        (self.results / "server.log").write_text("")  # this run's servers only
+        self.tmp = Path(tempfile.mkdtemp(prefix="eventbook-bench-"))
+        self.rows = []  # the table
+        self.data = {}  # the JSON, per scenario
+        self.spec_counter = 0
+        self.url = None
+
+    # -- database --------------------------------------------------------------
+
+    def admin(self):
+        connection = psycopg2.connect(self.base_url)
+        connection.autocommit = True
+        return connection
+
+    def db(self):
+        connection = psycopg2.connect(self.url)
+        connection.autocommit = True
+        return connection
+
+    def sql(self, query, params=None, fetch="all"):
+        # autocommit, and no `with connection:` (psycopg2 >= 2.9 opens a transaction
+        # block for it even in autocommit mode, and VACUUM refuses to run in one)
+        connection = self.db()
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(query, params)
+                if fetch == "all":
+                    return cursor.fetchall()
+                if fetch == "one":
+                    return cursor.fetchone()
+                return None
+        finally:
+            connection.close()
+
+    def setup(self):
+        name = f"eventbook_bench_{uuid.uuid4().hex[:10]}"
+        admin = self.admin()
+        with admin.cursor() as cursor:
+            cursor.execute(f'CREATE DATABASE "{name}"')
+            cursor.execute(
+                "SELECT version(), current_setting('synchronous_commit'), current_setting('fsync'), "
+                "current_setting('shared_buffers'), current_setting('max_connections')"
+            )
+            version, sync, fsync, shared, maxconn = cursor.fetchone()
+        admin.close()
+        self.db_name = name
+        self.url = make_url(self.base_url).set(database=name).render_as_string(hide_password=False)
+        self.postgres = {
+            "version": " ".join(version.split()[:2]),
+            "synchronous_commit": sync,
+            "fsync": fsync,
+            "shared_buffers": shared,
+            "max_connections": maxconn,
+            "database": name,
+        }
+        log(f"database {name}: migrating")
+        env = {**os.environ, "DATABASE_URL": self.url, "JWT_SECRET_KEY": SECRET, "LOG_LEVEL": "warning"}
+        subprocess.run(
+            [sys.executable, "-m", "flask", "--app", "wsgi", "db", "upgrade"], cwd=ROOT, env=env, check=True, capture_output=True
+        )
+        self.seed_users()
+
+    def drop(self):
+        if self.url is None or self.args.keep_db:
+            if self.url:
+                log(f"kept database {self.db_name}")
+            return
+        admin = self.admin()
+        with admin.cursor() as cursor:
+            cursor.execute(f'DROP DATABASE IF EXISTS "{self.db_name}" WITH (FORCE)')
+        admin.close()
+
+    def seed_users(self):
+        started = time.perf_counter()
+        n = self.size["customers"]
+        hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(4)).decode()
+        connection = self.db()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO users (email, password_hash, name, role, created_at) "
+                "VALUES ('organizer@bench.example', %s, 'Bench organizer', 'ORGANIZER', now()) RETURNING id",
+                (hashed,),
+            )
+            self.organizer = cursor.fetchone()[0]
+            cursor.execute(
+                "INSERT INTO users (email, password_hash, name, role, created_at) "
+                "SELECT 'customer' || g || '@bench.example', %s, NULL, 'CUSTOMER', now() "
+                "FROM generate_series(1, %s) g ORDER BY g",
+                (hashed, n),
+            )
+            cursor.execute("SELECT min(id), max(id), count(*) FROM users WHERE role = 'CUSTOMER'")
+            first, last, count = cursor.fetchone()
+            assert count == n and last - first + 1 == n, "customer ids are not contiguous"
+            cursor.execute("ANALYZE users")
+        connection.close()
+        self.first_customer = first
+        self.customers = n
+        self.mint_tokens()
+        log(f"{n} customers and their tokens ready in {time.perf_counter() - started:.1f}s")
+
+    def mint_tokens(self):
+        """Access tokens made with the server's own JWT settings, instead of thousands of
+        logins (bcrypt would make that the slowest part of the run)."""
+        from flask_jwt_extended import create_access_token
+
+        import config as settings
+        from eventbook import create_app
+
+        config = type(
+            "BenchConfig",
+            (settings.Config,),
+            {
+                "SQLALCHEMY_DATABASE_URI": settings.normalize_database_url(self.url),
+                "JWT_SECRET_KEY": SECRET,
+                "NOTIFY_AUTOSTART": False,
+                "LOG_LEVEL": "warning",
+            },
+        )
+        app = create_app(config)
+        lifetime = timedelta(hours=12)
+        with app.app_context():
+            tokens = [
+                create_access_token(identity=str(self.first_customer + i), expires_delta=lifetime) for i in range(self.customers)
+            ]
+            self.organizer_token = create_access_token(identity=str(self.organizer), expires_delta=lifetime)
+        self.tokens_file = self.tmp / "tokens.txt"
+        self.tokens_file.write_text("\n".join(tokens))
+
+    def reset(self):
+        """Empty everything but the users: each scenario starts from the same state."""
+        self.sql("TRUNCATE idempotency_keys, notifications, bookings, events, revoked_tokens RESTART IDENTITY", fetch=None)
+
+    def make_events(self, n, tickets=BIG, random_dates=False, title="Bench event"):
+        date = (
+            "now() + interval '1 day' + random() * interval '365 days'"
+            if random_dates
+            else "now() + interval '30 days' + g * interval '1 minute'"
+        )
+        rows = self.sql(
+            "INSERT INTO events (title, description, date, location, total_tickets, available_tickets, status, "
+            "organizer_id, created_at, updated_at) "
+            f"SELECT %s || ' ' || g, 'An event made by the benchmark.', {date}, 'Bench hall', %s, %s, "
+            "'SCHEDULED', %s, now(), now() FROM generate_series(1, %s) g RETURNING id",
+            (title, tickets, tickets, self.organizer, n),
+        )
+        self.sql("ANALYZE events", fetch=None)
+        return sorted(r[0] for r in rows)
+
+    def pending(self):
+        """Notifications waiting for delivery (the reference parks its own: not counted)."""
+        return self.sql(
+            "SELECT count(*) FROM notifications WHERE status = 'PENDING' AND next_attempt_at < now() + interval '1 day'", fetch="one"
+        )[0]
+
+    def wait_outbox(self, timeout=60):
+        """Let the delivery of the previous run finish, so it does not load the next."""
+        started = time.perf_counter()
+        while self.pending():
+            if time.perf_counter() - started > timeout:
+                log(f"  outbox still has {self.pending()} PENDING after {timeout}s; going on")
+                return None
+            time.sleep(0.2)
+        return round(time.perf_counter() - started, 2)
+
+    def oversell(self, events, client_sold=None):
+        """sold (201 answers seen by the client) == total - available == sum of CONFIRMED."""
+        bad, taken, confirmed = self.sql(
+            "SELECT count(*) FILTER (WHERE e.available_tickets < 0 OR e.available_tickets > e.total_tickets "
+            "  OR e.total_tickets - e.available_tickets != COALESCE(b.sold, 0)), "
+            "COALESCE(sum(e.total_tickets - e.available_tickets), 0), COALESCE(sum(b.sold), 0) "
+            "FROM events e LEFT JOIN (SELECT event_id, sum(tickets_count) AS sold FROM bookings "
+            "WHERE status = 'CONFIRMED' GROUP BY event_id) b ON b.event_id = e.id WHERE e.id = ANY(%s)",
+            (list(events),),
+            fetch="one",
+        )
+        check = {"sold": client_sold, "total_minus_available": int(taken), "confirmed_tickets": int(confirmed), "bad_events": bad}
+        check["ok"] = bad == 0 and taken == confirmed and (client_sold is None or client_sold == confirmed)
+        return check
+
+    # -- load ------------------------------------------------------------------
+
+    def loadgen(self, spec, monitor=None, every=0.5, server=None):
+        """Run tests/perf/loadgen.py on `spec`; with `server`, add the CPU time its workers
+        and the load generator spent per request (steadier than req/s on a busy machine)."""
+        workers = server.workers() if server else []
+        app_cpu = cpu_seconds(workers)
+        own = resource.getrusage(resource.RUSAGE_CHILDREN)
+        result = self._loadgen(spec, monitor, every)
+        own_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        answered = sum(result.get("all_status", {}).values()) or 1
+        if server:
+            result["app_cpu_ms_per_request"] = round((cpu_seconds(workers) - app_cpu) * 1000 / answered, 2)
+        result["loadgen_cpu_ms_per_request"] = round(
+            ((own_after.ru_utime + own_after.ru_stime) - (own.ru_utime + own.ru_stime)) * 1000 / answered, 3
+        )
+        return result
+
+    def _loadgen(self, spec, monitor=None, every=0.5):
+        self.spec_counter += 1
+        path = self.tmp / f"spec-{self.spec_counter}.json"
+        path.write_text(json.dumps(spec))
+        process = subprocess.Popen(
+            [sys.executable, str(PERF / "loadgen.py"), str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        if monitor is not None:
+            while process.poll() is None:
+                monitor()
+                time.sleep(every)
+        out, err = process.communicate()
+        if process.returncode != 0:
+            raise RuntimeError(f"loadgen failed ({process.returncode}):\n{err[-3000:]}")
+        return json.loads(out)
+
+    def book_http(
+        self,
+        server,
+        clients,
+        events,
+        duration=None,
+        requests=None,
+        warmup=None,
+        monitor=None,
+        extra=None,
+        book_weight=1,
+        max_seconds=None,
+    ):
+        mix = [{"name": "book", "kind": "book", "events": events, "weight": book_weight}] + (extra or [])
+        spec = {
+            "mode": "http",
+            "port": server.port,
+            "clients": clients,
+            "mix": mix,
+            "tokens_file": str(self.tokens_file),
+            "seed": self.spec_counter,
+        }
+        if requests is not None:
+            spec["requests"] = requests
+            if max_seconds:
+                spec["max_seconds"] = max_seconds
+        else:
+            spec["duration"] = duration or self.size["duration"]
+            spec["warmup"] = self.size["warmup"] if warmup is None else warmup
+        return self.loadgen(spec, monitor, server=server)
+
+    def get_http(self, server, clients, paths, duration):
+        spec = {
+            "mode": "http",
+            "port": server.port,
+            "clients": clients,
+            "duration": duration,
+            "warmup": self.size["warmup"],
+            "mix": [{"name": "get", "kind": "get", "paths": paths}],
+        }
+        return self.loadgen(spec, server=server)
+
+    def book_sql(self, connections, events, duration=None):
+        spec = {
+            "mode": "sql",
+            "dsn": self.url,
+            "connections": connections,
+            "events": events,
+            "duration": duration or self.size["ref_duration"],
+            "warmup": self.size["warmup"],
+            "customers": [self.first_customer, self.customers],
+            "park": True,
+        }
+        return self.loadgen(spec)
+
+    def pgbench(self, connections, events, duration):
+        """The booking transaction driven by pgbench itself (informational: no Python in
+        the client at all)."""
+        if not shutil.which("pgbench"):
+            return None
+        self.sql(
+            f"CREATE SEQUENCE IF NOT EXISTS bench_customer MINVALUE {self.first_customer} "
+            f"MAXVALUE {self.first_customer + self.customers - 1} START {self.first_customer} CYCLE",
+            fetch=None,
+        )
+        script = self.tmp / "booking.sql"
+        script.write_text(
+            f"\\set event random({events[0]}, {events[-1]})\n"
+            "BEGIN;\n"
+            "UPDATE events SET available_tickets = available_tickets - 1 WHERE id = :event "
+            "AND available_tickets >= 1 AND status = 'SCHEDULED' AND date > now() RETURNING *;\n"
+            "INSERT INTO bookings (event_id, user_id, tickets_count, status, created_at) VALUES "
+            "(:event, nextval('bench_customer'), 1, 'CONFIRMED', now()) RETURNING id AS booking, user_id AS customer"
+            " \\gset\n"
+            "INSERT INTO notifications (kind, user_id, recipient, subject, body, event_id, booking_id, status, "
+            "attempts, next_attempt_at, created_at) VALUES ('BOOKING_CONFIRMED', :customer, "
+            "'customer' || :customer || '@bench.example', 'Booking confirmed: Bench event', "
+            "'Your booking #' || :booking || ' of 1 ticket for Bench event on Monday 01 January 2030, 10:00 UTC "
+            "at Bench hall is confirmed.', :event, :booking, 'PENDING', 0, now() + interval '365 days', now()) "
+            "RETURNING id;\n"
+            "END;\n"
+        )
+        jobs = min(connections, os.cpu_count() or 1)
+        out = subprocess.run(
+            [
+                "pgbench",
+                "-n",
+                "-c",
+                str(connections),
+                "-j",
+                str(jobs),
+                "-T",
+                str(int(duration)),
+                "-M",
+                "simple",
+                "-f",
+                str(script),
+                self.url,
+            ],
+            capture_output=True,
+            text=True,
+        )
+        tps = latency = None
+        for line in out.stdout.splitlines():
+            if line.startswith("tps ="):
+                tps = float(line.split()[2])
+            if line.startswith("latency average"):
+                latency = float(line.split()[3])
+        if tps is None:
+            log(f"  pgbench failed: {out.stderr.strip()[-300:]}")
+            return None
+        return {
+            "connections": connections,
+            "tps": round(tps, 1),
+            "latency_avg_ms": latency,
+            "failed": "aborted" in out.stdout or "aborted" in out.stderr,
+        }
+
+    def profile(self, server, label):
+        """With --py-spy: sample every worker for the next app run."""
+        if not self.args.py_spy:
+            return []
+        spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+        suffix = {"flamegraph": "svg", "raw": "txt", "speedscope": "json"}[self.args.py_spy]
+        seconds = int(self.size["warmup"] + self.size["duration"])
+        profilers = []
+        for pid in server.workers():
+            path = self.results / f"py-spy-{label}-{pid}.{suffix}"
+            profilers.append(
+                subprocess.Popen(
+                    [
+                        spy,
+                        "record",
+                        "--pid",
+                        str(pid),
+                        "--duration",
+                        str(seconds),
+                        "--rate",
+                        "100",
+                        "--format",
+                        self.args.py_spy,
+                        "--output",
+                        str(path),
+                        "--nonblocking",
+                    ]
+                    + (["--gil"] if self.args.py_spy_gil else []),
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+        return profilers
+
+    def profiled(self, profilers):
+        for process in profilers:
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.terminate()
+
+    # -- the table ---------------------------------------------------------------
+
+    def row(self, scenario, case, result=None, figure="", target="", verdict=None):
+        row = {
+            "scenario": scenario,
+            "case": case,
+            "figure": figure,
+            "target": target,
+            "verdict": "" if verdict is None else ("PASS" if verdict else "MISS"),
+        }
+        if result is not None:
+            row["rps"] = result.get("rps")
+            row["p50"] = _ms(result["latency_ms"]["p50"])
+            row["p99"] = _ms(result["latency_ms"]["p99"])
+            kinds = result.get("kinds") or {}
+            if len(kinds) > 1:
+                row["answers"] = " | ".join(
+                    f"{kind} " + " ".join(f"{k}:{v}" for k, v in item["status"].items()) for kind, item in kinds.items()
+                )
+            else:
+                row["answers"] = " ".join(f"{k}:{v}" for k, v in result.get("status", {}).items())
+            if result.get("errors"):
+                row["answers"] += " " + " ".join(f"{k}:{v}" for k, v in result["errors"].items())
+            row["cpu"] = result.get("app_cpu_ms_per_request")
+        self.rows.append(row)
+        shown = (
+            f"{row.get('rps', '')} req/s p50 {row.get('p50', '')} p99 {row.get('p99', '')} "
+            + (f"cpu {row['cpu']} ms/req " if row.get("cpu") else "")
+            if result
+            else ""
+        )
+        log(f"  {scenario:8} {case:34} {shown}{figure} {target} {row['verdict']}")
+
+    # -- scenarios ---------------------------------------------------------------
+
+    def scenario_booking(self, name, n_events):
+        """Hot (one event) or spread (n events): C clients booking 1 ticket each, every
+        request by a distinct customer, against the same transaction in plain psycopg2."""
+        self.reset()
+        out = {"events": n_events, "runs": []}
+        conc = self.app["db_concurrency"]
+        with Server(self, name=name) as server:
+            by_clients = {}
+            for clients in self.size["clients"]:
+                events = self.make_events(n_events)
+                drained = self.wait_outbox()
+                profilers = self.profile(server, f"{name}-C{clients}")
+                balance = Balance(server, clients)
+                result = self.book_http(server, clients, events, monitor=balance)
+                result["connections_per_worker"] = balance.seen
+                self.profiled(profilers)
+                check = self.oversell(events, result["all_status"].get("201", 0))
+                run = {"clients": clients, "app": result, "oversell": check, "outbox_drain_before_s": drained, "reference": {}}
+                for connections in sorted({min(clients, 4), min(clients, conc)}):
+                    self.wait_outbox()
+                    ref_events = self.make_events(n_events)
+                    ref = self.book_sql(connections, ref_events)
+                    ref["oversell"] = self.oversell(ref_events, ref["all_status"].get("201", 0))
+                    run["reference"][str(connections)] = ref
+                by_clients[clients] = run
+                out["runs"].append(run)
+                self.report_booking_run(name, run, conc)
+            if self.size["pgbench"]:
+                self.wait_outbox()
+                events = self.make_events(n_events)
+                out["pgbench"] = self.pgbench(4, events, self.size["ref_duration"])
+                if out["pgbench"]:
+                    out["pgbench"]["oversell"] = self.oversell(events)
+                    refs = [run["reference"]["4"]["rps"] for run in out["runs"] if "4" in run["reference"]]
+                    mean = statistics.mean(refs) if refs else 0
+                    self.row(
+                        name,
+                        "pgbench, 4 conns (info)",
+                        None,
+                        f"{out['pgbench']['tps']} tps; psycopg2 reference on 4 conns averaged {mean:.0f}",
+                    )
+        if name == "hot" and 16 in by_clients and 256 in by_clients:
+            r16, r256 = by_clients[16]["app"], by_clients[256]["app"]
+            ratio = r256["rps"] / r16["rps"] if r16["rps"] else 0
+            self.row(name, "C=256 vs C=16 throughput", None, f"{ratio:.2f}", ">= 0.90", ratio >= 0.9)
+            p99 = r256["latency_ms"]["p99"] or math.inf
+            self.row(name, "C=256 p99", None, f"{p99:.0f} ms", "< 1000 ms", p99 < 1000)
+            answers = set(by_clients[256]["app"]["all_status"]) | {f"err:{k}" for k in r256["errors"]}
+            self.row(name, "C=256 answers", None, " ".join(sorted(answers)), "only 201, 409", answers <= {"201", "409"})
+        self.data[name] = out
+
+    def report_booking_run(self, name, run, conc):
+        clients, result = run["clients"], run["app"]
+        check = run["oversell"]
+        balance = result.get("connections_per_worker")
+        balance = f"; conns/worker {'/'.join(str(v) for v in balance.values())}" if balance else ""
+        self.row(
+            name,
+            f"app C={clients}",
+            result,
+            f"oversell {'ok' if check['ok'] else 'FAILED'}{balance}",
+            "sold == total-avail == confirmed",
+            check["ok"],
+        )
+        for connections, ref in run["reference"].items():
+            ratio = result["rps"] / ref["rps"] if ref["rps"] else 0
+            run[f"ratio_vs_ref_{connections}"] = round(ratio, 3)
+            label = "4 conns, like pgbench -c 4" if connections == "4" else "app's DB concurrency"
+            self.row(name, f"ref C={clients} on {connections} conns", ref, f"app/ref {ratio:.2f} ({label})", ">= 0.50", ratio >= 0.5)
+            if not ref["oversell"]["ok"]:
+                self.row(name, f"ref C={clients} oversell", None, "FAILED", "ok", False)
+
+    def scenario_hot(self):
+        self.scenario_booking("hot", 1)
+
+    def scenario_spread(self):
+        self.scenario_booking("spread", self.size["spread_events"])
+
+    def scenario_browse(self):
+        """GET /api/events, first page and page 500 (perPage 20), at 1k and at 100k events."""
+        self.reset()
+        small, large = self.size["browse_small"], self.size["browse_large"]
+        pages = {"first": "/api/events?page=1&perPage=20", "deep": "/api/events?page=500&perPage=20"}
+        out = {"clients": self.size["browse_clients"], "pages": pages, "runs": {}}
+        self.make_events(small, tickets=100, random_dates=True)
+        for size in (small, large):
+            if size == large:
+                self.make_events(large - small, tickets=100, random_dates=True)
+            self.sql("VACUUM ANALYZE events", fetch=None)
+            # a new server per size: nothing the app keeps in memory (a cached total)
+            # carries over from the smaller table
+            with Server(self, name=f"browse-{size}") as server:
+                for page, path in pages.items():
+                    result = self.get_http(server, self.size["browse_clients"], [path], self.size["browse_duration"])
+                    out["runs"][f"{page}@{size}"] = result
+                    self.row("browse", f"{page} page, {size} events", result)
+        for page in pages:
+            a, b = out["runs"][f"{page}@{small}"], out["runs"][f"{page}@{large}"]
+            ratio = b["latency_ms"]["p50"] / a["latency_ms"]["p50"]
+            out[f"{page}_p50_ratio"] = round(ratio, 2)
+            self.row("browse", f"{page} page p50 {large // 1000}k/{small // 1000}k", None, f"{ratio:.2f}x", "<= 1.5x", ratio <= 1.5)
+        self.data["browse"] = out
+
+    def scenario_delivery(self):
+        """Booking p99 with every delivery delayed 200 ms vs not delayed (hot event)."""
+        self.reset()
+        clients = self.size["delivery_clients"]
+        out = {"clients": clients, "runs": {}}
+        for delay in (0, 200):
+            with Server(self, {"NOTIFY_DELIVERY_DELAY_MS": str(delay)}, name=f"delivery-{delay}") as server:
+                events = self.make_events(1)
+                self.wait_outbox()
+                result = self.book_http(server, clients, events, duration=self.size["delivery_duration"])
+                result["oversell"] = self.oversell(events, result["all_status"].get("201", 0))
+                result["pending_after"] = self.pending()
+                out["runs"][str(delay)] = result
+                self.row(
+                    "delivery",
+                    f"delay {delay} ms, C={clients}",
+                    result,
+                    f"oversell {'ok' if result['oversell']['ok'] else 'FAILED'}; {result['pending_after']} pending after",
+                )
+                if delay == 0:
+                    self.wait_outbox()
+        p0 = out["runs"]["0"]["latency_ms"]["p99"]
+        p200 = out["runs"]["200"]["latency_ms"]["p99"]
+        ratio = p200 / p0
+        out["p99_ratio"] = round(ratio, 2)
+        self.row("delivery", "p99 delay 200 / delay 0", None, f"{ratio:.2f}x", "<= 1.1x", ratio <= 1.1)
+        self.data["delivery"] = out
+
+    def scenario_fanout(self):
+        """PATCH an event's title with N CONFIRMED attendees vs with none; time until the N
+        EVENT_UPDATED emails are SENT."""
+        self.reset()
+        n = min(self.size["fanout_attendees"], self.customers)
+        rounds = self.size["fanout_rounds"]
+        [alone] = self.make_events(1, tickets=100, title="Nobody comes")
+        [crowded] = self.make_events(1, tickets=n + 100, title="Everybody comes")
+        self.sql(
+            "INSERT INTO bookings (event_id, user_id, tickets_count, status, created_at) "
+            "SELECT %s, id, 1, 'CONFIRMED', now() - interval '1 hour' FROM users WHERE role = 'CUSTOMER' "
+            "ORDER BY id LIMIT %s",
+            (crowded, n),
+            fetch=None,
+        )
+        self.sql("UPDATE events SET available_tickets = total_tickets - %s WHERE id = %s", (n, crowded), fetch=None)
+        self.sql("VACUUM ANALYZE", fetch=None)
+        out = {"attendees": n, "rounds": []}
+        headers = {"Authorization": f"Bearer {self.organizer_token}", "Content-Type": "application/json"}
+        with Server(self, name="fanout") as server:
+            # one keep-alive connection per round (gunicorn closes it after 5 idle seconds,
+            # and the wait for delivery is longer), warmed before anything is timed
+            state = {"connection": None}
+
+            def patch(event, title):
+                connection = state["connection"]
+                started = time.perf_counter()
+                connection.request("PATCH", f"/api/events/{event}", body=json.dumps({"title": title}), headers=headers)
+                response = connection.getresponse()
+                response.read()
+                elapsed = time.perf_counter() - started
+                assert response.status == 200, response.status
+                return elapsed
+
+            def reconnect(round_number):
+                if state["connection"] is not None:
+                    state["connection"].close()
+                state["connection"] = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+                for i in range(3):  # warm the code path on this connection's worker
+                    patch(alone, f"Warm-up {round_number}.{i}")
+
+            reconnect(-1)
+            self.wait_outbox()
+            alone_ms, crowded_ms, delivered_s = [], [], []
+            wait = self.size["fanout_wait"]
+            for r in range(rounds):
+                reconnect(r)
+                for i in range(5):
+                    alone_ms.append(patch(alone, f"Nobody comes, round {r}.{i}") * 1000)
+                started = time.perf_counter()
+                crowded_ms.append(patch(crowded, f"Everybody comes, round {r}") * 1000)
+                expected = n * (r + 1)
+                sent = 0
+                while time.perf_counter() - started < wait:
+                    sent = self.sql(
+                        "SELECT count(*) FROM notifications WHERE event_id = %s AND status = 'SENT' "
+                        "AND kind = 'EVENT_UPDATED' AND user_id IS NOT NULL",
+                        (crowded,),
+                        fetch="one",
+                    )[0]
+                    if sent >= expected:
+                        break
+                    time.sleep(0.1)
+                seconds = time.perf_counter() - started
+                delivered_s.append(round(seconds, 2) if sent >= expected else None)
+                out["rounds"].append({"crowded_ms": round(crowded_ms[-1], 2), "delivered_s": delivered_s[-1], "sent": sent - n * r})
+                log(f"  fan-out round {r}: PATCH {crowded_ms[-1]:.1f} ms, {sent - n * r}/{n} sent in {seconds:.1f}s")
+                if sent < expected:
+                    break  # a backlog left behind would load the next round
+            state["connection"].close()
+        a, c = statistics.median(alone_ms), statistics.median(crowded_ms)
+        out.update(
+            alone_ms=[round(x, 2) for x in alone_ms],
+            crowded_ms=[round(x, 2) for x in crowded_ms],
+            alone_median_ms=round(a, 2),
+            crowded_median_ms=round(c, 2),
+            ratio=round(c / a, 2),
+            delivered_s=delivered_s,
+        )
+        self.row("fanout", "PATCH, no attendees (median)", None, f"{a:.1f} ms")
+        self.row("fanout", f"PATCH, {n} attendees (median)", None, f"{c:.1f} ms = {c / a:.2f}x", "<= 2x", c / a <= 2)
+        worst = None if None in delivered_s else max(delivered_s)
+        self.row(
+            "fanout",
+            f"all {n} EVENT_UPDATED SENT",
+            None,
+            f"{out['rounds'][-1]['sent']}/{n} sent after {wait:.0f} s" if worst is None else f"{worst:.1f} s",
+            "<= 30 s",
+            worst is not None and worst <= 30,
+        )
+        self.data["fanout"] = out
+
+    def scenario_memory(self):
+        """RSS of each worker after N requests (half browse, half book), then the outbox
+        backlog while bookings arrive 10x faster than delivery can send."""
+        self.reset()
+        n = self.size["memory_requests"]
+        clients = self.size["memory_clients"]
+        out = {"requests": n, "clients": clients}
+        events = self.make_events(self.size["spread_events"])
+        browse = [
+            {
+                "name": "browse",
+                "kind": "get",
+                "weight": 1,
+                "paths": [f"/api/events?page={p}&perPage=20" for p in range(1, 51)] + [f"/api/events/{e}" for e in events[:50]],
+            }
+        ]
+        with Server(self, name="memory") as server:
+            out["rss_start_mb"] = server.rss()
+            peak = {}
+
+            def sample():
+                for pid, mb in server.rss().items():
+                    if mb is not None:
+                        peak[pid] = max(peak.get(pid, 0), mb)
+
+            result = self.book_http(
+                server, clients, events, requests=n, monitor=sample, extra=browse, max_seconds=self.size["memory_max_seconds"]
+            )
+            done = sum(result["all_status"].values()) + sum(result["errors"].values())
+            out["requests_done"] = done
+            out["mix"] = result
+            out["rss_after_mb"] = server.rss()
+            out["rss_peak_mb"] = peak
+            out["oversell"] = self.oversell(events, result["kinds"]["book"]["all_status"].get("201", 0))
+            capped = f" (stopped at the {self.size['memory_max_seconds']:.0f} s cap, of {n})" if done < n else ""
+            self.row(
+                "memory", f"{done} requests, C={clients}{capped}", result, f"oversell {'ok' if out['oversell']['ok'] else 'FAILED'}"
+            )
+            worst = max(v for v in out["rss_after_mb"].values() if v is not None)
+            self.row(
+                "memory",
+                f"RSS per worker after {done} requests",
+                None,
+                " ".join(f"{v:.0f}" for v in out["rss_after_mb"].values())
+                + " MB (start "
+                + " ".join(f"{v:.0f}" for v in out["rss_start_mb"].values())
+                + ")",
+                "<= 120 MB",
+                worst <= 120,
+            )
+            # how fast does this machine book (delivery not delayed)? -> the delay for 10x
+            self.wait_outbox()
+            calibration = self.book_http(server, clients, self.make_events(self.size["spread_events"]), duration=3)
+            self.wait_outbox()
+        rate = calibration["status"].get("201", 0) / calibration["seconds"]
+        senders = self.app["workers"] * self.app["notify_workers"]
+        delay = max(1, math.ceil(1000 * senders * 10 / max(rate, 1)))
+        out["overload"] = overload = {
+            "booking_rate_calibrated": round(rate, 1),
+            "delay_ms": delay,
+            "delivery_capacity_per_s": round(senders * 1000 / delay, 1),
+        }
+        log(f"  overload: bookings {rate:.0f}/s, {senders} senders at {delay} ms -> capacity {senders * 1000 / delay:.0f}/s")
+        samples = []
+        with Server(self, {"NOTIFY_DELIVERY_DELAY_MS": str(delay)}, name="overload") as server:
+            started = time.perf_counter()
+
+            def watch():
+                jobs = None
+                try:
+                    status, body = server.request("GET", "/api/health", timeout=5)
+                    jobs = json.loads(body)["jobs"] if status == 200 else None
+                except (OSError, ValueError):
+                    pass
+                samples.append(
+                    {
+                        "t": round(time.perf_counter() - started, 2),
+                        "pending": self.pending(),
+                        "in_flight": jobs and jobs.get("inFlight", jobs.get("in_flight")),
+                        "rss": server.rss(),
+                    }
+                )
+
+            load = self.book_http(
+                server, clients, self.make_events(self.size["spread_events"]), duration=self.size["overload_seconds"], monitor=watch
+            )
+            overload["bookings"] = load
+            for _ in range(10):  # load stopped: does the backlog go down?
+                watch()
+                time.sleep(0.5)
+        overload["samples"] = samples
+        during = [s for s in samples if s["t"] <= self.size["overload_seconds"] + self.size["warmup"]]
+        overload["pending_peak"] = max(s["pending"] for s in samples)
+        overload["pending_end"] = samples[-1]["pending"]
+        after = samples[-10:]
+        overload["drain_per_s_delayed"] = round(
+            (after[0]["pending"] - after[-1]["pending"]) / max(after[-1]["t"] - after[0]["t"], 0.1), 1
+        )
+        overload["in_flight_max"] = max((s["in_flight"] or 0) for s in samples)
+        overload["rss_max_mb"] = max((mb or 0) for s in during for mb in s["rss"].values())
+        overload["offered_x"] = round(load["rps"] / overload["delivery_capacity_per_s"], 1)
+        with Server(self, {"NOTIFY_DELIVERY_DELAY_MS": "0"}, name="drain"):
+            overload["drain_s_after_restart"] = self.wait_outbox(timeout=180)
+        out["overload"] = overload
+        self.row(
+            "memory",
+            f"overload {overload['offered_x']}x, C={clients}",
+            load,
+            f"PENDING peak {overload['pending_peak']}, held in memory <= {overload['in_flight_max']} "
+            f"(cap {self.app['notify_queue_size']}), RSS max {overload['rss_max_mb']:.0f} MB",
+        )
+        bounded = (
+            overload["in_flight_max"] <= self.app["notify_queue_size"]
+            and overload["rss_max_mb"] <= 120
+            and overload["drain_s_after_restart"] is not None
+        )
+        self.row(
+            "memory",
+            "backlog bounded and drains",
+            None,
+            f"drains {overload['drain_per_s_delayed']}/s delayed; "
+            + (
+                "never emptied"
+                if overload["drain_s_after_restart"] is None
+                else f"empty {overload['drain_s_after_restart']} s after delay removed"
+            ),
+            "bounded, drains",
+            bounded,
+        )
+        self.data["memory"] = out
+
+    # -- run ---------------------------------------------------------------------
+
+    def run(self, scenarios):
+        started = time.perf_counter()
+        info = {
+            "command": " ".join([Path(sys.executable).name] + sys.argv),
+            "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "machine": machine(),
+            "loadavg_start": loadavg(),
+            "app": self.app,
+            "server_env": self.server_env,
+            "inherited_env": inherited_env(),
+            "size": self.size,
+            "quick": self.args.quick,
+        }
+        log(
+            f"eventbook bench: {', '.join(scenarios)} ({'quick' if self.args.quick else 'full'}); "
+            f"{info['machine'].get('nproc')} CPUs, load {info['loadavg_start']}"
+        )
+        failures = {}
+        try:
+            self.setup()
+            info["postgres"] = self.postgres
+            for name in scenarios:
+                log(f"scenario {name}")
+                t = time.perf_counter()
+                try:
+                    getattr(self, f"scenario_{name}")()
+                except Exception as exc:  # noqa: BLE001 - report it, go on with the others
+                    log(f"scenario {name} failed: {exc.__class__.__name__}: {exc}")
+                    failures[name] = f"{exc.__class__.__name__}: {exc}"
+                    self.row(name, "scenario failed", None, " ".join(str(exc).split())[:70], "", False)
+                self.data.setdefault(name, {})["seconds"] = round(time.perf_counter() - t, 1)
+                self.data[name]["loadavg_end"] = loadavg()
+        finally:
+            self.drop()
+            shutil.rmtree(self.tmp, ignore_errors=True)
+        info["seconds"] = round(time.perf_counter() - started, 1)
+        info["loadavg_end"] = loadavg()
+        info["failures"] = failures
+        self.print_table(info)
+        path = Path(self.args.out) if self.args.out else self.results / "bench.json"
+        path.write_text(json.dumps({**info, "table": self.rows, "scenarios": self.data}, indent=2, default=str))
+        path.with_suffix(".md").write_text(self.markdown(info))
+        log(f"wrote {path} and {path.with_suffix('.md')}")
+        return 1 if failures else 0
+
+    def machine_line(self, info):
+        m = info["machine"]
+        return (
+            f"{m.get('nproc')} CPUs ({m.get('cpu', '?')}), {m.get('ram_gb', '?')} GB RAM, "
+            f"{info.get('postgres', {}).get('version', '?')}, commit {m.get('commit')}; "
+            f"gunicorn {self.app['workers']} workers x {self.app['threads']} threads, DB pool {self.app['db_pool_size']}; "
+            f"load average {info['loadavg_start']} -> {info['loadavg_end']}; {info['seconds']} s"
+        )
+
+    def markdown(self, info):
+        """The table as Markdown, to paste into README.md."""
+        keys = ["scenario", "case", "rps", "p50", "p99", "cpu", "answers", "figure", "target", "verdict"]
+        lines = [
+            f"`{info['command']}` ({info['started']})",
+            "",
+            self.machine_line(info),
+            "",
+            "| scenario | case | req/s | p50 ms | p99 ms | app CPU ms/req | answers | figure | target | result |",
+            "|---|---|---:|---:|---:|---:|---|---|---|---|",
+        ]
+        for row in self.rows:
+            cells = ["" if row.get(k) is None else str(row.get(k)).replace("|", "/") for k in keys]
+            lines.append("| " + " | ".join(cells) + " |")
+        return "\n".join(lines) + "\n"
+
+    def print_table(self, info):
+        print()
+        print(f"eventbook benchmark: {info['command']}")
+        print(f"machine: {self.machine_line(info)}")
+        headers = ["scenario", "case", "req/s", "p50 ms", "p99 ms", "app CPU ms/req", "answers", "figure", "target", "result"]
+        keys = ["scenario", "case", "rps", "p50", "p99", "cpu", "answers", "figure", "target", "verdict"]
+        table = [[("" if row.get(k) is None else str(row.get(k))) for k in keys] for row in self.rows]
+        widths = [max([len(h)] + [len(r[i]) for r in table]) for i, h in enumerate(headers)]
+        widths[7] = min(widths[7], 70)
+        line = "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))
+        print(line)
+        print("-" * len(line))
+        for r in table:
+            print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
+        verdicts = [row["verdict"] for row in self.rows if row["verdict"]]
+        print(f"\n{verdicts.count('PASS')} PASS, {verdicts.count('MISS')} MISS")
+
+
+def main():
+    parser = argparse.ArgumentParser(description="The eventbook performance benchmark (issue 5); see tests/perf/README.md.")
+    parser.add_argument("--quick", action="store_true", help="short runs and smaller sizes (a smoke run)")
+    parser.add_argument("--scenario", action="append", choices=SCENARIOS, help="run only this scenario (repeatable); default: all")
+    parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL))
+    parser.add_argument(
+        "--server-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="extra environment for the app server (e.g. WEB_CONCURRENCY=3), repeatable",
+    )
+    parser.add_argument(
+        "--clients",
+        type=lambda s: [int(x) for x in s.split(",")],
+        help="client counts for hot/spread, e.g. 4,16 (default 4,16,64,256)",
+    )
+    parser.add_argument("--duration", type=float, help="seconds per app run in hot/spread")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SIZE=VALUE",
+        help="override one size of the run, e.g. memory_max_seconds=600 or fanout_rounds=1 (see FULL in bench.py)",
+    )
+    parser.add_argument(
+        "--py-spy",
+        nargs="?",
+        const="flamegraph",
+        choices=["flamegraph", "raw", "speedscope"],
+        help="profile the workers during each hot/spread app run into bench-results/",
+    )
+    parser.add_argument(
+        "--py-spy-gil", action="store_true", help="with --py-spy: only samples of threads holding the GIL (where the CPU goes)"
+    )
+    parser.add_argument("--keep-db", action="store_true", help="do not drop the database at the end")
+    parser.add_argument("--out", help="JSON path (default bench-results/bench.json)")
+    args = parser.parse_args()
+    bench = Bench(args)
+    sys.exit(bench.run(args.scenario or list(SCENARIOS)))
+
+
+if __name__ == "__main__":
+    main()
