@@ -18,9 +18,12 @@ def _int(name, default):
 
 
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{_int('PORT', 8000)}"
-workers = _int("WEB_CONCURRENCY", 2)
+# Two processes per core: a keep-alive connection stays with the worker that accepted
+# it, and each worker runs Python under its own GIL, so more, smaller workers keep both
+# cores busy (measured with tests/perf/bench.py).
+workers = _int("WEB_CONCURRENCY", 2 * (os.cpu_count() or 1))
 worker_class = "gthread"
-threads = _int("GUNICORN_THREADS", 8)
+threads = _int("GUNICORN_THREADS", 4)
 timeout = _int("GUNICORN_TIMEOUT", 30)
 graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 20)
 keepalive = _int("GUNICORN_KEEPALIVE", 5)
