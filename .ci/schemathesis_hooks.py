@@ -1,10 +1,15 @@
 """schemathesis hooks (loaded through SCHEMATHESIS_HOOKS by .ci/schemathesis.sh).
 
-An event's `date` must be in the future (API.md; a past date is a 422). JSON Schema
-cannot say "after now", so schemathesis would generate mostly past dates and report
-their 422 as a valid request refused. This hook teaches the generator the rule: a
-generated event body whose `date` is a well-formed date-time in the past gets a date
-in the future instead. Every check stays on; malformed dates are left as generated.
+Two rules of API.md cannot be written in JSON Schema, so schemathesis would generate
+requests that break them and report the 422 as "a valid request refused":
+
+- an event's `date` must be in the future ("after now" is not expressible);
+- a password is 8 to 72 *bytes* of UTF-8 (JSON Schema's maxLength counts characters).
+
+This hook teaches the generator those rules, right before each request of every phase:
+a schema-valid past date becomes a future one, a schema-valid password longer than 72
+bytes is cut to 72 bytes on a character boundary. Every check stays on; values that
+already break the schema (negative tests) are left as generated.
 """
 
 from datetime import datetime, timedelta, timezone
@@ -12,24 +17,41 @@ from datetime import datetime, timedelta, timezone
 import schemathesis
 
 
-@schemathesis.hook
-def map_body(context, body):
-    operation = context.operation
-    if operation is None or not operation.path.startswith("/api/events") or not isinstance(body, dict):
-        return body
+def _future_date(body):
     value = body.get("date")
     if not isinstance(value, str):
         return body
     try:
         when = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return body
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    try:
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone.utc)
         past = when <= datetime.now(timezone.utc) + timedelta(minutes=5)
-    except OverflowError:
+    except (ValueError, OverflowError):
         return body
     if past:
         body = {**body, "date": (datetime.now(timezone.utc) + timedelta(days=30)).isoformat()}
     return body
+
+
+def _password_in_bytes(body):
+    value = body.get("password")
+    if not isinstance(value, str) or not 8 <= len(value) <= 72:
+        return body
+    try:
+        encoded = value.encode("utf-8")
+    except UnicodeEncodeError:
+        return body
+    if len(encoded) > 72:
+        body = {**body, "password": encoded[:72].decode("utf-8", errors="ignore")}
+    return body
+
+
+@schemathesis.hook
+def before_call(context, case, **kwargs):
+    if not isinstance(case.body, dict):
+        return
+    path = case.operation.path
+    if path.startswith("/api/events"):
+        case.body = _future_date(case.body)
+    elif path == "/api/auth/register":
+        case.body = _password_in_bytes(case.body)
