@@ -1,0 +1,210 @@
+"""`Idempotency-Key` on POST /api/bookings (API.md "Idempotent booking"), in process.
+
+A repeat of the same key by the same user with the same body replays the first response
+and books nothing more; another body is a 409; keys are per user, 1 to 255 characters,
+kept in the database (table idempotency_keys) for at least 24 hours, and a failed attempt
+is not kept.
+"""
+
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
+
+import pytest
+import sqlalchemy as sa
+
+from eventbook import create_app
+from eventbook.extensions import db
+from tests import support
+
+
+def book(client, actor, event_id, tickets=1, key=None):
+    headers = dict(actor.headers)
+    if key is not None:
+        headers["Idempotency-Key"] = key
+    return client.post("/api/bookings", json={"eventId": event_id, "ticketsCount": tickets}, headers=headers)
+
+
+def available(client, event_id):
+    return client.get(f"/api/events/{event_id}").get_json()["availableTickets"]
+
+
+def stored_keys(database_url):
+    engine = sa.create_engine(support._normalized(database_url))
+    with engine.connect() as connection:
+        rows = connection.execute(
+            sa.text("SELECT user_id, key, response_status, expires_at FROM idempotency_keys ORDER BY user_id")
+        ).all()
+    engine.dispose()
+    return rows
+
+
+def test_a_repeat_replays_the_first_response_and_books_nothing_more(client, customer, make_event):
+    event = make_event(totalTickets=10)
+    first = book(client, customer, event["id"], 2, key="order-42")
+    assert first.status_code == 201
+    assert "Idempotent-Replayed" not in first.headers
+    assert available(client, event["id"]) == 8
+
+    for _ in range(3):
+        again = book(client, customer, event["id"], 2, key="order-42")
+        assert again.status_code == 201
+        assert again.headers["Idempotent-Replayed"] == "true"
+        assert again.get_json()["id"] == first.get_json()["id"]
+        assert again.get_json() == first.get_json()  # the first response, as it was
+        assert again.headers["Location"] == first.headers["Location"]
+    assert available(client, event["id"]) == 8
+    assert len(client.get("/api/bookings/my-bookings", headers=customer.headers).get_json()) == 1
+
+
+def test_the_replay_is_the_first_response_even_after_changes(client, customer, make_event):
+    event = make_event(totalTickets=10)
+    first = book(client, customer, event["id"], 1, key="k-cancelled")
+    assert client.post(f"/api/bookings/{first.get_json()['id']}/cancel", headers=customer.headers).status_code == 200
+    again = book(client, customer, event["id"], 1, key="k-cancelled")
+    assert again.status_code == 201
+    assert again.get_json()["id"] == first.get_json()["id"]
+    assert again.get_json()["status"] == "CONFIRMED"  # the stored response, not a new booking
+    assert available(client, event["id"]) == 10
+
+
+@pytest.mark.parametrize("change", [{"tickets": 3}, {"other_event": True}])
+def test_same_key_with_another_body_is_409(client, customer, make_event, change):
+    event, other = make_event(totalTickets=10), make_event(totalTickets=10)
+    assert book(client, customer, event["id"], 2, key="order-1").status_code == 201
+    target = other["id"] if change.get("other_event") else event["id"]
+    response = book(client, customer, target, change.get("tickets", 2), key="order-1")
+    assert response.status_code == 409
+    body = response.get_json()
+    assert body["code"] == "idempotency_key_reused" and body["status"] == 409
+    assert available(client, event["id"]) == 8
+    assert available(client, other["id"]) == 10
+
+
+def test_keys_are_per_user(client, make_user, make_event):
+    event = make_event(totalTickets=10)
+    alice, bob = make_user("CUSTOMER"), make_user("CUSTOMER")
+    first = book(client, alice, event["id"], 1, key="same-key")
+    second = book(client, bob, event["id"], 1, key="same-key")
+    assert first.status_code == second.status_code == 201
+    assert "Idempotent-Replayed" not in second.headers
+    assert first.get_json()["id"] != second.get_json()["id"]
+    assert second.get_json()["userId"] == bob.id
+    assert available(client, event["id"]) == 8
+
+
+def test_without_a_key_every_request_books(client, customer, make_event):
+    first, second = make_event(totalTickets=10), make_event(totalTickets=10)
+    assert book(client, customer, first["id"]).status_code == 201
+    assert book(client, customer, second["id"]).status_code == 201
+    assert book(client, customer, first["id"]).status_code == 409  # already_booked, not a replay
+
+
+@pytest.mark.parametrize(
+    "key, status", [("k" * 255, 201), ("k" * 256, 422), ("k" * 5000, 422), ("", 422), ("a", 201), ("7f1c2d9e-uuid-like-0000", 201)]
+)
+def test_key_length(client, customer, make_event, key, status):
+    event = make_event(totalTickets=10)
+    response = book(client, customer, event["id"], 1, key=key)
+    assert response.status_code == status, response.get_json()
+    if status == 422:
+        assert response.get_json()["code"] == "validation_error"
+        assert "Idempotency-Key" in response.get_json()["errors"]
+        assert available(client, event["id"]) == 10
+
+
+def test_a_failed_attempt_is_not_kept(client, organizer, make_user, make_event):
+    event = make_event(totalTickets=1)
+    early, late = make_user("CUSTOMER"), make_user("CUSTOMER")
+    assert book(client, early, event["id"], 1).status_code == 201
+    refused = book(client, late, event["id"], 2, key="retry-me")
+    assert refused.status_code == 409 and refused.get_json()["code"] == "sold_out"
+    # the same key, again: still refused (not a replay of anything), nothing booked
+    again = book(client, late, event["id"], 2, key="retry-me")
+    assert again.status_code == 409 and "Idempotent-Replayed" not in again.headers
+    # capacity is raised: the same key now books
+    raised = client.patch(f"/api/events/{event['id']}", json={"totalTickets": 5}, headers=organizer.headers)
+    assert raised.status_code == 200 and raised.get_json()["availableTickets"] == 4
+    success = book(client, late, event["id"], 2, key="retry-me")
+    assert success.status_code == 201, success.get_json()
+    assert "Idempotent-Replayed" not in success.headers
+    assert available(client, event["id"]) == 2
+    replay = book(client, late, event["id"], 2, key="retry-me")
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    assert replay.get_json()["id"] == success.get_json()["id"]
+
+
+def test_a_validation_failure_is_not_kept(client, customer, make_event):
+    event = make_event(totalTickets=10)
+    assert book(client, customer, event["id"], 11, key="k-422").status_code == 422
+    assert book(client, customer, event["id"], 1, key="k-422").status_code == 201
+
+
+def test_keys_are_stored_in_the_database_for_at_least_24_hours(client, database_url, customer, make_event):
+    event = make_event(totalTickets=10)
+    before = datetime.now(timezone.utc)
+    assert book(client, customer, event["id"], 1, key="db-key").status_code == 201
+    rows = stored_keys(database_url)
+    assert [(row.user_id, row.key, row.response_status) for row in rows] == [(customer.id, "db-key", 201)]
+    expires = rows[0].expires_at
+    if isinstance(expires, str):
+        expires = datetime.fromisoformat(expires)
+    if expires.tzinfo is None:
+        expires = expires.replace(tzinfo=timezone.utc)
+    assert expires >= before + timedelta(hours=24) - timedelta(seconds=5)
+
+
+def test_two_app_instances_on_one_database_replay_each_other(app, client, database_url, customer, make_event):
+    """As two gunicorn workers or two machines would: nothing lives in process memory."""
+    event = make_event(totalTickets=10)
+    other = create_app(support.test_config(database_url))
+    try:
+        other_client = other.test_client()
+        first = book(client, customer, event["id"], 3, key="cross-instance")
+        assert first.status_code == 201
+        replay = book(other_client, customer, event["id"], 3, key="cross-instance")
+        assert replay.status_code == 201
+        assert replay.headers["Idempotent-Replayed"] == "true"
+        assert replay.get_json()["id"] == first.get_json()["id"]
+        # and the other way round
+        started = book(other_client, customer, make_event(totalTickets=5)["id"], 1, key="from-other")
+        assert started.status_code == 201
+        back = book(client, customer, started.get_json()["eventId"], 1, key="from-other")
+        assert back.headers["Idempotent-Replayed"] == "true"
+        assert back.get_json()["id"] == started.get_json()["id"]
+        conflict = book(client, customer, started.get_json()["eventId"], 2, key="from-other")
+        assert conflict.status_code == 409 and conflict.get_json()["code"] == "idempotency_key_reused"
+        assert available(other_client, event["id"]) == 7
+    finally:
+        other.extensions["notifications"].shutdown(timeout=5)
+        with other.app_context():
+            db.engine.dispose()
+
+
+def test_concurrent_repeats_book_once(client, customer, make_event):
+    """30 requests with one key at once: one booking, every success carries its id."""
+    event = make_event(totalTickets=100)
+    with ThreadPoolExecutor(max_workers=30) as pool:
+        responses = list(pool.map(lambda _: book(client, customer, event["id"], 2, key="burst"), range(30)))
+    statuses = sorted(r.status_code for r in responses)
+    assert set(statuses) == {201}, statuses
+    ids = {r.get_json()["id"] for r in responses}
+    assert len(ids) == 1
+    assert sum(1 for r in responses if "Idempotent-Replayed" not in r.headers) == 1
+    assert available(client, event["id"]) == 98
+    assert len(client.get("/api/bookings/my-bookings", headers=customer.headers).get_json()) == 1
+
+
+def test_an_expired_key_is_forgotten(app, client, customer, make_event):
+    first_event, second_event = make_event(totalTickets=10), make_event(totalTickets=10)
+    first = book(client, customer, first_event["id"], 1, key="old-key")
+    assert first.status_code == 201
+    from eventbook.models import IdempotencyKey
+
+    with app.app_context():
+        db.session.execute(sa.update(IdempotencyKey).values(expires_at=datetime.now(timezone.utc) - timedelta(minutes=1)))
+        db.session.commit()
+    # past its expiry the key means nothing: another body books, no 409, no replay
+    fresh = book(client, customer, second_event["id"], 1, key="old-key")
+    assert fresh.status_code == 201, fresh.get_json()
+    assert "Idempotent-Replayed" not in fresh.headers
+    assert fresh.get_json()["id"] != first.get_json()["id"]

@@ -1,0 +1,268 @@
+"""Rate limits (OWASP API4/API6): login per account (failed attempts only) and per client
+address, register per address, booking per user; 429 in the envelope with Retry-After.
+
+Each test sets its own limits by parametrizing `config_overrides`. Requests name their
+client address with `environ_base`, so the set-up traffic (from 127.0.0.1) and the
+attack (from 203.0.113.x) never share a per-address count.
+"""
+
+import subprocess
+import uuid
+
+import httpx
+import pytest
+
+from tests import support
+from tests.conftest import in_days
+
+REDIS_URL = "redis://127.0.0.1:6379/15"
+
+
+def limits(**overrides):
+    """Limits tight enough to reach in a test, generous where the test does not look."""
+    config = {
+        "RATELIMIT_ENABLED": True,
+        "RATELIMIT_STORAGE_URI": "memory://",
+        "RATELIMIT_LOGIN": "1000 per minute",
+        "RATELIMIT_LOGIN_ACCOUNT": "1000 per minute",
+        "RATELIMIT_REGISTER": "1000 per minute",
+        "RATELIMIT_BOOKING": "1000 per minute",
+    }
+    config.update(overrides)
+    return pytest.mark.parametrize("config_overrides", [config], ids=["limits"])
+
+
+def address(n):
+    return {"REMOTE_ADDR": f"203.0.113.{n}"}
+
+
+def assert_rate_limited(response):
+    assert response.status_code == 429, response.get_json()
+    body = response.get_json()
+    assert body["status"] == 429
+    assert body["code"] == "rate_limited"
+    assert isinstance(body["message"], str) and body["message"]
+    assert set(body) >= {"status", "code", "message", "errors"}
+    retry_after = response.headers.get("Retry-After")
+    assert retry_after is not None and retry_after.isdigit() and 1 <= int(retry_after) <= 3600, retry_after
+    assert response.headers.get("X-Request-ID") not in (None, "", "-")
+
+
+def login(client, email, password, addr=1):
+    return client.post("/api/auth/login", json={"email": email, "password": password}, environ_base=address(addr))
+
+
+# -- login per account --------------------------------------------------------------------
+
+
+@limits(RATELIMIT_LOGIN_ACCOUNT="3 per minute")
+def test_failed_logins_lock_the_account_for_the_window(client, make_user):
+    victim = make_user("CUSTOMER")
+    for attempt in range(3):
+        assert login(client, victim.email, f"wrong-password-{attempt}", addr=attempt).status_code == 401
+    # the fourth attempt is refused, from any address, even with the right password
+    assert_rate_limited(login(client, victim.email, "wrong-password-4", addr=10))
+    assert_rate_limited(login(client, victim.email, support.PASSWORD, addr=11))
+    # the account key is the normalised email: case and spaces do not get around it
+    assert_rate_limited(login(client, f"  {victim.email.upper()} ", support.PASSWORD, addr=12))
+
+
+@limits(RATELIMIT_LOGIN_ACCOUNT="3 per minute")
+def test_only_failed_logins_count_against_the_account(client, make_user):
+    user = make_user("CUSTOMER")
+    for _ in range(6):
+        assert login(client, user.email, support.PASSWORD).status_code == 200
+    assert login(client, user.email, "wrong-password-1").status_code == 401
+    assert login(client, user.email, "wrong-password-2").status_code == 401
+    assert login(client, user.email, support.PASSWORD).status_code == 200
+
+
+@limits(RATELIMIT_LOGIN_ACCOUNT="3 per minute")
+def test_a_locked_account_does_not_lock_another(client, make_user):
+    victim, bystander = make_user("CUSTOMER"), make_user("CUSTOMER")
+    for attempt in range(4):
+        login(client, victim.email, f"wrong-{attempt}")
+    assert_rate_limited(login(client, victim.email, support.PASSWORD))
+    assert login(client, bystander.email, "wrong-password").status_code == 401
+    assert login(client, bystander.email, support.PASSWORD).status_code == 200
+
+
+@limits(RATELIMIT_LOGIN_ACCOUNT="3 per minute")
+def test_unknown_emails_are_limited_like_known_ones(client):
+    # Otherwise the limit itself would tell an attacker which emails have accounts.
+    for attempt in range(3):
+        assert login(client, "nobody@example.com", f"guess-{attempt}").status_code == 401
+    assert_rate_limited(login(client, "nobody@example.com", "guess-4"))
+
+
+# -- login per client address -------------------------------------------------------------
+
+
+@limits(RATELIMIT_LOGIN="5 per minute")
+def test_login_per_address_limits_credential_stuffing(client, make_user):
+    user = make_user("CUSTOMER")
+    # five different accounts tried from one address (the per-account limit never triggers)
+    for n in range(5):
+        assert login(client, f"stuffed{n}@example.com", "password123", addr=50).status_code == 401
+    assert_rate_limited(login(client, "stuffed9@example.com", "password123", addr=50))
+    # successful logins from that address are refused too, for the window
+    assert_rate_limited(login(client, user.email, support.PASSWORD, addr=50))
+    # another address is not affected
+    assert login(client, user.email, support.PASSWORD, addr=51).status_code == 200
+
+
+# -- register per address -----------------------------------------------------------------
+
+
+@limits(RATELIMIT_REGISTER="3 per minute")
+def test_register_per_address(client):
+    def register(addr):
+        body = {"email": f"bot-{uuid.uuid4().hex[:10]}@example.com", "password": support.PASSWORD, "role": "CUSTOMER"}
+        return client.post("/api/auth/register", json=body, environ_base=address(addr)), body["email"]
+
+    for _ in range(3):
+        assert register(60)[0].status_code == 201
+    refused, email = register(60)
+    assert_rate_limited(refused)
+    assert login(client, email, support.PASSWORD, addr=99).status_code == 401  # no account was made
+    assert register(61)[0].status_code == 201
+
+
+# -- booking per user ---------------------------------------------------------------------
+
+
+@limits(RATELIMIT_BOOKING="3 per minute")
+def test_booking_per_user(client, make_user, make_event):
+    events = [make_event(totalTickets=10) for _ in range(5)]
+    bot, human = make_user("CUSTOMER"), make_user("CUSTOMER")
+
+    def book(who, event, addr):
+        return client.post(
+            "/api/bookings", json={"eventId": event["id"], "ticketsCount": 1}, headers=who.headers, environ_base=address(addr)
+        )
+
+    for n in range(3):
+        assert book(bot, events[n], addr=70 + n).status_code == 201
+    # the count follows the user, not the address
+    refused = book(bot, events[3], addr=80)
+    assert_rate_limited(refused)
+    assert client.get(f"/api/events/{events[3]['id']}").get_json()["availableTickets"] == 10
+    assert len(client.get("/api/bookings/my-bookings", headers=bot.headers).get_json()) == 3
+    # another customer, from the same address, books
+    assert book(human, events[3], addr=80).status_code == 201
+
+
+@limits(RATELIMIT_BOOKING="2 per minute")
+def test_refused_bookings_count_too(client, customer, make_event):
+    # A bot hammering a sold-out event is throttled as much as one that succeeds.
+    event = make_event(totalTickets=1)
+    other = make_event(totalTickets=5)
+    assert client.post("/api/bookings", json={"eventId": event["id"], "ticketsCount": 5}, headers=customer.headers).status_code == 409
+    assert client.post("/api/bookings", json={"eventId": event["id"], "ticketsCount": 5}, headers=customer.headers).status_code == 409
+    assert_rate_limited(client.post("/api/bookings", json={"eventId": other["id"], "ticketsCount": 1}, headers=customer.headers))
+
+
+# -- switched off -------------------------------------------------------------------------
+
+
+@limits(
+    RATELIMIT_ENABLED=False,
+    RATELIMIT_LOGIN="1 per minute",
+    RATELIMIT_LOGIN_ACCOUNT="1 per minute",
+    RATELIMIT_REGISTER="1 per minute",
+    RATELIMIT_BOOKING="1 per minute",
+)
+def test_nothing_is_limited_when_disabled(client, make_user, make_event):
+    user = make_user("CUSTOMER")
+    for attempt in range(5):
+        assert login(client, user.email, f"wrong-{attempt}", addr=90).status_code == 401
+    assert login(client, user.email, support.PASSWORD, addr=90).status_code == 200
+    for _ in range(4):
+        body = {"email": f"x-{uuid.uuid4().hex[:10]}@example.com", "password": support.PASSWORD, "role": "CUSTOMER"}
+        assert client.post("/api/auth/register", json=body, environ_base=address(91)).status_code == 201
+    for _ in range(4):
+        event = make_event(totalTickets=3)
+        assert client.post("/api/bookings", json={"eventId": event["id"], "ticketsCount": 1}, headers=user.headers).status_code == 201
+
+
+# -- a shared count: Redis, across processes ----------------------------------------------
+
+
+@pytest.fixture
+def redis_db():
+    """Redis database 15, flushed before and after."""
+
+    def flush():
+        result = subprocess.run(["redis-cli", "-u", REDIS_URL, "FLUSHDB"], capture_output=True, text=True, timeout=10)
+        assert result.returncode == 0 and "OK" in result.stdout, result.stdout + result.stderr
+
+    try:
+        flush()
+    except (FileNotFoundError, AssertionError) as exc:
+        try:
+            import redis
+
+            redis.Redis.from_url(REDIS_URL).flushdb()
+        except Exception:  # noqa: BLE001
+            pytest.fail(f"Redis at {REDIS_URL} is needed for this test: {exc}")
+    yield REDIS_URL
+    try:
+        flush()
+    except (FileNotFoundError, AssertionError):
+        pass
+
+
+@pytest.mark.parametrize("storage, shared", [("redis", True), ("memory", False)])
+def test_two_servers_share_the_count_through_redis(new_database, redis_db, tmp_path, storage, shared):
+    """Two gunicorn servers on one database: with Redis storage an account's failed
+    logins are counted together; with memory storage (the control) each counts its own."""
+    url = new_database()
+    env = {
+        "RATELIMIT_ENABLED": "true",
+        "RATELIMIT_STORAGE_URI": redis_db if storage == "redis" else "memory://",
+        "RATELIMIT_LOGIN_ACCOUNT": "3 per minute",
+        "RATELIMIT_LOGIN": "1000 per minute",
+        "RATELIMIT_REGISTER": "1000 per minute",
+    }
+    servers = [support.Server(url, workers=1, threads=4, env=env, log_path=tmp_path / f"server{n}.log") for n in range(2)]
+    try:
+        for server in servers:
+            server.start()
+        a, b = (httpx.Client(base_url=server.url, timeout=30) for server in servers)
+        email = f"shared-{uuid.uuid4().hex[:8]}@example.com"
+        assert a.post("/api/auth/register", json={"email": email, "password": support.PASSWORD, "role": "CUSTOMER"}).status_code == 201
+
+        def attempt(http, password):
+            return http.post("/api/auth/login", json={"email": email, "password": password})
+
+        assert attempt(a, "wrong-1").status_code == 401
+        assert attempt(b, "wrong-2").status_code == 401
+        assert attempt(a, "wrong-3").status_code == 401
+        fourth = attempt(b, "wrong-4")  # the 4th failure overall, the 2nd on server b
+        if shared:
+            assert fourth.status_code == 429, fourth.text
+            assert fourth.json()["code"] == "rate_limited"
+            assert fourth.headers.get("Retry-After", "").isdigit()
+            assert attempt(a, support.PASSWORD).status_code == 429
+        else:
+            assert fourth.status_code == 401, fourth.text
+        # a different account is never affected
+        other = f"other-{uuid.uuid4().hex[:8]}@example.com"
+        assert b.post("/api/auth/register", json={"email": other, "password": support.PASSWORD, "role": "CUSTOMER"}).status_code == 201
+        assert b.post("/api/auth/login", json={"email": other, "password": support.PASSWORD}).status_code == 200
+        a.close()
+        b.close()
+    finally:
+        for server in servers:
+            server.stop()
+
+
+@limits(RATELIMIT_STORAGE_URI=REDIS_URL, RATELIMIT_BOOKING="2 per minute")
+def test_booking_limit_with_redis_storage_in_process(redis_db, client, customer, make_event):
+    event = make_event(totalTickets=10)
+    second = make_event(totalTickets=10, date=in_days(31))
+    third = make_event(totalTickets=10, date=in_days(32))
+    assert client.post("/api/bookings", json={"eventId": event["id"], "ticketsCount": 1}, headers=customer.headers).status_code == 201
+    assert client.post("/api/bookings", json={"eventId": second["id"], "ticketsCount": 1}, headers=customer.headers).status_code == 201
+    assert_rate_limited(client.post("/api/bookings", json={"eventId": third["id"], "ticketsCount": 1}, headers=customer.headers))
+    assert subprocess.run(["redis-cli", "-u", REDIS_URL, "DBSIZE"], capture_output=True, text=True).stdout.strip() != "0"
