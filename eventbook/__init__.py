@@ -65,6 +65,7 @@ def register_blueprints(app):
 
     for blueprint in (auth, events, bookings, notifications, health.blp):
         api.register_blueprint(blueprint)
+    app.register_blueprint(health.assets)
 
 
 def register_commands(app):

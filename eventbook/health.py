@@ -1,3 +1,4 @@
+import flask
 from flask import current_app, send_from_directory
 from marshmallow import fields
 from sqlalchemy import text
@@ -40,8 +41,11 @@ def health():
     return {"status": "ok", "database": "ok", "jobs": jobs}
 
 
-@blp.route("/docs/assets/<path:filename>")
-@blp.doc(hide=True)
+# Not part of the API: a plain Flask blueprint, so it stays out of the OpenAPI document.
+assets = flask.Blueprint("docs_assets", __name__, url_prefix="/api/docs/assets")
+
+
+@assets.route("/<path:filename>")
 def swagger_ui_assets(filename):
     """Swagger UI's files, served from the installed package: no CDN"""
     return send_from_directory(swagger_ui_path, filename)
