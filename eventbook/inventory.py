@@ -5,26 +5,30 @@ database decides, row-locked, whether it holds: nothing is read first and writte
 after. Callers check the returned row (or row count) and roll back when it is None.
 """
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from eventbook.extensions import db
 from eventbook.models import Event, EventStatus
 
 
 def take(event_id, count, now):
-    """Sell `count` tickets of a scheduled, future event that has them: the Event, or None."""
-    return db.session.execute(
-        update(Event)
-        .where(
-            Event.id == event_id,
-            Event.available_tickets >= count,
-            Event.status == EventStatus.SCHEDULED,
-            Event.date > now,
-        )
-        .values(available_tickets=Event.available_tickets - count)
-        .returning(Event)
-        .execution_options(populate_existing=True, synchronize_session=False)
-    ).scalar_one_or_none()
+    """Sell `count` tickets of a scheduled, future event that has them: the event's row
+    as it is after the sale (a plain row, not an ORM object: this is the hot path), or None."""
+    return db.session.execute(TAKE, {"event_id": event_id, "count": count, "now": now}).one_or_none()
+
+
+_events = Event.__table__
+TAKE = (  # built once, run for every booking
+    update(_events)
+    .where(
+        _events.c.id == bindparam("event_id"),
+        _events.c.available_tickets >= bindparam("count"),
+        _events.c.status == EventStatus.SCHEDULED,
+        _events.c.date > bindparam("now", type_=_events.c.date.type),
+    )
+    .values(available_tickets=_events.c.available_tickets - bindparam("count"))
+    .returning(*_events.c)
+)
 
 
 def give_back(event_id, count):

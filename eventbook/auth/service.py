@@ -5,7 +5,7 @@ from datetime import datetime, timezone
 import bcrypt
 from flask import current_app
 from flask_jwt_extended import create_access_token, create_refresh_token, decode_token
-from sqlalchemy import delete, exc, exists, select
+from sqlalchemy import bindparam, delete, exc, exists, select
 
 from eventbook.errors import error
 from eventbook.extensions import db
@@ -89,6 +89,14 @@ def token_owner(payload):
     user_id = int(sub) if isinstance(sub, str) and sub.isascii() and sub.isdigit() and len(sub) <= 10 else 0
     if not 0 < user_id <= MAX_INT:
         return None, False
-    revoked = exists().where(RevokedToken.jti == str(payload.get("jti")))
-    row = db.session.execute(select(User, revoked).where(User.id == user_id)).first()
-    return (row[0], row[1]) if row else (None, False)
+    row = db.session.execute(TOKEN_OWNER, {"user_id": user_id, "jti": str(payload.get("jti"))}).first()
+    return (row, row.revoked) if row else (None, False)
+
+
+# Built once: every authenticated request runs it. It gives a plain row (id, email, name,
+# role, created_at), not an ORM object, since callers only read it.
+_users, _revoked = User.__table__, RevokedToken.__table__
+TOKEN_OWNER = select(
+    _users.c.id, _users.c.email, _users.c.name, _users.c.role, _users.c.created_at,
+    exists().where(_revoked.c.jti == bindparam("jti")).label("revoked"),
+).where(_users.c.id == bindparam("user_id"))

@@ -1,6 +1,8 @@
 """Bookings: the overbooking-safe purchase, cancellation, and who may see what."""
 
-from sqlalchemy import exc, select, update
+from types import SimpleNamespace
+
+from sqlalchemy import exc, insert, select, update
 
 from eventbook import inventory
 from eventbook.bookings import idempotency
@@ -32,21 +34,26 @@ def book(user, event_id, tickets_count, idempotency_key=None, dump=None):
         db.session.rollback()
         _refuse(event_id, tickets_count, now)
 
-    booking = Booking(event=event, user_id=user.id, tickets_count=tickets_count,
-                      status=BookingStatus.CONFIRMED, created_at=now)
-    db.session.add(booking)
     try:
-        db.session.flush()
+        row = db.session.execute(
+            INSERT_BOOKING,
+            {"event_id": event.id, "user_id": user.id, "tickets_count": tickets_count,
+             "status": BookingStatus.CONFIRMED, "created_at": now},
+        ).one()
     except exc.IntegrityError as integrity_error:
         db.session.rollback()
         if "bookings" not in str(integrity_error.orig):
             raise
         error(409, "already_booked", "You already have a confirmed booking for this event")
+    booking = SimpleNamespace(**row._mapping, event=event)  # what BookingSchema reads
     note = outbox.booking_confirmed(booking, user, event)
     if key_row is not None:
         idempotency.record(key_row, 201, dump(booking))
     outbox.commit(note)
     return booking, None
+
+
+INSERT_BOOKING = insert(Booking.__table__).returning(*Booking.__table__.c)
 
 
 def _refuse(event_id, tickets_count, now):

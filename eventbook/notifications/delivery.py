@@ -11,7 +11,7 @@ import logging
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import and_, or_, select, text, update
+from sqlalchemy import and_, bindparam, or_, select, text, update
 
 from eventbook.extensions import db
 from eventbook.models import Notification, NotificationStatus as Status, utcnow
@@ -19,23 +19,36 @@ from eventbook.notifications import backends, outbox
 
 log = logging.getLogger(__name__)
 
-
-def _claimable(now):
-    return and_(
-        Notification.status == Status.PENDING,
-        Notification.next_attempt_at <= now,
-        or_(Notification.claimed_until.is_(None), Notification.claimed_until < now),
-    )
+NOTES = Notification.__table__  # plain Core statements, built once: the pool runs them for every batch
+CLAIMED = tuple(
+    NOTES.c[name]
+    for name in ("id", "kind", "recipient", "subject", "body", "attempts", "event_id", "created_at", "claimed_until")
+)
+_NOW = bindparam("now", type_=NOTES.c.claimed_until.type)
+_IDS = bindparam("ids", expanding=True)
+_CLAIMABLE = and_(
+    NOTES.c.status == Status.PENDING,
+    NOTES.c.next_attempt_at <= _NOW,
+    or_(NOTES.c.claimed_until.is_(None), NOTES.c.claimed_until < _NOW),
+)
+_CLAIM = (
+    update(NOTES)
+    .where(NOTES.c.id.in_(_IDS), _CLAIMABLE)
+    .values(claimed_until=bindparam("until", type_=NOTES.c.claimed_until.type), claim_token=bindparam("token"),
+            attempts=NOTES.c.attempts + 1)
+)
+_CLAIM_FRESH = _CLAIM.returning(*CLAIMED)
+_CLAIM_SWEPT = _CLAIM.returning(NOTES.c.id)
+_MARK_SENT = (
+    update(NOTES)
+    .where(NOTES.c.id.in_(_IDS), NOTES.c.claim_token == bindparam("token"))
+    .values(status=Status.SENT, sent_at=_NOW, claimed_until=None, last_error=None)
+)
+_NO_WAL_WAIT = text("SET LOCAL synchronous_commit = off")
 
 
 def _lease(now):
-    return now + timedelta(seconds=current_app.config["NOTIFY_CLAIM_TIMEOUT_SECONDS"])
-
-
-CLAIMED = (
-    Notification.id, Notification.kind, Notification.recipient, Notification.subject, Notification.body,
-    Notification.attempts, Notification.event_id, Notification.created_at,
-)
+    return {"now": now, "until": now + timedelta(seconds=current_app.config["NOTIFY_CLAIM_TIMEOUT_SECONDS"])}
 
 
 def _bookkeeping():
@@ -44,22 +57,16 @@ def _bookkeeping():
     delivery allows (the Message-ID is stable for that reason). Bookings keep
     synchronous commit."""
     if db.session.get_bind().dialect.name == "postgresql":
-        db.session.execute(text("SET LOCAL synchronous_commit = off"))
+        db.session.execute(_NO_WAL_WAIT)
 
 
-def claim_one(notification_id, token):
-    """Claim a freshly committed row; its fields (a dict), or None if someone has it."""
+def claim(ids, token):
+    """Claim freshly committed rows in one UPDATE; the fields (dicts) of those that
+    nobody else has, in id order."""
     _bookkeeping()
-    now = utcnow()
-    row = db.session.execute(
-        update(Notification)
-        .where(Notification.id == notification_id, _claimable(now))
-        .values(claimed_until=_lease(now), claim_token=token, attempts=Notification.attempts + 1)
-        .returning(*CLAIMED)
-        .execution_options(synchronize_session=False)
-    ).mappings().first()
+    rows = db.session.execute(_CLAIM_FRESH, {"ids": ids, "token": token, **_lease(utcnow())}).mappings().all()
     db.session.commit()
-    return dict(row) if row else None
+    return sorted((dict(row) for row in rows), key=lambda row: row["id"])
 
 
 def claim_due(limit, token_for):
@@ -71,87 +78,102 @@ def claim_due(limit, token_for):
     apart). Choosing inside the UPDATE (`WHERE id IN (... LIMIT n FOR UPDATE SKIP
     LOCKED)`) would let PostgreSQL re-run the subquery and claim far more than `limit`."""
     ids = db.session.scalars(
-        select(Notification.id)
-        .where(_claimable(utcnow()))
-        .order_by(Notification.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
+        select(NOTES.c.id).where(_CLAIMABLE).order_by(NOTES.c.id).limit(limit).with_for_update(skip_locked=True),
+        {"now": utcnow()},
     ).all()
     if not ids:
         db.session.rollback()
         return []
     _bookkeeping()
     token = token_for()
-    now = utcnow()
-    claimed = db.session.scalars(
-        update(Notification)
-        .where(Notification.id.in_(ids), _claimable(now))
-        .values(claimed_until=_lease(now), claim_token=token, attempts=Notification.attempts + 1)
-        .returning(Notification.id)
-        .execution_options(synchronize_session=False)
-    ).all()
+    claimed = db.session.scalars(_CLAIM_SWEPT, {"ids": ids, "token": token, **_lease(utcnow())}).all()
     db.session.commit()
     return [(notification_id, token) for notification_id in claimed]
 
 
-def load_claimed(notification_id, token):
-    """The fields of a row this process claimed earlier (sweeper batches), or None."""
-    row = db.session.execute(
-        select(*CLAIMED).where(
-            Notification.id == notification_id, Notification.claim_token == token,
-            Notification.status == Status.PENDING,
-        )
-    ).mappings().first()
+
+def load_claimed(ids, token):
+    """The fields of rows this process claimed earlier (sweeper batches), in id order."""
+    rows = db.session.execute(
+        select(*CLAIMED)
+        .where(NOTES.c.id.in_(ids), NOTES.c.claim_token == token, NOTES.c.status == Status.PENDING)
+        .order_by(NOTES.c.id)
+    ).mappings().all()
     db.session.rollback()
-    return dict(row) if row else None
+    return [dict(row) for row in rows]
 
 
-def deliver(note, token, stopping):
-    """Send one claimed notification (a dict of CLAIMED) and record the outcome; return
-    the ids of the rows a fan-out created. Gives the claim back if the pool is stopping."""
-    notification_id = note["id"]
-    if note["recipient"] is None:
-        _bookkeeping()
-        ids = outbox.expand(note, token, utcnow())
-        db.session.commit()
-        return ids
+def deliver(notes, token, stopping):
+    """Send claimed notifications (dicts of CLAIMED) one after the other and record the
+    outcomes; return the ids of the rows that fan-outs created.
 
+    The SENT marks of a batch are written in one UPDATE at its end (after every email
+    when sending can take long: SMTP, or an artificial delay). A note is only started
+    while a third of its lease is left; the claims of the notes not started (that, or
+    the pool is stopping) are given back, so another round takes them at once."""
     config = current_app.config
     delay = config["NOTIFY_DELIVERY_DELAY_MS"] / 1000
-    if delay and stopping.wait(delay):
-        _finish(notification_id, token, claimed_until=None, claim_token=None,
-                attempts=Notification.attempts - 1)
-        return []
-    attempts = note["attempts"]
+    record_each = bool(delay) or config["EMAIL_BACKEND"] != "log"
+    margin = timedelta(seconds=config["NOTIFY_CLAIM_TIMEOUT_SECONDS"] / 3)
+    sent, created, started = [], [], 0
+    for note in notes:
+        if stopping.is_set() or note["claimed_until"] - utcnow() < margin:
+            break
+        if note["recipient"] is None:
+            started += 1
+            _bookkeeping()
+            created += outbox.expand(note, token, utcnow())
+            db.session.commit()
+            continue
+        if delay and stopping.wait(delay):
+            break
+        started += 1
+        if _send(config, note, token):
+            sent.append(note["id"])
+            if record_each:
+                _mark_sent(sent, token)
+                sent = []
+    _mark_sent(sent, token)
+    if started < len(notes):
+        _give_back([note["id"] for note in notes[started:]], token)
+    return created
+
+
+def _send(config, note, token):
+    """Send one email; on failure record the retry (with backoff) or the final failure."""
+    notification_id, attempts = note["id"], note["attempts"]
     try:
         backends.send(config, note)
+        return True
     except Exception as exc:  # noqa: BLE001 - any delivery failure is retried, then recorded
         last_error = f"{exc.__class__.__name__}: {exc}"[:2000]
-        if attempts >= config["NOTIFY_MAX_ATTEMPTS"]:
-            log.error("notification %s failed for good after %s attempts: %s", notification_id, attempts,
-                      last_error, extra={"notification_id": notification_id})
-            _finish(notification_id, token, status=Status.FAILED, last_error=last_error,
-                    claimed_until=None)
-        else:
-            backoff = config["NOTIFY_BACKOFF_SECONDS"] * 2 ** (attempts - 1)
-            log.warning("notification %s attempt %s failed, retrying in %.1fs: %s", notification_id,
-                        attempts, backoff, last_error, extra={"notification_id": notification_id})
-            _finish(notification_id, token, last_error=last_error, claimed_until=None,
-                    next_attempt_at=utcnow() + timedelta(seconds=backoff))
-        return []
-    _finish(notification_id, token, status=Status.SENT, sent_at=utcnow(), claimed_until=None,
-            last_error=None)
-    return []
+    if attempts >= config["NOTIFY_MAX_ATTEMPTS"]:
+        log.error("notification %s failed for good after %s attempts: %s", notification_id, attempts,
+                  last_error, extra={"notification_id": notification_id})
+        _finish([notification_id], token, status=Status.FAILED, last_error=last_error, claimed_until=None)
+    else:
+        backoff = config["NOTIFY_BACKOFF_SECONDS"] * 2 ** (attempts - 1)
+        log.warning("notification %s attempt %s failed, retrying in %.1fs: %s", notification_id,
+                    attempts, backoff, last_error, extra={"notification_id": notification_id})
+        _finish([notification_id], token, last_error=last_error, claimed_until=None,
+                next_attempt_at=utcnow() + timedelta(seconds=backoff))
+    return False
 
 
-def _finish(notification_id, token, **values):
+def _mark_sent(ids, token):
+    if ids:
+        _bookkeeping()
+        db.session.execute(_MARK_SENT, {"ids": ids, "token": token, "now": utcnow()})
+        db.session.commit()
+
+
+def _give_back(ids, token):
+    _finish(ids, token, claimed_until=None, claim_token=None, attempts=NOTES.c.attempts - 1)
+
+
+def _finish(ids, token, **values):
     _bookkeeping()
-    db.session.execute(
-        update(Notification)
-        .where(Notification.id == notification_id, Notification.claim_token == token)
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
+    db.session.execute(update(NOTES).where(NOTES.c.id.in_(ids), NOTES.c.claim_token == token).values(**values))
     db.session.commit()
 
 

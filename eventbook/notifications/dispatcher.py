@@ -1,7 +1,14 @@
 """The bounded pool that delivers the outbox, and the sweeper that keeps it honest.
 
 - `submit(ids)` is called after a commit. It never blocks: when the pool already holds
-  NOTIFY_QUEUE_SIZE jobs the row simply stays PENDING and the sweeper takes it later.
+  NOTIFY_QUEUE_SIZE notifications the row simply stays PENDING and the sweeper takes it
+  later.
+- Notifications wait in an in-memory inbox, which the pool's threads drain. With the
+  log backend a thread takes up to BATCH at a time (one claim UPDATE and one SENT
+  UPDATE per batch, not per email) after waiting GATHER_SECONDS for a batch to form.
+  With SMTP, where an email takes far longer than its bookkeeping, a thread takes one
+  at a time. More threads start, up to NOTIFY_WORKERS, while the inbox holds more than
+  the running ones take.
 - The sweeper runs at start and every NOTIFY_SWEEP_SECONDS, claiming due rows in
   batches that fit in the pool: leftovers of a full queue, retries whose backoff is
   over, rows of a process that died.
@@ -10,6 +17,7 @@
   of jobs that never started.
 """
 
+import collections
 import itertools
 import logging
 import os
@@ -25,6 +33,9 @@ from eventbook.models import Notification, NotificationStatus as Status
 from eventbook.notifications import delivery
 
 log = logging.getLogger(__name__)
+
+BATCH = 50  # notifications a thread takes from the inbox at a time
+GATHER_SECONDS = 0.05  # a thread that finds less than a batch waits this long for more
 
 
 class Dispatcher:
@@ -42,6 +53,10 @@ class Dispatcher:
         self.capacity = config["NOTIFY_QUEUE_SIZE"]
         self.sweep_seconds = config["NOTIFY_SWEEP_SECONDS"]
         self.shutdown_seconds = config["NOTIFY_SHUTDOWN_SECONDS"]
+        # Emails that leave fast (the log backend) go in batches; slow ones (SMTP) one
+        # per claim, so that they go out in parallel on every worker.
+        slow = config["EMAIL_BACKEND"] != "log" or config["NOTIFY_DELIVERY_DELAY_MS"] > 0
+        self.batch = 1 if slow else BATCH
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -53,9 +68,10 @@ class Dispatcher:
             if self._pid == os.getpid():
                 return
             self._stopping = threading.Event()
-            self._held = 0  # jobs queued or running, at most self.capacity
+            self._held = 0  # notifications in the inbox or being delivered, at most self.capacity
             self._idle = threading.Condition(threading.Lock())
-            self._jobs = {}  # future -> (id, token or None) of jobs not yet done
+            self._inbox = collections.deque()  # (id, claim token or None) not yet started
+            self._running = 0  # batch runners handed to the executor
             self._prefix = uuid.uuid4().hex[:12]
             self._counter = itertools.count()
             self._executor = ThreadPoolExecutor(self.workers, thread_name_prefix="notify")
@@ -68,23 +84,19 @@ class Dispatcher:
         if self._pid != os.getpid() or self._stopping.is_set():
             return
         timeout = self.shutdown_seconds if timeout is None else timeout
-        self._stopping.set()
+        with self._idle:
+            self._stopping.set()
         self._sweeper.join(timeout)  # a sweep under way finishes (and gives back what it claimed)
-        jobs = dict(self._jobs)
+        with self._idle:
+            never_started = list(self._inbox)
+            self._inbox.clear()
         self._executor.shutdown(wait=False, cancel_futures=True)
-        never_started = [job for future, job in jobs.items() if future.cancelled()]
         self._release_slot(len(never_started))
         deadline = time.monotonic() + timeout
         with self._idle:
             while self._held > 0 and time.monotonic() < deadline:
                 self._idle.wait(deadline - time.monotonic())
-        claimed = [nid for nid, token in never_started if token is not None]
-        if claimed:
-            try:
-                with self.app.app_context():
-                    delivery.release(claimed, self._prefix)
-            except Exception:  # noqa: BLE001 - the leases will run out by themselves
-                log.exception("could not release claims at shutdown")
+        self._give_back([nid for nid, token in never_started if token is not None])
         log.info("notification pool stopped (%s left to the next start)", self._held)
 
     # -- work --------------------------------------------------------------------
@@ -94,53 +106,85 @@ class Dispatcher:
         if not ids:
             return
         self.start()
-        for notification_id in ids:
-            if self._stopping.is_set() or not self._reserve(1):
-                return  # stays PENDING: the sweeper takes it
-            self._queue(notification_id, None)
+        granted = self._reserve(len(ids))  # the rest stays PENDING: the sweeper takes it
+        self._enqueue([(notification_id, None) for notification_id in ids[:granted]])
 
-    def _queue(self, notification_id, token):
-        try:
-            future = self._executor.submit(self._run, notification_id, token)
-        except RuntimeError:  # shut down meanwhile: the row stays PENDING for the next start
-            self._release_slot()
-            if token is not None:
-                with self.app.app_context():
-                    delivery.release([notification_id], self._prefix)
+    def _enqueue(self, items):
+        if not items:
             return
-        self._jobs[future] = (notification_id, token)
-        future.add_done_callback(lambda done: self._jobs.pop(done, None))
+        with self._idle:
+            stopping = self._stopping.is_set()
+            if not stopping:
+                self._inbox.extend(items)
+                more = self._running == 0 or len(self._inbox) > self.batch * self._running
+                start = self._running < self.workers and more
+                self._running += start
+        if stopping:  # rows stay PENDING (or are given back) for the next start
+            self._release_slot(len(items))
+            self._give_back([nid for nid, token in items if token is not None])
+        elif start:
+            try:
+                self._executor.submit(self._drain)
+            except RuntimeError:  # shut down meanwhile: shutdown() gives back the inbox
+                with self._idle:
+                    self._running -= 1
+
+    def _drain(self):
+        """A pool thread: deliver batches from the inbox until it is empty."""
+        while True:
+            if len(self._inbox) < self.batch:
+                self._stopping.wait(GATHER_SECONDS)  # under load, one claim for many emails
+            with self._idle:
+                if not self._inbox:
+                    self._running -= 1
+                    return
+                batch = [self._inbox.popleft() for _ in range(min(self.batch, len(self._inbox)))]
+            try:
+                created = self._deliver(batch)
+            except Exception:  # noqa: BLE001 - the rows stay claimed; their leases will run out
+                log.exception("delivery of notifications %s crashed", [nid for nid, _ in batch])
+                created = []
+            finally:
+                self._release_slot(len(batch))
+            self.submit(created)
+
+    def _deliver(self, batch):
+        fresh = [nid for nid, token in batch if token is None]
+        swept = collections.defaultdict(list)
+        for nid, token in batch:
+            if token is not None:
+                swept[token].append(nid)
+        created = []
+        with self.app.app_context():
+            if fresh:
+                token = self._token()
+                created += delivery.deliver(delivery.claim(fresh, token), token, self._stopping)
+            for token, ids in swept.items():
+                created += delivery.deliver(delivery.load_claimed(ids, token), token, self._stopping)
+        return created
+
+    def _give_back(self, ids):
+        if not ids:
+            return
+        try:
+            with self.app.app_context():
+                delivery.release(ids, self._prefix)
+        except Exception:  # noqa: BLE001 - the leases will run out by themselves
+            log.exception("could not give back claims")
 
     def _token(self):
         return f"{self._prefix}-{next(self._counter)}"
 
     def _reserve(self, wanted):
         with self._idle:
-            granted = min(wanted, self.capacity - self._held)
-            self._held += max(granted, 0)
-            return max(granted, 0)
+            granted = max(min(wanted, self.capacity - self._held), 0)
+            self._held += granted
+            return granted
 
     def _release_slot(self, count=1):
         with self._idle:
             self._held -= count
             self._idle.notify_all()
-
-    def _run(self, notification_id, token):
-        try:
-            with self.app.app_context():
-                if token is None:
-                    token = self._token()
-                    note = delivery.claim_one(notification_id, token)
-                else:
-                    note = delivery.load_claimed(notification_id, token)
-                if note is None:
-                    return
-                created = delivery.deliver(note, token, self._stopping)
-            self.submit(created)
-        except Exception:  # noqa: BLE001 - the row stays claimed; its lease will run out
-            log.exception("delivery of notification %s crashed", notification_id)
-        finally:
-            self._release_slot()
 
     def _sweep_forever(self):
         while not self._stopping.is_set():
@@ -164,13 +208,7 @@ class Dispatcher:
             self._release_slot(granted)  # database down: give the slots back, or the pool fills up for good
             raise
         self._release_slot(granted - len(claimed))
-        if self._stopping.is_set():  # shutting down meanwhile: leave them to the next start
-            self._release_slot(len(claimed))
-            with self.app.app_context():
-                delivery.release([nid for nid, _ in claimed], self._prefix)
-            return False
-        for notification_id, token in claimed:
-            self._queue(notification_id, token)
+        self._enqueue(claimed)
         return len(claimed) == granted
 
     # -- figures -----------------------------------------------------------------

@@ -62,27 +62,30 @@ def event_cancelled(event, now):
 
 
 def _add(kind, user, booking, event, subject, body, now=None):
-    note = Notification(
-        kind=kind,
-        user_id=user.id if user else None,
-        recipient=user.email if user else None,
-        subject=subject,
-        body=body,
-        event_id=event.id,
-        booking_id=booking.id if booking else None,
-        status=Status.PENDING,
-        attempts=0,
-    )
+    """Insert one outbox row in the current transaction; its id."""
+    values = {
+        "kind": kind,
+        "user_id": user.id if user else None,
+        "recipient": user.email if user else None,
+        "subject": subject,
+        "body": body,
+        "event_id": event.id,
+        "booking_id": booking.id if booking else None,
+        "status": Status.PENDING,
+        "attempts": 0,
+    }
     if now is not None:
-        note.created_at = note.next_attempt_at = now
-    db.session.add(note)
-    return note
+        values["created_at"] = values["next_attempt_at"] = now
+    return db.session.execute(INSERT_NOTIFICATION, values).scalar_one()
 
 
-def commit(*notes):
+INSERT_NOTIFICATION = insert(Notification.__table__).returning(Notification.__table__.c.id)
+
+
+def commit(*ids):
     """Commit the change and its notifications together, then hand their ids to the pool."""
     db.session.commit()
-    current_app.extensions["notifications"].submit([note.id for note in notes])
+    current_app.extensions["notifications"].submit(list(ids))
 
 
 def expand(parent, token, now):
