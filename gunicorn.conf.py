@@ -18,10 +18,11 @@ def _int(name, default):
 
 
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{_int('PORT', 8000)}"
-# Two processes per core: a keep-alive connection stays with the worker that accepted
-# it, and each worker runs Python under its own GIL, so more, smaller workers keep both
-# cores busy (measured with tests/perf/bench.py).
-workers = _int("WEB_CONCURRENCY", 2 * (os.cpu_count() or 1))
+# One process per core, each with GUNICORN_THREADS threads that overlap their database
+# waits. Two per core spent more CPU per booking on a 2-core machine (more processes
+# and pool threads contending with PostgreSQL for the cores) and answered fewer
+# bookings a second (tests/perf/bench.py; the README's Performance section).
+workers = _int("WEB_CONCURRENCY", os.cpu_count() or 1)
 worker_class = "gthread"
 threads = _int("GUNICORN_THREADS", 4)
 timeout = _int("GUNICORN_TIMEOUT", 30)

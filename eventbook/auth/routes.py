@@ -25,7 +25,7 @@ def _login_email():
 
 @blp.route("/register", methods=["POST"])
 @limiter.limit(lambda: current_app.config["RATELIMIT_REGISTER"])
-@blp.arguments(RegisterSchema)
+@blp.arguments(RegisterSchema())
 @blp.response(201, RegisteredSchema)
 @blp.alt_response(409, description="email_taken")
 @blp.alt_response(429, description="rate_limited")
@@ -42,7 +42,7 @@ def register(data):
     key_func=_login_email,
     deduct_when=lambda response: response.status_code == 401,
 )
-@blp.arguments(LoginSchema)
+@blp.arguments(LoginSchema())
 @blp.response(200, TokensSchema)
 @blp.alt_response(401, description="Invalid email or password")
 @blp.alt_response(429, description="rate_limited")
@@ -64,7 +64,7 @@ def refresh():
 
 @blp.route("/logout", methods=["POST"])
 @blp.auth(any_token=True)
-@blp.arguments(LogoutSchema, required=False)
+@blp.arguments(LogoutSchema(), required=False)
 @blp.response(204)
 def logout(data):
     """Revoke the presented token, and the refresh token given in the body"""

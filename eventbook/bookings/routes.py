@@ -13,6 +13,7 @@ from eventbook.schemas import PageArgs
 blp = Blueprint("bookings", __name__, url_prefix="/api/bookings", description="Buying and cancelling tickets")
 
 BOOKING_ID = "<int(max=2147483647):booking_id>"
+BOOKING = BookingSchema()  # for the stored Idempotency-Key response
 
 
 def _per_user():
@@ -23,17 +24,16 @@ def _per_user():
 class Bookings(MethodView):
     @blp.auth(Role.CUSTOMER)
     @limiter.limit(lambda: current_app.config["RATELIMIT_BOOKING"], key_func=_per_user)
-    @blp.arguments(IdempotencyHeader, location="headers")
-    @blp.arguments(BookingCreateSchema)
+    @blp.arguments(IdempotencyHeader(), location="headers")
+    @blp.arguments(BookingCreateSchema())
     @blp.response(201, BookingSchema, headers={"Location": {"description": "the new booking", "schema": {"type": "string"}}})
     @blp.alt_response(404, description="not_found: no such event")
     @blp.alt_response(409, description="not_enough_tickets, sold_out, already_booked, event_closed, idempotency_key_reused")
     @blp.alt_response(429, description="rate_limited")
     def post(self, headers, data):
         """Book tickets"""
-        dump = BookingSchema().dump
         booking, replay = service.book(
-            current_user, data["event_id"], data["tickets_count"], headers.get("idempotency_key"), dump
+            current_user, data["event_id"], data["tickets_count"], headers.get("idempotency_key"), BOOKING.dump
         )
         if replay:
             status, body = replay
@@ -47,7 +47,7 @@ class Bookings(MethodView):
 
 @blp.route("/my-bookings")
 @blp.auth()
-@blp.arguments(PageArgs, location="query")
+@blp.arguments(PageArgs(), location="query")
 @blp.response(200, BookingSchema(many=True), headers=HEADERS_DOC)
 def my_bookings(args):
     """The caller's bookings, newest first"""

@@ -18,7 +18,7 @@ EVENT_ID = "<int(max=2147483647):event_id>"
 
 @blp.route("")
 class Events(MethodView):
-    @blp.arguments(EventQueryArgs, location="query")
+    @blp.arguments(EventQueryArgs(), location="query")
     @blp.response(200, EventSchema(many=True), headers=HEADERS_DOC)
     def get(self, args):
         """Browse events, sorted by date (upcoming SCHEDULED ones by default)"""
@@ -26,7 +26,7 @@ class Events(MethodView):
         return paginate(service.browse(args), args, EventModel, cache_key=("events", filters))
 
     @blp.auth(Role.ORGANIZER, Role.ADMIN)
-    @blp.arguments(EventCreateSchema)
+    @blp.arguments(EventCreateSchema())
     @blp.response(201, EventSchema, headers={"Location": {"description": "the new event", "schema": {"type": "string"}}})
     def post(self, data):
         """Publish an event"""
@@ -70,7 +70,7 @@ class Event(MethodView):
 
 @blp.route(f"/{EVENT_ID}/bookings")
 @blp.auth(Role.ORGANIZER, Role.ADMIN)
-@blp.arguments(PageArgs, location="query")
+@blp.arguments(PageArgs(), location="query")
 @blp.response(200, AttendeeBookingSchema(many=True), headers=HEADERS_DOC)
 @blp.alt_response(404, description="not_found")
 def event_bookings(args, event_id):

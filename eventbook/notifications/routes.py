@@ -13,7 +13,7 @@ blp = Blueprint("notifications", __name__, url_prefix="/api/notifications",
 
 @blp.route("")
 @blp.auth()
-@blp.arguments(PageArgs, location="query")
+@blp.arguments(PageArgs(), location="query")
 @blp.response(200, NotificationSchema(many=True), headers=HEADERS_DOC)
 def list_notifications(args):
     """The caller's notifications, newest first"""
