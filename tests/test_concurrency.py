@@ -10,6 +10,7 @@ Nothing is mocked. After every test the database invariant
 is checked straight in the database.
 """
 
+import json
 import random
 import ssl
 import threading
@@ -251,6 +252,40 @@ def test_200_customers_rush_50_tickets_exactly_50_sold(live):
     assert total == 50
     assert sorted(b["id"] for b in bookings) == sorted(b["id"] for b in sold)
     app.assert_invariant()
+
+
+def test_the_rush_confirmations_go_out_once_each_in_batches(live):
+    """The log backend's emails leave in batches (one claim and one SENT mark for many):
+    after a rush every buyer has exactly one confirmation, SENT on its first attempt,
+    one log line each, nothing for those refused, and some batch held several emails."""
+    app = live
+    organizer = app.user("ORGANIZER")
+    event = app.event(organizer, 60)
+    customers = app.users(90)
+
+    responses = app.together([_booking(c, event["id"], 1) for c in customers])
+    assert Counter(r.status_code for r in responses) == {201: 60, 409: 30}, app.explain(responses)
+    buyers = [c for c, r in zip(customers, responses) if r.status_code == 201]
+    refused = [c for c, r in zip(customers, responses) if r.status_code == 409]
+
+    def all_sent():
+        notes = [app.notifications(c) for c in buyers]
+        return notes if all(len(n) == 1 and n[0]["status"] == "SENT" for n in notes) else None
+
+    notes = [n for [n] in support.wait_until(all_sent, 30, 0.25, message="60 confirmations SENT")]
+    assert all(n["kind"] == "BOOKING_CONFIRMED" and n["attempts"] == 1 for n in notes), notes
+    assert all(app.notifications(c) == [] for c in refused)
+    lines = support.wait_until(
+        lambda: (found := [line for line in _log_tail(app.log_path, app.log_offset, 10**6).splitlines() if "email sent to" in line])
+        and len(found) >= 60
+        and found,
+        10,
+        message="60 email log lines",
+    )
+    sent_to = Counter(json.loads(line)["message"].rsplit(" ", 1)[-1] for line in lines)
+    assert sent_to == Counter(c["email"] for c in buyers), sent_to
+    # One SENT mark per batch: rows marked together share their sentAt.
+    assert len({n["sentAt"] for n in notes}) < len(notes), "every email had a batch of its own"
 
 
 # -- 2. mixed sizes --------------------------------------------------------------------
