@@ -100,6 +100,8 @@ class Config:
     MAX_CONTENT_LENGTH = _int("MAX_BODY_BYTES", 64 * 1024, 1024)
     MAX_TICKETS_PER_BOOKING = _int("MAX_TICKETS_PER_BOOKING", 10, 1, 1000)
     IDEMPOTENCY_TTL = timedelta(hours=_int("IDEMPOTENCY_TTL_HOURS", 24, 24))
+    # How often each process deletes expired idempotency keys and revoked tokens.
+    PURGE_EXPIRED_SECONDS = _float("PURGE_EXPIRED_SECONDS", 600.0, 1.0)
 
     EMAIL_BACKEND = _choice("EMAIL_BACKEND", "log", ("log", "smtp"))
     MAIL_SERVER = _str("MAIL_SERVER")

@@ -17,6 +17,15 @@ def _int(name, default):
     return int(raw)
 
 
+def _bool(name, default):
+    raw = os.environ.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+        sys.exit(f"eventbook: invalid configuration: {name} must be true or false, got {raw!r}")
+    return raw in ("1", "true", "yes", "on")
+
+
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{_int('PORT', 8000)}"
 # One process per core, each with GUNICORN_THREADS threads that overlap their database
 # waits. Two per core spent more CPU per booking on a 2-core machine (more processes
@@ -24,6 +33,11 @@ bind = f"{os.environ.get('HOST', '0.0.0.0')}:{_int('PORT', 8000)}"
 # bookings a second (tests/perf/bench.py; the README's Performance section).
 workers = _int("WEB_CONCURRENCY", os.cpu_count() or 1)
 worker_class = "gthread"
+# Each worker listens on its own SO_REUSEPORT socket, so the kernel spreads new
+# connections over the workers. On one shared socket the first worker to wake up takes
+# them, and keep-alive clients then stay on it: one process under one GIL doing the work
+# of all (tests/perf/bench.py printed 16 connections as 1/15).
+reuse_port = _bool("GUNICORN_REUSE_PORT", True)
 threads = _int("GUNICORN_THREADS", 4)
 timeout = _int("GUNICORN_TIMEOUT", 30)
 graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 20)

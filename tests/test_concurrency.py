@@ -265,8 +265,8 @@ def test_the_rush_confirmations_go_out_once_each_in_batches(live):
 
     responses = app.together([_booking(c, event["id"], 1) for c in customers])
     assert Counter(r.status_code for r in responses) == {201: 60, 409: 30}, app.explain(responses)
-    buyers = [c for c, r in zip(customers, responses) if r.status_code == 201]
-    refused = [c for c, r in zip(customers, responses) if r.status_code == 409]
+    buyers = [c for c, r in zip(customers, responses, strict=True) if r.status_code == 201]
+    refused = [c for c, r in zip(customers, responses, strict=True) if r.status_code == 409]
 
     def all_sent():
         notes = [app.notifications(c) for c in buyers]

@@ -138,7 +138,7 @@ def test_the_entry_point_stops_with_one_line_naming_every_bad_setting():
 # -- every setting is documented -----------------------------------------------------
 
 READERS = re.compile(r"""_(?:str|int|bool|float|choice)\(\s*["']([A-Z0-9_]+)["']""")
-GUNICORN = re.compile(r"""(?:os\.environ\.get|_int)\(\s*["']([A-Z0-9_]+)["']""")
+GUNICORN = re.compile(r"""(?:os\.environ\.get|_int|_bool)\(\s*["']([A-Z0-9_]+)["']""")
 
 
 def settings_read():
@@ -173,7 +173,7 @@ def test_env_example_shows_the_real_defaults():
 
     child = ("import json, runpy; c = runpy.run_path('gunicorn.conf.py'); print(json.dumps({k: c[k] for k in "
              "('bind', 'workers', 'threads', 'timeout', 'graceful_timeout', 'keepalive', 'max_requests', "
-             "'loglevel')}))")
+             "'loglevel', 'reuse_port')}))")
 
     def gunicorn_settings(env):
         base = {key: os.environ[key] for key in ("PATH", "HOME") if key in os.environ}
@@ -191,3 +191,28 @@ def test_readme_documents_every_setting():
     readme = (support.ROOT / "README.md").read_text()
     missing = sorted(name for name in names | gunicorn if f"`{name}`" not in readme)
     assert not missing, f"README.md's settings table lacks {missing}"
+
+
+@pytest.mark.parametrize(
+    ("env", "says"),
+    [
+        ({"GUNICORN_REUSE_PORT": "maybe"}, "GUNICORN_REUSE_PORT must be true or false, got 'maybe'"),
+        ({"GUNICORN_THREADS": "four"}, "GUNICORN_THREADS must be a whole number, got 'four'"),
+    ],
+    ids=["reuse-port", "threads"],
+)
+def test_gunicorn_conf_stops_on_a_bad_setting_naming_it(env, says):
+    base = {key: os.environ[key] for key in ("PATH", "HOME") if key in os.environ}
+    result = subprocess.run([sys.executable, "-c", "import runpy; runpy.run_path('gunicorn.conf.py')"],
+                            cwd=support.ROOT, env={**base, **env}, capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert result.stderr.strip() == f"eventbook: invalid configuration: {says}"
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("", True), ("true", True), ("off", False), ("0", False)])
+def test_gunicorn_reuse_port_setting(raw, expected):
+    base = {key: os.environ[key] for key in ("PATH", "HOME") if key in os.environ}
+    child = "import runpy; print(runpy.run_path('gunicorn.conf.py')['reuse_port'])"
+    result = subprocess.run([sys.executable, "-c", child], cwd=support.ROOT, env={**base, "GUNICORN_REUSE_PORT": raw},
+                            capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == str(expected), result.stderr

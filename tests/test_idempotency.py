@@ -6,6 +6,8 @@ kept in the database (table idempotency_keys) for at least 24 hours, and a faile
 is not kept.
 """
 
+import base64
+import json
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 
@@ -26,6 +28,12 @@ def book(client, actor, event_id, tickets=1, key=None):
 
 def available(client, event_id):
     return client.get(f"/api/events/{event_id}").get_json()["availableTickets"]
+
+
+def jti(actor):
+    """The id of an actor's access token (read from the token, not verified)."""
+    payload = actor.token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["jti"]
 
 
 def stored_keys(database_url):
@@ -208,3 +216,40 @@ def test_an_expired_key_is_forgotten(app, client, customer, make_event):
     assert fresh.status_code == 201, fresh.get_json()
     assert "Idempotent-Replayed" not in fresh.headers
     assert fresh.get_json()["id"] != first.get_json()["id"]
+
+
+@pytest.mark.parametrize("config_overrides", [{"PURGE_EXPIRED_SECONDS": 1}], ids=["purge-every-1s"])
+def test_the_sweeper_deletes_expired_keys_and_revoked_tokens(app, client, database_url, make_user, make_event):
+    """Expired rows go without anyone reusing them: idempotency_keys and revoked_tokens do
+    not grow with traffic. Rows still valid stay."""
+    from eventbook.models import IdempotencyKey, RevokedToken
+
+    event = make_event(totalTickets=10)
+    old, recent = make_user(), make_user()
+    assert book(client, old, event["id"], 1, key="old-order").status_code == 201
+    assert book(client, recent, event["id"], 1, key="recent-order").status_code == 201
+    leaving, staying = make_user(), make_user()
+    for person in (leaving, staying):
+        assert client.post("/api/auth/logout", headers=person.headers).status_code == 204
+    past = datetime.now(timezone.utc) - timedelta(minutes=1)
+    with app.app_context():
+        db.session.execute(sa.update(IdempotencyKey).where(IdempotencyKey.user_id == old.id).values(expires_at=past))
+        assert len(db.session.scalars(sa.select(RevokedToken.jti)).all()) == 2
+        db.session.execute(sa.update(RevokedToken).where(RevokedToken.jti == jti(leaving)).values(expires_at=past))
+        db.session.commit()
+
+    app.extensions["notifications"].start()  # the sweeper purges at start, then every second
+
+    def purged():
+        with app.app_context():
+            keys = db.session.scalars(sa.select(IdempotencyKey.user_id)).all()
+            tokens = db.session.scalars(sa.select(RevokedToken.jti)).all()
+            db.session.rollback()
+        return (keys, tokens) if len(keys) == 1 and len(tokens) == 1 else None
+
+    keys, tokens = support.wait_until(purged, 5, 0.1, message="expired rows purged")
+    assert keys == [recent.id] and tokens == [jti(staying)]
+    # the kept ones still work: the recent key replays, the other token stays revoked
+    again = book(client, recent, event["id"], 1, key="recent-order")
+    assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
+    assert client.get("/api/auth/me", headers=staying.headers).status_code == 401

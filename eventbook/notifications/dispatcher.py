@@ -3,15 +3,17 @@
 - `submit(ids)` is called after a commit. It never blocks: when the pool already holds
   NOTIFY_QUEUE_SIZE notifications the row simply stays PENDING and the sweeper takes it
   later.
-- Notifications wait in an in-memory inbox, which the pool's threads drain. With the
-  log backend a thread takes up to BATCH at a time (one claim UPDATE and one SENT
-  UPDATE per batch, not per email) after waiting GATHER_SECONDS for a batch to form.
-  With SMTP, where an email takes far longer than its bookkeeping, a thread takes one
-  at a time. More threads start, up to NOTIFY_WORKERS, while the inbox holds more than
-  the running ones take.
+- Notifications wait in an in-memory inbox, which the pool's threads drain in
+  batches: one claim UPDATE per batch, not per email. With the log backend one thread
+  takes up to BATCH at a time after waiting GATHER_SECONDS for a batch to form (and
+  marks them SENT in one UPDATE); more start while the inbox holds more than the
+  running ones take. With SMTP, where an email takes far longer than its bookkeeping,
+  every thread up to NOTIFY_WORKERS takes an even share (at most SLOW_BATCH), and each
+  email is marked SENT as soon as it has left.
 - The sweeper runs at start and every NOTIFY_SWEEP_SECONDS, claiming due rows in
   batches that fit in the pool: leftovers of a full queue, retries whose backoff is
-  over, rows of a process that died.
+  over, rows of a process that died. Every PURGE_EXPIRED_SECONDS it also deletes
+  expired idempotency keys and revoked tokens (`eventbook.housekeeping`).
 - `shutdown()` (gunicorn's worker_exit, or interpreter exit) stops taking work, lets
   running deliveries finish within NOTIFY_SHUTDOWN_SECONDS and gives back the claims
   of jobs that never started.
@@ -28,14 +30,16 @@ from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import func, select
 
+from eventbook import housekeeping
 from eventbook.extensions import db
 from eventbook.models import Notification, NotificationStatus as Status
 from eventbook.notifications import delivery
 
 log = logging.getLogger(__name__)
 
-BATCH = 50  # notifications a thread takes from the inbox at a time
+BATCH = 50  # notifications a thread takes from the inbox at a time (log backend)
 GATHER_SECONDS = 0.05  # a thread that finds less than a batch waits this long for more
+SLOW_BATCH = 10  # at most, and an even share of the inbox, when emails are slow (SMTP)
 
 
 class Dispatcher:
@@ -53,10 +57,10 @@ class Dispatcher:
         self.capacity = config["NOTIFY_QUEUE_SIZE"]
         self.sweep_seconds = config["NOTIFY_SWEEP_SECONDS"]
         self.shutdown_seconds = config["NOTIFY_SHUTDOWN_SECONDS"]
-        # Emails that leave fast (the log backend) go in batches; slow ones (SMTP) one
-        # per claim, so that they go out in parallel on every worker.
-        slow = config["EMAIL_BACKEND"] != "log" or config["NOTIFY_DELIVERY_DELAY_MS"] > 0
-        self.batch = 1 if slow else BATCH
+        self.purge_seconds = config["PURGE_EXPIRED_SECONDS"]
+        # Emails that leave fast (the log backend): one thread, big batches. Slow ones
+        # (SMTP): every thread busy, each with its share of what waits.
+        self.slow = config["EMAIL_BACKEND"] != "log" or config["NOTIFY_DELIVERY_DELAY_MS"] > 0
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -116,7 +120,7 @@ class Dispatcher:
             stopping = self._stopping.is_set()
             if not stopping:
                 self._inbox.extend(items)
-                more = self._running == 0 or len(self._inbox) > self.batch * self._running
+                more = self._running == 0 or len(self._inbox) > (0 if self.slow else BATCH * self._running)
                 start = self._running < self.workers and more
                 self._running += start
         if stopping:  # rows stay PENDING (or are given back) for the next start
@@ -132,13 +136,15 @@ class Dispatcher:
     def _drain(self):
         """A pool thread: deliver batches from the inbox until it is empty."""
         while True:
-            if len(self._inbox) < self.batch:
+            if not self.slow and len(self._inbox) < BATCH:
                 self._stopping.wait(GATHER_SECONDS)  # under load, one claim for many emails
             with self._idle:
                 if not self._inbox:
                     self._running -= 1
                     return
-                batch = [self._inbox.popleft() for _ in range(min(self.batch, len(self._inbox)))]
+                waiting = len(self._inbox)
+                size = min(SLOW_BATCH, -(-waiting // self.workers)) if self.slow else min(BATCH, waiting)
+                batch = [self._inbox.popleft() for _ in range(size)]
             try:
                 created = self._deliver(batch)
             except Exception:  # noqa: BLE001 - the rows stay claimed; their leases will run out
@@ -187,14 +193,29 @@ class Dispatcher:
             self._idle.notify_all()
 
     def _sweep_forever(self):
+        next_purge = time.monotonic()
         while not self._stopping.is_set():
             try:
                 full_batch = self.sweep()
             except Exception:  # noqa: BLE001 - database down: try again next round
                 log.warning("notification sweep failed", exc_info=True)
                 full_batch = False
+            if time.monotonic() >= next_purge:
+                next_purge = time.monotonic() + self.purge_seconds
+                self._purge()
             if not full_batch:
                 self._stopping.wait(self.sweep_seconds)
+
+    def _purge(self):
+        """The sweeper's other chore: expired idempotency keys and revoked tokens."""
+        try:
+            with self.app.app_context():
+                keys, tokens = housekeeping.purge_expired()
+        except Exception:  # noqa: BLE001 - database down: next time
+            log.warning("purge of expired rows failed", exc_info=True)
+            return
+        if keys or tokens:
+            log.info("purged %s expired idempotency keys and %s expired revoked tokens", keys, tokens)
 
     def sweep(self, batch=100):
         """Claim due rows that fit in the pool and queue them; True if there may be more."""

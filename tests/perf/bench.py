@@ -61,6 +61,7 @@ FULL = {
     "browse_clients": 8,
     "delivery_clients": 16,
     "delivery_duration": 10.0,
+    "delivery_rounds": 3,
     "fanout_attendees": 10_000,
     "fanout_rounds": 3,
     "fanout_wait": 90.0,  # seconds to wait for the fan-out's emails (the target is 30)
@@ -79,6 +80,7 @@ QUICK = {
     "customers": 20_000,
     "browse_duration": 1.5,
     "delivery_duration": 2.5,
+    "delivery_rounds": 1,
     "fanout_attendees": 3000,
     "fanout_rounds": 1,
     "fanout_wait": 30.0,
@@ -873,31 +875,39 @@ class Bench:
         self.data["browse"] = out
 
     def scenario_delivery(self):
-        """Booking p99 with every delivery delayed 200 ms vs not delayed (hot event)."""
+        """Booking p99 with every delivery delayed 200 ms vs not delayed (hot event).
+
+        The two are run in turns (0, 200, 0, 200, ...: `delivery_rounds` of each, every
+        run on a fresh server and a new event), and the ratio is taken between the
+        medians of their p99s, so that a slow spell of a shared machine does not land on
+        one side only."""
         self.reset()
-        clients = self.size["delivery_clients"]
-        out = {"clients": clients, "runs": {}}
-        for delay in (0, 200):
-            with Server(self, {"NOTIFY_DELIVERY_DELAY_MS": str(delay)}, name=f"delivery-{delay}") as server:
-                events = self.make_events(1)
-                self.wait_outbox()
-                result = self.book_http(server, clients, events, duration=self.size["delivery_duration"])
-                result["oversell"] = self.oversell(events, result["all_status"].get("201", 0))
-                result["pending_after"] = self.pending()
-                out["runs"][str(delay)] = result
-                self.row(
-                    "delivery",
-                    f"delay {delay} ms, C={clients}",
-                    result,
-                    f"oversell {'ok' if result['oversell']['ok'] else 'FAILED'}; {result['pending_after']} pending after",
-                )
-                if delay == 0:
-                    self.wait_outbox()
-        p0 = out["runs"]["0"]["latency_ms"]["p99"]
-        p200 = out["runs"]["200"]["latency_ms"]["p99"]
+        clients, rounds = self.size["delivery_clients"], self.size["delivery_rounds"]
+        out = {"clients": clients, "rounds": rounds, "runs": {"0": [], "200": []}}
+        for round_number in range(rounds):
+            for delay in (0, 200):
+                with Server(self, {"NOTIFY_DELIVERY_DELAY_MS": str(delay)}, name=f"delivery-{delay}") as server:
+                    events = self.make_events(1)
+                    self.wait_outbox()  # what an earlier delayed run left is sent before measuring
+                    result = self.book_http(server, clients, events, duration=self.size["delivery_duration"])
+                    result["oversell"] = self.oversell(events, result["all_status"].get("201", 0))
+                    result["pending_after"] = self.pending()
+                    out["runs"][str(delay)].append(result)
+                    self.row(
+                        "delivery",
+                        f"delay {delay} ms, C={clients}, round {round_number + 1}",
+                        result,
+                        f"oversell {'ok' if result['oversell']['ok'] else 'FAILED'}; {result['pending_after']} pending after",
+                    )
+        p0 = statistics.median(run["latency_ms"]["p99"] for run in out["runs"]["0"])
+        p200 = statistics.median(run["latency_ms"]["p99"] for run in out["runs"]["200"])
         ratio = p200 / p0
+        out["p99_median"] = {"0": p0, "200": p200}
         out["p99_ratio"] = round(ratio, 2)
-        self.row("delivery", "p99 delay 200 / delay 0", None, f"{ratio:.2f}x", "<= 1.1x", ratio <= 1.1)
+        self.row(
+            "delivery", f"median p99 delay 200 / delay 0 ({rounds} rounds)", None,
+            f"{p200:.0f} / {p0:.0f} ms = {ratio:.2f}x", "<= 1.1x", ratio <= 1.1,
+        )
         self.data["delivery"] = out
 
     def scenario_fanout(self):
