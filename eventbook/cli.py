@@ -11,6 +11,7 @@ from flask.cli import AppGroup, with_appcontext
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 
+from eventbook import inventory
 from eventbook.auth import service as auth
 from eventbook.auth.schemas import Email, Password
 from eventbook.extensions import db
@@ -53,8 +54,9 @@ def create_admin(email, name, password):
 def seed_demo(customers, events, bookings, password):
     """Fill the database with a demo organizer, customers, events and bookings.
 
-    Bookings are written with the inventory kept consistent: each event's available
-    tickets go down by what its bookings hold. No notifications are sent for demo data."""
+    Bookings take their tickets through `inventory.take`, like the API's, so each
+    event's available tickets go down by what its bookings hold. No notifications are
+    sent for demo data."""
     stamp = f"{utcnow():%Y%m%d%H%M%S}-{secrets.token_hex(3)}"
     password_hash = auth.hash_password(password)
     organizer = User(email=f"organizer-{stamp}@demo.eventbook", name="Demo Organizer",
@@ -86,10 +88,9 @@ def seed_demo(customers, events, bookings, password):
     random.shuffle(pairs)
     with click.progressbar(pairs[:bookings], label="bookings") as bar:
         for event, person in bar:
-            count = min(random.randint(1, 4), event.available_tickets)
-            if count == 0:
+            count = random.randint(1, 4)
+            if inventory.take(event.id, count, now) is None:  # not that many left
                 continue
-            event.available_tickets -= count
             db.session.add(Booking(event_id=event.id, user_id=person.id, tickets_count=count, created_at=now))
             done += 1
     db.session.commit()

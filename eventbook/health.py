@@ -15,9 +15,9 @@ blp = Blueprint("health", __name__, url_prefix="/api", description="Liveness and
 class JobsSchema(Schema):
     pending = fields.Integer(metadata={"description": "notifications waiting to be sent"})
     failed = fields.Integer(metadata={"description": "notifications that gave up (see `flask notifications retry`)"})
-    in_flight = fields.Integer(metadata={"description": "jobs queued or running in this process"})
+    in_flight = fields.Integer(metadata={"description": "notifications queued or being delivered in this process"})
     workers = fields.Integer(metadata={"description": "delivery threads per process"})
-    queue_capacity = fields.Integer(metadata={"description": "jobs this process holds at most"})
+    queue_capacity = fields.Integer(metadata={"description": "notifications this process holds at most"})
 
 
 class HealthSchema(Schema):

@@ -5,7 +5,7 @@ from datetime import datetime, timezone
 import bcrypt
 from flask import current_app
 from flask_jwt_extended import create_access_token, create_refresh_token, decode_token
-from sqlalchemy import bindparam, delete, exc, exists, select
+from sqlalchemy import bindparam, exc, exists, select
 
 from eventbook.errors import error
 from eventbook.extensions import db
@@ -59,9 +59,9 @@ def issue_tokens(user):
 
 
 def revoke(*payloads):
-    """Revoke the tokens with these decoded payloads (already revoked ones are fine)."""
+    """Revoke the tokens with these decoded payloads (already revoked ones are fine).
+    Expired rows are deleted by `eventbook.housekeeping`."""
     now = utcnow()
-    db.session.execute(delete(RevokedToken).where(RevokedToken.expires_at < now))
     for payload in payloads:
         expires = datetime.fromtimestamp(payload["exp"], timezone.utc)
         if expires > now and db.session.get(RevokedToken, payload["jti"]) is None:

@@ -88,6 +88,11 @@ def commit(*ids):
     current_app.extensions["notifications"].submit(list(ids))
 
 
+def of_user(user_id):
+    """A user's notifications, newest first (GET /api/notifications)."""
+    return select(Notification).where(Notification.user_id == user_id).order_by(Notification.id.desc())
+
+
 def expand(parent, token, now):
     """Insert one notification per attendee of a fan-out row (a dict of its fields), in
     one statement, and mark the fan-out row done; return the new ids.

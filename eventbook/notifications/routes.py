@@ -1,8 +1,8 @@
 from flask_jwt_extended import current_user
-from sqlalchemy import select
 
 from eventbook.api import Blueprint
 from eventbook.models import Notification
+from eventbook.notifications import outbox
 from eventbook.notifications.schemas import NotificationSchema
 from eventbook.pagination import HEADERS_DOC, paginate
 from eventbook.schemas import PageArgs
@@ -17,9 +17,4 @@ blp = Blueprint("notifications", __name__, url_prefix="/api/notifications",
 @blp.response(200, NotificationSchema(many=True), headers=HEADERS_DOC)
 def list_notifications(args):
     """The caller's notifications, newest first"""
-    stmt = (
-        select(Notification)
-        .where(Notification.user_id == current_user.id)
-        .order_by(Notification.id.desc())
-    )
-    return paginate(stmt, args, Notification)
+    return paginate(outbox.of_user(current_user.id), args, Notification)
