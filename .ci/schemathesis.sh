@@ -15,7 +15,9 @@
 # .ci/schemathesis_hooks.py (SCHEMATHESIS_HOOKS) teaches the generator the one rule JSON
 # Schema cannot state: an event's date must be in the future.
 #
-# Every finding is a bug in the app: nothing is excluded or silenced here. The script
+# Every finding is a bug in the app, with one exception stated where it is configured:
+# the use_after_free check on GET /api/events/{id} and its /bookings (API.md keeps a
+# cancelled event readable after DELETE). The script
 # exits non-zero if either run finds anything (it still runs both, to report both).
 #
 #   bash .ci/schemathesis.sh            # ST_MAX_TIME=60 seconds per run by default
@@ -101,6 +103,21 @@ retry_on = [401]
 # which is a rejection of the invalid request all the same.
 [checks.negative_data_rejection]
 expected-statuses = ["400", "401", "403", "404", "405", "406", "409", "414", "415", "422", "428", "429", "5xx"]
+
+# API.md: DELETE of an event that was ever booked cancels it (204) and it stays readable
+# with status CANCELLED, its cancelled bookings too, so a 200 from the two reads of an
+# event after that DELETE is the contract, not a use after free. These two reads are
+# exempt from that one check; tests/test_events.py checks that a never-booked event is
+# gone (404) after DELETE.
+[[operations]]
+include-path = "/api/events/{event_id}"
+include-method = "GET"
+checks.use_after_free.enabled = false
+
+[[operations]]
+include-path = "/api/events/{event_id}/bookings"
+include-method = "GET"
+checks.use_after_free.enabled = false
 TOML
   echo "$file"
 }

@@ -35,7 +35,9 @@ def _future_date(body):
 
 def _password_in_bytes(body):
     value = body.get("password")
-    if not isinstance(value, str) or not 8 <= len(value) <= 72:
+    # Only schema-valid passwords (8 to 72 characters, no NUL): cutting a negative case
+    # could drop the very character that makes it invalid and turn it into a valid one.
+    if not isinstance(value, str) or not 8 <= len(value) <= 72 or "\x00" in value:
         return body
     try:
         encoded = value.encode("utf-8")
