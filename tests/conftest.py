@@ -38,6 +38,21 @@ def backend(request):
 
 
 @pytest.fixture(scope="session")
+def redis_url(tmp_path_factory):
+    """The URL of a Redis server this test session started itself (see support.RedisServer).
+    Without the redis-server binary: a failure in CI, a skip with a message elsewhere."""
+    server = support.RedisServer(tmp_path_factory.mktemp("redis"))
+    try:
+        server.start()
+    except FileNotFoundError as exc:
+        if support.IN_CI:
+            pytest.fail(f"CI must run the Redis tests: {exc}")
+        pytest.skip(f"Redis tests skipped: {exc}")
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture(scope="session")
 def database_url(backend, tmp_path_factory):
     url = support.create_database(backend, tmp_path_factory.mktemp(backend))
     yield url

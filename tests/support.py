@@ -1,6 +1,7 @@
 """Helpers shared by the test modules: databases, users through the API, live servers."""
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -127,6 +128,53 @@ def free_port():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+class RedisServer:
+    """A private `redis-server` (the binary of the machine's Debian package) on a free
+    port, in memory only, started and stopped by the tests themselves: the suite never
+    depends on a Redis somebody else left running."""
+
+    def __init__(self, workdir):
+        self.binary = shutil.which("redis-server") or ("/usr/bin/redis-server" if Path("/usr/bin/redis-server").exists() else None)
+        self.workdir = Path(workdir)
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}"
+        self.process = None
+
+    def start(self, timeout=15):
+        if self.binary is None:
+            raise FileNotFoundError("no redis-server binary (Debian package redis-server)")
+        self.log = open(self.workdir / "redis.log", "w")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", str(self.workdir)],
+            stdout=self.log, stderr=subprocess.STDOUT,
+        )
+        wait_until(self._answers, timeout, 0.05, f"redis-server on port {self.port} to answer PING")
+        return self
+
+    def _answers(self):
+        if self.process.poll() is not None:
+            raise AssertionError(f"redis-server exited with {self.process.returncode}: "
+                                 f"{(self.workdir / 'redis.log').read_text()[-2000:]}")
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
+                sock.sendall(b"PING\r\n")
+                return sock.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def stop(self):
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+        if self.process is not None:
+            self.log.close()
 
 
 class Server:

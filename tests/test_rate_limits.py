@@ -6,7 +6,6 @@ client address with `environ_base`, so the set-up traffic (from 127.0.0.1) and t
 attack (from 203.0.113.x) never share a per-address count.
 """
 
-import subprocess
 import uuid
 
 import httpx
@@ -14,8 +13,6 @@ import pytest
 
 from tests import support
 from tests.conftest import in_days
-
-REDIS_URL = "redis://127.0.0.1:6379/15"
 
 
 def limits(**overrides):
@@ -189,27 +186,16 @@ def test_nothing_is_limited_when_disabled(client, make_user, make_event):
 
 
 @pytest.fixture
-def redis_db():
-    """Redis database 15, flushed before and after."""
+def redis_db(redis_url):
+    """Database 15 of the session's own Redis server, flushed before and after."""
+    import redis
 
-    def flush():
-        result = subprocess.run(["redis-cli", "-u", REDIS_URL, "FLUSHDB"], capture_output=True, text=True, timeout=10)
-        assert result.returncode == 0 and "OK" in result.stdout, result.stdout + result.stderr
-
-    try:
-        flush()
-    except (FileNotFoundError, AssertionError) as exc:
-        try:
-            import redis
-
-            redis.Redis.from_url(REDIS_URL).flushdb()
-        except Exception:  # noqa: BLE001
-            pytest.fail(f"Redis at {REDIS_URL} is needed for this test: {exc}")
-    yield REDIS_URL
-    try:
-        flush()
-    except (FileNotFoundError, AssertionError):
-        pass
+    url = f"{redis_url}/15"
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    yield url
+    client.flushdb()
+    client.close()
 
 
 @pytest.mark.parametrize("storage, shared", [("redis", True), ("memory", False)])
@@ -257,7 +243,23 @@ def test_two_servers_share_the_count_through_redis(new_database, redis_db, tmp_p
             server.stop()
 
 
-@limits(RATELIMIT_STORAGE_URI=REDIS_URL, RATELIMIT_BOOKING="2 per minute")
+SESSION_REDIS = "redis://session-redis/15"  # stands for redis_db, resolved by config_overrides below
+
+
+@pytest.fixture
+def config_overrides(request):
+    """The parametrized overrides (indirect), with SESSION_REDIS replaced by the URL of the
+    session's own Redis server."""
+    overrides = dict(request.param)
+    if overrides.get("RATELIMIT_STORAGE_URI") == SESSION_REDIS:
+        overrides["RATELIMIT_STORAGE_URI"] = request.getfixturevalue("redis_db")
+    return overrides
+
+
+@pytest.mark.parametrize(
+    "config_overrides", limits(RATELIMIT_STORAGE_URI=SESSION_REDIS, RATELIMIT_BOOKING="2 per minute").args[1],
+    indirect=True, ids=["limits"],
+)
 def test_booking_limit_with_redis_storage_in_process(redis_db, client, customer, make_event):
     event = make_event(totalTickets=10)
     second = make_event(totalTickets=10, date=in_days(31))
@@ -265,4 +267,7 @@ def test_booking_limit_with_redis_storage_in_process(redis_db, client, customer,
     assert client.post("/api/bookings", json={"eventId": event["id"], "ticketsCount": 1}, headers=customer.headers).status_code == 201
     assert client.post("/api/bookings", json={"eventId": second["id"], "ticketsCount": 1}, headers=customer.headers).status_code == 201
     assert_rate_limited(client.post("/api/bookings", json={"eventId": third["id"], "ticketsCount": 1}, headers=customer.headers))
-    assert subprocess.run(["redis-cli", "-u", REDIS_URL, "DBSIZE"], capture_output=True, text=True).stdout.strip() != "0"
+    import redis
+
+    with redis.Redis.from_url(redis_db) as store:
+        assert store.dbsize() > 0, "the limit's count is not in Redis"
