@@ -48,10 +48,14 @@ class Title(Text):
 
     def __init__(self, max_length, **kwargs):
         kwargs["metadata"] = {"pattern": "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$", **kwargs.get("metadata", {})}
+        self.max_length = max_length
         super().__init__(validate=validate.Length(min=1, max=max_length), **kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
-        value = super()._deserialize(value, attr, data, **kwargs).strip()
+        value = super()._deserialize(value, attr, data, **kwargs)
+        if len(value) > self.max_length:  # as sent: stripping must not make a long value fit
+            raise ValidationError(f"Longer than maximum length {self.max_length}.")
+        value = value.strip()
         if not value:
             raise ValidationError("Must not be blank.")
         return value

@@ -86,6 +86,9 @@ def test_date_without_offset_is_utc_and_offsets_are_converted(client, organizer)
     ("totalTickets", 5.5),
     ("title", "   "),
     ("location", ""),
+    ("title", "x" * 201),
+    ("location", "\x1e" + "x" * 200),  # 201 characters as sent: stripping must not make it fit
+    ("location", " " * 150 + "x" * 51),
 ])
 def test_create_refuses_invalid_field(client, organizer, field, value):
     response = client.post("/api/events", json=event_body(**{field: value}), headers=organizer.headers)
