@@ -15,9 +15,13 @@
 # .ci/schemathesis_hooks.py (SCHEMATHESIS_HOOKS) teaches the generator the one rule JSON
 # Schema cannot state: an event's date must be in the future.
 #
-# Every finding is a bug in the app, with one exception stated where it is configured:
-# the use_after_free check on GET /api/events/{id} and its /bookings (API.md keeps a
-# cancelled event readable after DELETE). The script
+# Every finding is a bug in the app, with one exception: the use_after_free check is
+# off. The API's only DELETE is DELETE /api/events/{id}, and API.md keeps an event that
+# was ever booked readable, as CANCELLED, after it (tests/test_events.py checks both
+# that and the 404 of a never-booked event after DELETE).
+#
+# CI runs with a fixed seed (ST_SEED), so that its verdict is reproducible; run
+# `ST_SEED= bash .ci/schemathesis.sh` (empty) for a random seed when exploring. The script
 # exits non-zero if either run finds anything (it still runs both, to report both).
 #
 #   bash .ci/schemathesis.sh            # ST_MAX_TIME=60 seconds per run by default
@@ -27,6 +31,7 @@ ROOT=$(pwd)
 
 BIN="${VENV:-$ROOT/.venv}/bin"
 MAX_TIME="${ST_MAX_TIME:-60}"
+SEED="${ST_SEED-20261123}"  # unset: the CI seed; set but empty: a random one
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/eventbook-st.XXXXXX")
 SERVER_PID=""
@@ -103,21 +108,6 @@ retry_on = [401]
 # which is a rejection of the invalid request all the same.
 [checks.negative_data_rejection]
 expected-statuses = ["400", "401", "403", "404", "405", "406", "409", "414", "415", "422", "428", "429", "5xx"]
-
-# API.md: DELETE of an event that was ever booked cancels it (204) and it stays readable
-# with status CANCELLED, its cancelled bookings too, so a 200 from the two reads of an
-# event after that DELETE is the contract, not a use after free. These two reads are
-# exempt from that one check; tests/test_events.py checks that a never-booked event is
-# gone (404) after DELETE.
-[[operations]]
-include-path = "/api/events/{event_id}"
-include-method = "GET"
-checks.use_after_free.enabled = false
-
-[[operations]]
-include-path = "/api/events/{event_id}/bookings"
-include-method = "GET"
-checks.use_after_free.enabled = false
 TOML
   echo "$file"
 }
@@ -142,7 +132,8 @@ run_st() {
   set +e
   (cd "$WORK" && PYTHONPATH="$ROOT/.ci${PYTHONPATH:+:$PYTHONPATH}" SCHEMATHESIS_HOOKS=schemathesis_hooks \
       "$BIN/st" --config-file "$config" run "$BASE/api/openapi.json" \
-      --checks all \
+      --checks all --exclude-checks use_after_free \
+      ${SEED:+--seed "$SEED"} \
       --max-time "$MAX_TIME" \
       --workers 1 \
       --request-timeout 10 \

@@ -43,6 +43,13 @@ class Text(fields.String):
         return value
 
 
+# What `\s` matches in the OpenAPI document's patterns (ECMAScript): the whitespace a
+# title may not consist of, and that is stripped around it. Python's own str.strip()
+# would also strip the control characters U+001C-U+001F and U+0085, which the documented
+# pattern counts as text.
+SPACE = "\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+
+
 class Title(Text):
     """A required single-line name: surrounding spaces removed, never blank."""
 
@@ -55,7 +62,7 @@ class Title(Text):
         value = super()._deserialize(value, attr, data, **kwargs)
         if len(value) > self.max_length:  # as sent: stripping must not make a long value fit
             raise ValidationError(f"Longer than maximum length {self.max_length}.")
-        value = value.strip()
+        value = value.strip(SPACE)
         if not value:
             raise ValidationError("Must not be blank.")
         return value

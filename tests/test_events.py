@@ -89,6 +89,7 @@ def test_date_without_offset_is_utc_and_offsets_are_converted(client, organizer)
     ("title", "x" * 201),
     ("location", "\x1e" + "x" * 200),  # 201 characters as sent: stripping must not make it fit
     ("location", " " * 150 + "x" * 51),
+    ("title", "\u3000\t\ufeff"),  # blank: only what the documented pattern's \s matches
 ])
 def test_create_refuses_invalid_field(client, organizer, field, value):
     response = client.post("/api/events", json=event_body(**{field: value}), headers=organizer.headers)
@@ -96,6 +97,13 @@ def test_create_refuses_invalid_field(client, organizer, field, value):
     body = response.get_json()
     assert body["code"] == "validation_error"
     assert field in body["errors"]
+
+
+def test_a_control_character_is_text_not_space(client, organizer):
+    """The OpenAPI pattern's \\s (ECMAScript) does not match U+001E: such a title is not blank."""
+    response = client.post("/api/events", json=event_body(location="\x1e"), headers=organizer.headers)
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["location"] == "\x1e"
 
 
 @pytest.mark.parametrize("field", ["title", "date", "location", "totalTickets"])
