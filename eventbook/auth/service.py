@@ -89,7 +89,11 @@ def token_owner(payload):
     user_id = int(sub) if isinstance(sub, str) and sub.isascii() and sub.isdigit() and len(sub) <= 10 else 0
     if not 0 < user_id <= MAX_INT:
         return None, False
-    row = db.session.execute(TOKEN_OWNER, {"user_id": user_id, "jti": str(payload.get("jti"))}).first()
+    # A read that needs no transaction: on a pooled connection of its own, auto-committed,
+    # so the request's session begins its transaction only when a service writes (a
+    # booking then runs as one auto-committed statement: bookings.service.book).
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        row = connection.execute(TOKEN_OWNER, {"user_id": user_id, "jti": str(payload.get("jti"))}).first()
     return (row, row.revoked) if row else (None, False)
 
 

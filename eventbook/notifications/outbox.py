@@ -1,8 +1,10 @@
 """The outbox: notification rows written in the same transaction as the change they
 describe, handed to the worker pool once that transaction has committed."""
 
+from string import Formatter
+
 from flask import current_app
-from sqlalchemy import String, cast, insert, literal, or_, select, update
+from sqlalchemy import String, bindparam, case, cast, func, insert, literal, or_, select, update
 
 from eventbook.extensions import db
 from eventbook.models import (
@@ -16,29 +18,64 @@ from eventbook.models import (
 
 
 def _when(event):
-    return event.date.strftime("%A %d %B %Y, %H:%M UTC")
+    return event.date.strftime(WHEN)
 
 
 def _tickets(count):
     return f"{count} ticket{'s' if count != 1 else ''}"
 
 
+# The two booking emails. Each template is rendered in Python (`_fields`) and, for the
+# PostgreSQL booking statement, in SQL (`confirmed_sql`): one text, two renderers.
+WHEN = "%A %d %B %Y, %H:%M UTC"
+WHEN_SQL = 'FMDay DD FMMonth YYYY, HH24:MI "UTC"'  # WHEN in to_char()'s words
+CONFIRMED = ("Booking confirmed: {title}",
+             "Your booking #{booking} of {tickets} for {title} on {when} at {location} is confirmed.")
+CANCELLED = ("Booking cancelled: {title}",
+             "Your booking #{booking} of {tickets} for {title} on {when} at {location} has been cancelled.")
+
+
+def _fields(booking, event):
+    return {"booking": booking.id, "tickets": _tickets(booking.tickets_count), "title": event.title,
+            "when": _when(event), "location": event.location}
+
+
 def booking_confirmed(booking, user, event):
-    return _add(
-        Kind.BOOKING_CONFIRMED, user, booking, event,
-        f"Booking confirmed: {event.title}",
-        f"Your booking #{booking.id} of {_tickets(booking.tickets_count)} for {event.title} "
-        f"on {_when(event)} at {event.location} is confirmed.",
-    )
+    subject, body = (text.format(**_fields(booking, event)) for text in CONFIRMED)
+    return _add(Kind.BOOKING_CONFIRMED, user, booking, event, subject, body)
 
 
 def booking_cancelled(booking, user, event):
-    return _add(
-        Kind.BOOKING_CANCELLED, user, booking, event,
-        f"Booking cancelled: {event.title}",
-        f"Your booking #{booking.id} of {_tickets(booking.tickets_count)} for {event.title} "
-        f"on {_when(event)} at {event.location} has been cancelled.",
-    )
+    subject, body = (text.format(**_fields(booking, event)) for text in CANCELLED)
+    return _add(Kind.BOOKING_CANCELLED, user, booking, event, subject, body)
+
+
+def confirmed_sql(booking, event, now):
+    """The BOOKING_CONFIRMED row's values as SQL over the columns of a booking and of its
+    event (the booking statement's CTEs), for an INSERT ... SELECT; the recipient is the
+    bound parameter `email`."""
+    count = booking.c.tickets_count
+    fields = {
+        "booking": cast(booking.c.id, String),
+        "tickets": func.concat(cast(count, String), case((count == 1, " ticket"), else_=" tickets")),
+        "title": event.c.title,
+        "when": func.to_char(func.timezone("UTC", event.c.date), WHEN_SQL),
+        "location": event.c.location,
+    }
+    subject, body = (_sql(text, fields) for text in CONFIRMED)
+    return {
+        "kind": literal(Kind.BOOKING_CONFIRMED), "user_id": booking.c.user_id, "recipient": bindparam("email"),
+        "subject": subject, "body": body, "event_id": event.c.id, "booking_id": booking.c.id,
+        "status": literal(Status.PENDING), "attempts": literal(0), "next_attempt_at": now, "created_at": now,
+    }
+
+
+def _sql(template, fields):
+    parts = []
+    for text, name, _spec, _conversion in Formatter().parse(template):
+        parts += [literal(text)] if text else []
+        parts += [fields[name]] if name is not None else []
+    return func.concat(*parts)
 
 
 def event_updated(event, now):
