@@ -9,8 +9,10 @@ connections, so the app recovers by itself when the database comes back.
 """
 
 import sqlite3
+from datetime import timezone
 from pathlib import Path
 
+from flask import current_app
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
@@ -47,3 +49,59 @@ def _sqlite_pragmas(dbapi_connection, _record):
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
+
+
+class Prepared:
+    """A Core statement that PostgreSQL parses and plans once per connection (PREPARE),
+    then only executes (EXECUTE): for the booking statement, whose three-part WITH cost
+    the server about as much to plan as to run (tests/perf/README.md).
+
+    `run(session, values)` gives the rows as dicts of label -> value, typed like the
+    statement's columns. With DB_PREPARED_STATEMENTS off (a pooler in transaction mode
+    in front of PostgreSQL cannot keep a connection's prepared statements), or on
+    another database, the statement is executed as it is."""
+
+    def __init__(self, name, statement):
+        from sqlalchemy.dialects.postgresql import psycopg2
+
+        from eventbook.models import UTCDateTime
+
+        dialect = psycopg2.dialect(paramstyle="numeric_dollar")
+        compiled = statement.compile(dialect=dialect)
+        self.statement = statement
+        self.name = name
+        order = compiled.positiontup  # the names of $1, $2, ...
+        types = ", ".join(compiled.binds[key].type.compile(dialect=dialect) for key in order)
+        self.prepare = f"PREPARE {name} ({types}) AS {compiled}"
+        # EXECUTE sends the statement's own constants as literals, and %s for the values
+        self.variables = [key for key in order if compiled.binds[key].required]
+        arguments = ("%s" if compiled.binds[key].required else _literal(compiled.params[key]) for key in order)
+        self.execute = f"EXECUTE {name}({', '.join(arguments)})"
+        self.labels = [column.key for column in statement.selected_columns]
+        self.utc = [isinstance(column.type, UTCDateTime) for column in statement.selected_columns]
+
+    def run(self, session, values):
+        connection = session.connection()
+        if connection.dialect.name != "postgresql" or not current_app.config["DB_PREPARED_STATEMENTS"]:
+            return [dict(row._mapping) for row in connection.execute(self.statement, values)]
+        prepared = connection.connection.info.setdefault("prepared", set())  # per server connection
+        if self.name not in prepared:
+            connection.exec_driver_sql(self.prepare)
+            prepared.add(self.name)
+        params = tuple(values[key] for key in self.variables)
+        return [
+            {label: _utc(value) if utc else value for label, utc, value in zip(self.labels, self.utc, row, strict=True)}
+            for row in connection.exec_driver_sql(self.execute, params)
+        ]
+
+
+def _literal(value):
+    """A constant of our own statement as SQL (psycopg2 then reads % as a placeholder)."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise TypeError(f"no literal for {value!r}")
+    text = str(value) if isinstance(value, int) else "'" + value.replace("'", "''") + "'"
+    return text.replace("%", "%%")
+
+
+def _utc(value):
+    return value.astimezone(timezone.utc) if value is not None else None

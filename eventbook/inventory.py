@@ -5,7 +5,7 @@ database decides, row-locked, whether it holds: nothing is read first and writte
 after. Callers check the returned row (or row count) and roll back when it is None.
 """
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Integer, bindparam, select, update
 
 from eventbook.extensions import db
 from eventbook.models import Event, EventStatus
@@ -22,11 +22,11 @@ TAKE = (  # built once, run for every booking
     update(_events)
     .where(
         _events.c.id == bindparam("event_id"),
-        _events.c.available_tickets >= bindparam("count"),
+        _events.c.available_tickets >= bindparam("count", type_=Integer),
         _events.c.status == EventStatus.SCHEDULED,
         _events.c.date > bindparam("now", type_=_events.c.date.type),
     )
-    .values(available_tickets=_events.c.available_tickets - bindparam("count"))
+    .values(available_tickets=_events.c.available_tickets - bindparam("count", type_=Integer))
     .returning(*_events.c)
 )
 

@@ -2,10 +2,11 @@
 
 from types import SimpleNamespace
 
-from sqlalchemy import bindparam, exc, insert, select, update
+from sqlalchemy import Integer, String, bindparam, exc, insert, select, update
 
 from eventbook import inventory
 from eventbook.bookings import idempotency
+from eventbook.database import Prepared
 from eventbook.errors import error
 from eventbook.extensions import db
 from eventbook.models import Booking, BookingStatus, Event, EventStatus, Notification, Role, User, utcnow
@@ -57,10 +58,10 @@ def book(user, event_id, tickets_count, idempotency_key=None, dump=None):
 
 
 def _book_in_one_statement(values):
-    row = db.session.execute(BOOK, values).one_or_none()
-    if row is None:
+    rows = BOOK.run(db.session, values)
+    if not rows:
         return None, None
-    row = row._mapping
+    [row] = rows
     event = SimpleNamespace(**{name: row[label] for name, label in _EVENT_LABELS})
     booking = SimpleNamespace(**{name: row[label] for name, label in _BOOKING_LABELS}, event=event)
     return booking, row["note_id"]
@@ -84,7 +85,8 @@ def _book_statement():
         insert(_bookings)
         .from_select(
             ["event_id", "user_id", "tickets_count", "status", "created_at"],
-            select(taken.c.id, bindparam("user_id"), bindparam("count"), bindparam("booking_status"), now),
+            select(taken.c.id, bindparam("user_id", type_=Integer), bindparam("count", type_=Integer),
+                   bindparam("booking_status", type_=String), now),
         )
         .returning(*_bookings.c)
         .cte("booked")
@@ -108,8 +110,8 @@ INSERT_BOOKING = insert(_bookings).returning(*_bookings.c).values(
     event_id=bindparam("event_id"), user_id=bindparam("user_id"), tickets_count=bindparam("count"),
     status=bindparam("booking_status"), created_at=bindparam("now"),
 )
-BOOK = _book_statement()
-_EVENT_LABELS = [(column.name, f"event_{column.name}") for column in _events.c]
+BOOK = Prepared("eventbook_book", _book_statement())
+_EVENT_LABELS = [(column.name, f"event_{column.name}") for column in _events.c]  # of BOOK's rows
 _BOOKING_LABELS = [(column.name, f"booking_{column.name}") for column in _bookings.c]
 
 

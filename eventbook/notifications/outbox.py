@@ -64,7 +64,7 @@ def confirmed_sql(booking, event, now):
     }
     subject, body = (_sql(text, fields) for text in CONFIRMED)
     return {
-        "kind": literal(Kind.BOOKING_CONFIRMED), "user_id": booking.c.user_id, "recipient": bindparam("email"),
+        "kind": literal(Kind.BOOKING_CONFIRMED), "user_id": booking.c.user_id, "recipient": bindparam("email", type_=String),
         "subject": subject, "body": body, "event_id": event.c.id, "booking_id": booking.c.id,
         "status": literal(Status.PENDING), "attempts": literal(0), "next_attempt_at": now, "created_at": now,
     }
