@@ -51,12 +51,21 @@ def _sqlite_pragmas(dbapi_connection, _record):
         cursor.close()
 
 
+def autocommit():
+    """A pooled connection on which each statement commits by itself: for reads that need
+    no transaction (the token check), and for a change that is one statement (a booking
+    without an Idempotency-Key). Use it in a `with` block."""
+    from eventbook.extensions import db
+
+    return db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+
+
 class Prepared:
     """A Core statement that PostgreSQL parses and plans once per connection (PREPARE),
     then only executes (EXECUTE): for the booking statement, whose three-part WITH cost
     the server about as much to plan as to run (tests/perf/README.md).
 
-    `run(session, values)` gives the rows as dicts of label -> value, typed like the
+    `run(connection, values)` gives the rows as dicts of label -> value, typed like the
     statement's columns. With DB_PREPARED_STATEMENTS off (a pooler in transaction mode
     in front of PostgreSQL cannot keep a connection's prepared statements), or on
     another database, the statement is executed as it is."""
@@ -80,8 +89,7 @@ class Prepared:
         self.labels = [column.key for column in statement.selected_columns]
         self.utc = [isinstance(column.type, UTCDateTime) for column in statement.selected_columns]
 
-    def run(self, session, values):
-        connection = session.connection()
+    def run(self, connection, values):
         if connection.dialect.name != "postgresql" or not current_app.config["DB_PREPARED_STATEMENTS"]:
             return [dict(row._mapping) for row in connection.execute(self.statement, values)]
         prepared = connection.connection.info.setdefault("prepared", set())  # per server connection

@@ -55,6 +55,27 @@ def test_customer_books_tickets(client, customer, make_event):
     assert fetched.get_json() == booking
 
 
+@pytest.mark.parametrize(
+    "config_overrides", [{"DB_PREPARED_STATEMENTS": True}, {"DB_PREPARED_STATEMENTS": False}],
+    ids=["prepared", "unprepared"],
+)
+def test_every_booking_rule_holds_with_and_without_prepared_statements(client, make_user, make_event):
+    """PostgreSQL books with a prepared statement unless DB_PREPARED_STATEMENTS is off
+    (SQLite ignores the setting): both give the same answers, dates in UTC included."""
+    alice, bob, carol = make_user(), make_user(), make_user()
+    event = make_event(totalTickets=3, date="2031-06-01T18:30:00+02:00")
+    booking = booked(client, alice, event["id"], 2)
+    assert booking["event"] == client.get(f"/api/events/{event['id']}").get_json()
+    assert booking["event"]["date"] == "2031-06-01T16:30:00Z"
+    assert booking["createdAt"].endswith("Z")
+    assert_conflict(book(client, alice, event["id"], 1), "already_booked")
+    assert_conflict(book(client, bob, event["id"], 2), "not_enough_tickets")
+    booked(client, bob, event["id"], 1)
+    assert_conflict(book(client, carol, event["id"], 1), "sold_out")
+    assert book(client, carol, 999_999, 1).status_code == 404
+    assert available(client, event["id"]) == 0
+
+
 @pytest.mark.parametrize("field, value", [
     ("ticketsCount", 0), ("ticketsCount", 11), ("ticketsCount", "2"), ("ticketsCount", 2.5),
     ("eventId", "abc"), ("eventId", 0),

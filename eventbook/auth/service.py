@@ -1,12 +1,14 @@
 """Accounts, passwords and tokens."""
 
 from datetime import datetime, timezone
+from types import SimpleNamespace
 
 import bcrypt
 from flask import current_app
 from flask_jwt_extended import create_access_token, create_refresh_token, decode_token
-from sqlalchemy import bindparam, exc, exists, select
+from sqlalchemy import Integer, String, bindparam, exc, exists, select
 
+from eventbook.database import Prepared, autocommit
 from eventbook.errors import error
 from eventbook.extensions import db
 from eventbook.models import RevokedToken, User, utcnow
@@ -92,15 +94,18 @@ def token_owner(payload):
     # A read that needs no transaction: on a pooled connection of its own, auto-committed,
     # so the request's session begins its transaction only when a service writes (a
     # booking then runs as one auto-committed statement: bookings.service.book).
-    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        row = connection.execute(TOKEN_OWNER, {"user_id": user_id, "jti": str(payload.get("jti"))}).first()
-    return (row, row.revoked) if row else (None, False)
+    with autocommit() as connection:
+        rows = TOKEN_OWNER.run(connection, {"user_id": user_id, "jti": str(payload.get("jti"))})
+    if not rows:
+        return None, False
+    row = SimpleNamespace(**rows[0])
+    return row, row.revoked
 
 
 # Built once: every authenticated request runs it. It gives a plain row (id, email, name,
 # role, created_at), not an ORM object, since callers only read it.
 _users, _revoked = User.__table__, RevokedToken.__table__
-TOKEN_OWNER = select(
+TOKEN_OWNER = Prepared("eventbook_token_owner", select(
     _users.c.id, _users.c.email, _users.c.name, _users.c.role, _users.c.created_at,
-    exists().where(_revoked.c.jti == bindparam("jti")).label("revoked"),
-).where(_users.c.id == bindparam("user_id"))
+    exists().where(_revoked.c.jti == bindparam("jti", type_=String)).label("revoked"),
+).where(_users.c.id == bindparam("user_id", type_=Integer)))

@@ -6,7 +6,7 @@ from sqlalchemy import Integer, String, bindparam, exc, insert, select, update
 
 from eventbook import inventory
 from eventbook.bookings import idempotency
-from eventbook.database import Prepared
+from eventbook.database import Prepared, autocommit
 from eventbook.errors import error
 from eventbook.extensions import db
 from eventbook.models import Booking, BookingStatus, Event, EventStatus, Notification, Role, User, utcnow
@@ -33,14 +33,14 @@ def book(user, event_id, tickets_count, idempotency_key=None, dump=None):
             return None, replay
 
     postgresql = db.session.get_bind().dialect.name == "postgresql"
-    if postgresql and key_row is None:
-        # Nothing else to write: the one statement is the whole transaction.
-        db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
     values = {"event_id": event_id, "count": tickets_count, "now": now, "user_id": user.id,
               "booking_status": BookingStatus.CONFIRMED, "email": user.email}
     try:
-        if postgresql:
-            booking, note = _book_in_one_statement(values)
+        if postgresql and key_row is None:  # nothing else to write: the statement is the transaction
+            with autocommit() as connection:
+                booking, note = _book_in_one_statement(connection, values)
+        elif postgresql:
+            booking, note = _book_in_one_statement(db.session.connection(), values)
         else:
             booking, note = _book_in_three(values, user)
     except exc.IntegrityError as integrity_error:
@@ -57,8 +57,8 @@ def book(user, event_id, tickets_count, idempotency_key=None, dump=None):
     return booking, None
 
 
-def _book_in_one_statement(values):
-    rows = BOOK.run(db.session, values)
+def _book_in_one_statement(connection, values):
+    rows = BOOK.run(connection, values)
     if not rows:
         return None, None
     [row] = rows
