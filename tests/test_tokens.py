@@ -93,7 +93,25 @@ def test_expired_token_signed_with_the_app_key(app, client, customer):
     now = int(time.time())
     claims = {**claims_of(customer.token), "iat": now - 3600, "nbf": now - 3600, "exp": now - 60}
     token = jwt.encode(claims, app.config["JWT_SECRET_KEY"], algorithm="HS256")
-    assert_unauthorized(client.get(ME, headers=bearer(token)))
+    response = client.get(ME, headers=bearer(token))
+    assert_unauthorized(response)
+    assert response.get_json()["message"] == "Token has expired"
+
+
+def test_a_token_is_checked_in_one_decode_and_still_refused_when_wrong(app, client, customer, monkeypatch):
+    """eventbook.extensions.JWTManager decodes once; what it lets through and refuses is
+    the library's: a good token passes, every altered one is a 401 naming the reason."""
+    decodes = []
+    original = jwt.decode
+    monkeypatch.setattr(jwt, "decode", lambda *args, **kwargs: decodes.append(1) or original(*args, **kwargs))
+    assert client.get(ME, headers=customer.headers).get_json()["id"] == customer.id
+    assert len(decodes) == 1  # flask-jwt-extended alone: 2 (an unchecked one first)
+    header, payload, signature = customer.token.split(".")
+    flipped = signature[:-2] + ("A" if signature[-2] != "A" else "B") + signature[-1]
+    for token in (f"{header}.{payload}.{flipped}", f"{header}.{payload}", f"{payload}.{header}.{signature}"):
+        response = client.get(ME, headers=bearer(token))
+        assert_unauthorized(response)
+        assert response.get_json()["message"] == "Invalid token"
 
 
 # `exp` is whole seconds, so a 3-second token lives between 2 and 3 seconds.
