@@ -33,6 +33,7 @@ def create_app(config_class=settings.Config):
     register_blueprints(app)
     errors.register(app)
     web.register(app)
+    app.teardown_request(database.release_autocommit)
     register_commands(app)
     if app.config["PROXY_FIX_X_FOR"]:
         hops = app.config["PROXY_FIX_X_FOR"]

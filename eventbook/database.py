@@ -9,10 +9,11 @@ connections, so the app recovers by itself when the database comes back.
 """
 
 import sqlite3
+from contextlib import nullcontext
 from datetime import timezone
 from pathlib import Path
 
-from flask import current_app
+from flask import current_app, g, has_request_context
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
@@ -52,12 +53,25 @@ def _sqlite_pragmas(dbapi_connection, _record):
 
 
 def autocommit():
-    """A pooled connection on which each statement commits by itself: for reads that need
-    no transaction (the token check), and for a change that is one statement (a booking
-    without an Idempotency-Key). Use it in a `with` block."""
+    """A pooled connection on which each statement commits by itself, for a `with` block:
+    for reads that need no transaction (the token check), and for a change that is one
+    statement (a booking without an Idempotency-Key). A request checks one out the first
+    time and keeps it until its teardown, so the token check and the booking share it."""
     from eventbook.extensions import db
 
-    return db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+    if not has_request_context():
+        return db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+    connection = g.get("autocommit_connection")
+    if connection is None or connection.invalidated:
+        connection = g.autocommit_connection = db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+    return nullcontext(connection)
+
+
+def release_autocommit(_exc=None):
+    """teardown_request: give the request's auto-commit connection back to the pool."""
+    connection = g.pop("autocommit_connection", None)
+    if connection is not None:
+        connection.close()
 
 
 class Prepared:
