@@ -35,7 +35,7 @@ class JWTManager(flask_jwt_extended.JWTManager):
     Before its checked decode, the library decodes every token twice more without
     checking it (claims, then header), only to pass them to a decode-key loader.
     eventbook has one key and no such loader, and those two passes cost more CPU than
-    the checked decode itself: about 7% of a booking (tests/perf/README.md). With a
+    the checked decode itself: about 7% of a booking (README, Performance). With a
     loader registered, or for an expired token (whose error carries the unchecked
     header and claims), the library's own path runs."""
 

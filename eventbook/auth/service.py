@@ -91,9 +91,9 @@ def token_owner(payload):
     user_id = int(sub) if isinstance(sub, str) and sub.isascii() and sub.isdigit() and len(sub) <= 10 else 0
     if not 0 < user_id <= MAX_INT:
         return None, False
-    # A read that needs no transaction: on a pooled connection of its own, auto-committed,
-    # so the request's session begins its transaction only when a service writes (a
-    # booking then runs as one auto-committed statement: bookings.service.book).
+    # A read that needs no transaction: on the request's auto-commit connection, so the
+    # session begins a transaction only when a service writes (a booking without an
+    # Idempotency-Key reuses that connection for its one statement: bookings.service.book).
     with autocommit() as connection:
         rows = TOKEN_OWNER.run(connection, {"user_id": user_id, "jti": str(payload.get("jti"))})
     if not rows:
