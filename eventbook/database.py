@@ -15,6 +15,7 @@ from pathlib import Path
 from flask import current_app, g, has_request_context
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 
 
 def engine_options(config):
@@ -27,16 +28,25 @@ def _options(config):
         path = uri.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        return {"connect_args": {"timeout": 30, "isolation_level": "IMMEDIATE", "check_same_thread": False}}
+        connect_args = {"timeout": 30, "isolation_level": "IMMEDIATE", "check_same_thread": False}
+        if not path or path == ":memory:":  # one connection per thread (SingletonThreadPool)
+            return {"connect_args": connect_args}
+        return {**_pool(config), "connect_args": connect_args}
     return {
-        "pool_size": config["DB_POOL_SIZE"],
-        "max_overflow": config["DB_POOL_SIZE"],
-        "pool_timeout": config["DB_POOL_TIMEOUT"],
+        **_pool(config),
         # No pre-ping (a round trip on every checkout): a connection that the server
         # dropped fails once, SQLAlchemy then discards the whole pool, the request gets a
         # 503 and the next one reconnects.
         "pool_recycle": 1800,
         "connect_args": {"connect_timeout": 5},
+    }
+
+
+def _pool(config):
+    return {
+        "pool_size": config["DB_POOL_SIZE"],
+        "max_overflow": config["DB_POOL_SIZE"],
+        "pool_timeout": config["DB_POOL_TIMEOUT"],
     }
 
 
@@ -52,14 +62,23 @@ def _sqlite_pragmas(dbapi_connection, _record):
 
 
 def autocommit():
-    """A pooled connection on which each statement commits by itself, for a `with` block:
-    for reads that need no transaction (the token check), and for a change that is one
+    """A connection on which each statement commits by itself, for a `with` block: for
+    reads that need no transaction (the token check), and for a change that is one
     statement (a booking without an Idempotency-Key). A request checks one out the first
-    time and keeps it until its teardown, so the token check and the booking share it."""
+    time and keeps it, so the token check and the booking share it.
+
+    A request never holds two pooled connections: when its session begins a
+    transaction, the auto-commit connection goes back to the pool first
+    (`_one_connection_per_request`), and while that transaction is open this gives the
+    session's own connection. Holding two, requests that each kept one and waited for a
+    second could take the whole pool and wait on each other until DB_POOL_TIMEOUT."""
     from eventbook.extensions import db
 
     if not has_request_context():
         return db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+    session = db.session()
+    if session.in_transaction():
+        return nullcontext(session.connection())
     connection = g.get("autocommit_connection")
     if connection is None or connection.invalidated:
         connection = g.autocommit_connection = db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
@@ -71,6 +90,14 @@ def release_autocommit(_exc=None):
     connection = g.pop("autocommit_connection", None)
     if connection is not None:
         connection.close()
+
+
+@event.listens_for(Session, "after_transaction_create")
+def _one_connection_per_request(_session, transaction):
+    """A session transaction begins (before it checks out its connection): the request's
+    auto-commit connection goes back to the pool."""
+    if transaction.parent is None and has_request_context():
+        release_autocommit()
 
 
 class Prepared:

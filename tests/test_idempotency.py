@@ -202,6 +202,22 @@ def test_concurrent_repeats_book_once(client, customer, make_event):
     assert len(client.get("/api/bookings/my-bookings", headers=customer.headers).get_json()) == 1
 
 
+@pytest.mark.parametrize("config_overrides", [{"DB_POOL_SIZE": 1, "DB_POOL_TIMEOUT": 3}], ids=["pool-of-2"])
+def test_a_small_pool_serves_more_concurrent_requests_than_connections(client, make_user, make_event):
+    """Each request holds one pooled connection at a time (2 here, pool 1 + overflow 1).
+    A request that kept its token check's connection while its transaction waited for a
+    second one could fill the pool with such requests, all waiting for each other until
+    DB_POOL_TIMEOUT: 503s (seen in CI with 30 requests on SQLite's 15 connections)."""
+    event = make_event(totalTickets=100)
+    customers = [make_user() for _ in range(4)]
+    requests = [(customer, key) for customer in customers for key in ("a", "b", "c")]
+    with ThreadPoolExecutor(max_workers=len(requests)) as pool:
+        responses = list(pool.map(lambda request: book(client, request[0], event["id"], 1, key=request[1]), requests))
+    assert sorted(r.status_code for r in responses).count(201) == len(customers), [r.status_code for r in responses]
+    assert {r.status_code for r in responses} <= {201, 409}, [r.get_json() for r in responses]
+    assert available(client, event["id"]) == 100 - len(customers)
+
+
 def test_an_expired_key_is_forgotten(app, client, customer, make_event):
     first_event, second_event = make_event(totalTickets=10), make_event(totalTickets=10)
     first = book(client, customer, first_event["id"], 1, key="old-key")
