@@ -76,9 +76,8 @@ def autocommit():
 
     if not has_request_context():
         return db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-    session = db.session()
-    if session.in_transaction():
-        return nullcontext(session.connection())
+    if db.session.registry.has() and db.session.in_transaction():  # has(): no session made just to ask
+        return nullcontext(db.session.connection())
     connection = g.get("autocommit_connection")
     if connection is None or connection.invalidated:
         connection = g.autocommit_connection = db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")

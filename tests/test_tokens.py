@@ -104,8 +104,12 @@ def test_a_token_is_checked_in_one_decode_and_still_refused_when_wrong(app, clie
     decodes = []
     original = jwt.decode
     monkeypatch.setattr(jwt, "decode", lambda *args, **kwargs: decodes.append(1) or original(*args, **kwargs))
+    app.extensions.pop("eventbook.verified_tokens", None)  # forget the tokens checked so far
     assert client.get(ME, headers=customer.headers).get_json()["id"] == customer.id
     assert len(decodes) == 1  # flask-jwt-extended alone: 2 (an unchecked one first)
+    # once checked, the same token is not decoded again (revocation is still checked)
+    assert client.get(ME, headers=customer.headers).get_json()["id"] == customer.id
+    assert len(decodes) == 1
     header, payload, signature = customer.token.split(".")
     flipped = signature[:-2] + ("A" if signature[-2] != "A" else "B") + signature[-1]
     for token in (f"{header}.{payload}.{flipped}", f"{header}.{payload}", f"{payload}.{header}.{signature}"):
@@ -117,9 +121,12 @@ def test_a_token_is_checked_in_one_decode_and_still_refused_when_wrong(app, clie
 # `exp` is whole seconds, so a 3-second token lives between 2 and 3 seconds.
 @pytest.mark.parametrize("config_overrides", [{"JWT_ACCESS_TOKEN_EXPIRES": timedelta(seconds=3)}])
 def test_issued_token_expires(client, customer):
+    """Also for a token that was checked, and remembered, while it was valid."""
     assert client.get(ME, headers=customer.headers).status_code == 200
     time.sleep(3.5)
-    assert_unauthorized(client.get(ME, headers=customer.headers))
+    response = client.get(ME, headers=customer.headers)
+    assert_unauthorized(response)
+    assert response.get_json()["message"] == "Token has expired"
 
 
 def test_token_not_yet_valid(app, client, customer):

@@ -32,7 +32,7 @@ def book(user, event_id, tickets_count, idempotency_key=None, dump=None):
         if replay:
             return None, replay
 
-    postgresql = db.session.get_bind().dialect.name == "postgresql"
+    postgresql = db.engine.dialect.name == "postgresql"
     values = {"event_id": event_id, "count": tickets_count, "now": now, "user_id": user.id,
               "booking_status": BookingStatus.CONFIRMED, "email": user.email}
     try:

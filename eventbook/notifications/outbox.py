@@ -120,8 +120,11 @@ INSERT_NOTIFICATION = insert(Notification.__table__).returning(Notification.__ta
 
 
 def commit(*ids):
-    """Commit the change and its notifications together, then hand their ids to the pool."""
-    db.session.commit()
+    """Commit the change and its notifications together, then hand their ids to the pool.
+    Without a session (a booking whose one statement committed itself) there is nothing
+    to commit, and none is made for it."""
+    if db.session.registry.has():
+        db.session.commit()
     current_app.extensions["notifications"].submit(list(ids))
 
 
