@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import sqlalchemy as sa
 
-from eventbook import create_app
+from eventbook import create_app, database
 from eventbook.extensions import db
 from tests import support
 
@@ -92,7 +92,7 @@ def app(database_url, config_overrides):
             for table in TABLES:
                 db.session.execute(sa.text(f"DELETE FROM {table}"))
         db.session.commit()
-        db.engine.dispose()
+        database.dispose()
     assert not violations, f"ticket invariant broken (id, total, available, sold): {violations}"
 
 

@@ -77,13 +77,12 @@ def migrate(url):
     """`flask db upgrade` on this database, in this process."""
     from flask_migrate import upgrade
 
-    from eventbook import create_app
-    from eventbook.extensions import db
+    from eventbook import create_app, database
 
     app = create_app(test_config(url))
     with app.app_context():
         upgrade()
-        db.engine.dispose()
+        database.dispose()
 
 
 def test_config(url, **overrides):

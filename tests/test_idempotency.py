@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import sqlalchemy as sa
 
-from eventbook import create_app
+from eventbook import create_app, database
 from eventbook.extensions import db
 from tests import support
 
@@ -185,7 +185,7 @@ def test_two_app_instances_on_one_database_replay_each_other(app, client, databa
     finally:
         other.extensions["notifications"].shutdown(timeout=5)
         with other.app_context():
-            db.engine.dispose()
+            database.dispose()
 
 
 def test_concurrent_repeats_book_once(client, customer, make_event):

@@ -12,8 +12,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from eventbook import create_app
-from eventbook.extensions import db
+from eventbook import create_app, database
 from tests import support
 
 ACCESS_FIELDS = {"time", "level", "request_id", "method", "path", "status", "duration_ms", "user_id"}
@@ -133,7 +132,7 @@ def in_process_app(tmp_path, **overrides):
     finally:
         app.extensions["notifications"].shutdown(timeout=5)
         with app.app_context():
-            db.engine.dispose()
+            database.dispose()
 
 
 @pytest.mark.parametrize("overrides", [{"LOG_FORMAT": "text"}, {"LOG_FORMAT": "json", "DEBUG": True}],

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import sqlalchemy as sa
 
+from eventbook import database
 from eventbook.extensions import db
 from eventbook.models import Notification
 from tests import support
@@ -584,7 +585,7 @@ def test_shutdown_during_a_sweep_leaves_rows_ready_for_the_next_start(app, clien
     finally:
         restarted.extensions["notifications"].shutdown(timeout=5)
         with restarted.app_context():
-            db.engine.dispose()
+            database.dispose()
     assert rows(app)[0]["attempts"] == 1
 
 
