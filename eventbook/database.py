@@ -98,11 +98,12 @@ def autocommit():
 
     if not has_request_context():
         return _connect(db)
+    connection = g.get("autocommit_connection")
+    if connection is not None and not connection.invalidated:
+        return nullcontext(connection)  # kept: no session transaction has begun since
     if db.session.registry.has() and db.session.in_transaction():  # has(): no session made just to ask
         return nullcontext(db.session.connection())
-    connection = g.get("autocommit_connection")
-    if connection is None or connection.invalidated:
-        connection = g.autocommit_connection = _connect(db)
+    connection = g.autocommit_connection = _connect(db)
     return nullcontext(connection)
 
 
