@@ -57,7 +57,7 @@ def binds(config):
 
 
 def dispose():
-    """Close every pooled connection of the app's engines (tests, after forking)."""
+    """Close every pooled connection of the app's engines (tests)."""
     from eventbook.extensions import db
 
     for engine in db.engines.values():
