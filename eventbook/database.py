@@ -13,7 +13,7 @@ from contextlib import nullcontext
 from pathlib import Path
 
 from flask import current_app, g, has_request_context
-from sqlalchemy import event
+from sqlalchemy import bindparam, column, event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -142,8 +142,6 @@ class Prepared:
     def __init__(self, name, statement):
         from sqlalchemy.dialects.postgresql import psycopg2
 
-        from eventbook.models import UTCDateTime
-
         dialect = psycopg2.dialect(paramstyle="numeric_dollar")
         compiled = statement.compile(dialect=dialect)
         self.statement = statement
@@ -151,16 +149,12 @@ class Prepared:
         order = compiled.positiontup  # the names of $1, $2, ...
         types = ", ".join(compiled.binds[key].type.compile(dialect=dialect) for key in order)
         self.prepare = f"PREPARE {name} ({types}) AS {compiled}"
-        # EXECUTE sends the statement's own constants as literals, and %s for the values
-        self.variables = [key for key in order if compiled.binds[key].required]
-        arguments = ("%s" if compiled.binds[key].required else _literal(compiled.params[key]) for key in order)
-        self.execute = f"EXECUTE {name}({', '.join(arguments)})"
-        self.labels = [column.key for column in statement.selected_columns]
-        # the columns' own conversions (UTCDateTime: aware UTC datetimes), as Core applies them
-        self.convert = [
-            column.type.process_result_value if isinstance(column.type, UTCDateTime) else None
-            for column in statement.selected_columns
-        ]
+        # EXECUTE sends the statement's own constants as literals, and binds for the values;
+        # as a typed text() construct, Core caches its compiled form and result metadata
+        arguments = (f":{key}" if compiled.binds[key].required else _literal(compiled.params[key]) for key in order)
+        self.execute = text(f"EXECUTE {name}({', '.join(arguments)})").bindparams(
+            *(bindparam(key, type_=compiled.binds[key].type) for key in order if compiled.binds[key].required)
+        ).columns(*(column(c.key, c.type) for c in statement.selected_columns))
 
     def run(self, connection, values):
         if connection.dialect.name != "postgresql" or not current_app.config["DB_PREPARED_STATEMENTS"]:
@@ -169,20 +163,12 @@ class Prepared:
         if self.name not in prepared:
             connection.exec_driver_sql(self.prepare)
             prepared.add(self.name)
-        params = tuple(values[key] for key in self.variables)
-        dialect = connection.dialect
-        return [
-            {
-                label: convert(value, dialect) if convert else value
-                for label, convert, value in zip(self.labels, self.convert, row, strict=True)
-            }
-            for row in connection.exec_driver_sql(self.execute, params)
-        ]
+        return [dict(row._mapping) for row in connection.execute(self.execute, values)]
 
 
 def _literal(value):
-    """A constant of our own statement as SQL (psycopg2 then reads % as a placeholder)."""
+    """A constant of our own statement as SQL, for text() (which reads :name as a bind)."""
     if isinstance(value, bool) or not isinstance(value, (int, str)):
         raise TypeError(f"no literal for {value!r}")
-    text = str(value) if isinstance(value, int) else "'" + value.replace("'", "''") + "'"
-    return text.replace("%", "%%")
+    literal = str(value) if isinstance(value, int) else "'" + value.replace("'", "''") + "'"
+    return literal.replace(":", "\\:")
