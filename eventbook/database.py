@@ -93,7 +93,9 @@ def autocommit():
     transaction, the auto-commit connection goes back to the pool first
     (`_one_connection_per_request`), and while that transaction is open this gives the
     session's own connection. Holding two, requests that each kept one and waited for a
-    second could take the whole pool and wait on each other until DB_POOL_TIMEOUT."""
+    second could take the whole pool and wait on each other until DB_POOL_TIMEOUT. So
+    nothing inside the `with` block may use the session: that would close the
+    connection the block is using."""
     from eventbook.extensions import db
 
     if not has_request_context():
