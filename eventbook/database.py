@@ -15,7 +15,7 @@ from contextlib import nullcontext
 from pathlib import Path
 
 from flask import current_app, g, has_request_context
-from sqlalchemy import bindparam, column, event, text
+from sqlalchemy import bindparam, column, event, make_url, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -27,9 +27,9 @@ def engine_options(config):
 def _options(config):
     uri = config["SQLALCHEMY_DATABASE_URI"]
     if uri.startswith("sqlite"):
-        path = uri.split("///", 1)[-1]
+        path = make_url(uri).database  # None for sqlite://, ":memory:" for sqlite:///:memory:
         connect_args = {"timeout": 30, "isolation_level": "IMMEDIATE", "check_same_thread": False}
-        if not path or path == ":memory:":  # one connection per thread (SingletonThreadPool)
+        if not path or path == ":memory:":  # Flask-SQLAlchemy gives it one shared connection (StaticPool)
             return {"connect_args": connect_args}
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         return {**_pool(config), "connect_args": connect_args}

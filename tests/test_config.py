@@ -61,6 +61,18 @@ def test_normalize_empty_database_url_is_the_local_sqlite_file(empty):
     assert normalize_database_url(empty) == f"sqlite:///{BASE_DIR / 'instance' / 'eventbook.db'}"
 
 
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:"])
+def test_an_in_memory_sqlite_url_starts_the_app(url, tmp_path, monkeypatch):
+    """Both spellings of SQLite's in-memory database start the app (no pool settings
+    for its one shared connection, and no directory made for it)."""
+    from eventbook import create_app
+
+    monkeypatch.chdir(tmp_path)
+    app = create_app(support.test_config(url, NOTIFY_AUTOSTART=False))
+    assert app.test_client().get("/api/openapi.json").status_code == 200
+    assert list(tmp_path.iterdir()) == []
+
+
 # -- validate() --------------------------------------------------------------------
 
 
