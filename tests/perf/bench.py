@@ -13,6 +13,7 @@ compared with a reference measured in the same run. See tests/perf/README.md.
 """
 
 import argparse
+import collections
 import http.client
 import json
 import math
@@ -165,6 +166,68 @@ def cpu_seconds(pids):
         fields = stat[stat.rfind(")") + 2 :].split()
         total += int(fields[11]) + int(fields[12])  # utime, stime
     return total / os.sysconf("SC_CLK_TCK")
+
+
+def shown(value, limit):
+    """`value` to two decimals, or three when two would make it look like `limit` (or
+    like the other side of it): 0.4988 shows as 0.499, not as a failing 0.50."""
+    text = f"{value:.2f}"
+    if (float(text) >= limit) != (value >= limit) or float(text) == limit != value:
+        text = f"{value:.3f}"
+    return text
+
+
+def bracket(before, after):
+    """The reference runs measured just before and just after an app run, as one: their
+    mean req/s, latency and CPU (so that a drift of the machine's speed during the app
+    run moves both sides alike), answers summed, both kept under "runs"."""
+    both = (before, after)
+    merged = {"rps": round(statistics.mean(r["rps"] for r in both), 1), "runs": {"before": before, "after": after}}
+    merged["latency_ms"] = {
+        key: round(statistics.mean(r["latency_ms"][key] for r in both), 2)
+        if all(r["latency_ms"].get(key) is not None for r in both) else None
+        for key in after["latency_ms"]
+    }
+    merged["connections"] = after.get("connections")
+    merged["requests"] = before.get("requests", 0) + after.get("requests", 0)
+    merged["seconds"] = before.get("seconds", 0) + after.get("seconds", 0)
+    for key in ("status", "all_status", "errors"):
+        merged[key] = dict(collections.Counter(before.get(key) or {}) + collections.Counter(after.get(key) or {}))
+    cpu = [r["db_cpu_ms_per_request"] for r in both if r.get("db_cpu_ms_per_request") is not None]
+    if cpu:
+        merged["db_cpu_ms_per_request"] = round(statistics.mean(cpu), 2)
+    merged["oversell"] = {"ok": before["oversell"]["ok"] and after["oversell"]["ok"],
+                          "before": before["oversell"], "after": after["oversell"]}
+    return merged
+
+
+def postgres_cpu_seconds():
+    """User + system CPU time spent so far by the local PostgreSQL server: every live
+    `postgres` process, plus what the postmaster has collected from children that have
+    exited (a reference's connections end with its run). None when no server runs here."""
+    total, found = 0, False
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        if stat[stat.find("(") + 1 : stat.rfind(")")] != "postgres":
+            continue
+        fields = stat[stat.rfind(")") + 2 :].split()
+        found = True
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+        if _comm(int(fields[1])) != "postgres":  # the postmaster: add its reaped children
+            total += int(fields[13]) + int(fields[14])  # cutime, cstime
+    return total / os.sysconf("SC_CLK_TCK") if found else None
+
+
+def _comm(pid):
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return None
 
 
 def connections_per_worker(port, workers):
@@ -551,11 +614,15 @@ class Bench:
         workers = server.workers() if server else []
         app_cpu = cpu_seconds(workers)
         own = resource.getrusage(resource.RUSAGE_CHILDREN)
+        db_cpu = postgres_cpu_seconds()
         result = self._loadgen(spec, monitor, every)
+        db_cpu_after = postgres_cpu_seconds()
         own_after = resource.getrusage(resource.RUSAGE_CHILDREN)
         answered = sum(result.get("all_status", {}).values()) or 1
         if server:
             result["app_cpu_ms_per_request"] = round((cpu_seconds(workers) - app_cpu) * 1000 / answered, 2)
+        if db_cpu is not None and db_cpu_after is not None:
+            result["db_cpu_ms_per_request"] = round((db_cpu_after - db_cpu) * 1000 / answered, 2)
         result["loadgen_cpu_ms_per_request"] = round(
             ((own_after.ru_utime + own_after.ru_stime) - (own.ru_utime + own.ru_stime)) * 1000 / answered, 3
         )
@@ -760,10 +827,12 @@ class Bench:
             if result.get("errors"):
                 row["answers"] += " " + " ".join(f"{k}:{v}" for k, v in result["errors"].items())
             row["cpu"] = result.get("app_cpu_ms_per_request")
+            row["db_cpu"] = result.get("db_cpu_ms_per_request")
         self.rows.append(row)
         shown = (
             f"{row.get('rps', '')} req/s p50 {row.get('p50', '')} p99 {row.get('p99', '')} "
             + (f"cpu {row['cpu']} ms/req " if row.get("cpu") else "")
+            + (f"db cpu {row['db_cpu']} ms/req " if row.get("db_cpu") else "")
             if result
             else ""
         )
@@ -780,6 +849,8 @@ class Bench:
         with Server(self, name=name) as server:
             by_clients = {}
             for clients in self.size["clients"]:
+                connection_counts = sorted({min(clients, 4), min(clients, conc)})
+                before = {connections: self.reference(n_events, connections) for connections in connection_counts}
                 events = self.make_events(n_events)
                 drained = self.wait_outbox()
                 profilers = self.profile(server, f"{name}-C{clients}")
@@ -789,12 +860,9 @@ class Bench:
                 self.profiled(profilers)
                 check = self.oversell(events, result["all_status"].get("201", 0))
                 run = {"clients": clients, "app": result, "oversell": check, "outbox_drain_before_s": drained, "reference": {}}
-                for connections in sorted({min(clients, 4), min(clients, conc)}):
-                    self.wait_outbox()
-                    ref_events = self.make_events(n_events)
-                    ref = self.book_sql(connections, ref_events)
-                    ref["oversell"] = self.oversell(ref_events, ref["all_status"].get("201", 0))
-                    run["reference"][str(connections)] = ref
+                after = {connections: self.reference(n_events, connections) for connections in reversed(connection_counts)}
+                for connections in connection_counts:
+                    run["reference"][str(connections)] = bracket(before[connections], after[connections])
                 by_clients[clients] = run
                 out["runs"].append(run)
                 self.report_booking_run(name, run, conc)
@@ -815,12 +883,20 @@ class Bench:
         if name == "hot" and 16 in by_clients and 256 in by_clients:
             r16, r256 = by_clients[16]["app"], by_clients[256]["app"]
             ratio = r256["rps"] / r16["rps"] if r16["rps"] else 0
-            self.row(name, "C=256 vs C=16 throughput", None, f"{ratio:.2f}", ">= 0.90", ratio >= 0.9)
+            self.row(name, "C=256 vs C=16 throughput", None, shown(ratio, 0.9), ">= 0.90", ratio >= 0.9)
             p99 = r256["latency_ms"]["p99"] or math.inf
             self.row(name, "C=256 p99", None, f"{p99:.0f} ms", "< 1000 ms", p99 < 1000)
             answers = set(by_clients[256]["app"]["all_status"]) | {f"err:{k}" for k in r256["errors"]}
             self.row(name, "C=256 answers", None, " ".join(sorted(answers)), "only 201, 409", answers <= {"201", "409"})
         self.data[name] = out
+
+    def reference(self, n_events, connections):
+        """One reference run on new events, after the outbox has drained."""
+        self.wait_outbox()
+        events = self.make_events(n_events)
+        ref = self.book_sql(connections, events)
+        ref["oversell"] = self.oversell(events, ref["all_status"].get("201", 0))
+        return ref
 
     def report_booking_run(self, name, run, conc):
         clients, result = run["clients"], run["app"]
@@ -841,7 +917,7 @@ class Bench:
             label = "4 conns, like pgbench -c 4" if connections == "4" else "app's DB concurrency"
             case = f"ref C={clients} on {connections} conns"
             if name == "hot":  # the issue's target; spread has a reference but no target
-                self.row(name, case, ref, f"app/ref {ratio:.2f} ({label})", ">= 0.50", ratio >= 0.5)
+                self.row(name, case, ref, f"app/ref {shown(ratio, 0.5)} ({label})", ">= 0.50", ratio >= 0.5)
             else:
                 self.row(name, case, ref, f"app/ref {ratio:.2f} ({label}; info)")
             if not ref["oversell"]["ok"]:
@@ -886,7 +962,8 @@ class Bench:
             a, b = out["runs"][f"{page}@{small}"], out["runs"][f"{page}@{large}"]
             ratio = b["latency_ms"]["p50"] / a["latency_ms"]["p50"]
             out[f"{page}_p50_ratio"] = round(ratio, 2)
-            self.row("browse", f"{page} page p50 {large // 1000}k/{small // 1000}k", None, f"{ratio:.2f}x", "<= 1.5x", ratio <= 1.5)
+            case = f"{page} page p50 {large // 1000}k/{small // 1000}k"
+            self.row("browse", case, None, f"{shown(ratio, 1.5)}x", "<= 1.5x", ratio <= 1.5)
         self.data["browse"] = out
 
     def scenario_delivery(self):
@@ -921,7 +998,7 @@ class Bench:
         out["p99_ratio"] = round(ratio, 2)
         self.row(
             "delivery", f"median p99 delay 200 / delay 0 ({rounds} rounds)", None,
-            f"{p200:.0f} / {p0:.0f} ms = {ratio:.2f}x", "<= 1.1x", ratio <= 1.1,
+            f"{p200:.0f} / {p0:.0f} ms = {shown(ratio, 1.1)}x", "<= 1.1x", ratio <= 1.1,
         )
         self.data["delivery"] = out
 
@@ -1005,7 +1082,7 @@ class Bench:
             delivered_s=delivered_s,
         )
         self.row("fanout", "PATCH, no attendees (median)", None, f"{a:.1f} ms")
-        self.row("fanout", f"PATCH, {n} attendees (median)", None, f"{c:.1f} ms = {c / a:.2f}x", "<= 2x", c / a <= 2)
+        self.row("fanout", f"PATCH, {n} attendees (median)", None, f"{c:.1f} ms = {shown(c / a, 2)}x", "<= 2x", c / a <= 2)
         worst = None if None in delivered_s else max(delivered_s)
         self.row(
             "fanout",
@@ -1206,14 +1283,14 @@ class Bench:
 
     def markdown(self, info):
         """The table as Markdown, to paste into README.md."""
-        keys = ["scenario", "case", "rps", "p50", "p99", "cpu", "answers", "figure", "target", "verdict"]
+        keys = ["scenario", "case", "rps", "p50", "p99", "cpu", "db_cpu", "answers", "figure", "target", "verdict"]
         lines = [
             f"`{info['command']}` ({info['started']})",
             "",
             self.machine_line(info),
             "",
-            "| scenario | case | req/s | p50 ms | p99 ms | app CPU ms/req | answers | figure | target | result |",
-            "|---|---|---:|---:|---:|---:|---|---|---|---|",
+            "| scenario | case | req/s | p50 ms | p99 ms | app CPU ms/req | DB CPU ms/req | answers | figure | target | result |",
+            "|---|---|---:|---:|---:|---:|---:|---|---|---|---|",
         ]
         for row in self.rows:
             cells = ["" if row.get(k) is None else str(row.get(k)).replace("|", "/") for k in keys]
@@ -1224,11 +1301,12 @@ class Bench:
         print()
         print(f"eventbook benchmark: {info['command']}")
         print(f"machine: {self.machine_line(info)}")
-        headers = ["scenario", "case", "req/s", "p50 ms", "p99 ms", "app CPU ms/req", "answers", "figure", "target", "result"]
-        keys = ["scenario", "case", "rps", "p50", "p99", "cpu", "answers", "figure", "target", "verdict"]
+        headers = ["scenario", "case", "req/s", "p50 ms", "p99 ms", "app CPU ms/req", "DB CPU ms/req", "answers", "figure", "target",
+                   "result"]
+        keys = ["scenario", "case", "rps", "p50", "p99", "cpu", "db_cpu", "answers", "figure", "target", "verdict"]
         table = [[("" if row.get(k) is None else str(row.get(k))) for k in keys] for row in self.rows]
         widths = [max([len(h)] + [len(r[i]) for r in table]) for i, h in enumerate(headers)]
-        widths[7] = min(widths[7], 70)
+        widths[8] = min(widths[8], 70)
         line = "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))
         print(line)
         print("-" * len(line))
