@@ -76,6 +76,40 @@ def test_every_booking_rule_holds_with_and_without_prepared_statements(client, m
     assert available(client, event["id"]) == 0
 
 
+def test_a_server_connection_dropped_under_the_prepared_statements_fails_once(backend, database_url, client, make_user,
+                                                                              make_event):
+    """The prepared statements run on the driver's cursor (eventbook.database.Prepared).
+    When PostgreSQL drops the app's connections (a restart, a failover), the next request
+    is a 503 in the envelope, the dropped connections are thrown away with their pool,
+    and the request after that reconnects, prepares the statements again and books."""
+    if backend != "postgresql":
+        pytest.skip("PostgreSQL only: SQLite has no server connection to drop")
+    import sqlalchemy as sa
+
+    from tests import support
+
+    alice, bob = make_user(), make_user()
+    event = make_event(totalTickets=5)
+    booked(client, alice, event["id"])  # the pools hold connections with both statements prepared
+    engine = sa.create_engine(support._normalized(database_url))
+    with engine.connect() as connection:
+        dropped = connection.execute(sa.text(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()")).scalar()
+    engine.dispose()
+    assert dropped >= 1
+    failed = book(client, bob, event["id"])
+    assert failed.status_code == 503, failed.get_json()
+    assert failed.get_json()["code"] == "unavailable"
+    assert booked(client, bob, event["id"])["event"]["availableTickets"] == 3
+    # The session's pool (reads, writes) lost its connections too: the first request to
+    # find one dead answers 503, which may be this read or the notification sweeper's.
+    shown = client.get(f"/api/events/{event['id']}")
+    if shown.status_code == 503:
+        shown = client.get(f"/api/events/{event['id']}")
+    assert shown.get_json()["availableTickets"] == 3
+
+
 @pytest.mark.parametrize("field, value", [
     ("ticketsCount", 0), ("ticketsCount", 11), ("ticketsCount", "2"), ("ticketsCount", 2.5),
     ("eventId", "abc"), ("eventId", 0),

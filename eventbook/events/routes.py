@@ -51,14 +51,7 @@ class Event(MethodView):
         """Change an event (any subset of its fields)"""
         return service.change(event_id, current_user, data)
 
-    @blp.auth(Role.ORGANIZER, Role.ADMIN)
-    @blp.arguments(EventUpdateSchema(partial=True), required=False)
-    @blp.response(200, EventSchema)
-    @blp.alt_response(404, description="not_found")
-    @blp.alt_response(409, description="capacity_below_sold, event_closed")
-    def patch(self, data, event_id):
-        """Change an event (any subset of its fields)"""
-        return service.change(event_id, current_user, data)
+    patch = put  # API.md: PUT and PATCH both take any subset of the fields
 
     @blp.auth(Role.ORGANIZER, Role.ADMIN)
     @blp.response(204)
