@@ -2,13 +2,16 @@
 does not move with the machine's speed, for comparing two versions of the code.
 
     python tests/perf/instructions.py            # about 3 minutes; needs valgrind
+    python tests/perf/instructions.py --without-rate-limits   # as the benchmark runs the app
 
 On a shared 2-core machine the benchmark's req/s and CPU-per-request figures move by
 up to a third between runs of the same code, which hides any change smaller than that.
 This script counts instead. It runs itself twice under `valgrind --tool=callgrind`,
 booking FEW and then MANY times in-process (Flask's test client, a hot path without
-gunicorn: JWT and revocation check, validation, the booking statement, the outbox row
-and its delivery with the log backend), and divides the difference in instructions by
+gunicorn: JWT and revocation check, the per-customer booking rate limit (far above
+what it reaches; `--without-rate-limits` turns rate limiting off, as the benchmark
+does), validation, the booking statement, the outbox row and its delivery with the log
+backend), and divides the difference in instructions by
 MANY - FEW, so that start-up and set-up cancel out; repeated runs agree within about
 2%. Every booking is a different event for the same customer (the same token), so all
 are 201.
@@ -29,16 +32,16 @@ ROOT = Path(__file__).resolve().parents[2]
 FEW, MANY = 50, 250
 
 
-def count(bookings):
+def count(bookings, limits):
     out = subprocess.run(
         ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, __file__, "--book",
-         str(bookings)],
+         str(bookings), *([] if limits else ["--without-rate-limits"])],
         capture_output=True, text=True, cwd=ROOT, check=True,
     )
     return int(re.search(r"Collected : (\d+)", out.stderr).group(1))
 
 
-def book(bookings):
+def book(bookings, limits=True):
     """Under valgrind: set up, then make `bookings` bookings (plus a warm-up of 20)."""
     os.environ["TEST_DATABASE_URL"] = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
     sys.path.insert(0, str(ROOT))
@@ -49,7 +52,7 @@ def book(bookings):
 
     url = support.create_database("postgresql", tempfile.mkdtemp())
     try:
-        app = create_app(support.test_config(url, RATELIMIT_ENABLED=True, RATELIMIT_BOOKING="1000000 per minute",
+        app = create_app(support.test_config(url, RATELIMIT_ENABLED=limits, RATELIMIT_BOOKING="1000000 per minute",
                                                    NOTIFY_SWEEP_SECONDS=600))  # no polling: its cost would grow with time
         client = app.test_client()
         tokens = {}
@@ -83,12 +86,13 @@ def book(bookings):
 
 
 def main():
+    limits = "--without-rate-limits" not in sys.argv
     if sys.argv[1:2] == ["--book"]:
-        book(int(sys.argv[2]))
+        book(int(sys.argv[2]), limits)
         return
     if not shutil.which("valgrind"):
         sys.exit("valgrind is not installed")
-    few, many = count(FEW), count(MANY)
+    few, many = count(FEW, limits), count(MANY, limits)
     print(f"{(many - few) / (MANY - FEW) / 1e6:.2f} million instructions per booking "
           f"({MANY - FEW} bookings: {few:,} -> {many:,})")
 
