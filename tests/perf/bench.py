@@ -138,33 +138,32 @@ def loadavg():
 # -- the app server ----------------------------------------------------------------
 
 
+def _stat(pid):
+    """(comm, the fields after it) of /proc/<pid>/stat, or None once the process is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # pid (comm) state ppid ...; comm may hold spaces and parentheses
+    return stat[stat.find("(") + 1 : stat.rfind(")")], stat[stat.rfind(")") + 2 :].split()
+
+
+def _processes():
+    """(pid, comm, fields) of every process, from /proc."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (found := _stat(entry.name)) is not None:
+            yield int(entry.name), *found
+
+
 def children(pid):
     """Pids whose parent is `pid` (gunicorn's workers), from /proc."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        # pid (comm) state ppid ...; comm may hold spaces and parentheses
-        fields = stat[stat.rfind(")") + 2 :].split()
-        if int(fields[1]) == pid:
-            found.append(int(entry.name))
-    return sorted(found)
+    return sorted(child for child, _comm, fields in _processes() if int(fields[1]) == pid)
 
 
 def cpu_seconds(pids):
     """User + system CPU time of these processes so far."""
-    total = 0
-    for pid in pids:
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(")") + 2 :].split()
-        total += int(fields[11]) + int(fields[12])  # utime, stime
+    stats = (_stat(pid) for pid in pids)
+    total = sum(int(fields[11]) + int(fields[12]) for _comm, fields in filter(None, stats))  # utime, stime
     return total / os.sysconf("SC_CLK_TCK")
 
 
@@ -205,29 +204,16 @@ def postgres_cpu_seconds():
     """User + system CPU time spent so far by the local PostgreSQL server: every live
     `postgres` process, plus what the postmaster has collected from children that have
     exited (a reference's connections end with its run). None when no server runs here."""
-    total, found = 0, False
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        if stat[stat.find("(") + 1 : stat.rfind(")")] != "postgres":
-            continue
-        fields = stat[stat.rfind(")") + 2 :].split()
-        found = True
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-        if _comm(int(fields[1])) != "postgres":  # the postmaster: add its reaped children
-            total += int(fields[13]) + int(fields[14])  # cutime, cstime
-    return total / os.sysconf("SC_CLK_TCK") if found else None
-
-
-def _comm(pid):
-    try:
-        return Path(f"/proc/{pid}/comm").read_text().strip()
-    except OSError:
+    processes = {pid: (comm, fields) for pid, comm, fields in _processes()}
+    server = [fields for comm, fields in processes.values() if comm == "postgres"]
+    if not server:
         return None
+    total = 0
+    for fields in server:
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+        if processes.get(int(fields[1]), ("",))[0] != "postgres":  # the postmaster: add its reaped children
+            total += int(fields[13]) + int(fields[14])  # cutime, cstime
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def connections_per_worker(port, workers):
