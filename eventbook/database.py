@@ -105,7 +105,7 @@ def autocommit():
     connection = g.get("autocommit_connection")
     if connection is not None and not connection.invalidated:
         return nullcontext(connection)  # kept: no session transaction has begun since
-    if db.session.registry.has() and db.session.in_transaction():  # has(): no session made just to ask
+    if db.session.registry.has() and db.session().in_transaction():  # has(): no session made just to ask
         return nullcontext(db.session.connection())
     connection = g.autocommit_connection = _connect(db)
     return nullcontext(connection)
@@ -165,7 +165,7 @@ class Prepared:
         arguments = (f"%({key})s" if compiled.binds[key].required else _literal(compiled.params[key]) for key in order)
         self.execute = f"EXECUTE {name}({', '.join(arguments)})"
         self._binds = [(key, compiled.binds[key].type) for key in order if compiled.binds[key].required]
-        self._columns = [(c.key, c.type) for c in statement.selected_columns]
+        self._columns = [(c.key, c.type) for c in statement.exported_columns]
         self._by_dialect = weakref.WeakKeyDictionary()  # an app's engines; tests make many
 
     def run(self, connection, values):

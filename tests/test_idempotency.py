@@ -202,6 +202,42 @@ def test_concurrent_repeats_book_once(client, customer, make_event):
     assert len(client.get("/api/bookings/my-bookings", headers=customer.headers).get_json()) == 1
 
 
+def test_concurrent_first_uses_with_other_bodies_book_once(client, customer, make_event):
+    """One key sent at once for 8 different events: one booking, and every other request
+    is told the key belongs to another body. On PostgreSQL they all pass the booking
+    statement's "key unused" check together; the key's primary key decides."""
+    events = [make_event(totalTickets=10) for _ in range(8)]
+    with ThreadPoolExecutor(max_workers=len(events)) as pool:
+        responses = list(pool.map(lambda event: book(client, customer, event["id"], 1, key="race"), events))
+    assert sorted(r.status_code for r in responses) == [201] + [409] * 7, [r.get_json() for r in responses]
+    assert {r.get_json()["code"] for r in responses if r.status_code == 409} == {"idempotency_key_reused"}
+    assert sum(available(client, event["id"]) for event in events) == 8 * 10 - 1
+    assert len(client.get("/api/bookings/my-bookings", headers=customer.headers).get_json()) == 1
+
+
+def test_a_repeat_before_the_response_is_stored_replays_the_booking(app, client, customer, make_event):
+    """On PostgreSQL the key's row holds the booking's id from the booking's commit until
+    the rendered response is stored, a moment later (or for good, after a crash in
+    between). A repeat in that moment replays the booking as it is: same status, same id."""
+    event = make_event(totalTickets=10)
+    first = book(client, customer, event["id"], 2, key="in-between")
+    assert first.status_code == 201
+    booking_id = first.get_json()["id"]
+    from eventbook.models import IdempotencyKey
+
+    with app.app_context():
+        db.session.execute(sa.update(IdempotencyKey).values(response_body=str(booking_id)))
+        db.session.commit()
+    again = book(client, customer, event["id"], 2, key="in-between")
+    assert again.status_code == 201, again.get_json()
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.get_json() == client.get(f"/api/bookings/{booking_id}", headers=customer.headers).get_json()
+    assert again.get_json()["id"] == booking_id
+    assert available(client, event["id"]) == 8
+    other = book(client, customer, event["id"], 3, key="in-between")
+    assert other.status_code == 409 and other.get_json()["code"] == "idempotency_key_reused"
+
+
 @pytest.mark.parametrize("config_overrides", [{"DB_POOL_SIZE": 1, "DB_POOL_TIMEOUT": 3}], ids=["pool-of-2"])
 def test_a_small_pool_serves_more_concurrent_requests_than_connections(client, make_user, make_event):
     """Each request holds one pooled connection at a time (2 here, pool 1 + overflow 1).

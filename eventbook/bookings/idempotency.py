@@ -1,56 +1,126 @@
 """`Idempotency-Key` on booking: the first success is stored with the booking, in the
 same transaction, and replayed to every repeat of the same key, user and body.
 
-The key row is the first thing the booking transaction writes. A concurrent repeat
-blocks on the unique key until the first commits (PostgreSQL), or waits for the
-database lock (SQLite), then finds the stored response. A failed attempt rolls its
-key row back with everything else, so the key can be tried again.
+On PostgreSQL the booking statement itself writes the key row (`written`, a CTE of
+`service.BOOK_KEYED`), and only when the key has no row yet: the row holds the
+booking's id until the response, rendered after the commit, replaces it (`record`).
+A repeat that comes in between replays the booking as it is then: same status, same
+booking id. Two first uses of one key at once both pass the check; the key's primary
+key (or the one-booking-per-customer index) lets one of them commit, and the other
+fails as a whole and replays it.
+
+On SQLite the key row is the first thing the booking transaction writes (`reserve`);
+a concurrent repeat waits for the database lock, then finds the stored response.
+
+Either way a failed attempt writes no key row, so the key can be tried again.
 """
 
 import hashlib
 import json
 
 from flask import current_app
-from sqlalchemy import delete, exc, select
+from sqlalchemy import String, bindparam, exists, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as upsert
 
+from eventbook.database import Prepared
 from eventbook.errors import error
 from eventbook.extensions import db
-from eventbook.models import IdempotencyKey
+from eventbook.models import Booking, IdempotencyKey
+
+RETRY = object()  # `replay`: the key had expired and is gone; book again
 
 
-def fingerprint(body):
-    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+def values(key, body, now):
+    """The statement values of a key: the key, its request's fingerprint, its expiry."""
+    digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+    return {"key": key, "digest": digest, "expires_at": now + current_app.config["IDEMPOTENCY_TTL"]}
 
 
-def reserve(user_id, key, digest, now):
-    """Write the key row (not yet committed); or, if the key was used before, the stored
-    (status, body) to replay, or a 409 when it came with another body."""
-    db.session.execute(
-        delete(IdempotencyKey).where(
-            IdempotencyKey.user_id == user_id, IdempotencyKey.key == key, IdempotencyKey.expires_at <= now
-        )
+def unused():
+    """SQL: the customer has no row for this key (for the booking statement's UPDATE)."""
+    return ~exists().where(_keys.c.user_id == bindparam("user_id"), _keys.c.key == bindparam("key", type_=String))
+
+
+def written(booked):
+    """SQL: INSERT the key row of the booking statement's booking (a CTE's columns),
+    holding its id (JSON) until `record` stores the response."""
+    return insert(_keys).from_select(
+        ["user_id", "key", "request_hash", "response_status", "response_body", "expires_at"],
+        select(booked.c.user_id, bindparam("key", type_=String), bindparam("digest", type_=String), 201,
+               booked.c.id.cast(String), bindparam("expires_at", type_=_keys.c.expires_at.type)),
     )
-    row = IdempotencyKey(
-        user_id=user_id, key=key, request_hash=digest, response_status=0, response_body="",
-        expires_at=now + current_app.config["IDEMPOTENCY_TTL"],
-    )
-    db.session.add(row)
-    try:
-        db.session.flush()
-        return row, None
-    except exc.IntegrityError:
-        db.session.rollback()
+
+
+def replay(user_id, values, now, dump):
+    """After a booking statement that wrote nothing for a key: the stored (status, body)
+    to replay; a 409 when the key came with another body; None when the customer has no
+    row for the key; RETRY when it had expired (it is deleted)."""
     stored = db.session.scalar(
-        select(IdempotencyKey).where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == key)
+        select(IdempotencyKey).where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == values["key"])
     )
+    if stored is None:
+        return None
+    if stored.expires_at <= now:
+        db.session.delete(stored)
+        db.session.commit()
+        return RETRY
+    return _stored(stored, values, dump)
+
+
+def reserve(connection, user_id, values, now, dump):
+    """SQLite: write the key row (not yet committed) on the session's `connection`: None;
+    or, if the key was used before, the stored (status, body) to replay, or a 409 when it
+    came with another body. A key that has expired is taken over as if it were new."""
+    if connection.execute(RESERVE, {**values, "user_id": user_id, "now": now}).first():
+        return None
     db.session.rollback()
+    stored = db.session.scalar(
+        select(IdempotencyKey).where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == values["key"])
+    )
     if stored is None:  # expired and removed in between: extremely unlikely, say so
+        db.session.rollback()
         error(409, "idempotency_key_reused", "This Idempotency-Key is being reused, retry")
-    if stored.request_hash != digest:
+    return _stored(stored, values, dump)
+
+
+def _stored(stored, values, dump):
+    if stored.request_hash != values["digest"]:
+        db.session.rollback()
         error(409, "idempotency_key_reused", "This Idempotency-Key was used with another request body")
-    return None, (stored.response_status, json.loads(stored.response_body))
+    status, body = stored.response_status, json.loads(stored.response_body)
+    if isinstance(body, int):  # the booking's id: its response is not stored yet
+        body = dump(db.session.get(Booking, body))
+    db.session.rollback()
+    return status, body
 
 
-def record(row, status, body):
-    row.response_status = status
-    row.response_body = json.dumps(body)
+def record(connection, user_id, key, status, body):
+    """Store the response to replay: on SQLite in the transaction that reserved the key,
+    on PostgreSQL (auto-commit) after the booking's own commit."""
+    RECORD.run(connection, {"owner": user_id, "name": key, "status": status, "body": json.dumps(body)})
+
+
+def _reserve_statement():
+    """INSERT the key row; if the key is there already, take it over only when it has
+    expired. A row comes back when the key is ours."""
+    statement = upsert(_keys).values(
+        user_id=bindparam("user_id"), key=bindparam("key"), request_hash=bindparam("digest"),
+        response_status=0, response_body="", expires_at=bindparam("expires_at"),
+    )
+    return statement.on_conflict_do_update(  # compiles for SQLite as well
+        index_elements=[_keys.c.user_id, _keys.c.key],
+        set_={"request_hash": statement.excluded.request_hash, "response_status": 0, "response_body": "",
+              "expires_at": statement.excluded.expires_at},
+        where=_keys.c.expires_at <= bindparam("now", type_=_keys.c.expires_at.type),
+    ).returning(_keys.c.user_id)
+
+
+_keys = IdempotencyKey.__table__
+RESERVE = _reserve_statement()
+RECORD = Prepared(
+    "eventbook_record_key",
+    update(_keys)
+    .where(_keys.c.user_id == bindparam("owner"), _keys.c.key == bindparam("name"))  # not a column's name
+    .values(response_status=bindparam("status"), response_body=bindparam("body"))
+    .returning(_keys.c.user_id),
+)

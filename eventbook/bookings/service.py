@@ -9,7 +9,17 @@ from eventbook.bookings import idempotency
 from eventbook.database import Prepared, autocommit
 from eventbook.errors import error
 from eventbook.extensions import db
-from eventbook.models import Booking, BookingStatus, Event, EventStatus, Notification, Role, User, utcnow
+from eventbook.models import (
+    Booking,
+    BookingStatus,
+    Event,
+    EventStatus,
+    IdempotencyKey,
+    Notification,
+    Role,
+    User,
+    utcnow,
+)
 from eventbook.notifications import outbox
 
 
@@ -21,44 +31,68 @@ def book(user, event_id, tickets_count, idempotency_key=None, dump=None):
     3. the booking row, which the one-CONFIRMED-booking-per-customer index guards;
     4. the BOOKING_CONFIRMED notification row.
 
-    On PostgreSQL, 2-4 are one statement (`BOOK`): the event's row lock is held only
-    while the database runs it and commits, never while Python works between statements.
-    Returns (booking, None), or (None, (status, body)) for a replayed request."""
+    On PostgreSQL, all of it is one auto-committed statement (`BOOK`, or `BOOK_KEYED`
+    with a key): the event's row lock is held only while the database runs it and
+    commits, never while Python works between statements. `dump` renders the booking
+    for the key's stored response. Returns (booking, None), or (None, (status, body))
+    for a replayed request."""
     now = utcnow()
-    key_row = None
-    if idempotency_key is not None:
-        digest = idempotency.fingerprint({"eventId": event_id, "ticketsCount": tickets_count})
-        key_row, replay = idempotency.reserve(user.id, idempotency_key, digest, now)
-        if replay:
-            return None, replay
-
-    postgresql = db.engine.dialect.name == "postgresql"
     values = {"event_id": event_id, "count": tickets_count, "now": now, "user_id": user.id,
               "booking_status": BookingStatus.CONFIRMED, "email": user.email}
+    keyed = idempotency_key is not None
+    if keyed:
+        values |= idempotency.values(idempotency_key, {"eventId": event_id, "ticketsCount": tickets_count}, now)
+    postgresql = db.engine.dialect.name == "postgresql"
     try:
-        if postgresql and key_row is None:  # nothing else to write: the statement is the transaction
+        if postgresql:
             with autocommit() as connection:
-                booking, note = _book_in_one_statement(connection, values)
-        elif postgresql:
-            booking, note = _book_in_one_statement(db.session.connection(), values)
+                booking, note = _book_in_one_statement(connection, values, BOOK_KEYED if keyed else BOOK)
         else:
+            if keyed:
+                replay = idempotency.reserve(db.session.connection(), user.id, values, now, dump)
+                if replay:
+                    return None, replay
             booking, note = _book_in_three(values, user)
     except exc.IntegrityError as integrity_error:
         db.session.rollback()
-        if "bookings" not in str(integrity_error.orig):
-            raise
-        error(409, "already_booked", "You already have a confirmed booking for this event")
+        if postgresql and keyed:  # a first use of the same key was faster
+            replay = idempotency.replay(user.id, values, now, dump)
+            if replay not in (None, idempotency.RETRY):
+                return None, replay
+        violated = _constraint(integrity_error)
+        if "bookings" in violated:
+            error(409, "already_booked", "You already have a confirmed booking for this event")
+        if "idempotency_keys" in violated:  # its row went in between: unlikely
+            error(409, "idempotency_key_reused", "This Idempotency-Key is being reused, retry")
+        raise
     if booking is None:
         db.session.rollback()
+        if postgresql and keyed:  # nothing written: because the key was used before?
+            replay = idempotency.replay(user.id, values, now, dump)
+            if replay is idempotency.RETRY:
+                return book(user, event_id, tickets_count, idempotency_key, dump)
+            if replay:
+                return None, replay
         _refuse(event_id, tickets_count, now)
-    if key_row is not None:
-        idempotency.record(key_row, 201, dump(booking))
+    if keyed and not postgresql:
+        idempotency.record(db.session.connection(), user.id, idempotency_key, 201, dump(booking))
     outbox.commit(note)
+    if keyed and postgresql:
+        with autocommit() as connection:
+            idempotency.record(connection, user.id, idempotency_key, 201, dump(booking))
     return booking, None
 
 
-def _book_in_one_statement(connection, values):
-    rows = BOOK.run(connection, values)
+def _constraint(integrity_error):
+    """The violated constraint's name (PostgreSQL), or SQLite's message, which names the
+    table ("UNIQUE constraint failed: bookings.event_id, ..."). Not PostgreSQL's message:
+    its detail quotes the values, and an Idempotency-Key may say anything."""
+    diag = getattr(integrity_error.orig, "diag", None)
+    return (diag.constraint_name if diag is not None else None) or str(integrity_error.orig)
+
+
+def _book_in_one_statement(connection, values, statement):
+    rows = statement.run(connection, values)
     if not rows:
         return None, None
     [row] = rows
@@ -76,10 +110,13 @@ def _book_in_three(values, user):
     return booking, outbox.booking_confirmed(booking, user, event)
 
 
-def _book_statement():
+def _book_statement(keyed=False):
     """WITH taken AS (inventory.TAKE), booked AS (INSERT booking), noted AS (INSERT
-    notification) SELECT the event, the booking and the notification's id."""
-    taken = inventory.TAKE.cte("taken")
+    notification) SELECT the event, the booking and the notification's id. Keyed: the
+    UPDATE takes nothing when the customer has a row for the key already, and `written`
+    INSERTs the key's row."""
+    take = inventory.TAKE.where(idempotency.unused()) if keyed else inventory.TAKE
+    taken = take.cte("taken")
     now = bindparam("now", type_=_bookings.c.created_at.type)
     booked = (
         insert(_bookings)
@@ -98,19 +135,25 @@ def _book_statement():
         .returning(_notifications.c.id, _notifications.c.booking_id)
         .cte("noted")
     )
+    joined = taken.join(booked, booked.c.event_id == taken.c.id).join(noted, noted.c.booking_id == booked.c.id)
+    if keyed:
+        written = idempotency.written(booked).returning(_keys.c.user_id).cte("written")
+        joined = joined.join(written, written.c.user_id == booked.c.user_id)
     return select(
         *(column.label(f"event_{column.name}") for column in taken.c),
         *(column.label(f"booking_{column.name}") for column in booked.c),
         noted.c.id.label("note_id"),
-    ).select_from(taken.join(booked, booked.c.event_id == taken.c.id).join(noted, noted.c.booking_id == booked.c.id))
+    ).select_from(joined)
 
 
 _events, _bookings, _notifications = Event.__table__, Booking.__table__, Notification.__table__
+_keys = IdempotencyKey.__table__
 INSERT_BOOKING = insert(_bookings).returning(*_bookings.c).values(
     event_id=bindparam("event_id"), user_id=bindparam("user_id"), tickets_count=bindparam("count"),
     status=bindparam("booking_status"), created_at=bindparam("now"),
 )
 BOOK = Prepared("eventbook_book", _book_statement())
+BOOK_KEYED = Prepared("eventbook_book_keyed", _book_statement(keyed=True))
 _EVENT_LABELS = [(column.name, f"event_{column.name}") for column in _events.c]  # of BOOK's rows
 _BOOKING_LABELS = [(column.name, f"booking_{column.name}") for column in _bookings.c]
 

@@ -48,12 +48,14 @@ DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 SECRET = "bench-jwt-secret-" + uuid.uuid4().hex + uuid.uuid4().hex[:8]
 PASSWORD = "bench-password-123"
 BIG = 1_000_000  # tickets of an event that must not sell out during a run
+RATE_LIMITED = "rate limits on"  # a hot variant
 
 FULL = {
     "duration": 10.0,  # seconds measured per app run
     "ref_duration": 4.0,  # seconds measured per reference run
     "warmup": 1.0,
     "clients": [4, 16, 64, 256],
+    "variant_clients": 16,  # hot, again with an Idempotency-Key on every request, and with rate limits on
     "customers": 100_000,
     "spread_events": 1000,
     "browse_small": 1000,
@@ -642,8 +644,10 @@ class Bench:
         extra=None,
         book_weight=1,
         max_seconds=None,
+        keyed=False,
     ):
-        mix = [{"name": "book", "kind": "book", "events": events, "weight": book_weight}] + (extra or [])
+        book = {"name": "book", "kind": "book", "events": events, "weight": book_weight, "idempotency_keys": keyed}
+        mix = [book] + (extra or [])
         spec = {
             "mode": "http",
             "port": server.port,
@@ -828,44 +832,38 @@ class Bench:
 
     def scenario_booking(self, name, n_events):
         """Hot (one event) or spread (n events): C clients booking 1 ticket each, every
-        request by a distinct customer, against the same transaction in plain psycopg2."""
+        request by a distinct customer, against the same transaction in plain psycopg2.
+        Hot then books again at `variant_clients` with the features the default runs
+        leave unused: an Idempotency-Key on every request, and rate limits on."""
         self.reset()
         out = {"events": n_events, "runs": []}
-        conc = self.app["db_concurrency"]
         with Server(self, name=name) as server:
             by_clients = {}
             for clients in self.size["clients"]:
-                connection_counts = sorted({min(clients, 4), min(clients, conc)})
-                before = {connections: self.reference(n_events, connections) for connections in connection_counts}
-                events = self.make_events(n_events)
-                drained = self.wait_outbox()
-                profilers = self.profile(server, f"{name}-C{clients}")
-                balance = Balance(server, clients)
-                result = self.book_http(server, clients, events, monitor=balance)
-                result["connections_per_worker"] = balance.seen
-                self.profiled(profilers)
-                check = self.oversell(events, result["all_status"].get("201", 0))
-                run = {"clients": clients, "app": result, "oversell": check, "outbox_drain_before_s": drained, "reference": {}}
-                after = {connections: self.reference(n_events, connections) for connections in reversed(connection_counts)}
-                for connections in connection_counts:
-                    run["reference"][str(connections)] = bracket(before[connections], after[connections])
+                run = self.booking_run(server, name, n_events, clients)
                 by_clients[clients] = run
                 out["runs"].append(run)
-                self.report_booking_run(name, run, conc)
-            if self.size["pgbench"]:
-                self.wait_outbox()
-                events = self.make_events(n_events)
-                out["pgbench"] = self.pgbench(4, events, self.size["ref_duration"])
-                if out["pgbench"]:
-                    out["pgbench"]["oversell"] = self.oversell(events)
-                    refs = [run["reference"]["4"]["rps"] for run in out["runs"] if "4" in run["reference"]]
-                    mean = statistics.mean(refs) if refs else 0
-                    self.row(
-                        name,
-                        "pgbench, 4 conns (info)",
-                        None,
-                        f"{out['pgbench']['tps']} tps; psycopg2 reference on 4 conns averaged {mean:.0f}",
-                    )
+            if name == "hot" and self.size["variant_clients"]:
+                out["variants"] = [self.booking_run(server, name, n_events, self.size["variant_clients"], keyed=True)]
+        if name == "hot" and self.size["variant_clients"]:
+            with Server(self, env={"RATELIMIT_ENABLED": "true"}, name=f"{name}-ratelimited") as server:
+                out["variants"].append(
+                    self.booking_run(server, name, n_events, self.size["variant_clients"], variant=RATE_LIMITED)
+                )
+        if self.size["pgbench"]:
+            self.wait_outbox()
+            events = self.make_events(n_events)
+            out["pgbench"] = self.pgbench(4, events, self.size["ref_duration"])
+            if out["pgbench"]:
+                out["pgbench"]["oversell"] = self.oversell(events)
+                refs = [run["reference"]["4"]["rps"] for run in out["runs"] if "4" in run["reference"]]
+                mean = statistics.mean(refs) if refs else 0
+                self.row(
+                    name,
+                    "pgbench, 4 conns (info)",
+                    None,
+                    f"{out['pgbench']['tps']} tps; psycopg2 reference on 4 conns averaged {mean:.0f}",
+                )
         if name == "hot" and 16 in by_clients and 256 in by_clients:
             r16, r256 = by_clients[16]["app"], by_clients[256]["app"]
             ratio = r256["rps"] / r16["rps"] if r16["rps"] else 0
@@ -875,6 +873,30 @@ class Bench:
             answers = set(by_clients[256]["app"]["all_status"]) | {f"err:{k}" for k in r256["errors"]}
             self.row(name, "C=256 answers", None, " ".join(sorted(answers)), "only 201, 409", answers <= {"201", "409"})
         self.data[name] = out
+
+    def booking_run(self, server, name, n_events, clients, keyed=False, variant=None):
+        """One app run at C clients, with the references on new events just before and
+        just after it."""
+        conc = self.app["db_concurrency"]
+        connection_counts = sorted({min(clients, 4), min(clients, conc)})
+        before = {connections: self.reference(n_events, connections) for connections in connection_counts}
+        events = self.make_events(n_events)
+        drained = self.wait_outbox()
+        label = "Idempotency-Key on each" if keyed else variant
+        profilers = self.profile(server, f"{name}-C{clients}" + ("-" + label.split()[0].lower() if label else ""))
+        balance = Balance(server, clients)
+        result = self.book_http(server, clients, events, monitor=balance, keyed=keyed)
+        result["connections_per_worker"] = balance.seen
+        self.profiled(profilers)
+        check = self.oversell(events, result["all_status"].get("201", 0))
+        run = {"clients": clients, "app": result, "oversell": check, "outbox_drain_before_s": drained, "reference": {}}
+        if label:
+            run["variant"] = label
+        after = {connections: self.reference(n_events, connections) for connections in reversed(connection_counts)}
+        for connections in connection_counts:
+            run["reference"][str(connections)] = bracket(before[connections], after[connections])
+        self.report_booking_run(name, run, conc)
+        return run
 
     def reference(self, n_events, connections):
         """One reference run on new events, after the outbox has drained."""
@@ -889,9 +911,10 @@ class Bench:
         check = run["oversell"]
         balance = result.get("connections_per_worker")
         balance = f"; conns/worker {'/'.join(str(v) for v in balance.values())}" if balance else ""
+        variant = f", {run['variant']}" if run.get("variant") else ""
         self.row(
             name,
-            f"app C={clients}",
+            f"app C={clients}{variant}",
             result,
             f"oversell {'ok' if check['ok'] else 'FAILED'}{balance}",
             "sold == total-avail == confirmed",
@@ -901,8 +924,10 @@ class Bench:
             ratio = result["rps"] / ref["rps"] if ref["rps"] else 0
             run[f"ratio_vs_ref_{connections}"] = round(ratio, 3)
             label = "4 conns, like pgbench -c 4" if connections == "4" else "app's DB concurrency"
-            case = f"ref C={clients} on {connections} conns"
-            if name == "hot":  # the issue's target; spread has a reference but no target
+            case = f"ref C={clients}{variant} on {connections} conns"
+            # the issue's target: hot, with every feature it names (spread, and rate limits,
+            # which it does not name, have a reference but no target)
+            if name == "hot" and run.get("variant") != RATE_LIMITED:
                 self.row(name, case, ref, f"app/ref {shown(ratio, 0.5)} ({label})", ">= 0.50", ratio >= 0.5)
             else:
                 self.row(name, case, ref, f"app/ref {ratio:.2f} ({label}; info)")

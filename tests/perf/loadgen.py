@@ -109,15 +109,21 @@ class HttpLoad:
                 item["events"], min(item.get("customers") or len(self.tokens), len(self.tokens)), item.get("offset", 0)
             )
             tickets = item.get("tickets", 1)
+            # with "idempotency_keys": every request carries its own key, as a client
+            # that retries safely would send
+            keys = itertools.count() if item.get("idempotency_keys") else None
+            prefix = b"\r\nIdempotency-Key: bench-%d-" % self.spec.get("seed", 1)
 
             def render():
                 customer, event = bookings.next()
                 body = b'{"eventId":%d,"ticketsCount":%d}' % (event, tickets)
+                key = prefix + str(next(keys)).encode() if keys is not None else b""
                 return (
                     b"POST /api/bookings HTTP/1.1\r\nHost: "
                     + host
                     + b"\r\nAuthorization: Bearer "
                     + self.tokens[customer].encode()
+                    + key
                     + b"\r\nContent-Type: application/json\r\nContent-Length: "
                     + str(len(body)).encode()
                     + b"\r\n\r\n"
