@@ -1,31 +1,34 @@
 """`Idempotency-Key` on booking: the first success is stored with the booking, in the
 same transaction, and replayed to every repeat of the same key, user and body.
 
-On PostgreSQL the booking statement itself writes the key row (`written`, a CTE of
-`service.BOOK_KEYED`), and only when the key has no row yet: the row holds the
-booking's id until the response, rendered after the commit, replaces it (`record`).
-A repeat that comes in between replays the booking as it is then: same status, same
-booking id. Two first uses of one key at once both pass the check; the key's primary
-key (or the one-booking-per-customer index) lets one of them commit, and the other
-fails as a whole and replays it.
+On PostgreSQL the booking statement itself writes the key row (`written`, a part of
+`service.BOOK_KEYED`), and only when the customer has no row for the key yet. The row
+keeps the event's and the booking's rows as the statement wrote them (JSON), and a
+repeat renders the first response again from them, with the same schema. Two first
+uses of one key at once both pass the "no row yet" check; the key's primary key (or
+the one-booking-per-customer index) lets one of them commit, and the other fails as a
+whole and replays it.
 
-On SQLite the key row is the first thing the booking transaction writes (`reserve`);
-a concurrent repeat waits for the database lock, then finds the stored response.
+On SQLite the key row is the first thing the booking transaction writes (`reserve`),
+and the rendered response goes into it before the commit (`record`); a concurrent
+repeat waits for the database lock, then finds it.
 
 Either way a failed attempt writes no key row, so the key can be tried again.
 """
 
 import hashlib
 import json
+from datetime import datetime, timezone
+from types import SimpleNamespace
 
 from flask import current_app
-from sqlalchemy import String, bindparam, exists, insert, select, update
+from sqlalchemy import String, Text, bindparam, cast, exists, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as upsert
 
 from eventbook.database import Prepared
 from eventbook.errors import error
 from eventbook.extensions import db
-from eventbook.models import Booking, IdempotencyKey
+from eventbook.models import Booking, Event, IdempotencyKey, UTCDateTime
 
 RETRY = object()  # `replay`: the key had expired and is gone; book again
 
@@ -41,13 +44,19 @@ def unused():
     return ~exists().where(_keys.c.user_id == bindparam("user_id"), _keys.c.key == bindparam("key", type_=String))
 
 
-def written(booked):
-    """SQL: INSERT the key row of the booking statement's booking (a CTE's columns),
-    holding its id (JSON) until `record` stores the response."""
+def written(taken, booked):
+    """SQL: INSERT the key row of the booking statement's booking, keeping the event's
+    and the booking's rows as written (`taken` and `booked`, CTEs with every column of
+    their tables), from which a repeat renders the first response again (`_stored`)."""
+    rows = func.json_build_object(
+        "event", func.row_to_json(taken.table_valued()), "booking", func.row_to_json(booked.table_valued())
+    )
     return insert(_keys).from_select(
         ["user_id", "key", "request_hash", "response_status", "response_body", "expires_at"],
         select(booked.c.user_id, bindparam("key", type_=String), bindparam("digest", type_=String), 201,
-               booked.c.id.cast(String), bindparam("expires_at", type_=_keys.c.expires_at.type)),
+               cast(func.json_build_object("rows", rows), Text),
+               bindparam("expires_at", type_=_keys.c.expires_at.type))
+        .select_from(booked.join(taken, taken.c.id == booked.c.event_id)),
     )
 
 
@@ -88,15 +97,27 @@ def _stored(stored, values, dump):
         db.session.rollback()
         error(409, "idempotency_key_reused", "This Idempotency-Key was used with another request body")
     status, body = stored.response_status, json.loads(stored.response_body)
-    if isinstance(body, int):  # the booking's id: its response is not stored yet
-        body = dump(db.session.get(Booking, body))
+    if list(body) == ["rows"]:  # PostgreSQL's: the rows the booking statement wrote
+        rows = body["rows"]
+        event = SimpleNamespace(**_typed(_events, rows["event"]))
+        body = dump(SimpleNamespace(**_typed(_bookings, rows["booking"]), event=event))
     db.session.rollback()
     return status, body
 
 
+def _typed(table, row):
+    """A row of `table` from PostgreSQL's row_to_json, with its times as datetimes again
+    (row_to_json writes them in ISO 8601, to the microsecond, with an offset)."""
+    return {
+        column.name: datetime.fromisoformat(row[column.name]).astimezone(timezone.utc)
+        if isinstance(column.type, UTCDateTime) and row[column.name] is not None
+        else row[column.name]
+        for column in table.c
+    }
+
+
 def record(connection, user_id, key, status, body):
-    """Store the response to replay: on SQLite in the transaction that reserved the key,
-    on PostgreSQL (auto-commit) after the booking's own commit."""
+    """SQLite: store the response to replay, in the transaction that reserved the key."""
     RECORD.run(connection, {"owner": user_id, "name": key, "status": status, "body": json.dumps(body)})
 
 
@@ -115,7 +136,7 @@ def _reserve_statement():
     ).returning(_keys.c.user_id)
 
 
-_keys = IdempotencyKey.__table__
+_keys, _events, _bookings = IdempotencyKey.__table__, Event.__table__, Booking.__table__
 RESERVE = _reserve_statement()
 RECORD = Prepared(
     "eventbook_record_key",
