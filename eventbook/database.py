@@ -165,7 +165,7 @@ class Prepared:
         arguments = (f"%({key})s" if compiled.binds[key].required else _literal(compiled.params[key]) for key in order)
         self.execute = f"EXECUTE {name}({', '.join(arguments)})"
         self._binds = [(key, compiled.binds[key].type) for key in order if compiled.binds[key].required]
-        self._columns = [(c.key, c.type) for c in statement.exported_columns]
+        self._columns = [(c.key, c.type) for c in statement.selected_columns]
         self._by_dialect = weakref.WeakKeyDictionary()  # an app's engines; tests make many
 
     def run(self, connection, values):

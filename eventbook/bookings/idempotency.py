@@ -23,9 +23,8 @@ from types import SimpleNamespace
 
 from flask import current_app
 from sqlalchemy import String, Text, bindparam, cast, exists, func, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as upsert
+from sqlalchemy.dialects.sqlite import insert as upsert
 
-from eventbook.database import Prepared
 from eventbook.errors import error
 from eventbook.extensions import db
 from eventbook.models import Booking, Event, IdempotencyKey, UTCDateTime
@@ -118,17 +117,17 @@ def _typed(table, row):
 
 def record(connection, user_id, key, status, body):
     """SQLite: store the response to replay, in the transaction that reserved the key."""
-    RECORD.run(connection, {"owner": user_id, "name": key, "status": status, "body": json.dumps(body)})
+    connection.execute(RECORD, {"owner": user_id, "name": key, "status": status, "body": json.dumps(body)})
 
 
 def _reserve_statement():
-    """INSERT the key row; if the key is there already, take it over only when it has
-    expired. A row comes back when the key is ours."""
+    """SQLite: INSERT the key row; if the key is there already, take it over only when
+    it has expired. A row comes back when the key is ours."""
     statement = upsert(_keys).values(
         user_id=bindparam("user_id"), key=bindparam("key"), request_hash=bindparam("digest"),
         response_status=0, response_body="", expires_at=bindparam("expires_at"),
     )
-    return statement.on_conflict_do_update(  # compiles for SQLite as well
+    return statement.on_conflict_do_update(
         index_elements=[_keys.c.user_id, _keys.c.key],
         set_={"request_hash": statement.excluded.request_hash, "response_status": 0, "response_body": "",
               "expires_at": statement.excluded.expires_at},
@@ -138,10 +137,8 @@ def _reserve_statement():
 
 _keys, _events, _bookings = IdempotencyKey.__table__, Event.__table__, Booking.__table__
 RESERVE = _reserve_statement()
-RECORD = Prepared(
-    "eventbook_record_key",
+RECORD = (
     update(_keys)
     .where(_keys.c.user_id == bindparam("owner"), _keys.c.key == bindparam("name"))  # not a column's name
     .values(response_status=bindparam("status"), response_body=bindparam("body"))
-    .returning(_keys.c.user_id),
 )
