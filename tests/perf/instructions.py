@@ -3,6 +3,7 @@ does not move with the machine's speed, for comparing two versions of the code.
 
     python tests/perf/instructions.py            # about 3 minutes; needs valgrind
     python tests/perf/instructions.py --without-rate-limits   # as the benchmark runs the app
+    python tests/perf/instructions.py --idempotency-keys      # each booking with its own key
 
 On a shared 2-core machine the benchmark's req/s and CPU-per-request figures move by
 up to a third between runs of the same code, which hides any change smaller than that.
@@ -14,7 +15,7 @@ does), validation, the booking statement, the outbox row and its delivery with t
 backend), and divides the difference in instructions by
 MANY - FEW, so that start-up and set-up cancel out; repeated runs agree within about
 2%. Every booking is a different event for the same customer (the same token), so all
-are 201.
+are 201; with `--idempotency-keys` each carries an `Idempotency-Key` of its own.
 
 PostgreSQL at BENCH_DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/postgres);
 the script makes and drops its own database.
@@ -32,16 +33,16 @@ ROOT = Path(__file__).resolve().parents[2]
 FEW, MANY = 50, 250
 
 
-def count(bookings, limits):
+def count(bookings, flags):
     out = subprocess.run(
         ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, __file__, "--book",
-         str(bookings), *([] if limits else ["--without-rate-limits"])],
+         str(bookings), *flags],
         capture_output=True, text=True, cwd=ROOT, check=True,
     )
     return int(re.search(r"Collected : (\d+)", out.stderr).group(1))
 
 
-def book(bookings, limits=True):
+def book(bookings, limits=True, keyed=False):
     """Under valgrind: set up, then make `bookings` bookings (plus a warm-up of 20)."""
     os.environ["TEST_DATABASE_URL"] = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
     sys.path.insert(0, str(ROOT))
@@ -76,7 +77,9 @@ def book(bookings, limits=True):
         engine.dispose()
         headers = {"Authorization": f"Bearer {tokens['CUSTOMER']}"}
         for event_id in ids[: bookings + 20]:
-            response = client.post("/api/bookings", json={"eventId": event_id, "ticketsCount": 1}, headers=headers)
+            keys = {"Idempotency-Key": f"key-{event_id}"} if keyed else {}
+            response = client.post("/api/bookings", json={"eventId": event_id, "ticketsCount": 1},
+                                   headers={**headers, **keys})
             assert response.status_code == 201, response.get_json()
         app.extensions["notifications"].shutdown(timeout=10)  # the confirmations are sent, and counted
         with app.app_context():
@@ -86,13 +89,13 @@ def book(bookings, limits=True):
 
 
 def main():
-    limits = "--without-rate-limits" not in sys.argv
+    flags = [flag for flag in ("--without-rate-limits", "--idempotency-keys") if flag in sys.argv]
     if sys.argv[1:2] == ["--book"]:
-        book(int(sys.argv[2]), limits)
+        book(int(sys.argv[2]), "--without-rate-limits" not in flags, "--idempotency-keys" in flags)
         return
     if not shutil.which("valgrind"):
         sys.exit("valgrind is not installed")
-    few, many = count(FEW, limits), count(MANY, limits)
+    few, many = count(FEW, flags), count(MANY, flags)
     print(f"{(many - few) / (MANY - FEW) / 1e6:.2f} million instructions per booking "
           f"({MANY - FEW} bookings: {few:,} -> {many:,})")
 
