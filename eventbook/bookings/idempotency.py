@@ -63,9 +63,7 @@ def replay(user_id, values, now, dump):
     """After a booking statement that wrote nothing for a key: the stored (status, body)
     to replay; a 409 when the key came with another body; None when the customer has no
     row for the key; RETRY when it had expired (it is deleted)."""
-    stored = db.session.scalar(
-        select(IdempotencyKey).where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == values["key"])
-    )
+    stored = _row(user_id, values["key"])
     if stored is None:
         return None
     if stored.expires_at <= now:
@@ -82,16 +80,19 @@ def reserve(connection, user_id, values, now, dump):
     if connection.execute(RESERVE, {**values, "user_id": user_id, "now": now}).first():
         return None
     db.session.rollback()
-    stored = db.session.scalar(
-        select(IdempotencyKey).where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == values["key"])
-    )
+    stored = _row(user_id, values["key"])
     if stored is None:  # expired and removed in between: extremely unlikely, say so
         db.session.rollback()
         error(409, "idempotency_key_reused", "This Idempotency-Key is being reused, retry")
     return _stored(stored, values, dump)
 
 
+def _row(user_id, key):
+    return db.session.scalar(select(IdempotencyKey).where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == key))
+
+
 def _stored(stored, values, dump):
+    """The (status, body) of a key's row, or a 409 when the key came with another body."""
     if stored.request_hash != values["digest"]:
         db.session.rollback()
         error(409, "idempotency_key_reused", "This Idempotency-Key was used with another request body")
