@@ -56,7 +56,7 @@ def written(taken, booked):
                cast(func.json_build_object("rows", rows), Text),
                bindparam("expires_at", type_=_keys.c.expires_at.type))
         .select_from(booked.join(taken, taken.c.id == booked.c.event_id)),
-    )
+    ).returning(_keys.c.user_id)
 
 
 def replay(user_id, values, now, dump):

@@ -9,17 +9,7 @@ from eventbook.bookings import idempotency
 from eventbook.database import Prepared, autocommit
 from eventbook.errors import error
 from eventbook.extensions import db
-from eventbook.models import (
-    Booking,
-    BookingStatus,
-    Event,
-    EventStatus,
-    IdempotencyKey,
-    Notification,
-    Role,
-    User,
-    utcnow,
-)
+from eventbook.models import Booking, BookingStatus, Event, EventStatus, Notification, Role, User, utcnow
 from eventbook.notifications import outbox
 
 
@@ -134,7 +124,7 @@ def _book_statement(keyed=False):
     )
     joined = taken.join(booked, booked.c.event_id == taken.c.id).join(noted, noted.c.booking_id == booked.c.id)
     if keyed:
-        written = idempotency.written(taken, booked).returning(_keys.c.user_id).cte("written")
+        written = idempotency.written(taken, booked).cte("written")
         joined = joined.join(written, written.c.user_id == booked.c.user_id)
     return select(
         *(column.label(f"event_{column.name}") for column in taken.c),
@@ -144,7 +134,6 @@ def _book_statement(keyed=False):
 
 
 _events, _bookings, _notifications = Event.__table__, Booking.__table__, Notification.__table__
-_keys = IdempotencyKey.__table__
 INSERT_BOOKING = insert(_bookings).returning(*_bookings.c).values(
     event_id=bindparam("event_id"), user_id=bindparam("user_id"), tickets_count=bindparam("count"),
     status=bindparam("booking_status"), created_at=bindparam("now"),
