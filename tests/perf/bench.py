@@ -48,7 +48,7 @@ DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 SECRET = "bench-jwt-secret-" + uuid.uuid4().hex + uuid.uuid4().hex[:8]
 PASSWORD = "bench-password-123"
 BIG = 1_000_000  # tickets of an event that must not sell out during a run
-RATE_LIMITED = "rate limits on"  # a hot variant
+KEYED, RATE_LIMITED = "Idempotency-Key on each", "rate limits on"  # hot's variants
 
 FULL = {
     "duration": 10.0,  # seconds measured per app run
@@ -844,11 +844,11 @@ class Bench:
                 by_clients[clients] = run
                 out["runs"].append(run)
             if name == "hot" and self.size["variant_clients"]:
-                out["variants"] = [self.booking_run(server, name, n_events, self.size["variant_clients"], keyed=True)]
+                out["variants"] = [self.booking_run(server, name, n_events, self.size["variant_clients"], KEYED)]
         if name == "hot" and self.size["variant_clients"]:
             with Server(self, env={"RATELIMIT_ENABLED": "true"}, name=f"{name}-ratelimited") as server:
                 out["variants"].append(
-                    self.booking_run(server, name, n_events, self.size["variant_clients"], variant=RATE_LIMITED)
+                    self.booking_run(server, name, n_events, self.size["variant_clients"], RATE_LIMITED)
                 )
         if self.size["pgbench"]:
             self.wait_outbox()
@@ -874,24 +874,23 @@ class Bench:
             self.row(name, "C=256 answers", None, " ".join(sorted(answers)), "only 201, 409", answers <= {"201", "409"})
         self.data[name] = out
 
-    def booking_run(self, server, name, n_events, clients, keyed=False, variant=None):
-        """One app run at C clients, with the references on new events just before and
-        just after it."""
+    def booking_run(self, server, name, n_events, clients, variant=None):
+        """One app run at C clients (as a variant: KEYED, RATE_LIMITED on a server that
+        has them on), with the references on new events just before and just after it."""
         conc = self.app["db_concurrency"]
         connection_counts = sorted({min(clients, 4), min(clients, conc)})
         before = {connections: self.reference(n_events, connections) for connections in connection_counts}
         events = self.make_events(n_events)
         drained = self.wait_outbox()
-        label = "Idempotency-Key on each" if keyed else variant
-        profilers = self.profile(server, f"{name}-C{clients}" + ("-" + label.split()[0].lower() if label else ""))
+        profilers = self.profile(server, f"{name}-C{clients}" + (f"-{variant.split()[0].lower()}" if variant else ""))
         balance = Balance(server, clients)
-        result = self.book_http(server, clients, events, monitor=balance, keyed=keyed)
+        result = self.book_http(server, clients, events, monitor=balance, keyed=variant == KEYED)
         result["connections_per_worker"] = balance.seen
         self.profiled(profilers)
         check = self.oversell(events, result["all_status"].get("201", 0))
         run = {"clients": clients, "app": result, "oversell": check, "outbox_drain_before_s": drained, "reference": {}}
-        if label:
-            run["variant"] = label
+        if variant:
+            run["variant"] = variant
         after = {connections: self.reference(n_events, connections) for connections in reversed(connection_counts)}
         for connections in connection_counts:
             run["reference"][str(connections)] = bracket(before[connections], after[connections])
