@@ -88,8 +88,8 @@ def _sqlite_pragmas(dbapi_connection, _record):
 def autocommit():
     """A connection on which each statement commits by itself, for a `with` block: for
     reads that need no transaction (the token check), and for a change that is one
-    statement (a booking, with or without an Idempotency-Key). A request checks one out the first
-    time and keeps it, so the token check and the booking share it.
+    statement (a booking, with or without an Idempotency-Key). A request checks one out
+    the first time and keeps it, so the token check and the booking share it.
 
     A request never holds two pooled connections: when its session begins a
     transaction, the auto-commit connection goes back to the pool first
