@@ -99,7 +99,10 @@ class Config:
 
     LIST_COUNT_CACHE_SECONDS = _float("LIST_COUNT_CACHE_SECONDS", 2.0)  # X-Total-Count of GET /api/events
     MAX_CONTENT_LENGTH = _int("MAX_BODY_BYTES", 64 * 1024, 1024)
-    MAX_TICKETS_PER_BOOKING = _int("MAX_TICKETS_PER_BOOKING", 10, 1, 1000)
+    MAX_TICKETS_PER_BOOKING = _int("MAX_TICKETS_PER_BOOKING", 10, 1, 100)
+    HOLD_SECONDS = _int("HOLD_SECONDS", 600, 10, 86400)  # how long a hold keeps its tickets
+    HOLD_SWEEP_SECONDS = _float("HOLD_SWEEP_SECONDS", 5.0, 0.05)  # how often expired holds give them back
+    WAITLIST_OFFER_SECONDS = _int("WAITLIST_OFFER_SECONDS", 1800, 10, 7 * 86400)  # an offer's hold
     IDEMPOTENCY_TTL = timedelta(hours=_int("IDEMPOTENCY_TTL_HOURS", 24, 24))
     # How often each process deletes expired idempotency keys and revoked tokens.
     PURGE_EXPIRED_SECONDS = _float("PURGE_EXPIRED_SECONDS", 600.0, 1.0)
@@ -160,6 +163,7 @@ class TestConfig(Config):
     RATELIMIT_ENABLED = False
     NOTIFY_SWEEP_SECONDS = 0.2
     NOTIFY_BACKOFF_SECONDS = 0.1
+    HOLD_SWEEP_SECONDS = 0.2
     LOG_FORMAT = "text"
 
 

@@ -107,10 +107,12 @@ def post_worker_init(worker):
     app = worker.wsgi
     if app.config["NOTIFY_AUTOSTART"]:
         app.extensions["notifications"].start()
+        app.extensions["eventbook.sweeper"].start()
 
 
 def worker_exit(server, worker):
     # SIGTERM: requests have finished; stop the pool, give back what it did not start.
     app = getattr(worker, "wsgi", None)
     if app is not None:
+        app.extensions["eventbook.sweeper"].stop()
         app.extensions["notifications"].shutdown()

@@ -3,11 +3,13 @@
 import logging
 
 from flask import Flask
+from sqlalchemy import make_url
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 import config as settings
-from eventbook import database, errors, logs, web
+from eventbook import database, errors, logs, sales, web
 from eventbook.extensions import api, cors, db, jwt, limiter, migrate
+from eventbook.holds.sweeper import HoldSweeper
 from eventbook.notifications.dispatcher import Dispatcher
 
 DEV_SECRET = "dev-only-secret-never-use-in-production-0123456789"
@@ -54,6 +56,8 @@ def register_extensions(app):
         cors.init_app(app, resources={r"/api/*": {"origins": app.config["CORS_ORIGINS"]}},
                       expose_headers=["X-Total-Count", "Link", "X-Request-ID", "Location", "Retry-After"])
     Dispatcher(app)
+    HoldSweeper(app)
+    sales.init_app(app, make_url(app.config["SQLALCHEMY_DATABASE_URI"]).get_backend_name())
 
     from eventbook.auth import tokens  # noqa: F401 - registers the JWT loaders
 
@@ -63,9 +67,11 @@ def register_blueprints(app):
     from eventbook.auth.routes import blp as auth
     from eventbook.bookings.routes import blp as bookings
     from eventbook.events.routes import blp as events
+    from eventbook.holds.routes import blp as holds
     from eventbook.notifications.routes import blp as notifications
+    from eventbook.waitlist.routes import blp as waitlist
 
-    for blueprint in (auth, events, bookings, notifications, health.blp):
+    for blueprint in (auth, events, bookings, holds, waitlist, notifications, health.blp):
         api.register_blueprint(blueprint)
     app.register_blueprint(health.assets)
 

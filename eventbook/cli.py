@@ -4,6 +4,7 @@
 import random
 import secrets
 from datetime import timedelta
+from decimal import Decimal
 
 import click
 from flask import current_app
@@ -11,11 +12,11 @@ from flask.cli import AppGroup, with_appcontext
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 
-from eventbook import inventory
+from eventbook import sales
 from eventbook.auth import service as auth
 from eventbook.auth.schemas import Email, Password
 from eventbook.extensions import db
-from eventbook.models import Booking, Event, Notification, Role, User, utcnow
+from eventbook.models import Event, Notification, Role, TicketType, User, utcnow
 from eventbook.notifications import delivery
 
 
@@ -54,9 +55,9 @@ def create_admin(email, name, password):
 def seed_demo(customers, events, bookings, password):
     """Fill the database with a demo organizer, customers, events and bookings.
 
-    Bookings take their tickets through `inventory.take`, like the API's, so each
-    event's available tickets go down by what its bookings hold. No notifications are
-    sent for demo data."""
+    Bookings are sold the way the API sells them (`eventbook.sales`), so each event's
+    available tickets go down by what its bookings hold, and each booking's
+    confirmation goes out like any other (to the log, by default)."""
     stamp = f"{utcnow():%Y%m%d%H%M%S}-{secrets.token_hex(3)}"
     password_hash = auth.hash_password(password)
     organizer = User(email=f"organizer-{stamp}@demo.eventbook", name="Demo Organizer",
@@ -78,22 +79,26 @@ def seed_demo(customers, events, bookings, password):
     with click.progressbar(range(events), label="events") as bar:
         for n in bar:
             total = random.choice([50, 100, 250, 1000])
-            made.append(Event(title=f"Demo event {n}", description="A demo event", location="Demo Hall",
-                              date=now + timedelta(days=1 + n % 365, hours=n % 24), total_tickets=total,
-                              available_tickets=total, organizer_id=organizer.id, created_at=now, updated_at=now))
+            event = Event(title=f"Demo event {n}", description="A demo event", location="Demo Hall",
+                          date=now + timedelta(days=1 + n % 365, hours=n % 24), total_tickets=total,
+                          available_tickets=total, organizer_id=organizer.id, created_at=now, updated_at=now)
+            event.ticket_types = [TicketType(name="General admission", price=Decimal("0.00"), quantity=total,
+                                             available_quantity=total)]
+            made.append(event)
     db.session.add_all(made)
-    db.session.flush()
+    db.session.commit()
     done = 0
     pairs = [(event, person) for event in made for person in people]
     random.shuffle(pairs)
     with click.progressbar(pairs[:bookings], label="bookings") as bar:
         for event, person in bar:
-            count = random.randint(1, 4)
-            if inventory.take(event.id, count, now) is None:  # not that many left
+            order = sales.Order(event_id=event.id, customer_id=person.id, email=person.email,
+                                items=((None, random.randint(1, 4)),), now=utcnow())
+            try:
+                sales.book(order)
+            except sales.NotTaken:  # not that many left
                 continue
-            db.session.add(Booking(event_id=event.id, user_id=person.id, tickets_count=count, created_at=now))
             done += 1
-    db.session.commit()
     click.echo(f"Seeded {organizer.email}, {len(people)} customers, {len(made)} events, {done} bookings "
                f"(password: {password})")
 

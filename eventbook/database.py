@@ -1,5 +1,4 @@
-"""Engine settings per database, the request's auto-commit connection, and prepared
-statements.
+"""Engine settings per database, and the request's auto-commit connection.
 
 SQLite: WAL (readers never wait for the writer), foreign keys on, a busy timeout, and
 write transactions that begin IMMEDIATE: the driver opens the transaction with
@@ -11,13 +10,14 @@ second pool of auto-commit connections (`binds`).
 """
 
 import sqlite3
-import weakref
 from contextlib import nullcontext
+from functools import wraps
 from pathlib import Path
 
-from flask import current_app, g, has_request_context
+from flask import g, has_request_context
 from sqlalchemy import event, make_url
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 
@@ -40,17 +40,16 @@ def _options(config):
         # dropped fails once, SQLAlchemy then discards the whole pool, the request gets a
         # 503 and the next one reconnects.
         "pool_recycle": 1800,
-        "connect_args": {"connect_timeout": 5},
+        # Times in JSON the server writes (notification parameters) come out in UTC.
+        "connect_args": {"connect_timeout": 5, "options": "-c timezone=UTC"},
     }
 
 
 def binds(config):
     """SQLALCHEMY_BINDS. On PostgreSQL, a second pool whose connections are opened in
-    auto-commit mode, for `autocommit()`. Switching a pooled psycopg2 connection to
-    auto-commit and back (psycopg2's set_isolation_level, once each way) cost about
-    65 us of CPU a request; these connections never switch. The pool takes
-    DB_POOL_SIZE connections and no overflow: only request threads use it, one at a time
-    each."""
+    auto-commit mode, for `autocommit()`, so that no connection is switched to
+    auto-commit and back on every request. The pool takes DB_POOL_SIZE connections and
+    no overflow: only request threads use it, one at a time each."""
     if not config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
         return {}
     options = {**engine_options(config), "max_overflow": 0}
@@ -133,87 +132,26 @@ def _one_connection_per_request(_session, transaction):
         release_autocommit()
 
 
-class Prepared:
-    """A Core statement that PostgreSQL parses and plans once per connection (PREPARE),
-    then only executes (EXECUTE): for the booking statement, whose three-part WITH
-    pgbench ran at 1550 a second unprepared and 2230 prepared (README, Performance).
-
-    `run(connection, values)` gives the rows as dicts of label -> value, typed like the
-    statement's columns. With DB_PREPARED_STATEMENTS off (a pooler in transaction mode
-    in front of PostgreSQL cannot keep a connection's prepared statements), or on
-    another database, the statement is executed as it is.
-
-    EXECUTE goes to the driver's cursor directly, with Core's own type conversions
-    for the values and the columns (`_conversions`), and Core's handling of driver
-    errors (`_failed`). Core's execution context and result objects cost about 110 us
-    of CPU on the booking statement and 40 us on the token check, for statements whose
-    text, parameters and columns never change: without them a booking takes 5% fewer
-    CPU instructions (tests/perf/instructions.py: 6.13 -> 5.80 million)."""
-
-    def __init__(self, name, statement):
-        from sqlalchemy.dialects.postgresql import psycopg2
-
-        dialect = psycopg2.dialect(paramstyle="numeric_dollar")
-        compiled = statement.compile(dialect=dialect)
-        self.statement = statement
-        self.name = name
-        order = compiled.positiontup  # the names of $1, $2, ...
-        types = ", ".join(compiled.binds[key].type.compile(dialect=dialect) for key in order)
-        self.prepare = f"PREPARE {name} ({types}) AS {compiled}"
-        # EXECUTE sends the statement's own constants as literals, and the values as
-        # the driver's %(name)s parameters
-        arguments = (f"%({key})s" if compiled.binds[key].required else _literal(compiled.params[key]) for key in order)
-        self.execute = f"EXECUTE {name}({', '.join(arguments)})"
-        self._binds = [(key, compiled.binds[key].type) for key in order if compiled.binds[key].required]
-        self._columns = [(c.key, c.type) for c in statement.selected_columns]
-        self._by_dialect = weakref.WeakKeyDictionary()  # an app's engines; tests make many
-
-    def run(self, connection, values):
-        if connection.dialect.name != "postgresql" or not current_app.config["DB_PREPARED_STATEMENTS"]:
-            return [dict(row._mapping) for row in connection.execute(self.statement, values)]
-        binds, columns = self._conversions(connection.dialect)
-        parameters = {key: convert(values[key]) if convert else values[key] for key, convert in binds}
-        prepared = connection.connection.info.setdefault("prepared", set())  # per server connection
-        cursor = connection.connection.dbapi_connection.cursor()
-        try:
-            if self.name not in prepared:
-                cursor.execute(self.prepare)
-                prepared.add(self.name)
-            cursor.execute(self.execute, parameters)
-            rows = cursor.fetchall()
-        except connection.dialect.loaded_dbapi.Error as failure:
-            self._failed(connection, failure, parameters, cursor)
-        finally:
-            cursor.close()
-        return [
-            {key: convert(value) if convert else value for (key, convert), value in zip(columns, row, strict=True)}
-            for row in rows
-        ]
-
-    def _conversions(self, dialect):
-        """Core's converters (or None) of each parameter and column, for this dialect."""
-        found = self._by_dialect.get(dialect)
-        if found is None:
-            found = self._by_dialect[dialect] = (
-                [(key, type_.dialect_impl(dialect).bind_processor(dialect)) for key, type_ in self._binds],
-                [(key, type_.dialect_impl(dialect).result_processor(dialect, None)) for key, type_ in self._columns],
-            )
-        return found
-
-    def _failed(self, connection, failure, parameters, cursor):
-        """Raise the driver's error as Core would have: wrapped in sqlalchemy.exc
-        (IntegrityError, OperationalError... which the callers and the error handlers
-        read), and with a lost server connection invalidated, with the rest of its pool.
-        This is Core's own (private) handler, the one its execute() calls; setup.cfg
-        keeps SQLAlchemy below 2.2 for it, and a test drops the server's connections
-        under the prepared statements (tests/test_bookings.py)."""
-        connection._handle_dbapi_exception(failure, self.execute, parameters, cursor, None)
+DEADLOCK = "40P01"  # PostgreSQL's SQLSTATE for the victim of a deadlock
 
 
-def _literal(value):
-    """A constant of our own statement as SQL, for the driver (which reads % as the start
-    of a parameter)."""
-    if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise TypeError(f"no literal for {value!r}")
-    literal = str(value) if isinstance(value, int) else "'" + value.replace("'", "''") + "'"
-    return literal.replace("%", "%%")
+def retry_deadlocks(function):
+    """Run a write (a service function that commits) again, up to twice, when
+    PostgreSQL chose it as the victim of a deadlock: it was rolled back whole, so
+    running it again is safe, and the client sees the outcome, never the deadlock.
+    Writers lock rows in one order (`eventbook.inventory`), so this is for the rare
+    crossings that order does not rule out."""
+
+    @wraps(function)
+    def retried(*args, **kwargs):
+        from eventbook.extensions import db
+
+        for attempt in range(3):
+            try:
+                return function(*args, **kwargs)
+            except OperationalError as failure:
+                if getattr(failure.orig, "pgcode", None) != DEADLOCK or attempt == 2:
+                    raise
+                db.session.rollback()
+
+    return retried

@@ -89,25 +89,6 @@ def _seconds(leeway):
     return leeway.total_seconds() if isinstance(leeway, timedelta) else leeway
 
 
-class Limiter(flask_limiter.Limiter):
-    """flask-limiter, without its check before every request when nothing needs it.
-
-    That check is for default, application-wide and blueprint limits. eventbook has
-    none: its limits are on views (`limiter.limit(...)`), and each view's decorator
-    checks its own. The check still ran on every request, found nothing to count and
-    cost 8% of a booking's CPU instructions (tests/perf/instructions.py: 5.80 -> 5.31
-    million). It stays when an app configures limits it would enforce
-    (RATELIMIT_DEFAULT, RATELIMIT_APPLICATION, blueprint limits)."""
-
-    def init_app(self, app):
-        super().init_app(app)
-        manager = self.limit_manager
-        if manager.default_limits or manager.application_limits or manager._blueprint_limits:
-            return
-        hooks = app.before_request_funcs.get(None, [])
-        app.before_request_funcs[None] = [hook for hook in hooks if hook != self._check_request_limit]
-
-
 # Objects keep their values after commit: services return what they wrote without a
 # second round trip to reload it.
 db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
@@ -115,4 +96,4 @@ migrate = Migrate()
 jwt = JWTManager()
 api = Api()
 cors = CORS()
-limiter = Limiter(key_func=get_remote_address, default_limits=[])
+limiter = flask_limiter.Limiter(key_func=get_remote_address, default_limits=[])

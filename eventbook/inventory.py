@@ -1,86 +1,242 @@
-"""The only code that writes `events.available_tickets`.
+"""The only code that writes the ticket counters: `events.available_tickets` and
+`set_aside_tickets`, `ticket_types.available_quantity` and `set_aside`, and the status
+of seats.
 
-Every change is a single conditional UPDATE whose WHERE clause states the rule, so the
-database decides, row-locked, whether it holds: nothing is read first and written
-after. Callers check the returned row (or row count) and roll back when it is None.
+Every change is a conditional UPDATE whose WHERE clause states the rule, so the
+database decides, under its row lock, whether it holds: nothing is read first and
+written after. A take that finds no row took nothing.
+
+Locks are always taken in one order, so that writers of one event queue up instead of
+deadlocking: the hold or booking row (when one changes state), then the event, then its
+ticket types, then its seats, then waiting-list entries. Every change of a type's or a
+seat's counters also writes its event row first. On SQLite the whole database is the
+lock (write transactions begin IMMEDIATE).
 """
 
-from sqlalchemy import Integer, bindparam, select, update
+from sqlalchemy import Integer, and_, bindparam, exists, func, or_, select, update
 
 from eventbook.extensions import db
-from eventbook.models import Event, EventStatus
-
-
-def take(event_id, count, now):
-    """Sell `count` tickets of a scheduled, future event that has them: the event's row
-    as it is after the sale (a plain row, not an ORM object: this is the hot path), or None."""
-    return db.session.execute(TAKE, {"event_id": event_id, "count": count, "now": now}).one_or_none()
-
-
-_events = Event.__table__
-TAKE = (  # built once, run for every booking
-    update(_events)
-    .where(
-        _events.c.id == bindparam("event_id"),
-        _events.c.available_tickets >= bindparam("count", type_=Integer),
-        _events.c.status == EventStatus.SCHEDULED,
-        _events.c.date > bindparam("now", type_=_events.c.date.type),
-    )
-    .values(available_tickets=_events.c.available_tickets - bindparam("count", type_=Integer))
-    .returning(*_events.c)
+from eventbook.models import (
+    EntryStatus,
+    Event,
+    EventStatus,
+    Seat,
+    SeatStatus,
+    TicketType,
+    UTCDateTime,
+    WaitlistEntry,
 )
 
+_events, _types, _seats, _entries = Event.__table__, TicketType.__table__, Seat.__table__, WaitlistEntry.__table__
+_NOW = bindparam("now", type_=UTCDateTime())
 
-def give_back(event_id, count):
-    """Return the tickets of one cancelled booking."""
-    db.session.execute(
-        update(Event)
-        .where(Event.id == event_id)
-        .values(available_tickets=Event.available_tickets + count)
-        .execution_options(synchronize_session=False)
+
+# -- taking: statements that the sales strategies run (eventbook.sales) --------------
+
+
+def take_event():
+    """Take `:tickets` of the scheduled, future `:event` if it has them for the public.
+    `:seat_changes` (0 or 1) moves the seat map's version when seats are taken too."""
+    return (
+        update(_events)
+        .where(
+            _events.c.id == bindparam("event", type_=Integer),
+            _events.c.available_tickets >= bindparam("tickets", type_=Integer),
+            _events.c.status == EventStatus.SCHEDULED,
+            _events.c.date > _NOW,
+        )
+        .values(
+            available_tickets=_events.c.available_tickets - bindparam("tickets", type_=Integer),
+            seats_version=_events.c.seats_version + bindparam("seat_changes", type_=Integer),
+        )
+        .returning(*_events.c)
     )
+
+
+def take_types(wanted):
+    """Take from each ticket type of `:event` the `count` that `wanted` (a selectable
+    of ticket_type_id, count) asks, where the type has them and is on sale: one row
+    back per type taken (its id and price)."""
+    return (
+        update(_types)
+        .where(
+            _types.c.id == wanted.c.ticket_type_id,
+            _types.c.event_id == bindparam("event", type_=Integer),
+            _types.c.available_quantity >= wanted.c.count,
+            on_sale(_types),
+        )
+        .values(available_quantity=_types.c.available_quantity - wanted.c.count)
+        .returning(_types.c.id, _types.c.price)
+    )
+
+
+def on_sale(types):
+    return and_(or_(types.c.sales_start.is_(None), types.c.sales_start <= _NOW),
+                or_(types.c.sales_end.is_(None), types.c.sales_end > _NOW))
+
+
+def take_seats(status, **owner):
+    """Mark the `:seat_ids` of `:event` that are AVAILABLE as `status` (HELD or
+    BOOKED) for `owner` (hold_id= or booking_id=, a value or a column): one row back
+    per seat taken."""
+    return (
+        update(_seats)
+        .where(
+            _seats.c.id.in_(bindparam("seat_ids", expanding=True)),
+            _seats.c.event_id == bindparam("event", type_=Integer),
+            _seats.c.status == SeatStatus.AVAILABLE,
+        )
+        .values(status=status, **owner)
+        .returning(_seats.c.id, _seats.c.ticket_type_id)
+    )
+
+
+# -- giving back -----------------------------------------------------------------------
+
+
+def waiting(event_id, ticket_type_id=None):
+    """SQL: someone is WAITING on this event's list (for this type, when given)."""
+    conditions = [_entries.c.event_id == event_id, _entries.c.status == EntryStatus.WAITING]
+    if ticket_type_id is not None:
+        conditions.append(_entries.c.ticket_type_id == ticket_type_id)
+    return exists().where(*conditions)
+
+
+def give_back(event_id, counts, seats=None):
+    """Return tickets to an event and its types (`counts`: ticket_type_id -> count), in
+    the caller's transaction, and the seats that `seats` (a condition on the seats
+    table: those of a booking, of holds) selects. While anyone waits, the tickets are
+    set aside for the waiting list instead of going back to the public
+    (`eventbook.waitlist` offers them; only general-admission events have a list)."""
+    total = sum(counts.values())
+    someone_waits = waiting(event_id)
+    values = {
+        "available_tickets": _events.c.available_tickets + _unless(someone_waits, total),
+        "set_aside_tickets": _events.c.set_aside_tickets + _when(someone_waits, total),
+    }
+    if seats is not None:
+        values["seats_version"] = _events.c.seats_version + _when(exists().where(seats), 1)
+    db.session.execute(update(_events).where(_events.c.id == event_id).values(**values))
+    for type_id, count in sorted(counts.items()):
+        waits_for_it = waiting(event_id, type_id)
+        db.session.execute(
+            update(_types)
+            .where(_types.c.id == type_id)
+            .values(available_quantity=_types.c.available_quantity + _unless(waits_for_it, count),
+                    set_aside=_types.c.set_aside + _when(waits_for_it, count))
+        )
+    if seats is not None:
+        db.session.execute(update(_seats).where(seats)
+                           .values(status=SeatStatus.AVAILABLE, hold_id=None, booking_id=None))
+
+
+def _when(condition, count):
+    return func.coalesce(select(count).where(condition).scalar_subquery(), 0)
+
+
+def _unless(condition, count):
+    return count - _when(condition, count)
+
+
+def set_aside_to_public(event_id):
+    """Tickets set aside for nobody (no one WAITING for them any more) go back to the
+    public: the event's when nobody waits at all, a type's when nobody waits for it."""
+    db.session.execute(
+        update(_types)
+        .where(_types.c.event_id == event_id, _types.c.set_aside > 0, ~waiting(event_id, _types.c.id))
+        .values(available_quantity=_types.c.available_quantity + _types.c.set_aside, set_aside=0)
+    )
+    db.session.execute(
+        update(_events)
+        .where(_events.c.id == event_id, _events.c.set_aside_tickets > 0, ~waiting(event_id))
+        .values(available_tickets=_events.c.available_tickets + _events.c.set_aside_tickets, set_aside_tickets=0)
+    )
+
+
+def take_for_offer(event_id, ticket_type_id, count):
+    """Take `count` tickets of a type for the first in line, from what is set aside
+    first, then from what is free: True if both the event and the type had them."""
+    event_taken = db.session.execute(
+        update(_events)
+        .where(_events.c.id == event_id,
+               _events.c.set_aside_tickets + _events.c.available_tickets >= count)
+        .values(set_aside_tickets=_greatest(_events.c.set_aside_tickets - count, 0),
+                available_tickets=_events.c.available_tickets
+                - _greatest(count - _events.c.set_aside_tickets, 0))
+    ).rowcount
+    if not event_taken:
+        return False
+    type_taken = db.session.execute(
+        update(_types)
+        .where(_types.c.id == ticket_type_id, _types.c.set_aside + _types.c.available_quantity >= count)
+        .values(set_aside=_greatest(_types.c.set_aside - count, 0),
+                available_quantity=_types.c.available_quantity - _greatest(count - _types.c.set_aside, 0))
+    ).rowcount
+    return bool(type_taken)
+
+
+def _greatest(a, b):
+    return func.max(a, b) if db.session.get_bind().dialect.name == "sqlite" else func.greatest(a, b)
+
+
+# -- capacity --------------------------------------------------------------------------
 
 
 def resize(event_id, total, now):
-    """Set the capacity, moving availability by the same amount; None when fewer
-    tickets than already sold are asked for."""
-    return db.session.execute(
-        update(Event)
-        .where(Event.id == event_id, Event.total_tickets - Event.available_tickets <= total)
+    """Set the capacity, moving availability by the same amount (set aside while anyone
+    waits); False when fewer tickets than are sold, held or set aside are asked for."""
+    someone_waits = waiting(event_id)
+    growth = bindparam("total", total, type_=Integer) - _events.c.total_tickets
+    return bool(db.session.execute(
+        update(_events)
+        .where(_events.c.id == event_id,
+               _events.c.total_tickets - _events.c.available_tickets <= total)
         .values(
             total_tickets=total,
-            available_tickets=Event.available_tickets + (total - Event.total_tickets),
+            available_tickets=_events.c.available_tickets + growth
+            - func.coalesce(select(_greatest(growth, 0)).where(someone_waits).scalar_subquery(), 0),
+            set_aside_tickets=_events.c.set_aside_tickets
+            + func.coalesce(select(_greatest(growth, 0)).where(someone_waits).scalar_subquery(), 0),
             updated_at=now,
         )
-        .returning(Event)
-        .execution_options(populate_existing=True, synchronize_session=False)
-    ).scalar_one_or_none()
+    ).rowcount)
+
+
+def resize_type(type_id, event_id, quantity):
+    """Set a type's quantity, moving its availability by the same amount (set aside
+    while anyone waits for it); False when below what is sold, held or set aside."""
+    someone_waits = waiting(event_id, type_id)
+    growth = bindparam("quantity", quantity, type_=Integer) - _types.c.quantity
+    extra = func.coalesce(select(_greatest(growth, 0)).where(someone_waits).scalar_subquery(), 0)
+    return bool(db.session.execute(
+        update(_types)
+        .where(_types.c.id == type_id, _types.c.quantity - _types.c.available_quantity <= quantity)
+        .values(quantity=quantity, available_quantity=_types.c.available_quantity + growth - extra,
+                set_aside=_types.c.set_aside + extra)
+    ).rowcount)
 
 
 def close(event_id, now):
-    """Cancel the event and put every ticket back (its bookings are cancelled with it)."""
-    return db.session.execute(
-        update(Event)
-        .where(Event.id == event_id, Event.status == EventStatus.SCHEDULED)
-        .values(status=EventStatus.CANCELLED, available_tickets=Event.total_tickets, updated_at=now)
-        .returning(Event)
-        .execution_options(populate_existing=True, synchronize_session=False)
-    ).scalar_one_or_none()
+    """Cancel the event and put every ticket back (its bookings and holds end with it)."""
+    db.session.execute(
+        update(_events)
+        .where(_events.c.id == event_id, _events.c.status == EventStatus.SCHEDULED)
+        .values(status=EventStatus.CANCELLED, available_tickets=_events.c.total_tickets, set_aside_tickets=0,
+                updated_at=now)
+    )
+    db.session.execute(
+        update(_types).where(_types.c.event_id == event_id)
+        .values(available_quantity=_types.c.quantity, set_aside=0)
+    )
 
 
 def lock(event_id):
-    """Hold the event's row until commit, for changes that span several rows.
-
-    Every multi-row change locks the event first (booking takes its row with the
-    UPDATE above), so writers of one event queue up in the same order and cannot
-    deadlock. On SQLite the whole database is the lock: BEGIN IMMEDIATE."""
+    """Hold the event's row until commit, for changes that span several rows (the lock
+    order above). On SQLite the whole database is the lock: BEGIN IMMEDIATE, which the
+    driver would otherwise only send before the first write, after this read."""
     connection = db.session.connection()
-    if connection.dialect.name == "sqlite":
-        if not connection.connection.dbapi_connection.in_transaction:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+    if connection.dialect.name == "sqlite" and not connection.connection.dbapi_connection.in_transaction:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
     return db.session.execute(
-        select(Event)
-        .where(Event.id == event_id)
-        .with_for_update(of=Event)
-        .execution_options(populate_existing=True)
+        select(Event).where(Event.id == event_id).with_for_update(of=Event).execution_options(populate_existing=True)
     ).scalar_one_or_none()

@@ -1,6 +1,19 @@
-"""The tables. Timestamps are stored in UTC and always come back timezone-aware."""
+"""The tables. Timestamps are stored in UTC and always come back timezone-aware; money is
+`Numeric(12, 2)` in the database and `decimal.Decimal` in Python, never a float.
+
+The counters that decide what can be sold live on two rows, each changed only by the
+conditional UPDATEs of `eventbook.inventory`:
+
+- `events`: `total_tickets` (the capacity), `available_tickets` (what the public may
+  take), `set_aside_tickets` (returned while someone waits: see `eventbook.waitlist`);
+- `ticket_types`: `quantity`, `available_quantity`, `set_aside`.
+
+At every instant, for an event and for each of its types:
+    total - available == tickets of CONFIRMED bookings + tickets of HELD holds + set aside
+"""
 
 from datetime import datetime, timezone
+from decimal import Decimal
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -33,20 +46,60 @@ class UTCDateTime(sa.types.TypeDecorator):
         return value.astimezone(timezone.utc)
 
 
+Money = sa.Numeric(12, 2, asdecimal=True)
+
+
 class Role:
     CUSTOMER = "CUSTOMER"
     ORGANIZER = "ORGANIZER"
     ADMIN = "ADMIN"
+    ALL = (CUSTOMER, ORGANIZER, ADMIN)
 
 
 class EventStatus:
     SCHEDULED = "SCHEDULED"
     CANCELLED = "CANCELLED"
+    ALL = (SCHEDULED, CANCELLED)
+
+
+class Seating:
+    GENERAL = "GENERAL"
+    RESERVED = "RESERVED"
+    ALL = (GENERAL, RESERVED)
 
 
 class BookingStatus:
     CONFIRMED = "CONFIRMED"
     CANCELLED = "CANCELLED"
+    ALL = (CONFIRMED, CANCELLED)
+
+
+class HoldStatus:
+    HELD = "HELD"
+    CONFIRMED = "CONFIRMED"
+    RELEASED = "RELEASED"
+    EXPIRED = "EXPIRED"
+    ALL = (HELD, CONFIRMED, RELEASED, EXPIRED)
+
+
+class SeatStatus:
+    AVAILABLE = "AVAILABLE"
+    HELD = "HELD"
+    BOOKED = "BOOKED"
+    ALL = (AVAILABLE, HELD, BOOKED)
+
+
+class EntryStatus:
+    WAITING = "WAITING"
+    OFFERED = "OFFERED"
+    CONVERTED = "CONVERTED"
+    LAPSED = "LAPSED"
+    LEFT = "LEFT"
+    ALL = (WAITING, OFFERED, CONVERTED, LAPSED, LEFT)
+
+
+def _one_of(column, values):
+    return f"{column} IN ({', '.join(repr(value) for value in values)})"
 
 
 class User(db.Model):
@@ -64,9 +117,12 @@ class Event(db.Model):
     __tablename__ = "events"
     __table_args__ = (
         sa.CheckConstraint(
-            "0 <= available_tickets AND available_tickets <= total_tickets", name="tickets_in_range"
+            "0 <= available_tickets AND 0 <= set_aside_tickets "
+            "AND available_tickets + set_aside_tickets <= total_tickets",
+            name="tickets_in_range",
         ),
-        sa.CheckConstraint("status IN ('SCHEDULED', 'CANCELLED')", name="status_valid"),
+        sa.CheckConstraint(_one_of("status", EventStatus.ALL), name="status_valid"),
+        sa.CheckConstraint(_one_of("seating", Seating.ALL), name="seating_valid"),
         sa.Index("ix_events_status_date", "status", "date", "id"),
         sa.Index("ix_events_organizer_id_date", "organizer_id", "date"),
     )
@@ -76,28 +132,87 @@ class Event(db.Model):
     description: Mapped[str | None] = mapped_column(sa.Text)
     date: Mapped[datetime] = mapped_column(UTCDateTime)
     location: Mapped[str] = mapped_column(sa.String(200))
+    currency: Mapped[str] = mapped_column(sa.String(3), default="EUR", server_default="EUR")
+    seating: Mapped[str] = mapped_column(sa.String(16), default=Seating.GENERAL, server_default=Seating.GENERAL)
     total_tickets: Mapped[int]
     available_tickets: Mapped[int]
+    set_aside_tickets: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Goes up with every change of a seat's status: the seat map's ETag.
+    seats_version: Mapped[int] = mapped_column(default=0, server_default="0")
     status: Mapped[str] = mapped_column(sa.String(16), default=EventStatus.SCHEDULED)
     organizer_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    ticket_types: Mapped[list["TicketType"]] = relationship(
+        lazy="selectin", order_by="TicketType.id", back_populates="event", passive_deletes=True
+    )
+
+
+class TicketType(db.Model):
+    __tablename__ = "ticket_types"
+    __table_args__ = (
+        sa.UniqueConstraint("event_id", "name", name="uq_ticket_types_event_id_name"),
+        sa.CheckConstraint(
+            "0 <= available_quantity AND 0 <= set_aside AND available_quantity + set_aside <= quantity",
+            name="quantity_in_range",
+        ),
+        sa.CheckConstraint("0 <= price AND price <= 100000", name="price_in_range"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(sa.ForeignKey("events.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(sa.String(100))
+    price: Mapped[Decimal] = mapped_column(Money)
+    quantity: Mapped[int]
+    available_quantity: Mapped[int]
+    set_aside: Mapped[int] = mapped_column(default=0, server_default="0")
+    sales_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sales_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    event: Mapped[Event] = relationship(back_populates="ticket_types")
+
+
+class Hold(db.Model):
+    """Tickets (and seats) taken for a customer until `expires_at`: confirmed into a
+    booking, released, or expired by the sweeper (`eventbook.holds.sweeper`)."""
+
+    __tablename__ = "holds"
+    __table_args__ = (
+        sa.CheckConstraint("tickets_count > 0", name="tickets_positive"),
+        sa.CheckConstraint(_one_of("status", HoldStatus.ALL), name="status_valid"),
+        # One HELD hold per customer and event (anti-scalping).
+        sa.Index("uq_holds_one_held", "user_id", "event_id", unique=True,
+                 sqlite_where=sa.text("status = 'HELD'"), postgresql_where=sa.text("status = 'HELD'")),
+        sa.Index("ix_holds_status_expires_at", "status", "expires_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(sa.ForeignKey("events.id"))
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
+    tickets_count: Mapped[int]
+    total_amount: Mapped[Decimal] = mapped_column(Money)
+    status: Mapped[str] = mapped_column(sa.String(16), default=HoldStatus.HELD)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    booking_id: Mapped[int | None] = mapped_column(sa.ForeignKey("bookings.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    event: Mapped[Event] = relationship(lazy="joined", innerjoin=True)
+    items: Mapped[list["Item"]] = relationship(lazy="selectin", order_by="Item.id",
+                                               primaryjoin="Hold.id == Item.hold_id", viewonly=True)
+    seats: Mapped[list["Seat"]] = relationship(lazy="selectin", order_by="Seat.position",
+                                               primaryjoin="Hold.id == Seat.hold_id", viewonly=True)
 
 
 class Booking(db.Model):
     __tablename__ = "bookings"
     __table_args__ = (
         sa.CheckConstraint("tickets_count > 0", name="tickets_positive"),
-        sa.CheckConstraint("status IN ('CONFIRMED', 'CANCELLED')", name="status_valid"),
+        sa.CheckConstraint(_one_of("status", BookingStatus.ALL), name="status_valid"),
         # One CONFIRMED booking per customer and event; cancelled ones may pile up.
-        sa.Index(
-            "uq_bookings_one_confirmed",
-            "user_id",
-            "event_id",
-            unique=True,
-            sqlite_where=sa.text("status = 'CONFIRMED'"),
-            postgresql_where=sa.text("status = 'CONFIRMED'"),
-        ),
+        sa.Index("uq_bookings_one_confirmed", "user_id", "event_id", unique=True,
+                 sqlite_where=sa.text("status = 'CONFIRMED'"), postgresql_where=sa.text("status = 'CONFIRMED'")),
         sa.Index("ix_bookings_user_id_created_at", "user_id", "created_at"),
         sa.Index("ix_bookings_event_id_status", "event_id", "status"),
     )
@@ -106,11 +221,101 @@ class Booking(db.Model):
     event_id: Mapped[int] = mapped_column(sa.ForeignKey("events.id"))
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
     tickets_count: Mapped[int]
+    total_amount: Mapped[Decimal] = mapped_column(Money, default=Decimal("0.00"), server_default="0")
     status: Mapped[str] = mapped_column(sa.String(16), default=BookingStatus.CONFIRMED)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     event: Mapped[Event] = relationship(lazy="joined", innerjoin=True)
+    user: Mapped[User] = relationship(lazy="select")
+    items: Mapped[list["Item"]] = relationship(lazy="selectin", order_by="Item.id",
+                                               primaryjoin="Booking.id == Item.booking_id", viewonly=True)
+    tickets: Mapped[list["Ticket"]] = relationship(lazy="select", order_by="Ticket.id", viewonly=True)
+    seats: Mapped[list["Seat"]] = relationship(
+        secondary="tickets", primaryjoin="Booking.id == Ticket.booking_id", secondaryjoin="Ticket.seat_id == Seat.id",
+        lazy="selectin", order_by="Seat.position", viewonly=True)
+
+
+class Item(db.Model):
+    """What a hold or a booking holds of one ticket type, at the price it was taken at.
+    A hold's items become its booking's when it is confirmed (`booking_id` is set)."""
+
+    __tablename__ = "items"
+    __table_args__ = (
+        sa.CheckConstraint("count > 0", name="count_positive"),
+        sa.CheckConstraint("hold_id IS NOT NULL OR booking_id IS NOT NULL", name="has_owner"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    hold_id: Mapped[int | None] = mapped_column(sa.ForeignKey("holds.id"), index=True)
+    booking_id: Mapped[int | None] = mapped_column(sa.ForeignKey("bookings.id"), index=True)
+    ticket_type_id: Mapped[int] = mapped_column(sa.ForeignKey("ticket_types.id"), index=True)
+    count: Mapped[int]
+    unit_price: Mapped[Decimal] = mapped_column(Money)
+
+
+class Seat(db.Model):
+    """A seat of a RESERVED event. `position` is its place in the map as it was put
+    (sections, then rows, in the order given; numbers ascending)."""
+
+    __tablename__ = "seats"
+    __table_args__ = (
+        sa.UniqueConstraint("event_id", "section", "row", "number", name="uq_seats_place"),
+        sa.CheckConstraint(_one_of("status", SeatStatus.ALL), name="status_valid"),
+        sa.Index("ix_seats_event_id_position", "event_id", "position"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(sa.ForeignKey("events.id", ondelete="CASCADE"))
+    ticket_type_id: Mapped[int] = mapped_column(sa.ForeignKey("ticket_types.id"))
+    section: Mapped[str] = mapped_column(sa.String(50))
+    row: Mapped[str] = mapped_column(sa.String(20))
+    number: Mapped[int]
+    position: Mapped[int]
+    status: Mapped[str] = mapped_column(sa.String(16), default=SeatStatus.AVAILABLE)
+    hold_id: Mapped[int | None] = mapped_column(sa.ForeignKey("holds.id"), index=True)
+    booking_id: Mapped[int | None] = mapped_column(sa.ForeignKey("bookings.id"), index=True)
+
+
+class Ticket(db.Model):
+    """One admission of a CONFIRMED booking: one per unit, or per seat. `code` is what
+    the attendee shows at the door (128 random bits, URL-safe)."""
+
+    __tablename__ = "tickets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    booking_id: Mapped[int] = mapped_column(sa.ForeignKey("bookings.id"), index=True)
+    ticket_type_id: Mapped[int] = mapped_column(sa.ForeignKey("ticket_types.id"))
+    seat_id: Mapped[int | None] = mapped_column(sa.ForeignKey("seats.id", ondelete="SET NULL"))
+    code: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    checked_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    check_in_nonce: Mapped[str | None] = mapped_column(sa.String(100))
+
+    seat: Mapped["Seat | None"] = relationship(lazy="joined")
+
+
+class WaitlistEntry(db.Model):
+    __tablename__ = "waitlist_entries"
+    __table_args__ = (
+        sa.CheckConstraint("tickets_count > 0", name="tickets_positive"),
+        sa.CheckConstraint(_one_of("status", EntryStatus.ALL), name="status_valid"),
+        # One live entry per customer and event.
+        sa.Index("uq_waitlist_entries_one_live", "user_id", "event_id", unique=True,
+                 sqlite_where=sa.text("status IN ('WAITING', 'OFFERED')"),
+                 postgresql_where=sa.text("status IN ('WAITING', 'OFFERED')")),
+        sa.Index("ix_waitlist_entries_queue", "event_id", "status", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(sa.ForeignKey("events.id"))
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
+    ticket_type_id: Mapped[int] = mapped_column(sa.ForeignKey("ticket_types.id"))
+    tickets_count: Mapped[int]
+    status: Mapped[str] = mapped_column(sa.String(16), default=EntryStatus.WAITING)
+    hold_id: Mapped[int | None] = mapped_column(sa.ForeignKey("holds.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
     user: Mapped[User] = relationship(lazy="select")
 
 
@@ -128,18 +333,24 @@ class NotificationKind:
     BOOKING_CANCELLED = "BOOKING_CANCELLED"
     EVENT_UPDATED = "EVENT_UPDATED"
     EVENT_CANCELLED = "EVENT_CANCELLED"
+    WAITLIST_OFFER = "WAITLIST_OFFER"
+    ALL = (BOOKING_CONFIRMED, BOOKING_CANCELLED, EVENT_UPDATED, EVENT_CANCELLED, WAITLIST_OFFER)
 
 
 class NotificationStatus:
     PENDING = "PENDING"
     SENT = "SENT"
     FAILED = "FAILED"
+    ALL = (PENDING, SENT, FAILED)
 
 
 class Notification(db.Model):
-    """The outbox. A row with a recipient is one email. A row without one (`user_id`
-    NULL) is a fan-out: a worker expands it into one row per attendee, so an event
-    change costs the request one INSERT whatever the number of attendees."""
+    """The outbox. A row is one email: its `kind` and the `params` its template needs
+    (`eventbook.notifications.templates` renders subject and body). A row without a
+    recipient (`user_id` NULL) is a fan-out: a worker expands it into one row per
+    attendee, so an event change costs the request one INSERT whatever the audience.
+
+    `subject` and `body` are only set on rows written before templates (migration 0004)."""
 
     __tablename__ = "notifications"
     __table_args__ = (
@@ -151,8 +362,9 @@ class Notification(db.Model):
     kind: Mapped[str] = mapped_column(sa.String(32))
     user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
     recipient: Mapped[str | None] = mapped_column(sa.String(254))
-    subject: Mapped[str] = mapped_column(sa.String(300))
-    body: Mapped[str] = mapped_column(sa.Text)
+    params: Mapped[dict | None] = mapped_column(sa.JSON)
+    subject: Mapped[str | None] = mapped_column(sa.String(300))
+    body: Mapped[str | None] = mapped_column(sa.Text)
     event_id: Mapped[int | None] = mapped_column(sa.ForeignKey("events.id", ondelete="SET NULL"))
     booking_id: Mapped[int | None] = mapped_column(sa.ForeignKey("bookings.id", ondelete="SET NULL"))
     status: Mapped[str] = mapped_column(sa.String(16), default=NotificationStatus.PENDING)
@@ -166,7 +378,8 @@ class Notification(db.Model):
 
 
 class IdempotencyKey(db.Model):
-    """The first successful response to an `Idempotency-Key`, replayed on repeats."""
+    """The first success under an `Idempotency-Key`: its status and its booking, which a
+    repeat is answered with again (rendered as it is now)."""
 
     __tablename__ = "idempotency_keys"
 
@@ -174,5 +387,5 @@ class IdempotencyKey(db.Model):
     key: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
     request_hash: Mapped[str] = mapped_column(sa.String(64))
     response_status: Mapped[int]
-    response_body: Mapped[str] = mapped_column(sa.Text)
+    booking_id: Mapped[int] = mapped_column(sa.ForeignKey("bookings.id", ondelete="CASCADE"))
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

@@ -1,7 +1,9 @@
 """Building blocks shared by every resource's schemas: camelCase on the wire, unknown
 fields refused, strings a database can store, timestamps in UTC."""
 
+import re
 from datetime import timezone
+from decimal import Decimal
 
 import marshmallow as ma
 from marshmallow import ValidationError, fields, validate
@@ -85,6 +87,27 @@ class UTCDateTime(fields.AwareDateTime):
         if value is None:
             return None
         return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+AMOUNT = re.compile(r"^\d{1,6}(\.\d{1,2})?$")
+
+
+class Money(fields.Decimal):
+    """An amount of money: a decimal string with two decimals ("25.00"), never a float,
+    from 0.00 to 100000.00."""
+
+    def __init__(self, **kwargs):
+        metadata = {"type": "string", "pattern": r"^\d{1,6}(\.\d{1,2})?$", "example": "25.00",
+                    **kwargs.pop("metadata", {})}
+        super().__init__(places=2, as_string=True, metadata=metadata, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str) or not AMOUNT.fullmatch(value):
+            raise ValidationError('Must be a decimal string with at most two decimals, such as "25.00".')
+        amount = Decimal(value)
+        if amount > Decimal("100000"):
+            raise ValidationError("Must be between 0.00 and 100000.00.")
+        return amount.quantize(Decimal("0.01"))
 
 
 class Id(fields.Integer):

@@ -31,8 +31,9 @@ HSTS = ("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
 
 def before_request():
     g.started = time.perf_counter()
-    if current_app.config["NOTIFY_AUTOSTART"]:
-        current_app.extensions["notifications"].start()  # once per process; a no-op after
+    if current_app.config["NOTIFY_AUTOSTART"]:  # once per process; a no-op after
+        current_app.extensions["notifications"].start()
+        current_app.extensions["eventbook.sweeper"].start()
     sent = request.headers.get("X-Request-ID", "")
     g.request_id = sent if SAFE_REQUEST_ID.match(sent) else os.urandom(16).hex()  # uuid4().hex's form, cheaper
     if len(request.full_path) > MAX_URL_BYTES:

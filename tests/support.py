@@ -91,19 +91,62 @@ def test_config(url, **overrides):
     return type("Config", (TestConfig,), {"SQLALCHEMY_DATABASE_URI": _normalized(url), **overrides})
 
 
+INVARIANT = {
+    # For every event: 0 <= available, available + set aside <= total, and
+    # total - available == tickets of CONFIRMED bookings + of HELD holds + set aside.
+    "event": """
+        SELECT e.id, e.total_tickets, e.available_tickets, e.set_aside_tickets,
+               COALESCE(b.sold, 0), COALESCE(h.held, 0)
+        FROM events e
+        LEFT JOIN (SELECT event_id, SUM(tickets_count) AS sold FROM bookings WHERE status = 'CONFIRMED'
+                   GROUP BY event_id) b ON b.event_id = e.id
+        LEFT JOIN (SELECT event_id, SUM(tickets_count) AS held FROM holds WHERE status = 'HELD'
+                   GROUP BY event_id) h ON h.event_id = e.id
+        WHERE e.available_tickets < 0 OR e.set_aside_tickets < 0
+           OR e.available_tickets + e.set_aside_tickets > e.total_tickets
+           OR e.total_tickets - e.available_tickets != COALESCE(b.sold, 0) + COALESCE(h.held, 0) + e.set_aside_tickets
+    """,
+    # The same per ticket type, counted from the items of CONFIRMED bookings and HELD holds.
+    "ticket type": """
+        SELECT t.id, t.quantity, t.available_quantity, t.set_aside, COALESCE(s.sold, 0), COALESCE(h.held, 0)
+        FROM ticket_types t
+        LEFT JOIN (SELECT i.ticket_type_id, SUM(i.count) AS sold FROM items i
+                   JOIN bookings b ON b.id = i.booking_id WHERE b.status = 'CONFIRMED'
+                   GROUP BY i.ticket_type_id) s ON s.ticket_type_id = t.id
+        LEFT JOIN (SELECT i.ticket_type_id, SUM(i.count) AS held FROM items i
+                   JOIN holds h ON h.id = i.hold_id WHERE h.status = 'HELD'
+                   GROUP BY i.ticket_type_id) h ON h.ticket_type_id = t.id
+        WHERE t.available_quantity < 0 OR t.set_aside < 0 OR t.available_quantity + t.set_aside > t.quantity
+           OR t.quantity - t.available_quantity != COALESCE(s.sold, 0) + COALESCE(h.held, 0) + t.set_aside
+    """,
+    # A booking's tickets: one per ticket it holds; its items add up to it.
+    "booking": """
+        SELECT b.id, b.tickets_count, (SELECT COUNT(*) FROM tickets k WHERE k.booking_id = b.id),
+               (SELECT COALESCE(SUM(i.count), 0) FROM items i WHERE i.booking_id = b.id)
+        FROM bookings b
+        WHERE b.tickets_count != (SELECT COUNT(*) FROM tickets k WHERE k.booking_id = b.id)
+           OR b.tickets_count != (SELECT COALESCE(SUM(i.count), 0) FROM items i WHERE i.booking_id = b.id)
+    """,
+    # BOOKED seats are the seats of CONFIRMED bookings, HELD seats those of HELD holds.
+    "seat": """
+        SELECT s.id, s.status, s.hold_id, s.booking_id FROM seats s
+        LEFT JOIN holds h ON h.id = s.hold_id
+        LEFT JOIN bookings b ON b.id = s.booking_id
+        WHERE (s.status = 'AVAILABLE' AND (s.hold_id IS NOT NULL OR s.booking_id IS NOT NULL))
+           OR (s.status = 'HELD' AND (h.status IS DISTINCT FROM 'HELD' OR s.booking_id IS NOT NULL))
+           OR (s.status = 'BOOKED' AND b.status IS DISTINCT FROM 'CONFIRMED')
+           OR (s.status != 'HELD' AND h.status = 'HELD')
+    """,
+}
+
+
 def invariant_violations(url):
-    """Events where 0 <= available <= total or total - available == sum(CONFIRMED) fails."""
+    """Rows that break the ticket invariant (INVARIANT), as (what, row) pairs."""
     engine = sa.create_engine(_normalized(url))
     with engine.connect() as connection:
-        rows = connection.execute(sa.text(
-            "SELECT e.id, e.total_tickets, e.available_tickets, COALESCE(b.sold, 0) FROM events e "
-            "LEFT JOIN (SELECT event_id, SUM(tickets_count) AS sold FROM bookings "
-            "WHERE status = 'CONFIRMED' GROUP BY event_id) b ON b.event_id = e.id "
-            "WHERE e.available_tickets < 0 OR e.available_tickets > e.total_tickets "
-            "OR e.total_tickets - e.available_tickets != COALESCE(b.sold, 0)"
-        )).all()
+        found = [(what, tuple(row)) for what, query in INVARIANT.items() for row in connection.execute(sa.text(query))]
     engine.dispose()
-    return [tuple(row) for row in rows]
+    return found
 
 
 # -- waiting ---------------------------------------------------------------------

@@ -1,14 +1,13 @@
 """Accounts, passwords and tokens."""
 
 from datetime import datetime, timezone
-from types import SimpleNamespace
 
 import bcrypt
 from flask import current_app
 from flask_jwt_extended import create_access_token, create_refresh_token, decode_token
 from sqlalchemy import Integer, String, bindparam, exc, exists, select
 
-from eventbook.database import Prepared, autocommit
+from eventbook.database import autocommit
 from eventbook.errors import error
 from eventbook.extensions import db
 from eventbook.models import RevokedToken, User, utcnow
@@ -95,17 +94,16 @@ def token_owner(payload):
     # session begins a transaction only when a service writes (a booking without an
     # Idempotency-Key reuses that connection for its one statement: bookings.service.book).
     with autocommit() as connection:
-        rows = TOKEN_OWNER.run(connection, {"user_id": user_id, "jti": str(payload.get("jti"))})
-    if not rows:
+        row = connection.execute(TOKEN_OWNER, {"user_id": user_id, "jti": str(payload.get("jti"))}).first()
+    if row is None:
         return None, False
-    row = SimpleNamespace(**rows[0])
     return row, row.revoked
 
 
 # Built once: every authenticated request runs it. It gives a plain row (id, email, name,
 # role, created_at), not an ORM object, since callers only read it.
 _users, _revoked = User.__table__, RevokedToken.__table__
-TOKEN_OWNER = Prepared("eventbook_token_owner", select(
+TOKEN_OWNER = select(
     _users.c.id, _users.c.email, _users.c.name, _users.c.role, _users.c.created_at,
     exists().where(_revoked.c.jti == bindparam("jti", type_=String)).label("revoked"),
-).where(_users.c.id == bindparam("user_id", type_=Integer)))
+).where(_users.c.id == bindparam("user_id", type_=Integer))

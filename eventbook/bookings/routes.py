@@ -1,10 +1,10 @@
-from flask import current_app, jsonify, url_for
+from flask import current_app, url_for
 from flask.views import MethodView
 from flask_jwt_extended import current_user
 
 from eventbook.api import Blueprint
 from eventbook.bookings import service
-from eventbook.bookings.schemas import BookingCreateSchema, BookingSchema, IdempotencyHeader
+from eventbook.bookings.schemas import BookingSchema, IdempotencyHeader, OrderSchema
 from eventbook.extensions import limiter
 from eventbook.models import Booking as BookingModel, Role
 from eventbook.pagination import HEADERS_DOC, paginate
@@ -13,36 +13,38 @@ from eventbook.schemas import PageArgs
 blp = Blueprint("bookings", __name__, url_prefix="/api/bookings", description="Buying and cancelling tickets")
 
 BOOKING_ID = "<int(max=2147483647):booking_id>"
-BOOKING = BookingSchema()  # for the stored Idempotency-Key response
+LOCATION = {"Location": {"description": "the booking", "schema": {"type": "string"}},
+            "Idempotent-Replayed": {"description": "true when this answers a repeated Idempotency-Key",
+                                    "schema": {"type": "string"}}}
 
 
-def _per_user():
-    return f"user:{current_user.id}"
+def per_customer():
+    """Bookings and holds count against one limit per customer."""
+    return f"sales:{current_user.id}"
+
+
+def booking_response(booking, status, replayed):
+    headers = {"Location": url_for("bookings.Booking", booking_id=booking.id)}
+    if replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return booking, status, headers
 
 
 @blp.route("")
 class Bookings(MethodView):
     @blp.auth(Role.CUSTOMER)
-    @limiter.limit(lambda: current_app.config["RATELIMIT_BOOKING"], key_func=_per_user)
+    @limiter.shared_limit(lambda: current_app.config["RATELIMIT_BOOKING"], scope="sales", key_func=per_customer)
     @blp.arguments(IdempotencyHeader(), location="headers")
-    @blp.arguments(BookingCreateSchema())
-    @blp.response(201, BookingSchema, headers={"Location": {"description": "the new booking", "schema": {"type": "string"}}})
+    @blp.arguments(OrderSchema())
+    @blp.response(201, BookingSchema, headers=LOCATION)
     @blp.alt_response(404, description="not_found: no such event")
-    @blp.alt_response(409, description="not_enough_tickets, sold_out, already_booked, event_closed, idempotency_key_reused")
+    @blp.alt_response(409, description="not_enough_tickets, sold_out (with availableTickets, and ticketTypeId when one "
+                                       "type ran short), already_booked, event_closed, sales_closed, seats_taken (with "
+                                       "unavailableSeatIds), idempotency_key_reused")
     @blp.alt_response(429, description="rate_limited")
     def post(self, headers, data):
-        """Book tickets"""
-        booking, replay = service.book(
-            current_user, data["event_id"], data["tickets_count"], headers.get("idempotency_key"), BOOKING.dump
-        )
-        if replay:
-            status, body = replay
-            response = jsonify(body)
-            response.status_code = status
-            response.headers["Location"] = url_for("bookings.Booking", booking_id=body["id"])
-            response.headers["Idempotent-Replayed"] = "true"
-            return response
-        return booking, {"Location": url_for("bookings.Booking", booking_id=booking.id)}
+        """Book tickets: a hold and its confirm in one transaction"""
+        return booking_response(*service.book(current_user, data, headers.get("idempotency_key")))
 
 
 @blp.route("/my-bookings")

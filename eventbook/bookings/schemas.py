@@ -1,10 +1,23 @@
 from flask import current_app
-from marshmallow import ValidationError, fields, validate, validates
+from marshmallow import ValidationError, fields, validate, validates_schema
 
 from eventbook.auth.schemas import UserSchema
 from eventbook.events.schemas import EventSchema
 from eventbook.models import BookingStatus
-from eventbook.schemas import Id, Schema, UTCDateTime
+from eventbook.schemas import Id, Money, Schema, UTCDateTime
+
+
+class ItemSchema(Schema):
+    ticket_type_id = fields.Integer()
+    count = fields.Integer()
+    price = Money(attribute="unit_price", metadata={"description": "the unit price it was taken at"})
+
+
+class SeatRefSchema(Schema):
+    id = fields.Integer()
+    section = fields.String()
+    row = fields.String()
+    number = fields.Integer()
 
 
 class BookingSchema(Schema):
@@ -12,7 +25,12 @@ class BookingSchema(Schema):
     event_id = fields.Integer(dump_only=True)
     user_id = fields.Integer(dump_only=True)
     tickets_count = fields.Integer(dump_only=True)
-    status = fields.String(dump_only=True, metadata={"enum": [BookingStatus.CONFIRMED, BookingStatus.CANCELLED]})
+    items = fields.List(fields.Nested(ItemSchema), dump_only=True)
+    seats = fields.List(fields.Nested(SeatRefSchema), dump_only=True)
+    total_amount = Money(dump_only=True, metadata={"description": "sum of price x count, fixed when taken"})
+    currency = fields.Function(lambda booking: booking.event.currency, dump_only=True,
+                               metadata={"type": "string", "example": "EUR"})
+    status = fields.String(dump_only=True, metadata={"enum": list(BookingStatus.ALL)})
     created_at = UTCDateTime(dump_only=True)
     cancelled_at = UTCDateTime(dump_only=True, allow_none=True)
     event = fields.Nested(EventSchema, dump_only=True)
@@ -24,24 +42,48 @@ class AttendeeBookingSchema(BookingSchema):
     user = fields.Nested(UserSchema, dump_only=True)
 
 
-class BookingCreateSchema(Schema):
+class OrderItemSchema(Schema):
+    ticket_type_id = Id(required=True)
+    count = fields.Integer(strict=True, required=True, validate=validate.Range(1, 1000))
+
+
+class OrderSchema(Schema):
+    """What a booking or a hold takes: `items`, or `ticketsCount` (+ `ticketTypeId`)
+    for one type, or `seatIds` on a RESERVED event."""
+
     event_id = Id(required=True)
     tickets_count = fields.Integer(
-        strict=True, required=True, metadata={"minimum": 1, "maximum": 10, "description": "1 to MAX_TICKETS_PER_BOOKING (10)"}
-    )
+        strict=True, metadata={"minimum": 1, "maximum": 10, "description": "1 to MAX_TICKETS_PER_BOOKING (10)"})
+    ticket_type_id = Id(metadata={"description": "with ticketsCount: which type (needed when the event has several)"})
+    items = fields.List(fields.Nested(OrderItemSchema), validate=validate.Length(1, 10),
+                        metadata={"description": "1 to 10 tickets in all"})
+    seat_ids = fields.List(Id(), validate=validate.Length(1, 10),
+                           metadata={"description": "1 to 10 distinct seats of a RESERVED event", "uniqueItems": True})
 
-    @validates("tickets_count")
-    def within_limit(self, value, **kwargs):
+    @validates_schema
+    def one_way(self, data, **kwargs):
+        given = [name for name in ("tickets_count", "items", "seatIds") if name in data]
+        if len(given) != 1:
+            raise ValidationError("Give exactly one of ticketsCount, items or seatIds.", "_schema")
+        if "ticket_type_id" in data and "tickets_count" not in data:
+            raise ValidationError("Only with ticketsCount.", "ticketTypeId")
         limit = current_app.config["MAX_TICKETS_PER_BOOKING"]
-        if not 1 <= value <= limit:
-            raise ValidationError(f"Must be between 1 and {limit}.")
+        if "tickets_count" in data and not 1 <= data["tickets_count"] <= limit:
+            raise ValidationError(f"Must be between 1 and {limit}.", "ticketsCount")
+        if "items" in data and sum(item["count"] for item in data["items"]) > limit:
+            raise ValidationError(f"At most {limit} tickets in all.", "items")
+        if "seat_ids" in data:
+            if len(set(data["seat_ids"])) != len(data["seat_ids"]):
+                raise ValidationError("Seats must be distinct.", "seatIds")
+            if len(data["seat_ids"]) > limit:
+                raise ValidationError(f"At most {limit} seats.", "seatIds")
 
 
 class IdempotencyHeader(Schema):
     idempotency_key = fields.String(
         data_key="Idempotency-Key",
         validate=validate.Length(1, 255),
-        metadata={"description": "repeats by the same user within 24 h replay the first success"},
+        metadata={"description": "repeats by the same user within 24 h get the first success again"},
     )
 
     def on_bind_field(self, field_name, field_obj):

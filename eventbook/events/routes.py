@@ -6,7 +6,15 @@ from eventbook.api import Blueprint
 from eventbook.bookings import service as bookings
 from eventbook.bookings.schemas import AttendeeBookingSchema
 from eventbook.events import service
-from eventbook.events.schemas import EventCreateSchema, EventQueryArgs, EventSchema, EventUpdateSchema
+from eventbook.events.schemas import (
+    EventCreateSchema,
+    EventQueryArgs,
+    EventSchema,
+    EventUpdateSchema,
+    TicketTypeCreateSchema,
+    TicketTypeSchema,
+    TicketTypeUpdateSchema,
+)
 from eventbook.models import Booking as BookingModel, Event as EventModel, Role
 from eventbook.pagination import HEADERS_DOC, paginate
 from eventbook.schemas import PageArgs
@@ -46,7 +54,7 @@ class Event(MethodView):
     @blp.arguments(EventUpdateSchema(partial=True), required=False)
     @blp.response(200, EventSchema)
     @blp.alt_response(404, description="not_found")
-    @blp.alt_response(409, description="capacity_below_sold, event_closed")
+    @blp.alt_response(409, description="capacity_below_sold (below what is sold, held and set aside), event_closed")
     def put(self, data, event_id):
         """Change an event (any subset of its fields)"""
         return service.change(event_id, current_user, data)
@@ -70,3 +78,38 @@ def event_bookings(args, event_id):
     """The bookings of an event, with each attendee"""
     service.ensure_manager(service.get(event_id), current_user)
     return paginate(bookings.of_event(event_id), args, BookingModel)
+
+
+TYPE_ID = "<int(max=2147483647):type_id>"
+
+
+@blp.route(f"/{EVENT_ID}/ticket-types", methods=["POST"])
+@blp.auth(Role.ORGANIZER, Role.ADMIN)
+@blp.arguments(TicketTypeCreateSchema())
+@blp.response(201, TicketTypeSchema)
+@blp.alt_response(404, description="not_found")
+@blp.alt_response(409, description="event_closed")
+def add_ticket_type(data, event_id):
+    """Add a ticket type to an event (at most 20, names unique within the event)"""
+    return service.add_ticket_type(event_id, current_user, data)
+
+
+@blp.route(f"/{EVENT_ID}/ticket-types/{TYPE_ID}")
+class TicketType(MethodView):
+    @blp.auth(Role.ORGANIZER, Role.ADMIN)
+    @blp.arguments(TicketTypeUpdateSchema(partial=True))
+    @blp.response(200, TicketTypeSchema)
+    @blp.alt_response(404, description="not_found")
+    @blp.alt_response(409, description="capacity_below_sold (quantity below what is sold, held and set aside), "
+                                       "event_closed")
+    def patch(self, data, event_id, type_id):
+        """Change a ticket type: name, price (for tickets taken from now on), quantity, sales window"""
+        return service.change_ticket_type(event_id, type_id, current_user, data)
+
+    @blp.auth(Role.ORGANIZER, Role.ADMIN)
+    @blp.response(204)
+    @blp.alt_response(404, description="not_found")
+    @blp.alt_response(409, description="capacity_below_sold (tickets of it were sold or held)")
+    def delete(self, event_id, type_id):
+        """Delete a ticket type nothing was ever sold or held of"""
+        service.remove_ticket_type(event_id, type_id, current_user)

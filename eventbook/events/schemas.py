@@ -1,9 +1,29 @@
-from marshmallow import ValidationError, fields, validate, validates
+from marshmallow import ValidationError, fields, validate, validates, validates_schema
 
-from eventbook.models import EventStatus, utcnow
-from eventbook.schemas import Id, PageArgs, Schema, Text, Title, UTCDateTime
+from eventbook.models import EventStatus, Seating, utcnow
+from eventbook.schemas import Id, Money, PageArgs, Schema, Text, Title, UTCDateTime
 
 MAX_TICKETS = 1_000_000
+MAX_TYPES = 20
+# ISO 4217 codes of circulating currencies with two minor units (prices have two decimals).
+CURRENCIES = sorted("""
+AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BMD BND BOB BRL BSD BTN BWP BYN BZD CAD CDF CHF CNY COP
+CRC CUP CZK DKK DOP DZD EGP ERN ETB EUR FJD FKP GBP GEL GHS GIP GMD GTQ GYD HKD HNL HTG HUF IDR ILS INR IRR ISK
+JMD KES KGS KHR KPW KYD KZT LAK LBP LKR LRD LSL MAD MDL MKD MMK MNT MOP MRU MUR MVR MWK MXN MYR MZN NAD NGN NIO
+NOK NPR NZD PAB PEN PGK PHP PKR PLN QAR RON RSD RUB RWF SAR SBD SCR SDG SEK SGD SHP SLE SOS SRD SSP STN SVC SYP
+SZL THB TOP TRY TTD TWD TZS UAH USD UYU UZS VES WST XCD YER ZAR ZMW ZWL
+""".split())
+
+
+class TicketTypeSchema(Schema):
+    id = fields.Integer(dump_only=True)
+    name = fields.String(dump_only=True)
+    price = Money(dump_only=True)
+    quantity = fields.Integer(dump_only=True)
+    available_quantity = fields.Integer(
+        dump_only=True, metadata={"description": "quantity minus what is sold, held and set aside of this type"})
+    sales_start = UTCDateTime(dump_only=True, allow_none=True)
+    sales_end = UTCDateTime(dump_only=True, allow_none=True)
 
 
 class EventSchema(Schema):
@@ -12,12 +32,40 @@ class EventSchema(Schema):
     description = fields.String(dump_only=True, allow_none=True)
     date = UTCDateTime(dump_only=True)
     location = fields.String(dump_only=True)
+    currency = fields.String(dump_only=True, metadata={"example": "EUR"})
+    seating = fields.String(dump_only=True, metadata={"enum": list(Seating.ALL)})
     total_tickets = fields.Integer(dump_only=True)
     available_tickets = fields.Integer(dump_only=True)
-    status = fields.String(dump_only=True, metadata={"enum": [EventStatus.SCHEDULED, EventStatus.CANCELLED]})
+    set_aside_tickets = fields.Integer(
+        dump_only=True, metadata={"description": "tickets returned while customers wait, kept for the waiting list"})
+    status = fields.String(dump_only=True, metadata={"enum": list(EventStatus.ALL)})
     organizer_id = fields.Integer(dump_only=True)
+    ticket_types = fields.List(fields.Nested(TicketTypeSchema), dump_only=True)
     created_at = UTCDateTime(dump_only=True)
     updated_at = UTCDateTime(dump_only=True)
+
+
+class SalesWindow(Schema):
+    """An optional sales window: salesStart before salesEnd."""
+
+    sales_start = UTCDateTime(allow_none=True, metadata={"description": "not on sale before this time"})
+    sales_end = UTCDateTime(allow_none=True, metadata={"description": "not on sale from this time"})
+
+    @validates_schema
+    def window(self, data, **kwargs):
+        start, end = data.get("sales_start"), data.get("sales_end")
+        if start and end and start >= end:
+            raise ValidationError("Must be after salesStart.", "sales_end")
+
+
+class TicketTypeCreateSchema(SalesWindow):
+    name = Title(100, required=True)
+    price = Money(required=True)
+    quantity = fields.Integer(strict=True, required=True, validate=validate.Range(1, MAX_TICKETS))
+
+
+class TicketTypeUpdateSchema(TicketTypeCreateSchema):
+    """Any subset of the create fields (loaded with partial=True)."""
 
 
 class EventCreateSchema(Schema):
@@ -26,17 +74,42 @@ class EventCreateSchema(Schema):
     date = UTCDateTime(required=True, metadata={"description": "must be in the future"})
     location = Title(200, required=True)
     total_tickets = fields.Integer(strict=True, required=True, validate=validate.Range(1, MAX_TICKETS))
+    currency = fields.String(
+        load_default="EUR", validate=validate.OneOf(CURRENCIES),
+        metadata={"description": "ISO 4217 code, fixed at creation", "example": "EUR"})
+    seating = fields.String(
+        load_default=Seating.GENERAL, validate=validate.OneOf(Seating.ALL),
+        metadata={"description": "fixed at creation; RESERVED events sell seats of a seat map (PUT .../seats)"})
+    ticket_types = fields.List(
+        fields.Nested(TicketTypeCreateSchema), validate=validate.Length(1, MAX_TYPES),
+        metadata={"description": "default: one type \"General admission\", price 0.00, quantity totalTickets"})
 
     @validates("date")
     def in_the_future(self, value, **kwargs):
         if value <= utcnow():
             raise ValidationError("Must be in the future.")
 
+    @validates("ticket_types")
+    def distinct_names(self, value, **kwargs):
+        names = [ticket_type["name"].casefold() for ticket_type in value]
+        if len(set(names)) != len(names):
+            raise ValidationError("Ticket type names must be unique within the event.")
 
-class EventUpdateSchema(EventCreateSchema):
-    """Any subset of the create fields (loaded with partial=True)."""
 
+class EventUpdateSchema(Schema):
+    """Any subset of these fields (loaded with partial=True); currency, seating and the
+    ticket types are changed elsewhere (or fixed at creation)."""
+
+    title = Title(200, required=True)
     description = Text(allow_none=True, validate=validate.Length(max=5000))
+    date = UTCDateTime(required=True, metadata={"description": "must be in the future"})
+    location = Title(200, required=True)
+    total_tickets = fields.Integer(strict=True, required=True, validate=validate.Range(1, MAX_TICKETS))
+
+    @validates("date")
+    def in_the_future(self, value, **kwargs):
+        if value <= utcnow():
+            raise ValidationError("Must be in the future.")
 
 
 class EventQueryArgs(PageArgs):

@@ -1,11 +1,30 @@
 """Events: publishing, browsing, changing, cancelling."""
 
-from sqlalchemy import exists, or_, select, update
+from decimal import Decimal
 
-from eventbook import inventory
+from sqlalchemy import delete, exists, or_, select, update
+
+from eventbook import inventory, waitlist
+from eventbook.database import retry_deadlocks
 from eventbook.errors import error
+from eventbook.events.schemas import MAX_TYPES
 from eventbook.extensions import db
-from eventbook.models import Booking, BookingStatus, Event, EventStatus, Role, utcnow
+from eventbook.models import (
+    Booking,
+    BookingStatus,
+    EntryStatus,
+    Event,
+    EventStatus,
+    Hold,
+    HoldStatus,
+    Item,
+    Role,
+    Seat,
+    Seating,
+    TicketType,
+    WaitlistEntry,
+    utcnow,
+)
 from eventbook.notifications import outbox
 
 
@@ -47,15 +66,14 @@ def ensure_manager(event, user):
 
 
 def create(organizer, data):
+    """Publish an event with its ticket types (one "General admission" type, free, of
+    every ticket, when none are given)."""
     now = utcnow()
-    event = Event(
-        **data,
-        available_tickets=data["total_tickets"],
-        status=EventStatus.SCHEDULED,
-        organizer_id=organizer.id,
-        created_at=now,
-        updated_at=now,
-    )
+    types = data.pop("ticket_types", None) or [
+        {"name": "General admission", "price": Decimal("0.00"), "quantity": data["total_tickets"]}]
+    event = Event(**data, available_tickets=data["total_tickets"], status=EventStatus.SCHEDULED,
+                  organizer_id=organizer.id, created_at=now, updated_at=now)
+    event.ticket_types = [TicketType(**ticket_type, available_quantity=ticket_type["quantity"]) for ticket_type in types]
     db.session.add(event)
     db.session.commit()
     return event
@@ -64,8 +82,10 @@ def create(organizer, data):
 NOTIFIED_FIELDS = ("title", "date", "location")
 
 
+@retry_deadlocks
 def change(event_id, user, data):
-    """Apply a partial update; attendees hear about a new title, date or location."""
+    """Apply a partial update; attendees hear about a new title, date or location. A
+    larger capacity goes to the waiting list first, while anyone waits."""
     ensure_manager(get(event_id), user)
     event = inventory.lock(event_id)
     if event is None:
@@ -74,12 +94,18 @@ def change(event_id, user, data):
         db.session.rollback()
         error(409, "event_closed", "A cancelled event cannot be changed")
     now = utcnow()
-    if "total_tickets" in data and data["total_tickets"] != event.total_tickets:
-        if inventory.resize(event_id, data.pop("total_tickets"), now) is None:
-            sold = event.total_tickets - event.available_tickets
+    data = dict(data)
+    total = data.pop("total_tickets", event.total_tickets)
+    grew = total > event.total_tickets
+    if total != event.total_tickets:
+        if event.seating == Seating.RESERVED:
             db.session.rollback()
-            error(409, "capacity_below_sold", f"{sold} tickets are already sold", sold=sold)
-    data.pop("total_tickets", None)
+            error(422, "validation_error", "The request has invalid fields",
+                  errors={"totalTickets": ["A seated event's capacity is its seat map (PUT .../seats)."]})
+        if not inventory.resize(event_id, total, now):
+            taken = event.total_tickets - event.available_tickets
+            db.session.rollback()
+            error(409, "capacity_below_sold", f"{taken} tickets are already sold, held or set aside", sold=taken)
     changed = {name for name, value in data.items() if getattr(event, name) != value}
     for name in changed:
         setattr(event, name, data[name])
@@ -89,17 +115,24 @@ def change(event_id, user, data):
         if changed & set(NOTIFIED_FIELDS):
             notes.append(outbox.event_updated(event, now))
     outbox.commit(*notes)
-    return event
+    if grew:
+        waitlist.offer_soon(event_id)
+    return db.session.get(Event, event_id, populate_existing=True)
 
 
+@retry_deadlocks
 def remove(event_id, user):
-    """Delete an event nobody ever booked; otherwise cancel it and all its bookings."""
+    """Delete an event nobody ever booked or held; otherwise cancel it with its bookings,
+    holds and waiting list."""
     ensure_manager(get(event_id), user)
     event = inventory.lock(event_id)
     if event is None:
         error(404, "not_found", "Event not found")
-    ever_booked = db.session.scalar(select(exists().where(Booking.event_id == event_id)))
-    if not ever_booked:
+    used = db.session.scalar(select(
+        exists().where(Booking.event_id == event_id) | exists().where(Hold.event_id == event_id)
+        | exists().where(WaitlistEntry.event_id == event_id)))
+    if not used:
+        db.session.execute(delete(Seat).where(Seat.event_id == event_id))
         db.session.delete(event)
         db.session.commit()
         return
@@ -114,4 +147,103 @@ def remove(event_id, user):
         .values(status=BookingStatus.CANCELLED, cancelled_at=now)
         .execution_options(synchronize_session=False)
     )
+    db.session.execute(
+        update(Hold).where(Hold.event_id == event_id, Hold.status == HoldStatus.HELD)
+        .values(status=HoldStatus.RELEASED, ended_at=now).execution_options(synchronize_session=False))
+    db.session.execute(
+        update(WaitlistEntry)
+        .where(WaitlistEntry.event_id == event_id, WaitlistEntry.status.in_([EntryStatus.WAITING, EntryStatus.OFFERED]))
+        .values(status=EntryStatus.LAPSED, updated_at=now).execution_options(synchronize_session=False))
     outbox.commit(outbox.event_cancelled(event, now))
+
+
+# -- ticket types --------------------------------------------------------------------
+
+
+def ticket_type_of(event, type_id):
+    ticket_type = db.session.get(TicketType, type_id)
+    if ticket_type is None or ticket_type.event_id != event.id:
+        error(404, "not_found", "Ticket type not found")
+    return ticket_type
+
+
+def _managed(event_id, user):
+    """The event, locked, if `user` manages it and it is not cancelled."""
+    ensure_manager(get(event_id), user)
+    event = inventory.lock(event_id)
+    if event.status == EventStatus.CANCELLED:
+        db.session.rollback()
+        error(409, "event_closed", "A cancelled event cannot be changed")
+    return event
+
+
+def _name_free(event, name, but=None):
+    taken = {ticket_type.name.casefold() for ticket_type in event.ticket_types if ticket_type.id != but}
+    if name.casefold() in taken:
+        db.session.rollback()
+        error(422, "validation_error", "The request has invalid fields",
+              errors={"name": ["A ticket type of this event already has this name."]})
+
+
+@retry_deadlocks
+def add_ticket_type(event_id, user, data):
+    event = _managed(event_id, user)
+    if len(event.ticket_types) >= MAX_TYPES:
+        db.session.rollback()
+        error(422, "validation_error", "The request has invalid fields",
+              errors={"_schema": [f"An event has at most {MAX_TYPES} ticket types."]})
+    _name_free(event, data["name"])
+    ticket_type = TicketType(event_id=event_id, available_quantity=data["quantity"], **data)
+    db.session.add(ticket_type)
+    event.updated_at = utcnow()
+    db.session.commit()
+    return ticket_type
+
+
+@retry_deadlocks
+def change_ticket_type(event_id, type_id, user, data):
+    event = _managed(event_id, user)
+    ticket_type = ticket_type_of(event, type_id)
+    data = dict(data)
+    if "name" in data:
+        _name_free(event, data["name"], but=type_id)
+    start, end = data.get("sales_start", ticket_type.sales_start), data.get("sales_end", ticket_type.sales_end)
+    if start and end and start >= end:
+        db.session.rollback()
+        error(422, "validation_error", "The request has invalid fields", errors={"salesEnd": ["Must be after salesStart."]})
+    quantity = data.pop("quantity", ticket_type.quantity)
+    grew = quantity > ticket_type.quantity
+    if quantity != ticket_type.quantity:
+        if event.seating == Seating.RESERVED:
+            db.session.rollback()
+            error(422, "validation_error", "The request has invalid fields",
+                  errors={"quantity": ["A seated event's quantities are its seat map (PUT .../seats)."]})
+        if not inventory.resize_type(type_id, event_id, quantity):
+            taken = ticket_type.quantity - ticket_type.available_quantity
+            db.session.rollback()
+            error(409, "capacity_below_sold", f"{taken} tickets of this type are already sold, held or set aside",
+                  sold=taken)
+    for name, value in data.items():
+        setattr(ticket_type, name, value)
+    event.updated_at = utcnow()
+    db.session.commit()
+    if grew:
+        waitlist.offer_soon(event_id)
+    return db.session.get(TicketType, type_id, populate_existing=True)
+
+
+@retry_deadlocks
+def remove_ticket_type(event_id, type_id, user):
+    event = _managed(event_id, user)
+    ticket_type = ticket_type_of(event, type_id)
+    if ticket_type.available_quantity + ticket_type.set_aside != ticket_type.quantity or db.session.scalar(
+            select(exists().where(Item.ticket_type_id == type_id) | exists().where(Seat.ticket_type_id == type_id)
+                   | exists().where(WaitlistEntry.ticket_type_id == type_id))):
+        db.session.rollback()
+        error(409, "capacity_below_sold", "Tickets of this type were sold, held or have seats: it cannot be deleted")
+    if len(event.ticket_types) == 1:
+        db.session.rollback()
+        error(409, "capacity_below_sold", "An event keeps at least one ticket type")
+    db.session.delete(ticket_type)
+    event.updated_at = utcnow()
+    db.session.commit()

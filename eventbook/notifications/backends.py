@@ -5,6 +5,8 @@ import smtplib
 from email.message import EmailMessage
 from email.utils import make_msgid
 
+from eventbook.notifications import templates
+
 log = logging.getLogger("eventbook.email")
 
 LABELS = {
@@ -12,11 +14,12 @@ LABELS = {
     "BOOKING_CANCELLED": "Booking cancellation",
     "EVENT_UPDATED": "Event update",
     "EVENT_CANCELLED": "Event cancellation",
+    "WAITLIST_OFFER": "Waiting list offer",
 }
 
 
 def send(config, note):
-    """Deliver one notification (a dict with id, kind, recipient, subject, body)."""
+    """Deliver one notification (a dict with id, kind, recipient, params...)."""
     if config["EMAIL_BACKEND"] == "smtp":
         _send_smtp(config, note)
     log.info(
@@ -26,14 +29,15 @@ def send(config, note):
 
 
 def _send_smtp(config, note):
+    subject, body = templates.render(note)
     message = EmailMessage()
     message["From"] = config["MAIL_FROM"]
     message["To"] = note["recipient"]
-    message["Subject"] = note["subject"]
+    message["Subject"] = subject
     # Stable per notification, so a receiver can drop the rare redelivery after a crash.
     message["Message-ID"] = make_msgid(idstring=f"notification-{note['id']}", domain="eventbook")
     message["X-Eventbook-Notification"] = str(note["id"])
-    message.set_content(note["body"])
+    message.set_content(body)
     with smtplib.SMTP(config["MAIL_SERVER"], config["MAIL_PORT"], timeout=config["MAIL_TIMEOUT"]) as smtp:
         if config["MAIL_USE_TLS"]:
             smtp.starttls()

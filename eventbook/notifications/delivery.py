@@ -22,7 +22,8 @@ log = logging.getLogger(__name__)
 NOTES = Notification.__table__  # plain Core statements, built once: the pool runs them for every batch
 CLAIMED = tuple(
     NOTES.c[name]
-    for name in ("id", "kind", "recipient", "subject", "body", "attempts", "event_id", "created_at", "claimed_until")
+    for name in ("id", "kind", "recipient", "params", "subject", "body", "booking_id", "attempts", "event_id",
+                 "created_at", "claimed_until")
 )
 _NOW = bindparam("now", type_=NOTES.c.claimed_until.type)
 _IDS = bindparam("ids", expanding=True)

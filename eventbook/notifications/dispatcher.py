@@ -19,6 +19,7 @@
   of jobs that never started.
 """
 
+import atexit
 import collections
 import itertools
 import logging
@@ -252,15 +253,7 @@ class Dispatcher:
 
 
 def _register_exit(callback):
-    """Run `callback` at interpreter exit *before* the executor drains its queue
-    (concurrent.futures joins its threads in the same hook list, registered earlier)."""
-    register = getattr(threading, "_register_atexit", None)
-    if register is not None:
-        try:
-            register(callback)
-            return
-        except RuntimeError:  # interpreter already shutting down
-            return
-    import atexit
-
+    """Run `callback` at interpreter exit. Python joins the executor's threads (after they
+    finish what is queued) before atexit callbacks run, so outside gunicorn (whose
+    worker_exit hook calls `shutdown()` first) queued deliveries finish before this."""
     atexit.register(callback)

@@ -1,10 +1,10 @@
-"""The outbox: notification rows written in the same transaction as the change they
-describe, handed to the worker pool once that transaction has committed."""
-
-from string import Formatter
+"""The outbox: notification rows (a kind and its template's parameters) written in the
+same transaction as the change they tell about, handed to the worker pool once that
+transaction has committed. A booking's own confirmation is written by its sale
+(`eventbook.sales`)."""
 
 from flask import current_app
-from sqlalchemy import String, bindparam, case, cast, func, insert, literal, or_, select, update
+from sqlalchemy import insert, literal, or_, select, update
 
 from eventbook.extensions import db
 from eventbook.models import (
@@ -15,117 +15,45 @@ from eventbook.models import (
     NotificationStatus as Status,
     User,
 )
+from eventbook.notifications import templates
 
 
-def _when(event):
-    return event.date.strftime(WHEN)
+def booking_cancelled(booking, user, event, now):
+    return _add(Kind.BOOKING_CANCELLED, user, event, templates.of_booking(booking, event), now, booking_id=booking.id)
 
 
-def _tickets(count):
-    return f"{count} ticket{'s' if count != 1 else ''}"
-
-
-# The two booking emails. Each template is rendered in Python (`_fields`) and, for the
-# PostgreSQL booking statement, in SQL (`confirmed_sql`): one text, two renderers.
-WHEN = "%A %d %B %Y, %H:%M UTC"
-WHEN_SQL = 'FMDay DD FMMonth YYYY, HH24:MI "UTC"'  # WHEN in to_char()'s words
-CONFIRMED = ("Booking confirmed: {title}",
-             "Your booking #{booking} of {tickets} for {title} on {when} at {location} is confirmed.")
-CANCELLED = ("Booking cancelled: {title}",
-             "Your booking #{booking} of {tickets} for {title} on {when} at {location} has been cancelled.")
-
-
-def _fields(booking, event):
-    return {"booking": booking.id, "tickets": _tickets(booking.tickets_count), "title": event.title,
-            "when": _when(event), "location": event.location}
-
-
-def booking_confirmed(booking, user, event):
-    subject, body = (text.format(**_fields(booking, event)) for text in CONFIRMED)
-    return _add(Kind.BOOKING_CONFIRMED, user, booking, event, subject, body)
-
-
-def booking_cancelled(booking, user, event):
-    subject, body = (text.format(**_fields(booking, event)) for text in CANCELLED)
-    return _add(Kind.BOOKING_CANCELLED, user, booking, event, subject, body)
-
-
-def confirmed_sql(booking, event, now):
-    """The BOOKING_CONFIRMED row's values as SQL over the columns of a booking and of its
-    event (the booking statement's CTEs), for an INSERT ... SELECT; the recipient is the
-    bound parameter `email`."""
-    count = booking.c.tickets_count
-    fields = {
-        "booking": cast(booking.c.id, String),
-        "tickets": func.concat(cast(count, String), case((count == 1, " ticket"), else_=" tickets")),
-        "title": event.c.title,
-        "when": func.to_char(func.timezone("UTC", event.c.date), WHEN_SQL),
-        "location": event.c.location,
-    }
-    subject, body = (_sql(text, fields) for text in CONFIRMED)
-    return {
-        "kind": literal(Kind.BOOKING_CONFIRMED), "user_id": booking.c.user_id, "recipient": bindparam("email", type_=String),
-        "subject": subject, "body": body, "event_id": event.c.id, "booking_id": booking.c.id,
-        "status": literal(Status.PENDING), "attempts": literal(0), "next_attempt_at": now, "created_at": now,
-    }
-
-
-def _sql(template, fields):
-    parts = []
-    for text, name, _spec, _conversion in Formatter().parse(template):
-        parts += [literal(text)] if text else []
-        parts += [fields[name]] if name is not None else []
-    return func.concat(*parts)
+def waitlist_offer(hold, user, event, now):
+    return _add(Kind.WAITLIST_OFFER, user, event, templates.of_offer(hold, event), now)
 
 
 def event_updated(event, now):
     """One fan-out row; a worker expands it to every attendee (see `expand`)."""
-    return _add(
-        Kind.EVENT_UPDATED, None, None, event,
-        f"Event updated: {event.title}",
-        f"{event.title} has changed. It now takes place on {_when(event)} at {event.location}.",
-        now,
-    )
+    return _add(Kind.EVENT_UPDATED, None, event, templates.of_event(event), now)
 
 
 def event_cancelled(event, now):
-    return _add(
-        Kind.EVENT_CANCELLED, None, None, event,
-        f"Event cancelled: {event.title}",
-        f"{event.title}, planned on {_when(event)} at {event.location}, has been cancelled "
-        "by its organizer.",
-        now,
-    )
+    return _add(Kind.EVENT_CANCELLED, None, event, templates.of_event(event), now)
 
 
-def _add(kind, user, booking, event, subject, body, now=None):
+def _add(kind, user, event, params, now, booking_id=None):
     """Insert one outbox row in the current transaction; its id."""
-    values = {
-        "kind": kind,
-        "user_id": user.id if user else None,
-        "recipient": user.email if user else None,
-        "subject": subject,
-        "body": body,
-        "event_id": event.id,
-        "booking_id": booking.id if booking else None,
-        "status": Status.PENDING,
-        "attempts": 0,
-    }
-    if now is not None:
-        values["created_at"] = values["next_attempt_at"] = now
-    return db.session.execute(INSERT_NOTIFICATION, values).scalar_one()
-
-
-INSERT_NOTIFICATION = insert(Notification.__table__).returning(Notification.__table__.c.id)
+    return db.session.scalar(insert(Notification).values(
+        kind=kind, user_id=user.id if user else None, recipient=user.email if user else None, params=params,
+        event_id=event.id, booking_id=booking_id, status=Status.PENDING, attempts=0, next_attempt_at=now,
+        created_at=now,
+    ).returning(Notification.id))
 
 
 def commit(*ids):
-    """Commit the change and its notifications together, then hand their ids to the pool.
-    Without a session (a booking whose one statement committed itself) there is nothing
-    to commit, and none is made for it."""
-    if db.session.registry.has():
-        db.session.commit()
-    current_app.extensions["notifications"].submit(list(ids))
+    """Commit the change and its notifications together, then hand their ids to the pool."""
+    db.session.commit()
+    submit(ids)
+
+
+def submit(ids):
+    """Hand committed notifications to this process's pool (the sweeper takes any it
+    cannot hold)."""
+    current_app.extensions["notifications"].submit([note_id for note_id in ids if note_id is not None])
 
 
 def of_user(user_id):
@@ -135,7 +63,8 @@ def of_user(user_id):
 
 def expand(parent, token, now):
     """Insert one notification per attendee of a fan-out row (a dict of its fields), in
-    one statement, and mark the fan-out row done; return the new ids.
+    one statement, and mark the fan-out row done; return the new ids. Each copy keeps
+    the parent's parameters; its booking is its own column.
 
     EVENT_UPDATED reaches the bookings CONFIRMED when the change was made;
     EVENT_CANCELLED reaches the bookings that the cancellation itself cancelled."""
@@ -158,23 +87,13 @@ def expand(parent, token, now):
         audience = (Booking.status == BookingStatus.CANCELLED, Booking.cancelled_at >= changed_at)
     rows = (
         select(
-            literal(parent["kind"]),
-            User.id,
-            User.email,
-            literal(parent["subject"]),
-            literal(parent["body"] + " Your booking: ")
-            + cast(Booking.tickets_count, String)
-            + literal(" ticket(s)."),
-            Booking.event_id,
-            Booking.id,
-            literal(Status.PENDING),
-            literal(0),
-            literal(now, Notification.next_attempt_at.type),
-            literal(now, Notification.created_at.type),
+            literal(parent["kind"]), User.id, User.email, literal(parent["params"], Notification.params.type),
+            Booking.event_id, Booking.id, literal(Status.PENDING), literal(0),
+            literal(now, Notification.next_attempt_at.type), literal(now, Notification.created_at.type),
         )
         .join(User, User.id == Booking.user_id)
         .where(Booking.event_id == parent["event_id"], *audience)
     )
-    columns = ["kind", "user_id", "recipient", "subject", "body", "event_id", "booking_id",
-               "status", "attempts", "next_attempt_at", "created_at"]
+    columns = ["kind", "user_id", "recipient", "params", "event_id", "booking_id", "status", "attempts",
+               "next_attempt_at", "created_at"]
     return list(db.session.scalars(insert(Notification).from_select(columns, rows).returning(Notification.id)))

@@ -1,0 +1,60 @@
+from flask import current_app
+from flask.views import MethodView
+from flask_jwt_extended import current_user
+
+from eventbook.api import Blueprint
+from eventbook.bookings.routes import LOCATION, booking_response, per_customer
+from eventbook.bookings.schemas import BookingSchema, IdempotencyHeader
+from eventbook.extensions import limiter
+from eventbook.holds import service
+from eventbook.holds.schemas import HoldCreateSchema, HoldSchema
+from eventbook.models import Role
+
+blp = Blueprint("holds", __name__, url_prefix="/api/holds",
+                description="Take tickets now, confirm them within minutes")
+
+HOLD_ID = "<int(max=2147483647):hold_id>"
+
+
+@blp.route("")
+@blp.auth(Role.CUSTOMER)
+@limiter.shared_limit(lambda: current_app.config["RATELIMIT_BOOKING"], scope="sales", key_func=per_customer)
+@blp.arguments(HoldCreateSchema())
+@blp.response(201, HoldSchema)
+@blp.alt_response(404, description="not_found: no such event")
+@blp.alt_response(409, description="already_holding, already_booked, not_enough_tickets, sold_out, event_closed, "
+                                   "sales_closed, seats_taken (with unavailableSeatIds)")
+@blp.alt_response(429, description="rate_limited (one limit with bookings)")
+def create_hold(data):
+    """Hold tickets (and seats) until expiresAt"""
+    return service.hold(current_user, data)
+
+
+@blp.route(f"/{HOLD_ID}")
+class Hold(MethodView):
+    @blp.auth()
+    @blp.response(200, HoldSchema)
+    @blp.alt_response(404, description="not_found (also when the caller may not see it)")
+    def get(self, hold_id):
+        """One hold (its customer, or an admin)"""
+        return service.visible(hold_id, current_user)
+
+    @blp.auth()
+    @blp.response(204)
+    @blp.alt_response(404, description="not_found")
+    def delete(self, hold_id):
+        """Release a hold: its tickets and seats come back (no change once it is not HELD)"""
+        service.release(hold_id, current_user)
+
+
+@blp.route(f"/{HOLD_ID}/confirm", methods=["POST"])
+@blp.auth(Role.CUSTOMER)
+@blp.arguments(IdempotencyHeader(), location="headers")
+@blp.response(201, BookingSchema, headers=LOCATION)
+@blp.alt_response(200, schema=BookingSchema, description="the hold was confirmed before: its booking")
+@blp.alt_response(404, description="not_found")
+@blp.alt_response(409, description="hold_expired (past expiresAt, or released), already_booked, "
+                                   "idempotency_key_reused")
+def confirm(headers, hold_id):
+    """Turn a hold into a booking"""
+    return booking_response(*service.confirm(hold_id, current_user, headers.get("idempotency_key")))

@@ -1,0 +1,26 @@
+from marshmallow import fields
+
+from eventbook.bookings.schemas import ItemSchema, OrderSchema, SeatRefSchema
+from eventbook.models import HoldStatus
+from eventbook.schemas import Money, Schema, UTCDateTime
+
+
+class HoldSchema(Schema):
+    id = fields.Integer(dump_only=True)
+    event_id = fields.Integer(dump_only=True)
+    user_id = fields.Integer(dump_only=True)
+    items = fields.List(fields.Nested(ItemSchema), dump_only=True)
+    seats = fields.List(fields.Nested(SeatRefSchema), dump_only=True,
+                        metadata={"description": "the seats held (empty once released or expired)"})
+    tickets_count = fields.Integer(dump_only=True)
+    total_amount = Money(dump_only=True)
+    currency = fields.Function(lambda hold: hold.event.currency, dump_only=True,
+                               metadata={"type": "string", "example": "EUR"})
+    status = fields.String(dump_only=True, metadata={"enum": list(HoldStatus.ALL)})
+    expires_at = UTCDateTime(dump_only=True)
+    booking_id = fields.Integer(dump_only=True, allow_none=True, metadata={"description": "once confirmed"})
+    created_at = UTCDateTime(dump_only=True)
+
+
+class HoldCreateSchema(OrderSchema):
+    """What a hold takes: as a booking (`items`, `ticketsCount` + `ticketTypeId`, or `seatIds`)."""

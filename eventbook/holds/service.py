@@ -1,0 +1,115 @@
+"""Holds: tickets taken for a customer until `expiresAt`, then confirmed into a
+booking, released, or expired. Exactly one of those happens to a hold, however they
+race: each is a conditional UPDATE of its status from HELD."""
+
+from datetime import timedelta
+
+from flask import current_app
+from sqlalchemy import exc, select, update
+
+from eventbook import inventory, sales
+from eventbook.bookings import idempotency
+from eventbook.bookings.service import conflict, counts_of, order_of
+from eventbook.errors import error
+from eventbook.extensions import db
+from eventbook.models import Booking, EntryStatus, Hold, HoldStatus, Item, Role, Seat, WaitlistEntry, utcnow
+from eventbook.notifications import outbox
+from eventbook.sales import refusal
+
+
+def hold(customer, data):
+    """Take the tickets for `customer` until now + HOLD_SECONDS."""
+    now = utcnow()
+    order = order_of(customer, data, now)
+    expires_at = now + timedelta(seconds=current_app.config["HOLD_SECONDS"])
+    try:
+        hold_id, _ = sales.hold(order, expires_at)
+    except sales.NotTaken:
+        refusal.explain(order, for_hold=True)
+    except exc.IntegrityError:
+        db.session.rollback()
+        error(409, "already_holding", "You already hold tickets for this event: confirm or release that hold")
+    return db.session.get(Hold, hold_id)
+
+
+def visible(hold_id, user):
+    """The hold if `user` is its customer or an admin; 404 for anyone else."""
+    held = db.session.get(Hold, hold_id)
+    if held is None or not (user.role == Role.ADMIN or held.user_id == user.id):
+        error(404, "not_found", "Hold not found")
+    return held
+
+
+def confirm(hold_id, customer, idempotency_key=None):
+    """Turn a HELD hold that has not expired into a booking: (booking, status, replayed).
+    Its booking again (200) when it was confirmed before."""
+    now = utcnow()
+    held = visible(hold_id, customer)
+    if held.user_id != customer.id:
+        error(404, "not_found", "Hold not found")
+    key = idempotency.key_of(idempotency_key, f"/api/holds/{hold_id}/confirm", {}, now)
+    replayed = idempotency.replay(customer.id, key, now)
+    if replayed:
+        return (*replayed, True)
+    if held.status == HoldStatus.CONFIRMED:
+        return db.session.get(Booking, held.booking_id), 200, False
+    try:
+        booking_id, notes = sales.confirm(hold_id, customer.id, customer.email, key, now)
+    except sales.NotTaken:
+        db.session.rollback()
+        held = db.session.get(Hold, hold_id, populate_existing=True)
+        if held.status == HoldStatus.CONFIRMED:  # a concurrent confirm was first
+            return db.session.get(Booking, held.booking_id), 200, False
+        error(409, "hold_expired", "This hold has expired or was released: its tickets are no longer held")
+    except exc.IntegrityError as refused:
+        return (*conflict(refused, customer.id, key, now), True)
+    outbox.submit(notes)
+    return db.session.get(Booking, booking_id), 201, False
+
+
+def release(hold_id, user):
+    """Give a HELD hold's tickets and seats back (nothing happens once it is not HELD)."""
+    held = visible(hold_id, user)
+    if end([held.id], HoldStatus.RELEASED, utcnow()):
+        from eventbook import waitlist
+
+        waitlist.offer_soon(held.event_id)
+
+
+def end(hold_ids, status, now):
+    """Move these holds from HELD to `status` (RELEASED or EXPIRED) and give back their
+    tickets and seats, in one transaction that this commits: the events whose tickets
+    came back. A hold that is no longer HELD (confirmed, released or expired by
+    someone else meanwhile) is left as it is."""
+    ended = db.session.execute(
+        update(Hold.__table__)
+        .where(Hold.id.in_(hold_ids), Hold.status == HoldStatus.HELD)
+        .values(status=status, ended_at=now)
+        .returning(Hold.id, Hold.event_id)
+    ).all()
+    events = {}
+    for ended_id, event_id in ended:
+        events.setdefault(event_id, []).append(ended_id)
+    for event_id, ids in sorted(events.items()):
+        inventory.give_back(event_id, counts_of(Item.hold_id.in_(ids)), seats=Seat.hold_id.in_(ids))
+        db.session.execute(
+            update(WaitlistEntry)
+            .where(WaitlistEntry.hold_id.in_(ids), WaitlistEntry.status == EntryStatus.OFFERED)
+            .values(status=EntryStatus.LAPSED, updated_at=now)
+        )
+    db.session.commit()
+    return sorted(events)
+
+
+def expire_due(batch=200):
+    """Expire up to `batch` HELD holds past their `expiresAt`: the events whose tickets
+    came back. Sweepers in several processes take disjoint holds (SKIP LOCKED)."""
+    now = utcnow()
+    ids = db.session.scalars(
+        select(Hold.id).where(Hold.status == HoldStatus.HELD, Hold.expires_at <= now)
+        .order_by(Hold.id).limit(batch).with_for_update(skip_locked=True)
+    ).all()
+    if not ids:
+        db.session.rollback()
+        return [], False
+    return end(ids, HoldStatus.EXPIRED, now), len(ids) == batch

@@ -1,0 +1,78 @@
+"""The one template of each notification kind, and the parameters each is written with.
+
+An outbox row stores its kind and the parameters of its template (JSON), written by
+the same transaction as the change it tells about. Subject and body are rendered here,
+from the row, when the email is sent and when the notification is listed.
+"""
+
+from datetime import datetime, timezone
+
+from eventbook.models import NotificationKind as Kind
+
+WHEN = "%A %d %B %Y, %H:%M UTC"
+
+TEMPLATES = {
+    Kind.BOOKING_CONFIRMED: (
+        "Booking confirmed: {title}",
+        "Your booking #{booking} of {tickets} for {title} on {when} at {location} is confirmed."
+        " Total: {total}.",
+    ),
+    Kind.BOOKING_CANCELLED: (
+        "Booking cancelled: {title}",
+        "Your booking #{booking} of {tickets} for {title} on {when} at {location} has been cancelled.",
+    ),
+    Kind.EVENT_UPDATED: (
+        "Event updated: {title}",
+        "{title} has changed. It now takes place on {when} at {location}. Your booking: #{booking}.",
+    ),
+    Kind.EVENT_CANCELLED: (
+        "Event cancelled: {title}",
+        "{title}, planned on {when} at {location}, has been cancelled by its organizer."
+        " Your booking #{booking} is cancelled.",
+    ),
+    Kind.WAITLIST_OFFER: (
+        "Tickets for you: {title}",
+        "{tickets} for {title} on {when} at {location} are held for you until {until}."
+        " Confirm hold #{hold} to book them.",
+    ),
+}
+
+
+def of_event(event):
+    """The parameters every kind takes from its event."""
+    return {"title": event.title, "date": event.date.isoformat(), "location": event.location}
+
+
+def of_booking(booking, event):
+    return {**of_event(event), "booking": booking.id, "tickets": booking.tickets_count,
+            "total": str(booking.total_amount), "currency": event.currency}
+
+
+def of_offer(hold, event):
+    return {**of_event(event), "hold": hold.id, "tickets": hold.tickets_count, "until": hold.expires_at.isoformat()}
+
+
+def render(note):
+    """(subject, body) of a notification: a row or a dict with kind, params, booking_id."""
+    get = note.get if isinstance(note, dict) else lambda name: getattr(note, name)
+    params = get("params")
+    if params is None:  # a row written before templates: it keeps its own text
+        return get("subject"), get("body")
+    subject, body = TEMPLATES[get("kind")]
+    fields = {**params, "booking": params.get("booking", get("booking_id"))}
+    fields["when"] = _when(params["date"])
+    if "tickets" in params:
+        fields["tickets"] = _tickets(params["tickets"])
+    if "total" in params:
+        fields["total"] = f"{params['total']} {params.get('currency', '')}".strip()
+    if "until" in params:
+        fields["until"] = _when(params["until"])
+    return subject.format(**fields), body.format(**fields)
+
+
+def _when(iso):
+    return datetime.fromisoformat(iso).astimezone(timezone.utc).strftime(WHEN)
+
+
+def _tickets(count):
+    return f"{count} ticket{'s' if count != 1 else ''}"

@@ -1,0 +1,86 @@
+"""Selling tickets: take what an order asks for and write what it becomes, all or
+nothing, in one transaction.
+
+- `book(order)`: take the tickets (and seats), write the CONFIRMED booking, its items,
+  one ticket per unit or seat, its BOOKING_CONFIRMED notification and its
+  Idempotency-Key row. The booking's id.
+- `hold(order, expires_at)`: take them and write a HELD hold and its items. Its id.
+- `confirm(hold_id, customer, ...)`: turn a HELD hold that has not expired into a
+  booking, as `book` writes one. The booking's id.
+
+Each raises `NotTaken` when nothing was written; the caller then explains why
+(`eventbook.sales.refusal`). Taking is always `eventbook.inventory`'s conditional
+UPDATEs, on the event, on each ticket type, on the seats.
+
+How a strategy runs them depends on the database, chosen once per app (`init_app`):
+PostgreSQL runs each as one auto-committed statement (`sales.postgresql`): the rows
+it locks are held only while the server runs it and commits; SQLite as a short
+transaction (`sales.sqlite`).
+"""
+
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from flask import current_app
+
+
+class NotTaken(Exception):
+    """The order could not be taken whole; nothing was written."""
+
+
+@dataclass(frozen=True)
+class Key:
+    """An Idempotency-Key to record with the booking."""
+
+    key: str
+    digest: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class Order:
+    """What a customer asks for. `items` are (ticket_type_id, count) pairs, one per
+    type; a type of None means "the event's only type" (the `ticketsCount` shorthand).
+    A seated order has `seat_ids` instead, and its types come from its seats."""
+
+    event_id: int
+    customer_id: int
+    email: str
+    items: tuple = ()
+    seat_ids: tuple = ()
+    key: Key | None = None
+    now: datetime = field(default=None)
+
+    @property
+    def tickets(self):
+        return len(self.seat_ids) if self.seat_ids else sum(count for _, count in self.items)
+
+
+def codes(count):
+    """Ticket codes: 128 random bits each, URL-safe (22 characters)."""
+    return [secrets.token_urlsafe(16) for _ in range(count)]
+
+
+def strategy():
+    return current_app.extensions["eventbook.sales"]
+
+
+def init_app(app, dialect_name):
+    if dialect_name == "postgresql":
+        from eventbook.sales import postgresql as chosen
+    else:
+        from eventbook.sales import sqlite as chosen
+    app.extensions["eventbook.sales"] = chosen
+
+
+def book(order):
+    return strategy().book(order)
+
+
+def hold(order, expires_at):
+    return strategy().hold(order, expires_at)
+
+
+def confirm(hold_id, customer_id, email, key, now):
+    return strategy().confirm(hold_id, customer_id, email, key, now)

@@ -1,0 +1,94 @@
+"""Why an order was not taken: read after the fact, only when a sale took nothing, to
+answer with the error that says so (the sale itself never reads before it writes)."""
+
+from sqlalchemy import select
+
+from eventbook.errors import error
+from eventbook.extensions import db
+from eventbook.models import Booking, BookingStatus, Event, EventStatus, Seat, Seating, SeatStatus
+
+
+def explain(order, for_hold=False):
+    """Raise the error that says why `order` could not be taken."""
+    db.session.rollback()
+    event = db.session.get(Event, order.event_id)
+    if event is None:
+        error(404, "not_found", "Event not found")
+    if event.status != EventStatus.SCHEDULED:
+        error(409, "event_closed", "This event has been cancelled")
+    if event.date <= order.now:
+        error(409, "event_closed", "This event has already started")
+    if order.seat_ids:
+        _explain_seats(event, order)
+    else:
+        _explain_items(event, order)
+    if for_hold and db.session.scalar(select(Booking.id).where(
+            Booking.event_id == event.id, Booking.user_id == order.customer_id,
+            Booking.status == BookingStatus.CONFIRMED)):
+        error(409, "already_booked", "You already have a confirmed booking for this event")
+    _short(event.available_tickets, order.tickets)
+    error(409, "not_enough_tickets", "The tickets were taken meanwhile, try again",
+          availableTickets=event.available_tickets)
+
+
+def _explain_items(event, order):
+    if event.seating == Seating.RESERVED:
+        error(422, "validation_error", "The request has invalid fields",
+              errors={"seatIds": ["This event has reserved seating: choose seats (seatIds)."]})
+    types = {ticket_type.id: ticket_type for ticket_type in event.ticket_types}
+    for type_id, _count in order.items:
+        if type_id is None and len(types) != 1:
+            error(422, "validation_error", "The request has invalid fields",
+                  errors={"ticketTypeId": ["This event has several ticket types: say which one."]})
+        ticket_type = types.get(type_id) if type_id is not None else next(iter(types.values()))
+        if ticket_type is None:
+            error(422, "validation_error", "The request has invalid fields",
+                  errors={"items": [f"Ticket type {type_id} is not a ticket type of this event."]})
+        if not _on_sale(ticket_type, order.now):
+            error(409, "sales_closed", f"{ticket_type.name}: not on sale now", ticketTypeId=ticket_type.id,
+                  salesStart=_iso(ticket_type.sales_start), salesEnd=_iso(ticket_type.sales_end))
+    _short(event.available_tickets, order.tickets)
+    for type_id, count in order.items:
+        ticket_type = types[type_id] if type_id is not None else next(iter(types.values()))
+        _short(ticket_type.available_quantity, count, ticket_type)
+
+
+def _explain_seats(event, order):
+    if event.seating != Seating.RESERVED:
+        error(422, "validation_error", "The request has invalid fields",
+              errors={"seatIds": ["This event has no reserved seating: ask for a number of tickets."]})
+    seats = db.session.execute(select(Seat).where(Seat.id.in_(order.seat_ids), Seat.event_id == event.id)).scalars()
+    seats = {seat.id: seat for seat in seats}
+    strangers = [seat_id for seat_id in order.seat_ids if seat_id not in seats]
+    if strangers:
+        error(422, "validation_error", "The request has invalid fields",
+              errors={"seatIds": [f"Not seats of this event: {', '.join(map(str, strangers))}."]})
+    taken = sorted(seat_id for seat_id, seat in seats.items() if seat.status != SeatStatus.AVAILABLE)
+    if taken:
+        error(409, "seats_taken", f"Seat{'s' if len(taken) > 1 else ''} no longer available",
+              unavailableSeatIds=taken)
+    types = {ticket_type.id: ticket_type for ticket_type in event.ticket_types}
+    for type_id in sorted({seat.ticket_type_id for seat in seats.values()}):
+        if not _on_sale(types[type_id], order.now):
+            error(409, "sales_closed", f"{types[type_id].name}: not on sale now", ticketTypeId=type_id)
+
+
+def _short(left, wanted, ticket_type=None):
+    """A 409 when fewer than `wanted` are left (of the event, or of a ticket type)."""
+    if left >= wanted:
+        return
+    which = {"ticketTypeId": ticket_type.id} if ticket_type else {}
+    name = f"{ticket_type.name}: " if ticket_type else ""
+    if left == 0:
+        error(409, "sold_out", f"{name}Sold out: no tickets left", availableTickets=0, **which)
+    error(409, "not_enough_tickets", f"{name}Only {left} ticket{'s' if left != 1 else ''} left",
+          availableTickets=left, **which)
+
+
+def _on_sale(ticket_type, now):
+    return (ticket_type.sales_start is None or ticket_type.sales_start <= now) and (
+        ticket_type.sales_end is None or ticket_type.sales_end > now)
+
+
+def _iso(when):
+    return when.isoformat().replace("+00:00", "Z") if when else None

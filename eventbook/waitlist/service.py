@@ -1,0 +1,204 @@
+"""Joining, leaving and reading waiting lists, and making offers in queue order.
+
+An offer is a hold for the first customer in line, taken from the tickets set aside
+for the list (then from free ones), with a WAITLIST_OFFER notification, in one
+transaction under the event's row lock: offers for one event are made one at a time,
+by whichever process gets there first.
+"""
+
+from datetime import timedelta
+
+from flask import current_app
+from sqlalchemy import exc, func, insert, select, update
+
+from eventbook import inventory, waitlist
+from eventbook.database import retry_deadlocks
+from eventbook.errors import error
+from eventbook.events.service import ensure_manager, get
+from eventbook.extensions import db
+from eventbook.models import (
+    Booking,
+    BookingStatus,
+    EntryStatus,
+    EventStatus,
+    Hold,
+    HoldStatus,
+    Item,
+    Seating,
+    TicketType,
+    User,
+    WaitlistEntry,
+    utcnow,
+)
+from eventbook.notifications import outbox
+from eventbook.pagination import paginate
+
+LIVE = (EntryStatus.WAITING, EntryStatus.OFFERED)
+
+
+@retry_deadlocks
+def join(event_id, customer, data):
+    get(event_id)
+    event = inventory.lock(event_id)
+    now = utcnow()
+    if event.status != EventStatus.SCHEDULED or event.date <= now:
+        db.session.rollback()
+        error(409, "event_closed", "This event is cancelled or has started")
+    if event.seating == Seating.RESERVED:
+        db.session.rollback()
+        error(422, "validation_error", "The request has invalid fields",
+              errors={"_schema": ["Seated events have no waiting list: pick free seats on the seat map."]})
+    ticket_type = _type_of(event, data.get("ticket_type_id"))
+    count = data["tickets_count"]
+    limit = current_app.config["MAX_TICKETS_PER_BOOKING"]
+    if not 1 <= count <= limit:
+        db.session.rollback()
+        error(422, "validation_error", "The request has invalid fields",
+              errors={"ticketsCount": [f"Must be between 1 and {limit}."]})
+    available = min(event.available_tickets, ticket_type.available_quantity)
+    if available >= count:
+        db.session.rollback()
+        error(409, "tickets_available", f"{available} tickets are available: book them instead",
+              availableTickets=available)
+    _not_served_already(event_id, customer.id)
+    try:
+        entry = db.session.scalar(insert(WaitlistEntry).values(
+            event_id=event_id, user_id=customer.id, ticket_type_id=ticket_type.id, tickets_count=count,
+            status=EntryStatus.WAITING, created_at=now, updated_at=now).returning(WaitlistEntry))
+        db.session.commit()
+    except exc.IntegrityError:
+        db.session.rollback()
+        error(409, "already_waiting", "You are on this event's waiting list already")
+    waitlist.offer_soon(event_id)  # tickets may be set aside already
+    return _placed(entry)
+
+
+def _type_of(event, type_id):
+    types = {ticket_type.id: ticket_type for ticket_type in event.ticket_types}
+    if type_id is None:
+        if len(types) != 1:
+            db.session.rollback()
+            error(422, "validation_error", "The request has invalid fields",
+                  errors={"ticketTypeId": ["This event has several ticket types: say which one."]})
+        return next(iter(types.values()))
+    if type_id not in types:
+        db.session.rollback()
+        error(422, "validation_error", "The request has invalid fields",
+              errors={"ticketTypeId": ["Not a ticket type of this event."]})
+    return types[type_id]
+
+
+def _not_served_already(event_id, customer_id):
+    if db.session.scalar(select(Booking.id).where(Booking.event_id == event_id, Booking.user_id == customer_id,
+                                                  Booking.status == BookingStatus.CONFIRMED)):
+        db.session.rollback()
+        error(409, "already_booked", "You already have a confirmed booking for this event")
+    if db.session.scalar(select(Hold.id).where(Hold.event_id == event_id, Hold.user_id == customer_id,
+                                               Hold.status == HoldStatus.HELD)):
+        db.session.rollback()
+        error(409, "already_holding", "You hold tickets for this event: confirm or release that hold")
+
+
+def _placed(entry):
+    """The entry with its `position` (1 for the first in line; None unless WAITING)."""
+    entry.position = None
+    if entry.status == EntryStatus.WAITING:
+        entry.position = db.session.scalar(select(func.count()).where(
+            WaitlistEntry.event_id == entry.event_id, WaitlistEntry.status == EntryStatus.WAITING,
+            WaitlistEntry.id <= entry.id))
+    return entry
+
+
+def _latest(event_id, customer_id):
+    return db.session.scalar(
+        select(WaitlistEntry).where(WaitlistEntry.event_id == event_id, WaitlistEntry.user_id == customer_id,
+                                    WaitlistEntry.status != EntryStatus.LEFT)
+        .order_by(WaitlistEntry.id.desc()).limit(1))
+
+
+def mine(event_id, customer):
+    get(event_id)
+    entry = _latest(event_id, customer.id)
+    if entry is None:
+        error(404, "not_found", "You are not on this event's waiting list")
+    return _placed(entry)
+
+
+def leave(event_id, customer):
+    """Leave the list; an offer made is released, its tickets going to the next in line."""
+    get(event_id)
+    now = utcnow()
+    entry = db.session.scalar(select(WaitlistEntry).where(
+        WaitlistEntry.event_id == event_id, WaitlistEntry.user_id == customer.id, WaitlistEntry.status.in_(LIVE)))
+    if entry is None:
+        return
+    if entry.status == EntryStatus.OFFERED and entry.hold_id:
+        from eventbook.holds.service import end
+
+        end([entry.hold_id], HoldStatus.RELEASED, now)
+    db.session.execute(update(WaitlistEntry).where(WaitlistEntry.id == entry.id, WaitlistEntry.status.in_(LIVE))
+                       .values(status=EntryStatus.LEFT, updated_at=now))
+    db.session.commit()
+    waitlist.offer_soon(event_id)
+
+
+def queue(event_id, user, args):
+    ensure_manager(get(event_id), user)
+    statement = select(WaitlistEntry).where(WaitlistEntry.event_id == event_id).order_by(WaitlistEntry.id)
+    entries, headers = paginate(statement, args, WaitlistEntry)
+    ahead = None
+    for entry in entries:
+        entry.position = None
+        if entry.status == EntryStatus.WAITING:
+            ahead = _placed(entry).position if ahead is None else ahead + 1
+            entry.position = ahead
+    return entries, headers
+
+
+# -- offers ----------------------------------------------------------------------------
+
+
+@retry_deadlocks
+def offer(event_id):
+    """Offer what is set aside for `event_id` to its waiting list, first in line first,
+    as long as it covers the first entry; then tickets set aside for nobody go back to
+    the public. How many offers were made."""
+    made = 0
+    while True:
+        event = inventory.lock(event_id)
+        now = utcnow()
+        if event is None or event.status != EventStatus.SCHEDULED or event.date <= now:
+            db.session.rollback()
+            return made
+        head = db.session.scalar(
+            select(WaitlistEntry).where(WaitlistEntry.event_id == event_id, WaitlistEntry.status == EntryStatus.WAITING)
+            .order_by(WaitlistEntry.id).limit(1))
+        if head is None or not inventory.take_for_offer(event_id, head.ticket_type_id, head.tickets_count):
+            db.session.rollback()
+            inventory.lock(event_id)
+            inventory.set_aside_to_public(event_id)
+            db.session.commit()
+            return made
+        note = _offer_to(head, event, now)
+        outbox.commit(note)
+        made += 1
+
+
+def _offer_to(entry, event, now):
+    """The hold offered to `entry`'s customer, the entry OFFERED, the notification."""
+    price = db.session.scalar(select(TicketType.price).where(TicketType.id == entry.ticket_type_id))
+    expires_at = now + timedelta(seconds=current_app.config["WAITLIST_OFFER_SECONDS"])
+    offered = db.session.scalar(insert(Hold).values(
+        event_id=event.id, user_id=entry.user_id, tickets_count=entry.tickets_count,
+        total_amount=price * entry.tickets_count, status=HoldStatus.HELD, expires_at=expires_at,
+        created_at=now).returning(Hold))
+    db.session.execute(insert(Item).values(hold_id=offered.id, ticket_type_id=entry.ticket_type_id,
+                                           count=entry.tickets_count, unit_price=price))
+    db.session.execute(update(WaitlistEntry).where(WaitlistEntry.id == entry.id)
+                       .values(status=EntryStatus.OFFERED, hold_id=offered.id, updated_at=now))
+    return outbox.waitlist_offer(offered, db.session.get(User, entry.user_id), event, now)
+
+
+def events_to_offer():
+    """Events with tickets set aside: the sweeper's periodic pass offers them."""
+    return db.session.scalars(select(TicketType.event_id).where(TicketType.set_aside > 0).distinct()).all()
