@@ -206,7 +206,7 @@ def resize_type(type_id, event_id, quantity):
     """Set a type's quantity, moving its availability by the same amount (set aside
     while anyone waits for it); False when below what is sold, held or set aside."""
     someone_waits = waiting(event_id, type_id)
-    growth = bindparam("quantity", quantity, type_=Integer) - _types.c.quantity
+    growth = bindparam("new_quantity", quantity, type_=Integer) - _types.c.quantity
     extra = func.coalesce(select(_greatest(growth, 0)).where(someone_waits).scalar_subquery(), 0)
     return bool(db.session.execute(
         update(_types)

@@ -208,3 +208,46 @@ def wait_for_notifications(client):
         return support.wait_until(ready, timeout, message=f"{count} {status} notifications for {actor.email}")
 
     return wait
+
+
+class Shop:
+    """The customer side of the API in one place (as flaskr's AuthActions): each method
+    sends one request and returns the response."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def book(self, actor, event_id, tickets=1, key=None, **body):
+        body = {"eventId": event_id, **({"ticketsCount": tickets} if not body else {}), **body}
+        headers = {**actor.headers, **({"Idempotency-Key": key} if key is not None else {})}
+        return self.client.post("/api/bookings", json=body, headers=headers)
+
+    def hold(self, actor, event_id, tickets=1, **body):
+        body = {"eventId": event_id, **({"ticketsCount": tickets} if not body else {}), **body}
+        return self.client.post("/api/holds", json=body, headers=actor.headers)
+
+    def confirm(self, actor, hold_id, key=None):
+        headers = {**actor.headers, **({"Idempotency-Key": key} if key is not None else {})}
+        return self.client.post(f"/api/holds/{hold_id}/confirm", headers=headers)
+
+    def release(self, actor, hold_id):
+        return self.client.delete(f"/api/holds/{hold_id}", headers=actor.headers)
+
+    def cancel(self, actor, booking_id):
+        return self.client.post(f"/api/bookings/{booking_id}/cancel", headers=actor.headers)
+
+    def event(self, event_id):
+        return self.client.get(f"/api/events/{event_id}").get_json()
+
+    def available(self, event_id):
+        return self.event(event_id)["availableTickets"]
+
+    def types(self, event_id):
+        """{name: TicketType} of an event."""
+        return {ticket_type["name"]: ticket_type for ticket_type in self.event(event_id)["ticketTypes"]}
+
+
+@pytest.fixture
+def shop(client):
+    return Shop(client)
+

@@ -149,6 +149,27 @@ def invariant_violations(url):
     return found
 
 
+# -- responses -------------------------------------------------------------------
+def ok(response, status=200):
+    """The JSON of a response that must have `status`."""
+    assert response.status_code == status, (response.status_code, response.get_json())
+    return response.get_json()
+
+
+def refused(response, status, code):
+    """The JSON of an error response that must have `status` and `code`."""
+    body = response.get_json()
+    assert response.status_code == status and body["code"] == code, (response.status_code, body)
+    return body
+
+
+def in_days(days):
+    """An ISO 8601 time `days` from now (negative: in the past)."""
+    from datetime import datetime, timedelta, timezone
+
+    return (datetime.now(timezone.utc) + timedelta(days=days)).isoformat().replace("+00:00", "Z")
+
+
 # -- waiting ---------------------------------------------------------------------
 
 

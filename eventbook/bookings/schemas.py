@@ -62,7 +62,7 @@ class OrderSchema(Schema):
 
     @validates_schema
     def one_way(self, data, **kwargs):
-        given = [name for name in ("tickets_count", "items", "seatIds") if name in data]
+        given = [name for name in ("tickets_count", "items", "seat_ids") if name in data]
         if len(given) != 1:
             raise ValidationError("Give exactly one of ticketsCount, items or seatIds.", "_schema")
         if "ticket_type_id" in data and "tickets_count" not in data:

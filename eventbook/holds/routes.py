@@ -16,7 +16,7 @@ blp = Blueprint("holds", __name__, url_prefix="/api/holds",
 HOLD_ID = "<int(max=2147483647):hold_id>"
 
 
-@blp.route("")
+@blp.route("", methods=["POST"])
 @blp.auth(Role.CUSTOMER)
 @limiter.shared_limit(lambda: current_app.config["RATELIMIT_BOOKING"], scope="sales", key_func=per_customer)
 @blp.arguments(HoldCreateSchema())

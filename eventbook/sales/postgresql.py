@@ -288,23 +288,24 @@ def _confirm_statement():
     """A HELD hold of this customer that has not expired becomes CONFIRMED, and a
     booking with its items, seats and total. The event's counters do not move: its
     tickets were taken when it was held."""
+    # The booking's id is drawn first, so that the hold's own UPDATE can name it (a row
+    # is updated once per statement).
+    new_booking = select(func.nextval(func.pg_get_serial_sequence("bookings", "id")).label("id")).cte("new_booking")
+    booking_id = select(new_booking.c.id).scalar_subquery()
     confirmed = (
         update(_holds)
         .where(_holds.c.id == bindparam("hold", type_=Integer), _holds.c.user_id == USER_ID,
                _holds.c.status == HoldStatus.HELD, _holds.c.expires_at > NOW)
-        .values(status=HoldStatus.CONFIRMED, ended_at=NOW)
+        .values(status=HoldStatus.CONFIRMED, ended_at=NOW, booking_id=booking_id)
         .returning(*_holds.c)
         .cte("confirmed")
     )
     hold_id = select(confirmed.c.id).scalar_subquery()
     booked = insert(_bookings).from_select(
-        ["event_id", "user_id", "tickets_count", "total_amount", "status", "created_at"],
-        select(confirmed.c.event_id, confirmed.c.user_id, confirmed.c.tickets_count, confirmed.c.total_amount,
-               literal(BookingStatus.CONFIRMED), NOW),
+        ["id", "event_id", "user_id", "tickets_count", "total_amount", "status", "created_at"],
+        select(confirmed.c.booking_id, confirmed.c.event_id, confirmed.c.user_id, confirmed.c.tickets_count,
+               confirmed.c.total_amount, literal(BookingStatus.CONFIRMED), NOW),
     ).returning(*_bookings.c).cte("booked")
-    booking_id = select(booked.c.id).scalar_subquery()
-    linked = update(_holds).where(_holds.c.id == hold_id).values(booking_id=booking_id) \
-        .returning(_holds.c.id).cte("linked")
     items = update(_items).where(_items.c.hold_id == hold_id).values(booking_id=booking_id) \
         .returning(_items.c.ticket_type_id, _items.c["count"]).cte("items")
     event_id = select(confirmed.c.event_id).scalar_subquery()
@@ -319,9 +320,9 @@ def _confirm_statement():
     converted = update(_entries).where(_entries.c.hold_id == hold_id) \
         .values(status=EntryStatus.CONVERTED, updated_at=NOW).returning(_entries.c.id).cte("converted")
     return select(
-        booking_id.label("booking_id"),
+        select(booked.c.id).scalar_subquery().label("booking_id"),
         select(noted.c.id).scalar_subquery().label("note_id"),
-        *(_count(part) for part in (linked, tickets, keyed, left, seat_map, converted)),
+        *(_count(part) for part in (tickets, keyed, left, seat_map, converted)),
     )
 
 

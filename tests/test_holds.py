@@ -1,0 +1,171 @@
+"""Holds: take tickets now, confirm within minutes; release; expiry."""
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+import sqlalchemy as sa
+
+from eventbook.extensions import db
+from eventbook.models import Hold
+from tests.support import ok, refused, wait_until
+
+TYPES = [{"name": "Standard", "price": "25.00", "quantity": 8}, {"name": "VIP", "price": "70.00", "quantity": 4}]
+
+
+@pytest.fixture
+def expire(app):
+    """Move a hold's expiresAt into the past in the database (as time passing would)."""
+
+    def expire(hold_id):
+        with app.app_context():
+            db.session.execute(sa.update(Hold).where(Hold.id == hold_id)
+                               .values(expires_at=datetime.now(timezone.utc) - timedelta(seconds=1)))
+            db.session.commit()
+
+    return expire
+
+
+def test_a_hold_takes_the_tickets_at_once(app, shop, customer, make_event):
+    event = make_event(totalTickets=12, ticketTypes=TYPES)
+    vip = shop.types(event["id"])["VIP"]["id"]
+    before = datetime.now(timezone.utc)
+    held = ok(shop.hold(customer, event["id"], ticketsCount=3, ticketTypeId=vip), 201)
+    assert held["status"] == "HELD" and held["bookingId"] is None and held["userId"] == customer.id
+    assert held["ticketsCount"] == 3 and held["totalAmount"] == "210.00" and held["currency"] == "EUR"
+    assert held["items"] == [{"ticketTypeId": vip, "count": 3, "price": "70.00"}] and held["seats"] == []
+    expires = datetime.fromisoformat(held["expiresAt"].replace("Z", "+00:00"))
+    seconds = app.config["HOLD_SECONDS"]
+    assert before + timedelta(seconds=seconds - 5) <= expires <= datetime.now(timezone.utc) + timedelta(seconds=seconds)
+    assert shop.available(event["id"]) == 9 and shop.types(event["id"])["VIP"]["availableQuantity"] == 1
+    assert ok(shop.client.get(f"/api/holds/{held['id']}", headers=customer.headers)) == held
+
+
+def test_confirm_turns_the_hold_into_a_booking_once(client, shop, customer, make_event, wait_for_notifications):
+    event = make_event(totalTickets=12, ticketTypes=TYPES)
+    standard, vip = (shop.types(event["id"])[name]["id"] for name in ("Standard", "VIP"))
+    held = ok(shop.hold(customer, event["id"], items=[{"ticketTypeId": standard, "count": 2},
+                                                      {"ticketTypeId": vip, "count": 1}]), 201)
+    assert ok(client.get("/api/notifications", headers=customer.headers)) == []  # a hold tells nobody anything
+    booking = ok(shop.confirm(customer, held["id"]), 201)
+    assert booking["status"] == "CONFIRMED" and booking["ticketsCount"] == 3 and booking["totalAmount"] == "120.00"
+    assert sorted((i["ticketTypeId"], i["count"], i["price"]) for i in booking["items"]) == sorted(
+        [(standard, 2, "25.00"), (vip, 1, "70.00")])
+    hold_now = ok(client.get(f"/api/holds/{held['id']}", headers=customer.headers))
+    assert hold_now["status"] == "CONFIRMED" and hold_now["bookingId"] == booking["id"]
+    assert ok(shop.confirm(customer, held["id"]), 200)["id"] == booking["id"]  # again: its booking
+    assert shop.available(event["id"]) == 9  # the tickets were taken once, when held
+    [note] = wait_for_notifications(customer, 1)
+    assert note["kind"] == "BOOKING_CONFIRMED" and f"#{booking['id']}" in note["body"] and "120.00 EUR" in note["body"]
+
+
+def test_the_total_is_fixed_when_the_tickets_are_taken(client, shop, customer, organizer, make_event):
+    event = make_event(totalTickets=12, ticketTypes=TYPES)
+    vip = shop.types(event["id"])["VIP"]["id"]
+    held = ok(shop.hold(customer, event["id"], ticketsCount=2, ticketTypeId=vip), 201)
+    ok(client.patch(f"/api/events/{event['id']}/ticket-types/{vip}", json={"price": "500.00"},
+                    headers=organizer.headers))
+    booking = ok(shop.confirm(customer, held["id"]), 201)
+    assert booking["totalAmount"] == "140.00" and booking["items"][0]["price"] == "70.00"
+
+
+def test_release_gives_the_tickets_back_once(client, shop, customer, admin, make_event):
+    event = make_event(totalTickets=5)
+    held = ok(shop.hold(customer, event["id"], 4), 201)
+    assert shop.available(event["id"]) == 1
+    assert shop.release(customer, held["id"]).status_code == 204
+    assert shop.available(event["id"]) == 5
+    assert ok(client.get(f"/api/holds/{held['id']}", headers=admin.headers))["status"] == "RELEASED"
+    assert shop.release(customer, held["id"]).status_code == 204  # no change
+    assert shop.available(event["id"]) == 5
+    refused(shop.confirm(customer, held["id"]), 409, "hold_expired")
+
+
+def test_an_admin_may_release_a_hold(shop, customer, admin, make_event):
+    event = make_event(totalTickets=5)
+    held = ok(shop.hold(customer, event["id"], 2), 201)
+    assert shop.release(admin, held["id"]).status_code == 204
+    assert shop.available(event["id"]) == 5
+
+
+def test_a_hold_past_its_expiry_is_never_confirmed_even_before_the_sweep(app, shop, customer, make_event, expire):
+    app.extensions["eventbook.sweeper"].interval = 3600  # no sweep during this test
+    event = make_event(totalTickets=5)
+    held = ok(shop.hold(customer, event["id"], 2), 201)
+    expire(held["id"])
+    refused(shop.confirm(customer, held["id"]), 409, "hold_expired")
+    assert shop.available(event["id"]) == 3  # not given back yet: that is the sweeper's
+    assert ok(shop.client.get(f"/api/holds/{held['id']}", headers=customer.headers))["status"] == "HELD"
+
+
+def test_the_sweeper_gives_expired_tickets_back(app, client, shop, customer, make_event, expire):
+    event = make_event(totalTickets=5)
+    held = ok(shop.hold(customer, event["id"], 2), 201)
+    client.get("/api/health")  # starts the background threads of this process
+    expire(held["id"])
+    wait_until(lambda: shop.available(event["id"]) == 5, 10, message="the expired hold's tickets back")
+    assert ok(client.get(f"/api/holds/{held['id']}", headers=customer.headers))["status"] == "EXPIRED"
+    refused(shop.confirm(customer, held["id"]), 409, "hold_expired")
+    assert shop.release(customer, held["id"]).status_code == 204
+    assert shop.available(event["id"]) == 5  # back once
+
+
+def test_one_held_hold_per_customer_and_event(shop, customer, make_event):
+    event, other = make_event(totalTickets=5), make_event(totalTickets=5)
+    first = ok(shop.hold(customer, event["id"], 1), 201)
+    refused(shop.hold(customer, event["id"], 1), 409, "already_holding")
+    ok(shop.hold(customer, other["id"], 1), 201)
+    shop.release(customer, first["id"])
+    ok(shop.hold(customer, event["id"], 1), 201)
+    assert shop.available(event["id"]) == 4
+
+
+def test_a_customer_with_a_booking_cannot_hold_more(shop, customer, make_event):
+    event = make_event(totalTickets=5)
+    ok(shop.book(customer, event["id"], 1), 201)
+    refused(shop.hold(customer, event["id"], 1), 409, "already_booked")
+    assert shop.available(event["id"]) == 4
+
+
+def test_holds_are_refused_like_bookings(shop, customer, make_event, set_event_date):
+    event = make_event(totalTickets=2)
+    body = refused(shop.hold(customer, event["id"], 3), 409, "not_enough_tickets")
+    assert body["availableTickets"] == 2
+    refused(shop.hold(customer, 999_999, 1), 404, "not_found")
+    set_event_date(event["id"], datetime.now(timezone.utc) - timedelta(minutes=1))
+    refused(shop.hold(customer, event["id"], 1), 409, "event_closed")
+
+
+def test_only_its_customer_sees_confirms_and_releases_a_hold(client, shop, make_user, organizer, make_event):
+    event = make_event(totalTickets=5)
+    customer, stranger = make_user(), make_user()
+    held = ok(shop.hold(customer, event["id"], 1), 201)
+    for who in (stranger, organizer):
+        refused(client.get(f"/api/holds/{held['id']}", headers=who.headers), 404, "not_found")
+        refused(shop.release(who, held["id"]), 404, "not_found")
+    refused(shop.confirm(stranger, held["id"]), 404, "not_found")
+    refused(shop.confirm(organizer, held["id"]), 403, "forbidden")
+    refused(shop.hold(organizer, event["id"], 1), 403, "forbidden")
+    refused(client.get("/api/holds/999999", headers=customer.headers), 404, "not_found")
+    assert shop.available(event["id"]) == 4
+
+
+def test_confirm_with_an_idempotency_key(shop, customer, make_event):
+    event = make_event(totalTickets=5)
+    held = ok(shop.hold(customer, event["id"], 2), 201)
+    first = ok(shop.confirm(customer, held["id"], key="pay-1"), 201)
+    again = shop.confirm(customer, held["id"], key="pay-1")
+    assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.get_json()["id"] == first["id"]
+    refused(shop.book(customer, event["id"], 1, key="pay-1"), 409, "idempotency_key_reused")
+
+
+@pytest.mark.parametrize("config_overrides", [{"RATELIMIT_ENABLED": True, "RATELIMIT_BOOKING": "3 per minute"}])
+def test_holds_and_bookings_share_one_rate_limit(shop, customer, make_event):
+    events = [make_event(totalTickets=5) for _ in range(4)]
+    ok(shop.book(customer, events[0]["id"], 1), 201)
+    ok(shop.hold(customer, events[1]["id"], 1), 201)
+    ok(shop.hold(customer, events[2]["id"], 1), 201)
+    response = shop.hold(customer, events[3]["id"], 1)
+    refused(response, 429, "rate_limited")
+    assert int(response.headers["Retry-After"]) > 0
+    refused(shop.book(customer, events[3]["id"], 1), 429, "rate_limited")

@@ -1,0 +1,207 @@
+"""Ticket types and prices: events with several types, items, totals, sales windows,
+and the types' own endpoints. Money is a decimal string everywhere."""
+
+import pytest
+
+from tests.support import in_days, ok, refused
+
+TWO_TYPES = [{"name": "Standard", "price": "25.00", "quantity": 60},
+             {"name": "VIP", "price": "99.90", "quantity": 20}]
+
+
+@pytest.fixture
+def concert(make_event):
+    return make_event(totalTickets=70, currency="USD", ticketTypes=TWO_TYPES)
+
+
+def test_an_event_without_types_gets_one_free_general_admission_type(make_event):
+    event = make_event(totalTickets=40)
+    assert event["currency"] == "EUR" and event["seating"] == "GENERAL" and event["setAsideTickets"] == 0
+    [only] = event["ticketTypes"]
+    assert only == {"id": only["id"], "name": "General admission", "price": "0.00", "quantity": 40,
+                    "availableQuantity": 40, "salesStart": None, "salesEnd": None}
+
+
+def test_the_shorthand_books_the_only_type_as_before(shop, customer, make_event):
+    event = make_event(totalTickets=5)
+    booking = ok(shop.book(customer, event["id"], 2), 201)
+    [item] = booking["items"]
+    assert item == {"ticketTypeId": event["ticketTypes"][0]["id"], "count": 2, "price": "0.00"}
+    assert booking["totalAmount"] == "0.00" and booking["currency"] == "EUR" and booking["seats"] == []
+    assert shop.available(event["id"]) == 3
+    assert shop.types(event["id"])["General admission"]["availableQuantity"] == 3
+
+
+def test_items_of_several_types_are_taken_together_at_their_prices(shop, customer, concert):
+    standard, vip = (shop.types(concert["id"])[name]["id"] for name in ("Standard", "VIP"))
+    booking = ok(shop.book(customer, concert["id"], items=[{"ticketTypeId": standard, "count": 2},
+                                                           {"ticketTypeId": vip, "count": 1}]), 201)
+    assert booking["ticketsCount"] == 3
+    assert booking["totalAmount"] == "149.90" and booking["currency"] == "USD"
+    assert sorted((i["ticketTypeId"], i["count"], i["price"]) for i in booking["items"]) == sorted(
+        [(standard, 2, "25.00"), (vip, 1, "99.90")])
+    types = shop.types(concert["id"])
+    assert (types["Standard"]["availableQuantity"], types["VIP"]["availableQuantity"]) == (58, 19)
+    assert shop.available(concert["id"]) == 67
+
+
+def test_the_same_type_listed_twice_is_one_item(shop, customer, concert):
+    standard = shop.types(concert["id"])["Standard"]["id"]
+    booking = ok(shop.book(customer, concert["id"], items=[{"ticketTypeId": standard, "count": 1},
+                                                           {"ticketTypeId": standard, "count": 2}]), 201)
+    assert [(i["ticketTypeId"], i["count"]) for i in booking["items"]] == [(standard, 3)]
+
+
+def test_a_short_type_refuses_the_whole_order_and_says_which(shop, make_user, concert):
+    standard, vip = (shop.types(concert["id"])[name]["id"] for name in ("Standard", "VIP"))
+    ok(shop.book(make_user(), concert["id"], ticketsCount=10, ticketTypeId=vip), 201)
+    ok(shop.book(make_user(), concert["id"], ticketsCount=8, ticketTypeId=vip), 201)
+    body = refused(shop.book(make_user(), concert["id"], items=[{"ticketTypeId": standard, "count": 2},
+                                                                {"ticketTypeId": vip, "count": 3}]),
+                   409, "not_enough_tickets")
+    assert body["ticketTypeId"] == vip and body["availableTickets"] == 2 and "VIP" in body["message"]
+    types = shop.types(concert["id"])
+    assert (types["Standard"]["availableQuantity"], types["VIP"]["availableQuantity"]) == (60, 2)  # nothing taken
+    assert shop.available(concert["id"]) == 52
+    ok(shop.book(make_user(), concert["id"], ticketsCount=2, ticketTypeId=vip), 201)
+    body = refused(shop.book(make_user(), concert["id"], ticketsCount=1, ticketTypeId=vip), 409, "sold_out")
+    assert body["ticketTypeId"] == vip and body["availableTickets"] == 0
+
+
+def test_the_event_capacity_caps_the_types_together(shop, make_user, concert):
+    standard, vip = (shop.types(concert["id"])[name]["id"] for name in ("Standard", "VIP"))
+    for _ in range(6):
+        ok(shop.book(make_user(), concert["id"], ticketsCount=10, ticketTypeId=standard), 201)
+    ok(shop.book(make_user(), concert["id"], ticketsCount=10, ticketTypeId=vip), 201)
+    assert shop.available(concert["id"]) == 0
+    body = refused(shop.book(make_user(), concert["id"], ticketsCount=1, ticketTypeId=vip), 409, "sold_out")
+    assert "ticketTypeId" not in body  # the event ran short, not the type
+    assert shop.types(concert["id"])["VIP"]["availableQuantity"] == 10  # its own remainder, not capped
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"ticketsCount": 1}, "ticketTypeId"),  # several types: say which
+    ({"items": [{"ticketTypeId": 999999, "count": 1}]}, "items"),
+    ({"ticketsCount": 1, "items": [{"ticketTypeId": 1, "count": 1}]}, "_schema"),
+    ({"items": []}, "items"),
+    ({"items": [{"ticketTypeId": 1, "count": 6}, {"ticketTypeId": 2, "count": 5}]}, "items"),
+    ({"ticketTypeId": 1}, "_schema"),
+    ({"seatIds": [1]}, "seatIds"),
+])
+def test_orders_that_cannot_be_valid_are_422_and_take_nothing(shop, customer, concert, body, field):
+    response = shop.book(customer, concert["id"], **body)
+    assert refused(response, 422, "validation_error")["errors"].get(field), response.get_json()
+    assert shop.available(concert["id"]) == 70
+
+
+def test_a_type_of_another_event_is_not_sold_here(shop, customer, concert, make_event):
+    other = make_event(totalTickets=5)
+    refused(shop.book(customer, concert["id"], ticketsCount=1, ticketTypeId=other["ticketTypes"][0]["id"]),
+            422, "validation_error")
+    assert shop.available(other["id"]) == 5 and shop.available(concert["id"]) == 70
+
+
+def test_sales_windows(client, shop, make_user, organizer, make_event):
+    event = make_event(totalTickets=10, ticketTypes=[
+        {"name": "Early bird", "price": "10.00", "quantity": 5, "salesEnd": in_days(10)},
+        {"name": "Late", "price": "20.00", "quantity": 5, "salesStart": in_days(5)},
+    ])
+    early, late = (shop.types(event["id"])[name]["id"] for name in ("Early bird", "Late"))
+    url = f"/api/events/{event['id']}/ticket-types"
+    body = refused(shop.book(make_user(), event["id"], ticketsCount=1, ticketTypeId=late), 409, "sales_closed")
+    assert body["ticketTypeId"] == late and body["salesStart"]
+    ok(shop.book(make_user(), event["id"], ticketsCount=1, ticketTypeId=early), 201)
+    ok(client.patch(f"{url}/{late}", json={"salesStart": in_days(-1)}, headers=organizer.headers))
+    ok(shop.book(make_user(), event["id"], ticketsCount=1, ticketTypeId=late), 201)
+    ok(client.patch(f"{url}/{early}", json={"salesEnd": in_days(-0.01)}, headers=organizer.headers))
+    refused(shop.book(make_user(), event["id"], ticketsCount=1, ticketTypeId=early), 409, "sales_closed")
+    refused(client.patch(f"{url}/{late}", json={"salesEnd": in_days(-2)}, headers=organizer.headers),
+            422, "validation_error")  # before its start
+
+
+def test_a_window_must_end_after_it_starts(make_event, client, organizer):
+    response = client.post("/api/events", headers=organizer.headers, json={
+        "title": "T", "date": in_days(30), "location": "L", "totalTickets": 5,
+        "ticketTypes": [{"name": "A", "price": "1.00", "quantity": 5, "salesStart": in_days(3), "salesEnd": in_days(2)}]})
+    assert refused(response, 422, "validation_error")["errors"]
+
+
+@pytest.mark.parametrize("price", [25, 25.5, "25.001", "-1.00", "100000.01", "1e3", "NaN", " 1.00", "", "1.00\n"])
+def test_prices_are_decimal_strings_with_two_decimals_at_most(client, organizer, price):
+    response = client.post("/api/events", headers=organizer.headers, json={
+        "title": "T", "date": in_days(30), "location": "L", "totalTickets": 5,
+        "ticketTypes": [{"name": "A", "price": price, "quantity": 5}]})
+    assert "price" in str(refused(response, 422, "validation_error")["errors"])
+
+
+@pytest.mark.parametrize(("price", "shown"), [("0", "0.00"), ("7.5", "7.50"), ("100000", "100000.00")])
+def test_prices_come_back_with_two_decimals(make_event, price, shown):
+    event = make_event(ticketTypes=[{"name": "A", "price": price, "quantity": 5}])
+    assert event["ticketTypes"][0]["price"] == shown
+
+
+def test_type_names_are_unique_and_at_most_twenty(client, organizer, make_event):
+    body = {"title": "T", "date": in_days(30), "location": "L", "totalTickets": 5}
+    same = [{"name": "A", "price": "1.00", "quantity": 1}, {"name": "a", "price": "2.00", "quantity": 1}]
+    refused(client.post("/api/events", json={**body, "ticketTypes": same}, headers=organizer.headers), 422,
+            "validation_error")
+    many = [{"name": f"T{n}", "price": "1.00", "quantity": 1} for n in range(21)]
+    refused(client.post("/api/events", json={**body, "ticketTypes": many}, headers=organizer.headers), 422,
+            "validation_error")
+    event = make_event(ticketTypes=many[:20])
+    response = client.post(f"/api/events/{event['id']}/ticket-types", json={"name": "T21", "price": "1.00",
+                                                                           "quantity": 1}, headers=organizer.headers)
+    refused(response, 422, "validation_error")
+    response = client.post(f"/api/events/{make_event()['id']}/ticket-types",
+                           json={"name": "General Admission", "price": "1.00", "quantity": 1}, headers=organizer.headers)
+    assert refused(response, 422, "validation_error")["errors"]["name"]
+
+
+def test_adding_changing_and_deleting_types(client, shop, customer, organizer, make_event):
+    event = make_event(totalTickets=50)
+    url = f"/api/events/{event['id']}/ticket-types"
+    vip = ok(client.post(url, json={"name": "VIP", "price": "80.00", "quantity": 10}, headers=organizer.headers), 201)
+    assert vip["availableQuantity"] == 10 and vip["price"] == "80.00"
+    assert set(shop.types(event["id"])) == {"General admission", "VIP"}
+    changed = ok(client.patch(f"{url}/{vip['id']}", json={"price": "90.00", "name": "Gold"}, headers=organizer.headers))
+    assert (changed["name"], changed["price"]) == ("Gold", "90.00")
+    booking = ok(shop.book(customer, event["id"], ticketsCount=4, ticketTypeId=vip["id"]), 201)
+    assert booking["totalAmount"] == "360.00"
+    ok(client.patch(f"{url}/{vip['id']}", json={"price": "10.00"}, headers=organizer.headers))
+    assert ok(client.get(f"/api/bookings/{booking['id']}", headers=customer.headers))["totalAmount"] == "360.00"
+    # quantity: never below what is sold; moves availability by the same amount
+    body = refused(client.patch(f"{url}/{vip['id']}", json={"quantity": 3}, headers=organizer.headers),
+                   409, "capacity_below_sold")
+    assert body["sold"] == 4
+    assert ok(client.patch(f"{url}/{vip['id']}", json={"quantity": 4}, headers=organizer.headers))[
+        "availableQuantity"] == 0
+    assert ok(client.patch(f"{url}/{vip['id']}", json={"quantity": 14}, headers=organizer.headers))[
+        "availableQuantity"] == 10
+    # a type something was sold of is never deleted; an unused one is
+    refused(client.delete(f"{url}/{vip['id']}", headers=organizer.headers), 409, "capacity_below_sold")
+    spare = ok(client.post(url, json={"name": "Spare", "price": "1.00", "quantity": 1}, headers=organizer.headers), 201)
+    assert client.delete(f"{url}/{spare['id']}", headers=organizer.headers).status_code == 204
+    assert set(shop.types(event["id"])) == {"General admission", "Gold"}
+
+
+def test_only_the_owner_or_an_admin_manages_types(client, make_user, admin, make_event):
+    event = make_event()
+    url = f"/api/events/{event['id']}/ticket-types"
+    body = {"name": "X", "price": "1.00", "quantity": 1}
+    refused(client.post(url, json=body, headers=make_user("ORGANIZER").headers), 403, "forbidden")
+    refused(client.post(url, json=body, headers=make_user("CUSTOMER").headers), 403, "forbidden")
+    refused(client.post(url, json=body), 401, "unauthorized")
+    ok(client.post(url, json=body, headers=admin.headers), 201)
+    type_id = event["ticketTypes"][0]["id"]
+    refused(client.patch(f"/api/events/{event['id']}/ticket-types/999999", json={"price": "2.00"},
+                         headers=admin.headers), 404, "not_found")
+    other = make_event()
+    refused(client.patch(f"/api/events/{other['id']}/ticket-types/{type_id}", json={"price": "2.00"},
+                         headers=admin.headers), 404, "not_found")
+
+
+def test_money_is_never_a_float_in_json(client, shop, customer, concert):
+    vip = shop.types(concert["id"])["VIP"]["id"]
+    response = shop.book(customer, concert["id"], ticketsCount=3, ticketTypeId=vip)
+    text = response.get_data(as_text=True)
+    assert '"totalAmount":"299.70"' in text.replace(" ", "") and '"price":"99.90"' in text.replace(" ", "")
