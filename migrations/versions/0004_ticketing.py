@@ -1,5 +1,5 @@
-"""Ticket types and prices, holds, seats, tickets, the waiting list, notifications as a kind and its parameters, idempotency keys that keep
-their booking's id.
+"""Ticket types and prices, holds, seats, tickets, the waiting list, notifications as
+a kind and its parameters, idempotency keys that keep their booking's id.
 
 Existing data is carried over: every event gets one "General admission" type (price
 0.00) holding its tickets, every booking an item of that type and one ticket (with a
