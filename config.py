@@ -90,7 +90,6 @@ class Config:
     SQLALCHEMY_DATABASE_URI = normalize_database_url(_str("DATABASE_URL"))
     DB_POOL_SIZE = _int("DB_POOL_SIZE", 10, 1, 1000)
     DB_POOL_TIMEOUT = _int("DB_POOL_TIMEOUT", 10, 1, 600)
-    DB_PREPARED_STATEMENTS = _bool("DB_PREPARED_STATEMENTS", True)
 
     JWT_SECRET_KEY = _str("JWT_SECRET_KEY")
     JWT_ACCESS_TOKEN_EXPIRES = timedelta(minutes=_int("JWT_ACCESS_MINUTES", 15, 1))

@@ -145,7 +145,8 @@ class Event(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     ticket_types: Mapped[list["TicketType"]] = relationship(
-        lazy="selectin", order_by="TicketType.id", back_populates="event", passive_deletes=True
+        lazy="selectin", order_by="TicketType.id", back_populates="event", cascade="all, delete-orphan",
+        passive_deletes=True,
     )
 
 

@@ -11,8 +11,9 @@ logs out cannot change what the next actor sees:
     organizer  another ORGANIZER
     admin      an ADMIN (made with `flask create-admin`)
 
-Placeholders in paths: {event}, {booking}. Bodies are callables of the world, so they
-can name its ids and fresh emails.
+Placeholders in paths: {event}, {booking}, {type} (an unsold ticket type of `event`),
+{hold} (the booker's HELD hold on a second event). Bodies are callables of the world,
+so they can name its ids and fresh emails.
 """
 
 import uuid
@@ -59,7 +60,19 @@ def replace(world):
 
 
 def booking_of_event(world):
-    return {"eventId": world["event"]["id"], "ticketsCount": 1}
+    return {"eventId": world["event"]["id"], "ticketsCount": 1, "ticketTypeId": world["event"]["ticketTypes"][0]["id"]}
+
+
+def new_type(world):
+    return {"name": f"Type {uuid.uuid4().hex[:8]}", "price": "12.50", "quantity": 5}
+
+
+def price_change(world):
+    return {"price": "15.00"}
+
+
+def wait_for_one(world):
+    return {"ticketsCount": 1, "ticketTypeId": world["event"]["ticketTypes"][0]["id"]}
 
 
 # (method, path, body, {actor: status}, token kind: "access" or "refresh")
@@ -86,6 +99,22 @@ MATRIX = [
     ("GET", "/api/bookings/{booking}", None, signed_in(200, customer=404, organizer=404), "access"),
     # cancelled by its customer or an admin; the owner sees it but may not cancel it
     ("POST", "/api/bookings/{booking}/cancel", None, signed_in(200, customer=404, organizer=404, owner=403), "access"),
+    # ticket types: managed by the event's owner and admins
+    ("POST", "/api/events/{event}/ticket-types", new_type, signed_in(201, **MANAGERS_ONLY), "access"),
+    ("PATCH", "/api/events/{event}/ticket-types/{type}", price_change, signed_in(200, **MANAGERS_ONLY), "access"),
+    ("DELETE", "/api/events/{event}/ticket-types/{type}", None, signed_in(204, **MANAGERS_ONLY), "access"),
+    # holds: customers hold (the booker has a booking of this event already); a hold is its
+    # customer's (and visible to admins), 404 to anyone else
+    ("POST", "/api/holds", booking_of_event, signed_in(403, customer=201, booker=409), "access"),
+    ("GET", "/api/holds/{hold}", None, signed_in(404, booker=200, admin=200), "access"),
+    ("DELETE", "/api/holds/{hold}", None, signed_in(404, booker=204, admin=204), "access"),
+    ("POST", "/api/holds/{hold}/confirm", None, signed_in(403, customer=404, booker=201), "access"),
+    # waiting lists: customers join while tickets are short (here they are not: 409); the
+    # owner and admins see the queue
+    ("POST", "/api/events/{event}/waitlist", wait_for_one, signed_in(403, customer=409, booker=409), "access"),
+    ("GET", "/api/events/{event}/waitlist/me", None, signed_in(403, customer=404, booker=404), "access"),
+    ("DELETE", "/api/events/{event}/waitlist/me", None, signed_in(403, customer=204, booker=204), "access"),
+    ("GET", "/api/events/{event}/waitlist", None, signed_in(200, **MANAGERS_ONLY), "access"),
     # notifications: the caller's own
     ("GET", "/api/notifications", None, signed_in(200), "access"),
     # public documents
@@ -129,6 +158,17 @@ def build_world(app, client, make_user, login):
         )
         assert response.status_code == 201, response.get_json()
         world["booking"] = response.get_json()
+        response = client.post(f"/api/events/{world['event']['id']}/ticket-types", headers=owner.headers,
+                               json={"name": "Unsold", "price": "5.00", "quantity": 3})
+        assert response.status_code == 201, response.get_json()
+        world["type"] = response.get_json()
+        world["event"] = client.get(f"/api/events/{world['event']['id']}").get_json()
+        other = client.post("/api/events", headers=owner.headers, json={
+            "title": "Other", "date": in_days(31), "location": "Hall 2", "totalTickets": 10}).get_json()
+        response = client.post("/api/holds", headers=world["booker"].headers, json={"eventId": other["id"],
+                                                                                     "ticketsCount": 1})
+        assert response.status_code == 201, response.get_json()
+        world["hold"] = response.get_json()
         return world
 
     return build
@@ -145,7 +185,8 @@ def test_authorization_matrix(client, build_world, row):
     actual = {}
     for actor in ACTORS:
         world = build_world()
-        path = template.format(event=world["event"]["id"], booking=world["booking"]["id"])
+        path = template.format(event=world["event"]["id"], booking=world["booking"]["id"], type=world["type"]["id"],
+                               hold=world["hold"]["id"])
         user = world[actor]
         headers = {}
         if user is not None:
@@ -167,7 +208,8 @@ def test_every_documented_operation_is_in_the_matrix(client):
     documented = {
         (
             method.upper(),
-            path.replace("{event_id}", "{event}").replace("{booking_id}", "{booking}").replace("{filename}", "swagger-ui.css"),
+            path.replace("{event_id}", "{event}").replace("{booking_id}", "{booking}").replace("{type_id}", "{type}")
+            .replace("{hold_id}", "{hold}").replace("{filename}", "swagger-ui.css"),
         )
         for path, operations in spec["paths"].items()
         for method in operations

@@ -106,6 +106,9 @@ def change(event_id, user, data):
             taken = event.total_tickets - event.available_tickets
             db.session.rollback()
             error(409, "capacity_below_sold", f"{taken} tickets are already sold, held or set aside", sold=taken)
+        [only, *others] = event.ticket_types
+        if not others and only.quantity == event.total_tickets:  # one type of every ticket: it follows
+            inventory.resize_type(only.id, event_id, total)
     changed = {name for name, value in data.items() if getattr(event, name) != value}
     for name in changed:
         setattr(event, name, data[name])

@@ -4,7 +4,7 @@ transaction has committed. A booking's own confirmation is written by its sale
 (`eventbook.sales`)."""
 
 from flask import current_app
-from sqlalchemy import insert, literal, or_, select, update
+from sqlalchemy import insert, or_, select, update
 
 from eventbook.extensions import db
 from eventbook.models import (
@@ -63,8 +63,8 @@ def of_user(user_id):
 
 def expand(parent, token, now):
     """Insert one notification per attendee of a fan-out row (a dict of its fields), in
-    one statement, and mark the fan-out row done; return the new ids. Each copy keeps
-    the parent's parameters; its booking is its own column.
+    one batch, and mark the fan-out row done; return the new ids. Each copy has the
+    parent's parameters and its booking's ticket count.
 
     EVENT_UPDATED reaches the bookings CONFIRMED when the change was made;
     EVENT_CANCELLED reaches the bookings that the cancellation itself cancelled."""
@@ -85,15 +85,17 @@ def expand(parent, token, now):
         )
     else:
         audience = (Booking.status == BookingStatus.CANCELLED, Booking.cancelled_at >= changed_at)
-    rows = (
-        select(
-            literal(parent["kind"]), User.id, User.email, literal(parent["params"], Notification.params.type),
-            Booking.event_id, Booking.id, literal(Status.PENDING), literal(0),
-            literal(now, Notification.next_attempt_at.type), literal(now, Notification.created_at.type),
-        )
+    attendees = db.session.execute(
+        select(User.id, User.email, Booking.id, Booking.tickets_count)
         .join(User, User.id == Booking.user_id)
         .where(Booking.event_id == parent["event_id"], *audience)
-    )
-    columns = ["kind", "user_id", "recipient", "params", "event_id", "booking_id", "status", "attempts",
-               "next_attempt_at", "created_at"]
-    return list(db.session.scalars(insert(Notification).from_select(columns, rows).returning(Notification.id)))
+        .order_by(Booking.id)
+    ).all()
+    if not attendees:
+        return []
+    rows = [{"kind": parent["kind"], "user_id": user_id, "recipient": email, "booking_id": booking_id,
+             "params": {**parent["params"], "tickets": tickets}, "event_id": parent["event_id"],
+             "status": Status.PENDING, "attempts": 0, "next_attempt_at": now, "created_at": now}
+            for user_id, email, booking_id, tickets in attendees]
+    return list(db.session.scalars(insert(Notification).returning(Notification.id, sort_by_parameter_order=True),
+                                   rows))

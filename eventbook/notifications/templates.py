@@ -23,12 +23,13 @@ TEMPLATES = {
     ),
     Kind.EVENT_UPDATED: (
         "Event updated: {title}",
-        "{title} has changed. It now takes place on {when} at {location}. Your booking: #{booking}.",
+        "{title} has changed. It now takes place on {when} at {location}."
+        " Your booking #{booking}: {tickets}.",
     ),
     Kind.EVENT_CANCELLED: (
         "Event cancelled: {title}",
         "{title}, planned on {when} at {location}, has been cancelled by its organizer."
-        " Your booking #{booking} is cancelled.",
+        " Your booking #{booking} of {tickets} is cancelled.",
     ),
     Kind.WAITLIST_OFFER: (
         "Tickets for you: {title}",

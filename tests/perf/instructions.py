@@ -73,6 +73,10 @@ def book(bookings, limits=True, keyed=False):
             )
             connection.execute(sa.text(
                 f"INSERT INTO events ({columns}) SELECT {columns} FROM events, generate_series(1, :n)"), {"n": bookings + 20})
+            connection.execute(sa.text(
+                "INSERT INTO ticket_types (event_id, name, price, quantity, available_quantity) "
+                "SELECT id, 'General admission', 0, 10, 10 FROM events "
+                "WHERE id NOT IN (SELECT event_id FROM ticket_types)"))
             ids = connection.scalars(sa.text("SELECT id FROM events ORDER BY id")).all()
         engine.dispose()
         headers = {"Authorization": f"Bearer {tokens['CUSTOMER']}"}

@@ -1,0 +1,47 @@
+"""The PostgreSQL sales statements, printed as the SQL the server runs (run with
+`pytest -s tests/test_sales_sql.py` to read them; docs/booking.md shows them too).
+
+The rules a reader should find in them are asserted here, so that the statements
+cannot drift from what the docs say."""
+
+import pytest
+from sqlalchemy.dialects import postgresql
+
+from eventbook.sales import postgresql as strategy
+
+
+def sql(statement):
+    return str(statement.compile(dialect=postgresql.dialect()))
+
+
+@pytest.mark.parametrize("name", ["BOOK", "HOLD", "CONFIRM"])
+def test_print_the_statement(name):
+    text = sql(getattr(strategy, name))
+    print(f"\n-- {name}\n{text}\n")
+    assert text.startswith("WITH ")
+
+
+def test_book_takes_with_conditional_updates_and_is_all_or_nothing():
+    text = sql(strategy.BOOK)
+    assert ("UPDATE events SET available_tickets=(events.available_tickets - %(tickets)s)" in text
+            and "events.available_tickets >= %(tickets)s" in text and "events.status = %(status_1)s" in text
+            and "events.date > %(now)s" in text)
+    assert "UPDATE ticket_types SET available_quantity=(ticket_types.available_quantity - wanted.count)" in text
+    assert "ticket_types.available_quantity >= wanted.count" in text
+    assert "seats.status = %(status_2)s" in text or "seats.status = %(status_" in text
+    for table in ("bookings", "items", "tickets", "notifications", "idempotency_keys"):
+        assert f"INSERT INTO {table}" in text
+    assert "eventbook_all_or_nothing(" in text
+
+
+def test_hold_writes_a_hold_and_no_tickets():
+    text = sql(strategy.HOLD)
+    assert "INSERT INTO holds" in text and "INSERT INTO items" in text
+    assert "INSERT INTO tickets" not in text and "INSERT INTO notifications" not in text
+    assert "eventbook_all_or_nothing(" in text
+
+
+def test_confirm_moves_no_counter():
+    text = sql(strategy.CONFIRM)
+    assert "holds.status = %(status_1)s AND holds.expires_at > %(now)s" in text
+    assert "available_tickets" not in text and "available_quantity" not in text

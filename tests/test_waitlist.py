@@ -1,0 +1,180 @@
+"""The waiting list: returned tickets are set aside for it and offered in queue order,
+never given back to the public while anyone waits."""
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+import sqlalchemy as sa
+
+from eventbook.extensions import db
+from eventbook.models import Hold
+from tests.support import ok, refused, wait_until
+
+
+@pytest.fixture
+def sold_out(shop, make_user, make_event):
+    """sold_out(tickets, **fields) -> (event, [bookings, one ticket each, one customer each])."""
+
+    def make(tickets=3, **fields):
+        event = make_event(totalTickets=tickets, **fields)
+        bookings = []
+        for _ in range(tickets):
+            customer = make_user()
+            bookings.append((customer, ok(shop.book(customer, event["id"], 1), 201)))
+        assert shop.available(event["id"]) == 0
+        return event, bookings
+
+    return make
+
+
+def join(client, actor, event_id, tickets=1, **body):
+    return client.post(f"/api/events/{event_id}/waitlist", json={"ticketsCount": tickets, **body},
+                       headers=actor.headers)
+
+
+def entry_of(client, actor, event_id):
+    return client.get(f"/api/events/{event_id}/waitlist/me", headers=actor.headers)
+
+
+def offered(client, actor, event_id):
+    """The actor's entry once it is OFFERED (offers are made in the background)."""
+    return wait_until(lambda: (lambda e: e if e["status"] == "OFFERED" else None)(
+        entry_of(client, actor, event_id).get_json()), 10, message=f"an offer to {actor.email}")
+
+
+def test_join_only_when_short_see_your_place_and_leave(client, shop, make_user, sold_out, make_event):
+    event, _ = sold_out(2)
+    alice, bob = make_user(), make_user()
+    first = ok(join(client, alice, event["id"], 2), 201)
+    assert first["status"] == "WAITING" and first["position"] == 1 and first["holdId"] is None
+    assert first["ticketsCount"] == 2 and first["eventId"] == event["id"]
+    assert ok(join(client, bob, event["id"]), 201)["position"] == 2
+    assert ok(entry_of(client, bob, event["id"]))["position"] == 2
+    assert client.delete(f"/api/events/{event['id']}/waitlist/me", headers=alice.headers).status_code == 204
+    assert ok(entry_of(client, bob, event["id"]))["position"] == 1
+    refused(entry_of(client, alice, event["id"]), 404, "not_found")
+    free = make_event(totalTickets=5)
+    body = refused(join(client, alice, free["id"], 2), 409, "tickets_available")
+    assert body["availableTickets"] == 5
+
+
+def test_one_entry_per_customer_and_event(client, make_user, sold_out):
+    event, _ = sold_out(1)
+    carol = make_user()
+    ok(join(client, carol, event["id"]), 201)
+    refused(join(client, carol, event["id"]), 409, "already_waiting")
+    client.delete(f"/api/events/{event['id']}/waitlist/me", headers=carol.headers)
+    assert ok(join(client, carol, event["id"]), 201)["position"] == 1  # back at the end of the line
+
+
+def test_returned_tickets_are_set_aside_and_offered_in_queue_order(client, shop, make_user, sold_out,
+                                                                    wait_for_notifications):
+    event, bookings = sold_out(3)
+    alice, bob = make_user(), make_user()
+    ok(join(client, alice, event["id"], 2), 201)
+    ok(join(client, bob, event["id"], 1), 201)
+    ok(shop.cancel(bookings[0][0], bookings[0][1]["id"]))
+    wait_until(lambda: shop.event(event["id"])["setAsideTickets"] == 1, 5, message="one ticket set aside")
+    assert shop.available(event["id"]) == 0  # never back to the public while anyone waits
+    refused(shop.book(make_user(), event["id"], 1), 409, "sold_out")
+    assert ok(entry_of(client, bob, event["id"]))["status"] == "WAITING"  # Alice, first in line, needs 2
+    ok(shop.cancel(bookings[1][0], bookings[1][1]["id"]))
+    entry = offered(client, alice, event["id"])
+    hold = ok(client.get(f"/api/holds/{entry['holdId']}", headers=alice.headers))
+    assert hold["status"] == "HELD" and hold["ticketsCount"] == 2 and hold["userId"] == alice.id
+    assert shop.event(event["id"])["setAsideTickets"] == 0 and shop.available(event["id"]) == 0
+    [note] = wait_for_notifications(alice, 1)
+    assert note["kind"] == "WAITLIST_OFFER" and f"#{hold['id']}" in note["body"]
+    booking = ok(shop.confirm(alice, hold["id"]), 201)
+    assert booking["ticketsCount"] == 2
+    assert ok(entry_of(client, alice, event["id"]))["status"] == "CONVERTED"
+    ok(shop.cancel(bookings[2][0], bookings[2][1]["id"]))
+    assert offered(client, bob, event["id"])["position"] is None
+
+
+def test_an_offer_that_lapses_goes_to_the_next_in_line(app, client, shop, make_user, sold_out):
+    event, bookings = sold_out(2)
+    alice, bob = make_user(), make_user()
+    ok(join(client, alice, event["id"]), 201)
+    ok(join(client, bob, event["id"]), 201)
+    ok(shop.cancel(bookings[0][0], bookings[0][1]["id"]))
+    hold_id = offered(client, alice, event["id"])["holdId"]
+    with app.app_context():
+        db.session.execute(sa.update(Hold).where(Hold.id == hold_id)
+                           .values(expires_at=datetime.now(timezone.utc) - timedelta(seconds=1)))
+        db.session.commit()
+    bob_hold = offered(client, bob, event["id"])["holdId"]
+    assert ok(entry_of(client, alice, event["id"]))["status"] == "LAPSED"
+    refused(shop.confirm(alice, hold_id), 409, "hold_expired")
+    shop.release(bob, bob_hold)  # released: lapses too, and nobody is left waiting
+    wait_until(lambda: shop.available(event["id"]) == 1, 5, message="the ticket back to the public")
+    assert ok(entry_of(client, bob, event["id"]))["status"] == "LAPSED"
+    assert shop.event(event["id"])["setAsideTickets"] == 0
+
+
+def test_with_nobody_left_waiting_set_aside_tickets_go_back_to_the_public(client, shop, make_user, sold_out):
+    event, bookings = sold_out(3)
+    dave = make_user()
+    ok(join(client, dave, event["id"], 3), 201)
+    ok(shop.cancel(bookings[0][0], bookings[0][1]["id"]))
+    wait_until(lambda: shop.event(event["id"])["setAsideTickets"] == 1, 5, message="a ticket set aside")
+    client.delete(f"/api/events/{event['id']}/waitlist/me", headers=dave.headers)
+    wait_until(lambda: shop.available(event["id"]) == 1, 5, message="the ticket back to the public")
+    assert shop.event(event["id"])["setAsideTickets"] == 0
+
+
+def test_a_larger_capacity_goes_to_the_waiting_list_first(client, shop, organizer, make_user, sold_out):
+    event, _ = sold_out(2)
+    erin = make_user()
+    ok(join(client, erin, event["id"], 2), 201)
+    ok(client.patch(f"/api/events/{event['id']}", json={"totalTickets": 5}, headers=organizer.headers))
+    offered(client, erin, event["id"])
+    wait_until(lambda: shop.available(event["id"]) == 1, 5, message="the rest to the public")
+    assert shop.event(event["id"])["setAsideTickets"] == 0
+
+
+def test_a_direct_hold_or_booking_leaves_the_list(client, shop, make_user, make_event):
+    event = make_event(totalTickets=3, ticketTypes=[{"name": "A", "price": "1.00", "quantity": 3},
+                                                    {"name": "B", "price": "2.00", "quantity": 1}])
+    types = shop.types(event["id"])
+    ok(shop.book(make_user(), event["id"], ticketsCount=1, ticketTypeId=types["B"]["id"]), 201)
+    hank, ivy = make_user(), make_user()
+    ok(join(client, hank, event["id"], 1, ticketTypeId=types["B"]["id"]), 201)  # B is sold out; A is not
+    ok(join(client, ivy, event["id"], 1, ticketTypeId=types["B"]["id"]), 201)
+    ok(shop.book(hank, event["id"], ticketsCount=1, ticketTypeId=types["A"]["id"]), 201)
+    refused(entry_of(client, hank, event["id"]), 404, "not_found")  # LEFT
+    ok(shop.hold(ivy, event["id"], ticketsCount=1, ticketTypeId=types["A"]["id"]), 201)
+    refused(entry_of(client, ivy, event["id"]), 404, "not_found")
+
+
+def test_joining_is_refused_when_it_makes_no_sense(client, shop, make_user, sold_out, make_event, organizer):
+    event, bookings = sold_out(1)
+    booked_customer = bookings[0][0]
+    refused(join(client, booked_customer, event["id"]), 409, "already_booked")
+    seated = make_event(totalTickets=1, seating="RESERVED")
+    refused(join(client, make_user(), seated["id"]), 422, "validation_error")
+    two_types = make_event(totalTickets=1, ticketTypes=[{"name": "A", "price": "1.00", "quantity": 1},
+                                                        {"name": "B", "price": "1.00", "quantity": 1}])
+    ok(shop.book(make_user(), two_types["id"], ticketsCount=1, ticketTypeId=two_types["ticketTypes"][0]["id"]), 201)
+    assert "ticketTypeId" in refused(join(client, make_user(), two_types["id"]), 422, "validation_error")["errors"]
+    refused(join(client, make_user(), event["id"], 11), 422, "validation_error")
+    refused(join(client, make_user(), 999_999), 404, "not_found")
+    refused(join(client, organizer, event["id"]), 403, "forbidden")
+    client.delete(f"/api/events/{event['id']}", headers=organizer.headers)
+    refused(join(client, make_user(), event["id"]), 409, "event_closed")
+
+
+def test_organizers_and_admins_see_the_queue_in_order(client, make_user, sold_out, organizer, admin):
+    event, _ = sold_out(1)
+    people = [make_user() for _ in range(3)]
+    for person in people:
+        ok(join(client, person, event["id"]), 201)
+    url = f"/api/events/{event['id']}/waitlist"
+    for who in (organizer, admin):
+        queue = ok(client.get(url, headers=who.headers))
+        assert [(e["user"]["id"], e["position"], e["status"]) for e in queue] == [
+            (p.id, n, "WAITING") for n, p in enumerate(people, 1)]
+    refused(client.get(url, headers=make_user("ORGANIZER").headers), 403, "forbidden")
+    refused(client.get(url, headers=people[0].headers), 403, "forbidden")
+    page = client.get(f"{url}?perPage=2&page=2", headers=organizer.headers)
+    assert [e["position"] for e in ok(page)] == [3] and page.headers["X-Total-Count"] == "3"
