@@ -251,3 +251,27 @@ class Shop:
 def shop(client):
     return Shop(client)
 
+
+
+@pytest.fixture(scope="module")
+def server(backend, tmp_path_factory, request):
+    """A live gunicorn (3 workers) on one fresh database of the current backend, shared by
+    the tests of a module (each works on its own events and users). A module may set
+    LIVE_ENV, a dict of extra environment for the server."""
+    from tests import live
+
+    running = live.start(backend, tmp_path_factory, request.module.__name__.rsplit(".", 1)[-1],
+                         env=getattr(request.module, "LIVE_ENV", None))
+    yield running
+    live.stop(running)
+
+
+@pytest.fixture
+def live(server):
+    """The module's server, checked alive, its log quoted from this test's start on; the
+    invariant is checked after the test."""
+    assert server.server.process.poll() is None, f"gunicorn died before this test\n{server.log()}"
+    server.log_offset = server.log_path.stat().st_size if server.log_path.exists() else 0
+    server.broken_before = set(support.invariant_violations(server.database_url))
+    yield server
+    server.assert_invariant()
