@@ -32,8 +32,10 @@ SPACES = " " * len(string.punctuation)
 
 COLUMNS = "title, description, location"
 FTS_ROW = "new.id, new.title, new.description, new.location"
-FTS_DELETE = "INSERT INTO events_search (events_search, rowid, title, description, location) " \
-             "VALUES ('delete', old.id, old.title, old.description, old.location);"
+FTS_DELETE = (
+    "INSERT INTO events_search (events_search, rowid, title, description, location) "
+    "VALUES ('delete', old.id, old.title, old.description, old.location);"
+)
 
 
 def upgrade():
