@@ -8,6 +8,7 @@ with one message naming every bad setting, instead of failing on the first reque
 import os
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from dotenv import load_dotenv
 from limits import parse_many
@@ -96,7 +97,11 @@ class Config:
     JWT_REFRESH_TOKEN_EXPIRES = timedelta(days=_int("JWT_REFRESH_DAYS", 7, 1))
     BCRYPT_ROUNDS = _int("BCRYPT_ROUNDS", 12, 4, 31)
 
-    LIST_COUNT_CACHE_SECONDS = _float("LIST_COUNT_CACHE_SECONDS", 2.0)  # X-Total-Count of GET /api/events
+    # X-Total-Count is exact up to this many items; above it, on PostgreSQL, the planner's estimate.
+    LIST_COUNT_EXACT_MAX = _int("LIST_COUNT_EXACT_MAX", 1000, 0)
+    # Where clients reach the app (https://events.example.com, with any path prefix): the
+    # base of absolute Link headers. Empty: relative links, never the request's Host.
+    PUBLIC_URL = _str("PUBLIC_URL").rstrip("/")
     MAX_CONTENT_LENGTH = _int("MAX_BODY_BYTES", 64 * 1024, 1024)
     MAX_TICKETS_PER_BOOKING = _int("MAX_TICKETS_PER_BOOKING", 10, 1, 100)
     HOLD_SECONDS = _int("HOLD_SECONDS", 600, 10, 86400)  # how long a hold keeps its tickets
@@ -158,7 +163,6 @@ class TestConfig(Config):
     TESTING = True
     JWT_SECRET_KEY = "test-secret-key-that-is-long-enough-0123456789"
     BCRYPT_ROUNDS = 4
-    LIST_COUNT_CACHE_SECONDS = 0.0  # exact totals in tests
     RATELIMIT_ENABLED = False
     NOTIFY_SWEEP_SECONDS = 0.2
     NOTIFY_BACKOFF_SECONDS = 0.1
@@ -183,6 +187,9 @@ def validate(config):
             parse_many(config.get(name, ""))
         except ValueError:
             problems.append(f"{name} must be a rate such as '10 per minute', got {config.get(name)!r}")
+    public = urlsplit(config.get("PUBLIC_URL") or "https://host")
+    if public.scheme not in ("http", "https") or not public.netloc or public.query or public.fragment:
+        problems.append(f"PUBLIC_URL must be an http(s) URL without query or fragment, got {config.get('PUBLIC_URL')!r}")
     uri = config.get("SQLALCHEMY_DATABASE_URI", "")
     if not uri.startswith(("sqlite:", "postgresql+psycopg2:")):
         problems.append(f"DATABASE_URL must be a sqlite:// or postgres:// URL, got {uri.split(':')[0]!r}")

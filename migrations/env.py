@@ -41,6 +41,20 @@ target_db = current_app.extensions['migrate'].db
 # ... etc.
 
 
+# Kept by the database for search (migration 0005) and not declared by the models, so
+# that `flask db check` does not offer to drop them: PostgreSQL's generated column and
+# its index, SQLite's FTS5 table and the shadow tables FTS5 makes for it.
+SEARCH_OBJECTS = {("column", "search_vector"), ("index", "ix_events_search_vector")}
+
+
+def include_object(object, name, type_, reflected, compare_to):
+    if not reflected or compare_to is not None:
+        return True
+    if type_ == "table":
+        return not name.startswith("events_search")
+    return (type_, name) not in SEARCH_OBJECTS
+
+
 def get_metadata():
     if hasattr(target_db, 'metadatas'):
         return target_db.metadatas[None]
@@ -61,7 +75,8 @@ def run_migrations_offline():
     """
     url = config.get_main_option("sqlalchemy.url")
     context.configure(
-        url=url, target_metadata=get_metadata(), literal_binds=True
+        url=url, target_metadata=get_metadata(), literal_binds=True,
+        include_object=include_object
     )
 
     with context.begin_transaction():
@@ -89,6 +104,7 @@ def run_migrations_online():
     conf_args = current_app.extensions['migrate'].configure_args
     if conf_args.get("process_revision_directives") is None:
         conf_args["process_revision_directives"] = process_revision_directives
+    conf_args.setdefault("include_object", include_object)
 
     connectable = get_engine()
 

@@ -164,7 +164,7 @@ def test_cors_allows_the_configured_origins_only(client):
 
 
 def test_every_response_has_a_request_id(client, customer, organizer, monkeypatch):
-    import eventbook.events.service
+    import eventbook.events.search
 
     monkeypatch.setattr(eventbook.events.service, "get", lambda event_id: 1 / 0)
     responses = {
@@ -416,12 +416,12 @@ def test_no_secret_in_any_log_record_or_response(app, client, caplog, wait_for_n
 
 
 def test_a_500_body_carries_only_the_request_id(client, caplog, monkeypatch):
-    import eventbook.events.service
+    import eventbook.events.search
 
     def explode(args):
         raise RuntimeError("boom: postgresql://admin:hunter2@db.internal/prod SELECT * FROM users")
 
-    monkeypatch.setattr(eventbook.events.service, "browse", explode)
+    monkeypatch.setattr(eventbook.events.search, "browse", explode)
     app_logger = logging.getLogger("eventbook")
     app_logger.addHandler(caplog.handler)
     try:

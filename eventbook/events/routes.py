@@ -5,7 +5,7 @@ from flask_jwt_extended import current_user
 from eventbook.api import Blueprint
 from eventbook.bookings import service as bookings
 from eventbook.bookings.schemas import AttendeeBookingSchema
-from eventbook.events import service
+from eventbook.events import search, service
 from eventbook.events.schemas import (
     EventCreateSchema,
     EventQueryArgs,
@@ -29,9 +29,8 @@ class Events(MethodView):
     @blp.arguments(EventQueryArgs(), location="query")
     @blp.response(200, EventSchema(many=True), headers=HEADERS_DOC)
     def get(self, args):
-        """Browse events, sorted by date (upcoming SCHEDULED ones by default)"""
-        filters = tuple(sorted((k, str(v)) for k, v in args.items() if k not in ("page", "per_page")))
-        return paginate(service.browse(args), args, EventModel, cache_key=("events", filters))
+        """Browse or search events, sorted by date (upcoming SCHEDULED ones by default)"""
+        return paginate(search.browse(args), args, EventModel, keyset=search.ORDER)
 
     @blp.auth(Role.ORGANIZER, Role.ADMIN)
     @blp.arguments(EventCreateSchema())

@@ -1,6 +1,9 @@
+from datetime import datetime
+
 from marshmallow import ValidationError, fields, validate, validates, validates_schema
 
 from eventbook.models import EventStatus, Seating, utcnow
+from eventbook.pagination import Cursor
 from eventbook.schemas import Id, Money, PageArgs, Schema, Text, Title, UTCDateTime
 
 MAX_TICKETS = 1_000_000
@@ -113,7 +116,13 @@ class EventUpdateSchema(Schema):
 
 
 class EventQueryArgs(PageArgs):
-    q = Text(validate=validate.Length(max=200), metadata={"description": "in title, description or location"})
+    q = Text(
+        validate=validate.Length(max=200),
+        metadata={
+            "description": "words, each the beginning of a word of the title, description or location "
+            "(case and accents ignored: conf finds Conférence)"
+        },
+    )
     date_from = UTCDateTime(data_key="from", metadata={"description": "events on or after this time"})
     date_to = UTCDateTime(data_key="to", metadata={"description": "events on or before this time"})
     organizer_id = Id(strict=False)  # query strings are strings
@@ -121,3 +130,4 @@ class EventQueryArgs(PageArgs):
         validate=validate.OneOf([EventStatus.SCHEDULED, EventStatus.CANCELLED]),
         metadata={"description": "default: upcoming SCHEDULED events"},
     )
+    after = Cursor(datetime, int)  # the keyset of eventbook.events.search.ORDER: date, id

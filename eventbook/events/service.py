@@ -1,8 +1,8 @@
-"""Events: publishing, browsing, changing, cancelling."""
+"""Events: publishing, changing, cancelling (browsing is in search.py)."""
 
 from decimal import Decimal
 
-from sqlalchemy import delete, exists, or_, select, update
+from sqlalchemy import delete, exists, select, update
 
 from eventbook import inventory, waitlist
 from eventbook.database import retry_deadlocks
@@ -26,30 +26,6 @@ from eventbook.models import (
     utcnow,
 )
 from eventbook.notifications import outbox
-
-
-def browse(args):
-    """The select statement for `GET /api/events`, filters applied, sorted by date."""
-    stmt = select(Event).order_by(Event.date, Event.id)
-    stmt = stmt.where(Event.status == args.get("status", EventStatus.SCHEDULED))
-    if "status" not in args and "date_from" not in args:
-        stmt = stmt.where(Event.date >= utcnow())  # upcoming only, unless asked otherwise
-    if "date_from" in args:
-        stmt = stmt.where(Event.date >= args["date_from"])
-    if "date_to" in args:
-        stmt = stmt.where(Event.date <= args["date_to"])
-    if "organizer_id" in args:
-        stmt = stmt.where(Event.organizer_id == args["organizer_id"])
-    if args.get("q"):
-        q = args["q"]
-        stmt = stmt.where(
-            or_(
-                Event.title.icontains(q, autoescape=True),
-                Event.description.icontains(q, autoescape=True),
-                Event.location.icontains(q, autoescape=True),
-            )
-        )
-    return stmt
 
 
 def get(event_id):

@@ -43,7 +43,7 @@ from sqlalchemy.engine import make_url  # noqa: E402
 
 from tests.support import free_port  # noqa: E402
 
-SCENARIOS = ("hot", "spread", "browse", "delivery", "fanout", "memory")
+SCENARIOS = ("hot", "spread", "browse", "search", "delivery", "fanout", "memory")
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 SECRET = "bench-jwt-secret-" + uuid.uuid4().hex + uuid.uuid4().hex[:8]
 PASSWORD = "bench-password-123"
@@ -62,6 +62,12 @@ FULL = {
     "browse_large": 100_000,
     "browse_duration": 5.0,
     "browse_clients": 8,
+    "search_small": 1000,
+    "search_large": 100_000,
+    "search_rare": 100,  # events holding the rare word, at both sizes
+    "search_duration": 3.0,  # seconds per run; each run is repeated in every round
+    "search_rounds": 3,
+    "search_clients": 8,
     "delivery_clients": 16,
     "delivery_duration": 10.0,
     "delivery_rounds": 5,  # a p99 of 10 s moves by 10-20% between runs: the median of 5
@@ -82,6 +88,8 @@ QUICK = {
     "clients": [4, 16, 256],
     "customers": 20_000,
     "browse_duration": 1.5,
+    "search_duration": 1.5,
+    "search_rounds": 1,
     "delivery_duration": 2.5,
     "delivery_rounds": 1,
     "fanout_attendees": 3000,
@@ -258,6 +266,26 @@ def rss_mb(pid):
     return None
 
 
+def merge_runs(runs):
+    """Several runs of one case as one result: the median of each figure, the answers summed."""
+    status = collections.Counter()
+    for run in runs:
+        status.update(run.get("status", {}))
+
+    def median(get):
+        values = [v for v in (get(run) for run in runs) if v is not None]
+        return statistics.median(values) if values else None
+
+    return {
+        "rps": median(lambda r: r.get("rps")),
+        "latency_ms": {key: median(lambda r, key=key: r["latency_ms"][key]) for key in ("p50", "p90", "p99", "max")},
+        "status": dict(status),
+        "app_cpu_ms_per_request": median(lambda r: r.get("app_cpu_ms_per_request")),
+        "db_cpu_ms_per_request": median(lambda r: r.get("db_cpu_ms_per_request")),
+        "runs": len(runs),
+    }
+
+
 class Server:
     """`python -m gunicorn wsgi:app -c gunicorn.conf.py`, gunicorn.conf.py's defaults unless
     a scenario must set something."""
@@ -421,6 +449,7 @@ class Bench:
         self.data = {}  # the JSON, per scenario
         self.spec_counter = 0
         self.url = None
+        self.extra_databases = []
 
     # -- database --------------------------------------------------------------
 
@@ -429,15 +458,15 @@ class Bench:
         connection.autocommit = True
         return connection
 
-    def db(self):
-        connection = psycopg2.connect(self.url)
+    def db(self, url=None):
+        connection = psycopg2.connect(url or self.url)
         connection.autocommit = True
         return connection
 
-    def sql(self, query, params=None, fetch="all"):
+    def sql(self, query, params=None, fetch="all", url=None):
         # autocommit, and no `with connection:` (psycopg2 >= 2.9 opens a transaction
         # block for it even in autocommit mode, and VACUUM refuses to run in one)
-        connection = self.db()
+        connection = self.db(url)
         try:
             with connection.cursor() as cursor:
                 cursor.execute(query, params)
@@ -471,11 +500,32 @@ class Bench:
             "database": name,
         }
         log(f"database {name}: migrating")
-        env = {**os.environ, "DATABASE_URL": self.url, "JWT_SECRET_KEY": SECRET, "LOG_LEVEL": "warning"}
+        self.migrate(self.url)
+        self.seed_users()
+
+    def migrate(self, url):
+        env = {**os.environ, "DATABASE_URL": url, "JWT_SECRET_KEY": SECRET, "LOG_LEVEL": "warning"}
         subprocess.run(
             [sys.executable, "-m", "flask", "--app", "wsgi", "db", "upgrade"], cwd=ROOT, env=env, check=True, capture_output=True
         )
-        self.seed_users()
+
+    def second_database(self):
+        """Another migrated database beside the main one, with one organizer and no
+        customers (dropped with the main one): (its URL, the organizer's id)."""
+        name = f"{self.db_name}_2"
+        admin = self.admin()
+        with admin.cursor() as cursor:
+            cursor.execute(f'CREATE DATABASE "{name}"')
+        admin.close()
+        self.extra_databases.append(name)
+        url = make_url(self.base_url).set(database=name).render_as_string(hide_password=False)
+        self.migrate(url)
+        [(organizer,)] = self.sql(
+            "INSERT INTO users (email, password_hash, name, role, created_at) "
+            "VALUES ('organizer@bench.example', 'x', 'Bench organizer', 'ORGANIZER', now()) RETURNING id",
+            url=url,
+        )
+        return url, organizer
 
     def drop(self):
         if self.url is None or self.args.keep_db:
@@ -484,7 +534,8 @@ class Bench:
             return
         admin = self.admin()
         with admin.cursor() as cursor:
-            cursor.execute(f'DROP DATABASE IF EXISTS "{self.db_name}" WITH (FORCE)')
+            for name in [self.db_name, *self.extra_databases]:
+                cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()
 
     def seed_users(self):
@@ -975,6 +1026,127 @@ class Bench:
             case = f"{page} page p50 {large // 1000}k/{small // 1000}k"
             self.row("browse", case, None, f"{shown(ratio, 1.5)}x", "<= 1.5x", ratio <= 1.5)
         self.data["browse"] = out
+
+    def make_search_events(self, url, organizer, first, last, rare_upto):
+        """Events `first`..`last` for the search scenario, in the database at `url`: random
+        dates in the coming year, titles, descriptions and locations from a small
+        vocabulary plus two unique words each; the common word (jazz) in every 20th event,
+        the rare one (theremin) in every 10th event up to number `rare_upto`, each time in
+        the title, the description or the location in turn (once with an accent)."""
+        self.sql(
+            "INSERT INTO events (title, description, date, location, total_tickets, available_tickets, status, "
+            "organizer_id, created_at, updated_at) "
+            "SELECT initcap(w[1 + mod(g * 7, 40)]) || ' ' || w[1 + mod(g * 13, 40)] || ' ' || g"
+            "  || CASE WHEN mod(g, 60) = 0 THEN ' jazz' ELSE '' END"
+            "  || CASE WHEN g <= %(rare)s AND mod(g, 30) = 5 THEN ' Theremin' ELSE '' END, "
+            "'An evening of ' || w[1 + mod(g * 17, 40)] || ' and ' || w[1 + mod(g * 19, 40)] || ', with '"
+            "  || substr(md5(g::text), 1, 8) || ' ' || substr(md5(g::text), 9, 8) || ' and friends.'"
+            "  || CASE WHEN mod(g, 60) = 20 THEN ' Jazz all night.' ELSE '' END"
+            "  || CASE WHEN g <= %(rare)s AND mod(g, 30) = 15 THEN ' A théremin solo.' ELSE '' END, "
+            "now() + interval '1 day' + random() * interval '365 days', "
+            "initcap(w[1 + mod(g * 23, 40)]) || ' hall ' || mod(g, 300)"
+            "  || CASE WHEN mod(g, 60) = 40 THEN ', Jazz cellar' ELSE '' END"
+            "  || CASE WHEN g <= %(rare)s AND mod(g, 30) = 25 THEN ', Theremin house' ELSE '' END, "
+            "100, 100, 'SCHEDULED', %(organizer)s, now(), now() "
+            "FROM generate_series(%(first)s, %(last)s) g, (SELECT ARRAY['music', 'art', 'food', 'market', 'talk', "
+            "'workshop', 'festival', 'concert', 'film', 'dance', 'theatre', 'poetry', 'garden', 'science', 'history', "
+            "'wine', 'beer', 'coffee', 'yoga', 'running', 'chess', 'comedy', 'opera', 'rock', 'folk', 'piano', "
+            "'violin', 'guitar', 'choir', 'orchestra', 'painting', 'photo', 'design', 'coding', 'health', 'family', "
+            "'evening', 'river', 'mountain', 'harbour'] AS w) vocabulary",
+            {"first": first, "last": last, "rare": rare_upto, "organizer": organizer},
+            fetch=None,
+            url=url,
+        )
+        self.sql("VACUUM ANALYZE events", fetch=None, url=url)
+
+    def scenario_search(self):
+        """Issue 19. GET /api/events?q= with a rare word (in 100 events) and a common one
+        (in 5% of them), and the plain list's first page, with 1k and with 100k events;
+        with 100k also the last page (5,000th) reached by cursor (the `next` link of the
+        page before it). Targets: each search's p50 at 100k <= 1.5x at 1k and p99 <= 3x;
+        the plain list's p99 at 100k <= 1.5x at 1k; the last page by cursor p50 <= 1.5x
+        the first page.
+
+        The two sizes live in two databases, each served by its own server, and their runs
+        alternate (round after round, in turns), so a change in the machine's load while
+        the scenario runs weighs on both sides of every ratio; each figure is the median
+        of its runs' figures."""
+        self.reset()
+        small, large = self.size["search_small"], self.size["search_large"]
+        rare_upto = self.size["search_rare"] * 10  # every 10th event up to there holds it
+        assert rare_upto <= small, "the rare word must fit in the small table"
+        clients, duration = self.size["search_clients"], self.size["search_duration"]
+        cursor = f"page {large // 20} by cursor"
+        paths = {"rare word": "/api/events?q=theremin", "common word": "/api/events?q=jazz", "plain list": "/api/events?perPage=20"}
+        made = {"rare word": self.size["search_rare"], "common word": "5%", "plain list": "all"}
+        small_url, small_organizer = self.second_database()
+        self.make_search_events(small_url, small_organizer, 1, small, rare_upto)
+        self.make_search_events(self.url, self.organizer, 1, large, rare_upto)
+        out = {"clients": clients, "duration": duration, "paths": paths, "runs": {}, "totals": {}}
+        with Server(self, env={"DATABASE_URL": small_url}, name=f"search-{small}") as s_small, \
+                Server(self, name=f"search-{large}") as s_large:
+            servers = {small: s_small, large: s_large}
+            sizes = {case: (small, large) for case in paths}
+            paths[cursor] = self.next_link(s_large, f"/api/events?page={large // 20 - 1}&perPage=20")
+            sizes[cursor] = (large,)
+            for size, server in servers.items():
+                for case in sizes:
+                    if size in sizes[case]:
+                        out["totals"][f"{case}@{size}"] = self.total(server, paths[case])
+            for number in range(self.size["search_rounds"]):
+                for case, path in paths.items():
+                    order = sizes[case] if number % 2 == 0 else tuple(reversed(sizes[case]))
+                    for size in order:
+                        result = self.get_http(servers[size], clients, [path], duration)
+                        out["runs"].setdefault(f"{case}@{size}", []).append(result)
+        merged = {key: merge_runs(runs) for key, runs in out["runs"].items()}
+        out["merged"] = merged
+        for case in paths:
+            for size in sizes[case]:
+                key = f"{case}@{size}"
+                figure = f"X-Total-Count {out['totals'][key]}" + (f" (made: {made[case]})" if case in made else "")
+                self.row("search", f"{case}, {size} events", merged[key], figure)
+                if set(merged[key]["status"]) != {"200"}:
+                    self.row("search", f"{case}, {size} events: answers", None, " ".join(merged[key]["status"]), "only 200",
+                             False)
+
+        def latency(case, size, key):
+            return merged[f"{case}@{size}"]["latency_ms"][key] or math.inf
+
+        scale = f"{large // 1000}k/{small // 1000}k"
+        checks = [(f"{case} {key} {scale}", latency(case, large, key) / latency(case, small, key), limit)
+                  for case, key, limit in [("rare word", "p50", 1.5), ("rare word", "p99", 3.0),
+                                           ("common word", "p50", 1.5), ("common word", "p99", 3.0),
+                                           ("plain list", "p99", 1.5)]]
+        deep = latency(cursor, large, "p50") / latency("plain list", large, "p50")
+        checks.append((f"{cursor} p50 / first page, {large // 1000}k", deep, 1.5))
+        for case, value, limit in checks:
+            out[f"{case} ratio"] = round(value, 2)
+            self.row("search", case, None, f"{shown(value, limit)}x", f"<= {limit}x", value <= limit)
+        self.data["search"] = out
+
+    def headers(self, server, path):
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
+        try:
+            connection.request("GET", path)
+            response = connection.getresponse()
+            response.read()
+        finally:
+            connection.close()
+        if response.status != 200:
+            raise RuntimeError(f"GET {path}: {response.status}")
+        return response
+
+    def total(self, server, path):
+        return int(self.headers(server, path).getheader("X-Total-Count"))
+
+    def next_link(self, server, path):
+        """The `next` link of the answer to `path` (a relative URL)."""
+        header = self.headers(server, path).getheader("Link", "")
+        links = {rel: url for url, rel in re.findall(r'<([^>]+)>; rel="(\w+)"', header)}
+        if "next" not in links:
+            raise RuntimeError(f"GET {path}: no next link in {header}")
+        return links["next"]
 
     def scenario_delivery(self):
         """Booking p99 with every delivery delayed 200 ms vs not delayed (hot event).
