@@ -11,7 +11,7 @@ logs out cannot change what the next actor sees:
     organizer  another ORGANIZER
     admin      an ADMIN (made with `flask create-admin`)
 
-Placeholders in paths: {event}, {booking}. Bodies are callables of the world, so they
+Placeholders in paths: {event}, {booking}, {user}. Bodies are callables of the world, so they
 can name its ids and fresh emails.
 """
 
@@ -62,6 +62,10 @@ def booking_of_event(world):
     return {"eventId": world["event"]["id"], "ticketsCount": 1}
 
 
+def promote(world):
+    return {"role": "ORGANIZER"}
+
+
 # (method, path, body, {actor: status}, token kind: "access" or "refresh")
 MATRIX = [
     # accounts and tokens
@@ -88,6 +92,9 @@ MATRIX = [
     ("POST", "/api/bookings/{booking}/cancel", None, signed_in(200, customer=404, organizer=404, owner=403), "access"),
     # notifications: the caller's own
     ("GET", "/api/notifications", None, signed_in(200), "access"),
+    # administration: admins only ({user} is the world's customer)
+    ("GET", "/api/admin/users", None, signed_in(403, admin=200), "access"),
+    ("PATCH", "/api/admin/users/{user}", promote, signed_in(403, admin=200), "access"),
     # public documents
     ("GET", "/api/health", None, everyone(200), "access"),
     ("GET", "/api/openapi.json", None, everyone(200), "access"),
@@ -145,7 +152,7 @@ def test_authorization_matrix(client, build_world, row):
     actual = {}
     for actor in ACTORS:
         world = build_world()
-        path = template.format(event=world["event"]["id"], booking=world["booking"]["id"])
+        path = template.format(event=world["event"]["id"], booking=world["booking"]["id"], user=world["customer"].id)
         user = world[actor]
         headers = {}
         if user is not None:
@@ -167,7 +174,8 @@ def test_every_documented_operation_is_in_the_matrix(client):
     documented = {
         (
             method.upper(),
-            path.replace("{event_id}", "{event}").replace("{booking_id}", "{booking}").replace("{filename}", "swagger-ui.css"),
+            path.replace("{event_id}", "{event}").replace("{booking_id}", "{booking}").replace("{user_id}", "{user}")
+            .replace("{filename}", "swagger-ui.css"),
         )
         for path, operations in spec["paths"].items()
         for method in operations
