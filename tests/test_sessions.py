@@ -7,13 +7,17 @@ that login's session cookies, sent to /api/auth/* only.
 """
 
 import threading
+from datetime import datetime, timedelta, timezone
 from http.cookies import SimpleCookie
 
 import jwt
 import pytest
+import sqlalchemy as sa
 from flask_jwt_extended import create_access_token, create_refresh_token
 
-from tests.support import PASSWORD
+from eventbook.extensions import db
+from eventbook.models import TokenFamily
+from tests.support import PASSWORD, wait_until
 
 REFRESH, CSRF = "eventbook_refresh", "eventbook_csrf"
 
@@ -163,6 +167,25 @@ def test_tokens_from_before_families_keep_working_until_they_expire(app, client,
     assert response.status_code == 200
     assert "family" in jwt.decode(response.get_json()["refreshToken"], options={"verify_signature": False})
     assert_401(client.post("/api/auth/refresh", headers=bearer(refresh)))  # used once: revoked
+
+
+@pytest.mark.parametrize("config_overrides", [{"PURGE_EXPIRED_SECONDS": 1}], ids=["purge-every-1s"])
+def test_the_sweeper_deletes_expired_families(app, client, make_user):
+    gone, kept = make_user(), make_user()
+    with app.app_context():
+        past = datetime.now(timezone.utc) - timedelta(minutes=1)
+        db.session.execute(sa.update(TokenFamily).where(TokenFamily.user_id == gone.id).values(expires_at=past))
+        db.session.commit()
+    app.extensions["notifications"].start()  # the sweeper purges at start, then every second
+
+    def families():
+        with app.app_context():
+            owners = db.session.scalars(sa.select(TokenFamily.user_id)).all()
+            db.session.rollback()
+        return owners if len(owners) == 1 else None
+
+    assert wait_until(families, 5, 0.1, message="the expired family purged") == [kept.id]
+    assert client.post("/api/auth/refresh", headers=bearer(kept.refresh_token)).status_code == 200
 
 
 def test_the_openapi_document_describes_both_ways_to_refresh(client):
