@@ -303,3 +303,21 @@ def test_booking_limit_with_redis_storage_in_process(redis_db, client, customer,
 
     with redis.Redis.from_url(redis_db) as store:
         assert store.dbsize() > 0, "the limit's count is not in Redis"
+
+
+@pytest.mark.parametrize(
+    "config_overrides",
+    limits(RATELIMIT_STORAGE_URI=SESSION_REDIS, RATELIMIT_LOGIN_FAILURES="3 per minute",
+           RATELIMIT_LOGIN_ACCOUNT="2 per minute").args[1],
+    indirect=True, ids=["limits"],
+)
+def test_login_throttle_with_redis_storage_in_process(redis_db, client, make_user):
+    victim = make_user("CUSTOMER")
+    assert login(client, victim.email, "guess-1", addr=1).status_code == 401
+    assert login(client, victim.email, "guess-2", addr=2).status_code == 401
+    assert_rate_limited(login(client, victim.email, "guess-3", addr=1))  # being guessed at: no second try
+    assert login(client, victim.email, support.PASSWORD, addr=3).status_code == 200
+    import redis
+
+    with redis.Redis.from_url(redis_db) as store:
+        assert any(b"login-failures" in key for key in store.keys()), "the login counts are not in Redis"
