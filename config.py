@@ -96,6 +96,14 @@ class Config:
     JWT_ACCESS_TOKEN_EXPIRES = timedelta(minutes=_int("JWT_ACCESS_MINUTES", 15, 1))
     JWT_REFRESH_TOKEN_EXPIRES = timedelta(days=_int("JWT_REFRESH_DAYS", 7, 1))
     BCRYPT_ROUNDS = _int("BCRYPT_ROUNDS", 12, 4, 31)
+    # The browser's session (eventbook/auth/cookies.py): the refresh token in an HttpOnly
+    # cookie sent only to /api/auth, and its double-submit CSRF value for the page's script.
+    JWT_REFRESH_COOKIE_NAME = "eventbook_refresh"
+    JWT_REFRESH_COOKIE_PATH = "/api/auth"
+    JWT_REFRESH_CSRF_COOKIE_NAME = "eventbook_csrf"
+    JWT_REFRESH_CSRF_COOKIE_PATH = "/"
+    JWT_REFRESH_CSRF_HEADER_NAME = "X-CSRF-Token"
+    JWT_COOKIE_SAMESITE = "Strict"
 
     # X-Total-Count is exact up to this many items; above it, on PostgreSQL, the planner's estimate.
     LIST_COUNT_EXACT_MAX = _int("LIST_COUNT_EXACT_MAX", 1000, 0)
@@ -137,7 +145,9 @@ class Config:
     # Per client address unless said otherwise. Generous enough for a shared office NAT
     # or a test suite on one machine, tight enough to stop credential stuffing and bots.
     RATELIMIT_LOGIN = _str("RATELIMIT_LOGIN", "100 per minute")
-    RATELIMIT_LOGIN_ACCOUNT = _str("RATELIMIT_LOGIN_ACCOUNT", "10 per minute")  # failed logins per email
+    # Failed logins (eventbook/auth/throttle.py): per account and address, and per account.
+    RATELIMIT_LOGIN_FAILURES = _str("RATELIMIT_LOGIN_FAILURES", "5 per minute; 20 per hour")
+    RATELIMIT_LOGIN_ACCOUNT = _str("RATELIMIT_LOGIN_ACCOUNT", "10 per minute")
     RATELIMIT_REGISTER = _str("RATELIMIT_REGISTER", "200 per hour")
     RATELIMIT_BOOKING = _str("RATELIMIT_BOOKING", "60 per minute")  # per customer
 
@@ -182,7 +192,8 @@ def validate(config):
         )
     if config.get("EMAIL_BACKEND") == "smtp" and not config.get("MAIL_SERVER"):
         problems.append("MAIL_SERVER must be set when EMAIL_BACKEND=smtp")
-    for name in ("RATELIMIT_LOGIN", "RATELIMIT_LOGIN_ACCOUNT", "RATELIMIT_REGISTER", "RATELIMIT_BOOKING"):
+    for name in ("RATELIMIT_LOGIN", "RATELIMIT_LOGIN_FAILURES", "RATELIMIT_LOGIN_ACCOUNT", "RATELIMIT_REGISTER",
+                 "RATELIMIT_BOOKING"):
         try:
             parse_many(config.get(name, ""))
         except ValueError:

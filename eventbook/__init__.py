@@ -73,6 +73,8 @@ def register_blueprints(app):
 
     for blueprint in (auth, events, bookings, holds, waitlist, notifications, health.blp):
         api.register_blueprint(blueprint)
+    from eventbook.admin.routes import blp as admin
+    api.register_blueprint(admin)
     app.register_blueprint(health.assets)
 
 

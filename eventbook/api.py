@@ -42,6 +42,14 @@ class Api(flask_smorest.Api):
         self.spec.components.security_scheme(
             "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
         )
+        # The browser's session: the refresh cookie, with its CSRF value echoed in a header.
+        self.spec.components.security_scheme(
+            "refreshCookie", {"type": "apiKey", "in": "cookie", "name": app.config["JWT_REFRESH_COOKIE_NAME"]}
+        )
+        self.spec.components.security_scheme("csrfHeader", {
+            "type": "apiKey", "in": "header", "name": app.config["JWT_REFRESH_CSRF_HEADER_NAME"],
+            "description": f"the value of the {app.config['JWT_REFRESH_CSRF_COOKIE_NAME']} cookie",
+        })
 
     def _register_error_handlers(self):
         # errors.register() installs the one envelope for every error instead.
@@ -56,21 +64,23 @@ class Blueprint(flask_smorest.Blueprint):
         self._prepare_doc_cbks.append(self._prepare_auth_doc)
 
     @staticmethod
-    def auth(*roles, refresh=False, any_token=False):
-        """Require a valid token (of one of `roles` when given).
+    def auth(*roles, refresh=False, any_token=False, cookie=False):
+        """Require a valid token (of one of `roles` when given); with `cookie`, the
+        refresh token may come from the session cookie instead, with its CSRF header.
 
         403 when the caller's role is not allowed; 401 for any token problem."""
+        locations = ("headers", "cookies") if cookie else None
 
         def decorator(view):
             @wraps(view)
             def wrapper(*args, **kwargs):
-                verify_jwt_in_request(refresh=refresh, verify_type=not any_token)
+                verify_jwt_in_request(refresh=refresh, verify_type=not any_token, locations=locations)
                 if roles and current_user.role not in roles:
                     error(403, "forbidden", "Your role does not allow this")
                 return view(*args, **kwargs)
 
             apidoc = getattr(wrapper, "_apidoc", {})
-            wrapper._apidoc = {**apidoc, "auth": {"roles": roles}}
+            wrapper._apidoc = {**apidoc, "auth": {"roles": roles, "cookie": cookie}}
             return wrapper
 
         return decorator
@@ -84,4 +94,6 @@ class Blueprint(flask_smorest.Blueprint):
             if auth["roles"]:
                 responses["403"] = http.HTTPStatus(403).name
             doc["security"] = [{"bearerAuth": []}]
+            if auth.get("cookie"):
+                doc["security"].append({"refreshCookie": [], "csrfHeader": []})
         return doc

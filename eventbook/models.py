@@ -111,6 +111,7 @@ class User(db.Model):
     name: Mapped[str | None] = mapped_column(sa.String(100))
     role: Mapped[str] = mapped_column(sa.String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    disabled: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
 
 
 class Event(db.Model):
@@ -327,6 +328,20 @@ class RevokedToken(db.Model):
 
     jti: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class TokenFamily(db.Model):
+    """One login's tokens. Refreshing moves `refresh_jti` to the new refresh token, so
+    presenting an older one shows it was copied (theft): the family is revoked."""
+
+    __tablename__ = "token_families"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    refresh_jti: Mapped[str] = mapped_column(sa.String(64))
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class NotificationKind:

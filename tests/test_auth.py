@@ -4,7 +4,7 @@ import pytest
 
 from tests.support import PASSWORD
 
-USER_KEYS = {"id", "email", "name", "role", "createdAt"}
+USER_KEYS = {"id", "email", "name", "role", "createdAt", "disabled"}
 
 
 def register(client, **fields):
@@ -136,26 +136,35 @@ def test_login_with_missing_fields_is_422(client):
 # -- refresh, logout, me -------------------------------------------------------------
 
 
-def test_refresh_token_gives_a_working_access_token(client, customer):
+def test_refresh_token_gives_working_tokens_and_stops_working(client, customer):
     response = client.post("/api/auth/refresh", headers=bearer(customer.refresh_token))
     assert response.status_code == 200
-    assert set(response.get_json()) == {"token"}
-    me = client.get("/api/auth/me", headers=bearer(response.get_json()["token"]))
+    body = response.get_json()
+    assert set(body) == {"token", "refreshToken"}
+    assert customer.refresh_token not in (body["token"], body["refreshToken"])
+    me = client.get("/api/auth/me", headers=bearer(body["token"]))
     assert me.status_code == 200
     assert me.get_json()["id"] == customer.id
+    assert client.post("/api/auth/refresh", headers=bearer(body["refreshToken"])).status_code == 200
+    # the first one was rotated: presenting it again is reuse (tests/test_sessions.py)
+    assert_error(client.post("/api/auth/refresh", headers=bearer(customer.refresh_token)), 401, "refresh_token_reused")
 
 
 def test_access_token_cannot_refresh(client, customer):
     assert_error(client.post("/api/auth/refresh", headers=customer.headers), 401, "unauthorized")
 
 
-def test_logout_revokes_the_presented_token(client, customer):
+def test_logout_revokes_the_presented_token_and_its_login(client, customer, login):
+    other_login = login(customer.email)
     response = client.post("/api/auth/logout", headers=customer.headers)
     assert response.status_code == 204
     assert response.get_data() == b""
     assert_error(client.get("/api/auth/me", headers=customer.headers), 401, "unauthorized")
-    # The refresh token was not sent, so it still works.
-    assert client.post("/api/auth/refresh", headers=bearer(customer.refresh_token)).status_code == 200
+    # the refresh token of that login was not sent, and is revoked too
+    assert_error(client.post("/api/auth/refresh", headers=bearer(customer.refresh_token)), 401, "unauthorized")
+    # another login of the same account is another session
+    assert client.get("/api/auth/me", headers=other_login.headers).status_code == 200
+    assert client.post("/api/auth/refresh", headers=bearer(other_login.refresh_token)).status_code == 200
 
 
 def test_logout_with_refresh_token_in_body_revokes_both(client, customer):

@@ -12,8 +12,8 @@ logs out cannot change what the next actor sees:
     admin      an ADMIN (made with `flask create-admin`)
 
 Placeholders in paths: {event}, {booking}, {type} (an unsold ticket type of `event`),
-{hold} (the booker's HELD hold on a second event). Bodies are callables of the world,
-so they can name its ids and fresh emails.
+{hold} (the booker's HELD hold on a second event), {user} (the world's customer).
+Bodies are callables of the world, so they can name its ids and fresh emails.
 """
 
 import uuid
@@ -75,6 +75,10 @@ def wait_for_one(world):
     return {"ticketsCount": 1, "ticketTypeId": world["event"]["ticketTypes"][0]["id"]}
 
 
+def promote(world):
+    return {"role": "ORGANIZER"}
+
+
 # (method, path, body, {actor: status}, token kind: "access" or "refresh")
 MATRIX = [
     # accounts and tokens
@@ -117,6 +121,9 @@ MATRIX = [
     ("GET", "/api/events/{event}/waitlist", None, signed_in(200, **MANAGERS_ONLY), "access"),
     # notifications: the caller's own
     ("GET", "/api/notifications", None, signed_in(200), "access"),
+    # administration: admins only ({user} is the world's customer)
+    ("GET", "/api/admin/users", None, signed_in(403, admin=200), "access"),
+    ("PATCH", "/api/admin/users/{user}", promote, signed_in(403, admin=200), "access"),
     # public documents
     ("GET", "/api/health", None, everyone(200), "access"),
     ("GET", "/api/openapi.json", None, everyone(200), "access"),
@@ -186,7 +193,7 @@ def test_authorization_matrix(client, build_world, row):
     for actor in ACTORS:
         world = build_world()
         path = template.format(event=world["event"]["id"], booking=world["booking"]["id"], type=world["type"]["id"],
-                               hold=world["hold"]["id"])
+                               hold=world["hold"]["id"], user=world["customer"].id)
         user = world[actor]
         headers = {}
         if user is not None:
@@ -209,7 +216,7 @@ def test_every_documented_operation_is_in_the_matrix(client):
         (
             method.upper(),
             path.replace("{event_id}", "{event}").replace("{booking_id}", "{booking}").replace("{type_id}", "{type}")
-            .replace("{hold_id}", "{hold}").replace("{filename}", "swagger-ui.css"),
+            .replace("{hold_id}", "{hold}").replace("{user_id}", "{user}").replace("{filename}", "swagger-ui.css"),
         )
         for path, operations in spec["paths"].items()
         for method in operations

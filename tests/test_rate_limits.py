@@ -1,5 +1,7 @@
-"""Rate limits (OWASP API4/API6): login per account (failed attempts only) and per client
-address, register per address, booking per user; 429 in the envelope with Retry-After.
+"""Rate limits (OWASP API4/API6): failed logins per account and address, and per account
+(throttling guessers without locking an account's owner out: OWASP Authentication Cheat
+Sheet), logins per address, register per address, booking per user; 429 in the envelope
+with Retry-After.
 
 Each test sets its own limits by parametrizing `config_overrides`. Requests name their
 client address with `environ_base`, so the set-up traffic (from 127.0.0.1) and the
@@ -21,6 +23,7 @@ def limits(**overrides):
         "RATELIMIT_ENABLED": True,
         "RATELIMIT_STORAGE_URI": "memory://",
         "RATELIMIT_LOGIN": "1000 per minute",
+        "RATELIMIT_LOGIN_FAILURES": "1000 per minute",
         "RATELIMIT_LOGIN_ACCOUNT": "1000 per minute",
         "RATELIMIT_REGISTER": "1000 per minute",
         "RATELIMIT_BOOKING": "1000 per minute",
@@ -49,47 +52,73 @@ def login(client, email, password, addr=1):
     return client.post("/api/auth/login", json={"email": email, "password": password}, environ_base=address(addr))
 
 
-# -- login per account --------------------------------------------------------------------
+# -- failed logins per account and address, and per account -----------------------------
 
 
-@limits(RATELIMIT_LOGIN_ACCOUNT="3 per minute")
-def test_failed_logins_lock_the_account_for_the_window(client, make_user):
+@limits(RATELIMIT_LOGIN_FAILURES="3 per minute")
+def test_an_address_that_keeps_failing_is_refused_for_that_account(client, make_user):
     victim = make_user("CUSTOMER")
     for attempt in range(3):
-        assert login(client, victim.email, f"wrong-password-{attempt}", addr=attempt).status_code == 401
-    # the fourth attempt is refused, from any address, even with the right password
-    assert_rate_limited(login(client, victim.email, "wrong-password-4", addr=10))
-    assert_rate_limited(login(client, victim.email, support.PASSWORD, addr=11))
+        assert login(client, victim.email, f"wrong-password-{attempt}", addr=1).status_code == 401
+    # from that address, even the right password is refused for the window
+    assert_rate_limited(login(client, victim.email, support.PASSWORD, addr=1))
     # the account key is the normalised email: case and spaces do not get around it
-    assert_rate_limited(login(client, f"  {victim.email.upper()} ", support.PASSWORD, addr=12))
+    assert_rate_limited(login(client, f"  {victim.email.upper()} ", support.PASSWORD, addr=1))
+    # the owner, from their own address, logs in
+    assert login(client, victim.email, support.PASSWORD, addr=2).status_code == 200
 
 
-@limits(RATELIMIT_LOGIN_ACCOUNT="3 per minute")
-def test_only_failed_logins_count_against_the_account(client, make_user):
+@limits(RATELIMIT_LOGIN_FAILURES="3 per minute", RATELIMIT_LOGIN_ACCOUNT="20 per minute")
+def test_nobody_can_lock_an_owner_out_of_their_account(client, make_user):
+    """The attack of issue 18: wrong passwords for someone's email, from many addresses,
+    faster than the per-account limit. The owner's right password still logs in."""
+    victim = make_user("CUSTOMER")
+    statuses = [login(client, victim.email, f"wrong-{n}", addr=10 + n % 15).status_code for n in range(45)]
+    assert statuses.count(401) >= 20 and set(statuses) == {401, 429}
+    assert login(client, victim.email, support.PASSWORD, addr=200).status_code == 200
+
+
+@limits(RATELIMIT_LOGIN_FAILURES="3 per minute", RATELIMIT_LOGIN_ACCOUNT="5 per minute")
+def test_guessing_from_many_addresses_gets_one_try_per_address(client, make_user):
+    victim, bystander = make_user("CUSTOMER"), make_user("CUSTOMER")
+    # below the account's limit an address may fail again (up to its own limit)
+    assert login(client, victim.email, "guess-0", addr=20).status_code == 401
+    assert login(client, victim.email, "guess-1", addr=20).status_code == 401
+    for n in range(3):
+        assert login(client, victim.email, f"guess-{n + 2}", addr=21 + n).status_code == 401
+    # five failures: the account is being guessed at; an address that failed is refused at once
+    assert_rate_limited(login(client, victim.email, "guess-5", addr=21))
+    # a new address gets one try, and is then refused in turn
+    assert login(client, victim.email, "guess-6", addr=30).status_code == 401
+    assert_rate_limited(login(client, victim.email, "guess-7", addr=30))
+    # an address that has not failed, with the right password, logs in
+    assert login(client, victim.email, support.PASSWORD, addr=31).status_code == 200
+    # other accounts are not affected, even from the guessing addresses
+    assert login(client, bystander.email, "wrong-password", addr=21).status_code == 401
+    assert login(client, bystander.email, support.PASSWORD, addr=21).status_code == 200
+
+
+@limits(RATELIMIT_LOGIN_FAILURES="3 per minute")
+def test_only_failed_logins_count_and_success_forgets_them(client, make_user):
     user = make_user("CUSTOMER")
     for _ in range(6):
         assert login(client, user.email, support.PASSWORD).status_code == 200
     assert login(client, user.email, "wrong-password-1").status_code == 401
     assert login(client, user.email, "wrong-password-2").status_code == 401
     assert login(client, user.email, support.PASSWORD).status_code == 200
+    for attempt in range(3):
+        assert login(client, user.email, f"wrong-password-{attempt + 3}").status_code == 401
+    assert_rate_limited(login(client, user.email, support.PASSWORD))
 
 
-@limits(RATELIMIT_LOGIN_ACCOUNT="3 per minute")
-def test_a_locked_account_does_not_lock_another(client, make_user):
-    victim, bystander = make_user("CUSTOMER"), make_user("CUSTOMER")
-    for attempt in range(4):
-        login(client, victim.email, f"wrong-{attempt}")
-    assert_rate_limited(login(client, victim.email, support.PASSWORD))
-    assert login(client, bystander.email, "wrong-password").status_code == 401
-    assert login(client, bystander.email, support.PASSWORD).status_code == 200
-
-
-@limits(RATELIMIT_LOGIN_ACCOUNT="3 per minute")
+@limits(RATELIMIT_LOGIN_FAILURES="3 per minute", RATELIMIT_LOGIN_ACCOUNT="3 per minute")
 def test_unknown_emails_are_limited_like_known_ones(client):
     # Otherwise the limit itself would tell an attacker which emails have accounts.
     for attempt in range(3):
         assert login(client, "nobody@example.com", f"guess-{attempt}").status_code == 401
     assert_rate_limited(login(client, "nobody@example.com", "guess-4"))
+    assert login(client, "nobody@example.com", "guess-5", addr=2).status_code == 401
+    assert_rate_limited(login(client, "nobody@example.com", "guess-6", addr=2))
 
 
 # -- login per client address -------------------------------------------------------------
@@ -165,6 +194,7 @@ def test_refused_bookings_count_too(client, customer, make_event):
 @limits(
     RATELIMIT_ENABLED=False,
     RATELIMIT_LOGIN="1 per minute",
+    RATELIMIT_LOGIN_FAILURES="1 per minute",
     RATELIMIT_LOGIN_ACCOUNT="1 per minute",
     RATELIMIT_REGISTER="1 per minute",
     RATELIMIT_BOOKING="1 per minute",
@@ -201,12 +231,14 @@ def redis_db(redis_url):
 @pytest.mark.parametrize("storage, shared", [("redis", True), ("memory", False)])
 def test_two_servers_share_the_count_through_redis(new_database, redis_db, tmp_path, storage, shared):
     """Two gunicorn servers on one database: with Redis storage an account's failed
-    logins are counted together; with memory storage (the control) each counts its own."""
+    logins from one address are counted together; with memory storage (the control)
+    each counts its own."""
     url = new_database()
     env = {
         "RATELIMIT_ENABLED": "true",
         "RATELIMIT_STORAGE_URI": redis_db if storage == "redis" else "memory://",
-        "RATELIMIT_LOGIN_ACCOUNT": "3 per minute",
+        "RATELIMIT_LOGIN_FAILURES": "3 per minute",
+        "RATELIMIT_LOGIN_ACCOUNT": "1000 per minute",
         "RATELIMIT_LOGIN": "1000 per minute",
         "RATELIMIT_REGISTER": "1000 per minute",
     }
@@ -271,3 +303,21 @@ def test_booking_limit_with_redis_storage_in_process(redis_db, client, customer,
 
     with redis.Redis.from_url(redis_db) as store:
         assert store.dbsize() > 0, "the limit's count is not in Redis"
+
+
+@pytest.mark.parametrize(
+    "config_overrides",
+    limits(RATELIMIT_STORAGE_URI=SESSION_REDIS, RATELIMIT_LOGIN_FAILURES="3 per minute",
+           RATELIMIT_LOGIN_ACCOUNT="2 per minute").args[1],
+    indirect=True, ids=["limits"],
+)
+def test_login_throttle_with_redis_storage_in_process(redis_db, client, make_user):
+    victim = make_user("CUSTOMER")
+    assert login(client, victim.email, "guess-1", addr=1).status_code == 401
+    assert login(client, victim.email, "guess-2", addr=2).status_code == 401
+    assert_rate_limited(login(client, victim.email, "guess-3", addr=1))  # being guessed at: no second try
+    assert login(client, victim.email, support.PASSWORD, addr=3).status_code == 200
+    import redis
+
+    with redis.Redis.from_url(redis_db) as store:
+        assert any(b"login-failures" in key for key in store.keys()), "the login counts are not in Redis"

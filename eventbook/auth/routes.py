@@ -1,26 +1,29 @@
-from flask import current_app, request
+from flask import after_this_request, current_app
 from flask_jwt_extended import current_user, get_jwt
+from flask_jwt_extended.exceptions import CSRFError
+from werkzeug.exceptions import HTTPException
 
 from eventbook.api import Blueprint
-from eventbook.auth import service
+from eventbook.auth import cookies, service
 from eventbook.auth.schemas import (
-    AccessTokenSchema,
     LoginSchema,
     LogoutSchema,
+    RefreshedSchema,
     RegisteredSchema,
     RegisterSchema,
     TokensSchema,
     UserSchema,
 )
+from eventbook.errors import envelope
 from eventbook.extensions import limiter
 
 blp = Blueprint("auth", __name__, url_prefix="/api/auth", description="Accounts and tokens")
 
 
-def _login_email():
-    body = request.get_json(silent=True)
-    email = body.get("email") if isinstance(body, dict) else None
-    return f"login:{email.strip().lower()}" if isinstance(email, str) else f"login-addr:{request.remote_addr}"
+@blp.errorhandler(CSRFError)
+def csrf_refused(_exc):
+    """A refresh by cookie without the cookie's CSRF value in the header (or another one)."""
+    return envelope(401, "unauthorized", "Missing or wrong X-CSRF-Token header for the session cookie")
 
 
 @blp.route("/register", methods=["POST"])
@@ -37,41 +40,43 @@ def register(data):
 
 @blp.route("/login", methods=["POST"])
 @limiter.limit(lambda: current_app.config["RATELIMIT_LOGIN"])
-@limiter.limit(
-    lambda: current_app.config["RATELIMIT_LOGIN_ACCOUNT"],
-    key_func=_login_email,
-    deduct_when=lambda response: response.status_code == 401,
-)
 @blp.arguments(LoginSchema())
-@blp.response(200, TokensSchema)
+@blp.response(200, TokensSchema, headers=cookies.SET_COOKIE_DOC)
 @blp.alt_response(401, description="Invalid email or password")
 @blp.alt_response(429, description="rate_limited")
 def login(data):
-    """Exchange email and password for an access and a refresh token"""
-    user = service.authenticate(data["email"], data["password"])
-    token, refresh_token = service.issue_tokens(user)
+    """Exchange email and password for an access and a refresh token (also set as a cookie)"""
+    user, token, refresh_token = service.log_in(data["email"], data["password"])
+    after_this_request(lambda response: cookies.set_session(response, refresh_token))
     return {"token": token, "refresh_token": refresh_token, "user": user}
 
 
 @blp.route("/refresh", methods=["POST"])
-@blp.auth(refresh=True)
-@blp.response(200, AccessTokenSchema)
+@blp.auth(refresh=True, cookie=True)
+@blp.response(200, RefreshedSchema, headers=cookies.SET_COOKIE_DOC)
+@blp.alt_response(401, description="unauthorized, refresh_token_reused (every token of that login is revoked)")
 def refresh():
-    """Exchange a refresh token for a new access token"""
-    token, _ = service.issue_tokens(current_user)
-    return {"token": token}
+    """Exchange a refresh token (bearer, or the session cookie with X-CSRF-Token) for new tokens; the old one stops working"""
+    try:
+        token, refresh_token = service.rotate(get_jwt(), current_user)
+    except HTTPException:  # reused, or revoked meanwhile: that session is over
+        after_this_request(cookies.clear_session)
+        raise
+    after_this_request(lambda response: cookies.set_session(response, refresh_token))
+    return {"token": token, "refresh_token": refresh_token}
 
 
 @blp.route("/logout", methods=["POST"])
 @blp.auth(any_token=True)
 @blp.arguments(LogoutSchema(), required=False)
-@blp.response(204)
+@blp.response(204, headers=cookies.SET_COOKIE_DOC)
 def logout(data):
-    """Revoke the presented token, and the refresh token given in the body"""
+    """Revoke the presented token, every token of its login, and the refresh token given in the body; clear the session cookie"""
     payloads = [get_jwt()]
     if data.get("refresh_token"):
         payloads.append(service.own_refresh_token(data["refresh_token"], current_user))
     service.revoke(*payloads)
+    after_this_request(cookies.clear_session)
 
 
 @blp.route("/me")

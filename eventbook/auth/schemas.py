@@ -38,6 +38,7 @@ class UserSchema(Schema):
     name = fields.String(dump_only=True, allow_none=True)
     role = fields.String(dump_only=True, metadata={"enum": [Role.CUSTOMER, Role.ORGANIZER, Role.ADMIN]})
     created_at = UTCDateTime(dump_only=True)
+    disabled = fields.Boolean(dump_only=True, metadata={"description": "a disabled account cannot log in"})
 
 
 class RegisterSchema(Schema):
@@ -63,14 +64,14 @@ class LoginSchema(Schema):
     password = fields.String(required=True, load_only=True, validate=validate.Length(min=1, max=1024))
 
 
-class TokensSchema(Schema):
+class RefreshedSchema(Schema):
     token = fields.String(metadata={"description": "access token (Authorization: Bearer ...)"})
-    refresh_token = fields.String()
+    refresh_token = fields.String(metadata={
+        "description": "the next refresh token (also in the eventbook_refresh cookie); the one used stops working"})
+
+
+class TokensSchema(RefreshedSchema):
     user = fields.Nested(UserSchema)
-
-
-class AccessTokenSchema(Schema):
-    token = fields.String()
 
 
 class LogoutSchema(Schema):

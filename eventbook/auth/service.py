@@ -1,17 +1,22 @@
-"""Accounts, passwords and tokens."""
+"""Accounts, passwords, tokens and their families (one per login)."""
 
+import uuid
 from datetime import datetime, timezone
+from types import SimpleNamespace
 
 import bcrypt
 from flask import current_app
 from flask_jwt_extended import create_access_token, create_refresh_token, decode_token
-from sqlalchemy import Integer, String, bindparam, exc, exists, select
+from sqlalchemy import Integer, String, and_, bindparam, exc, exists, select, update
 
+from eventbook.auth import throttle
 from eventbook.database import autocommit
 from eventbook.errors import error
 from eventbook.extensions import db
-from eventbook.models import RevokedToken, User, utcnow
+from eventbook.models import RevokedToken, TokenFamily, User, utcnow
 from eventbook.schemas import MAX_INT
+
+FAMILY = "family"  # the claim naming a token's family
 
 
 def hash_password(password):
@@ -21,10 +26,10 @@ def hash_password(password):
 
 def _dummy_hash():
     # Checked against when the email is unknown, so both failures take the same time.
-    app = current_app._get_current_object()
-    if "dummy_hash" not in app.extensions:
-        app.extensions["dummy_hash"] = hash_password("not-a-real-password")
-    return app.extensions["dummy_hash"]
+    extensions = current_app.extensions
+    if "dummy_hash" not in extensions:
+        extensions["dummy_hash"] = hash_password("not-a-real-password")
+    return extensions["dummy_hash"]
 
 
 def register(email, password, role, name=None):
@@ -38,8 +43,21 @@ def register(email, password, role, name=None):
     return user
 
 
-def authenticate(email, password):
-    """The user with these credentials, or a 401 that does not say which one was wrong."""
+def log_in(email, password):
+    """(user, access token, refresh token) for these credentials, in a new token family;
+    else a 401 that does not say what was wrong (nor that the account is disabled), or a
+    429 when this address is throttled for this account (`throttle`)."""
+    throttle.check(email)
+    user = _verified(email, password)
+    if user is None:
+        throttle.failed(email)
+        error(401, "unauthorized", "Invalid email or password")
+    throttle.succeeded(email)
+    return user, *start_session(user)
+
+
+def _verified(email, password):
+    """The enabled user with these credentials, else None, in the same time either way."""
     try:
         candidate = password.encode()
         email.encode()
@@ -49,20 +67,61 @@ def authenticate(email, password):
     user = db.session.scalar(select(User).where(User.email == email.strip().lower())) if possible else None
     stored = user.password_hash if user else _dummy_hash()
     matches = possible and bcrypt.checkpw(candidate, stored.encode())
-    if user is None or not matches:
-        error(401, "unauthorized", "Invalid email or password")
-    return user
+    return user if user is not None and matches and not user.disabled else None
 
 
-def issue_tokens(user):
-    identity = str(user.id)
-    return create_access_token(identity), create_refresh_token(identity)
+def start_session(user):
+    """Log in: a new token family; its access and refresh token."""
+    jti = str(uuid.uuid4())
+    family = TokenFamily(user_id=user.id, refresh_jti=jti, expires_at=utcnow() + _refresh_lifetime())
+    db.session.add(family)
+    db.session.commit()
+    return _tokens(user.id, family.id, jti)
+
+
+def rotate(payload, user):
+    """Refresh: a new access and refresh token for the refresh token `payload`, which
+    stops being accepted. Presenting one that was already rotated revokes its family
+    (401 refresh_token_reused)."""
+    family_id = payload.get(FAMILY)
+    if family_id is None:  # issued before families: it joins one, and is revoked
+        revoke(payload)
+        return start_session(user)
+    jti = str(uuid.uuid4())
+    # One of two refreshes with the same token matches: the database decides under its row lock.
+    rotated = db.session.execute(
+        update(TokenFamily)
+        .where(TokenFamily.id == family_id, TokenFamily.refresh_jti == payload["jti"], TokenFamily.revoked_at.is_(None))
+        .values(refresh_jti=jti, expires_at=utcnow() + _refresh_lifetime())
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if rotated:
+        db.session.commit()
+        return _tokens(user.id, family_id, jti)
+    revoked = _revoke_families(TokenFamily.id == family_id)
+    db.session.commit()
+    if not revoked:  # revoked since the token was checked (a logout)
+        error(401, "unauthorized", "Token has been revoked")
+    error(401, "refresh_token_reused", "This refresh token was already used: every token of its login is revoked")
+
+
+def _tokens(user_id, family_id, refresh_jti):
+    identity, claims = str(user_id), {FAMILY: family_id}
+    return (create_access_token(identity, additional_claims=claims),
+            create_refresh_token(identity, additional_claims={**claims, "jti": refresh_jti}))
+
+
+def _refresh_lifetime():
+    return current_app.config["JWT_REFRESH_TOKEN_EXPIRES"]
 
 
 def revoke(*payloads):
-    """Revoke the tokens with these decoded payloads (already revoked ones are fine).
-    Expired rows are deleted by `eventbook.housekeeping`."""
+    """Revoke the tokens with these decoded payloads and their families (already revoked
+    ones are fine). Expired rows are deleted by `eventbook.housekeeping`."""
     now = utcnow()
+    families = {payload[FAMILY] for payload in payloads if payload.get(FAMILY) is not None}
+    if families:
+        _revoke_families(TokenFamily.id.in_(families))
     for payload in payloads:
         expires = datetime.fromtimestamp(payload["exp"], timezone.utc)
         if expires > now and db.session.get(RevokedToken, payload["jti"]) is None:
@@ -71,6 +130,19 @@ def revoke(*payloads):
         db.session.commit()
     except exc.IntegrityError:  # revoked concurrently: the outcome is the same
         db.session.rollback()
+
+
+def revoke_sessions(user_id):
+    """Revoke every login of this user (their tokens from before families expire alone)."""
+    _revoke_families(TokenFamily.user_id == user_id)
+
+
+def _revoke_families(condition):
+    """How many live families matching `condition` this revoked (in the session's transaction)."""
+    return db.session.execute(
+        update(TokenFamily).where(condition, TokenFamily.revoked_at.is_(None)).values(revoked_at=utcnow())
+        .execution_options(synchronize_session=False)
+    ).rowcount
 
 
 def own_refresh_token(token, user):
@@ -85,25 +157,45 @@ def own_refresh_token(token, user):
 
 
 def token_owner(payload):
-    """(the token's user or None, whether the token is revoked), in one query."""
-    sub = payload.get("sub")
-    user_id = int(sub) if isinstance(sub, str) and sub.isascii() and sub.isdigit() and len(sub) <= 10 else 0
-    if not 0 < user_id <= MAX_INT:
-        return None, False
+    """(the token's user or None, why the token is refused or None), in one query.
+
+    Refused: revoked (logout), its family revoked (logout, or a reused refresh token),
+    or its user disabled."""
+    sub, family_id = payload.get("sub"), payload.get(FAMILY)
+    user_id = _positive_int(int(sub)) if isinstance(sub, str) and sub.isascii() and sub.isdigit() and len(sub) <= 10 else None
+    if user_id is None or (family_id is not None and _positive_int(family_id) is None):
+        return None, None
     # A read that needs no transaction: on the request's auto-commit connection, so the
     # session begins a transaction only when a service writes (a booking without an
     # Idempotency-Key reuses that connection for its one statement: bookings.service.book).
     with autocommit() as connection:
-        row = connection.execute(TOKEN_OWNER, {"user_id": user_id, "jti": str(payload.get("jti"))}).first()
+        row = connection.execute(
+            TOKEN_OWNER, {"user_id": user_id, "jti": str(payload.get("jti")), "family": family_id or 0}
+        ).mappings().first()
     if row is None:
-        return None, False
-    return row, row.revoked
+        return None, None
+    user = SimpleNamespace(**row)
+    if user.revoked or (family_id is not None and not user.family_live):
+        return user, "Token has been revoked"
+    if user.disabled:
+        return user, "Account is disabled"
+    return user, None
 
 
-# Built once: every authenticated request runs it. It gives a plain row (id, email, name,
-# role, created_at), not an ORM object, since callers only read it.
-_users, _revoked = User.__table__, RevokedToken.__table__
+def _positive_int(value):
+    """`value` if it is an int that fits the database's integer, else None."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_INT else None
+
+
+# Every authenticated request runs it. It gives a plain row (id, email, name, role,
+# created_at, disabled, and the checks), not an ORM object, since callers only read it.
+_users, _revoked, _families = User.__table__, RevokedToken.__table__, TokenFamily.__table__
 TOKEN_OWNER = select(
-    _users.c.id, _users.c.email, _users.c.name, _users.c.role, _users.c.created_at,
+    _users.c.id, _users.c.email, _users.c.name, _users.c.role, _users.c.created_at, _users.c.disabled,
     exists().where(_revoked.c.jti == bindparam("jti", type_=String)).label("revoked"),
+    exists().where(and_(
+        _families.c.id == bindparam("family", type_=Integer),
+        _families.c.user_id == _users.c.id,
+        _families.c.revoked_at.is_(None),
+    )).label("family_live"),
 ).where(_users.c.id == bindparam("user_id", type_=Integer))

@@ -9,12 +9,14 @@ from eventbook.extensions import jwt
 
 @jwt.token_in_blocklist_loader
 def token_revoked(_header, payload):
-    """Is the token revoked? Loads its user in the same query (one round trip per
-    authenticated request); `load_user` below then only hands it over."""
-    user, revoked = token_owner(payload)
+    """Is the token refused (revoked, its family revoked, its user disabled)? Loads its
+    user in the same query (one round trip per authenticated request); `load_user`
+    below then only hands it over."""
+    user, refusal = token_owner(payload)
     g.token_user = user
     g.user_id = user.id if user else None
-    return revoked
+    g.token_refusal = refusal
+    return refusal is not None
 
 
 @jwt.user_lookup_loader
@@ -43,7 +45,7 @@ def expired_token(_header, _payload):
 
 @jwt.revoked_token_loader
 def revoked_token(_header, _payload):
-    return _unauthorized("Token has been revoked")
+    return _unauthorized(g.pop("token_refusal", None) or "Token has been revoked")
 
 
 @jwt.user_lookup_error_loader

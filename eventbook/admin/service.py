@@ -1,0 +1,36 @@
+"""Administration of accounts: find them, change their role, disable them."""
+
+from sqlalchemy import or_, select
+
+from eventbook.auth import service as auth
+from eventbook.errors import error
+from eventbook.extensions import db
+from eventbook.models import User
+
+
+def users(args):
+    """The select statement for `GET /api/admin/users`, filters applied, oldest first."""
+    stmt = select(User).order_by(User.id)
+    if args.get("q"):
+        stmt = stmt.where(or_(User.email.icontains(args["q"], autoescape=True),
+                              User.name.icontains(args["q"], autoescape=True)))
+    if "role" in args:
+        stmt = stmt.where(User.role == args["role"])
+    return stmt
+
+
+def change(user_id, admin, data):
+    """Set a user's role and/or disabled flag. Disabling also revokes their logins, so
+    enabling them again does not bring old sessions back."""
+    user = db.session.get(User, user_id)
+    if user is None:
+        error(404, "not_found", "User not found")
+    demoted = data.get("role", user.role) != user.role
+    if user.id == admin.id and (demoted or data.get("disabled")):
+        error(403, "forbidden", "An admin cannot demote or disable themself")
+    for field, value in data.items():
+        setattr(user, field, value)
+    if data.get("disabled"):
+        auth.revoke_sessions(user.id)
+    db.session.commit()
+    return user

@@ -1,0 +1,80 @@
+"""Failed logins, throttled without letting anyone lock an account's owner out (OWASP
+Authentication Cheat Sheet: count per account and address, not per account alone).
+
+- An address that fails RATELIMIT_LOGIN_FAILURES times on one account is refused for
+  that account (429), even with the right password, until its window passes.
+- An account that fails RATELIMIT_LOGIN_ACCOUNT times, from any addresses, is being
+  guessed at: while it is, an address that has failed on it within the first limit's
+  windows is refused at once, so a guess spread over many addresses gets one try per
+  address and window. An address that has not failed on it (its owner's, usually) is
+  served as always: the right password logs in.
+
+Per-address limits on every login attempt are flask-limiter's decorator on the view.
+These counts live in the same storage (memory, or Redis to share them between
+processes), through the `limits` strategy flask-limiter is configured with. The email
+is hashed into the key, so the storage holds no addresses of accounts.
+"""
+
+import hashlib
+import math
+import time
+
+from flask import current_app
+from flask_limiter.util import get_remote_address
+from limits import parse_many
+
+from eventbook.errors import error
+from eventbook.extensions import limiter
+
+
+def check(email):
+    """Refuse (429) a login for `email` from this address when it is throttled."""
+    if not _enabled():
+        return
+    account, pair = _keys(email)
+    strategy = limiter.limiter
+    per_pair = parse_many(current_app.config["RATELIMIT_LOGIN_FAILURES"])
+    for item in per_pair:
+        if not strategy.test(item, *pair):
+            _refuse(strategy, item, pair)
+    if any(not strategy.test(item, *account) for item in parse_many(current_app.config["RATELIMIT_LOGIN_ACCOUNT"])):
+        for item in per_pair:
+            if strategy.get_window_stats(item, *pair).remaining < item.amount:
+                _refuse(strategy, item, pair)
+
+
+def failed(email):
+    """Count a failed login for `email` from this address."""
+    if not _enabled():
+        return
+    account, pair = _keys(email)
+    strategy = limiter.limiter
+    for item in parse_many(current_app.config["RATELIMIT_LOGIN_FAILURES"]):
+        strategy.hit(item, *pair)
+    for item in parse_many(current_app.config["RATELIMIT_LOGIN_ACCOUNT"]):
+        strategy.hit(item, *account)
+
+
+def succeeded(email):
+    """The right password from this address: its failures on `email` are forgotten."""
+    if not _enabled():
+        return
+    _account, pair = _keys(email)
+    for item in parse_many(current_app.config["RATELIMIT_LOGIN_FAILURES"]):
+        limiter.limiter.clear(item, *pair)
+
+
+def _enabled():
+    return current_app.config["RATELIMIT_ENABLED"] and limiter.enabled
+
+
+def _keys(email):
+    digest = hashlib.sha256(email.strip().lower().encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    return ("login-account", digest), ("login-failures", digest, get_remote_address())
+
+
+def _refuse(strategy, item, pair):
+    reset = strategy.get_window_stats(item, *pair).reset_time
+    retry_after = max(1, math.ceil(reset - time.time()))
+    error(429, "rate_limited", "Too many failed logins for this account, try again later",
+          headers={"Retry-After": str(retry_after)})

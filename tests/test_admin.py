@@ -1,0 +1,106 @@
+"""Administration of accounts: the users list (paged, searched, filtered by role), role
+changes and disabling. Who may call these at all is in tests/test_authz_matrix.py."""
+
+import pytest
+
+from tests.support import PASSWORD
+
+USERS = "/api/admin/users"
+
+
+def assert_error(response, status, code):
+    body = response.get_json()
+    assert response.status_code == status, body
+    assert (body["status"], body["code"]) == (status, code)
+    return body
+
+
+def change(client, admin, user_id, **fields):
+    return client.patch(f"{USERS}/{user_id}", json=fields, headers=admin.headers)
+
+
+def test_the_list_is_paged_and_shows_disabled(client, admin, make_user):
+    made = [make_user("CUSTOMER") for _ in range(3)]
+    response = client.get(f"{USERS}?perPage=2&page=2", headers=admin.headers)
+    assert response.status_code == 200
+    assert response.headers["X-Total-Count"] == "4"  # the admin too
+    assert 'rel="prev"' in response.headers["Link"] and 'rel="next"' not in response.headers["Link"]
+    page = response.get_json()
+    assert [user["id"] for user in page] == [made[1].id, made[2].id]
+    assert set(page[0]) == {"id", "email", "name", "role", "createdAt", "disabled"}
+    assert page[0]["disabled"] is False
+
+
+def test_search_matches_email_or_name_in_any_case(client, admin, make_user):
+    olga = make_user("ORGANIZER", email="olga@venues.example", name="Olga Petrova")
+    mark = make_user("CUSTOMER", email="mark@example.com", name="Mark PETROV")
+    make_user("CUSTOMER", email="zoe@example.com", name="Zoe")
+
+    def ids(query):
+        response = client.get(USERS, query_string=query, headers=admin.headers)
+        assert response.status_code == 200, response.get_json()
+        return [user["id"] for user in response.get_json()]
+
+    assert ids({"q": "petrov"}) == [olga.id, mark.id]
+    assert ids({"q": "VENUES"}) == [olga.id]
+    assert ids({"q": "petrov", "role": "CUSTOMER"}) == [mark.id]
+    assert ids({"role": "ADMIN"}) == [admin.id]
+    assert ids({"q": "%"}) == []  # a wildcard is a character like any other
+
+
+@pytest.mark.parametrize("query", [{"role": "admin"}, {"role": "ROOT"}, {"page": "0"}, {"perPage": "x"},
+                                   {"q": "x" * 255}])
+def test_bad_list_arguments_are_422(client, admin, query):
+    assert_error(client.get(USERS, query_string=query, headers=admin.headers), 422, "validation_error")
+
+
+def test_a_role_change_applies_to_the_next_request(client, admin, customer):
+    event = {"title": "Promoted", "date": "2031-01-01T10:00:00Z", "location": "Hall", "totalTickets": 5}
+    assert client.post("/api/events", json=event, headers=customer.headers).status_code == 403
+    response = change(client, admin, customer.id, role="ORGANIZER")
+    assert response.status_code == 200
+    assert (response.get_json()["id"], response.get_json()["role"]) == (customer.id, "ORGANIZER")
+    assert client.post("/api/events", json=event, headers=customer.headers).status_code == 201
+    assert client.get("/api/auth/me", headers=customer.headers).get_json()["role"] == "ORGANIZER"
+
+
+def test_a_disabled_user_is_out_at_once_and_back_when_enabled(client, admin, customer, login):
+    response = change(client, admin, customer.id, disabled=True)
+    assert response.status_code == 200 and response.get_json()["disabled"] is True
+    assert_error(client.get("/api/auth/me", headers=customer.headers), 401, "unauthorized")
+    assert_error(client.post("/api/auth/refresh", headers={"Authorization": f"Bearer {customer.refresh_token}"}),
+                 401, "unauthorized")
+    # login: the very answer of a wrong password
+    refused = client.post("/api/auth/login", json={"email": customer.email, "password": PASSWORD})
+    wrong = client.post("/api/auth/login", json={"email": customer.email, "password": "wrong-password"})
+    assert_error(refused, 401, "unauthorized")
+    assert refused.get_json() == wrong.get_json()
+    assert change(client, admin, customer.id, disabled=False).get_json()["disabled"] is False
+    # old sessions stay revoked; a new login works
+    assert_error(client.get("/api/auth/me", headers=customer.headers), 401, "unauthorized")
+    assert client.get("/api/auth/me", headers=login(customer.email).headers).status_code == 200
+
+
+def test_an_admin_cannot_demote_or_disable_themself(client, admin, make_user):
+    for fields in ({"role": "ORGANIZER"}, {"disabled": True}, {"role": "CUSTOMER", "disabled": False}):
+        assert_error(change(client, admin, admin.id, **fields), 403, "forbidden")
+    me = client.get("/api/auth/me", headers=admin.headers).get_json()
+    assert (me["role"], me["disabled"]) == ("ADMIN", False)
+    # changing nothing is fine; another admin may be demoted
+    assert change(client, admin, admin.id, disabled=False).status_code == 200
+    other = make_user("CUSTOMER")
+    assert change(client, admin, other.id, role="ORGANIZER").status_code == 200
+
+
+@pytest.mark.parametrize("fields", [{"role": "ADMIN"}, {"role": "customer"}, {"disabled": "true"}, {"disabled": 1},
+                                    {"disabled": None}, {"email": "x@example.com"}, {"id": 5}, {"passwordHash": "x"}])
+def test_bad_changes_are_422_and_change_nothing(client, admin, customer, fields):
+    body = assert_error(change(client, admin, customer.id, **fields), 422, "validation_error")
+    assert set(fields) <= set(body["errors"])
+    me = client.get("/api/auth/me", headers=customer.headers).get_json()
+    assert (me["role"], me["disabled"], me["email"]) == ("CUSTOMER", False, customer.email)
+
+
+@pytest.mark.parametrize("path", [f"{USERS}/999999", f"{USERS}/99999999999", f"{USERS}/abc", f"{USERS}/-1"])
+def test_unknown_users_are_404(client, admin, path):
+    assert_error(client.patch(path, json={"disabled": True}, headers=admin.headers), 404, "not_found")
