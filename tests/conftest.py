@@ -17,7 +17,7 @@ from eventbook.extensions import db
 from tests import support
 
 TABLES = ["idempotency_keys", "notifications", "tickets", "items", "waitlist_entries", "seats", "holds", "bookings",
-          "ticket_types", "events", "revoked_tokens", "users"]
+          "ticket_types", "events", "revoked_tokens", "token_families", "users"]
 
 
 def pytest_report_header(config):
