@@ -76,6 +76,8 @@ def register_blueprints(app):
     from eventbook.admin.routes import blp as admin
     api.register_blueprint(admin)
     app.register_blueprint(health.assets)
+    from eventbook import page
+    app.register_blueprint(page.blp)
 
 
 def register_commands(app):

@@ -17,6 +17,10 @@ API_CSP = "default-src 'none'; frame-ancestors 'none'"
 # Swagger UI is served from /api/docs/assets; its page starts it with an inline script.
 DOCS_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
             "img-src 'self' data:; frame-ancestors 'none'")
+# The web page (eventbook/page): its own scripts and styles only, nothing inline; blob: for
+# the QR codes and the CSV it fetches with the access token.
+PAGE_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob:; connect-src 'self'; "
+            "form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
 
 SECURITY_HEADERS = (
     ("X-Content-Type-Options", "nosniff"),
@@ -26,6 +30,7 @@ SECURITY_HEADERS = (
 )
 API_HEADERS = (*SECURITY_HEADERS, ("Content-Security-Policy", API_CSP))
 DOCS_HEADERS = (*SECURITY_HEADERS, ("Content-Security-Policy", DOCS_CSP))
+PAGE_HEADERS = (*SECURITY_HEADERS, ("Content-Security-Policy", PAGE_CSP))
 HSTS = ("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
 
 
@@ -57,7 +62,7 @@ def after_request(response):
     headers = response.headers
     headers["X-Request-ID"] = g.get("request_id", "-")
     docs = request.path == "/api/docs" or request.path.startswith("/api/docs/")
-    defaults = DOCS_HEADERS if docs else API_HEADERS
+    defaults = DOCS_HEADERS if docs else PAGE_HEADERS if request.blueprint == "page" else API_HEADERS
     if request.is_secure:
         defaults = (*defaults, HSTS)
     present = {name.lower() for name, _ in headers.items()}  # one pass, not one per header

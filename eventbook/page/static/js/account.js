@@ -1,0 +1,104 @@
+// Log in, register, and the prompt shown where a role is needed.
+
+import * as api from "./api.js";
+import { errorBox, field, h, input } from "./dom.js";
+import { go, notice } from "./context.js";
+import { run, values } from "./forms.js";
+
+function home(user) {
+  if (user.role === "CUSTOMER") return "#/";
+  if (user.role === "ADMIN") return "#/admin/users";
+  return "#/manage";
+}
+
+/** Only a local hash route may be a destination after login. */
+function destination(query, user) {
+  const next = query.get("next") || "";
+  return /^\/[\w/-]*$/.test(next) ? `#${next}` : home(user);
+}
+
+export function needLogin(view, roles, path) {
+  const user = api.currentUser();
+  const who = roles.map((r) => r.toLowerCase()).join(" or ");
+  view.title(user ? "Not available to your account" : "Please log in");
+  if (user) {
+    view.add(h("p", {}, `This page is for an ${who} account; you are logged in as ${user.role.toLowerCase()}.`));
+  } else {
+    const next = encodeURIComponent(path);
+    view.add(
+      h(
+        "p",
+        {},
+        `This page is for an ${who} account. `,
+        h("a", { href: `#/login?next=${next}` }, "Log in"),
+        " or ",
+        h("a", { href: "#/register" }, "register"),
+        ".",
+      ),
+    );
+  }
+}
+
+export function login(view, _params, query) {
+  view.title("Log in");
+  const email = input("email", { type: "email", autocomplete: "username", required: true });
+  const password = input("password", { type: "password", autocomplete: "current-password", required: true });
+  const submit = h("button", { type: "submit" }, "Log in");
+  const box = errorBox();
+  const form = h("form", { class: "card narrow", novalidate: true }, field("Email", email), field("Password", password), h("div", { class: "actions" }, submit), box);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const data = values(form);
+    const user = await run(submit, box, () => api.logIn(data.email, data.password), { form });
+    if (user) go(destination(query, user));
+  });
+  view.add(form, h("p", {}, "No account yet? ", h("a", { href: "#/register" }, "Register.")));
+  if (!api.currentUser()) email.focus();
+}
+
+export function register(view) {
+  view.title("Register");
+  const roleChoice = h(
+    "fieldset",
+    { class: "choice" },
+    h("legend", {}, "I want to"),
+    ...[
+      ["CUSTOMER", "book tickets (customer)"],
+      ["ORGANIZER", "organise events (organizer)"],
+    ].map(([value, text], i) =>
+      h("label", {}, h("input", { type: "radio", name: "role", value, checked: i === 0 }), ` ${text}`),
+    ),
+  );
+  const submit = h("button", { type: "submit" }, "Create account");
+  const box = errorBox();
+  const form = h(
+    "form",
+    { class: "card narrow", novalidate: true },
+    field("Email", input("email", { type: "email", autocomplete: "email", required: true })),
+    field("Password", input("password", { type: "password", autocomplete: "new-password", required: true }), "8 to 72 bytes"),
+    field("Name (optional)", input("name", { autocomplete: "name" })),
+    roleChoice,
+    h("div", { class: "actions" }, submit),
+    box,
+  );
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const data = values(form);
+    const body = { email: data.email, password: data.password, role: data.role };
+    if (data.name) body.name = data.name;
+    const user = await run(
+      submit,
+      box,
+      async () => {
+        await api.post("/api/auth/register", body);
+        return api.logIn(data.email, data.password);
+      },
+      { form, codeFields: { email_taken: "email" } },
+    );
+    if (user) {
+      notice(`Welcome${user.name ? `, ${user.name}` : ""}: your account is ready.`);
+      go(home(user));
+    }
+  });
+  view.add(form);
+}

@@ -1,0 +1,119 @@
+// For admins: the accounts (role, disabled) and the whole system's figures.
+
+import * as api from "./api.js";
+import { errorBox, field, h, input, select } from "./dom.js";
+import { go } from "./context.js";
+import { money, plural, when } from "./format.js";
+import { run } from "./forms.js";
+import { pager } from "./events.js";
+
+const ROLES = [
+  ["", "Any role"],
+  ["CUSTOMER", "Customer"],
+  ["ORGANIZER", "Organizer"],
+  ["ADMIN", "Admin"],
+];
+
+export async function users(view, _params, query) {
+  const q = query.get("q") || "";
+  const roleFilter = query.get("role") || "";
+  const page = Math.max(1, Number(query.get("page")) || 1);
+  view.title("Users");
+  const text = input("q", { type: "search", value: q, autocomplete: "off" });
+  const role = select("role", ROLES, { value: roleFilter });
+  const form = h("form", { class: "search", role: "search" }, field("Email or name", text), field("Role", role), h("button", { type: "submit" }, "Search"));
+  const href = (p, over = {}) => {
+    const params = new URLSearchParams({ ...(q ? { q } : {}), ...(roleFilter ? { role: roleFilter } : {}), page: String(p), ...over });
+    return `#/admin/users?${params}`;
+  };
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    const params = new URLSearchParams();
+    if (text.value.trim()) params.set("q", text.value.trim());
+    if (role.value) params.set("role", role.value);
+    go(`#/admin/users?${params}`);
+  });
+  view.add(form);
+
+  const params = new URLSearchParams({ page: String(page), perPage: "25" });
+  if (q) params.set("q", q);
+  if (roleFilter) params.set("role", roleFilter);
+  const result = await api.list(`/api/admin/users?${params}`);
+  if (!view.alive()) return;
+  const me = api.currentUser();
+  view.add(
+    h(
+      "table",
+      { class: "list users" },
+      h("caption", {}, plural(result.total, "account")),
+      h("thead", {}, h("tr", {}, ["Account", "Role", "Status", "Since", "Actions"].map((t) => h("th", { scope: "col" }, t)))),
+      h("tbody", {}, result.items.map((user) => userRow(user, me))),
+    ),
+  );
+  view.add(pager(result, page, (p) => href(p)));
+}
+
+function userRow(user, me) {
+  const box = errorBox();
+  const status = h("td", { class: "status" }, user.disabled ? "Disabled" : "Active");
+  const actions = h("td", { class: "actions" });
+  const label = user.email + (user.name ? ` (${user.name})` : "");
+  const row = h("tr", { "data-email": user.email }, h("th", { scope: "row" }, label), h("td", {}, user.role.toLowerCase()), status, h("td", {}, when(user.createdAt)), actions);
+  if (user.id === me.id) {
+    actions.append("(you)");
+    return row;
+  }
+  const toggle = h("button", { type: "button", class: user.disabled ? "secondary" : "danger", "aria-label": `${user.disabled ? "Enable" : "Disable"} ${user.email}` }, user.disabled ? "Enable" : "Disable");
+  toggle.addEventListener("click", async () => {
+    const changed = await run(toggle, box, () => api.patch(`/api/admin/users/${user.id}`, { disabled: !user.disabled }));
+    if (changed) row.replaceWith(userRow(changed, me));
+  });
+  actions.append(toggle);
+  if (user.role !== "ADMIN") {
+    const other = user.role === "CUSTOMER" ? "ORGANIZER" : "CUSTOMER";
+    const swap = h("button", { type: "button", class: "secondary", "aria-label": `Make ${user.email} ${other.toLowerCase()}` }, `Make ${other.toLowerCase()}`);
+    swap.addEventListener("click", async () => {
+      const changed = await run(swap, box, () => api.patch(`/api/admin/users/${user.id}`, { role: other }));
+      if (changed) row.replaceWith(userRow(changed, me));
+    });
+    actions.append(swap);
+  }
+  actions.append(box);
+  return row;
+}
+
+function counts(title, object, format = String, key = (k) => k.toLowerCase()) {
+  const entries = Object.entries(object || {});
+  return h(
+    "section",
+    { class: "card" },
+    h("h2", {}, title),
+    entries.length ? h("dl", { class: "facts" }, entries.flatMap(([k, v]) => [h("dt", {}, key(k)), h("dd", {}, format(v, k))])) : h("p", {}, "None."),
+  );
+}
+
+export async function stats(view) {
+  view.title("Figures");
+  const figures = await api.get("/api/admin/stats");
+  if (!view.alive()) return;
+  view.add(
+    h(
+      "dl",
+      { class: "facts figures" },
+      [
+        ["Bookings", figures.bookings],
+        ["Tickets sold", figures.ticketsSold],
+        ["Active holds", figures.activeHolds],
+        ["Waiting", figures.waitingEntries],
+      ].flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, String(v))]),
+    ),
+    h(
+      "div",
+      { class: "grid" },
+      counts("Users by role", figures.usersByRole),
+      counts("Events by status", figures.eventsByStatus),
+      counts("Revenue", figures.revenueByCurrency, (v, k) => money(v, k), (k) => k),
+      counts("Notifications", figures.notificationsByStatus),
+    ),
+  );
+}

@@ -1,0 +1,159 @@
+// The page: a hash router over views, the navigation, and the session at load.
+
+import * as api from "./api.js";
+import { clear, errorBox, h } from "./dom.js";
+import { go, has, role, showNotice, takeNotice } from "./context.js";
+import { showError } from "./forms.js";
+import * as account from "./account.js";
+import * as admin from "./admin.js";
+import * as bookings from "./bookings.js";
+import * as events from "./events.js";
+import * as manage from "./manage.js";
+
+const ANYONE = null;
+const CUSTOMER = ["CUSTOMER"];
+const MANAGERS = ["ORGANIZER", "ADMIN"];
+const ADMIN = ["ADMIN"];
+
+const ROUTES = [
+  [/^\/$/, events.list, ANYONE],
+  [/^\/events\/(\d+)$/, events.detail, ANYONE],
+  [/^\/holds\/(\d+)$/, events.hold, CUSTOMER],
+  [/^\/bookings$/, bookings.list, CUSTOMER],
+  [/^\/bookings\/(\d+)$/, bookings.detail, ["CUSTOMER", "ORGANIZER", "ADMIN"]],
+  [/^\/login$/, account.login, ANYONE],
+  [/^\/register$/, account.register, ANYONE],
+  [/^\/manage$/, manage.list, MANAGERS],
+  [/^\/manage\/new$/, manage.create, MANAGERS],
+  [/^\/manage\/(\d+)(?:\/([a-z-]+))?$/, manage.event, MANAGERS],
+  [/^\/admin\/users$/, admin.users, ADMIN],
+  [/^\/admin\/stats$/, admin.stats, ADMIN],
+];
+
+const main = document.getElementById("main");
+let current = null;
+
+/** One rendering of one route: its root element, its cleanups, whether it is still shown. */
+class View {
+  constructor() {
+    this.root = h("div", { class: "view" });
+    this.cleanups = [];
+    this.heading = null;
+  }
+
+  alive() {
+    return current === this;
+  }
+
+  onLeave(fn) {
+    this.cleanups.push(fn);
+  }
+
+  leave() {
+    for (const fn of this.cleanups.splice(0)) fn();
+  }
+
+  /** The view's h1 (focused after a navigation) and the document's title. */
+  title(text) {
+    document.title = `${text} · eventbook`;
+    if (this.heading) this.heading.textContent = text;
+    else {
+      this.heading = h("h1", { tabindex: "-1" }, text);
+      this.root.prepend(this.heading);
+    }
+    return this.heading;
+  }
+
+  add(...children) {
+    for (const child of children) if (child) this.root.append(child);
+    return children[0];
+  }
+}
+
+function parse() {
+  const hash = location.hash.replace(/^#/, "") || "/";
+  const [path, search = ""] = hash.split("?");
+  return { path: path || "/", query: new URLSearchParams(search) };
+}
+
+async function render({ focus = true } = {}) {
+  const { path, query } = parse();
+  if (current) current.leave();
+  const view = new View();
+  current = view;
+  clear(main, view.root);
+  showNotice(takeNotice());
+  updateNav();
+  const route = ROUTES.find(([pattern]) => pattern.test(path));
+  if (!route) {
+    view.title("Page not found");
+    view.add(h("p", {}, "There is nothing here. ", h("a", { href: "#/" }, "See the events.")));
+  } else {
+    const [pattern, show, roles] = route;
+    if (roles && !roles.includes(role())) {
+      account.needLogin(view, roles, path);
+    } else {
+      try {
+        await show(view, pattern.exec(path).slice(1), query);
+      } catch (error) {
+        if (view.alive()) {
+          const box = errorBox();
+          view.add(box);
+          showError(box, error);
+        }
+      }
+    }
+  }
+  if (focus && view.alive() && view.heading) view.heading.focus();
+}
+
+function link(href, text) {
+  const { path } = parse();
+  const here = `#${path}` === href || (href !== "#/" && `#${path}`.startsWith(`${href}/`));
+  return h("li", {}, h("a", { href, "aria-current": here ? "page" : null }, text));
+}
+
+function updateNav() {
+  const nav = document.getElementById("nav");
+  const user = api.currentUser();
+  const items = [link("#/", "Events")];
+  if (!user) {
+    items.push(link("#/login", "Log in"), link("#/register", "Register"));
+  } else {
+    if (user.role === "CUSTOMER") items.push(link("#/bookings", "My bookings"));
+    if (user.role === "ORGANIZER" || user.role === "ADMIN") {
+      items.push(link("#/manage", user.role === "ADMIN" ? "Manage events" : "My events"), link("#/manage/new", "New event"));
+    }
+    if (user.role === "ADMIN") {
+      items.push(link("#/admin/users", "Users"));
+      if (has("adminstats")) items.push(link("#/admin/stats", "Figures"));
+    }
+    const out = h("button", { type: "button", class: "link" }, "Log out");
+    out.addEventListener("click", async () => {
+      out.disabled = true;
+      await api.logOut().catch(() => {});
+      go("#/");
+    });
+    items.push(h("li", { class: "who" }, h("span", {}, `${user.name || user.email} (${user.role.toLowerCase()})`), out));
+  }
+  clear(nav, items);
+}
+
+api.onSession((user, reason) => {
+  if (reason) {
+    showNotice(reason);
+    render({ focus: false }).then(() => showNotice(reason));
+  } else updateNav();
+});
+
+window.addEventListener("hashchange", () => render());
+// The skip link's #main is not a route: it moves the focus only.
+document.querySelector(".skip").addEventListener("click", (event) => {
+  event.preventDefault();
+  main.focus();
+});
+
+(async () => {
+  await api.resume();
+  await render({ focus: false });
+})();

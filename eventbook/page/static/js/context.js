@@ -1,0 +1,71 @@
+// What every view may need: the features this server has, the user's role, navigation
+// and the notice line under the header.
+
+import { currentUser } from "./api.js";
+
+/** Parts of the API this server serves (see eventbook/page: FEATURES). */
+const features = new Set((document.body.dataset.features || "").split(/\s+/).filter(Boolean));
+
+export function has(feature) {
+  return features.has(feature);
+}
+
+export function role() {
+  const user = currentUser();
+  return user ? user.role : null;
+}
+
+export function isCustomer() {
+  return role() === "CUSTOMER";
+}
+
+/** May the current user manage this event (its organizer, or an admin)? */
+export function manages(event) {
+  const user = currentUser();
+  return Boolean(user && (user.role === "ADMIN" || (user.role === "ORGANIZER" && event.organizerId === user.id)));
+}
+
+export function go(hash) {
+  if (location.hash === hash) window.dispatchEvent(new HashChangeEvent("hashchange"));
+  else location.hash = hash;
+}
+
+let pending = null;
+
+/** Show `text` in the notice line after the next navigation (or now, with `now`). */
+export function notice(text, now = false) {
+  if (now) showNotice(text);
+  else pending = text;
+}
+
+export function showNotice(text) {
+  const el = document.getElementById("notice");
+  el.textContent = text || "";
+  el.hidden = !text;
+}
+
+/** The notice kept for this navigation, shown once. */
+export function takeNotice() {
+  const text = pending;
+  pending = null;
+  return text;
+}
+
+// Holds the customer has taken, by event, so that the event page can lead back to one
+// after a reload (the API has no list of one's holds). Ids only: no token is stored.
+function holdKey(eventId) {
+  const user = currentUser();
+  return `eventbook.hold.${user ? user.id : 0}.${eventId}`;
+}
+
+export function rememberHold(eventId, holdId) {
+  sessionStorage.setItem(holdKey(eventId), String(holdId));
+}
+
+export function rememberedHold(eventId) {
+  return Number(sessionStorage.getItem(holdKey(eventId))) || null;
+}
+
+export function forgetHold(eventId) {
+  sessionStorage.removeItem(holdKey(eventId));
+}

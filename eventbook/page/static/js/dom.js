@@ -1,0 +1,72 @@
+// Small DOM helpers. Text always goes in as text nodes (never innerHTML), so nothing
+// the API returns can become markup.
+
+let ids = 0;
+
+/** A fresh id for label/aria wiring. */
+export function uid(prefix = "f") {
+  ids += 1;
+  return `${prefix}-${ids}`;
+}
+
+/**
+ * h("button", {type: "button", onclick: fn, class: "x"}, "Text", child...)
+ * Attributes: on* are listeners, booleans set or omit the attribute, null/undefined are skipped.
+ */
+export function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs || {})) {
+    if (value === null || value === undefined || value === false) continue;
+    if (name.startsWith("on") && typeof value === "function") el.addEventListener(name.slice(2), value);
+    else if (name === "value") el.value = value;
+    else if (value === true) el.setAttribute(name, "");
+    else el.setAttribute(name, String(value));
+  }
+  append(el, children);
+  return el;
+}
+
+export function append(el, children) {
+  for (const child of children.flat(Infinity)) {
+    if (child === null || child === undefined || child === false) continue;
+    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return el;
+}
+
+export function clear(el, ...children) {
+  el.replaceChildren();
+  return append(el, children);
+}
+
+/** A labelled form control with a place for its own error message under it. */
+export function field(label, control, hint) {
+  const id = control.id || uid(control.name || "f");
+  control.id = id;
+  const error = h("span", { class: "field-error", id: `${id}-error`, hidden: true });
+  const hintEl = hint ? h("span", { class: "hint", id: `${id}-hint` }, hint) : null;
+  control.setAttribute("aria-describedby", [hintEl && hintEl.id, error.id].filter(Boolean).join(" "));
+  return h("div", { class: "field" }, h("label", { for: id }, label), control, hintEl, error);
+}
+
+export function input(name, attrs = {}) {
+  return h("input", { name, type: "text", ...attrs });
+}
+
+export function select(name, options, attrs = {}) {
+  return h(
+    "select",
+    { name, ...attrs },
+    options.map(([value, text]) => h("option", { value, selected: String(value) === String(attrs.value ?? "") }, text)),
+  );
+}
+
+/** A message box for errors, announced by screen readers when it fills. */
+export function errorBox() {
+  return h("p", { class: "error", role: "alert", hidden: true });
+}
+
+export function busy(button, on) {
+  button.disabled = on;
+  button.setAttribute("aria-busy", on ? "true" : "false");
+}

@@ -1,0 +1,350 @@
+// For everyone: the events, one event; for customers: choosing tickets or seats, the
+// hold and its countdown, the waiting list.
+
+import * as api from "./api.js";
+import { errorBox, field, h, input, select } from "./dom.js";
+import { forgetHold, go, has, isCustomer, manages, notice, rememberHold, rememberedHold } from "./context.js";
+import { cents, clock, fromCents, money, plural, seatName, when } from "./format.js";
+import { run, values } from "./forms.js";
+import { seatPicker } from "./seats.js";
+
+const PER_PAGE = 12;
+const MAX_TICKETS = 10;
+
+function priceRange(event) {
+  const prices = event.ticketTypes.map((t) => cents(t.price));
+  if (!prices.length) return "";
+  const low = Math.min(...prices);
+  const high = Math.max(...prices);
+  if (high === 0) return "Free";
+  const from = money(fromCents(low), event.currency);
+  return low === high ? from : `From ${from}`;
+}
+
+function availability(event) {
+  if (event.status === "CANCELLED") return "Cancelled";
+  if (event.availableTickets === 0) return "Sold out";
+  return `${event.availableTickets} of ${plural(event.totalTickets, "ticket")} left`;
+}
+
+export async function list(view, _params, query) {
+  const q = query.get("q") || "";
+  const page = Math.max(1, Number(query.get("page")) || 1);
+  view.title(q ? `Events matching “${q}”` : "Upcoming events");
+
+  const search = input("q", { type: "search", value: q, autocomplete: "off" });
+  const form = h("form", { class: "search", role: "search" }, field("Search events", search), h("button", { type: "submit" }, "Search"));
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const text = search.value.trim();
+    go(text ? `#/?q=${encodeURIComponent(text)}` : "#/");
+  });
+  view.add(form);
+
+  const params = new URLSearchParams({ page: String(page), perPage: String(PER_PAGE) });
+  if (q) params.set("q", q);
+  const result = await api.list(`/api/events?${params}`);
+  if (!view.alive()) return;
+
+  view.add(h("p", { class: "count", role: "status" }, result.total ? plural(result.total, "event") : "No events found."));
+  view.add(
+    h(
+      "ul",
+      { class: "cards" },
+      result.items.map((event) =>
+        h(
+          "li",
+          { class: "card event" },
+          h("h2", {}, h("a", { href: `#/events/${event.id}` }, event.title)),
+          h("p", { class: "meta" }, h("time", { datetime: event.date }, when(event.date)), ` · ${event.location}`),
+          h("p", { class: "price" }, priceRange(event)),
+          h("p", { class: event.availableTickets === 0 ? "left none" : "left" }, availability(event)),
+        ),
+      ),
+    ),
+  );
+  view.add(pager(result, page, (n) => `#/?${new URLSearchParams({ ...(q ? { q } : {}), page: String(n) })}`));
+}
+
+export function pager(result, page, href) {
+  if (!result.prev && !result.next) return null;
+  return h(
+    "nav",
+    { class: "pager", "aria-label": "Pages" },
+    result.prev ? h("a", { href: href(page - 1), rel: "prev" }, "← Previous") : null,
+    h("span", {}, `Page ${page}`),
+    result.next ? h("a", { href: href(page + 1), rel: "next" }, "Next →") : null,
+  );
+}
+
+export async function detail(view, [id]) {
+  const event = await api.get(`/api/events/${id}`);
+  if (!view.alive()) return;
+  view.title(event.title);
+  view.add(
+    h("p", { class: "meta" }, h("time", { datetime: event.date }, when(event.date)), ` · ${event.location}`),
+    event.description ? h("p", { class: "description" }, event.description) : null,
+    h("p", { class: "left" }, availability(event)),
+  );
+  if (manages(event)) view.add(h("p", {}, h("a", { class: "button", href: `#/manage/${event.id}` }, "Manage this event")));
+  view.add(typesTable(event));
+
+  if (event.status === "CANCELLED") return;
+  if (!api.currentUser()) {
+    view.add(h("p", { class: "card" }, h("a", { href: `#/login?next=${encodeURIComponent(`/events/${event.id}`)}` }, "Log in"), " as a customer to book tickets."));
+    return;
+  }
+  if (!isCustomer()) return;
+
+  await heldAlready(view, event);
+  if (event.seating === "RESERVED") {
+    if (has("seats")) view.add(await seatPicker(view, event, (hold) => held(event, hold)));
+    else view.add(h("p", {}, "Seats for this event cannot be chosen on this page yet."));
+  } else {
+    view.add(ticketForm(event));
+  }
+  if (has("waitlist")) await waitlist(view, event);
+}
+
+function typesTable(event) {
+  return h(
+    "table",
+    { class: "types" },
+    h("caption", {}, "Tickets"),
+    h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Type"), h("th", { scope: "col" }, "Price"), h("th", { scope: "col" }, "Left"), h("th", { scope: "col" }, "On sale"))),
+    h(
+      "tbody",
+      {},
+      event.ticketTypes.map((type) =>
+        h(
+          "tr",
+          {},
+          h("th", { scope: "row" }, type.name),
+          h("td", {}, money(type.price, event.currency)),
+          h("td", {}, type.availableQuantity === 0 ? "Sold out" : String(type.availableQuantity)),
+          h("td", {}, salesWindow(type)),
+        ),
+      ),
+    ),
+  );
+}
+
+function salesWindow(type) {
+  if (type.salesStart && type.salesEnd) return `${when(type.salesStart)} – ${when(type.salesEnd)}`;
+  if (type.salesStart) return `from ${when(type.salesStart)}`;
+  if (type.salesEnd) return `until ${when(type.salesEnd)}`;
+  return "now";
+}
+
+function held(event, hold) {
+  rememberHold(event.id, hold.id);
+  go(`#/holds/${hold.id}`);
+}
+
+/** A hold of this event this tab took before, still HELD: lead back to it. */
+async function heldAlready(view, event) {
+  const holdId = rememberedHold(event.id);
+  if (!holdId) return;
+  let hold = null;
+  try {
+    hold = await api.get(`/api/holds/${holdId}`);
+  } catch {
+    forgetHold(event.id);
+    return;
+  }
+  if (hold.status !== "HELD") {
+    forgetHold(event.id);
+    return;
+  }
+  if (view.alive()) {
+    view.add(h("p", { class: "card notice-box" }, `You hold ${plural(hold.ticketsCount, "ticket")} for this event. `, h("a", { href: `#/holds/${hold.id}` }, "Confirm or release them.")));
+  }
+}
+
+function ticketForm(event) {
+  const onSale = event.ticketTypes.filter((t) => t.availableQuantity > 0);
+  const total = h("output", { class: "total" }, money("0.00", event.currency));
+  const counts = onSale.map((type) =>
+    input(`count-${type.id}`, {
+      type: "number",
+      min: "0",
+      max: String(Math.min(MAX_TICKETS, type.availableQuantity)),
+      value: onSale.length === 1 ? "1" : "0",
+      inputmode: "numeric",
+      "data-type": type.id,
+      "data-price": type.price,
+    }),
+  );
+  const update = () => {
+    const sum = counts.reduce((acc, el) => acc + (Number(el.value) || 0) * cents(el.dataset.price), 0);
+    total.textContent = money(fromCents(sum), event.currency);
+  };
+  counts.forEach((el) => el.addEventListener("input", update));
+  update();
+  const submit = h("button", { type: "submit" }, "Hold tickets");
+  const box = errorBox();
+  const form = h(
+    "form",
+    { class: "card buy", novalidate: true },
+    h("h2", {}, "Choose tickets"),
+    onSale.length ? null : h("p", {}, "No tickets are on sale right now."),
+    onSale.map((type, i) => field(`${type.name} (${money(type.price, event.currency)})`, counts[i])),
+    h("p", {}, "Total: ", total),
+    h("div", { class: "actions" }, submit),
+    box,
+    h("p", { class: "hint" }, "Held tickets are yours for a few minutes while you confirm."),
+  );
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const items = counts.map((el) => ({ ticketTypeId: Number(el.dataset.type), count: Number(el.value) || 0 })).filter((item) => item.count > 0);
+    if (!items.length) {
+      box.textContent = "Choose at least one ticket.";
+      box.hidden = false;
+      return;
+    }
+    const hold = await run(submit, box, () => api.post("/api/holds", { eventId: event.id, items }), { form });
+    if (hold) held(event, hold);
+  });
+  if (!onSale.length) submit.disabled = true;
+  return form;
+}
+
+async function waitlist(view, event) {
+  const soldOut = event.availableTickets === 0 || event.ticketTypes.some((t) => t.availableQuantity === 0);
+  const section = h("section", { class: "card waitlist", "aria-labelledby": "waitlist-title" }, h("h2", { id: "waitlist-title" }, "Waiting list"));
+  let entry = null;
+  if (soldOut) {
+    try {
+      entry = await api.get(`/api/events/${event.id}/waitlist/me`);
+    } catch (error) {
+      if (error.status !== 404) throw error;
+    }
+  }
+  if (!view.alive() || (!soldOut && !entry)) return;
+  const box = errorBox();
+  if (entry && ["WAITING", "OFFERED"].includes(entry.status)) {
+    const leave = h("button", { type: "button", class: "secondary" }, "Leave the waiting list");
+    section.append(
+      h(
+        "p",
+        {},
+        entry.status === "WAITING"
+          ? `You are number ${entry.position} in line for ${plural(entry.ticketsCount, "ticket")}.`
+          : "Tickets came back for you: ",
+        entry.status === "OFFERED" && entry.holdId ? h("a", { href: `#/holds/${entry.holdId}` }, "confirm them before they go to the next in line.") : null,
+      ),
+      h("div", { class: "actions" }, leave),
+      box,
+    );
+    leave.addEventListener("click", async () => {
+      const done = await run(leave, box, async () => (await api.del(`/api/events/${event.id}/waitlist/me`), true));
+      if (done) {
+        notice("You left the waiting list.");
+        go(`#/events/${event.id}`);
+      }
+    });
+  } else {
+    const types = event.ticketTypes;
+    const count = input("ticketsCount", { type: "number", min: "1", max: String(MAX_TICKETS), value: "1", inputmode: "numeric" });
+    const typeSelect = types.length > 1 ? select("ticketTypeId", types.map((t) => [t.id, t.name])) : null;
+    const join = h("button", { type: "submit" }, "Join the waiting list");
+    const form = h(
+      "form",
+      { novalidate: true },
+      h("p", {}, "When tickets come back they are offered to the waiting list in order."),
+      field("Tickets wanted", count),
+      typeSelect ? field("Ticket type", typeSelect) : null,
+      h("div", { class: "actions" }, join),
+      box,
+    );
+    form.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      const data = values(form);
+      const body = { ticketsCount: Number(data.ticketsCount) };
+      if (typeSelect) body.ticketTypeId = Number(data.ticketTypeId);
+      const joined = await run(join, box, () => api.post(`/api/events/${event.id}/waitlist`, body), { form });
+      if (joined) {
+        notice(`You are on the waiting list, number ${joined.position}.`);
+        go(`#/events/${event.id}`);
+      }
+    });
+    section.append(form);
+  }
+  view.add(section);
+}
+
+// Idempotency-Key per hold: a confirm sent again (a retry, a double click) books once.
+const confirmKeys = new Map();
+
+export async function hold(view, [id]) {
+  const holdData = await api.get(`/api/holds/${id}`);
+  const event = await api.get(`/api/events/${holdData.eventId}`);
+  if (!view.alive()) return;
+  view.title(`Your tickets for ${event.title}`);
+  const types = new Map(event.ticketTypes.map((t) => [t.id, t.name]));
+  view.add(
+    h("p", { class: "meta" }, h("time", { datetime: event.date }, when(event.date)), ` · ${event.location}`),
+    h(
+      "ul",
+      { class: "items" },
+      holdData.items.map((item) => h("li", {}, `${item.count} × ${types.get(item.ticketTypeId) || "ticket"} at ${money(item.price, holdData.currency)}`)),
+      holdData.seats.map((seat) => h("li", {}, seatName(seat))),
+    ),
+    h("p", { class: "total-line" }, "Total: ", h("strong", {}, money(holdData.totalAmount, holdData.currency))),
+  );
+
+  if (holdData.status === "CONFIRMED" && holdData.bookingId) {
+    view.add(h("p", {}, "This hold is confirmed. ", h("a", { href: `#/bookings/${holdData.bookingId}` }, "See the booking.")));
+    return;
+  }
+  if (holdData.status !== "HELD") {
+    forgetHold(event.id);
+    view.add(h("p", {}, "These tickets are no longer held for you. ", h("a", { href: `#/events/${event.id}` }, "Back to the event.")));
+    return;
+  }
+
+  const timer = h("span", { class: "countdown", role: "timer", "aria-live": "off" });
+  const status = h("p", { class: "timer-line" }, "Time left to confirm: ", timer);
+  const confirm = h("button", { type: "button" }, "Confirm booking");
+  const release = h("button", { type: "button", class: "secondary" }, "Release tickets");
+  const box = errorBox();
+  view.add(status, h("div", { class: "actions" }, confirm, release), box);
+
+  const expires = Date.parse(holdData.expiresAt);
+  const tick = () => {
+    const left = (expires - api.serverNow()) / 1000;
+    timer.textContent = clock(left);
+    if (left <= 0) {
+      clearInterval(interval);
+      status.textContent = "This hold has expired: its tickets went back on sale.";
+      confirm.disabled = true;
+      release.disabled = true;
+      forgetHold(event.id);
+    }
+  };
+  const interval = setInterval(tick, 1000);
+  view.onLeave(() => clearInterval(interval));
+  tick();
+
+  confirm.addEventListener("click", async () => {
+    if (!confirmKeys.has(holdData.id)) confirmKeys.set(holdData.id, api.randomKey());
+    const booking = await run(confirm, box, () =>
+      api.post(`/api/holds/${holdData.id}/confirm`, undefined, { headers: { "Idempotency-Key": confirmKeys.get(holdData.id) } }),
+    );
+    if (booking) {
+      clearInterval(interval);
+      forgetHold(event.id);
+      notice(`Booking confirmed: ${plural(booking.ticketsCount, "ticket")} for ${event.title}.`);
+      go(`#/bookings/${booking.id}`);
+    }
+  });
+  release.addEventListener("click", async () => {
+    const done = await run(release, box, async () => (await api.del(`/api/holds/${holdData.id}`), true));
+    if (done) {
+      clearInterval(interval);
+      forgetHold(event.id);
+      notice("The tickets were released.");
+      go(`#/events/${event.id}`);
+    }
+  });
+}

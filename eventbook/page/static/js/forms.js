@@ -1,0 +1,110 @@
+// Showing API errors where they belong: a field's messages next to that field, the
+// rest in the error box beside the button that sent the request.
+
+import { ApiError } from "./api.js";
+
+/** ["ticketTypes.0.price", ["Not a valid number."]] pairs of a nested `errors` object. */
+function flatten(errors, prefix = "") {
+  const pairs = [];
+  for (const [key, value] of Object.entries(errors || {})) {
+    const path = prefix ? `${prefix}.${key}` : key;
+    if (Array.isArray(value) && value.every((item) => typeof item === "string")) pairs.push([path, value]);
+    else if (Array.isArray(value)) value.forEach((item, i) => pairs.push(...flatten({ [i]: item }, path)));
+    else if (value && typeof value === "object") pairs.push(...flatten(value, path));
+    else pairs.push([path, [String(value)]]);
+  }
+  return pairs;
+}
+
+function readable(path) {
+  if (path === "_schema") return "";
+  return path
+    .split(".")
+    .map((part) => (/^\d+$/.test(part) ? `#${Number(part) + 1}` : part.replace(/([A-Z])/g, " $1").toLowerCase()))
+    .join(" ");
+}
+
+export function messageOf(error) {
+  if (!(error instanceof ApiError)) return `Something went wrong in this page: ${error && error.message}`;
+  let text = error.message;
+  if (error.status === 429 && error.retryAfter) text += ` (try again in ${error.retryAfter} s)`;
+  return text;
+}
+
+export function clearErrors(form, box) {
+  if (box) {
+    box.hidden = true;
+    box.textContent = "";
+  }
+  if (!form) return;
+  for (const el of form.querySelectorAll(".field-error")) {
+    el.hidden = true;
+    el.textContent = "";
+  }
+  for (const el of form.querySelectorAll("[aria-invalid]")) el.removeAttribute("aria-invalid");
+}
+
+/**
+ * Show `error` in `box`; with a `form`, messages of fields it has go next to them.
+ * `codeFields` names the field a conflict code is about ({email_taken: "email"}).
+ */
+export function showError(box, error, form = null, codeFields = {}) {
+  clearErrors(form, box);
+  const rest = [];
+  const pairs = flatten(error instanceof ApiError ? error.errors : {});
+  if (form && error instanceof ApiError && codeFields[error.code]) pairs.push([codeFields[error.code], [error.message]]);
+  let first = null;
+  for (const [path, messages] of pairs) {
+    const control = form && form.querySelector(`[name="${CSS.escape(path)}"]`);
+    const slot = control && form.querySelector(`#${CSS.escape(control.id)}-error`);
+    if (slot) {
+      slot.textContent = messages.join(" ");
+      slot.hidden = false;
+      control.setAttribute("aria-invalid", "true");
+      first = first || control;
+    } else {
+      const label = readable(path);
+      rest.push(label ? `${label}: ${messages.join(" ")}` : messages.join(" "));
+    }
+  }
+  box.textContent = [messageOf(error), ...rest].join(" ");
+  box.hidden = false;
+  if (first) first.focus();
+}
+
+/**
+ * Run `fn` for a click or a submit: the button is busy meanwhile, errors land in `box`
+ * (and next to the form's fields). Resolves to fn's result, or undefined after an error.
+ */
+export async function run(button, box, fn, { form = null, codeFields = {} } = {}) {
+  clearErrors(form, box);
+  if (button) {
+    button.disabled = true;
+    button.setAttribute("aria-busy", "true");
+  }
+  try {
+    return await fn();
+  } catch (error) {
+    showError(box, error, form, codeFields);
+    if (!(error instanceof ApiError)) console.warn(error); // eslint-disable-line no-console
+    return undefined;
+  } finally {
+    if (button && button.isConnected) {
+      button.disabled = false;
+      button.setAttribute("aria-busy", "false");
+    }
+  }
+}
+
+/** The form's named controls as an object of trimmed strings (checkboxes: booleans). */
+export function values(form) {
+  const out = {};
+  for (const el of form.elements) {
+    if (!el.name) continue;
+    if (el.type === "checkbox") out[el.name] = el.checked;
+    else if (el.type === "radio") {
+      if (el.checked) out[el.name] = el.value;
+    } else out[el.name] = el.value.trim();
+  }
+  return out;
+}

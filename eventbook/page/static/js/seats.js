@@ -1,0 +1,198 @@
+// Seat maps: the customer's picker (one button per seat) and the organizer's editor
+// (sections of rows of numbered seats, each section on a ticket type).
+
+import * as api from "./api.js";
+import { errorBox, field, h, input, select } from "./dom.js";
+import { cents, fromCents, money, plural } from "./format.js";
+import { run, values } from "./forms.js";
+
+const MAX_SEATS = 10;
+
+/** Seats grouped as [[section, [[row, [seat...]]...]]...], in map order. */
+function group(seats) {
+  const sections = new Map();
+  for (const seat of seats) {
+    if (!sections.has(seat.section)) sections.set(seat.section, new Map());
+    const rows = sections.get(seat.section);
+    if (!rows.has(seat.row)) rows.set(seat.row, []);
+    rows.get(seat.row).push(seat);
+  }
+  return [...sections].map(([name, rows]) => [name, [...rows]]);
+}
+
+export async function seatPicker(view, event, onHeld) {
+  const seats = await api.get(`/api/events/${event.id}/seats`);
+  const prices = new Map(event.ticketTypes.map((t) => [t.id, t.price]));
+  const chosen = new Map(); // seat id -> seat
+  const summary = h("p", { class: "seat-summary", "aria-live": "polite" });
+  const submit = h("button", { type: "submit" }, "Hold seats");
+  const box = errorBox();
+  const buttons = new Map();
+
+  const update = () => {
+    const total = [...chosen.values()].reduce((sum, seat) => sum + cents(prices.get(seat.ticketTypeId) || "0"), 0);
+    summary.textContent = chosen.size
+      ? `${plural(chosen.size, "seat")} chosen, ${money(fromCents(total), event.currency)}`
+      : "No seats chosen yet.";
+    submit.disabled = chosen.size === 0;
+  };
+
+  const seatButton = (seat) => {
+    const free = seat.status === "AVAILABLE";
+    const price = money(prices.get(seat.ticketTypeId) || "0", event.currency);
+    const button = h(
+      "button",
+      {
+        type: "button",
+        class: `seat ${free ? "" : "taken"}`,
+        "aria-pressed": "false",
+        "aria-label": `${seat.section}, row ${seat.row}, seat ${seat.number}, ${free ? price : "taken"}`,
+        disabled: !free,
+      },
+      String(seat.number),
+    );
+    button.addEventListener("click", () => {
+      if (chosen.has(seat.id)) chosen.delete(seat.id);
+      else if (chosen.size >= MAX_SEATS) {
+        box.textContent = `At most ${MAX_SEATS} seats at a time.`;
+        box.hidden = false;
+        return;
+      } else chosen.set(seat.id, seat);
+      button.setAttribute("aria-pressed", String(chosen.has(seat.id)));
+      box.hidden = true;
+      update();
+    });
+    buttons.set(seat.id, button);
+    return button;
+  };
+
+  const sections = group(seats);
+  const maps = sections.map(([name, rows]) =>
+    h(
+      "fieldset",
+      { class: "seat-section", "data-section": name },
+      h("legend", {}, name),
+      rows.map(([row, rowSeats]) => h("div", { class: "seat-row", role: "group", "aria-label": `Row ${row}` }, h("span", { class: "row-label", "aria-hidden": "true" }, row), rowSeats.map(seatButton))),
+    ),
+  );
+  // One section at a time on a big map, chosen from a list.
+  let chooser = null;
+  if (maps.length > 1) {
+    const pick = select("section", sections.map(([name]) => [name, name]));
+    const show = () => maps.forEach((map, i) => (map.hidden = sections[i][0] !== pick.value));
+    pick.addEventListener("change", show);
+    show();
+    chooser = field("Section", pick);
+  }
+
+  const form = h(
+    "form",
+    { class: "card buy seats", novalidate: true },
+    h("h2", {}, "Choose seats"),
+    seats.length ? h("p", { class: "legend" }, h("span", { class: "seat sample" }, "1"), " free ", h("span", { class: "seat sample taken" }, "1"), " taken ", h("span", { class: "seat sample chosen" }, "1"), " yours") : h("p", {}, "This event has no seat map yet."),
+    chooser,
+    maps,
+    summary,
+    h("div", { class: "actions" }, submit),
+    box,
+  );
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const hold = await run(submit, box, () => api.post("/api/holds", { eventId: event.id, seatIds: [...chosen.keys()] }));
+    if (hold) onHeld(hold);
+    else if (box.textContent) {
+      // Seats someone else took meanwhile: mark them taken and drop them from the choice.
+      await markTaken(event, buttons, chosen);
+      update();
+    }
+  });
+  update();
+  return form;
+}
+
+async function markTaken(event, buttons, chosen) {
+  try {
+    const seats = await api.get(`/api/events/${event.id}/seats`);
+    for (const seat of seats) {
+      const button = buttons.get(seat.id);
+      if (!button || seat.status === "AVAILABLE") continue;
+      chosen.delete(seat.id);
+      button.disabled = true;
+      button.classList.add("taken");
+      button.setAttribute("aria-pressed", "false");
+    }
+  } catch {
+    // the error already shown says what happened
+  }
+}
+
+/** The organizer's seat map editor. */
+export async function seatEditor(view, event) {
+  const seats = await api.get(`/api/events/${event.id}/seats`);
+  const typeOptions = event.ticketTypes.map((t) => [t.id, `${t.name} (${money(t.price, event.currency)})`]);
+  const list = h("div", { class: "sections" });
+  const addSection = (section = { name: "", ticketTypeId: event.ticketTypes[0]?.id, rows: "", from: 1, to: 10 }) => {
+    const index = list.children.length;
+    const remove = h("button", { type: "button", class: "secondary" }, "Remove section");
+    const set = h(
+      "fieldset",
+      { class: "section-edit" },
+      h("legend", {}, `Section ${index + 1}`),
+      field("Name", input(`sections.${index}.name`, { value: section.name, required: true })),
+      field("Ticket type", select(`sections.${index}.ticketTypeId`, typeOptions, { value: section.ticketTypeId })),
+      field("Rows", input(`sections.${index}.rows`, { value: section.rows, required: true }), "row labels, separated by commas: A, B, C"),
+      field("First seat number", input(`sections.${index}.from`, { type: "number", min: "1", value: String(section.from) })),
+      field("Last seat number", input(`sections.${index}.to`, { type: "number", min: "1", value: String(section.to) })),
+      remove,
+    );
+    remove.addEventListener("click", () => set.remove());
+    list.append(set);
+  };
+  // The current map, read back as sections of equal rows where it is one.
+  for (const [name, rows] of group(seats)) {
+    const first = rows[0][1];
+    addSection({
+      name,
+      ticketTypeId: first[0].ticketTypeId,
+      rows: rows.map(([row]) => row).join(", "),
+      from: Math.min(...first.map((s) => s.number)),
+      to: Math.max(...first.map((s) => s.number)),
+    });
+  }
+  if (!seats.length) addSection();
+
+  const more = h("button", { type: "button", class: "secondary" }, "Add a section");
+  more.addEventListener("click", () => addSection());
+  const submit = h("button", { type: "submit" }, "Save seat map");
+  const box = errorBox();
+  const done = h("p", { role: "status" });
+  const form = h(
+    "form",
+    { class: "card", novalidate: true },
+    h("p", {}, seats.length ? `The map has ${plural(seats.length, "seat")}. Saving replaces it (not possible once a seat is held or sold).` : "No seat map yet."),
+    list,
+    h("div", { class: "actions" }, more, submit),
+    box,
+    done,
+  );
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    done.textContent = "";
+    const data = values(form);
+    const sections = [...list.children].map((set) => {
+      const i = set.querySelector("input").name.split(".")[1];
+      return {
+        name: data[`sections.${i}.name`],
+        ticketTypeId: Number(data[`sections.${i}.ticketTypeId`]),
+        rows: data[`sections.${i}.rows`]
+          .split(",")
+          .map((label) => label.trim())
+          .filter(Boolean)
+          .map((label) => ({ label, from: Number(data[`sections.${i}.from`]), to: Number(data[`sections.${i}.to`]) })),
+      };
+    });
+    const result = await run(submit, box, () => api.put(`/api/events/${event.id}/seats`, { sections }), { form });
+    if (result) done.textContent = `Saved: ${plural(result.seats, "seat")}.`;
+  });
+  return form;
+}
