@@ -20,16 +20,17 @@ function destination(query, user) {
 export function needLogin(view, roles, path) {
   const user = api.currentUser();
   const who = roles.map((r) => r.toLowerCase()).join(" or ");
+  const article = /^[aeiou]/.test(who) ? "an" : "a";
   view.title(user ? "Not available to your account" : "Please log in");
   if (user) {
-    view.add(h("p", {}, `This page is for an ${who} account; you are logged in as ${user.role.toLowerCase()}.`));
+    view.add(h("p", {}, `This page is for ${article} ${who} account; you are logged in as ${user.role.toLowerCase()}.`));
   } else {
     const next = encodeURIComponent(path);
     view.add(
       h(
         "p",
         {},
-        `This page is for an ${who} account. `,
+        `This page is for ${article} ${who} account. `,
         h("a", { href: `#/login?next=${next}` }, "Log in"),
         " or ",
         h("a", { href: "#/register" }, "register"),
@@ -53,7 +54,6 @@ export function login(view, _params, query) {
     if (user) go(destination(query, user));
   });
   view.add(form, h("p", {}, "No account yet? ", h("a", { href: "#/register" }, "Register.")));
-  if (!api.currentUser()) email.focus();
 }
 
 export function register(view) {

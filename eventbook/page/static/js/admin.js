@@ -66,7 +66,7 @@ function userRow(user, me) {
   const toggle = h("button", { type: "button", class: user.disabled ? "secondary" : "danger", "aria-label": `${user.disabled ? "Enable" : "Disable"} ${user.email}` }, user.disabled ? "Enable" : "Disable");
   toggle.addEventListener("click", async () => {
     const changed = await run(toggle, box, () => api.patch(`/api/admin/users/${user.id}`, { disabled: !user.disabled }));
-    if (changed) row.replaceWith(userRow(changed, me));
+    if (changed) replace(row, userRow(changed, me), 0);
   });
   actions.append(toggle);
   if (user.role !== "ADMIN") {
@@ -74,12 +74,19 @@ function userRow(user, me) {
     const swap = h("button", { type: "button", class: "secondary", "aria-label": `Make ${user.email} ${other.toLowerCase()}` }, `Make ${other.toLowerCase()}`);
     swap.addEventListener("click", async () => {
       const changed = await run(swap, box, () => api.patch(`/api/admin/users/${user.id}`, { role: other }));
-      if (changed) row.replaceWith(userRow(changed, me));
+      if (changed) replace(row, userRow(changed, me), 1);
     });
     actions.append(swap);
   }
   actions.append(box);
   return row;
+}
+
+/** Put the changed row in place, keeping the keyboard focus on the same button. */
+function replace(row, changed, button) {
+  row.replaceWith(changed);
+  const buttons = changed.querySelectorAll("button");
+  (buttons[button] || buttons[0])?.focus();
 }
 
 function counts(title, object, format = String, key = (k) => k.toLowerCase()) {

@@ -39,6 +39,7 @@ class View {
     this.root = h("div", { class: "view" });
     this.cleanups = [];
     this.heading = null;
+    this.focusTarget = null; // what gets the focus after a navigation: the h1 unless a view says otherwise
   }
 
   alive() {
@@ -104,7 +105,8 @@ async function render({ focus = true } = {}) {
       }
     }
   }
-  if (focus && view.alive() && view.heading) view.heading.focus();
+  const target = view.focusTarget || view.heading;
+  if (focus && view.alive() && target) target.focus();
 }
 
 function link(href, text) {

@@ -41,7 +41,7 @@ export function clear(el, ...children) {
 
 /** A labelled form control with a place for its own error message under it. */
 export function field(label, control, hint) {
-  const id = control.id || uid(control.name || "f");
+  const id = control.id || uid((control.name || "f").replace(/[^\w-]/g, "-"));
   control.id = id;
   const error = h("span", { class: "field-error", id: `${id}-error`, hidden: true });
   const hintEl = hint ? h("span", { class: "hint", id: `${id}-hint` }, hint) : null;

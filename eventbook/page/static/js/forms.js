@@ -2,6 +2,7 @@
 // rest in the error box beside the button that sent the request.
 
 import { ApiError } from "./api.js";
+import { when } from "./format.js";
 
 /** ["ticketTypes.0.price", ["Not a valid number."]] pairs of a nested `errors` object. */
 function flatten(errors, prefix = "") {
@@ -27,6 +28,7 @@ function readable(path) {
 export function messageOf(error) {
   if (!(error instanceof ApiError)) return `Something went wrong in this page: ${error && error.message}`;
   let text = error.message;
+  if (error.body.checkedInAt) text += ` (${when(error.body.checkedInAt)})`;
   if (error.status === 429 && error.retryAfter) text += ` (try again in ${error.retryAfter} s)`;
   return text;
 }
@@ -52,7 +54,7 @@ export function showError(box, error, form = null, codeFields = {}) {
   clearErrors(form, box);
   const rest = [];
   const pairs = flatten(error instanceof ApiError ? error.errors : {});
-  if (form && error instanceof ApiError && codeFields[error.code]) pairs.push([codeFields[error.code], [error.message]]);
+  if (form && error instanceof ApiError && codeFields[error.code]) pairs.push([codeFields[error.code], [messageOf(error)]]);
   let first = null;
   for (const [path, messages] of pairs) {
     const control = form && form.querySelector(`[name="${CSS.escape(path)}"]`);
@@ -67,8 +69,10 @@ export function showError(box, error, form = null, codeFields = {}) {
       rest.push(label ? `${label}: ${messages.join(" ")}` : messages.join(" "));
     }
   }
-  box.textContent = [messageOf(error), ...rest].join(" ");
-  box.hidden = false;
+  // A conflict shown at its field needs no second copy by the button, unless more is left.
+  const placed = first && codeFields[error.code] && !rest.length;
+  box.textContent = placed ? "" : [messageOf(error), ...rest].join(" ");
+  box.hidden = placed;
   if (first) first.focus();
 }
 

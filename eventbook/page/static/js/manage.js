@@ -421,7 +421,7 @@ function checkIn(view, event) {
     code.focus();
   });
   view.add(form);
-  code.focus();
+  view.focusTarget = code; // at the door, the next scan goes straight into the field
 }
 
 async function waitlistTab(view, event) {

@@ -1,0 +1,179 @@
+"""The three roles' main journeys through the web page, in a real Chromium, at a desktop
+and a phone viewport, against a live gunicorn on SQLite (one backend is enough: the page
+is a client of the API, which the rest of the suite tests on both). Every page must end
+with no console error and no request to another origin (tests/browser/conftest.py)."""
+
+import re
+import uuid
+
+import pytest
+from playwright.sync_api import expect
+
+from tests import support
+from tests.browser import steps
+
+pytestmark = pytest.mark.slow
+VIEWPORTS = ["desktop", "phone"]
+
+
+@pytest.mark.parametrize("viewport", VIEWPORTS)
+def test_customer_finds_holds_confirms_sees_qr_codes_and_cancels(pages, site, viewport):
+    organizer = site.user("ORGANIZER")
+    word = f"Gig{uuid.uuid4().hex[:6]}"
+    event = steps.event(site, organizer, f"{word} Quartet", types=(("Standard", "25.00", 40), ("VIP", "60.00", 10)))
+    customer = site.user("CUSTOMER")
+    page = pages.open(viewport)
+
+    # A wrong password is refused next to the form, then the right one logs in.
+    page.watch.refusal(401, "/api/auth/login")
+    page.goto(f"{site.url}/#/login")
+    page.get_by_label("Email").fill(customer["email"])
+    page.get_by_label("Password").fill("not-the-password")
+    page.get_by_role("button", name="Log in").click()
+    expect(page.locator("form .error")).to_have_text("Invalid email or password")
+    steps.log_in(page, site, customer["email"])
+
+    # Find the event by a word of its title.
+    page.get_by_label("Search events").fill(word)
+    page.get_by_role("button", name="Search").click()
+    expect(page.get_by_text("1 event", exact=True)).to_be_visible()
+    page.get_by_role("link", name=f"{word} Quartet").click()
+    expect(page.get_by_role("heading", name=f"{word} Quartet")).to_be_visible()
+
+    # Hold 2 Standard tickets: a countdown runs while they are held.
+    page.get_by_label("Standard (€25.00)").fill("2")
+    expect(page.locator("output.total")).to_have_text("€50.00")
+    page.get_by_role("button", name="Hold tickets").click()
+    timer = page.get_by_role("timer")
+    expect(timer).to_have_text(steps.TIMER)
+    first = timer.inner_text()
+    expect(timer).not_to_have_text(first)  # it counts down (about a second)
+    assert site.get_event(event["id"])["availableTickets"] == 48
+
+    # Confirm: the booking, with one QR code per ticket, each a loaded image.
+    page.get_by_role("button", name="Confirm booking").click()
+    expect(page.get_by_role("heading", name=f"Booking for {word} Quartet")).to_be_visible()
+    expect(page.locator("#notice")).to_contain_text("Booking confirmed")
+    codes = page.locator("img.qr")
+    expect(codes).to_have_count(2)
+    page.wait_for_function("() => [...document.querySelectorAll('img.qr')].every(i => i.complete && i.naturalWidth > 0)")
+    expect(codes.first).to_have_attribute("src", re.compile(r"^blob:"))
+    [booking] = site.my_bookings(customer)
+    assert booking["status"] == "CONFIRMED" and booking["ticketsCount"] == 2
+
+    # My bookings lists it; cancelling asks once more, then the tickets go back.
+    page.get_by_role("link", name="My bookings").click()
+    card = page.locator(".booking", has_text=f"{word} Quartet")
+    card.get_by_role("button", name="Cancel booking").click()
+    card.get_by_role("button", name="Yes, cancel it").click()
+    expect(page.locator(".booking", has_text=f"{word} Quartet").locator(".status")).to_contain_text("Cancelled")
+    assert site.my_bookings(customer)[0]["status"] == "CANCELLED"
+    assert site.get_event(event["id"])["availableTickets"] == 50
+
+
+@pytest.mark.parametrize("viewport", VIEWPORTS)
+def test_organizer_creates_an_event_with_two_ticket_types_and_sees_the_attendee(pages, site, viewport):
+    email = f"organizer-{uuid.uuid4().hex[:8]}@example.com"
+    title = f"Robot Rock {uuid.uuid4().hex[:6]}"
+    page = pages.open(viewport)
+
+    page.goto(f"{site.url}/#/register")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(support.PASSWORD)
+    page.get_by_label("Name (optional)").fill("Olga Organizer")
+    page.get_by_label("organise events (organizer)").check()
+    page.get_by_role("button", name="Create account").click()
+    expect(page.get_by_role("heading", name="My events")).to_be_visible()
+
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="New event").click()
+    page.get_by_label("Title").fill(title)
+    page.get_by_label("Date and time").fill(steps.local_input(40))
+    page.get_by_label("Location").fill("Hangar 9")
+    page.get_by_label("Capacity (tickets in all)").fill("80")
+    page.locator('[name="ticketTypes.0.name"]').fill("Floor")
+    page.locator('[name="ticketTypes.0.price"]').fill("30.00")
+    page.locator('[name="ticketTypes.0.quantity"]').fill("60")
+    page.get_by_role("button", name="Add a ticket type").click()
+    page.locator('[name="ticketTypes.1.name"]').fill("Balcony")
+    page.locator('[name="ticketTypes.1.price"]').fill("cheap")
+    page.locator('[name="ticketTypes.1.quantity"]').fill("20")
+
+    # The API's refusal shows next to the field that caused it; nothing is created.
+    page.watch.refusal(422, "/api/events")
+    page.get_by_role("button", name="Create event").click()
+    price = page.locator('[name="ticketTypes.1.price"]')
+    expect(price).to_have_attribute("aria-invalid", "true")
+    expect(price).to_have_accessible_description(re.compile("decimal"))
+    price.fill("45.50")
+    page.get_by_role("button", name="Create event").click()
+    expect(page.get_by_role("heading", name=title)).to_be_visible()
+    event_id = int(page.url.rsplit("/", 1)[-1])
+    event = site.get_event(event_id)
+    assert [(t["name"], t["price"], t["quantity"]) for t in event["ticketTypes"]] == [
+        ("Floor", "30.00", 60), ("Balcony", "45.50", 20)]
+
+    # A customer books 2 Balcony tickets; the organizer sees them among the attendees.
+    customer = site.user("CUSTOMER")
+    balcony = event["ticketTypes"][1]["id"]
+    response = site.http.post("/api/bookings", headers=customer["headers"],
+                              json={"eventId": event_id, "items": [{"ticketTypeId": balcony, "count": 2}]})
+    assert response.status_code == 201, response.text
+    booking = response.json()
+    page.get_by_role("link", name="Attendees").click()
+    row = page.get_by_role("row", name=re.compile(re.escape(customer["email"])))
+    expect(row).to_contain_text("2 × Balcony")
+    expect(row).to_contain_text("€91.00")
+
+    # The CSV, downloaded with the access token.
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download attendees (CSV)").click()
+    assert customer["email"] in download.value.path().read_text()
+
+    # Check a ticket in by pasting its code; the same code again is refused beside the field.
+    tickets = site.http.get(f"/api/bookings/{booking['id']}/tickets", headers=customer["headers"]).json()
+    page.get_by_role("link", name="Check-in").click()
+    page.get_by_label("Ticket code").fill(tickets[0]["code"])
+    page.get_by_role("button", name="Check in").click()
+    expect(page.get_by_text("Welcome in")).to_be_visible()
+    page.watch.refusal(409, f"/api/events/{event_id}/check-ins")
+    page.get_by_label("Ticket code").fill(tickets[0]["code"])
+    page.get_by_role("button", name="Check in").click()
+    expect(page.get_by_label("Ticket code")).to_have_accessible_description(re.compile("already checked in"))
+
+    page.get_by_role("link", name="Figures").click()
+    expect(page.locator(".figures")).to_contain_text("Checked in")
+    expect(page.get_by_role("row", name=re.compile("^Balcony"))).to_contain_text("€91.00")
+
+
+@pytest.mark.parametrize("viewport", VIEWPORTS)
+def test_admin_disables_a_user_whose_next_request_fails(pages, site, viewport):
+    customer = site.user("CUSTOMER")
+    admin = steps.admin(site)
+    admin_page = pages.open(viewport)
+    steps.log_in(admin_page, site, admin)
+    customer_page = pages.open(viewport)
+    steps.log_in(customer_page, site, customer["email"])
+
+    admin_page.get_by_label("Email or name").fill(customer["email"])
+    admin_page.get_by_role("button", name="Search").click()
+    admin_page.get_by_role("button", name=f"Disable {customer['email']}").click()
+    row = admin_page.get_by_role("row", name=re.compile(re.escape(customer["email"])))
+    expect(row.locator(".status")).to_have_text("Disabled")
+    expect(admin_page.get_by_role("button", name=f"Enable {customer['email']}")).to_be_focused()
+
+    # The customer's next request fails: the page says the session is over...
+    for status, path in ((401, "/api/bookings/my-bookings"), (401, "/api/auth/refresh"), (401, "/api/auth/login")):
+        customer_page.watch.refusal(status, path)
+    customer_page.get_by_role("link", name="My bookings").click()
+    expect(customer_page.locator("#notice")).to_have_text("Your session has ended. Please log in again.")
+    expect(customer_page.get_by_role("link", name="Log in").first).to_be_visible()
+    # ... and logging in again is refused like a wrong password.
+    customer_page.goto(f"{site.url}/#/login")
+    customer_page.get_by_label("Email").fill(customer["email"])
+    customer_page.get_by_label("Password").fill(support.PASSWORD)
+    customer_page.get_by_role("button", name="Log in").click()
+    expect(customer_page.locator("form .error")).to_have_text("Invalid email or password")
+
+    if viewport == "desktop":
+        admin_page.get_by_role("link", name="Figures").click()
+        expect(admin_page.locator(".figures")).to_contain_text("Tickets sold")
