@@ -83,8 +83,7 @@ def config_overrides():
 def app(database_url, config_overrides):
     app = create_app(support.test_config(database_url, **config_overrides))
     yield app
-    app.extensions["eventbook.sweeper"].stop()
-    app.extensions["notifications"].shutdown(timeout=5)
+    support.stop_background(app)
     violations = support.invariant_violations(database_url)
     with app.app_context():
         if db.engine.dialect.name == "postgresql":
