@@ -83,19 +83,31 @@ def seed_demo(customers, events, bookings, password):
                               available_tickets=total, organizer_id=organizer.id, created_at=now, updated_at=now))
     db.session.add_all(made)
     db.session.flush()
-    done = 0
-    pairs = [(event, person) for event in made for person in people]
+    done = sold_out = 0
+    left = {event.id: event.total_tickets for event in made}
+    pairs = [(event, person) for event in made for person in people]  # a customer books an event once
     random.shuffle(pairs)
     with click.progressbar(pairs[:bookings], label="bookings") as bar:
         for event, person in bar:
-            count = random.randint(1, 4)
-            if inventory.take(event.id, count, now) is None:  # not that many left
+            count = min(random.randint(1, 4), left[event.id])
+            row = inventory.take(event.id, count, now) if count else None
+            if row is None:
+                sold_out += 1
                 continue
+            left[event.id] = row.available_tickets
             db.session.add(Booking(event_id=event.id, user_id=person.id, tickets_count=count, created_at=now))
             done += 1
     db.session.commit()
     click.echo(f"Seeded {organizer.email}, {len(people)} customers, {len(made)} events, {done} bookings "
                f"(password: {password})")
+    if done < bookings:
+        why = []
+        if bookings > len(pairs):
+            why.append(f"{len(people)} customers x {len(made)} events allow {len(pairs)} (one booking per customer "
+                       "and event): add --customers or --events")
+        if sold_out:
+            why.append(f"{sold_out} found their event sold out")
+        click.echo(f"{bookings - done} bookings fewer than the {bookings} asked for: {'; '.join(why)}")
 
 
 @click.group(cls=AppGroup)  # AppGroup gives each subcommand an app context

@@ -75,6 +75,15 @@ def test_seed_demo_twice_adds_a_second_set(app, client):
     assert client.get("/api/events").headers["X-Total-Count"] == "2"
 
 
+def test_seed_demo_says_why_it_made_fewer_bookings_than_asked(app, client):
+    result = invoke(app, "seed-demo", "--customers", "2", "--events", "1", "--bookings", "5")
+    assert result.exit_code == 0, result.output
+    assert "1 events, 2 bookings" in result.output
+    assert "3 bookings fewer than the 5 asked for: 2 customers x 1 events allow 2" in result.output
+    event = client.get("/api/events").get_json()[0]
+    assert event["availableTickets"] < event["totalTickets"]
+
+
 def test_seed_demo_rejects_negative_sizes(app):
     result = invoke(app, "seed-demo", "--customers", "-1")
     assert result.exit_code == 2
