@@ -178,3 +178,47 @@ def test_openapi_write_makes_a_document_for_postman(app, tmp_path):
     assert "post" in document["paths"]["/api/bookings"]
     schemes = document.get("components", {}).get("securitySchemes", {})
     assert any(s.get("scheme") == "bearer" for s in schemes.values()), schemes
+    # Postman's import: baseUrl from the first server (make run's address), and the
+    # server's variables become collection variables, its bearer token among them.
+    assert document["servers"][0]["url"] == "http://127.0.0.1:5000"
+    assert "bearerToken" in document["servers"][0]["variables"]
+
+
+def test_every_operation_of_the_document_has_its_request_examples(app, tmp_path):
+    """What Postman sends for each operation (eventbook/examples.py): a body example
+    wherever there is a body, and an example for every path parameter."""
+    target = tmp_path / "openapi.json"
+    assert invoke(app, "openapi", "write", str(target)).exit_code == 0
+    document = json.loads(target.read_text())
+    missing = []
+    for path, item in document["paths"].items():
+        shared = item.get("parameters", [])
+        for method, operation in item.items():
+            if method == "parameters":
+                continue
+            name = f"{method.upper()} {path}"
+            for parameter in shared + operation.get("parameters", []):
+                if parameter["in"] == "path" and "example" not in parameter:
+                    missing.append(f"{name}: path parameter {parameter['name']}")
+            for media, content in operation.get("requestBody", {}).get("content", {}).items():
+                if "example" not in content:
+                    missing.append(f"{name}: {media} body")
+    assert not missing, f"add them to eventbook/examples.py: {missing}"
+
+
+def test_the_password_rule_is_documented_in_bytes(app, tmp_path):
+    target = tmp_path / "openapi.json"
+    assert invoke(app, "openapi", "write", str(target)).exit_code == 0
+    password = json.loads(target.read_text())["components"]["schemas"]["Register"]["properties"]["password"]
+    assert (password["x-minBytes"], password["x-maxBytes"]) == (8, 72)
+    # the character counts 8 to 72 bytes allow: 2 characters of 4 bytes, 72 of 1 byte
+    assert (password["minLength"], password["maxLength"]) == (2, 72)
+    assert "bytes" in password["description"]
+
+
+def test_the_served_document_names_the_server_that_serves_it(client):
+    response = client.get("/api/openapi.json", base_url="https://events.example.com")
+    assert response.status_code == 200
+    servers = response.get_json()["servers"]
+    assert [server["url"] for server in servers] == ["https://events.example.com"]
+    assert "bearerToken" in servers[0]["variables"]
