@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN = $(VENV)/bin
 PORT ?= 5000
 
-.PHONY: install run serve test test-fast bench lint format schemathesis clean
+.PHONY: install run serve test test-fast bench lint format schemathesis postman clean
 
 install: $(VENV)/.installed
 
@@ -40,6 +40,9 @@ bench: install  ## the performance benchmark (tests/perf), PostgreSQL at BENCH_D
 
 schemathesis: install  ## property-based API test against a live server
 	bash .ci/schemathesis.sh
+
+postman: install  ## Postman's converter and runner (npm, pinned in .ci/postman/) against a live server, as each role
+	$(BIN)/python .ci/postman.py
 
 lint: install
 	$(BIN)/ruff check .
