@@ -206,16 +206,6 @@ def test_every_operation_of_the_document_has_its_request_examples(app, tmp_path)
     assert not missing, f"add them to eventbook/examples.py: {missing}"
 
 
-def test_the_password_rule_is_documented_in_bytes(app, tmp_path):
-    target = tmp_path / "openapi.json"
-    assert invoke(app, "openapi", "write", str(target)).exit_code == 0
-    password = json.loads(target.read_text())["components"]["schemas"]["Register"]["properties"]["password"]
-    assert (password["x-minBytes"], password["x-maxBytes"]) == (8, 72)
-    # the character counts 8 to 72 bytes allow: 2 characters of 4 bytes, 72 of 1 byte
-    assert (password["minLength"], password["maxLength"]) == (2, 72)
-    assert "bytes" in password["description"]
-
-
 def test_the_served_document_names_the_server_that_serves_it(client):
     response = client.get("/api/openapi.json", base_url="https://events.example.com")
     assert response.status_code == 200
