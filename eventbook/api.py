@@ -59,9 +59,10 @@ class Api(flask_smorest.Api):
             {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
              "description": "the `token` of POST /api/auth/login (a `refreshToken` for POST /api/auth/refresh)"},
         )
-        json_url = "/{}/{}".format(app.config["OPENAPI_URL_PREFIX"].strip("/"), app.config["OPENAPI_JSON_PATH"])
-        endpoint, _ = app.url_map.bind("localhost").match(json_url)
-        app.view_functions[endpoint] = self.served_document
+        if app.config.get("OPENAPI_URL_PREFIX") is not None:  # the document is served
+            json_url = "/{}/{}".format(app.config["OPENAPI_URL_PREFIX"].strip("/"), app.config["OPENAPI_JSON_PATH"])
+            endpoint, _ = app.url_map.bind("localhost").match(json_url)
+            app.view_functions[endpoint] = self.served_document
 
     def served_document(self):
         """The document, its server being the one that answers (behind a proxy too)."""
