@@ -1,4 +1,4 @@
-"""Configuration, read once from the environment (and a `.env` file if present).
+"""Configuration, read once from the environment (and `.env`, then `instance/.env`, if present).
 
 Every setting is listed with its default in README.md and `.env.example`.
 `validate()` is called by the app factory so that a bad deployment stops at start
@@ -15,6 +15,9 @@ from limits import parse_many
 
 BASE_DIR = Path(__file__).resolve().parent
 load_dotenv(BASE_DIR / ".env")
+# The development settings `make run` writes once (a JWT key), so that the `flask` commands
+# work in a fresh clone after it; the environment and .env come first (nothing is overridden).
+load_dotenv(BASE_DIR / "instance" / ".env")
 
 _BAD = []  # (name, problem) found while reading the environment
 
