@@ -6,11 +6,14 @@ with one message naming every bad setting, instead of failing on the first reque
 """
 
 import os
+import re
 from datetime import timedelta
 from pathlib import Path
 
 from dotenv import load_dotenv
 from limits import parse_many
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 BASE_DIR = Path(__file__).resolve().parent
 load_dotenv(BASE_DIR / ".env")
@@ -180,7 +183,33 @@ def validate(config):
             parse_many(config.get(name, ""))
         except ValueError:
             problems.append(f"{name} must be a rate such as '10 per minute', got {config.get(name)!r}")
-    uri = config.get("SQLALCHEMY_DATABASE_URI", "")
-    if not uri.startswith(("sqlite:", "postgresql+psycopg2:")):
-        problems.append(f"DATABASE_URL must be a sqlite:// or postgres:// URL, got {uri.split(':')[0]!r}")
+    if re.search(r"[\x00-\x1f\x7f]", config.get("MAIL_FROM", "")):
+        problems.append("MAIL_FROM must be one line, without control characters")
+    problems.extend(_database_url_problems(config.get("SQLALCHEMY_DATABASE_URI", "")))
     return problems
+
+
+def _database_url_problems(uri):
+    if not uri.startswith(("sqlite:", "postgresql+psycopg2:")):
+        return [f"DATABASE_URL must be a sqlite:// or postgres:// URL, got {uri.split(':')[0]!r}"]
+    if uri.startswith("sqlite:"):
+        return _sqlite_problems(uri)
+    try:
+        url = make_url(uri)
+    except (ArgumentError, ValueError):  # ValueError: a port that is not a number
+        return ["DATABASE_URL is not a valid URL (postgres://USER:PASSWORD@HOST:5432/DATABASE)"]
+    if not url.database:
+        where = f"{url.host}:{url.port or 5432}" if url.host else "HOST:5432"
+        return [f"DATABASE_URL must name a database (the server would use its default one): add it after "
+                f"the host, as in postgres://USER:PASSWORD@{where}/eventbook"]
+    return []
+
+
+def _sqlite_problems(uri):
+    path = make_url(uri).database
+    if not path or path == ":memory:":
+        return []
+    folder = next(parent for parent in Path(path).absolute().parents if parent.exists())
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        return [f"DATABASE_URL names an SQLite file that cannot be created: {folder} is not a writable directory"]
+    return []
