@@ -130,6 +130,9 @@ class Config:
     RATELIMIT_ENABLED = _bool("RATELIMIT_ENABLED", True)
     RATELIMIT_STORAGE_URI = _str("RATELIMIT_STORAGE_URI", "memory://")
     RATELIMIT_HEADERS_ENABLED = True
+    # A shared store that does not answer: count in each process's memory until it does,
+    # rather than failing every limited request.
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
     # Per client address unless said otherwise. Generous enough for a shared office NAT
     # or a test suite on one machine, tight enough to stop credential stuffing and bots.
     RATELIMIT_LOGIN = _str("RATELIMIT_LOGIN", "100 per minute")
