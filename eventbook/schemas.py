@@ -45,9 +45,8 @@ class Text(fields.String):
 
 
 # What `\s` matches in the OpenAPI document's patterns (ECMAScript): the whitespace a
-# title may not consist of, and that is stripped around it. Python's own str.strip()
-# would also strip the control characters U+001C-U+001F and U+0085, which the documented
-# pattern counts as text.
+# title may not consist of, and that is stripped around it (Python's own str.strip()
+# differs: it strips U+001C-U+001F and U+0085 too, and not U+FEFF).
 SPACE = "\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
 
 # What a single line of text never holds: control characters (CR and LF among them, which
