@@ -3,7 +3,8 @@
 - `Api` documents the bearer scheme, the one error envelope, the server and the request
   examples (eventbook/examples.py), and serves the document with its own address.
 - `Blueprint.auth(...)` declares who may call a view and documents the 401/403.
-- `ArgsParser` turns "body is not a JSON object" into a 400 rather than a 422.
+- `ArgsParser` reads JSON bodies through `eventbook.web.Request.get_json` (every body
+  that is not a JSON object is a 400 there) and keys field errors by field name.
 """
 
 import http
@@ -20,11 +21,11 @@ from eventbook.examples import ExamplesPlugin
 
 
 class ArgsParser(FlaskParser):
-    def _raw_load_json(self, req):
-        data = super()._raw_load_json(req)
-        if data is not ma.missing and not isinstance(data, dict):
-            error(400, "bad_request", "The request body must be a JSON object")
-        return data
+    def load_json(self, req, schema):
+        # No JSON content type: no body (a body of another type is a 415 in eventbook.web).
+        if not req.is_json:
+            return ma.missing
+        return req.get_json()
 
     def handle_error(self, err, req, schema, *, error_status_code, error_headers):
         # Field errors keyed by field name (not by location), as API.md shows.
