@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN = $(VENV)/bin
 PORT ?= 5000
 
-.PHONY: install run serve test test-fast bench lint format schemathesis clean
+.PHONY: install run serve test test-fast bench lint format schemathesis postman clean
 
 install: $(VENV)/.installed
 
@@ -14,9 +14,16 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test,dev]'
 	touch $@
 
-run: install  ## development server on SQLite (instance/eventbook.db)
+run: install instance/.env  ## development server on SQLite (instance/eventbook.db)
 	FLASK_DEBUG=1 $(BIN)/flask --app wsgi db upgrade
 	FLASK_DEBUG=1 $(BIN)/flask --app wsgi run --host 127.0.0.1 --port $(PORT)
+
+# This clone's development settings, written once: config.py reads instance/.env after .env
+# (the environment and .env win), so `make run` and every `flask --app wsgi ...` command of
+# the README share a JWT key without anything being configured by hand.
+instance/.env:
+	mkdir -p instance
+	$(PYTHON) -c 'import secrets; print("# Written by make run for development; config.py reads it after .env.\nJWT_SECRET_KEY=" + secrets.token_urlsafe(48))' > $@
 
 serve: install  ## production server (gunicorn.conf.py); needs JWT_SECRET_KEY
 	$(BIN)/flask --app wsgi db upgrade
@@ -25,11 +32,17 @@ serve: install  ## production server (gunicorn.conf.py); needs JWT_SECRET_KEY
 test: install  ## the whole suite; PostgreSQL too when TEST_DATABASE_URL is set
 	$(BIN)/pytest
 
+test-fast: install  ## the suite without the tests marked slow (live servers, the README's commands)
+	$(BIN)/pytest -m "not slow"
+
 bench: install  ## the performance benchmark (tests/perf), PostgreSQL at BENCH_DATABASE_URL
 	$(BIN)/python tests/perf/bench.py
 
 schemathesis: install  ## property-based API test against a live server
 	bash .ci/schemathesis.sh
+
+postman: install  ## Postman's converter and runner (npm, pinned in .ci/postman/) against a live server, as each role
+	$(BIN)/python .ci/postman.py
 
 lint: install
 	$(BIN)/ruff check .

@@ -1,4 +1,4 @@
-"""Configuration, read once from the environment (and a `.env` file if present).
+"""Configuration, read once from the environment (and `.env`, then `instance/.env`, if present).
 
 Every setting is listed with its default in README.md and `.env.example`.
 `validate()` is called by the app factory so that a bad deployment stops at start
@@ -6,15 +6,21 @@ with one message naming every bad setting, instead of failing on the first reque
 """
 
 import os
+import re
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from dotenv import load_dotenv
 from limits import parse_many
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 BASE_DIR = Path(__file__).resolve().parent
 load_dotenv(BASE_DIR / ".env")
+# The development settings `make run` writes once (a JWT key), so that the `flask` commands
+# work in a fresh clone after it; the environment and .env come first (nothing is overridden).
+load_dotenv(BASE_DIR / "instance" / ".env")
 
 _BAD = []  # (name, problem) found while reading the environment
 
@@ -142,6 +148,9 @@ class Config:
     RATELIMIT_ENABLED = _bool("RATELIMIT_ENABLED", True)
     RATELIMIT_STORAGE_URI = _str("RATELIMIT_STORAGE_URI", "memory://")
     RATELIMIT_HEADERS_ENABLED = True
+    # A shared store that does not answer: count in each process's memory until it does,
+    # rather than failing every limited request.
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
     # Per client address unless said otherwise. Generous enough for a shared office NAT
     # or a test suite on one machine, tight enough to stop credential stuffing and bots.
     RATELIMIT_LOGIN = _str("RATELIMIT_LOGIN", "100 per minute")
@@ -201,7 +210,33 @@ def validate(config):
     public = urlsplit(config.get("PUBLIC_URL") or "https://host")
     if public.scheme not in ("http", "https") or not public.netloc or public.query or public.fragment:
         problems.append(f"PUBLIC_URL must be an http(s) URL without query or fragment, got {config.get('PUBLIC_URL')!r}")
-    uri = config.get("SQLALCHEMY_DATABASE_URI", "")
-    if not uri.startswith(("sqlite:", "postgresql+psycopg2:")):
-        problems.append(f"DATABASE_URL must be a sqlite:// or postgres:// URL, got {uri.split(':')[0]!r}")
+    if re.search(r"[\x00-\x1f\x7f]", config.get("MAIL_FROM", "")):
+        problems.append("MAIL_FROM must be one line, without control characters")
+    problems.extend(_database_url_problems(config.get("SQLALCHEMY_DATABASE_URI", "")))
     return problems
+
+
+def _database_url_problems(uri):
+    if not uri.startswith(("sqlite:", "postgresql+psycopg2:")):
+        return [f"DATABASE_URL must be a sqlite:// or postgres:// URL, got {uri.split(':')[0]!r}"]
+    if uri.startswith("sqlite:"):
+        return _sqlite_problems(uri)
+    try:
+        url = make_url(uri)
+    except (ArgumentError, ValueError):  # ValueError: a port that is not a number
+        return ["DATABASE_URL is not a valid URL (postgres://USER:PASSWORD@HOST:5432/DATABASE)"]
+    if not url.database:
+        where = f"{url.host}:{url.port or 5432}" if url.host else "HOST:5432"
+        return [f"DATABASE_URL must name a database (the server would use its default one): add it after "
+                f"the host, as in postgres://USER:PASSWORD@{where}/eventbook"]
+    return []
+
+
+def _sqlite_problems(uri):
+    path = make_url(uri).database
+    if not path or path == ":memory:":
+        return []
+    folder = next(parent for parent in Path(path).absolute().parents if parent.exists())
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        return [f"DATABASE_URL names an SQLite file that cannot be created: {folder} is not a writable directory"]
+    return []

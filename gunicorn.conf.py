@@ -52,9 +52,18 @@ accesslog = None  # the app writes its own access log line, with the request id
 class QuietAccessLogger(Logger):
     """gunicorn's logger, minus its access log (the app writes its own line per request).
     With `logconfig_dict` set, gunicorn would otherwise build an access-log line's fields
-    for every request: a few percent of the CPU of a booking."""
+    for every request: a few percent of the CPU of a booking.
+
+    It also names the address in the master's "Listening at" line: with reuse_port the
+    master holds no socket (each worker binds its own), and gunicorn printed none."""
 
     access_log_enabled = False
+
+    def info(self, msg, *args, **kwargs):
+        if msg == "Listening at: %s (%s)" and args and not args[0]:
+            addresses = ",".join(f"http://{address}" for address in self.cfg.bind)
+            args = (addresses, *args[1:])
+        super().info(msg, *args, **kwargs)
 
 
 logger_class = QuietAccessLogger
@@ -87,8 +96,13 @@ if os.environ.get("LOG_FORMAT", "json").strip().lower() == "json" and not _debug
 # Several instances may run under one HOME (tests, scale-out on one host): no shared
 # control socket for them to fight over.
 control_socket_disable = True
-# Long request lines reach the app, which answers them in its JSON envelope (414).
+# Requests the app can judge reach it and get its JSON envelope: URLs over 4096 bytes are
+# its 414, header values over 8192 bytes its 431 (eventbook/web.py). Beyond these
+# limits gunicorn answers itself, in HTML (docs/operations.md). 8190 is the longest
+# request line gunicorn allows short of no limit at all.
 limit_request_line = 8190
+limit_request_field_size = 32768
+limit_request_fields = 100
 
 
 def on_starting(server):
@@ -96,10 +110,18 @@ def on_starting(server):
     # setting stops the web command with one line instead of a worker respawn loop.
     import config as settings
 
-    problems = settings.validate({k: getattr(settings.Config, k) for k in dir(settings.Config) if k.isupper()})
+    values = {k: getattr(settings.Config, k) for k in dir(settings.Config) if k.isupper()}
+    problems = settings.validate(values)
     if problems:
         print("eventbook: invalid configuration: " + "; ".join(problems), file=sys.stderr)
         sys.exit(1)
+    storage = values["RATELIMIT_STORAGE_URI"]
+    if values["RATELIMIT_ENABLED"] and storage.startswith("memory:") and server.cfg.workers > 1:
+        server.log.warning(
+            "RATELIMIT_STORAGE_URI is %s: each of the %d workers counts on its own, so a client gets up to %d "
+            "times every rate limit; set RATELIMIT_STORAGE_URI=redis://HOST:6379/0 to share the counts",
+            storage, server.cfg.workers, server.cfg.workers,
+        )
 
 
 def post_worker_init(worker):

@@ -1,28 +1,20 @@
 """schemathesis hooks (loaded through SCHEMATHESIS_HOOKS by .ci/schemathesis.sh).
 
-Two rules of API.md cannot be written in JSON Schema, so schemathesis would generate
+Two rules of the API cannot be written in JSON Schema, so schemathesis would generate
 requests that break them and report the 422 as "a valid request refused":
 
 - an event's `date` must be in the future ("after now" is not expressible);
-- a password is 8 to 72 *bytes* of UTF-8 (JSON Schema's maxLength counts characters).
+- a string with `x-minBytes` / `x-maxBytes` in the document (a password: 8 to 72 bytes
+  of UTF-8) is measured in bytes, where JSON Schema's minLength and maxLength count
+  characters. The document gives the character counts those bytes allow (2 to 72) as
+  minLength and maxLength, so every value that breaks them breaks the byte rule too, and
+  the x- rule says exactly what the server takes.
 
 This hook teaches the generator those rules, right before each request of every phase:
-a schema-valid past date becomes a future one, a schema-valid password longer than 72
-bytes is cut to 72 bytes on a character boundary. Every check stays on; values that
-already break the schema (negative tests) are left as generated, with two exceptions:
-
-- a negative password of fewer than 8 characters can still be 8 bytes or more (the
-  CI seed 20261123 generated "Ç" and four characters outside the BMP: 5 characters,
-  18 bytes), which the app rightly accepts, and schemathesis reports "schema-violating
-  request accepted". Such a password is cut to 7 bytes on a character boundary: still
-  under 8 characters, the reason it was generated, and now refused (422);
-
-- a negative password made of surrogate code points (not valid Unicode) can reach the
-  server as valid text, because JSON writes a high half followed by a low half as
-  "\\udXXX\\udYYY", which is one valid character once decoded. The app then rightly
-  accepts it, and schemathesis reports "schema-violating request accepted" (seen in CI,
-  seed 20261123). Every surrogate becomes U+D800, so no two of them can pair up: the
-  password stays invalid for the reason it was generated, and the app refuses it (422).
+a past date becomes a future one; a string that satisfies its own schema (length,
+pattern) is fitted to its byte rule: cut on a character boundary when it is too long,
+padded with ASCII when it is too short. A value that breaks its schema (a negative test)
+is left as generated: it breaks the byte rule as well, and the server must refuse it.
 """
 
 import re
@@ -47,51 +39,54 @@ def _future_date(body):
     return body
 
 
-SURROGATE = re.compile("[\ud800-\udfff]")
+def _resolve(document, schema):
+    while isinstance(schema, dict) and "$ref" in schema:
+        node = document
+        for part in schema["$ref"].lstrip("#/").split("/"):
+            node = node[part]
+        schema = node
+    return schema if isinstance(schema, dict) else {}
 
 
-def _surrogates_unpaired(body):
-    value = body.get("password")
-    if isinstance(value, str) and SURROGATE.search(value):
-        body = {**body, "password": SURROGATE.sub("\ud800", value)}
-    return body
+def _byte_rules(operation):
+    """{property: its schema} for the JSON body's properties that have a byte rule."""
+    document = operation.schema.raw_schema
+    definition = document["paths"][operation.path][operation.method.lower()]
+    content = definition.get("requestBody", {}).get("content", {}).get("application/json", {})
+    properties = _resolve(document, content.get("schema")).get("properties", {})
+    rules = {}
+    for name, schema in properties.items():
+        schema = _resolve(document, schema)
+        if "x-minBytes" in schema or "x-maxBytes" in schema:
+            rules[name] = schema
+    return rules
 
 
-def _short_password_in_bytes(body):
-    value = body.get("password")
-    # Only negative passwords that are too short in characters: they must stay invalid.
-    if not isinstance(value, str) or len(value) >= 8:
-        return body
+def _satisfies(value, schema):
+    return (
+        isinstance(value, str)
+        and schema.get("minLength", 0) <= len(value) <= schema.get("maxLength", len(value))
+        and ("pattern" not in schema or re.search(schema["pattern"], value) is not None)
+    )
+
+
+def _fit_bytes(value, schema):
     try:
         encoded = value.encode("utf-8")
-    except UnicodeEncodeError:
-        return body
-    if len(encoded) >= 8:
-        body = {**body, "password": encoded[:7].decode("utf-8", errors="ignore")}
-    return body
-
-
-def _password_in_bytes(body):
-    value = body.get("password")
-    # Only schema-valid passwords (8 to 72 characters, no NUL): cutting a negative case
-    # could drop the very character that makes it invalid and turn it into a valid one.
-    if not isinstance(value, str) or not 8 <= len(value) <= 72 or "\x00" in value:
-        return body
-    try:
-        encoded = value.encode("utf-8")
-    except UnicodeEncodeError:
-        return body
-    if len(encoded) > 72:
-        body = {**body, "password": encoded[:72].decode("utf-8", errors="ignore")}
-    return body
+    except UnicodeEncodeError:  # lone surrogates: not text, and no byte count
+        return value
+    lowest, highest = schema.get("x-minBytes", 0), schema.get("x-maxBytes", len(encoded))
+    if len(encoded) > highest:
+        return encoded[:highest].decode("utf-8", errors="ignore")
+    return value + "x" * (lowest - len(encoded))
 
 
 @schemathesis.hook
 def before_call(context, case, **kwargs):
     if not isinstance(case.body, dict):
         return
-    path = case.operation.path
-    if path.startswith("/api/events"):
+    if case.operation.path.startswith("/api/events"):
         case.body = _future_date(case.body)
-    elif path == "/api/auth/register":
-        case.body = _short_password_in_bytes(_password_in_bytes(_surrogates_unpaired(case.body)))
+    for name, schema in _byte_rules(case.operation).items():
+        if name in case.body and _satisfies(case.body[name], schema):
+            case.body = {**case.body, name: _fit_bytes(case.body[name], schema)}

@@ -29,7 +29,6 @@ def create_app(config_class=settings.Config):
         app.config["JWT_SECRET_KEY"] = DEV_SECRET  # debug/testing only: validate() refuses it otherwise
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = database.engine_options(app.config)
     app.config["SQLALCHEMY_BINDS"] = database.binds(app.config)
-    app.json.sort_keys = False
 
     logs.configure(app)
     register_extensions(app)

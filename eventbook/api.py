@@ -1,27 +1,31 @@
 """flask-smorest, fitted to the contract in API.md.
 
-- `Api` documents the bearer scheme and the one error envelope.
+- `Api` documents the bearer scheme, the one error envelope, the server and the request
+  examples (eventbook/examples.py), and serves the document with its own address.
 - `Blueprint.auth(...)` declares who may call a view and documents the 401/403.
-- `ArgsParser` turns "body is not a JSON object" into a 400 rather than a 422.
+- `ArgsParser` reads JSON bodies through `eventbook.web.Request.get_json` (every body
+  that is not a JSON object is a 400 there) and keys field errors by field name.
 """
 
 import http
 from functools import wraps
 
+import flask
 import flask_smorest
 import marshmallow as ma
 from flask_jwt_extended import current_user, verify_jwt_in_request
 from webargs.flaskparser import FlaskParser
 
 from eventbook.errors import ErrorSchema, error
+from eventbook.examples import ExamplesPlugin
 
 
 class ArgsParser(FlaskParser):
-    def _raw_load_json(self, req):
-        data = super()._raw_load_json(req)
-        if data is not ma.missing and not isinstance(data, dict):
-            error(400, "bad_request", "The request body must be a JSON object")
-        return data
+    def load_json(self, req, schema):
+        # No JSON content type: no body (a body of another type is a 415 in eventbook.web).
+        if not req.is_json:
+            return ma.missing
+        return req.get_json()
 
     def handle_error(self, err, req, schema, *, error_status_code, error_headers):
         # Field errors keyed by field name (not by location), as API.md shows.
@@ -34,13 +38,27 @@ class ArgsParser(FlaskParser):
         error(422, "validation_error", "The request has invalid fields", errors=errors)
 
 
+# `make run`'s address: where a document written by `flask openapi write` points. The
+# document served at /api/openapi.json names the server that served it instead.
+SERVER = {
+    "url": "http://127.0.0.1:5000",
+    "description": "make run",
+    # Not part of the URL: Postman's import makes server variables collection variables,
+    # which declares the one its bearer auth sends ({{bearerToken}}).
+    "variables": {"bearerToken": {"default": "", "description": "Postman: the token of POST /api/auth/login"}},
+}
+
+
 class Api(flask_smorest.Api):
     ERROR_SCHEMA = ErrorSchema
 
     def init_app(self, app, *, spec_kwargs=None):
+        spec_kwargs = {"servers": [SERVER], "extra_plugins": [ExamplesPlugin()], **(spec_kwargs or {})}
         super().init_app(app, spec_kwargs=spec_kwargs)
         self.spec.components.security_scheme(
-            "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+            "bearerAuth",
+            {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+             "description": "the `token` of POST /api/auth/login (a `refreshToken` for POST /api/auth/refresh)"},
         )
         # The browser's session: the refresh cookie, with its CSRF value echoed in a header.
         self.spec.components.security_scheme(
@@ -50,6 +68,20 @@ class Api(flask_smorest.Api):
             "type": "apiKey", "in": "header", "name": app.config["JWT_REFRESH_CSRF_HEADER_NAME"],
             "description": f"the value of the {app.config['JWT_REFRESH_CSRF_COOKIE_NAME']} cookie",
         })
+        if app.config.get("OPENAPI_URL_PREFIX") is not None:  # the document is served
+            json_url = "/{}/{}".format(app.config["OPENAPI_URL_PREFIX"].strip("/"), app.config["OPENAPI_JSON_PATH"])
+            endpoint, _ = app.url_map.bind("localhost").match(json_url)
+            app.view_functions[endpoint] = self.served_document
+
+    def served_document(self):
+        """The document, its server being this deployment: PUBLIC_URL, or relative to
+        where the document is read (never the request's Host header)."""
+        document = self.spec.to_dict()
+        url = flask.current_app.config["PUBLIC_URL"] or "/"
+        document["servers"] = [{**server, "url": url, "description": "this server"}
+                               for server in document["servers"][:1]]
+        return flask.current_app.response_class(flask.json.dumps(document, indent=2, sort_keys=False),
+                                                mimetype="application/json")
 
     def _register_error_handlers(self):
         # errors.register() installs the one envelope for every error instead.

@@ -87,20 +87,35 @@ def seed_demo(customers, events, bookings, password):
             made.append(event)
     db.session.add_all(made)
     db.session.commit()
-    done = 0
-    pairs = [(event, person) for event in made for person in people]
+    done = sold_out = 0
+    left = {event.id: event.total_tickets for event in made}
+    pairs = [(event, person) for event in made for person in people]  # a customer books an event once
     random.shuffle(pairs)
     with click.progressbar(pairs[:bookings], label="bookings") as bar:
         for event, person in bar:
+            count = min(random.randint(1, 4), left[event.id])
+            if not count:
+                sold_out += 1
+                continue
             order = sales.Order(event_id=event.id, customer_id=person.id, email=person.email,
-                                items=((None, random.randint(1, 4)),), now=utcnow())
+                                items=((None, count),), now=utcnow())
             try:
                 sales.book(order)
-            except sales.NotTaken:  # not that many left
+            except sales.NotTaken:  # sold out meanwhile (another process)
+                sold_out += 1
                 continue
+            left[event.id] -= count
             done += 1
     click.echo(f"Seeded {organizer.email}, {len(people)} customers, {len(made)} events, {done} bookings "
                f"(password: {password})")
+    if done < bookings:
+        why = []
+        if bookings > len(pairs):
+            why.append(f"{len(people)} customers x {len(made)} events allow {len(pairs)} (one booking per customer "
+                       "and event): add --customers or --events")
+        if sold_out:
+            why.append(f"{sold_out} found their event sold out")
+        click.echo(f"{bookings - done} bookings fewer than the {bookings} asked for: {'; '.join(why)}")
 
 
 @click.group(cls=AppGroup)  # AppGroup gives each subcommand an app context

@@ -29,6 +29,7 @@ CODES = {
     415: "unsupported_media_type",
     422: "validation_error",
     429: "rate_limited",
+    431: "header_too_large",
     500: "internal_error",
     503: "unavailable",
 }
@@ -41,6 +42,7 @@ MESSAGES = {
     414: "The URL is too long",
     415: "The request body must be JSON (Content-Type: application/json)",
     429: "Too many requests, try again later",
+    431: "A request header is too large",
 }
 
 

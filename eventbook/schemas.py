@@ -46,22 +46,32 @@ class Text(fields.String):
 
 
 # What `\s` matches in the OpenAPI document's patterns (ECMAScript): the whitespace a
-# title may not consist of, and that is stripped around it. Python's own str.strip()
-# would also strip the control characters U+001C-U+001F and U+0085, which the documented
-# pattern counts as text.
+# title may not consist of, and that is stripped around it (Python's own str.strip()
+# differs: it strips U+001C-U+001F and U+0085 too, and not U+FEFF).
 SPACE = "\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+
+# What a single line of text never holds: control characters (CR and LF among them, which
+# would split an email header), the line and paragraph separators, and the bidirectional
+# embeddings, overrides and isolates that make text display in another order than it is
+# stored. The marks U+200E, U+200F and U+061C stay allowed: right-to-left text needs them.
+NOT_ONE_LINE = r"\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069"  # a regex class
+ONE_LINE_BREAKER = re.compile(f"[{NOT_ONE_LINE}]")
 
 
 class Title(Text):
-    """A required single-line name: surrounding spaces removed, never blank."""
+    """A required single-line name: no control or bidirectional-override character,
+    surrounding spaces removed, never blank."""
 
     def __init__(self, max_length, **kwargs):
-        kwargs["metadata"] = {"pattern": "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$", **kwargs.get("metadata", {})}
+        pattern = f"^[^{NOT_ONE_LINE}]*[^\\s{NOT_ONE_LINE}][^{NOT_ONE_LINE}]*$"
+        kwargs["metadata"] = {"pattern": pattern, **kwargs.get("metadata", {})}
         self.max_length = max_length
         super().__init__(validate=validate.Length(min=1, max=max_length), **kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
         value = super()._deserialize(value, attr, data, **kwargs)
+        if ONE_LINE_BREAKER.search(value):
+            raise ValidationError("Must be one line of text, without control or bidirectional-override characters.")
         if len(value) > self.max_length:  # as sent: stripping must not make a long value fit
             raise ValidationError(f"Longer than maximum length {self.max_length}.")
         value = value.strip(SPACE)

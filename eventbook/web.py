@@ -1,17 +1,26 @@
-"""What every request gets: a request id, body checks, security headers, an access log."""
+"""What every request gets: a request id, size and body checks, security headers, an
+access log; and the one way a JSON body is read (`Request`, `JSONProvider`)."""
 
+import json
 import logging
 import os
 import re
+import sys
 import time
 
+import flask
 from flask import current_app, g, request
+from flask.json.provider import DefaultJSONProvider
+from werkzeug.exceptions import HTTPException
 
 from eventbook.errors import error
 
 log = logging.getLogger("eventbook.access")
 
-MAX_URL_BYTES = 4096  # gunicorn lets request lines up to 8190 bytes through (gunicorn.conf.py)
+# gunicorn.conf.py lets longer request lines and headers through, so that the app, not
+# gunicorn, refuses these in the JSON envelope (docs/operations.md).
+MAX_URL_BYTES = 4096  # path and query string
+MAX_HEADER_BYTES = 8192  # the value of one header
 SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
 # Swagger UI is served from /api/docs/assets; its page starts it with an inline script.
@@ -34,6 +43,61 @@ PAGE_HEADERS = (*SECURITY_HEADERS, ("Content-Security-Policy", PAGE_CSP))
 HSTS = ("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
 
 
+class BodyError(ValueError):
+    """Why a request body is not JSON, in words a client can act on."""
+
+
+def _not_json(name):
+    raise BodyError(f"{name} is not a JSON value")
+
+
+class JSONProvider(DefaultJSONProvider):
+    """Flask's JSON, strict where it reads (RFC 8259): UTF-8 only, no NaN or Infinity.
+    Every body it cannot read raises a ValueError, so that Flask's `get_json` hands it to
+    `Request.on_json_loading_failed` (or, with silent=True, returns None): a body nested
+    too deeply (RecursionError) or with too long an integer included."""
+
+    sort_keys = False  # responses keep the schemas' field order
+
+    def loads(self, s, **kwargs):
+        kwargs.setdefault("parse_constant", _not_json)
+        try:
+            if isinstance(s, (bytes, bytearray)):
+                s = s.decode("utf-8-sig")
+            return super().loads(s, **kwargs)
+        except BodyError:
+            raise
+        except UnicodeDecodeError:
+            raise BodyError("it is not UTF-8 text") from None
+        except RecursionError:
+            raise BodyError("it is nested too deeply") from None
+        except json.JSONDecodeError as exc:
+            if not exc.doc.strip():
+                raise BodyError("it is empty") from None
+            raise BodyError(f"{exc.msg} at line {exc.lineno}, column {exc.colno}") from None
+        except ValueError:  # int() refusing more digits than sys.get_int_max_str_digits()
+            raise BodyError(f"a number in it has more than {sys.get_int_max_str_digits()} digits") from None
+
+
+class Request(flask.Request):
+    """A JSON body is an object or an error: whoever reads it (the body parser, the
+    login limit's key) gets a dict, or the 400 envelope (None when reading silently)."""
+
+    def get_json(self, force=False, silent=False, cache=True):
+        body = super().get_json(force=force, silent=silent, cache=cache)
+        if isinstance(body, dict) or (silent and body is None):
+            return body
+        if silent:
+            return None
+        error(400, "bad_request", "The request body must be a JSON object")
+
+    def on_json_loading_failed(self, e):
+        if e is None:
+            error(415, "unsupported_media_type", "The request body must be JSON (Content-Type: application/json)")
+        reason = e if isinstance(e, BodyError) else "it cannot be read"
+        error(400, "bad_request", f"The request body is not valid JSON: {reason}")
+
+
 def before_request():
     g.started = time.perf_counter()
     if current_app.config["NOTIFY_AUTOSTART"]:  # once per process; a no-op after
@@ -42,7 +106,11 @@ def before_request():
     sent = request.headers.get("X-Request-ID", "")
     g.request_id = sent if SAFE_REQUEST_ID.match(sent) else os.urandom(16).hex()  # uuid4().hex's form, cheaper
     if len(request.full_path) > MAX_URL_BYTES:
-        error(414, "uri_too_long", "The URL is too long")
+        error(414, "uri_too_long", f"The URL is too long (at most {MAX_URL_BYTES} bytes)")
+    for key, value in request.environ.items():
+        if key.startswith("HTTP_") and len(value) > MAX_HEADER_BYTES:
+            name = key[5:].replace("_", "-").title()
+            error(431, "header_too_large", f"The {name} header is too large (at most {MAX_HEADER_BYTES} bytes)")
     if request.method in ("POST", "PUT", "PATCH", "DELETE"):
         length = request.content_length
         if length is not None and length > current_app.config["MAX_CONTENT_LENGTH"]:
@@ -54,12 +122,23 @@ def before_request():
             # Without a Content-Length werkzeug stops reading at the limit instead of
             # refusing: read it here so that an oversized body is a 413, not truncated.
             limit = current_app.config["MAX_CONTENT_LENGTH"]
-            if len(request.get_data(cache=True)) >= limit:
+            if len(_read_body()) >= limit:
                 error(413, "payload_too_large", "The request body is too large")
+
+
+def _read_body():
+    try:
+        return request.get_data(cache=True)
+    except HTTPException:
+        raise
+    except Exception:  # noqa: BLE001 - whatever the server's input stream raises: the framing is the client's
+        error(400, "bad_request", "The request body could not be read: its chunked encoding is malformed")
 
 
 def after_request(response):
     headers = response.headers
+    if response.status_code == 204:
+        headers.remove("Content-Type")  # no content, so no type (flask-smorest sets JSON's)
     headers["X-Request-ID"] = g.get("request_id", "-")
     docs = request.path == "/api/docs" or request.path.startswith("/api/docs/")
     defaults = DOCS_HEADERS if docs else PAGE_HEADERS if request.blueprint == "page" else API_HEADERS
@@ -76,5 +155,7 @@ def after_request(response):
 
 
 def register(app):
+    app.request_class = Request
+    app.json = JSONProvider(app)
     app.before_request(before_request)
     app.after_request(after_request)

@@ -1,7 +1,9 @@
 import logging
+import sys
 from logging.config import fileConfig
 
 from flask import current_app
+from sqlalchemy import exc as sa_exc
 
 from alembic import context
 
@@ -107,8 +109,16 @@ def run_migrations_online():
     conf_args.setdefault("include_object", include_object)
 
     connectable = get_engine()
+    try:
+        connection = connectable.connect()
+    except (sa_exc.OperationalError, sa_exc.InterfaceError) as exc:
+        # One line for the deploy log, as for the other settings, not a traceback.
+        reason = str(exc.orig or exc).strip().splitlines()[0]
+        sys.exit(f"eventbook: cannot connect to DATABASE_URL "
+                 f"({connectable.url.render_as_string(hide_password=True)}): {reason}. Check that the server "
+                 f"is running and reachable from here, and the URL's host, port, user, password and database.")
 
-    with connectable.connect() as connection:
+    with connection:
         context.configure(
             connection=connection,
             target_metadata=get_metadata(),

@@ -1,11 +1,14 @@
 """Fixtures. Every test that takes `app` or `client` runs twice: on SQLite and on
 PostgreSQL (TEST_DATABASE_URL). In CI an unreachable PostgreSQL fails the run;
-locally, without TEST_DATABASE_URL, the PostgreSQL half is skipped with a message.
+locally, without TEST_DATABASE_URL, the PostgreSQL half is deselected, with one message.
+A test marked `postgresql_only("why")` exists only on PostgreSQL. In CI any skipped test
+fails the run: a skip there would hide a service or a tool that CI must provide.
 
 Each backend gets one migrated database per session; every test starts from empty
 tables, and after every test the ticket invariant is checked (support.invariant_violations).
 """
 
+import functools
 import itertools
 from datetime import datetime, timedelta, timezone
 
@@ -20,20 +23,71 @@ TABLES = ["idempotency_keys", "notifications", "tickets", "items", "waitlist_ent
           "ticket_types", "events", "revoked_tokens", "token_families", "users"]
 
 
+@functools.cache
+def postgres_missing():
+    """None when TEST_DATABASE_URL answers, else why not (asked once per session)."""
+    return support.check_postgres()
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "postgresql_only(reason): the test is not generated for SQLite, for this reason")
+
+
 def pytest_report_header(config):
-    reason = support.check_postgres()
-    return f"eventbook backends: sqlite, postgresql ({'skipped: ' + reason if reason else support.PG_BASE_URL})"
+    reason = postgres_missing()
+    return f"eventbook backends: sqlite, postgresql ({'not run: ' + reason if reason else support.PG_BASE_URL})"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Drop the SQLite instance of `postgresql_only` tests and, outside CI without a
+    PostgreSQL server, the whole PostgreSQL half (said once, in the summary)."""
+    no_postgres = postgres_missing() and not support.IN_CI
+
+    def dropped(item):
+        backend = getattr(item, "callspec", None) and item.callspec.params.get("backend")
+        if backend == "sqlite":
+            return item.get_closest_marker("postgresql_only") is not None
+        return backend == "postgresql" and no_postgres
+
+    deselected = [item for item in items if dropped(item)]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = [item for item in items if not dropped(item)]
+    config.stash[POSTGRES_DESELECTED] = sum(1 for item in deselected if item.callspec.params["backend"] == "postgresql")
+
+
+POSTGRES_DESELECTED = pytest.StashKey[int]()
+_skipped = []  # the reports of skipped tests (xfails excluded), for the CI guard
+
+
+def pytest_runtest_logreport(report):
+    if report.skipped and not hasattr(report, "wasxfail"):
+        _skipped.append(report)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if support.IN_CI and _skipped and exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    count = config.stash.get(POSTGRES_DESELECTED, 0)
+    if count:
+        terminalreporter.write_line(
+            f"PostgreSQL half not run ({count} tests deselected): {postgres_missing()}; "
+            "set TEST_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres to run it", yellow=True)
+    if support.IN_CI and _skipped:
+        terminalreporter.write_line(
+            f"CI runs every test, and {len(_skipped)} skipped: {', '.join(r.nodeid for r in _skipped[:10])}. "
+            "Provide what they need in .ci/run, or mark a test that cannot apply (postgresql_only).", red=True, bold=True)
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
 def backend(request):
     if request.param == "postgresql":
-        reason = support.check_postgres()
-        if reason:
-            if support.IN_CI:
-                pytest.fail(f"CI must test PostgreSQL: {reason}")
-            pytest.skip(f"PostgreSQL half skipped: {reason} "
-                        "(set TEST_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres)")
+        reason = postgres_missing()
+        if reason:  # only in CI: elsewhere the PostgreSQL half was deselected
+            pytest.fail(f"CI must test PostgreSQL: {reason}")
     return request.param
 
 
@@ -83,8 +137,7 @@ def config_overrides():
 def app(database_url, config_overrides):
     app = create_app(support.test_config(database_url, **config_overrides))
     yield app
-    app.extensions["eventbook.sweeper"].stop()
-    app.extensions["notifications"].shutdown(timeout=5)
+    support.stop_background(app)
     violations = support.invariant_violations(database_url)
     with app.app_context():
         if db.engine.dialect.name == "postgresql":

@@ -140,6 +140,17 @@ INVARIANT = {
 }
 
 
+def stop_background(app, timeout=5):
+    """Stop an app's background threads (the hold sweeper, the notification pool) and
+    close its pooled connections: nothing of it may touch the database after this."""
+    from eventbook import database
+
+    app.extensions["eventbook.sweeper"].stop()
+    app.extensions["notifications"].shutdown(timeout=timeout)
+    with app.app_context():
+        database.dispose()
+
+
 def invariant_violations(url):
     """Rows that break the ticket invariant (INVARIANT), as (what, row) pairs."""
     engine = sa.create_engine(_normalized(url))

@@ -71,12 +71,11 @@ def test_every_booking_rule_holds_on_both_databases(client, make_user, make_even
     assert available(client, event["id"]) == 0
 
 
-def test_a_server_connection_dropped_under_the_sale_fails_once(backend, database_url, client, make_user, make_event):
+@pytest.mark.postgresql_only("SQLite has no server connection to drop")
+def test_a_server_connection_dropped_under_the_sale_fails_once(database_url, client, make_user, make_event):
     """When PostgreSQL drops the app's connections (a restart, a failover), the next
     request is a 503 in the envelope, the dropped connections are thrown away with their
     pool, and the request after that reconnects and books."""
-    if backend != "postgresql":
-        pytest.skip("PostgreSQL only: SQLite has no server connection to drop")
     import sqlalchemy as sa
 
     from tests import support

@@ -5,6 +5,7 @@ after each one (seed-demo writes bookings directly, so it must keep it too)."""
 
 import json
 
+import pytest
 import sqlalchemy as sa
 
 from eventbook.extensions import db
@@ -73,6 +74,15 @@ def test_seed_demo_twice_adds_a_second_set(app, client):
         organizers = db.session.scalar(sa.select(sa.func.count()).select_from(User).where(User.role == "ORGANIZER"))
     assert organizers == 2
     assert client.get("/api/events").headers["X-Total-Count"] == "2"
+
+
+def test_seed_demo_says_why_it_made_fewer_bookings_than_asked(app, client):
+    result = invoke(app, "seed-demo", "--customers", "2", "--events", "1", "--bookings", "5")
+    assert result.exit_code == 0, result.output
+    assert "1 events, 2 bookings" in result.output
+    assert "3 bookings fewer than the 5 asked for: 2 customers x 1 events allow 2" in result.output
+    event = client.get("/api/events").get_json()[0]
+    assert event["availableTickets"] < event["totalTickets"]
 
 
 def test_seed_demo_rejects_negative_sizes(app):
@@ -169,3 +179,43 @@ def test_openapi_write_makes_a_document_for_postman(app, tmp_path):
     assert "post" in document["paths"]["/api/bookings"]
     schemes = document.get("components", {}).get("securitySchemes", {})
     assert any(s.get("scheme") == "bearer" for s in schemes.values()), schemes
+    # Postman's import: baseUrl from the first server (make run's address), and the
+    # server's variables become collection variables, its bearer token among them.
+    assert document["servers"][0]["url"] == "http://127.0.0.1:5000"
+    assert "bearerToken" in document["servers"][0]["variables"]
+
+
+def test_every_operation_of_the_document_has_its_request_examples(app, tmp_path):
+    """What Postman sends for each operation (eventbook/examples.py): a body example
+    wherever there is a body, and an example for every path parameter."""
+    target = tmp_path / "openapi.json"
+    assert invoke(app, "openapi", "write", str(target)).exit_code == 0
+    document = json.loads(target.read_text())
+    missing = []
+    for path, item in document["paths"].items():
+        shared = item.get("parameters", [])
+        for method, operation in item.items():
+            if method == "parameters":
+                continue
+            name = f"{method.upper()} {path}"
+            for parameter in shared + operation.get("parameters", []):
+                if parameter["in"] == "path" and "example" not in parameter:
+                    missing.append(f"{name}: path parameter {parameter['name']}")
+            for media, content in operation.get("requestBody", {}).get("content", {}).items():
+                if "example" not in content:
+                    missing.append(f"{name}: {media} body")
+    assert not missing, f"add them to eventbook/examples.py: {missing}"
+
+
+def test_the_served_document_names_this_deployment_never_the_requests_host(client):
+    response = client.get("/api/openapi.json", base_url="https://attacker.example.net")
+    assert response.status_code == 200
+    servers = response.get_json()["servers"]
+    assert [server["url"] for server in servers] == ["/"]  # relative to where the document is read
+    assert "bearerToken" in servers[0]["variables"]
+
+
+@pytest.mark.parametrize("config_overrides", [{"PUBLIC_URL": "https://events.example.com"}])
+def test_the_served_document_names_the_public_url(client):
+    response = client.get("/api/openapi.json", base_url="https://attacker.example.net")
+    assert [server["url"] for server in response.get_json()["servers"]] == ["https://events.example.com"]

@@ -79,6 +79,7 @@ def test_an_in_memory_sqlite_url_starts_the_app(url, tmp_path, monkeypatch):
 def test_a_production_environment_with_a_secret_is_valid():
     problems, values = load_config({"JWT_SECRET_KEY": SECRET, "DATABASE_URL": "postgres://u:p@db:5432/eventbook"})
     assert problems == []
+    assert load_config({"JWT_SECRET_KEY": SECRET, "DATABASE_URL": "postgres:///eventbook"})[0] == []  # local socket
     assert values["SQLALCHEMY_DATABASE_URI"] == repr("postgresql+psycopg2://u:p@db:5432/eventbook")
 
 
@@ -116,6 +117,13 @@ def test_debug_mode_runs_without_a_secret():
     ({"RATELIMIT_BOOKING": "lots"}, "RATELIMIT_BOOKING", "must be a rate such as '10 per minute', got 'lots'"),
     ({"RATELIMIT_LOGIN": "5 per fortnight"}, "RATELIMIT_LOGIN", "must be a rate"),
     ({"DATABASE_URL": "mysql://u@h/d"}, "DATABASE_URL", "sqlite:// or postgres://"),
+    ({"DATABASE_URL": "postgres://u:p@db.internal:5432"}, "DATABASE_URL",
+     "must name a database (the server would use its default one): add it after the host, as in "
+     "postgres://USER:PASSWORD@db.internal:5432/eventbook"),
+    ({"DATABASE_URL": "postgresql://u@db/"}, "DATABASE_URL", "must name a database"),
+    ({"DATABASE_URL": "postgres://u@db:port/eventbook"}, "DATABASE_URL", "is not a valid URL"),
+    ({"DATABASE_URL": "sqlite:///setup.cfg/eventbook.db"}, "DATABASE_URL", "setup.cfg is not a writable directory"),
+    ({"MAIL_FROM": "eventbook <a@b.c>\r\nBcc: x@y.z"}, "MAIL_FROM", "one line"),
 ])
 def test_validate_names_the_bad_setting(env, named, says):
     problems, _ = load_config({"JWT_SECRET_KEY": SECRET, **env})

@@ -79,13 +79,12 @@ def test_render_blueprint_declares_the_service_database_and_secrets():
     graceful = int(env.get("GUNICORN_GRACEFUL_TIMEOUT", {}).get("value", DEFAULT_GRACEFUL_TIMEOUT))
     assert graceful < web.get("maxShutdownDelaySeconds", 30)
 
-    # the optional shared rate-limit store, when declared, is wired from a Key Value service
-    if "RATELIMIT_STORAGE_URI" in env:
-        source = env["RATELIMIT_STORAGE_URI"]["fromService"]
-        assert source["type"] in ("keyvalue", "redis") and source["property"] == "connectionString"
-        assert any(s["name"] == source["name"] and s["type"] == source["type"] for s in blueprint["services"])
-    else:
-        assert "RATELIMIT_STORAGE_URI" in (support.ROOT / "render.yaml").read_text()  # documented, commented
+    # the rate limits the README advertises, whatever WEB_CONCURRENCY and numInstances:
+    # counted in a Key Value instance the blueprint provisions, not in each worker's memory
+    source = env["RATELIMIT_STORAGE_URI"]["fromService"]
+    assert source["type"] == "keyvalue" and source["property"] == "connectionString"
+    [store] = [s for s in blueprint["services"] if s["name"] == source["name"] and s["type"] == "keyvalue"]
+    assert store["ipAllowList"] == []  # internal only
 
 
 # -- a clean copy, and the platform's environment ------------------------------------
@@ -380,3 +379,26 @@ def test_release_command_without_a_secret_exits_naming_it(clean_copy, tmp_path):
     assert "Traceback" not in release.stderr
     assert not database.exists() or "users" not in sa.inspect(sa.create_engine(f"sqlite:///{database}")) \
         .get_table_names()
+
+
+@pytest.mark.parametrize("url, says", [
+    (f"postgres://postgres@127.0.0.1:{support.free_port()}/eventbook", "Connection refused"),
+    ("postgres://eventbook:s3cret@db.invalid:5432/eventbook", "db.invalid"),
+], ids=["refused", "unknown-host"])
+def test_release_command_with_an_unreachable_database_says_so_in_one_line(clean_copy, url, says):
+    release = run_release(clean_copy, platform_env(DATABASE_URL=url, JWT_SECRET_KEY=SECRET))
+    assert release.returncode != 0
+    lines = [line for line in release.stderr.splitlines() if line.startswith("eventbook:")]
+    assert len(lines) == 1 and lines[0].startswith("eventbook: cannot connect to DATABASE_URL"), release.stderr
+    assert says in lines[0] and "s3cret" not in release.stderr
+    assert "Traceback" not in release.stderr
+
+
+def test_release_command_refuses_a_url_without_a_database_name(clean_copy):
+    """Without one the server would silently use its default database."""
+    release = run_release(clean_copy, platform_env(DATABASE_URL="postgres://eventbook@127.0.0.1:5432",
+                                                   JWT_SECRET_KEY=SECRET))
+    assert release.returncode != 0
+    message = config_message(release.stderr)
+    assert "DATABASE_URL must name a database" in message and "127.0.0.1:5432/eventbook" in message
+    assert "Traceback" not in release.stderr

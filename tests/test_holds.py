@@ -87,8 +87,8 @@ def test_an_admin_may_release_a_hold(shop, customer, admin, make_event):
     assert shop.available(event["id"]) == 5
 
 
+@pytest.mark.parametrize("config_overrides", [{"NOTIFY_AUTOSTART": False}])  # no sweeper runs at all
 def test_a_hold_past_its_expiry_is_never_confirmed_even_before_the_sweep(app, shop, customer, make_event, expire):
-    app.extensions["eventbook.sweeper"].interval = 3600  # no sweep during this test
     event = make_event(totalTickets=5)
     held = ok(shop.hold(customer, event["id"], 2), 201)
     expire(held["id"])

@@ -123,10 +123,9 @@ def test_a_confirm_at_the_moment_of_expiry_100_times(live):
                            5, message="the expired holds' tickets back, once")
 
 
+@pytest.mark.postgresql_only("several processes share one database only on PostgreSQL here")
 def test_sweepers_in_two_processes_expire_each_hold_once(backend, tmp_path_factory):
     """Two gunicorns (2 workers each: four sweepers) on one PostgreSQL database."""
-    if backend != "postgresql":
-        pytest.skip("several machines share one database only on PostgreSQL")
     env = {**LIVE_ENV, "DB_POOL_SIZE": "4"}  # within the server's max_connections, beside the other tests
     first = harness.start(backend, tmp_path_factory, "sweepers-a", workers=2, env=env)
     try:

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import sqlalchemy as sa
 
-from eventbook import create_app, database
+from eventbook import create_app
 from eventbook.extensions import db
 from tests import support
 
@@ -188,9 +188,7 @@ def test_two_app_instances_on_one_database_replay_each_other(app, client, databa
         assert conflict.status_code == 409 and conflict.get_json()["code"] == "idempotency_key_reused"
         assert available(other_client, event["id"]) == 7
     finally:
-        other.extensions["notifications"].shutdown(timeout=5)
-        with other.app_context():
-            database.dispose()
+        support.stop_background(other)
 
 
 def test_concurrent_repeats_book_once(client, customer, make_event):

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from eventbook import create_app, database
+from eventbook import create_app
 from tests import support
 
 ACCESS_FIELDS = {"time", "level", "request_id", "method", "path", "status", "duration_ms", "user_id"}
@@ -130,9 +130,7 @@ def in_process_app(tmp_path, **overrides):
     try:
         yield app
     finally:
-        app.extensions["notifications"].shutdown(timeout=5)
-        with app.app_context():
-            database.dispose()
+        support.stop_background(app)
 
 
 @pytest.mark.parametrize("overrides", [{"LOG_FORMAT": "text"}, {"LOG_FORMAT": "json", "DEBUG": True}],

@@ -11,7 +11,6 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import sqlalchemy as sa
 
-from eventbook import database
 from eventbook.extensions import db
 from eventbook.models import Notification
 from tests import support
@@ -580,9 +579,7 @@ def test_shutdown_during_a_sweep_leaves_rows_ready_for_the_next_start(app, clien
         restarted.extensions["notifications"].start()
         support.wait_until(lambda: rows(app)[0]["status"] == "SENT", 5, message=f"the next start to send the row (left as {row})")
     finally:
-        restarted.extensions["notifications"].shutdown(timeout=5)
-        with restarted.app_context():
-            database.dispose()
+        support.stop_background(restarted)
     assert rows(app)[0]["attempts"] == 1
 
 

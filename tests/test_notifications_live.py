@@ -174,11 +174,10 @@ def test_sigterm_stops_in_time_and_restart_sends_the_rest_once(backend, new_data
 # -- two servers, one PostgreSQL database --------------------------------------------
 
 
-def test_two_servers_on_one_database_deliver_each_once(backend, new_database, smtp, servers, tmp_path):
-    if backend != "postgresql":
-        pytest.skip(
-            "two servers sharing one database exercise the PostgreSQL claim (FOR UPDATE SKIP LOCKED); SQLite is one file on one host"
-        )
+@pytest.mark.postgresql_only(
+    "two servers sharing one database exercise the PostgreSQL claim (FOR UPDATE SKIP LOCKED); SQLite is one file on one host"
+)
+def test_two_servers_on_one_database_deliver_each_once(new_database, smtp, servers, tmp_path):
     url = new_database()
     # A small queue sends most rows through the sweepers, where 4 processes race to claim.
     env = {**smtp.env(), "NOTIFY_QUEUE_SIZE": "2", "NOTIFY_SWEEP_SECONDS": "0.2", "NOTIFY_DELIVERY_DELAY_MS": "50"}

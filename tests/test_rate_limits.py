@@ -321,3 +321,12 @@ def test_login_throttle_with_redis_storage_in_process(redis_db, client, make_use
 
     with redis.Redis.from_url(redis_db) as store:
         assert any(b"login-failures" in key for key in store.keys()), "the login counts are not in Redis"
+
+
+@limits(RATELIMIT_STORAGE_URI=f"redis://127.0.0.1:{support.free_port()}/0", RATELIMIT_LOGIN_FAILURES="3 per minute")
+def test_an_unreachable_store_falls_back_to_counting_in_memory(client, make_user):
+    """Nothing listens on that port: logins are answered, and still limited."""
+    user = make_user("CUSTOMER")
+    for attempt in range(3):
+        assert login(client, user.email, f"wrong-{attempt}").status_code == 401
+    assert_rate_limited(login(client, user.email, support.PASSWORD))

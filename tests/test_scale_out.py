@@ -40,10 +40,8 @@ def in_days(days):
     return (datetime.now(timezone.utc) + timedelta(days=days)).isoformat().replace("+00:00", "Z")
 
 
-def test_two_instances_on_one_database_never_oversell_and_send_each_email_once(backend, new_database, redis_store,
-                                                                               tmp_path):
-    if backend != "postgresql":
-        pytest.skip("scale-out is several instances on one PostgreSQL database; SQLite is one machine's file")
+@pytest.mark.postgresql_only("scale-out is several instances on one PostgreSQL database; SQLite is one machine's file")
+def test_two_instances_on_one_database_never_oversell_and_send_each_email_once(new_database, redis_store, tmp_path):
     url = new_database()
     with SMTPServer() as smtp:
         env = {

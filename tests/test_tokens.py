@@ -48,7 +48,7 @@ def test_the_real_token_works(client, customer):
     {"Authorization": "Bearer garbage"},
     {"Authorization": "Bearer a.b.c"},
     {"Authorization": "Bearer ....."},
-    {"Authorization": "Bearer " + "x" * 10_000},
+    {"Authorization": "Bearer " + "x" * 8000},  # longer header values are a 431 (tests/test_bad_input.py)
 ])
 def test_missing_or_garbage_token(client, headers):
     assert_unauthorized(client.get(ME, headers=headers))

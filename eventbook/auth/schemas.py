@@ -5,14 +5,22 @@ from eventbook.schemas import Schema, Text, Title, UTCDateTime
 
 
 class Password(Text):
-    """8 to 72 bytes: bcrypt looks at 72 bytes at most, and bcrypt 5 refuses more."""
+    """8 to 72 bytes: bcrypt looks at 72 bytes at most, and bcrypt 5 refuses more.
+
+    JSON Schema counts characters, and a character is 1 to 4 bytes of UTF-8, so the
+    document gives the character counts those bytes allow (2 to 72) as minLength and
+    maxLength, and the rule itself as `x-minBytes` / `x-maxBytes` and in the description:
+    every password the server accepts fits the schema, and a client that follows the
+    document (x- rule included) is never refused."""
 
     def __init__(self, min_bytes=8, **kwargs):
         self.min_bytes = min_bytes
         super().__init__(
             load_only=True, required=True,
-            metadata={"minLength": min_bytes, "maxLength": 72, "format": "password",
-                      "description": f"{min_bytes} to 72 bytes once encoded as UTF-8"},
+            metadata={"minLength": -(-min_bytes // 4), "maxLength": 72, "x-minBytes": min_bytes, "x-maxBytes": 72,
+                      "format": "password",
+                      "description": f"{min_bytes} to 72 bytes once encoded as UTF-8 (x-minBytes, x-maxBytes): "
+                                     f"{min_bytes} to 72 ASCII characters, fewer where a character takes more bytes"},
             **kwargs,
         )
 

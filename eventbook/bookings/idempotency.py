@@ -16,7 +16,7 @@ from sqlalchemy import delete, select
 
 from eventbook.errors import error
 from eventbook.extensions import db
-from eventbook.models import Booking, IdempotencyKey
+from eventbook.models import IdempotencyKey
 from eventbook.sales import Key
 
 
@@ -29,8 +29,8 @@ def key_of(key, request_path, body, now):
 
 
 def replay(customer_id, key, now):
-    """(booking, status) of the first success under `key`, or None if there is none (an
-    expired key is forgotten); a 409 when the key came with another request."""
+    """(booking id, status) of the first success under `key`, or None if there is none
+    (an expired key is forgotten); a 409 when the key came with another request."""
     if key is None:
         return None
     stored = db.session.scalar(
@@ -45,4 +45,4 @@ def replay(customer_id, key, now):
     if stored.request_hash != key.digest:
         db.session.rollback()
         error(409, "idempotency_key_reused", "This Idempotency-Key was used with another request")
-    return db.session.get(Booking, stored.booking_id), stored.response_status
+    return stored.booking_id, stored.response_status

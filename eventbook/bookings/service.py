@@ -1,12 +1,13 @@
 """Bookings: the overbooking-safe purchase, cancellation, and who may see what."""
 
 from sqlalchemy import exc, select, update
+from sqlalchemy.orm import joinedload
 
 from eventbook import inventory, sales
 from eventbook.bookings import idempotency
 from eventbook.errors import error
 from eventbook.extensions import db
-from eventbook.models import Booking, BookingStatus, Item, Role, Seat, User, utcnow
+from eventbook.models import Booking, BookingStatus, Event, Item, Role, Seat, User, utcnow
 from eventbook.notifications import outbox
 from eventbook.sales import refusal
 
@@ -29,21 +30,27 @@ def book(customer, data, idempotency_key=None, path="/api/bookings"):
     key = idempotency.key_of(idempotency_key, path, data, now)
     replayed = idempotency.replay(customer.id, key, now)
     if replayed:
-        return (*replayed, True)
+        return replay(*replayed)
     order = order_of(customer, data, now, key)
     try:
         booking_id, notes = sales.book(order)
     except sales.NotTaken:
         refusal.explain(order)
     except exc.IntegrityError as refused:
-        return (*conflict(refused, customer.id, key, now), True)
+        return replay(*conflict(refused, customer.id, key, now))
     outbox.submit(notes)
-    return db.session.get(Booking, booking_id), 201, False
+    return load(booking_id), 201, False
+
+
+def replay(booking_id, status):
+    """What a repeated Idempotency-Key is answered with: (booking, status, replayed)."""
+    return load(booking_id), status, True
 
 
 def conflict(integrity_error, customer_id, key, now):
-    """A unique index refused the sale: a first use of the same key was faster (replay
-    it), or the customer has a confirmed booking for this event already."""
+    """A unique index refused the sale: a first use of the same key was faster (its
+    booking id and status, to replay), or the customer has a confirmed booking for this
+    event already."""
     db.session.rollback()
     replayed = idempotency.replay(customer_id, key, now)
     if replayed:
@@ -64,10 +71,21 @@ def _constraint(integrity_error):
     return (diag.constraint_name if diag is not None else None) or str(integrity_error.orig)
 
 
+def load(booking_id):
+    """A booking with everything its response shows (its event and the event's ticket
+    types, its items, its seats), in one query."""
+    return db.session.execute(
+        select(Booking).where(Booking.id == booking_id).options(
+            joinedload(Booking.event).joinedload(Event.ticket_types), joinedload(Booking.items),
+            joinedload(Booking.seats))
+        .execution_options(populate_existing=True)
+    ).unique().scalar_one_or_none()
+
+
 def visible(booking_id, user):
     """The booking if `user` may see it (its customer, the event's organizer, an admin);
     404 for everyone else, who need not learn that it exists."""
-    booking = db.session.get(Booking, booking_id)
+    booking = load(booking_id)
     if booking is None or not (
         user.role == Role.ADMIN
         or booking.user_id == user.id
@@ -106,9 +124,7 @@ def cancel(booking_id, user):
         from eventbook import waitlist
 
         waitlist.offer_soon(event.id)
-    return db.session.execute(
-        select(Booking).where(Booking.id == booking_id).execution_options(populate_existing=True)
-    ).unique().scalar_one()
+    return load(booking_id)
 
 
 def counts_of(owner):

@@ -9,10 +9,10 @@ from sqlalchemy import exc, select, update
 
 from eventbook import inventory, sales
 from eventbook.bookings import idempotency
-from eventbook.bookings.service import conflict, counts_of, order_of
+from eventbook.bookings.service import conflict, counts_of, load, order_of, replay
 from eventbook.errors import error
 from eventbook.extensions import db
-from eventbook.models import Booking, EntryStatus, Hold, HoldStatus, Item, Role, Seat, WaitlistEntry, utcnow
+from eventbook.models import EntryStatus, Hold, HoldStatus, Item, Role, Seat, WaitlistEntry, utcnow
 from eventbook.notifications import outbox
 from eventbook.sales import refusal
 
@@ -50,21 +50,21 @@ def confirm(hold_id, customer, idempotency_key=None):
     key = idempotency.key_of(idempotency_key, f"/api/holds/{hold_id}/confirm", {}, now)
     replayed = idempotency.replay(customer.id, key, now)
     if replayed:
-        return (*replayed, True)
+        return replay(*replayed)
     if held.status == HoldStatus.CONFIRMED:
-        return db.session.get(Booking, held.booking_id), 200, False
+        return load(held.booking_id), 200, False
     try:
         booking_id, notes = sales.confirm(hold_id, customer.id, customer.email, key, now)
     except sales.NotTaken:
         db.session.rollback()
         held = db.session.get(Hold, hold_id, populate_existing=True)
         if held.status == HoldStatus.CONFIRMED:  # a concurrent confirm was first
-            return db.session.get(Booking, held.booking_id), 200, False
+            return load(held.booking_id), 200, False
         error(409, "hold_expired", "This hold has expired or was released: its tickets are no longer held")
     except exc.IntegrityError as refused:
-        return (*conflict(refused, customer.id, key, now), True)
+        return replay(*conflict(refused, customer.id, key, now))
     outbox.submit(notes)
-    return db.session.get(Booking, booking_id), 201, False
+    return load(booking_id), 201, False
 
 
 def release(hold_id, user):

@@ -6,6 +6,7 @@ from email.message import EmailMessage
 from email.utils import make_msgid
 
 from eventbook.notifications import templates
+from eventbook.schemas import ONE_LINE_BREAKER
 
 log = logging.getLogger("eventbook.email")
 
@@ -28,12 +29,19 @@ def send(config, note):
     )
 
 
+def header_text(text):
+    """`text` as one header line: every control or bidirectional-override character (CR
+    and LF among them) becomes a space. EmailMessage refuses CR and LF in a header by
+    raising, and a notification that always raises would be retried until it FAILED."""
+    return " ".join(ONE_LINE_BREAKER.sub(" ", text).split())
+
+
 def _send_smtp(config, note):
     subject, body = templates.render(note)
     message = EmailMessage()
-    message["From"] = config["MAIL_FROM"]
-    message["To"] = note["recipient"]
-    message["Subject"] = subject
+    message["From"] = config["MAIL_FROM"]  # checked at start (config.validate)
+    message["To"] = header_text(note["recipient"])
+    message["Subject"] = header_text(subject)
     # Stable per notification, so a receiver can drop the rare redelivery after a crash.
     message["Message-ID"] = make_msgid(idstring=f"notification-{note['id']}", domain="eventbook")
     message["X-Eventbook-Notification"] = str(note["id"])

@@ -446,6 +446,7 @@ class Bench:
         (self.results / "server.log").write_text("")  # this run's servers only
         self.tmp = Path(tempfile.mkdtemp(prefix="eventbook-bench-"))
         self.rows = []  # the table
+        self.oversold = []  # every failed oversell check, whether or not its row has a verdict
         self.data = {}  # the JSON, per scenario
         self.spec_counter = 0
         self.url = None
@@ -643,6 +644,8 @@ class Bench:
         )
         check = {"sold": client_sold, "total_minus_available": int(taken), "confirmed_tickets": int(confirmed), "bad_events": bad}
         check["ok"] = bad == 0 and taken == confirmed and (client_sold is None or client_sold == confirmed)
+        if not check["ok"]:
+            self.oversold.append(check)
         return check
 
     # -- load ------------------------------------------------------------------
@@ -1452,7 +1455,11 @@ class Bench:
         path.write_text(json.dumps({**info, "table": self.rows, "scenarios": self.data}, indent=2, default=str))
         path.with_suffix(".md").write_text(self.markdown(info))
         log(f"wrote {path} and {path.with_suffix('.md')}")
-        return 1 if failures else 0
+        missed = [row for row in self.rows if row["verdict"] == "MISS"]
+        if failures or missed or self.oversold:
+            log(f"exit 1: {len(failures)} scenario(s) failed, {len(missed)} MISS, {len(self.oversold)} oversell check(s) failed")
+            return 1
+        return 0
 
     def machine_line(self, info):
         m = info["machine"]

@@ -54,7 +54,8 @@ def book(bookings, limits=True, keyed=False):
     url = support.create_database("postgresql", tempfile.mkdtemp())
     try:
         app = create_app(support.test_config(url, RATELIMIT_ENABLED=limits, RATELIMIT_BOOKING="1000000 per minute",
-                                                   NOTIFY_SWEEP_SECONDS=600))  # no polling: its cost would grow with time
+                                                   NOTIFY_SWEEP_SECONDS=600, HOLD_SWEEP_SECONDS=600))  # no polling:
+        # its cost would grow with time
         client = app.test_client()
         tokens = {}
         for role in ("ORGANIZER", "CUSTOMER"):
@@ -69,7 +70,8 @@ def book(bookings, limits=True, keyed=False):
         with engine.begin() as connection:  # copies of that event, one per booking
             columns = ", ".join(
                 name for (name,) in connection.execute(sa.text(
-                    "SELECT column_name FROM information_schema.columns WHERE table_name = 'events' AND column_name <> 'id'"))
+                    "SELECT column_name FROM information_schema.columns WHERE table_name = 'events' AND column_name <> 'id' "
+                    "AND is_generated = 'NEVER'"))
             )
             connection.execute(sa.text(
                 f"INSERT INTO events ({columns}) SELECT {columns} FROM events, generate_series(1, :n)"), {"n": bookings + 20})

@@ -1,0 +1,167 @@
+"""A live gunicorn, configured as deployed (gunicorn.conf.py), fed bytes a client library
+will not send: what reaches the app gets its JSON envelope, what only gunicorn refuses is
+documented in docs/operations.md, and nothing of it leaves a traceback. Also what the
+master says at start, and rate limits counted across workers."""
+
+import json
+import socket
+import uuid
+
+import httpx
+import pytest
+
+from tests import support
+
+LIMITS = {"RATELIMIT_ENABLED": "true", "RATELIMIT_LOGIN": "1000 per minute", "RATELIMIT_REGISTER": "1000 per minute",
+          "RATELIMIT_LOGIN_ACCOUNT": "10 per minute"}
+OPERATIONS = (support.ROOT / "docs" / "operations.md").read_text()
+
+
+def start(url, tmp_path, workers=2, **env):
+    log_path = tmp_path / f"gunicorn-{uuid.uuid4().hex[:6]}.log"
+    server = support.Server(url, workers=workers, threads=4, env={**LIMITS, **env}, log_path=log_path)
+    server.log_path = log_path
+    return server.start()
+
+
+@pytest.fixture(scope="module")
+def server(backend, tmp_path_factory):
+    """Two workers counting rate limits in memory (the default storage)."""
+    tmp = tmp_path_factory.mktemp("gunicorn")
+    url = support.create_database(backend, tmp)
+    server = start(url, tmp, RATELIMIT_STORAGE_URI="memory://")
+    yield server
+    server.stop()
+    support.drop_database(url)
+
+
+def log_messages(server):
+    lines = [json.loads(line) for line in server.log_path.read_text().splitlines() if line.startswith("{")]
+    return [(line["level"], line["message"]) for line in lines]
+
+
+def assert_log_clean(server):
+    text = server.log_path.read_text()
+    assert "Traceback" not in text and '"level": "ERROR"' not in text, text[-3000:]
+
+
+def raw(server, data):
+    """Send `data` on a new connection; (status, content type, body) of the first answer."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(data)
+        received = b""
+        while b"\r\n\r\n" not in received:
+            chunk = sock.recv(65536)
+            assert chunk, f"connection closed after {received!r}"
+            received += chunk
+        head, _, body = received.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        headers = {name.lower(): value.strip() for name, _, value in (line.partition(":") for line in lines[1:])}
+        while len(body) < int(headers.get("content-length", 0)):
+            body += sock.recv(65536)
+    return int(lines[0].split()[1]), headers.get("content-type", ""), body
+
+
+def request(method, target, *headers, body=b""):
+    lines = [f"{method} {target} HTTP/1.1", "Host: localhost", *headers, "Connection: close"]
+    return "\r\n".join(lines).encode("latin-1") + b"\r\n\r\n" + body
+
+
+def assert_envelope(answer, status, code):
+    got_status, content_type, body = answer
+    assert (got_status, content_type) == (status, "application/json"), answer
+    assert json.loads(body)["code"] == code, body
+
+
+# -- what the app judges -----------------------------------------------------------------
+
+
+def test_oversized_headers_and_urls_reach_the_app(server):
+    assert_envelope(raw(server, request("GET", "/api/auth/me", "Authorization: Bearer " + "a" * 10_000)),
+                    431, "header_too_large")
+    assert_envelope(raw(server, request("GET", "/api/events", "X-Trace: " + "t" * 30_000)), 431, "header_too_large")
+    assert_envelope(raw(server, request("GET", "/api/events?q=" + "x" * 5000)), 414, "uri_too_long")
+    assert_log_clean(server)
+
+
+@pytest.mark.parametrize("path", ["/api/bookings", "/api/auth/login"])
+def test_a_malformed_chunked_body_is_400_before_the_token_check(server, path):
+    headers = ("Content-Type: application/json", "Transfer-Encoding: chunked")
+    assert_envelope(raw(server, request("POST", path, *headers, body=b"zz\r\n{}\r\n0\r\n\r\n")), 400, "bad_request")
+    assert_log_clean(server)
+
+
+@pytest.mark.parametrize("body", ['{"email": ' + "[" * 1000 + "]" * 1000 + "}", "[" * 50_000,
+                                  '{"email": "a@b.c", "password": ' + "7" * 5000 + "}", ""],
+                         ids=["deep", "deeper", "long integer", "empty"])
+def test_undecodable_bodies_are_400_with_rate_limits_on(server, body):
+    for path in ("/api/auth/login", "/api/auth/register"):
+        response = httpx.post(server.url + path, content=body, headers={"Content-Type": "application/json"})
+        assert (response.status_code, response.json()["code"]) == (400, "bad_request"), response.text
+    assert_log_clean(server)
+
+
+# -- what only gunicorn refuses (docs/operations.md) ---------------------------------------
+
+
+GUNICORN_ONLY = {
+    "request line over 8190 bytes": (request("GET", "/api/events?q=" + "x" * 9000), 414),
+    "header over 32768 bytes": (request("GET", "/api/events", "X-Trace: " + "t" * 40_000), 431),
+    "more than 100 headers": (request("GET", "/api/events", *(f"X-H{n}: 1" for n in range(101))), 431),
+    "NUL in a header": (request("GET", "/api/events", "X-Trace: a\x00b"), 400),
+    "bare LF": (b"GET /api/events HTTP/1.1\nHost: localhost\n\n", 400),
+    "Content-Length and Transfer-Encoding": (
+        request("POST", "/api/auth/login", "Content-Length: 2", "Transfer-Encoding: chunked", body=b"0\r\n\r\n"), 400),
+}
+
+
+@pytest.mark.parametrize("case", GUNICORN_ONLY)
+def test_what_only_gunicorn_refuses_is_documented(server, case):
+    data, status = GUNICORN_ONLY[case]
+    got_status, content_type, _ = raw(server, data)
+    assert (got_status, content_type) == (status, "text/html")
+    assert f"| {case} | {status} |" in OPERATIONS, f"docs/operations.md does not list {case!r} as {status}"
+    assert httpx.get(f"{server.url}/api/health").status_code == 200
+    assert_log_clean(server)
+
+
+# -- start lines and rate limits across workers --------------------------------------------
+
+
+def test_the_master_names_its_address_and_warns_once_about_memory_rate_limits(server):
+    messages = log_messages(server)
+    assert any(m.startswith(f"Listening at: http://127.0.0.1:{server.port} (") for _, m in messages), messages
+    warnings = [m for level, m in messages if "each of the 2 workers counts on its own" in m]
+    assert len(warnings) == 1 and "RATELIMIT_STORAGE_URI" in warnings[0], messages
+
+
+def failed_logins(server, attempts=20):
+    """Statuses of `attempts` failed logins to one account, each on a new connection (so
+    the kernel spreads them over the workers)."""
+    email = f"victim-{uuid.uuid4().hex[:8]}@example.com"
+    return [httpx.post(f"{server.url}/api/auth/login", json={"email": email, "password": "wrong-password"}).status_code
+            for _ in range(attempts)]
+
+
+def test_memory_rate_limits_count_per_worker(server):
+    """The control: what the warning says (20 attempts all on one worker: about 1 in 500,000)."""
+    statuses = failed_logins(server)
+    assert statuses.count(401) > 10, statuses
+
+
+def test_a_shared_store_makes_the_limit_exact_and_silences_the_warning(new_database, redis_url, tmp_path):
+    server = start(new_database(), tmp_path, RATELIMIT_STORAGE_URI=f"{redis_url}/14")
+    try:
+        statuses = failed_logins(server)
+    finally:
+        server.stop()
+    assert statuses == [401] * 10 + [429] * 10, statuses
+    assert not [m for _, m in log_messages(server) if "RATELIMIT_STORAGE_URI" in m]
+
+
+def test_one_worker_with_memory_rate_limits_is_not_warned_about(new_database, tmp_path):
+    server = start(new_database(), tmp_path, workers=1, RATELIMIT_STORAGE_URI="memory://")
+    server.stop()
+    messages = log_messages(server)
+    assert any(m.startswith("Listening at: http://127.0.0.1:") for _, m in messages)
+    assert not [m for _, m in messages if "RATELIMIT_STORAGE_URI" in m], messages
