@@ -444,7 +444,8 @@ def test_a_500_body_carries_only_the_request_id(client, caplog, monkeypatch):
 
 
 @pytest.mark.parametrize(
-    "path, method", [("/api/nope", "GET"), ("/api/events", "DELETE"), ("/", "GET"), ("/api/events/1/bookings", "POST")]
+    "path, method",
+    [("/api/nope", "GET"), ("/api/events", "DELETE"), ("/nope", "GET"), ("/", "POST"), ("/api/events/1/bookings", "POST")],
 )
 def test_routing_errors_are_json_without_internals(client, path, method):
     response = client.open(path, method=method)
