@@ -118,11 +118,24 @@ def test_organizer_creates_an_event_with_two_ticket_types_and_sees_the_attendee(
     response = site.http.post("/api/bookings", headers=customer["headers"],
                               json={"eventId": event_id, "items": [{"ticketTypeId": balcony, "count": 2}]})
     assert response.status_code == 201, response.text
-    booking = response.json()
     page.get_by_role("link", name="Attendees").click()
     row = page.get_by_role("row", name=re.compile(re.escape(customer["email"])))
     expect(row).to_contain_text("2 × Balcony")
     expect(row).to_contain_text("€91.00")
+
+
+def test_organizer_at_the_door_downloads_the_csv_checks_a_code_in_and_sees_the_figures(pages, site):
+    organizer = site.user("ORGANIZER")
+    event = steps.event(site, organizer, "Door Night", types=(("Floor", "30.00", 60), ("Balcony", "45.50", 20)))
+    customer = site.user("CUSTOMER")
+    balcony = event["ticketTypes"][1]["id"]
+    response = site.http.post("/api/bookings", headers=customer["headers"],
+                              json={"eventId": event["id"], "items": [{"ticketTypeId": balcony, "count": 2}]})
+    assert response.status_code == 201, response.text
+    tickets = site.http.get(f"/api/bookings/{response.json()['id']}/tickets", headers=customer["headers"]).json()
+    page = pages.open("desktop")
+    steps.log_in(page, site, organizer["email"])
+    page.goto(f"{site.url}/#/manage/{event['id']}/attendees")
 
     # The CSV, downloaded with the access token.
     with page.expect_download() as download:
@@ -130,19 +143,25 @@ def test_organizer_creates_an_event_with_two_ticket_types_and_sees_the_attendee(
     assert customer["email"] in download.value.path().read_text()
 
     # Check a ticket in by pasting its code; the same code again is refused beside the field.
-    tickets = site.http.get(f"/api/bookings/{booking['id']}/tickets", headers=customer["headers"]).json()
     page.get_by_role("link", name="Check-in").click()
+    expect(page.get_by_label("Ticket code")).to_be_focused()
     page.get_by_label("Ticket code").fill(tickets[0]["code"])
     page.get_by_role("button", name="Check in").click()
     expect(page.get_by_text("Welcome in")).to_be_visible()
-    page.watch.refusal(409, f"/api/events/{event_id}/check-ins")
+    page.watch.refusal(409, f"/api/events/{event['id']}/check-ins")
     page.get_by_label("Ticket code").fill(tickets[0]["code"])
     page.get_by_role("button", name="Check in").click()
     expect(page.get_by_label("Ticket code")).to_have_accessible_description(re.compile("already checked in"))
 
     page.get_by_role("link", name="Figures").click()
-    expect(page.locator(".figures")).to_contain_text("Checked in")
+    expect(page.locator(".figures dt:text-is('Checked in') + dd")).to_have_text("1")
     expect(page.get_by_role("row", name=re.compile("^Balcony"))).to_contain_text("€91.00")
+
+    # The admin's figures count the sale too.
+    admin_page = pages.open("desktop")
+    steps.log_in(admin_page, site, steps.admin(site))
+    admin_page.get_by_role("link", name="Figures").click()
+    expect(admin_page.locator(".figures")).to_contain_text("Tickets sold")
 
 
 @pytest.mark.parametrize("viewport", VIEWPORTS)
@@ -174,6 +193,48 @@ def test_admin_disables_a_user_whose_next_request_fails(pages, site, viewport):
     customer_page.get_by_role("button", name="Log in").click()
     expect(customer_page.locator("form .error")).to_have_text("Invalid email or password")
 
-    if viewport == "desktop":
-        admin_page.get_by_role("link", name="Figures").click()
-        expect(admin_page.locator(".figures")).to_contain_text("Tickets sold")
+
+def test_organizer_draws_a_seat_map_and_a_customer_picks_seats_on_a_phone(pages, site):
+    organizer = site.user("ORGANIZER")
+    event = steps.event(site, organizer, "Opera Gala", types=(("Stalls", "80.00", 10), ("Circle", "40.00", 10)),
+                        seating="RESERVED")
+    page = pages.open("desktop")
+    steps.log_in(page, site, organizer["email"])
+    page.goto(f"{site.url}/#/manage/{event['id']}/seats")
+    page.get_by_label("Name", exact=True).fill("Stalls")
+    page.get_by_label("Rows").fill("A, B")
+    page.get_by_label("Last seat number").fill("6")
+    page.get_by_role("button", name="Add a section").click()
+    circle = page.locator("fieldset", has_text="Section 2")
+    circle.get_by_label("Name", exact=True).fill("Circle")
+    circle.get_by_label("Ticket type").select_option(label="Circle (€40.00)")
+    circle.get_by_label("Rows").fill("C")
+    circle.get_by_label("Last seat number").fill("8")
+    page.get_by_role("button", name="Save seat map").click()
+    expect(page.get_by_text("Saved: 20 seats.")).to_be_visible()
+
+    customer = site.user("CUSTOMER")
+    phone = pages.open("phone")
+    steps.log_in(phone, site, customer["email"])
+    phone.goto(f"{site.url}/#/events/{event['id']}")
+    phone.get_by_role("button", name="Stalls, row A, seat 3, €80.00").click()
+    phone.get_by_role("button", name="Stalls, row B, seat 4, €80.00").click()
+    expect(phone.locator(".seat-summary")).to_have_text("2 seats chosen, €160.00")
+
+    # Somebody else books B4 meanwhile: the refusal says so beside the button, B4 is marked taken.
+    seats = site.http.get(f"/api/events/{event['id']}/seats").json()
+    [b4] = [seat["id"] for seat in seats if (seat["section"], seat["row"], seat["number"]) == ("Stalls", "B", 4)]
+    other = site.user("CUSTOMER")
+    assert site.http.post("/api/bookings", headers=other["headers"],
+                          json={"eventId": event["id"], "seatIds": [b4]}).status_code == 201
+    phone.watch.refusal(409, "/api/holds")
+    phone.get_by_role("button", name="Hold seats").click()
+    expect(phone.locator("form.seats .error")).to_contain_text("Taken meanwhile: Stalls, row B, seat 4.")
+    expect(phone.get_by_role("button", name="Stalls, row B, seat 4, taken")).to_be_disabled()
+    expect(phone.locator(".seat-summary")).to_have_text("1 seat chosen, €80.00")
+
+    phone.get_by_role("button", name="Hold seats").click()
+    expect(phone.get_by_role("timer")).to_have_text(steps.TIMER)
+    phone.get_by_role("button", name="Confirm booking").click()
+    expect(phone.get_by_role("heading", name="Booking for Opera Gala")).to_be_visible()
+    expect(phone.get_by_text("Stalls, row A, seat 3")).to_be_visible()

@@ -3,7 +3,7 @@
 
 import * as api from "./api.js";
 import { errorBox, field, h, input, select } from "./dom.js";
-import { cents, fromCents, money, plural } from "./format.js";
+import { cents, fromCents, money, plural, seatName } from "./format.js";
 import { run, values } from "./forms.js";
 
 const MAX_SEATS = 10;
@@ -46,7 +46,7 @@ export async function seatPicker(view, event, onHeld) {
         type: "button",
         class: `seat ${free ? "" : "taken"}`,
         "aria-pressed": "false",
-        "aria-label": `${seat.section}, row ${seat.row}, seat ${seat.number}, ${free ? price : "taken"}`,
+        "aria-label": `${seatName(seat)}, ${free ? price : "taken"}`,
         disabled: !free,
       },
       String(seat.number),
@@ -102,7 +102,8 @@ export async function seatPicker(view, event, onHeld) {
     if (hold) onHeld(hold);
     else if (box.textContent) {
       // Seats someone else took meanwhile: mark them taken and drop them from the choice.
-      await markTaken(event, buttons, chosen);
+      const lost = await markTaken(event, buttons, chosen);
+      if (lost.length) box.textContent += ` Taken meanwhile: ${lost.map(seatName).join("; ")}.`;
       update();
     }
   });
@@ -110,20 +111,24 @@ export async function seatPicker(view, event, onHeld) {
   return form;
 }
 
+/** Mark the seats no longer free as taken; returns those that were chosen. */
 async function markTaken(event, buttons, chosen) {
+  const lost = [];
   try {
     const seats = await api.get(`/api/events/${event.id}/seats`);
     for (const seat of seats) {
       const button = buttons.get(seat.id);
-      if (!button || seat.status === "AVAILABLE") continue;
-      chosen.delete(seat.id);
+      if (!button || seat.status === "AVAILABLE" || button.disabled) continue;
+      if (chosen.delete(seat.id)) lost.push(seat);
       button.disabled = true;
       button.classList.add("taken");
       button.setAttribute("aria-pressed", "false");
+      button.setAttribute("aria-label", `${seatName(seat)}, taken`);
     }
   } catch {
     // the error already shown says what happened
   }
+  return lost;
 }
 
 /** The organizer's seat map editor. */
