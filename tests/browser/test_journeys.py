@@ -123,6 +123,19 @@ def test_organizer_creates_an_event_with_two_ticket_types_and_sees_the_attendee(
     expect(row).to_contain_text("2 × Balcony")
     expect(row).to_contain_text("€91.00")
 
+    # Edit the event and a ticket type.
+    page.get_by_role("link", name="Details").click()
+    page.get_by_label("Location").fill("Hangar 10")
+    page.get_by_role("button", name="Save changes").click()
+    expect(page.locator("#notice")).to_contain_text("Changes saved")
+    page.get_by_role("link", name="Ticket types").click()
+    floor = page.locator("form.type", has=page.get_by_role("heading", name="Floor"))
+    floor.get_by_label("Price").fill("35.00")
+    floor.get_by_role("button", name="Save").click()
+    expect(page.locator("#notice")).to_have_text("Floor saved.")
+    event = site.get_event(event_id)
+    assert event["location"] == "Hangar 10" and event["ticketTypes"][0]["price"] == "35.00"
+
 
 def test_organizer_at_the_door_downloads_the_csv_checks_a_code_in_and_sees_the_figures(pages, site):
     organizer = site.user("ORGANIZER")
@@ -238,3 +251,32 @@ def test_organizer_draws_a_seat_map_and_a_customer_picks_seats_on_a_phone(pages,
     phone.get_by_role("button", name="Confirm booking").click()
     expect(phone.get_by_role("heading", name="Booking for Opera Gala")).to_be_visible()
     expect(phone.get_by_text("Stalls, row A, seat 3")).to_be_visible()
+
+
+def test_customer_joins_the_waiting_list_and_confirms_the_offer(pages, site):
+    organizer = site.user("ORGANIZER")
+    event = steps.event(site, organizer, "Tiny Club Night", types=(("Entry", "12.00", 1),))
+    first = site.user("CUSTOMER")
+    booking = site.book(first, event["id"])
+    customer = site.user("CUSTOMER")
+    page = pages.open("phone")
+    steps.log_in(page, site, customer["email"])
+    page.watch.refusal(404, f"/api/events/{event['id']}/waitlist/me")  # asked on a sold-out event: no entry yet
+    page.goto(f"{site.url}/#/events/{event['id']}")
+    expect(page.get_by_text("Sold out").first).to_be_visible()
+    page.get_by_role("button", name="Join the waiting list").click()
+    expect(page.locator("#notice")).to_have_text("You are on the waiting list, number 1.")
+    expect(page.get_by_text("You are number 1 in line for 1 ticket.")).to_be_visible()
+    page.get_by_role("button", name="Leave the waiting list").click()
+    expect(page.locator("#notice")).to_have_text("You left the waiting list.")
+    page.get_by_role("button", name="Join the waiting list").click()
+    expect(page.get_by_text("You are number 1 in line for 1 ticket.")).to_be_visible()
+
+    # The ticket comes back: it is offered to the customer, who confirms it.
+    assert site.http.post(f"/api/bookings/{booking['id']}/cancel", headers=first["headers"]).status_code == 200
+    page.reload()
+    page.get_by_role("link", name="confirm them before they go to the next in line.").click()
+    expect(page.get_by_role("timer")).to_have_text(steps.TIMER)
+    page.get_by_role("button", name="Confirm booking").click()
+    expect(page.get_by_role("heading", name="Booking for Tiny Club Night")).to_be_visible()
+    assert site.my_bookings(customer)[0]["status"] == "CONFIRMED"
