@@ -53,6 +53,9 @@ def check_in(event_id, user, code, nonce=None):
     """Admit the holder of `code`: (ticket, checked_in_at). Exactly one scan of a code
     wins; a repeat of the winning scan's `nonce` gets its answer again."""
     managed(event_id, user)
+    # As copied from attendees.csv, where a code starting with "-" has a leading "'"
+    # (codes are URL-safe: none has an apostrophe of its own).
+    code = code.removeprefix("'")
     for _ in range(3):
         now = utcnow()
         won = db.session.execute(
