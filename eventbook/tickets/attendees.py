@@ -54,7 +54,7 @@ def lines(event_id):
             return
         after = page[-1][0]
         yield _encode(
-            (booking_id, name, email, type_name, seat_label(section, row, number), code,
+            (booking_id, *map(neutralised, (name, email, type_name, seat_label(section, row, number), code)),
              checked_in_at and checked_in_at.isoformat().replace("+00:00", "Z"))
             for _, booking_id, name, email, type_name, section, row, number, code, checked_in_at in page
         )
@@ -63,7 +63,7 @@ def lines(event_id):
 
 
 def _encode(rows):
+    """Lines of text cells already neutralised (ids and times cannot start a formula)."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, quoting=csv.QUOTE_ALL, lineterminator="\r\n")
-    writer.writerows([neutralised(cell) for cell in row] for row in rows)
+    csv.writer(buffer, quoting=csv.QUOTE_ALL, lineterminator="\r\n").writerows(rows)
     return buffer.getvalue().encode("utf-8")
