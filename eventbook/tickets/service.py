@@ -9,7 +9,7 @@ gets the row back; the others read why they did not.
 import io
 
 import segno
-from sqlalchemy import select, update
+from sqlalchemy import exists, select, update
 
 from eventbook.bookings.service import visible
 from eventbook.errors import error
@@ -45,8 +45,10 @@ def managed(event_id, user):
     return event
 
 
-def _of_event(event_id):
-    return select(Booking.id).where(Booking.event_id == event_id, Booking.status == BookingStatus.CONFIRMED)
+def _of_event(event_id, *conditions):
+    """SQL: the ticket's booking is of this event (and meets `conditions`). EXISTS, so
+    that both databases look its booking up by id rather than list the event's."""
+    return exists().where(Booking.id == _tickets.c.booking_id, Booking.event_id == event_id, *conditions)
 
 
 def check_in(event_id, user, code, nonce=None):
@@ -61,7 +63,7 @@ def check_in(event_id, user, code, nonce=None):
         won = db.session.execute(
             update(_tickets)
             .where(_tickets.c.code == code, _tickets.c.checked_in_at.is_(None),
-                   _tickets.c.booking_id.in_(_of_event(event_id)))
+                   _of_event(event_id, Booking.status == BookingStatus.CONFIRMED))
             .values(checked_in_at=now, check_in_nonce=nonce)
             .returning(_tickets.c.id)
         ).scalar_one_or_none()
@@ -103,8 +105,7 @@ def undo(event_id, ticket_id, user):
     managed(event_id, user)
     found = db.session.execute(
         update(_tickets)
-        .where(_tickets.c.id == ticket_id,
-               _tickets.c.booking_id.in_(select(Booking.id).where(Booking.event_id == event_id)))
+        .where(_tickets.c.id == ticket_id, _of_event(event_id))
         .values(checked_in_at=None, check_in_nonce=None)
     ).rowcount
     db.session.commit()
