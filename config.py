@@ -159,6 +159,8 @@ class Config:
     RATELIMIT_LOGIN_ACCOUNT = _str("RATELIMIT_LOGIN_ACCOUNT", "10 per minute")
     RATELIMIT_REGISTER = _str("RATELIMIT_REGISTER", "200 per hour")
     RATELIMIT_BOOKING = _str("RATELIMIT_BOOKING", "60 per minute")  # per customer
+    # Check-ins (and their undos) per organizer, all gates together: a big venue scans fast.
+    RATELIMIT_CHECKIN = _str("RATELIMIT_CHECKIN", "3000 per minute")
 
     CORS_ORIGINS = [o.strip() for o in _str("CORS_ORIGINS").split(",") if o.strip()]
     PROXY_FIX_X_FOR = _int("PROXY_FIX_X_FOR", 0, 0, 10)
@@ -202,7 +204,7 @@ def validate(config):
     if config.get("EMAIL_BACKEND") == "smtp" and not config.get("MAIL_SERVER"):
         problems.append("MAIL_SERVER must be set when EMAIL_BACKEND=smtp")
     for name in ("RATELIMIT_LOGIN", "RATELIMIT_LOGIN_FAILURES", "RATELIMIT_LOGIN_ACCOUNT", "RATELIMIT_REGISTER",
-                 "RATELIMIT_BOOKING"):
+                 "RATELIMIT_BOOKING", "RATELIMIT_CHECKIN"):
         try:
             parse_many(config.get(name, ""))
         except ValueError:

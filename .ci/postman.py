@@ -135,8 +135,11 @@ def seed(url, env):
                      json={"eventId": other.json()["id"], "ticketsCount": 1})
     assert held.status_code == 201, held.text
     customer = http.get("/api/auth/me", headers={"Authorization": f"Bearer {tokens['CUSTOMER']}"}).json()
+    tickets = http.get(f"/api/bookings/{booking.json()['id']}/tickets",
+                       headers={"Authorization": f"Bearer {tokens['CUSTOMER']}"}).json()
     made = {"event_id": event.json()["id"], "booking_id": booking.json()["id"],
-            "type_id": event.json()["ticketTypes"][0]["id"], "hold_id": held.json()["id"], "user_id": customer["id"]}
+            "type_id": event.json()["ticketTypes"][0]["id"], "hold_id": held.json()["id"], "user_id": customer["id"],
+            "ticket_id": tickets[0]["id"]}
     expected = {name: PARAMETERS[name] for name in made}
     assert made == expected, f"examples.py's ids are {expected}, the run made {made}: keep them and this seed together"
     return tokens

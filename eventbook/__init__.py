@@ -68,9 +68,11 @@ def register_blueprints(app):
     from eventbook.events.routes import blp as events
     from eventbook.holds.routes import blp as holds
     from eventbook.notifications.routes import blp as notifications
+    from eventbook.stats.routes import blp as stats
+    from eventbook.tickets.routes import blp as tickets
     from eventbook.waitlist.routes import blp as waitlist
 
-    for blueprint in (auth, events, bookings, holds, waitlist, notifications, health.blp):
+    for blueprint in (auth, events, bookings, holds, waitlist, notifications, tickets, stats, health.blp):
         api.register_blueprint(blueprint)
     from eventbook.admin.routes import blp as admin
     api.register_blueprint(admin)

@@ -36,6 +36,7 @@ PARAMETERS = {
     "type_id": 1,  # the event's first ticket type
     "hold_id": 1,  # the customer's hold, on a second event
     "user_id": 2,  # the customer
+    "ticket_id": 1,  # the first ticket of the booking
     "page": 1,
     "perPage": 20,
 }
@@ -64,6 +65,8 @@ EXAMPLES = {
     "POST /api/holds/{hold_id}/confirm": {"header": {"Idempotency-Key": "payment-7c1e"}},
     "POST /api/events/{event_id}/waitlist": {"body": {"ticketsCount": 2}},
     "PATCH /api/admin/users/{user_id}": {"body": {"disabled": False}},
+    # a code as the gate read it (this one is not a ticket's: 404)
+    "POST /api/events/{event_id}/check-ins": {"body": {"code": "kx3Q9vT2mLw8ZpR4cN7yHa", "nonce": "gate-3-0001"}},
 }
 
 

@@ -12,7 +12,8 @@ logs out cannot change what the next actor sees:
     admin      an ADMIN (made with `flask create-admin`)
 
 Placeholders in paths: {event}, {booking}, {type} (an unsold ticket type of `event`),
-{hold} (the booker's HELD hold on a second event), {user} (the world's customer).
+{hold} (the booker's HELD hold on a second event), {user} (the world's customer),
+{ticket} (the first ticket of `booking`).
 Bodies are callables of the world, so they can name its ids and fresh emails.
 """
 
@@ -75,6 +76,10 @@ def wait_for_one(world):
     return {"ticketsCount": 1, "ticketTypeId": world["event"]["ticketTypes"][0]["id"]}
 
 
+def scan_the_booking(world):
+    return {"code": world["ticket"]["code"]}
+
+
 def promote(world):
     return {"role": "ORGANIZER"}
 
@@ -119,6 +124,15 @@ MATRIX = [
     ("GET", "/api/events/{event}/waitlist/me", None, signed_in(403, customer=404, booker=404), "access"),
     ("DELETE", "/api/events/{event}/waitlist/me", None, signed_in(403, customer=204, booker=204), "access"),
     ("GET", "/api/events/{event}/waitlist", None, signed_in(200, **MANAGERS_ONLY), "access"),
+    # at the door: tickets (and their QR codes) as bookings are seen; the event's owner
+    # and admins scan, undo, export and count
+    ("GET", "/api/bookings/{booking}/tickets", None, signed_in(200, customer=404, organizer=404), "access"),
+    ("GET", "/api/bookings/{booking}/tickets/{ticket}/qr", None, signed_in(200, customer=404, organizer=404), "access"),
+    ("POST", "/api/events/{event}/check-ins", scan_the_booking, signed_in(201, **MANAGERS_ONLY), "access"),
+    ("DELETE", "/api/events/{event}/check-ins/{ticket}", None, signed_in(204, **MANAGERS_ONLY), "access"),
+    ("GET", "/api/events/{event}/attendees.csv", None, signed_in(200, **MANAGERS_ONLY), "access"),
+    ("GET", "/api/events/{event}/stats", None, signed_in(200, **MANAGERS_ONLY), "access"),
+    ("GET", "/api/admin/stats", None, signed_in(403, admin=200), "access"),
     # notifications: the caller's own
     ("GET", "/api/notifications", None, signed_in(200), "access"),
     # administration: admins only ({user} is the world's customer)
@@ -165,6 +179,8 @@ def build_world(app, client, make_user, login):
         )
         assert response.status_code == 201, response.get_json()
         world["booking"] = response.get_json()
+        world["ticket"] = client.get(f"/api/bookings/{world['booking']['id']}/tickets",
+                                     headers=world["booker"].headers).get_json()[0]
         response = client.post(f"/api/events/{world['event']['id']}/ticket-types", headers=owner.headers,
                                json={"name": "Unsold", "price": "5.00", "quantity": 3})
         assert response.status_code == 201, response.get_json()
@@ -193,12 +209,13 @@ def test_authorization_matrix(client, build_world, row):
     for actor in ACTORS:
         world = build_world()
         path = template.format(event=world["event"]["id"], booking=world["booking"]["id"], type=world["type"]["id"],
-                               hold=world["hold"]["id"], user=world["customer"].id)
+                               hold=world["hold"]["id"], user=world["customer"].id, ticket=world["ticket"]["id"])
         user = world[actor]
         headers = {}
         if user is not None:
             headers["Authorization"] = f"Bearer {user.refresh_token if kind == 'refresh' else user.token}"
         response = client.open(path, method=method, headers=headers, json=body(world) if body else None)
+        response.close()  # a streamed answer (the CSV) ends its request context here
         actual[actor] = response.status_code
         if response.status_code >= 400:
             envelope = response.get_json()
@@ -216,7 +233,8 @@ def test_every_documented_operation_is_in_the_matrix(client):
         (
             method.upper(),
             path.replace("{event_id}", "{event}").replace("{booking_id}", "{booking}").replace("{type_id}", "{type}")
-            .replace("{hold_id}", "{hold}").replace("{user_id}", "{user}").replace("{filename}", "swagger-ui.css"),
+            .replace("{hold_id}", "{hold}").replace("{user_id}", "{user}").replace("{ticket_id}", "{ticket}")
+            .replace("{filename}", "swagger-ui.css"),
         )
         for path, operations in spec["paths"].items()
         for method in operations

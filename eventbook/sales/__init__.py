@@ -58,8 +58,16 @@ class Order:
 
 
 def codes(count):
-    """Ticket codes: 128 random bits each, URL-safe (22 characters)."""
-    return [secrets.token_urlsafe(16) for _ in range(count)]
+    """Ticket codes: URL-safe, 23 characters, at least 128 random bits each. None starts
+    with "-", which a spreadsheet would read as a formula (the attendee export)."""
+    return [_code() for _ in range(count)]
+
+
+def _code():
+    while True:
+        code = secrets.token_urlsafe(17)  # 136 bits; refusing a leading "-" leaves more than 135
+        if not code.startswith("-"):
+            return code
 
 
 def strategy():

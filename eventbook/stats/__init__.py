@@ -1,0 +1,1 @@
+"""Figures: an event's for its organizer, the whole system's for admins."""

@@ -1,0 +1,113 @@
+"""Counting, in the database: an event's figures in one statement (one snapshot, so
+that capacity - available - set aside == sold + held holds in what it answers), and
+the system's for admins. Money is summed as NUMERIC and comes back as Decimal."""
+
+from decimal import Decimal
+
+from sqlalchemy import Numeric, func, select, type_coerce
+
+from eventbook.extensions import db
+from eventbook.models import (
+    Booking,
+    BookingStatus,
+    EntryStatus,
+    Event,
+    EventStatus,
+    Hold,
+    HoldStatus,
+    Item,
+    Notification,
+    NotificationStatus,
+    Role,
+    Ticket,
+    TicketType,
+    User,
+    WaitlistEntry,
+    utcnow,
+)
+
+SUM = Numeric(20, 2, asdecimal=True)  # wider than a column: a sum of many Numeric(12, 2)
+ZERO = Decimal("0.00")
+
+
+def _money(expression):
+    return type_coerce(func.coalesce(func.sum(expression), 0), SUM)
+
+
+def event_stats(event_id):
+    """The figures of one event and of each of its ticket types."""
+    confirmed = (Booking.event_id == event_id, Booking.status == BookingStatus.CONFIRMED)
+    sold = (
+        select(Item.ticket_type_id, func.sum(Item.count).label("sold"), _money(Item.count * Item.unit_price)
+               .label("revenue"))
+        .join(Booking, Booking.id == Item.booking_id).where(*confirmed)
+        .group_by(Item.ticket_type_id).subquery("sold")
+    )
+    held = (
+        select(Item.ticket_type_id, func.sum(Item.count).label("held"))
+        .join(Hold, Hold.id == Item.hold_id).where(Hold.event_id == event_id, Hold.status == HoldStatus.HELD)
+        .group_by(Item.ticket_type_id).subquery("held")
+    )
+    checked_in = (
+        select(Ticket.ticket_type_id, func.count().label("checked_in"))
+        .join(Booking, Booking.id == Ticket.booking_id).where(*confirmed, Ticket.checked_in_at.is_not(None))
+        .group_by(Ticket.ticket_type_id).subquery("checked_in")
+    )
+    waiting = select(func.count()).where(
+        WaitlistEntry.event_id == event_id, WaitlistEntry.status == EntryStatus.WAITING).scalar_subquery()
+    rows = db.session.execute(
+        select(Event.total_tickets, Event.available_tickets, Event.set_aside_tickets, Event.currency,
+               waiting.label("waiting"), TicketType.id, TicketType.name, TicketType.available_quantity,
+               func.coalesce(sold.c.sold, 0), func.coalesce(held.c.held, 0),
+               type_coerce(func.coalesce(sold.c.revenue, 0), SUM), func.coalesce(checked_in.c.checked_in, 0))
+        .select_from(Event)
+        .outerjoin(TicketType, TicketType.event_id == Event.id)
+        .outerjoin(sold, sold.c.ticket_type_id == TicketType.id)
+        .outerjoin(held, held.c.ticket_type_id == TicketType.id)
+        .outerjoin(checked_in, checked_in.c.ticket_type_id == TicketType.id)
+        .where(Event.id == event_id)
+        .order_by(TicketType.id)
+    ).all()
+    by_type = [
+        {"ticket_type_id": type_id, "name": name, "sold": sold, "held": held, "available": available,
+         "checked_in": checked, "revenue": revenue}
+        for *_, type_id, name, available, sold, held, revenue, checked in rows
+        if type_id is not None
+    ]
+    capacity, available, set_aside, currency, waiting = rows[0][:5]
+    return {
+        "capacity": capacity, "available": available, "set_aside": set_aside, "currency": currency,
+        **{name: sum(entry[name] for entry in by_type) for name in ("sold", "held", "checked_in")},
+        "revenue": sum((entry["revenue"] for entry in by_type), ZERO),
+        "by_type": by_type,
+        "waiting": waiting,
+    }
+
+
+def _by(column, known, *where):
+    """{value: count} of a column, every known value present (0 when none)."""
+    found = dict(db.session.execute(select(column, func.count()).where(*where).group_by(column)).all())
+    return {**dict.fromkeys(known, 0), **found}
+
+
+def admin_stats():
+    confirmed = Booking.status == BookingStatus.CONFIRMED
+    bookings, tickets = db.session.execute(
+        select(func.count(), func.coalesce(func.sum(Booking.tickets_count), 0)).where(confirmed)).one()
+    revenue = db.session.execute(
+        select(Event.currency, _money(Booking.total_amount)).join(Event, Event.id == Booking.event_id)
+        .where(confirmed).group_by(Event.currency).order_by(Event.currency)
+    ).all()
+    return {
+        "users_by_role": _by(User.role, Role.ALL),
+        "events_by_status": _by(Event.status, EventStatus.ALL),
+        "bookings": bookings,
+        "tickets_sold": tickets,
+        "revenue_by_currency": dict(revenue),
+        "active_holds": db.session.scalar(
+            select(func.count()).where(Hold.status == HoldStatus.HELD, Hold.expires_at > utcnow())),
+        "waiting_entries": db.session.scalar(
+            select(func.count()).where(WaitlistEntry.status == EntryStatus.WAITING)),
+        # Rows with a recipient: a fan-out row (no recipient) is not an email.
+        "notifications_by_status": _by(Notification.status, NotificationStatus.ALL, Notification.user_id.is_not(None)),
+    }

@@ -1,0 +1,113 @@
+"""Tickets, their QR codes, and check-in.
+
+A check-in is one conditional UPDATE: it sets `checked_in_at` only where it is still
+NULL, on a ticket of a CONFIRMED booking of this event. The database decides under the
+ticket's row lock, so of any number of gates scanning one code at once exactly one
+gets the row back; the others read why they did not.
+"""
+
+import io
+
+import segno
+from sqlalchemy import exists, select, update
+
+from eventbook.bookings.service import visible
+from eventbook.errors import error
+from eventbook.events.service import ensure_manager, get
+from eventbook.extensions import db
+from eventbook.models import Booking, BookingStatus, Ticket, utcnow
+
+_tickets = Ticket.__table__
+
+
+def of_booking(booking_id, user):
+    """The tickets of a booking its customer, the event's organizer or an admin sees."""
+    booking = visible(booking_id, user)
+    return db.session.scalars(select(Ticket).where(Ticket.booking_id == booking.id).order_by(Ticket.id)).all()
+
+
+def qr_svg(booking_id, ticket_id, user):
+    """An SVG QR code of one ticket's code (bytes)."""
+    booking = visible(booking_id, user)
+    ticket = db.session.get(Ticket, ticket_id)
+    if ticket is None or ticket.booking_id != booking.id:
+        error(404, "not_found", "Ticket not found")
+    svg = io.BytesIO()
+    # A full QR code (never a Micro QR, which phone cameras and most gate scanners skip).
+    segno.make_qr(ticket.code, error="m").save(svg, kind="svg", scale=4, border=4, title="Ticket")
+    return svg.getvalue()
+
+
+def managed(event_id, user):
+    """The event, if `user` is its organizer or an admin (404 unknown, 403 not theirs)."""
+    event = get(event_id)
+    ensure_manager(event, user)
+    return event
+
+
+def _of_event(event_id, *conditions):
+    """SQL: the ticket's booking is of this event (and meets `conditions`). EXISTS, so
+    that both databases look its booking up by id rather than list the event's."""
+    return exists().where(Booking.id == _tickets.c.booking_id, Booking.event_id == event_id, *conditions)
+
+
+def check_in(event_id, user, code, nonce=None):
+    """Admit the holder of `code`: (ticket, checked_in_at). Exactly one scan of a code
+    wins; a repeat of the winning scan's `nonce` gets its answer again."""
+    managed(event_id, user)
+    # As copied from attendees.csv, where a code starting with "-" has a leading "'"
+    # (codes are URL-safe: none has an apostrophe of its own).
+    code = code.removeprefix("'")
+    for _ in range(3):
+        now = utcnow()
+        won = db.session.execute(
+            update(_tickets)
+            .where(_tickets.c.code == code, _tickets.c.checked_in_at.is_(None),
+                   _of_event(event_id, Booking.status == BookingStatus.CONFIRMED))
+            .values(checked_in_at=now, check_in_nonce=nonce)
+            .returning(_tickets.c.id)
+        ).scalar_one_or_none()
+        db.session.commit()
+        if won is not None:
+            return _ticket(won), now
+        ticket, status = _scanned(event_id, code)
+        if ticket.checked_in_at is not None and nonce is not None and ticket.check_in_nonce == nonce:
+            return ticket, ticket.checked_in_at  # the gate lost the first answer: the same one again
+        if status != BookingStatus.CONFIRMED:
+            error(409, "ticket_void", "This ticket's booking was cancelled")
+        if ticket.checked_in_at is not None:
+            error(409, "already_checked_in", "This ticket was already checked in",
+                  checkedInAt=ticket.checked_in_at.isoformat().replace("+00:00", "Z"))
+        # The check-in was undone between the UPDATE and the read: scan again.
+    error(409, "conflict", "The ticket changed while it was scanned, scan it again")
+
+
+def _scanned(event_id, code):
+    """(ticket, booking status) of a code of this event: 404 for any other code, the
+    same as for no code at all, so that a scan tells nothing about other events."""
+    row = db.session.execute(
+        select(Ticket, Booking.status).join(Booking, Booking.id == Ticket.booking_id)
+        .where(Ticket.code == code, Booking.event_id == event_id)
+        .execution_options(populate_existing=True)
+    ).one_or_none()
+    db.session.commit()
+    if row is None:
+        error(404, "not_found", "No ticket of this event has this code")
+    return row
+
+
+def _ticket(ticket_id):
+    return db.session.get(Ticket, ticket_id, populate_existing=True)
+
+
+def undo(event_id, ticket_id, user):
+    """Undo a ticket's check-in (nothing to undo is fine); 404 for a ticket of another event."""
+    managed(event_id, user)
+    found = db.session.execute(
+        update(_tickets)
+        .where(_tickets.c.id == ticket_id, _of_event(event_id))
+        .values(checked_in_at=None, check_in_nonce=None)
+    ).rowcount
+    db.session.commit()
+    if not found:
+        error(404, "not_found", "Ticket not found")
