@@ -65,8 +65,3 @@ export function select(name, options, attrs = {}) {
 export function errorBox() {
   return h("p", { class: "error", role: "alert", hidden: true });
 }
-
-export function busy(button, on) {
-  button.disabled = on;
-  button.setAttribute("aria-busy", on ? "true" : "false");
-}

@@ -308,12 +308,14 @@ export async function hold(view, [id]) {
   const confirm = h("button", { type: "button" }, "Confirm booking");
   const release = h("button", { type: "button", class: "secondary" }, "Release tickets");
   const box = errorBox();
-  view.add(status, h("div", { class: "actions" }, confirm, release), box);
+  const warning = h("p", { class: "sr-only", "aria-live": "polite" });
+  view.add(status, h("div", { class: "actions" }, confirm, release), box, warning);
 
   const expires = Date.parse(holdData.expiresAt);
   const tick = () => {
     const left = (expires - api.serverNow()) / 1000;
     timer.textContent = clock(left);
+    if (left <= 60 && left > 0 && !warning.textContent) warning.textContent = "One minute left to confirm.";
     if (left <= 0) {
       clearInterval(interval);
       status.textContent = "This hold has expired: its tickets went back on sale.";

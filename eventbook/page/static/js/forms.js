@@ -81,11 +81,10 @@ export function showError(box, error, form = null, codeFields = {}) {
  * (and next to the form's fields). Resolves to fn's result, or undefined after an error.
  */
 export async function run(button, box, fn, { form = null, codeFields = {} } = {}) {
+  // Busy, not disabled: a disabled button drops the keyboard focus to the page's start.
+  if (button && button.getAttribute("aria-busy") === "true") return undefined; // a second click meanwhile
   clearErrors(form, box);
-  if (button) {
-    button.disabled = true;
-    button.setAttribute("aria-busy", "true");
-  }
+  if (button) button.setAttribute("aria-busy", "true");
   try {
     return await fn();
   } catch (error) {
@@ -93,10 +92,7 @@ export async function run(button, box, fn, { form = null, codeFields = {} } = {}
     if (!(error instanceof ApiError)) console.warn(error); // eslint-disable-line no-console
     return undefined;
   } finally {
-    if (button && button.isConnected) {
-      button.disabled = false;
-      button.setAttribute("aria-busy", "false");
-    }
+    if (button) button.setAttribute("aria-busy", "false");
   }
 }
 
