@@ -2,7 +2,7 @@
 
 import * as api from "./api.js";
 import { clear, errorBox, h } from "./dom.js";
-import { go, has, role, showNotice, takeNotice } from "./context.js";
+import { go, has, notice, role, showNotice, takeNotice } from "./context.js";
 import { showError } from "./forms.js";
 import * as account from "./account.js";
 import * as admin from "./admin.js";
@@ -77,13 +77,15 @@ function parse() {
   return { path: path || "/", query: new URLSearchParams(search) };
 }
 
-async function render({ focus = true } = {}) {
+/** Show the route in the address; `navigated`: the user went there (the old notice goes). */
+async function render({ navigated = true } = {}) {
   const { path, query } = parse();
   if (current) current.leave();
   const view = new View();
   current = view;
   clear(main, view.root);
-  showNotice(takeNotice());
+  const text = takeNotice();
+  if (text || navigated) showNotice(text);
   updateNav();
   const route = ROUTES.find(([pattern]) => pattern.test(path));
   if (!route) {
@@ -106,7 +108,7 @@ async function render({ focus = true } = {}) {
     }
   }
   const target = view.focusTarget || view.heading;
-  if (focus && view.alive() && target) target.focus();
+  if (navigated && view.alive() && target) target.focus();
 }
 
 function link(href, text) {
@@ -141,10 +143,11 @@ function updateNav() {
   clear(nav, items);
 }
 
-api.onSession((user, reason) => {
+api.onSession((_user, reason) => {
   if (reason) {
-    showNotice(reason);
-    render({ focus: false }).then(() => showNotice(reason));
+    // The session ended by itself (expired, revoked, disabled): say so, show the page as it now is.
+    notice(reason);
+    render({ navigated: false });
   } else updateNav();
 });
 
@@ -157,5 +160,5 @@ document.querySelector(".skip").addEventListener("click", (event) => {
 
 (async () => {
   await api.resume();
-  await render({ focus: false });
+  if (!current) await render({ navigated: false }); // unless the end of a session rendered already
 })();
