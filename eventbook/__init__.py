@@ -69,9 +69,10 @@ def register_blueprints(app):
     from eventbook.events.routes import blp as events
     from eventbook.holds.routes import blp as holds
     from eventbook.notifications.routes import blp as notifications
+    from eventbook.seats.routes import blp as seats
     from eventbook.waitlist.routes import blp as waitlist
 
-    for blueprint in (auth, events, bookings, holds, waitlist, notifications, health.blp):
+    for blueprint in (auth, events, seats, bookings, holds, waitlist, notifications, health.blp):
         api.register_blueprint(blueprint)
     app.register_blueprint(health.assets)
 

@@ -1,0 +1,71 @@
+import hashlib
+import json
+from itertools import chain
+
+from flask import Response, request, stream_with_context
+from flask.views import MethodView
+from flask_jwt_extended import current_user
+
+from eventbook.api import Blueprint
+from eventbook.models import Role
+from eventbook.seats import service
+from eventbook.seats.schemas import SeatCountSchema, SeatMapSchema, SeatQueryArgs, SeatSchema
+
+blp = Blueprint("seats", __name__, url_prefix="/api/events", description="Seat maps of RESERVED events")
+
+EVENT_ID = "<int(max=2147483647):event_id>"
+ETAG_DOC = {"ETag": {"description": "changes whenever a seat changes: send it back as If-None-Match",
+                     "schema": {"type": "string"}}}
+# A seat picker polls: it may keep the list, but must ask (If-None-Match) before using it again.
+CACHING = {"Cache-Control": "no-cache"}
+
+
+@blp.route(f"/{EVENT_ID}/seats")
+class Seats(MethodView):
+    @blp.arguments(SeatQueryArgs(), location="query")
+    @blp.response(200, SeatSchema(many=True), headers=ETAG_DOC)
+    @blp.alt_response(304, description="If-None-Match holds the current ETag: no seat has changed")
+    @blp.alt_response(404, description="not_found")
+    def get(self, args, event_id):
+        """Every seat of an event and its status, in map order (public, no personal data)"""
+        section = args.get("section")
+        tag = etag(event_id, service.version(event_id), section)
+        if request.if_none_match.contains_weak(tag):
+            response = Response(status=304, headers=CACHING)
+        else:
+            pages = service.pages(event_id, section)
+            first = next(pages, None)  # read before the status is sent: a failure is still an error response
+            response = Response(stream_with_context(render(first, pages)), mimetype="application/json",
+                                headers=CACHING)
+        response.set_etag(tag)
+        return response
+
+    @blp.auth(Role.ORGANIZER, Role.ADMIN)
+    @blp.arguments(SeatMapSchema())
+    @blp.response(200, SeatCountSchema)
+    @blp.alt_response(404, description="not_found")
+    @blp.alt_response(409, description="seats_in_use (a seat is held or booked), event_closed")
+    @blp.alt_response(422, description="validation_error: not a RESERVED event (seating), a ticket type of another "
+                                       "event, overlapping or empty ranges, more than 50,000 seats")
+    def put(self, data, event_id):
+        """Replace a RESERVED event's seat map; its seat counts become the capacity and the types' quantities"""
+        return {"seats": service.replace(event_id, current_user, data["sections"])}
+
+
+def etag(event_id, version, section):
+    """The seat list's ETag: the map's version, and which section was asked for."""
+    tag = f"seats-{event_id}-{version}"
+    if section is not None:
+        tag += "-" + hashlib.sha256(section.encode()).hexdigest()[:16]
+    return tag
+
+
+def render(first, pages):
+    """The JSON array of seats, written a page at a time."""
+    yield "["
+    for index, rows in enumerate(chain([first], pages) if first else ()):
+        yield ("," if index else "") + ",".join(
+            json.dumps({"id": row.id, "section": row.section, "row": row.row, "number": row.number,
+                        "ticketTypeId": row.ticket_type_id, "status": row.status}, separators=(",", ":"))
+            for row in rows)
+    yield "]"
