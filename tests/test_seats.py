@@ -6,6 +6,7 @@ import sqlalchemy as sa
 
 from eventbook.extensions import db
 from tests.support import ok, refused
+from tests.test_seat_sales import seats_agree_with_sales  # noqa: F401 - autouse: seats agree with the counters
 
 TYPES = [{"name": "Stalls", "price": "50.00", "quantity": 5}, {"name": "Balcony", "price": "30.00", "quantity": 5},
          {"name": "Box", "price": "90.00", "quantity": 5}]

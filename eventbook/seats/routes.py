@@ -64,8 +64,7 @@ def render(first, pages):
     """The JSON array of seats, written a page at a time."""
     yield "["
     for index, rows in enumerate(chain([first], pages) if first else ()):
-        yield ("," if index else "") + ",".join(
-            json.dumps({"id": row.id, "section": row.section, "row": row.row, "number": row.number,
-                        "ticketTypeId": row.ticket_type_id, "status": row.status}, separators=(",", ":"))
-            for row in rows)
+        page = [{"id": id_, "section": section, "row": row, "number": number, "ticketTypeId": type_id, "status": status}
+                for id_, section, row, number, type_id, status, _position in rows]
+        yield ("," if index else "") + json.dumps(page, separators=(",", ":"))[1:-1]
     yield "]"

@@ -87,10 +87,11 @@ def version(event_id):
 def pages(event_id, section=None):
     """The event's seats in map order, a page of rows at a time, each read on its own
     (the connection goes back to the pool while a page is sent)."""
-    query = select(Seat.id, Seat.section, Seat.row, Seat.number, Seat.ticket_type_id, Seat.status, Seat.position) \
-        .where(Seat.event_id == event_id).order_by(Seat.position).limit(PAGE)
+    seats = Seat.__table__.c
+    query = select(seats.id, seats.section, seats.row, seats.number, seats.ticket_type_id, seats.status, seats.position) \
+        .where(seats.event_id == event_id).order_by(seats.position).limit(PAGE)
     if section is not None:
-        query = query.where(Seat.section == section)
+        query = query.where(seats.section == section)
     after = -1
     while True:
         rows = db.session.execute(query.where(Seat.position > after)).all()
