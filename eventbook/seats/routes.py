@@ -27,7 +27,12 @@ class Seats(MethodView):
     @blp.alt_response(304, description="If-None-Match holds the current ETag: no seat has changed")
     @blp.alt_response(404, description="not_found")
     def get(self, args, event_id):
-        """Every seat of an event and its status, in map order (public, no personal data)"""
+        """Every seat of an event and its status, in map order
+
+        Public, with no personal data: sections in the order the map was put, rows in the
+        order given, numbers ascending. The ETag changes whenever any seat does: a seat
+        picker polls with If-None-Match and gets a 304 while nothing changed.
+        """
         section = args.get("section")
         tag = etag(event_id, service.version(event_id), section)
         if request.if_none_match.contains_weak(tag):
@@ -45,10 +50,15 @@ class Seats(MethodView):
     @blp.response(200, SeatCountSchema)
     @blp.alt_response(404, description="not_found")
     @blp.alt_response(409, description="seats_in_use (a seat is held or booked), event_closed")
-    @blp.alt_response(422, description="validation_error: not a RESERVED event (seating), a ticket type of another "
-                                       "event, overlapping or empty ranges, more than 50,000 seats")
     def put(self, data, event_id):
-        """Replace a RESERVED event's seat map; its seat counts become the capacity and the types' quantities"""
+        """Replace a RESERVED event's seat map
+
+        Sections in order, each on a ticket type of the event (its seats' price), each a
+        list of rows of numbered seats. The event's capacity and each type's quantity
+        become their seat counts (0 for a type without seats). 422 on a GENERAL event
+        (`seating`), a type of another event, overlapping or empty ranges, or more than
+        50,000 seats.
+        """
         return {"seats": service.replace(event_id, current_user, data["sections"])}
 
 

@@ -7,7 +7,7 @@ MAX_SEATS = 50_000
 MAX_NUMBER = 100_000
 
 
-class RowSchema(Schema):
+class SeatRowSchema(Schema):
     label = Title(20, required=True, metadata={"example": "A"})
     first = fields.Integer(data_key="from", strict=True, required=True, validate=validate.Range(1, MAX_NUMBER),
                            metadata={"description": "the row's first seat number"})
@@ -20,16 +20,16 @@ class RowSchema(Schema):
             raise ValidationError("Must be at least `from`: the range is empty.", "to")
 
 
-class SectionSchema(Schema):
+class SeatSectionSchema(Schema):
     name = Title(50, required=True, metadata={"example": "Stalls"})
     ticket_type_id = Id(required=True, metadata={"description": "a ticket type of this event: its seats' price"})
-    rows = fields.List(fields.Nested(RowSchema), required=True, validate=validate.Length(min=1))
+    rows = fields.List(fields.Nested(SeatRowSchema), required=True, validate=validate.Length(min=1))
 
 
 class SeatMapSchema(Schema):
     """A whole seat map: its sections in order, each a list of rows of numbered seats."""
 
-    sections = fields.List(fields.Nested(SectionSchema), required=True, validate=validate.Length(min=1),
+    sections = fields.List(fields.Nested(SeatSectionSchema), required=True, validate=validate.Length(min=1),
                            metadata={"description": f"at most {MAX_SEATS:,} seats in all; names unique"})
 
     @validates_schema

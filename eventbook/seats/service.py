@@ -65,8 +65,9 @@ def _seats(event_id, sections, first_id=None):
         for row in section["rows"]:
             for number in range(row["first"], row["last"] + 1):
                 numbered = {"id": first_id + position} if first_id else {}
-                yield {**numbered, "event_id": event_id, "ticket_type_id": section["ticket_type_id"], "section": section["name"],
-                       "row": row["label"], "number": number, "position": position, "status": SeatStatus.AVAILABLE}
+                yield {**numbered, "event_id": event_id, "ticket_type_id": section["ticket_type_id"],
+                       "section": section["name"], "row": row["label"], "number": number, "position": position,
+                       "status": SeatStatus.AVAILABLE}
                 position += 1
 
 
@@ -94,7 +95,7 @@ def pages(event_id, section=None):
         query = query.where(seats.section == section)
     after = -1
     while True:
-        rows = db.session.execute(query.where(Seat.position > after)).all()
+        rows = db.session.execute(query.where(seats.position > after)).all()
         db.session.rollback()
         if rows:
             yield rows
