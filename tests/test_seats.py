@@ -200,6 +200,10 @@ def test_a_map_only_for_a_reserved_event_of_its_own_types(client, shop, organize
     assert str(other) in refused(put_map(client, organizer, event_id, body), 422,
                                  "validation_error")["errors"]["sections"][0]
     assert seats(client, event_id) == [] and shop.event(event_id)["totalTickets"] == 15
+    for event in (event_id, general["id"]):  # seating is fixed at creation
+        refused(client.patch(f"/api/events/{event}", json={"seating": "GENERAL"}, headers=organizer.headers),
+                422, "validation_error")
+    assert shop.event(event_id)["seating"] == "RESERVED" and shop.event(general["id"])["seating"] == "GENERAL"
 
 
 def test_a_map_in_use_is_not_replaced(client, shop, customer, make_user, organizer, seated):
