@@ -250,3 +250,26 @@ def lock(event_id):
     return db.session.execute(
         select(Event).where(Event.id == event_id).with_for_update(of=Event).execution_options(populate_existing=True)
     ).scalar_one_or_none()
+
+
+# -- seat maps -------------------------------------------------------------------------
+
+
+def seat_counts(event_id, counts, now):
+    """Make a new seat map's counts (`counts`: ticket_type_id -> seats) the event's
+    capacity and its types' quantities, every ticket available (a type without seats
+    gets 0), and move the seat map's version. False, with nothing written, when any
+    ticket of the event or of its types is sold, held or set aside."""
+    total = sum(counts.values())
+    in_use = exists().where(_types.c.event_id == event_id, _types.c.available_quantity != _types.c.quantity)
+    if not db.session.execute(
+        update(_events)
+        .where(_events.c.id == event_id, _events.c.available_tickets == _events.c.total_tickets, ~in_use)
+        .values(total_tickets=total, available_tickets=total, seats_version=_events.c.seats_version + 1,
+                updated_at=now)
+    ).rowcount:
+        return False
+    quantity = case(counts, value=_types.c.id, else_=0)
+    db.session.execute(update(_types).where(_types.c.event_id == event_id)
+                       .values(quantity=quantity, available_quantity=quantity))
+    return True
