@@ -81,19 +81,19 @@ NOT_WHOLE = "EB409"  # the SQLSTATE eventbook_all_or_nothing raises
 
 def book(order):
     row = _run(BOOK, _values(order, codes(order.tickets)))
-    return Sold(row.booking_id, [row.note_id], _booking(row))
+    return Sold(row["booking_id"], [row["note_id"]], _booking(row))
 
 
 def hold(order, expires_at):
     row = _run(HOLD, {**_values(order, []), "hold_expires_at": expires_at})
-    return Sold(row.hold_id, [], _hold(row))
+    return Sold(row["hold_id"], [], _hold(row))
 
 
 def confirm(hold_id, customer_id, email, key, now):
     values = {"hold": hold_id, "customer": customer_id, "email": email, "now": now,
               "codes": codes(current_app.config["MAX_TICKETS_PER_BOOKING"]), **_key_values(key)}
     row = _run(CONFIRM, values)
-    return Sold(row.booking_id, [row.note_id], _booking(row))
+    return Sold(row["booking_id"], [row["note_id"]], _booking(row))
 
 
 def _run(statement, values):
@@ -101,7 +101,7 @@ def _run(statement, values):
         db.session.commit()  # a read of this request: the sale commits by itself, on its own connection
     try:
         with autocommit() as connection:
-            row = connection.execute(statement, values).first()
+            row = connection.execute(statement, values).mappings().first()
     except DBAPIError as failure:
         if getattr(failure.orig, "pgcode", None) == NOT_WHOLE:
             raise NotTaken() from None
@@ -367,26 +367,27 @@ def _booking(row):
     event = _row(row, "event", _events)
     event.ticket_types = [SimpleNamespace(**{**kind, "price": Decimal(kind["price"]),
                                              "sales_start": _time(kind["sales_start"]),
-                                             "sales_end": _time(kind["sales_end"])}) for kind in row.ticket_types]
+                                             "sales_end": _time(kind["sales_end"])}) for kind in row["ticket_types"]]
     booking = _row(row, "booking", _bookings)
-    booking.event, booking.items, booking.seats = event, _written_items(row), [SimpleNamespace(**seat) for seat in row.seats]
+    booking.event, booking.items = event, _written_items(row)
+    booking.seats = [SimpleNamespace(**seat) for seat in row["seats"]]
     return booking
 
 
 def _hold(row):
     """The hold a HOLD statement wrote, as HoldSchema reads it."""
     held = _row(row, "hold", _holds)
-    held.event, held.items = SimpleNamespace(currency=row.event_currency), _written_items(row)
-    held.seats = [SimpleNamespace(**seat) for seat in row.seats]
+    held.event, held.items = SimpleNamespace(currency=row["event_currency"]), _written_items(row)
+    held.seats = [SimpleNamespace(**seat) for seat in row["seats"]]
     return held
 
 
 def _row(row, name, table):
-    return SimpleNamespace(**{column.name: row._mapping[f"{name}_{column.name}"] for column in table.c})
+    return SimpleNamespace(**{column.name: row[f"{name}_{column.name}"] for column in table.c})
 
 
 def _written_items(row):
-    return [SimpleNamespace(**{**item, "unit_price": Decimal(item["unit_price"])}) for item in row.items]
+    return [SimpleNamespace(**{**item, "unit_price": Decimal(item["unit_price"])}) for item in row["items"]]
 
 
 def _time(text):
