@@ -147,7 +147,10 @@ class Config:
 
     RATELIMIT_ENABLED = _bool("RATELIMIT_ENABLED", True)
     RATELIMIT_STORAGE_URI = _str("RATELIMIT_STORAGE_URI", "memory://")
-    RATELIMIT_HEADERS_ENABLED = True
+    # X-RateLimit-* headers on every limited response: each costs the store a read
+    # (a Redis round trip in production), so they are off unless asked for. A 429 always
+    # carries Retry-After.
+    RATELIMIT_HEADERS_ENABLED = _bool("RATELIMIT_HEADERS_ENABLED", False)
     # A shared store that does not answer: count in each process's memory until it does,
     # rather than failing every limited request.
     RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True

@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 
-from eventbook.examples import PARAMETERS  # noqa: E402
+from eventbook.examples import PARAMETERS, SEATED  # noqa: E402
 from tests import support  # noqa: E402
 
 TOOLS = ROOT / ".ci" / "postman"
@@ -108,7 +108,8 @@ def document_operations(document):
 
 def seed(url, env):
     """The three roles' tokens; the organizer's event (and its first ticket type), the
-    customer's booking of it, and the customer's hold on a second event."""
+    customer's booking of it, the customer's hold on a second event, and a third event,
+    RESERVED, for the seat map's operations."""
     http = httpx.Client(base_url=url, timeout=30)
     for role in ("ORGANIZER", "CUSTOMER"):
         response = http.post("/api/auth/register", json={"email": f"{role.lower()}@postman.test", "password": PASSWORD,
@@ -135,6 +136,11 @@ def seed(url, env):
                      json={"eventId": other.json()["id"], "ticketsCount": 1})
     assert held.status_code == 201, held.text
     customer = http.get("/api/auth/me", headers={"Authorization": f"Bearer {tokens['CUSTOMER']}"}).json()
+    seated = http.post("/api/events", headers={"Authorization": f"Bearer {tokens['ORGANIZER']}"},
+                       json={"title": "Postman Opera", "date": in_a_month, "location": "Hall 3", "totalTickets": 26,
+                             "seating": "RESERVED"})
+    assert seated.status_code == 201, seated.text
+    assert {"event_id": seated.json()["id"], "type_id": seated.json()["ticketTypes"][0]["id"]} == SEATED, seated.text
     tickets = http.get(f"/api/bookings/{booking.json()['id']}/tickets",
                        headers={"Authorization": f"Bearer {tokens['CUSTOMER']}"}).json()
     made = {"event_id": event.json()["id"], "booking_id": booking.json()["id"],

@@ -63,18 +63,19 @@ def register_extensions(app):
 
 def register_blueprints(app):
     from eventbook import health
+    from eventbook.admin.routes import blp as admin
     from eventbook.auth.routes import blp as auth
     from eventbook.bookings.routes import blp as bookings
     from eventbook.events.routes import blp as events
     from eventbook.holds.routes import blp as holds
     from eventbook.notifications.routes import blp as notifications
+    from eventbook.seats.routes import blp as seats
     from eventbook.stats.routes import blp as stats
     from eventbook.tickets.routes import blp as tickets
     from eventbook.waitlist.routes import blp as waitlist
 
-    for blueprint in (auth, events, bookings, holds, waitlist, notifications, tickets, stats, health.blp):
+    for blueprint in (auth, events, seats, bookings, holds, waitlist, notifications, tickets, stats, health.blp):
         api.register_blueprint(blueprint)
-    from eventbook.admin.routes import blp as admin
     api.register_blueprint(admin)
     app.register_blueprint(health.assets)
     from eventbook import page

@@ -83,25 +83,18 @@ class Api(flask_smorest.Api):
         return flask.current_app.response_class(flask.json.dumps(document, indent=2, sort_keys=False),
                                                 mimetype="application/json")
 
-    def _register_error_handlers(self):
-        # errors.register() installs the one envelope for every error instead.
-        pass
-
 
 class Blueprint(flask_smorest.Blueprint):
     ARGUMENTS_PARSER = ArgsParser()
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._prepare_doc_cbks.append(self._prepare_auth_doc)
-
-    @staticmethod
-    def auth(*roles, refresh=False, any_token=False, cookie=False):
+    def auth(self, *roles, refresh=False, any_token=False, cookie=False):
         """Require a valid token (of one of `roles` when given); with `cookie`, the
         refresh token may come from the session cookie instead, with its CSRF header.
 
-        403 when the caller's role is not allowed; 401 for any token problem."""
+        403 when the caller's role is not allowed; 401 for any token problem. Both, and
+        the security scheme, are documented through flask-smorest's own decorators."""
         locations = ("headers", "cookies") if cookie else None
+        security = [{"bearerAuth": []}, *([{"refreshCookie": [], "csrfHeader": []}] if cookie else [])]
 
         def decorator(view):
             @wraps(view)
@@ -111,21 +104,9 @@ class Blueprint(flask_smorest.Blueprint):
                     error(403, "forbidden", "Your role does not allow this")
                 return view(*args, **kwargs)
 
-            apidoc = getattr(wrapper, "_apidoc", {})
-            wrapper._apidoc = {**apidoc, "auth": {"roles": roles, "cookie": cookie}}
-            return wrapper
+            documented = self.alt_response(401, response=http.HTTPStatus(401).name)(wrapper)
+            if roles:
+                documented = self.alt_response(403, response=http.HTTPStatus(403).name)(documented)
+            return self.doc(security=security)(documented)
 
         return decorator
-
-    @staticmethod
-    def _prepare_auth_doc(doc, doc_info, **kwargs):
-        auth = doc_info.get("auth")
-        if auth is not None:
-            responses = doc.setdefault("responses", {})
-            responses["401"] = http.HTTPStatus(401).name
-            if auth["roles"]:
-                responses["403"] = http.HTTPStatus(403).name
-            doc["security"] = [{"bearerAuth": []}]
-            if auth.get("cookie"):
-                doc["security"].append({"refreshCookie": [], "csrfHeader": []})
-        return doc

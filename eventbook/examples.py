@@ -41,6 +41,9 @@ PARAMETERS = {
     "perPage": 20,
 }
 
+# The seat map's operations name the seed's third event, a RESERVED one, and its type.
+SEATED = {"event_id": 3, "type_id": 3}
+
 EXAMPLES = {
     "POST /api/auth/register": {
         "body": {"email": "ada@example.com", "password": PASSWORD, "role": "CUSTOMER", "name": "Ada Lovelace"},
@@ -65,6 +68,12 @@ EXAMPLES = {
     "POST /api/holds/{hold_id}/confirm": {"header": {"Idempotency-Key": "payment-7c1e"}},
     "POST /api/events/{event_id}/waitlist": {"body": {"ticketsCount": 2}},
     "PATCH /api/admin/users/{user_id}": {"body": {"disabled": False}},
+    "GET /api/events/{event_id}/seats": {"path": {"event_id": SEATED["event_id"]}},
+    "PUT /api/events/{event_id}/seats": {
+        "path": {"event_id": SEATED["event_id"]},
+        "body": {"sections": [{"name": "Stalls", "ticketTypeId": SEATED["type_id"],
+                               "rows": [{"label": "A", "from": 1, "to": 12}, {"label": "B", "from": 1, "to": 14}]}]},
+    },
     # a code as the gate read it (this one is not a ticket's: 404)
     "POST /api/events/{event_id}/check-ins": {"body": {"code": "kx3Q9vT2mLw8ZpR4cN7yHa", "nonce": "gate-3-0001"}},
 }

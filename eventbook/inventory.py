@@ -13,7 +13,7 @@ seat's counters also writes its event row first. On SQLite the whole database is
 lock (write transactions begin IMMEDIATE).
 """
 
-from sqlalchemy import Integer, and_, bindparam, exists, func, or_, select, update
+from sqlalchemy import Integer, and_, bindparam, case, exists, func, or_, select, update
 
 from eventbook.extensions import db
 from eventbook.models import (
@@ -21,6 +21,7 @@ from eventbook.models import (
     Event,
     EventStatus,
     Seat,
+    Seating,
     SeatStatus,
     TicketType,
     UTCDateTime,
@@ -35,8 +36,10 @@ _NOW = bindparam("now", type_=UTCDateTime())
 
 
 def take_event():
-    """Take `:tickets` of the scheduled, future `:event` if it has them for the public.
-    `:seat_changes` (0 or 1) moves the seat map's version when seats are taken too."""
+    """Take `:tickets` of the scheduled, future `:event` if it has them for the public,
+    and if it sells what the order asks for: seats on a RESERVED event (`:seat_changes`
+    1: the seat map's version moves too), counts on a GENERAL one (0)."""
+    seat_changes = bindparam("seat_changes", type_=Integer)
     return (
         update(_events)
         .where(
@@ -44,10 +47,11 @@ def take_event():
             _events.c.available_tickets >= bindparam("tickets", type_=Integer),
             _events.c.status == EventStatus.SCHEDULED,
             _events.c.date > _NOW,
+            _events.c.seating == case((seat_changes == 1, Seating.RESERVED), else_=Seating.GENERAL),
         )
         .values(
             available_tickets=_events.c.available_tickets - bindparam("tickets", type_=Integer),
-            seats_version=_events.c.seats_version + bindparam("seat_changes", type_=Integer),
+            seats_version=_events.c.seats_version + seat_changes,
         )
         .returning(*_events.c)
     )
@@ -56,7 +60,7 @@ def take_event():
 def take_types(wanted):
     """Take from each ticket type of `:event` the `count` that `wanted` (a selectable
     of ticket_type_id, count) asks, where the type has them and is on sale: one row
-    back per type taken (its id and price)."""
+    back per type taken (its id, price and what is left of it)."""
     return (
         update(_types)
         .where(
@@ -66,7 +70,7 @@ def take_types(wanted):
             on_sale(_types),
         )
         .values(available_quantity=_types.c.available_quantity - wanted.c.count)
-        .returning(_types.c.id, _types.c.price)
+        .returning(_types.c.id, _types.c.price, _types.c.available_quantity)
     )
 
 
@@ -87,7 +91,8 @@ def take_seats(status, **owner):
             _seats.c.status == SeatStatus.AVAILABLE,
         )
         .values(status=status, **owner)
-        .returning(_seats.c.id, _seats.c.ticket_type_id)
+        .returning(_seats.c.id, _seats.c.ticket_type_id, _seats.c.section, _seats.c.row, _seats.c.number,
+                   _seats.c.position)
     )
 
 
@@ -217,16 +222,21 @@ def resize_type(type_id, event_id, quantity):
 
 
 def close(event_id, now):
-    """Cancel the event and put every ticket back (its bookings and holds end with it)."""
+    """Cancel the event and put every ticket and seat back (its bookings and holds end
+    with it)."""
     db.session.execute(
         update(_events)
         .where(_events.c.id == event_id, _events.c.status == EventStatus.SCHEDULED)
         .values(status=EventStatus.CANCELLED, available_tickets=_events.c.total_tickets, set_aside_tickets=0,
-                updated_at=now)
+                seats_version=_events.c.seats_version + 1, updated_at=now)
     )
     db.session.execute(
         update(_types).where(_types.c.event_id == event_id)
         .values(available_quantity=_types.c.quantity, set_aside=0)
+    )
+    db.session.execute(
+        update(_seats).where(_seats.c.event_id == event_id, _seats.c.status != SeatStatus.AVAILABLE)
+        .values(status=SeatStatus.AVAILABLE, hold_id=None, booking_id=None)
     )
 
 
@@ -240,3 +250,26 @@ def lock(event_id):
     return db.session.execute(
         select(Event).where(Event.id == event_id).with_for_update(of=Event).execution_options(populate_existing=True)
     ).scalar_one_or_none()
+
+
+# -- seat maps -------------------------------------------------------------------------
+
+
+def seat_counts(event_id, counts, now):
+    """Make a new seat map's counts (`counts`: ticket_type_id -> seats) the event's
+    capacity and its types' quantities, every ticket available (a type without seats
+    gets 0), and move the seat map's version. False, with nothing written, when any
+    ticket of the event or of its types is sold, held or set aside."""
+    total = sum(counts.values())
+    in_use = exists().where(_types.c.event_id == event_id, _types.c.available_quantity != _types.c.quantity)
+    if not db.session.execute(
+        update(_events)
+        .where(_events.c.id == event_id, _events.c.available_tickets == _events.c.total_tickets, ~in_use)
+        .values(total_tickets=total, available_tickets=total, seats_version=_events.c.seats_version + 1,
+                updated_at=now)
+    ).rowcount:
+        return False
+    quantity = case(counts, value=_types.c.id, else_=0)
+    db.session.execute(update(_types).where(_types.c.event_id == event_id)
+                       .values(quantity=quantity, available_quantity=quantity))
+    return True

@@ -265,6 +265,7 @@ class Seat(db.Model):
         sa.UniqueConstraint("event_id", "section", "row", "number", name="uq_seats_place"),
         sa.CheckConstraint(_one_of("status", SeatStatus.ALL), name="status_valid"),
         sa.Index("ix_seats_event_id_position", "event_id", "position"),
+        {"sqlite_autoincrement": True},  # a replaced map's ids are never given to new seats
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -288,7 +289,7 @@ class Ticket(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     booking_id: Mapped[int] = mapped_column(sa.ForeignKey("bookings.id"), index=True)
     ticket_type_id: Mapped[int] = mapped_column(sa.ForeignKey("ticket_types.id"))
-    seat_id: Mapped[int | None] = mapped_column(sa.ForeignKey("seats.id", ondelete="SET NULL"))
+    seat_id: Mapped[int | None] = mapped_column(sa.ForeignKey("seats.id", ondelete="SET NULL"), index=True)
     code: Mapped[str] = mapped_column(sa.String(64), unique=True)
     checked_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     check_in_nonce: Mapped[str | None] = mapped_column(sa.String(100))

@@ -76,6 +76,11 @@ def wait_for_one(world):
     return {"ticketsCount": 1, "ticketTypeId": world["event"]["ticketTypes"][0]["id"]}
 
 
+def seat_map(world):
+    return {"sections": [{"name": "Stalls", "ticketTypeId": world["event"]["ticketTypes"][0]["id"],
+                          "rows": [{"label": "A", "from": 1, "to": 5}]}]}
+
+
 def scan_the_booking(world):
     return {"code": world["ticket"]["code"]}
 
@@ -124,6 +129,10 @@ MATRIX = [
     ("GET", "/api/events/{event}/waitlist/me", None, signed_in(403, customer=404, booker=404), "access"),
     ("DELETE", "/api/events/{event}/waitlist/me", None, signed_in(403, customer=204, booker=204), "access"),
     ("GET", "/api/events/{event}/waitlist", None, signed_in(200, **MANAGERS_ONLY), "access"),
+    # seat maps: public to read; the owner and admins put them (the world's event is
+    # GENERAL: 422 for them, after the role and ownership checks)
+    ("GET", "/api/events/{event}/seats", None, everyone(200), "access"),
+    ("PUT", "/api/events/{event}/seats", seat_map, signed_in(422, **MANAGERS_ONLY), "access"),
     # at the door: tickets (and their QR codes) as bookings are seen; the event's owner
     # and admins scan, undo, export and count
     ("GET", "/api/bookings/{booking}/tickets", None, signed_in(200, customer=404, organizer=404), "access"),

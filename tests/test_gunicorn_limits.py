@@ -144,9 +144,11 @@ def failed_logins(server, attempts=20):
 
 
 def test_memory_rate_limits_count_per_worker(server):
-    """The control: what the warning says (20 attempts all on one worker: about 1 in 500,000)."""
+    """The control: what the warning says. One address may fail 5 times a minute on one
+    account (RATELIMIT_LOGIN_FAILURES); each of the 2 workers lets 5 through (20
+    attempts all on one worker: about 1 in 500,000)."""
     statuses = failed_logins(server)
-    assert statuses.count(401) > 10, statuses
+    assert statuses.count(401) > 5, statuses
 
 
 def test_a_shared_store_makes_the_limit_exact_and_silences_the_warning(new_database, redis_url, tmp_path):
@@ -155,7 +157,7 @@ def test_a_shared_store_makes_the_limit_exact_and_silences_the_warning(new_datab
         statuses = failed_logins(server)
     finally:
         server.stop()
-    assert statuses == [401] * 10 + [429] * 10, statuses
+    assert statuses == [401] * 5 + [429] * 15, statuses
     assert not [m for _, m in log_messages(server) if "RATELIMIT_STORAGE_URI" in m]
 
 

@@ -4,6 +4,8 @@
 The rules a reader should find in them are asserted here, so that the statements
 cannot drift from what the docs say."""
 
+import re
+
 import pytest
 from sqlalchemy.dialects import postgresql
 
@@ -14,6 +16,12 @@ def sql(statement):
     return str(statement.compile(dialect=postgresql.dialect()))
 
 
+def plain(statement):
+    """The SQL without the driver's casts of its parameters (`%(now)s::TIMESTAMP ...`)."""
+    return re.sub(r"::(?:INTEGER|VARCHAR|TEXT|TIMESTAMP WITH TIME ZONE|NUMERIC(?:\(\d+, \d+\))?|JSON)(?:\[\])?", "",
+                  sql(statement))
+
+
 @pytest.mark.parametrize("name", ["BOOK", "HOLD", "CONFIRM"])
 def test_print_the_statement(name):
     text = sql(getattr(strategy, name))
@@ -22,10 +30,10 @@ def test_print_the_statement(name):
 
 
 def test_book_takes_with_conditional_updates_and_is_all_or_nothing():
-    text = sql(strategy.BOOK)
+    text = plain(strategy.BOOK)
     assert ("UPDATE events SET available_tickets=(events.available_tickets - %(tickets)s)" in text
             and "events.available_tickets >= %(tickets)s" in text and "events.status = %(status_1)s" in text
-            and "events.date > %(now)s" in text)
+            and "events.date > %(now)s" in text and "events.seating = CASE WHEN" in text)
     assert "UPDATE ticket_types SET available_quantity=(ticket_types.available_quantity - wanted.count)" in text
     assert "ticket_types.available_quantity >= wanted.count" in text
     assert "seats.status = %(status_2)s" in text or "seats.status = %(status_" in text
@@ -35,13 +43,13 @@ def test_book_takes_with_conditional_updates_and_is_all_or_nothing():
 
 
 def test_hold_writes_a_hold_and_no_tickets():
-    text = sql(strategy.HOLD)
+    text = plain(strategy.HOLD)
     assert "INSERT INTO holds" in text and "INSERT INTO items" in text
     assert "INSERT INTO tickets" not in text and "INSERT INTO notifications" not in text
     assert "eventbook_all_or_nothing(" in text
 
 
 def test_confirm_moves_no_counter():
-    text = sql(strategy.CONFIRM)
+    text = plain(strategy.CONFIRM)
     assert "holds.status = %(status_1)s AND holds.expires_at > %(now)s" in text
-    assert "available_tickets" not in text and "available_quantity" not in text
+    assert "available_tickets -" not in text and "available_quantity -" not in text

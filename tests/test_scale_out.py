@@ -49,6 +49,7 @@ def test_two_instances_on_one_database_never_oversell_and_send_each_email_once(n
             "RATELIMIT_ENABLED": "true",
             "RATELIMIT_STORAGE_URI": redis_store,
             "RATELIMIT_REGISTER": f"{REGISTER_LIMIT} per hour",
+            "RATELIMIT_HEADERS_ENABLED": "true",  # the probe below reads the shared count from them
             "RATELIMIT_LOGIN": "1000 per minute",
             "RATELIMIT_BOOKING": "60 per minute",
             "NOTIFY_WORKERS": "2",

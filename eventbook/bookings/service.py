@@ -33,13 +33,13 @@ def book(customer, data, idempotency_key=None, path="/api/bookings"):
         return replay(*replayed)
     order = order_of(customer, data, now, key)
     try:
-        booking_id, notes = sales.book(order)
+        sold = sales.book(order)
     except sales.NotTaken:
         refusal.explain(order)
     except exc.IntegrityError as refused:
         return replay(*conflict(refused, customer.id, key, now))
-    outbox.submit(notes)
-    return load(booking_id), 201, False
+    outbox.submit(sold.notes)
+    return sold.written or load(sold.id), 201, False
 
 
 def replay(booking_id, status):

@@ -23,13 +23,13 @@ def hold(customer, data):
     order = order_of(customer, data, now)
     expires_at = now + timedelta(seconds=current_app.config["HOLD_SECONDS"])
     try:
-        hold_id, _ = sales.hold(order, expires_at)
+        sold = sales.hold(order, expires_at)
     except sales.NotTaken:
         refusal.explain(order, for_hold=True)
     except exc.IntegrityError:
         db.session.rollback()
         error(409, "already_holding", "You already hold tickets for this event: confirm or release that hold")
-    return db.session.get(Hold, hold_id)
+    return sold.written or db.session.get(Hold, sold.id)
 
 
 def visible(hold_id, user):
@@ -54,7 +54,7 @@ def confirm(hold_id, customer, idempotency_key=None):
     if held.status == HoldStatus.CONFIRMED:
         return load(held.booking_id), 200, False
     try:
-        booking_id, notes = sales.confirm(hold_id, customer.id, customer.email, key, now)
+        sold = sales.confirm(hold_id, customer.id, customer.email, key, now)
     except sales.NotTaken:
         db.session.rollback()
         held = db.session.get(Hold, hold_id, populate_existing=True)
@@ -63,8 +63,8 @@ def confirm(hold_id, customer, idempotency_key=None):
         error(409, "hold_expired", "This hold has expired or was released: its tickets are no longer held")
     except exc.IntegrityError as refused:
         return replay(*conflict(refused, customer.id, key, now))
-    outbox.submit(notes)
-    return load(booking_id), 201, False
+    outbox.submit(sold.notes)
+    return sold.written or load(sold.id), 201, False
 
 
 def release(hold_id, user):

@@ -3,10 +3,12 @@ nothing, in one transaction.
 
 - `book(order)`: take the tickets (and seats), write the CONFIRMED booking, its items,
   one ticket per unit or seat, its BOOKING_CONFIRMED notification and its
-  Idempotency-Key row. The booking's id.
-- `hold(order, expires_at)`: take them and write a HELD hold and its items. Its id.
+  Idempotency-Key row.
+- `hold(order, expires_at)`: take them and write a HELD hold and its items.
 - `confirm(hold_id, customer, ...)`: turn a HELD hold that has not expired into a
-  booking, as `book` writes one. The booking's id.
+  booking, as `book` writes one.
+
+Each returns a `Sold`.
 
 Each raises `NotTaken` when nothing was written; the caller then explains why
 (`eventbook.sales.refusal`). Taking is always `eventbook.inventory`'s conditional
@@ -27,6 +29,17 @@ from flask import current_app
 
 class NotTaken(Exception):
     """The order could not be taken whole; nothing was written."""
+
+
+@dataclass(frozen=True)
+class Sold:
+    """What a sale wrote: the booking's (or hold's) id, the notifications to hand to the
+    delivery pool, and, when the strategy has it, the booking (or hold) as a response
+    shows it, built from what the sale wrote, without reading it back."""
+
+    id: int
+    notes: list
+    written: object = None
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,10 @@ the event was taken but a type or a seat was not, the final SELECT calls
 the whole statement, and the caller is told `NotTaken`, as when nothing was taken.
 """
 
+from datetime import datetime, timezone
+from decimal import Decimal
+from types import SimpleNamespace
+
 from flask import current_app
 from sqlalchemy import (
     ARRAY,
@@ -37,6 +41,7 @@ from sqlalchemy import (
     union_all,
     update,
 )
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.exc import DBAPIError
 
 from eventbook import inventory
@@ -62,7 +67,7 @@ from eventbook.models import (
     UTCDateTime,
     WaitlistEntry,
 )
-from eventbook.sales import NotTaken, codes
+from eventbook.sales import NotTaken, Sold, codes
 
 _events, _types, _seats, _holds, _bookings = (Event.__table__, TicketType.__table__, Seat.__table__, Hold.__table__,
                                              Booking.__table__)
@@ -76,19 +81,19 @@ NOT_WHOLE = "EB409"  # the SQLSTATE eventbook_all_or_nothing raises
 
 def book(order):
     row = _run(BOOK, _values(order, codes(order.tickets)))
-    return row.booking_id, [row.note_id]
+    return Sold(row["booking_id"], [row["note_id"]], _booking(row))
 
 
 def hold(order, expires_at):
     row = _run(HOLD, {**_values(order, []), "hold_expires_at": expires_at})
-    return row.hold_id, []
+    return Sold(row["hold_id"], [], _hold(row))
 
 
 def confirm(hold_id, customer_id, email, key, now):
     values = {"hold": hold_id, "customer": customer_id, "email": email, "now": now,
               "codes": codes(current_app.config["MAX_TICKETS_PER_BOOKING"]), **_key_values(key)}
     row = _run(CONFIRM, values)
-    return row.booking_id, [row.note_id]
+    return Sold(row["booking_id"], [row["note_id"]], _booking(row))
 
 
 def _run(statement, values):
@@ -96,12 +101,12 @@ def _run(statement, values):
         db.session.commit()  # a read of this request: the sale commits by itself, on its own connection
     try:
         with autocommit() as connection:
-            row = connection.execute(statement, values).one()
+            row = connection.execute(statement, values).mappings().first()
     except DBAPIError as failure:
         if getattr(failure.orig, "pgcode", None) == NOT_WHOLE:
             raise NotTaken() from None
         raise
-    if row[0] is None:
+    if row is None:
         raise NotTaken()
     return row
 
@@ -146,7 +151,7 @@ def _wanted():
 
 def _take(*, for_hold=False):
     """The takes every sale starts with: the event, then its types, each step only if
-    the one before took something. Also what was taken of each type (`counted`)."""
+    the one before took something; and what was taken of each type (`counted`)."""
     take_event = inventory.take_event()
     if for_hold:  # a customer with a booking cannot hold more (409 already_booked)
         take_event = take_event.where(~exists().where(
@@ -155,30 +160,39 @@ def _take(*, for_hold=False):
     taken_event = take_event.cte("taken_event")
     wanted = _wanted()
     taken_types = inventory.take_types(wanted).where(exists(select(taken_event.c.id))).cte("taken_types")
-    return taken_event, wanted, taken_types, _counted(wanted, taken_types)
-
-
-def _counted(wanted, taken_types):
-    """The types taken, with the count taken of each: (ticket_type_id, count, price)."""
-    return select(taken_types.c.id.label("ticket_type_id"), wanted.c["count"], taken_types.c.price) \
+    counted = select(taken_types.c.id.label("ticket_type_id"), wanted.c["count"], taken_types.c.price) \
         .join_from(taken_types, wanted, wanted.c.ticket_type_id == taken_types.c.id).cte("counted")
+    return taken_event, wanted, taken_types, counted
 
 
 def _total(counted):
     return select(func.coalesce(func.sum(counted.c.price * counted.c["count"]), 0)).scalar_subquery()
 
 
-def _booking_parts(booked, event, counts, seats_taken):
-    """What a CONFIRMED booking writes beside its row: one ticket per unit of `counts`
-    (ticket_type_id, count), or per seat of `seats_taken` (id, ticket_type_id); its
-    BOOKING_CONFIRMED notification; its Idempotency-Key row. And the customer leaves
-    the event's waiting list."""
-    unit = func.generate_series(1, counts.c["count"]).table_valued("n").alias("unit")
+def _whole(taken_event, wanted, taken_types, taken_seats):
+    """True, or an error that undoes the statement: when the event was taken, every
+    wanted type and every seat asked for must have been taken too."""
+    every_type = (select(func.count()).select_from(taken_types).scalar_subquery()
+                  == select(func.count()).select_from(wanted).scalar_subquery())
+    every_ticket = (select(func.coalesce(func.sum(wanted.c["count"]), 0)).scalar_subquery()
+                    == bindparam("tickets", type_=Integer))
+    every_seat = (select(func.count()).select_from(taken_seats).scalar_subquery()
+                  == bindparam("seat_count", type_=Integer))
+    return func.eventbook_all_or_nothing(
+        or_(not_(exists(select(taken_event.c.id))), and_(every_type, every_ticket, every_seat)))
+
+
+def _booking_parts(booked, event, counted, taken_seats):
+    """What a CONFIRMED booking writes beside its row: one ticket per unit of `counted`
+    (ticket_type_id, count), or per seat of `taken_seats`; its BOOKING_CONFIRMED
+    notification; its Idempotency-Key row. And the customer leaves the event's waiting
+    list. The notification's CTE (the others are added to the statement with it)."""
+    unit = func.generate_series(1, counted.c["count"]).table_valued("n").alias("unit")
     units = union_all(
-        select(counts.c.ticket_type_id, null().cast(Integer).label("seat_id"))
-        .select_from(counts.join(unit, true()))
-        .where(~exists(select(seats_taken.c.id))),
-        select(seats_taken.c.ticket_type_id, seats_taken.c.id),
+        select(counted.c.ticket_type_id, null().cast(Integer).label("seat_id"))
+        .select_from(counted.join(unit, true()))
+        .where(~exists(select(taken_seats.c.id))),
+        select(taken_seats.c.ticket_type_id, taken_seats.c.id),
     ).subquery("units")
     numbered = select(
         units, func.row_number().over(order_by=(units.c.seat_id, units.c.ticket_type_id)).label("n")
@@ -207,7 +221,7 @@ def _booking_parts(booked, event, counts, seats_taken):
                bindparam("key_expires_at", type_=UTCDateTime())).where(key.is_not(None)),
     ).returning(_keys.c.key).cte("keyed")
     left = _leave_waitlist(booked).cte("left")
-    return tickets, noted, keyed, left
+    return noted, (tickets, keyed, left)
 
 
 def _leave_waitlist(written):
@@ -218,25 +232,6 @@ def _leave_waitlist(written):
         .values(status=EntryStatus.LEFT, updated_at=NOW)
         .returning(_entries.c.id)
     )
-
-
-def _count(part):
-    return select(func.count()).select_from(part).scalar_subquery().label(part.name)
-
-
-def _whole(taken_event, wanted, taken_types, taken_seats):
-    """True, or an error that undoes the statement: when the event was taken, every
-    wanted type and every seat asked for must have been taken too."""
-    counted = (
-        select(func.count()).select_from(taken_types).scalar_subquery()
-        == select(func.count()).select_from(wanted).scalar_subquery()
-    )
-    all_tickets = select(func.coalesce(func.sum(wanted.c["count"]), 0)).scalar_subquery() == bindparam(
-        "tickets", type_=Integer)
-    all_seats = select(func.count()).select_from(taken_seats).scalar_subquery() == bindparam(
-        "seat_count", type_=Integer)
-    return func.eventbook_all_or_nothing(
-        or_(not_(exists(select(taken_event.c.id))), and_(counted, all_tickets, all_seats)))
 
 
 def _book_statement():
@@ -253,13 +248,14 @@ def _book_statement():
         select(booked.c.id, counted.c.ticket_type_id, counted.c["count"], counted.c.price)
         .select_from(booked.join(counted, true())),
     ).returning(_items.c.id).cte("items")
-    tickets, noted, keyed, left = _booking_parts(booked, taken_event, counted, taken_seats)
+    noted, others = _booking_parts(booked, taken_event, counted, taken_seats)
     return select(
-        select(booked.c.id).scalar_subquery().label("booking_id"),
-        select(noted.c.id).scalar_subquery().label("note_id"),
-        *(_count(part) for part in (items, tickets, keyed, left)),
+        *_columns(booked, "booking"), *_columns(taken_event, "event"),
+        _items_of(counted, counted.c.price), _seats_of(taken_seats), _types_of(EVENT_ID, taken_types),
+        noted.c.id.label("note_id"),
         _whole(taken_event, wanted, taken_types, taken_seats).label("whole"),
-    )
+    ).select_from(booked.join(taken_event, taken_event.c.id == booked.c.event_id).join(noted, true())) \
+        .add_cte(items, *others)
 
 
 def _hold_statement():
@@ -278,10 +274,10 @@ def _hold_statement():
     ).returning(_items.c.id).cte("items")
     left = _leave_waitlist(held).cte("left")
     return select(
-        select(held.c.id).scalar_subquery().label("hold_id"),
-        *(_count(part) for part in (items, left)),
+        *_columns(held, "hold"), taken_event.c.currency.label("event_currency"),
+        _items_of(counted, counted.c.price), _seats_of(taken_seats),
         _whole(taken_event, wanted, taken_types, taken_seats).label("whole"),
-    )
+    ).select_from(held.join(taken_event, taken_event.c.id == held.c.event_id)).add_cte(items, left)
 
 
 def _confirm_statement():
@@ -307,7 +303,7 @@ def _confirm_statement():
                confirmed.c.total_amount, literal(BookingStatus.CONFIRMED), NOW),
     ).returning(*_bookings.c).cte("booked")
     items = update(_items).where(_items.c.hold_id == hold_id).values(booking_id=booking_id) \
-        .returning(_items.c.ticket_type_id, _items.c["count"]).cte("items")
+        .returning(_items.c.ticket_type_id, _items.c["count"], _items.c.unit_price).cte("items")
     event_id = select(confirmed.c.event_id).scalar_subquery()
     # A seated event's seat map changes: its row first, then its seats (the lock order).
     seat_map = update(_events).where(_events.c.id == event_id, _events.c.seating == Seating.RESERVED) \
@@ -316,14 +312,86 @@ def _confirm_statement():
         .values(status=SeatStatus.BOOKED, booking_id=booking_id) \
         .returning(_seats.c.id, _seats.c.ticket_type_id).cte("taken_seats")
     event = select(_events).where(_events.c.id == event_id).cte("event")
-    tickets, noted, keyed, left = _booking_parts(booked, event, items, seats)
+    noted, others = _booking_parts(booked, event, items, seats)
     converted = update(_entries).where(_entries.c.hold_id == hold_id) \
         .values(status=EntryStatus.CONVERTED, updated_at=NOW).returning(_entries.c.id).cte("converted")
     return select(
-        select(booked.c.id).scalar_subquery().label("booking_id"),
-        select(noted.c.id).scalar_subquery().label("note_id"),
-        *(_count(part) for part in (tickets, keyed, left, seat_map, converted)),
-    )
+        *_columns(booked, "booking"), *_columns(event, "event"),
+        _items_of(items, items.c.unit_price), _seats_of(seats), _types_of(event_id),
+        noted.c.id.label("note_id"),
+    ).select_from(booked.join(event, event.c.id == booked.c.event_id).join(noted, true())) \
+        .add_cte(*others, converted)
+
+
+# -- what the statements return: the response, without reading it back ------------------
+
+
+def _columns(written, name):
+    """Every column of a written row (a CTE of a table's columns), as `name_column`."""
+    return [column.label(f"{name}_{column.name}") for column in written.c]
+
+
+def _items_of(items, price):
+    """The items written, as JSON: [{ticket_type_id, count, unit_price}] (money as text)."""
+    return select(func.coalesce(func.json_agg(func.json_build_object(
+        "ticket_type_id", items.c.ticket_type_id, "count", items.c["count"], "unit_price", cast(price, Text),
+    )), func.json_build_array())).scalar_subquery().label("items")
+
+
+def _seats_of(taken_seats):
+    """The seats taken, as JSON, in map order: [{id, section, row, number}]."""
+    seat = _seats.alias("seat")
+    return select(func.coalesce(func.json_agg(aggregate_order_by(
+        func.json_build_object("id", seat.c.id, "section", seat.c.section, "row", seat.c.row, "number", seat.c.number),
+        seat.c.position)), func.json_build_array())) \
+        .where(seat.c.id.in_(select(taken_seats.c.id))).scalar_subquery().label("seats")
+
+
+def _types_of(event_id, taken_types=None):
+    """The event's ticket types as they are after the statement, as JSON: those it took
+    from with what the take left (`taken_types`), the others as it found them."""
+    kind = _types.alias("type")
+    available = kind.c.available_quantity
+    source = kind
+    if taken_types is not None:
+        available = func.coalesce(taken_types.c.available_quantity, kind.c.available_quantity)
+        source = kind.outerjoin(taken_types, taken_types.c.id == kind.c.id)
+    return select(func.json_agg(aggregate_order_by(func.json_build_object(
+        "id", kind.c.id, "name", kind.c.name, "price", cast(kind.c.price, Text), "quantity", kind.c.quantity,
+        "available_quantity", available, "sales_start", kind.c.sales_start, "sales_end", kind.c.sales_end,
+    ), kind.c.id))).select_from(source).where(kind.c.event_id == event_id).scalar_subquery().label("ticket_types")
+
+
+def _booking(row):
+    """The booking a BOOK or CONFIRM statement wrote, as BookingSchema reads it."""
+    event = _row(row, "event", _events)
+    event.ticket_types = [SimpleNamespace(**{**kind, "price": Decimal(kind["price"]),
+                                             "sales_start": _time(kind["sales_start"]),
+                                             "sales_end": _time(kind["sales_end"])}) for kind in row["ticket_types"]]
+    booking = _row(row, "booking", _bookings)
+    booking.event, booking.items = event, _written_items(row)
+    booking.seats = [SimpleNamespace(**seat) for seat in row["seats"]]
+    return booking
+
+
+def _hold(row):
+    """The hold a HOLD statement wrote, as HoldSchema reads it."""
+    held = _row(row, "hold", _holds)
+    held.event, held.items = SimpleNamespace(currency=row["event_currency"]), _written_items(row)
+    held.seats = [SimpleNamespace(**seat) for seat in row["seats"]]
+    return held
+
+
+def _row(row, name, table):
+    return SimpleNamespace(**{column.name: row[f"{name}_{column.name}"] for column in table.c})
+
+
+def _written_items(row):
+    return [SimpleNamespace(**{**item, "unit_price": Decimal(item["unit_price"])}) for item in row["items"]]
+
+
+def _time(text):
+    return datetime.fromisoformat(text).astimezone(timezone.utc) if text else None
 
 
 BOOK = _book_statement()

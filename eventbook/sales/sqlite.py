@@ -30,7 +30,7 @@ from eventbook.models import (
     WaitlistEntry,
 )
 from eventbook.notifications import templates
-from eventbook.sales import NotTaken, codes
+from eventbook.sales import NotTaken, Sold, codes
 
 
 def book(order):
@@ -42,7 +42,7 @@ def book(order):
     note = _write_booking(booking, event, taken, seats, order.email, order.key, order.now)
     _leave_waitlist(order.event_id, order.customer_id, order.now)
     db.session.commit()
-    return booking.id, [note]
+    return Sold(booking.id, [note])
 
 
 def hold(order, expires_at):
@@ -55,7 +55,7 @@ def hold(order, expires_at):
     _insert_items(taken, hold_id=held.id)
     _leave_waitlist(order.event_id, order.customer_id, order.now)
     db.session.commit()
-    return held.id, []
+    return Sold(held.id, [])
 
 
 def confirm(hold_id, customer_id, email, key, now):
@@ -87,7 +87,7 @@ def confirm(hold_id, customer_id, email, key, now):
     db.session.execute(update(WaitlistEntry).where(WaitlistEntry.hold_id == hold_id)
                        .values(status=EntryStatus.CONVERTED, updated_at=now))
     db.session.commit()
-    return booking.id, [note]
+    return Sold(booking.id, [note])
 
 
 # -- steps -----------------------------------------------------------------------------
@@ -104,7 +104,7 @@ def _take(order):
         _refuse()
     rows = union_all(*(select(literal(type_id, Integer).label("ticket_type_id"), literal(count, Integer).label("count"))
                        for type_id, count in wanted)).subquery("wanted")
-    prices = dict(db.session.execute(inventory.take_types(rows), values).all())
+    prices = {taken.id: taken.price for taken in db.session.execute(inventory.take_types(rows), values)}
     if len(prices) != len(wanted):
         _refuse()
     return event, [(type_id, count, prices[type_id]) for type_id, count in wanted]
@@ -158,7 +158,7 @@ def _write_booking(booking, event, taken, seats, email, key, now):
     """One ticket per unit (or per seat), the BOOKING_CONFIRMED notification, the
     Idempotency-Key row."""
     if seats:
-        units = [(type_id, seat_id) for seat_id, type_id in sorted(seats)]
+        units = [(seat.ticket_type_id, seat.id) for seat in sorted(seats, key=lambda seat: seat.id)]
     else:
         units = [(type_id, None) for type_id, count, _ in taken for _ in range(count)]
     db.session.execute(insert(Ticket), [

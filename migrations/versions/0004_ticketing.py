@@ -141,6 +141,9 @@ def upgrade():
         sa.ForeignKeyConstraint(["booking_id"], ["bookings.id"], name="fk_seats_booking_id_bookings"),
         sa.PrimaryKeyConstraint("id", name="pk_seats"),
         sa.UniqueConstraint("event_id", "section", "row", "number", name="uq_seats_place"),
+        # SQLite would reuse the ids of a replaced map's seats: a client holding the old
+        # map could take another seat than it saw.
+        sqlite_autoincrement=True,
     )
     op.create_index("ix_seats_event_id_position", "seats", ["event_id", "position"])
     op.create_index("ix_seats_hold_id", "seats", ["hold_id"])
@@ -162,6 +165,7 @@ def upgrade():
         sa.UniqueConstraint("code", name="uq_tickets_code"),
     )
     op.create_index("ix_tickets_booking_id", "tickets", ["booking_id"])
+    op.create_index("ix_tickets_seat_id", "tickets", ["seat_id"])  # a map replaced sets its tickets' seat_id NULL
 
     op.create_table(
         "waitlist_entries",

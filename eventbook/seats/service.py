@@ -1,0 +1,99 @@
+"""Seat maps of RESERVED events: replacing one, and reading it in map order.
+
+Seats are taken and given back by the sales (`eventbook.sales`, through
+`eventbook.inventory.take_seats` and `give_back`); this module only writes a whole map,
+and only while none of its seats is held or booked.
+"""
+
+from collections import Counter
+from itertools import islice
+
+from sqlalchemy import delete, exists, insert, select
+
+from eventbook import inventory
+from eventbook.database import autocommit, retry_deadlocks
+from eventbook.errors import error
+from eventbook.events.service import ensure_manager, get
+from eventbook.extensions import db
+from eventbook.models import Event, EventStatus, Seat, Seating, SeatStatus, utcnow
+
+BATCH = 5000  # seats per executemany: SQLAlchemy sends each as a few multi-row INSERTs
+PAGE = 2000  # seats per read of a streamed seat list
+
+
+@retry_deadlocks
+def replace(event_id, user, sections):
+    """Replace the seat map of a RESERVED event whose seats are all free, and make its
+    seat counts the event's capacity and its types' quantities: the number of seats."""
+    ensure_manager(get(event_id), user)
+    event = inventory.lock(event_id)  # sales of this event wait until the new map is in
+    if event is None:
+        error(404, "not_found", "Event not found")
+    if event.status == EventStatus.CANCELLED:
+        _refuse(409, "event_closed", "A cancelled event cannot be changed")
+    if event.seating != Seating.RESERVED:
+        _refuse(422, "validation_error", "The request has invalid fields",
+                errors={"seating": ["Only a RESERVED event has a seat map."]})
+    types = {ticket_type.id for ticket_type in event.ticket_types}
+    strangers = sorted({section["ticket_type_id"] for section in sections} - types)
+    if strangers:
+        _refuse(422, "validation_error", "The request has invalid fields",
+                errors={"sections": [f"Not ticket types of this event: {', '.join(map(str, strangers))}."]})
+    counts = Counter()
+    for section in sections:
+        counts[section["ticket_type_id"]] += sum(row["last"] - row["first"] + 1 for row in section["rows"])
+    in_use = db.session.scalar(select(exists().where(Seat.event_id == event_id, Seat.status != SeatStatus.AVAILABLE)))
+    if in_use or not inventory.seat_counts(event_id, counts, utcnow()):
+        _refuse(409, "seats_in_use", "Seats of this event are held or booked: its seat map cannot be replaced")
+    db.session.execute(delete(Seat.__table__).where(Seat.event_id == event_id))
+    seats = _seats(event_id, sections)
+    while batch := list(islice(seats, BATCH)):
+        db.session.execute(insert(Seat.__table__), batch)
+    db.session.commit()
+    return counts.total()
+
+
+def _seats(event_id, sections):
+    """The rows of the new map, in map order (`position`). New ids, never a replaced
+    seat's (SQLite's AUTOINCREMENT: see the model)."""
+    position = 0
+    for section in sections:
+        for row in section["rows"]:
+            for number in range(row["first"], row["last"] + 1):
+                yield {"event_id": event_id, "ticket_type_id": section["ticket_type_id"],
+                       "section": section["name"], "row": row["label"], "number": number, "position": position,
+                       "status": SeatStatus.AVAILABLE}
+                position += 1
+
+
+def _refuse(status, code, message, **extra):
+    db.session.rollback()
+    error(status, code, message, **extra)
+
+
+def version(event_id):
+    """The seat map's version (it moves with every change of a seat), in one small read."""
+    with autocommit() as connection:
+        found = connection.scalar(select(Event.seats_version).where(Event.id == event_id))
+    if found is None:
+        error(404, "not_found", "Event not found")
+    return found
+
+
+def pages(event_id, section=None):
+    """The event's seats in map order, a page of rows at a time, each read on its own
+    (the connection goes back to the pool while a page is sent)."""
+    seats = Seat.__table__.c
+    query = select(seats.id, seats.section, seats.row, seats.number, seats.ticket_type_id, seats.status, seats.position) \
+        .where(seats.event_id == event_id).order_by(seats.position).limit(PAGE)
+    if section is not None:
+        query = query.where(seats.section == section)
+    after = -1
+    while True:
+        rows = db.session.execute(query.where(seats.position > after)).all()
+        db.session.rollback()
+        if rows:
+            yield rows
+        if len(rows) < PAGE:
+            return
+        after = rows[-1].position

@@ -1,0 +1,245 @@
+"""Seats sold through holds and bookings: taken all or nothing, 409 seats_taken naming
+exactly the seats that were not free, given back by a cancel, a release or an expiry.
+
+After every test the seat map must agree with the sales, per event and per type
+(SEAT_COUNTS): BOOKED seats are the tickets of CONFIRMED bookings, HELD seats those of
+HELD holds, and what the counters say is taken is the seats taken.
+"""
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+import sqlalchemy as sa
+
+from eventbook.extensions import db
+from eventbook.models import Hold
+from tests.support import in_days, ok, refused, wait_until
+
+SEAT_COUNTS = {
+    "seated event": """
+        SELECT e.id, e.total_tickets, e.available_tickets, m.booked, m.held,
+               COALESCE(b.sold, 0), COALESCE(h.held, 0)
+        FROM events e
+        JOIN (SELECT event_id, SUM(CASE WHEN status = 'BOOKED' THEN 1 ELSE 0 END) AS booked,
+                     SUM(CASE WHEN status = 'HELD' THEN 1 ELSE 0 END) AS held
+              FROM seats GROUP BY event_id) m ON m.event_id = e.id
+        LEFT JOIN (SELECT event_id, SUM(tickets_count) AS sold FROM bookings WHERE status = 'CONFIRMED'
+                   GROUP BY event_id) b ON b.event_id = e.id
+        LEFT JOIN (SELECT event_id, SUM(tickets_count) AS held FROM holds WHERE status = 'HELD'
+                   GROUP BY event_id) h ON h.event_id = e.id
+        WHERE m.booked != COALESCE(b.sold, 0) OR m.held != COALESCE(h.held, 0)
+           OR (e.status = 'SCHEDULED' AND e.total_tickets - e.available_tickets != m.booked + m.held)
+    """,
+    "seated ticket type": """
+        SELECT t.id, t.quantity, t.available_quantity, COALESCE(m.booked, 0),
+               COALESCE(m.held, 0), COALESCE(s.sold, 0), COALESCE(h.held, 0)
+        FROM ticket_types t
+        JOIN events e ON e.id = t.event_id
+        LEFT JOIN (SELECT ticket_type_id, SUM(CASE WHEN status = 'BOOKED' THEN 1 ELSE 0 END) AS booked,
+                          SUM(CASE WHEN status = 'HELD' THEN 1 ELSE 0 END) AS held
+                   FROM seats GROUP BY ticket_type_id) m ON m.ticket_type_id = t.id
+        LEFT JOIN (SELECT i.ticket_type_id, SUM(i.count) AS sold FROM items i
+                   JOIN bookings b ON b.id = i.booking_id WHERE b.status = 'CONFIRMED'
+                   GROUP BY i.ticket_type_id) s ON s.ticket_type_id = t.id
+        LEFT JOIN (SELECT i.ticket_type_id, SUM(i.count) AS held FROM items i
+                   JOIN holds h ON h.id = i.hold_id WHERE h.status = 'HELD'
+                   GROUP BY i.ticket_type_id) h ON h.ticket_type_id = t.id
+        WHERE EXISTS (SELECT 1 FROM seats x WHERE x.event_id = e.id)
+          AND (COALESCE(m.booked, 0) != COALESCE(s.sold, 0) OR COALESCE(m.held, 0) != COALESCE(h.held, 0)
+               OR (e.status = 'SCHEDULED'
+                   AND t.quantity - t.available_quantity != COALESCE(m.booked, 0) + COALESCE(m.held, 0)))
+    """,
+}
+
+
+def seat_count_violations(url):
+    """Seated events and types whose seats disagree with their sales: (what, row) pairs."""
+    from config import normalize_database_url
+
+    engine = sa.create_engine(normalize_database_url(url))
+    with engine.connect() as connection:
+        found = [(what, tuple(row)) for what, query in SEAT_COUNTS.items() for row in connection.execute(sa.text(query))]
+    engine.dispose()
+    return found
+
+
+@pytest.fixture(autouse=True)
+def seats_agree_with_sales(app, database_url):
+    yield
+    assert not seat_count_violations(database_url)
+
+
+TYPES = [{"name": "Stalls", "price": "50.00", "quantity": 1}, {"name": "Balcony", "price": "30.00", "quantity": 1}]
+
+
+@pytest.fixture
+def hall(client, shop, organizer, make_event):
+    """A RESERVED event: Stalls A1-A4 (50.00), Balcony B1-B3 (30.00). (event id, [seat ids in map order])."""
+
+    def make(**fields):
+        event = make_event(**{"seating": "RESERVED", "totalTickets": 7, "ticketTypes": TYPES, **fields})
+        types = {name: ticket_type["id"] for name, ticket_type in shop.types(event["id"]).items()}
+        body = {"sections": [
+            {"name": "Stalls", "ticketTypeId": types["Stalls"], "rows": [{"label": "A", "from": 1, "to": 4}]},
+            {"name": "Balcony", "ticketTypeId": types["Balcony"], "rows": [{"label": "B", "from": 1, "to": 3}]}]}
+        ok(client.put(f"/api/events/{event['id']}/seats", json=body, headers=organizer.headers))
+        return event["id"], [seat["id"] for seat in ok(client.get(f"/api/events/{event['id']}/seats"))]
+
+    return make
+
+
+def statuses(shop, event_id):
+    return [seat["status"] for seat in ok(shop.client.get(f"/api/events/{event_id}/seats"))]
+
+
+def test_seats_are_booked_at_their_types_prices(shop, customer, hall):
+    event_id, seats = hall()
+    booking = ok(shop.book(customer, event_id, seatIds=[seats[5], seats[1]]), 201)  # any order
+    assert booking["seats"] == [{"id": seats[1], "section": "Stalls", "row": "A", "number": 2},
+                                {"id": seats[5], "section": "Balcony", "row": "B", "number": 2}]  # map order
+    assert booking["ticketsCount"] == 2 and booking["totalAmount"] == "80.00"
+    assert sorted((item["count"], item["price"]) for item in booking["items"]) == [(1, "30.00"), (1, "50.00")]
+    assert ok(shop.client.get(f"/api/bookings/{booking['id']}", headers=customer.headers))["seats"] == booking["seats"]
+    assert statuses(shop, event_id) == ["AVAILABLE", "BOOKED"] + ["AVAILABLE"] * 3 + ["BOOKED", "AVAILABLE"]
+    assert shop.available(event_id) == 5
+    assert {name: t["availableQuantity"] for name, t in shop.types(event_id).items()} == {"Stalls": 3, "Balcony": 2}
+
+
+def test_a_hold_holds_seats_and_its_confirm_books_them(shop, customer, hall):
+    event_id, seats = hall()
+    held = ok(shop.hold(customer, event_id, seatIds=[seats[0], seats[4]]), 201)
+    assert [seat["id"] for seat in held["seats"]] == [seats[0], seats[4]] and held["totalAmount"] == "80.00"
+    assert statuses(shop, event_id)[0] == statuses(shop, event_id)[4] == "HELD"
+    assert shop.available(event_id) == 5
+    booking = ok(shop.confirm(customer, held["id"]), 201)
+    assert booking["seats"] == held["seats"] and booking["totalAmount"] == "80.00"
+    assert statuses(shop, event_id) == ["BOOKED", "AVAILABLE", "AVAILABLE", "AVAILABLE", "BOOKED", "AVAILABLE",
+                                        "AVAILABLE"]
+    assert shop.available(event_id) == 5
+
+
+def test_taken_seats_are_a_409_naming_exactly_them(shop, make_user, hall):
+    event_id, seats = hall()
+    ok(shop.hold(make_user(), event_id, seatIds=[seats[0], seats[1]]), 201)
+    ok(shop.book(make_user(), event_id, seatIds=[seats[4]]), 201)
+    late = make_user()
+    for ask in (shop.book, shop.hold):
+        body = refused(ask(late, event_id, seatIds=[seats[2], seats[4], seats[1]]), 409, "seats_taken")
+        assert body["unavailableSeatIds"] == [seats[1], seats[4]]
+        assert refused(ask(late, event_id, seatIds=[seats[0]]), 409, "seats_taken")["unavailableSeatIds"] == [seats[0]]
+    assert statuses(shop, event_id) == ["HELD", "HELD", "AVAILABLE", "AVAILABLE", "BOOKED", "AVAILABLE", "AVAILABLE"]
+    assert shop.available(event_id) == 4  # nothing taken by the refused requests
+    ok(shop.book(late, event_id, seatIds=[seats[2], seats[3]]), 201)
+
+
+def test_a_cancel_frees_the_seats(shop, customer, make_user, hall):
+    event_id, seats = hall()
+    booking = ok(shop.book(customer, event_id, seatIds=seats[:3]), 201)
+    ok(shop.cancel(customer, booking["id"]))
+    assert statuses(shop, event_id) == ["AVAILABLE"] * 7 and shop.available(event_id) == 7
+    assert ok(shop.cancel(customer, booking["id"]))["seats"] == booking["seats"]  # again: no change, seats kept
+    assert shop.types(event_id)["Stalls"]["availableQuantity"] == 4
+    ok(shop.book(make_user(), event_id, seatIds=seats[:3]), 201)
+
+
+def test_a_release_frees_the_seats(shop, customer, make_user, hall):
+    event_id, seats = hall()
+    held = ok(shop.hold(customer, event_id, seatIds=[seats[6]]), 201)
+    assert shop.release(customer, held["id"]).status_code == 204
+    assert statuses(shop, event_id) == ["AVAILABLE"] * 7 and shop.available(event_id) == 7
+    assert ok(shop.client.get(f"/api/holds/{held['id']}", headers=customer.headers))["seats"] == []
+    ok(shop.hold(make_user(), event_id, seatIds=[seats[6]]), 201)
+
+
+def test_an_expiry_frees_the_seats(app, client, shop, customer, hall):
+    event_id, seats = hall()
+    held = ok(shop.hold(customer, event_id, seatIds=[seats[2], seats[3]]), 201)
+    client.get("/api/health")  # starts this process's sweeper
+    with app.app_context():
+        db.session.execute(sa.update(Hold).where(Hold.id == held["id"])
+                           .values(expires_at=datetime.now(timezone.utc) - timedelta(seconds=1)))
+        db.session.commit()
+    wait_until(lambda: statuses(shop, event_id) == ["AVAILABLE"] * 7, 10, message="the expired hold's seats back")
+    assert ok(client.get(f"/api/holds/{held['id']}", headers=customer.headers))["status"] == "EXPIRED"
+    refused(shop.confirm(customer, held["id"]), 409, "hold_expired")
+    assert shop.available(event_id) == 7
+
+
+def test_a_seat_booking_is_refused_like_any_other(shop, customer, make_user, hall, set_event_date):
+    event_id, seats = hall()
+    ok(shop.book(customer, event_id, seatIds=[seats[0]]), 201)
+    refused(shop.book(customer, event_id, seatIds=[seats[1]]), 409, "already_booked")
+    refused(shop.hold(customer, event_id, seatIds=[seats[1]]), 409, "already_booked")
+    set_event_date(event_id, datetime.now(timezone.utc) - timedelta(minutes=1))
+    refused(shop.book(make_user(), event_id, seatIds=[seats[1]]), 409, "event_closed")
+    assert statuses(shop, event_id).count("AVAILABLE") == 6
+
+
+def test_a_seat_outside_its_types_sales_window(shop, customer, hall):
+    event_id, seats = hall(ticketTypes=[{**TYPES[0], "salesStart": in_days(10)}, TYPES[1]])
+    body = refused(shop.book(customer, event_id, seatIds=[seats[4], seats[0]]), 409, "sales_closed")
+    assert body["ticketTypeId"] == shop.types(event_id)["Stalls"]["id"]
+    assert statuses(shop, event_id) == ["AVAILABLE"] * 7
+    ok(shop.book(customer, event_id, seatIds=[seats[4]]), 201)
+
+
+def test_a_repeated_idempotency_key_books_its_seats_once(shop, customer, hall):
+    event_id, seats = hall()
+    first = shop.book(customer, event_id, key="seat-key-1", seatIds=[seats[0], seats[1]])
+    again = shop.book(customer, event_id, key="seat-key-1", seatIds=[seats[0], seats[1]])
+    assert ok(first, 201)["id"] == ok(again, 201)["id"] and again.headers["Idempotent-Replayed"] == "true"
+    assert ok(again, 201)["seats"] == ok(first, 201)["seats"]
+    refused(shop.book(customer, event_id, key="seat-key-1", seatIds=[seats[2]]), 409, "idempotency_key_reused")
+    assert statuses(shop, event_id).count("BOOKED") == 2
+
+
+BAD_SEAT_ORDERS = {
+    "no seats": {"seatIds": []},
+    "11 seats": {"seatIds": list(range(1, 12))},
+    "a seat twice": {"seatIds": ["first", "first"]},
+    "seats and a count": {"seatIds": ["first"], "ticketsCount": 1},
+    "a seat id as text": {"seatIds": ["1"]},
+    "a seat of another event": {"seatIds": ["first", "elsewhere"]},
+    "no such seat": {"seatIds": [2_000_000_000]},
+}
+
+
+@pytest.mark.parametrize("case", BAD_SEAT_ORDERS)
+def test_bad_seat_ids_are_a_422_and_take_nothing(shop, customer, hall, case):
+    event_id, seats = hall()
+    other_id, elsewhere = hall()
+    named = {"first": seats[0], "elsewhere": elsewhere[0]}
+    body = {key: [named.get(seat, seat) for seat in value] if key == "seatIds" else value
+            for key, value in BAD_SEAT_ORDERS[case].items()}
+    for ask in (shop.book, shop.hold):
+        refused(ask(customer, event_id, **body), 422, "validation_error")
+    assert statuses(shop, event_id) == statuses(shop, other_id) == ["AVAILABLE"] * 7
+
+
+def test_seat_ids_on_a_general_event_are_a_422(shop, customer, make_event, hall):
+    _, seats = hall()
+    general = make_event(totalTickets=5)
+    body = refused(shop.book(customer, general["id"], seatIds=[seats[0]]), 422, "validation_error")
+    assert "seatIds" in body["errors"]
+    assert shop.available(general["id"]) == 5
+
+
+def test_a_count_order_on_a_reserved_event_is_a_422(shop, customer, make_user, hall):
+    event_id, _ = hall()
+    stalls, holder = shop.types(event_id)["Stalls"]["id"], make_user()
+    booking = shop.book(customer, event_id, ticketsCount=2, ticketTypeId=stalls)
+    held = shop.hold(holder, event_id, items=[{"ticketTypeId": stalls, "count": 1}])
+    assert "seatIds" in refused(booking, 422, "validation_error")["errors"]
+    assert "seatIds" in refused(held, 422, "validation_error")["errors"]
+    assert statuses(shop, event_id) == ["AVAILABLE"] * 7
+
+
+def test_cancelling_a_seated_event_frees_its_seats(client, shop, customer, make_user, organizer, hall):
+    event_id, seats = hall()
+    ok(shop.book(customer, event_id, seatIds=[seats[0]]), 201)
+    ok(shop.hold(make_user(), event_id, seatIds=[seats[1]]), 201)
+    url = f"/api/events/{event_id}/seats"
+    tag = ok(client.get(url)) and client.get(url).headers["ETag"]
+    assert client.delete(f"/api/events/{event_id}", headers=organizer.headers).status_code == 204
+    assert statuses(shop, event_id) == ["AVAILABLE"] * 7
+    assert ok(client.get(url, headers={"If-None-Match": tag}))  # a 200: the seats changed

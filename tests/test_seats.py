@@ -1,0 +1,235 @@
+"""Seat maps: PUT replaces a RESERVED event's map (and its counts), GET lists it in map
+order with an ETag that changes whenever a seat does."""
+
+import pytest
+import sqlalchemy as sa
+
+from eventbook.extensions import db
+from tests.support import ok, refused
+from tests.test_seat_sales import seats_agree_with_sales  # noqa: F401 - autouse: seats agree with the counters
+
+TYPES = [{"name": "Stalls", "price": "50.00", "quantity": 5}, {"name": "Balcony", "price": "30.00", "quantity": 5},
+         {"name": "Box", "price": "90.00", "quantity": 5}]
+
+
+def seat_map(stalls, balcony):
+    """Stalls: row B 1-3, then row A 1-2 (rows in the order given); Balcony: row 1, seats 5-6."""
+    return {"sections": [
+        {"name": "Stalls", "ticketTypeId": stalls, "rows": [{"label": "B", "from": 1, "to": 3},
+                                                           {"label": "A", "from": 1, "to": 2}]},
+        {"name": "Balcony", "ticketTypeId": balcony, "rows": [{"label": "1", "from": 5, "to": 6}]},
+    ]}
+
+
+@pytest.fixture
+def seated(shop, make_event):
+    """A RESERVED event with three ticket types and no seat map yet: (event id, {type name: id})."""
+    event = make_event(seating="RESERVED", totalTickets=15, ticketTypes=TYPES)
+    return event["id"], {name: ticket_type["id"] for name, ticket_type in shop.types(event["id"]).items()}
+
+
+def put_map(client, actor, event_id, body):
+    return client.put(f"/api/events/{event_id}/seats", json=body, headers=actor.headers)
+
+
+def seats(client, event_id, query=""):
+    return ok(client.get(f"/api/events/{event_id}/seats{query}"))
+
+
+def test_a_seat_map_sets_the_counts_and_lists_in_map_order(client, shop, organizer, seated):
+    event_id, types = seated
+    assert ok(put_map(client, organizer, event_id, seat_map(types["Stalls"], types["Balcony"]))) == {"seats": 7}
+    listed = seats(client, event_id)
+    assert [(s["section"], s["row"], s["number"]) for s in listed] == [
+        ("Stalls", "B", 1), ("Stalls", "B", 2), ("Stalls", "B", 3), ("Stalls", "A", 1), ("Stalls", "A", 2),
+        ("Balcony", "1", 5), ("Balcony", "1", 6)]
+    assert all(set(s) == {"id", "section", "row", "number", "ticketTypeId", "status"} for s in listed)
+    assert [s["ticketTypeId"] for s in listed] == [types["Stalls"]] * 5 + [types["Balcony"]] * 2
+    assert {s["status"] for s in listed} == {"AVAILABLE"} and len({s["id"] for s in listed}) == 7
+    event = shop.event(event_id)
+    assert (event["totalTickets"], event["availableTickets"]) == (7, 7)
+    assert {t["name"]: (t["quantity"], t["availableQuantity"]) for t in event["ticketTypes"]} == {
+        "Stalls": (5, 5), "Balcony": (2, 2), "Box": (0, 0)}  # a type without seats: none to sell
+
+
+def test_a_new_map_replaces_the_old_one(client, shop, organizer, admin, seated):
+    event_id, types = seated
+    ok(put_map(client, organizer, event_id, seat_map(types["Stalls"], types["Balcony"])))
+    old = {s["id"] for s in seats(client, event_id)}
+    body = {"sections": [{"name": "Floor", "ticketTypeId": types["Box"],
+                          "rows": [{"label": "Z", "from": 10, "to": 12}, {"label": "Z", "from": 1, "to": 2}]}]}
+    assert ok(put_map(client, admin, event_id, body)) == {"seats": 5}  # an admin may too
+    listed = seats(client, event_id)
+    assert [(s["section"], s["row"], s["number"]) for s in listed] == [
+        ("Floor", "Z", 10), ("Floor", "Z", 11), ("Floor", "Z", 12), ("Floor", "Z", 1), ("Floor", "Z", 2)]
+    assert not old & {s["id"] for s in listed}
+    assert {n: t["quantity"] for n, t in shop.types(event_id).items()} == {"Stalls": 0, "Balcony": 0, "Box": 5}
+    assert shop.event(event_id)["totalTickets"] == 5
+
+
+def test_the_section_filter(client, organizer, seated):
+    event_id, types = seated
+    ok(put_map(client, organizer, event_id, seat_map(types["Stalls"], types["Balcony"])))
+    assert [s["number"] for s in seats(client, event_id, "?section=Balcony")] == [5, 6]
+    assert seats(client, event_id, "?section=Nowhere") == []
+    refused(client.get(f"/api/events/{event_id}/seats?section=" + "x" * 51), 422, "validation_error")
+
+
+def test_a_matching_etag_is_a_304_for_one_small_read(app, client, organizer, seated):
+    event_id, types = seated
+    url = f"/api/events/{event_id}/seats"
+    ok(put_map(client, organizer, event_id, seat_map(types["Stalls"], types["Balcony"])))
+    first = client.get(url)
+    assert len(ok(first)) == 7 and first.headers["ETag"] and first.headers["Cache-Control"] == "no-cache"
+    statements = []
+    with app.app_context():
+        engines = list(db.engines.values())
+
+    def record(_connection, _cursor, statement, *args):
+        statements.append(statement)
+
+    for engine in engines:
+        sa.event.listen(engine, "before_cursor_execute", record)
+    again = client.get(url, headers={"If-None-Match": first.headers["ETag"]})
+    for engine in engines:
+        sa.event.remove(engine, "before_cursor_execute", record)
+    assert again.status_code == 304 and again.data == b"" and again.headers["ETag"] == first.headers["ETag"]
+    assert len(statements) == 1 and "FROM events" in statements[0]  # the seats are neither read nor rendered
+    assert client.get(url, headers={"If-None-Match": f'"other", {first.headers["ETag"]}'}).status_code == 304
+    assert client.get(url, headers={"If-None-Match": "*"}).status_code == 304
+    section = client.get(f"{url}?section=Stalls")
+    assert len(ok(section)) == 5 and section.headers["ETag"] != first.headers["ETag"]  # another list, another tag
+    assert client.get(f"{url}?section=Stalls", headers={"If-None-Match": section.headers["ETag"]}).status_code == 304
+
+
+def test_the_etag_changes_with_every_seat(client, shop, customer, organizer, seated):
+    event_id, types = seated
+    url = f"/api/events/{event_id}/seats"
+    empty = client.get(url)
+    assert ok(empty) == []  # no map yet
+    tags = [empty.headers["ETag"]]
+
+    def changed():
+        response = client.get(url, headers={"If-None-Match": tags[-1]})
+        assert response.status_code == 200 and response.headers["ETag"] != tags[-1]
+        tags.append(response.headers["ETag"])
+        return ok(response)
+
+    ok(put_map(client, organizer, event_id, seat_map(types["Stalls"], types["Balcony"])))
+    seat = changed()[0]["id"]
+    held = ok(shop.hold(customer, event_id, seatIds=[seat]), 201)
+    assert changed()[0]["status"] == "HELD"
+    shop.release(customer, held["id"])
+    assert changed()[0]["status"] == "AVAILABLE"
+    held = ok(shop.hold(customer, event_id, seatIds=[seat]), 201)
+    changed()
+    booking = ok(shop.confirm(customer, held["id"]), 201)
+    assert changed()[0]["status"] == "BOOKED"
+    ok(shop.cancel(customer, booking["id"]))
+    assert changed()[0]["status"] == "AVAILABLE"
+    ok(shop.book(customer, event_id, seatIds=[seat]), 201)
+    assert changed()[0]["status"] == "BOOKED"
+    assert len(set(tags)) == len(tags)
+
+
+def test_who_may_put_a_map(client, make_user, customer, organizer, seated):
+    event_id, types = seated
+    body = seat_map(types["Stalls"], types["Balcony"])
+    refused(client.put(f"/api/events/{event_id}/seats", json=body), 401, "unauthorized")
+    refused(put_map(client, customer, event_id, body), 403, "forbidden")
+    refused(put_map(client, make_user("ORGANIZER"), event_id, body), 403, "forbidden")
+    refused(put_map(client, organizer, 999_999, body), 404, "not_found")
+    refused(client.get("/api/events/999999/seats"), 404, "not_found")
+    assert seats(client, event_id) == []
+
+
+BAD_MAPS = {
+    "no sections": {"sections": []},
+    "no rows": {"sections": [{"name": "S", "ticketTypeId": 0, "rows": []}]},
+    "empty range": {"sections": [{"name": "S", "ticketTypeId": 0, "rows": [{"label": "A", "from": 5, "to": 4}]}]},
+    "overlap": {"sections": [{"name": "S", "ticketTypeId": 0, "rows": [{"label": "A", "from": 1, "to": 5},
+                                                                       {"label": "B", "from": 1, "to": 5},
+                                                                       {"label": "A", "from": 5, "to": 9}]}]},
+    "two sections, one name": {"sections": [{"name": "S", "ticketTypeId": 0, "rows": [{"label": "A", "from": 1, "to": 1}]},
+                                            {"name": "S", "ticketTypeId": 0, "rows": [{"label": "B", "from": 1, "to": 1}]}]},
+    "50,001 seats": {"sections": [{"name": "S", "ticketTypeId": 0, "rows": [{"label": "A", "from": 1, "to": 50_000},
+                                                                            {"label": "B", "from": 7, "to": 7}]}]},
+    "number 0": {"sections": [{"name": "S", "ticketTypeId": 0, "rows": [{"label": "A", "from": 0, "to": 3}]}]},
+    "number 100,001": {"sections": [{"name": "S", "ticketTypeId": 0,
+                                     "rows": [{"label": "A", "from": 100_000, "to": 100_001}]}]},
+    "long section name": {"sections": [{"name": "S" * 51, "ticketTypeId": 0, "rows": [{"label": "A", "from": 1, "to": 1}]}]},
+    "long row label": {"sections": [{"name": "S", "ticketTypeId": 0, "rows": [{"label": "A" * 21, "from": 1, "to": 1}]}]},
+    "blank row label": {"sections": [{"name": "S", "ticketTypeId": 0, "rows": [{"label": "  ", "from": 1, "to": 1}]}]},
+    "a number as text": {"sections": [{"name": "S", "ticketTypeId": 0, "rows": [{"label": "A", "from": "1", "to": 1}]}]},
+    "unknown field": {"sections": [{"name": "S", "ticketTypeId": 0, "rows": [{"label": "A", "from": 1, "to": 1}],
+                                    "price": "1.00"}]},
+}
+
+
+@pytest.mark.parametrize("case", BAD_MAPS)
+def test_a_bad_map_is_a_422_and_changes_nothing(client, shop, organizer, seated, case):
+    event_id, types = seated
+    ok(put_map(client, organizer, event_id, seat_map(types["Stalls"], types["Balcony"])))
+    before, event = seats(client, event_id), shop.event(event_id)
+    body = BAD_MAPS[case]
+    for section in body["sections"]:
+        section["ticketTypeId"] = types["Stalls"]
+    refused(put_map(client, organizer, event_id, body), 422, "validation_error")
+    assert seats(client, event_id) == before and shop.event(event_id) == event
+
+
+def test_a_map_of_50000_seats_is_put_and_streamed_whole(client, shop, organizer, seated):
+    event_id, types = seated
+    rows = [{"label": f"R{n}", "from": 1, "to": 100} for n in range(500)]
+    body = {"sections": [{"name": "Arena", "ticketTypeId": types["Box"], "rows": rows}]}
+    assert ok(put_map(client, organizer, event_id, body)) == {"seats": 50_000}
+    listed = seats(client, event_id)
+    assert len(listed) == 50_000 and len({s["id"] for s in listed}) == 50_000
+    assert [(s["row"], s["number"]) for s in listed] == [(f"R{n}", m) for n in range(500) for m in range(1, 101)]
+    assert shop.types(event_id)["Box"]["quantity"] == shop.event(event_id)["totalTickets"] == 50_000
+
+
+def test_a_map_only_for_a_reserved_event_of_its_own_types(client, shop, organizer, make_event, seated):
+    event_id, types = seated
+    general = make_event(totalTickets=5)
+    body = seat_map(types["Stalls"], types["Balcony"])
+    assert refused(put_map(client, organizer, general["id"], body), 422, "validation_error")["errors"].keys() == {"seating"}
+    assert seats(client, general["id"]) == []
+    other = shop.types(general["id"])["General admission"]["id"]
+    body = seat_map(types["Stalls"], other)
+    assert str(other) in refused(put_map(client, organizer, event_id, body), 422,
+                                 "validation_error")["errors"]["sections"][0]
+    assert seats(client, event_id) == [] and shop.event(event_id)["totalTickets"] == 15
+    for event in (event_id, general["id"]):  # seating is fixed at creation
+        refused(client.patch(f"/api/events/{event}", json={"seating": "GENERAL"}, headers=organizer.headers),
+                422, "validation_error")
+    assert shop.event(event_id)["seating"] == "RESERVED" and shop.event(general["id"])["seating"] == "GENERAL"
+
+
+def test_a_map_in_use_is_not_replaced(client, shop, customer, make_user, organizer, seated):
+    event_id, types = seated
+    body = seat_map(types["Stalls"], types["Balcony"])
+    ok(put_map(client, organizer, event_id, body))
+    first, second = (s["id"] for s in seats(client, event_id)[:2])
+    held = ok(shop.hold(customer, event_id, seatIds=[first]), 201)
+    refused(put_map(client, organizer, event_id, body), 409, "seats_in_use")
+    shop.release(customer, held["id"])
+    buyer = make_user()
+    booked = ok(shop.book(buyer, event_id, seatIds=[second]), 201)
+    refused(put_map(client, organizer, event_id, body), 409, "seats_in_use")
+    assert [s["status"] for s in seats(client, event_id)[:2]] == ["AVAILABLE", "BOOKED"]
+    assert shop.event(event_id)["availableTickets"] == 6
+    ok(shop.cancel(buyer, booked["id"]))
+    assert ok(put_map(client, organizer, event_id, body)) == {"seats": 7}
+    assert shop.event(event_id)["availableTickets"] == 7
+
+
+def test_a_cancelled_event_keeps_its_map(client, shop, customer, organizer, seated):
+    event_id, types = seated
+    body = seat_map(types["Stalls"], types["Balcony"])
+    ok(put_map(client, organizer, event_id, body))
+    held = ok(shop.hold(customer, event_id, seatIds=[seats(client, event_id)[0]["id"]]), 201)
+    shop.release(customer, held["id"])
+    assert client.delete(f"/api/events/{event_id}", headers=organizer.headers).status_code == 204
+    refused(put_map(client, organizer, event_id, body), 409, "event_closed")
+    assert len(seats(client, event_id)) == 7

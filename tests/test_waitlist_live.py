@@ -1,0 +1,90 @@
+"""The waiting list under real concurrency: live gunicorn servers (tests/live.py), on
+SQLite and on PostgreSQL; the invariant (set-aside tickets included) is checked after
+every test."""
+
+import time
+from collections import Counter
+from datetime import datetime
+
+import pytest
+
+from tests import support
+from tests.live import SOLD_OUT_CODES, booking, cancel, code
+
+pytestmark = pytest.mark.slow
+
+SWEEP_SECONDS = 1
+# Offers that lapse quickly, swept every second.
+LIVE_ENV = {"WAITLIST_OFFER_SECONDS": "10", "HOLD_SWEEP_SECONDS": str(SWEEP_SECONDS)}
+
+
+def sold_out(live, tickets):
+    """An organizer and an event whose tickets are each booked by a customer of their own."""
+    organizer = live.user("ORGANIZER")
+    event = live.event(organizer, tickets)
+    holders = live.users(tickets)
+    return organizer, event, [(holder, live.book(holder, event["id"], 1)) for holder in holders]
+
+
+def join(live, customer, event_id):
+    response = live.http.post(f"/api/events/{event_id}/waitlist", headers=customer["headers"], json={"ticketsCount": 1})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def entry(live, customer, event_id):
+    return live.http.get(f"/api/events/{event_id}/waitlist/me", headers=customer["headers"]).json()
+
+
+def test_returned_tickets_go_to_the_waiting_list_in_order_never_to_the_public(live):
+    organizer, event, bookings = sold_out(live, 3)
+    waiting = live.users(3)
+    for customer in waiting:
+        join(live, customer, event["id"])
+    public = live.users(30)
+
+    responses = live.together([cancel(holder, sold["id"]) for holder, sold in bookings]
+                              + [booking(customer, event["id"], 1) for customer in public])
+
+    cancels, attempts = responses[:3], responses[3:]
+    assert all(r.status_code == 200 and r.json()["status"] == "CANCELLED" for r in cancels), live.explain(cancels)
+    assert Counter(r.status_code for r in attempts) == {409: 30}, live.explain(attempts)  # the public gets nothing
+    assert {code(r) for r in attempts} <= SOLD_OUT_CODES, live.explain(attempts)
+
+    def offered():
+        entries = [entry(live, customer, event["id"]) for customer in waiting]
+        return entries if all(e["status"] == "OFFERED" for e in entries) else None
+
+    entries = support.wait_until(offered, 10, 0.1, message="an offer to each of the 3 waiting customers")
+    holds = [live.http.get(f"/api/holds/{e['holdId']}", headers=customer["headers"]).json()
+             for e, customer in zip(entries, waiting, strict=True)]
+    assert [h["status"] for h in holds] == ["HELD"] * 3
+    assert [h["id"] for h in holds] == sorted(h["id"] for h in holds)  # made in queue order
+    created = [datetime.fromisoformat(h["createdAt"].replace("Z", "+00:00")) for h in holds]
+    assert created == sorted(created)
+    after = live.get_event(event["id"])
+    assert (after["availableTickets"], after["setAsideTickets"]) == (0, 0)  # all three held, none counted twice
+    total, sold = live.event_bookings(organizer, event["id"])
+    assert total == 3 and all(b["status"] == "CANCELLED" for b in sold)
+
+
+def test_an_offer_that_lapses_passes_to_the_next_entry_within_a_sweep(live):
+    _, event, bookings = sold_out(live, 1)
+    first, second = live.users(2)
+    join(live, first, event["id"])
+    join(live, second, event["id"])
+    holder, sold = bookings[0]
+    assert live.http.post(f"/api/bookings/{sold['id']}/cancel", headers=holder["headers"]).status_code == 200
+    offer = support.wait_until(lambda: (lambda e: e if e["status"] == "OFFERED" else None)(
+        entry(live, first, event["id"])), 10, 0.1, message="the offer to the first in line")
+    lapses_at = datetime.fromisoformat(
+        live.http.get(f"/api/holds/{offer['holdId']}", headers=first["headers"]).json()["expiresAt"]
+        .replace("Z", "+00:00")).timestamp()
+    passed = support.wait_until(lambda: (lambda e: e if e["status"] == "OFFERED" else None)(
+        entry(live, second, event["id"])), 30, 0.05, message="the lapsed offer passed on")
+    late = time.time() - lapses_at
+    assert late <= SWEEP_SECONDS + 2, f"passed on {late:.1f} s after the first offer lapsed"
+    assert entry(live, first, event["id"])["status"] == "LAPSED"
+    assert passed["holdId"] != offer["holdId"]
+    after = live.get_event(event["id"])
+    assert (after["availableTickets"], after["setAsideTickets"]) == (0, 0)
