@@ -1,7 +1,10 @@
 """schemathesis hooks (loaded through SCHEMATHESIS_HOOKS by .ci/schemathesis.sh).
 
-Two rules of the API cannot be written in JSON Schema, so schemathesis would generate
-requests that break them and report the 422 as "a valid request refused":
+Some rules of the API cannot be written in JSON Schema, so schemathesis would generate
+requests that break them and report the 422 as "a valid request refused". Besides a
+sales window's end after its start, an event's ticket types with distinct names, ticket
+counts that add up to at most 10 (`x-maxTotalCount`) and a seat map's rows and sections
+that do not overlap (each fitted below), there are these two:
 
 - an event's `date` must be in the future ("after now" is not expressible);
 - a string with `x-minBytes` / `x-maxBytes` in the document (a password: 8 to 72 bytes
@@ -81,12 +84,95 @@ def _fit_bytes(value, schema):
     return value + "x" * (lowest - len(encoded))
 
 
+def _is_time(value):
+    try:
+        datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return True
+    except (AttributeError, TypeError, ValueError):
+        return False
+
+
+def _window_in_order(ticket_type):
+    """A sales window whose end is not after its start gets them swapped (apart by a day
+    when equal): `salesEnd` after `salesStart` is a rule between two fields."""
+    start, end = ticket_type.get("salesStart"), ticket_type.get("salesEnd")
+    if not (_is_time(start) and _is_time(end)):
+        return ticket_type
+    first, last = sorted([start, end], key=lambda value: datetime.fromisoformat(value.replace("Z", "+00:00")))
+    if first == last:
+        last = (datetime.fromisoformat(last.replace("Z", "+00:00")) + timedelta(days=1)).isoformat()
+    return {**ticket_type, "salesStart": first, "salesEnd": last}
+
+
+def _distinct_names(ticket_types):
+    """Ticket types of one event with the same name (any case) get a suffix: names are
+    unique within the event, a rule over the list's items."""
+    seen, fitted = set(), []
+    for index, kind in enumerate(ticket_types):
+        name = kind.get("name") if isinstance(kind, dict) else None
+        if isinstance(name, str) and name.casefold() in seen:
+            kind = {**kind, "name": f"{name[:90]} {index}"}
+        if isinstance(kind, dict) and isinstance(kind.get("name"), str):
+            seen.add(kind["name"].casefold())
+        fitted.append(kind)
+    return fitted
+
+
+def _within_total(body):
+    """Schema-valid `items` whose counts add up to more than `x-maxTotalCount` (10) ask for
+    one ticket each instead: a rule over the items together."""
+    items = body.get("items")
+    valid = isinstance(items, list) and 1 <= len(items) <= 10 and all(
+        isinstance(item, dict) and isinstance(item.get("count"), int) and not isinstance(item.get("count"), bool)
+        and 1 <= item["count"] <= 100 for item in items)
+    if valid and sum(item["count"] for item in items) > 10:
+        body = {**body, "items": [{**item, "count": 1} for item in items]}
+    return body
+
+
+def _map_in_order(body):
+    """A seat map's rows with `from` after `to` get them swapped, and labels and section
+    names repeated where their ranges would overlap get a suffix: rules over several
+    rows and sections at once."""
+    sections = body.get("sections")
+    if not isinstance(sections, list) or not all(isinstance(section, dict) for section in sections):
+        return body
+    fitted, names = [], set()
+    for index, section in enumerate(sections):
+        name = section.get("name")
+        if isinstance(name, str) and name in names:
+            section = {**section, "name": f"{name[:45]} {index}"}
+        names.add(section.get("name"))
+        rows = section.get("rows")
+        if isinstance(rows, list) and all(isinstance(row, dict) for row in rows):
+            labelled = []
+            for number, row in enumerate(rows):
+                low, high = row.get("from"), row.get("to")
+                if isinstance(low, int) and isinstance(high, int) and low > high:
+                    row = {**row, "from": high, "to": low}
+                if isinstance(row.get("label"), str):
+                    row = {**row, "label": f"{row['label'][:15]} {number}"}
+                labelled.append(row)
+            section = {**section, "rows": labelled}
+        fitted.append(section)
+    return {**body, "sections": fitted}
+
+
 @schemathesis.hook
 def before_call(context, case, **kwargs):
     if not isinstance(case.body, dict):
         return
     if case.operation.path.startswith("/api/events"):
         case.body = _future_date(case.body)
+    if isinstance(case.body.get("ticketTypes"), list):
+        case.body = {**case.body, "ticketTypes": _distinct_names(
+            [_window_in_order(kind) if isinstance(kind, dict) else kind for kind in case.body["ticketTypes"]])}
+    if case.operation.path.endswith("/ticket-types"):
+        case.body = _window_in_order(case.body)
+    if "items" in case.body:
+        case.body = _within_total(case.body)
+    if case.operation.path.endswith("/seats") and case.operation.method.upper() == "PUT":
+        case.body = _map_in_order(case.body)
     for name, schema in _byte_rules(case.operation).items():
         if name in case.body and _satisfies(case.body[name], schema):
             case.body = {**case.body, name: _fit_bytes(case.body[name], schema)}

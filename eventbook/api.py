@@ -13,6 +13,7 @@ from functools import wraps
 import flask
 import flask_smorest
 import marshmallow as ma
+from apispec import BasePlugin
 from flask_jwt_extended import current_user, verify_jwt_in_request
 from webargs.flaskparser import FlaskParser
 
@@ -49,11 +50,21 @@ SERVER = {
 }
 
 
+class RulesPlugin(BasePlugin):
+    """Writes into the document the rules a schema states beyond its fields: its
+    `OPENAPI_RULES` (JSON Schema keywords, such as `oneOf`), through apispec's public
+    plugin hook."""
+
+    def schema_helper(self, name, definition, schema=None, **kwargs):
+        rules = getattr(schema, "OPENAPI_RULES", None)
+        return dict(rules) if rules else None
+
+
 class Api(flask_smorest.Api):
     ERROR_SCHEMA = ErrorSchema
 
     def init_app(self, app, *, spec_kwargs=None):
-        spec_kwargs = {"servers": [SERVER], "extra_plugins": [ExamplesPlugin()], **(spec_kwargs or {})}
+        spec_kwargs = {"servers": [SERVER], "extra_plugins": [ExamplesPlugin(), RulesPlugin()], **(spec_kwargs or {})}
         super().init_app(app, spec_kwargs=spec_kwargs)
         self.spec.components.security_scheme(
             "bearerAuth",

@@ -99,7 +99,7 @@ class UTCDateTime(fields.AwareDateTime):
         return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
-AMOUNT = re.compile(r"^\d{1,6}(\.\d{1,2})?$")
+AMOUNT = re.compile(r"^(100000(\.0{1,2})?|\d{1,5}(\.\d{1,2})?)$")
 
 
 class Money(fields.Decimal):
@@ -107,17 +107,14 @@ class Money(fields.Decimal):
     from 0.00 to 100000.00."""
 
     def __init__(self, **kwargs):
-        metadata = {"type": "string", "pattern": r"^\d{1,6}(\.\d{1,2})?$", "example": "25.00",
+        metadata = {"type": "string", "pattern": AMOUNT.pattern, "example": "25.00",
                     **kwargs.pop("metadata", {})}
         super().__init__(places=2, as_string=True, metadata=metadata, **kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
         if not isinstance(value, str) or not AMOUNT.fullmatch(value):
-            raise ValidationError('Must be a decimal string with at most two decimals, such as "25.00".')
-        amount = Decimal(value)
-        if amount > Decimal("100000"):
-            raise ValidationError("Must be between 0.00 and 100000.00.")
-        return amount.quantize(Decimal("0.01"))
+            raise ValidationError('Must be a decimal string from "0.00" to "100000.00", at most two decimals.')
+        return Decimal(value).quantize(Decimal("0.01"))
 
 
 class Id(fields.Integer):

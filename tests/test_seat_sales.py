@@ -199,20 +199,24 @@ BAD_SEAT_ORDERS = {
     "a seat twice": {"seatIds": ["first", "first"]},
     "seats and a count": {"seatIds": ["first"], "ticketsCount": 1},
     "a seat id as text": {"seatIds": ["1"]},
+}
+# Seats this event does not have: not found, whoever's they are.
+UNKNOWN_SEAT_ORDERS = {
     "a seat of another event": {"seatIds": ["first", "elsewhere"]},
     "no such seat": {"seatIds": [2_000_000_000]},
 }
 
 
-@pytest.mark.parametrize("case", BAD_SEAT_ORDERS)
-def test_bad_seat_ids_are_a_422_and_take_nothing(shop, customer, hall, case):
+@pytest.mark.parametrize("case", [*BAD_SEAT_ORDERS, *UNKNOWN_SEAT_ORDERS])
+def test_bad_seat_ids_are_refused_and_take_nothing(shop, customer, hall, case):
     event_id, seats = hall()
     other_id, elsewhere = hall()
     named = {"first": seats[0], "elsewhere": elsewhere[0]}
-    body = {key: [named.get(seat, seat) for seat in value] if key == "seatIds" else value
-            for key, value in BAD_SEAT_ORDERS[case].items()}
+    order = BAD_SEAT_ORDERS.get(case) or UNKNOWN_SEAT_ORDERS[case]
+    body = {key: [named.get(seat, seat) for seat in value] if key == "seatIds" else value for key, value in order.items()}
+    status, code = (422, "validation_error") if case in BAD_SEAT_ORDERS else (404, "not_found")
     for ask in (shop.book, shop.hold):
-        refused(ask(customer, event_id, **body), 422, "validation_error")
+        refused(ask(customer, event_id, **body), status, code)
     assert statuses(shop, event_id) == statuses(shop, other_id) == ["AVAILABLE"] * 7
 
 

@@ -44,19 +44,31 @@ class AttendeeBookingSchema(BookingSchema):
 
 class OrderItemSchema(Schema):
     ticket_type_id = Id(required=True)
-    count = fields.Integer(strict=True, required=True, validate=validate.Range(1, 1000))
+    count = fields.Integer(strict=True, required=True, validate=validate.Range(1, 100))
+
+
+def _only(given, *others):
+    return {"required": [given], "not": {"anyOf": [{"required": [other]} for other in others]}}
 
 
 class OrderSchema(Schema):
     """What a booking or a hold takes: `items`, or `ticketsCount` (+ `ticketTypeId`)
     for one type, or `seatIds` on a RESERVED event."""
 
+    # Exactly one way of asking; `ticketTypeId` only with `ticketsCount`.
+    OPENAPI_RULES = {"oneOf": [
+        _only("ticketsCount", "items", "seatIds"),
+        _only("items", "ticketsCount", "seatIds", "ticketTypeId"),
+        _only("seatIds", "ticketsCount", "items", "ticketTypeId"),
+    ]}
+
     event_id = Id(required=True)
     tickets_count = fields.Integer(
         strict=True, metadata={"minimum": 1, "maximum": 10, "description": "1 to MAX_TICKETS_PER_BOOKING (10)"})
     ticket_type_id = Id(metadata={"description": "with ticketsCount: which type (needed when the event has several)"})
     items = fields.List(fields.Nested(OrderItemSchema), validate=validate.Length(1, 10),
-                        metadata={"description": "1 to 10 tickets in all"})
+                        metadata={"description": "1 to MAX_TICKETS_PER_BOOKING (10) tickets in all: the counts add up "
+                                                 "to at most x-maxTotalCount", "x-maxTotalCount": 10})
     seat_ids = fields.List(Id(), validate=validate.Length(1, 10),
                            metadata={"description": "1 to 10 distinct seats of a RESERVED event", "uniqueItems": True})
 

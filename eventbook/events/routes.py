@@ -96,7 +96,7 @@ def add_ticket_type(data, event_id):
 @blp.route(f"/{EVENT_ID}/ticket-types/{TYPE_ID}")
 class TicketType(MethodView):
     @blp.auth(Role.ORGANIZER, Role.ADMIN)
-    @blp.arguments(TicketTypeUpdateSchema(partial=True))
+    @blp.arguments(TicketTypeUpdateSchema(partial=True), required=False)
     @blp.response(200, TicketTypeSchema)
     @blp.alt_response(404, description="not_found")
     @blp.alt_response(409, description="capacity_below_sold (quantity below what is sold, held and set aside), "

@@ -42,8 +42,7 @@ def _explain_items(event, order):
                   errors={"ticketTypeId": ["This event has several ticket types: say which one."]})
         ticket_type = types.get(type_id) if type_id is not None else next(iter(types.values()))
         if ticket_type is None:
-            error(422, "validation_error", "The request has invalid fields",
-                  errors={"items": [f"Ticket type {type_id} is not a ticket type of this event."]})
+            error(404, "not_found", f"Ticket type {type_id} not found (not a ticket type of this event)")
         if not _on_sale(ticket_type, order.now):
             error(409, "sales_closed", f"{ticket_type.name}: not on sale now", ticketTypeId=ticket_type.id,
                   salesStart=_iso(ticket_type.sales_start), salesEnd=_iso(ticket_type.sales_end))
@@ -61,8 +60,7 @@ def _explain_seats(event, order):
     seats = {seat.id: seat for seat in seats}
     strangers = [seat_id for seat_id in order.seat_ids if seat_id not in seats]
     if strangers:
-        error(422, "validation_error", "The request has invalid fields",
-              errors={"seatIds": [f"Not seats of this event: {', '.join(map(str, strangers))}."]})
+        error(404, "not_found", f"Seats not found (not seats of this event): {', '.join(map(str, strangers))}")
     taken = sorted(seat_id for seat_id, seat in seats.items() if seat.status != SeatStatus.AVAILABLE)
     if taken:
         error(409, "seats_taken", f"Seat{'s' if len(taken) > 1 else ''} no longer available",

@@ -83,8 +83,7 @@ def _type_of(event, type_id):
         return next(iter(types.values()))
     if type_id not in types:
         db.session.rollback()
-        error(422, "validation_error", "The request has invalid fields",
-              errors={"ticketTypeId": ["Not a ticket type of this event."]})
+        error(404, "not_found", f"Ticket type {type_id} not found (not a ticket type of this event)")
     return types[type_id]
 
 
