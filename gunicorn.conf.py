@@ -30,15 +30,13 @@ def _bool(name, default):
 
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{_int('PORT', 8000)}"
 # One process per core, each with GUNICORN_THREADS threads that overlap their database
-# waits. Two per core spent more CPU per booking on a 2-core machine (more processes
-# and pool threads contending with PostgreSQL for the cores) and answered fewer
-# bookings a second (tests/perf/bench.py; the README's Performance section).
+# waits: more processes contend with PostgreSQL for the cores (docs/performance.md).
 workers = _int("WEB_CONCURRENCY", os.cpu_count() or 1)
 worker_class = "gthread"
 # Each worker listens on its own SO_REUSEPORT socket, so the kernel spreads new
 # connections over the workers. On one shared socket the first worker to wake up takes
 # them, and keep-alive clients then stay on it: one process under one GIL doing the work
-# of all (tests/perf/bench.py printed 16 connections as 1/15).
+# of all.
 reuse_port = _bool("GUNICORN_REUSE_PORT", True)
 threads = _int("GUNICORN_THREADS", 4)
 timeout = _int("GUNICORN_TIMEOUT", 30)
@@ -52,7 +50,7 @@ accesslog = None  # the app writes its own access log line, with the request id
 class QuietAccessLogger(Logger):
     """gunicorn's logger, minus its access log (the app writes its own line per request).
     With `logconfig_dict` set, gunicorn would otherwise build an access-log line's fields
-    for every request: a few percent of the CPU of a booking.
+    for every request, for nothing.
 
     It also names the address in the master's "Listening at" line: with reuse_port the
     master holds no socket (each worker binds its own), and gunicorn printed none."""
