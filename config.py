@@ -97,6 +97,9 @@ class Config:
     SQLALCHEMY_DATABASE_URI = normalize_database_url(_str("DATABASE_URL"))
     DB_POOL_SIZE = _int("DB_POOL_SIZE", 10, 1, 1000)
     DB_POOL_TIMEOUT = _int("DB_POOL_TIMEOUT", 10, 1, 600)
+    # PostgreSQL plans the sales statements once per connection; off behind a pooler in
+    # transaction mode (PgBouncer), which cannot keep a connection's prepared statements.
+    DB_PREPARED_STATEMENTS = _bool("DB_PREPARED_STATEMENTS", True)
 
     JWT_SECRET_KEY = _str("JWT_SECRET_KEY")
     JWT_ACCESS_TOKEN_EXPIRES = timedelta(minutes=_int("JWT_ACCESS_MINUTES", 15, 1))

@@ -1,4 +1,5 @@
-"""Engine settings per database, and the request's auto-commit connection.
+"""Engine settings per database, the request's auto-commit connection, deadlock retries
+and prepared statements.
 
 SQLite: WAL (readers never wait for the writer), foreign keys on, a busy timeout, and
 write transactions that begin IMMEDIATE: the driver opens the transaction with
@@ -14,7 +15,7 @@ from contextlib import nullcontext
 from functools import wraps
 from pathlib import Path
 
-from flask import g, has_request_context
+from flask import current_app, g, has_request_context
 from sqlalchemy import event, make_url
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
@@ -155,3 +156,44 @@ def retry_deadlocks(function):
                 db.session.rollback()
 
     return retried
+
+
+class Prepared:
+    """A statement PostgreSQL parses and plans once per connection (`PREPARE`), then only
+    executes (`EXECUTE`): for the sales statements, whose plans cost the server more
+    than running them (docs/performance.md).
+
+    `execute(connection, values)` returns the statement's result: EXECUTE is a typed
+    `text()` construct (each parameter and column with the statement's own type), so Core
+    converts the values and columns as for the statement itself. Elsewhere than on
+    PostgreSQL, or with DB_PREPARED_STATEMENTS off (a pooler in transaction mode, which
+    cannot keep a connection's prepared statements), the statement runs as it is."""
+
+    def __init__(self, name, statement):
+        from sqlalchemy import bindparam, column, text
+        from sqlalchemy.dialects.postgresql import psycopg2
+
+        dialect = psycopg2.dialect(paramstyle="numeric_dollar")
+        compiled = statement.compile(dialect=dialect)
+        self.name, self.statement = name, statement
+        names = compiled.positiontup  # the parameters' names, in the order of $1, $2, ...
+        binds = [compiled.binds[key] for key in names]
+        types = ", ".join(bind.type.compile(dialect=dialect) for bind in binds)
+        self.prepare = f"PREPARE {name} ({types}) AS {compiled}"
+        # The statement's own constants go as SQL literals, the request's values as parameters.
+        arguments = [f":{bind.key}" if bind.required else bind.type.literal_processor(dialect)(bind.value)
+                     for bind in binds]
+        self.execution = (
+            text(f"EXECUTE {name}({', '.join(arguments)})")
+            .bindparams(*(bindparam(bind.key, type_=bind.type) for bind in binds if bind.required))
+            .columns(*(column(selected.key, selected.type) for selected in statement.selected_columns))
+        )
+
+    def execute(self, connection, values):
+        if connection.dialect.name != "postgresql" or not current_app.config["DB_PREPARED_STATEMENTS"]:
+            return connection.execute(self.statement, values)
+        prepared = connection.connection.info.setdefault("eventbook.prepared", set())  # per server connection
+        if self.name not in prepared:
+            connection.exec_driver_sql(self.prepare.replace("%", "%%"))
+            prepared.add(self.name)
+        return connection.execute(self.execution, values)

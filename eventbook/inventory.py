@@ -79,14 +79,19 @@ def on_sale(types):
                 or_(types.c.sales_end.is_(None), types.c.sales_end > _NOW))
 
 
-def take_seats(status, **owner):
-    """Mark the `:seat_ids` of `:event` that are AVAILABLE as `status` (HELD or
-    BOOKED) for `owner` (hold_id= or booking_id=, a value or a column): one row back
-    per seat taken."""
+def asked_for(seats):
+    """SQL: the seat is one of `:seat_ids` (a list of ids)."""
+    return seats.c.id.in_(bindparam("seat_ids", expanding=True))
+
+
+def take_seats(status, asked=None, **owner):
+    """Mark the seats of `:event` that are asked for (`asked`: a condition on the seats
+    table; `:seat_ids` by default) and AVAILABLE as `status` (HELD or BOOKED) for `owner`
+    (hold_id= or booking_id=, a value or a column): one row back per seat taken."""
     return (
         update(_seats)
         .where(
-            _seats.c.id.in_(bindparam("seat_ids", expanding=True)),
+            asked_for(_seats) if asked is None else asked,
             _seats.c.event_id == bindparam("event", type_=Integer),
             _seats.c.status == SeatStatus.AVAILABLE,
         )

@@ -55,8 +55,13 @@ def test_customer_books_tickets(client, customer, make_event):
     assert fetched.get_json() == booking
 
 
+@pytest.mark.parametrize(
+    "config_overrides", [{"DB_PREPARED_STATEMENTS": True}, {"DB_PREPARED_STATEMENTS": False}],
+    ids=["prepared", "unprepared"],
+)
 def test_every_booking_rule_holds_on_both_databases(client, make_user, make_event):
-    """Each database's sales strategy gives the same answers, dates in UTC included."""
+    """Each database's sales strategy gives the same answers, dates in UTC included;
+    PostgreSQL's with its statements prepared or not (SQLite ignores the setting)."""
     alice, bob, carol = make_user(), make_user(), make_user()
     event = make_event(totalTickets=3, date="2031-06-01T18:30:00+02:00")
     booking = booked(client, alice, event["id"], 2)

@@ -12,8 +12,8 @@ from sqlalchemy.dialects import postgresql
 from eventbook.sales import postgresql as strategy
 
 
-def sql(statement):
-    return str(statement.compile(dialect=postgresql.dialect()))
+def sql(prepared):
+    return str(prepared.statement.compile(dialect=postgresql.dialect()))
 
 
 def plain(statement):

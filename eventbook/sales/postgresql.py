@@ -45,7 +45,7 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.exc import DBAPIError
 
 from eventbook import inventory
-from eventbook.database import autocommit
+from eventbook.database import Prepared, autocommit
 from eventbook.extensions import db
 from eventbook.models import (
     Booking,
@@ -76,6 +76,9 @@ _items, _tickets, _notes, _keys, _entries = (Item.__table__, Ticket.__table__, N
 EVENT_ID = bindparam("event", type_=Integer)
 USER_ID = bindparam("customer", type_=Integer)
 NOW = bindparam("now", type_=UTCDateTime())
+# The seats asked for, as one array: the statements' text is the same for any number of
+# seats, so PostgreSQL can prepare each once.
+ASKED_SEATS = _seats.c.id == func.any(bindparam("seat_ids", type_=ARRAY(Integer)))
 NOT_WHOLE = "EB409"  # the SQLSTATE eventbook_all_or_nothing raises
 
 
@@ -101,7 +104,7 @@ def _run(statement, values):
         db.session.commit()  # a read of this request: the sale commits by itself, on its own connection
     try:
         with autocommit() as connection:
-            row = connection.execute(statement, values).mappings().first()
+            row = statement.execute(connection, values).mappings().first()
     except DBAPIError as failure:
         if getattr(failure.orig, "pgcode", None) == NOT_WHOLE:
             raise NotTaken() from None
@@ -143,7 +146,7 @@ def _wanted():
     ).table_valued("ticket_type_id", "count").render_derived()
     by_seat = (
         select(_seats.c.ticket_type_id, func.count())
-        .where(_seats.c.id.in_(bindparam("seat_ids", expanding=True)), _seats.c.event_id == EVENT_ID)
+        .where(ASKED_SEATS, _seats.c.event_id == EVENT_ID)
         .group_by(_seats.c.ticket_type_id)
     )
     return union_all(only_type, select(listed.c.ticket_type_id, listed.c["count"]), by_seat).cte("wanted")
@@ -241,7 +244,7 @@ def _book_statement():
         select(taken_event.c.id, USER_ID, bindparam("tickets", type_=Integer), _total(counted),
                literal(BookingStatus.CONFIRMED), NOW),
     ).returning(*_bookings.c).cte("booked")
-    taken_seats = inventory.take_seats(SeatStatus.BOOKED, booking_id=select(booked.c.id).scalar_subquery()) \
+    taken_seats = inventory.take_seats(SeatStatus.BOOKED, ASKED_SEATS, booking_id=select(booked.c.id).scalar_subquery()) \
         .where(exists(select(booked.c.id))).cte("taken_seats")
     items = insert(_items).from_select(
         ["booking_id", "ticket_type_id", "count", "unit_price"],
@@ -265,7 +268,7 @@ def _hold_statement():
         select(taken_event.c.id, USER_ID, bindparam("tickets", type_=Integer), _total(counted),
                literal(HoldStatus.HELD), bindparam("hold_expires_at", type_=UTCDateTime()), NOW),
     ).returning(*_holds.c).cte("held")
-    taken_seats = inventory.take_seats(SeatStatus.HELD, hold_id=select(held.c.id).scalar_subquery()) \
+    taken_seats = inventory.take_seats(SeatStatus.HELD, ASKED_SEATS, hold_id=select(held.c.id).scalar_subquery()) \
         .where(exists(select(held.c.id))).cte("taken_seats")
     items = insert(_items).from_select(
         ["hold_id", "ticket_type_id", "count", "unit_price"],
@@ -394,6 +397,6 @@ def _time(text):
     return datetime.fromisoformat(text).astimezone(timezone.utc) if text else None
 
 
-BOOK = _book_statement()
-HOLD = _hold_statement()
-CONFIRM = _confirm_statement()
+BOOK = Prepared("eventbook_book", _book_statement())
+HOLD = Prepared("eventbook_hold", _hold_statement())
+CONFIRM = Prepared("eventbook_confirm", _confirm_statement())
