@@ -3,7 +3,7 @@
 from sqlalchemy import exc, select, update
 from sqlalchemy.orm import joinedload
 
-from eventbook import inventory, sales
+from eventbook import inventory, sales, waitlist
 from eventbook.bookings import idempotency
 from eventbook.errors import error
 from eventbook.extensions import db
@@ -121,8 +121,6 @@ def cancel(booking_id, user):
         notes.append(outbox.booking_cancelled(booking, customer, event, now))
     outbox.commit(*notes)
     if cancelled:
-        from eventbook import waitlist
-
         waitlist.offer_soon(event.id)
     return load(booking_id)
 

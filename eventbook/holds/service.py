@@ -7,7 +7,7 @@ from datetime import timedelta
 from flask import current_app
 from sqlalchemy import exc, select, update
 
-from eventbook import inventory, sales
+from eventbook import inventory, sales, waitlist
 from eventbook.bookings import idempotency
 from eventbook.bookings.service import conflict, counts_of, load, order_of, replay
 from eventbook.errors import error
@@ -71,8 +71,6 @@ def release(hold_id, user):
     """Give a HELD hold's tickets and seats back (nothing happens once it is not HELD)."""
     held = visible(hold_id, user)
     if end([held.id], HoldStatus.RELEASED, utcnow()):
-        from eventbook import waitlist
-
         waitlist.offer_soon(held.event_id)
 
 

@@ -16,6 +16,7 @@ from eventbook.database import retry_deadlocks
 from eventbook.errors import error
 from eventbook.events.service import ensure_manager, get
 from eventbook.extensions import db
+from eventbook.holds import service as holds
 from eventbook.models import (
     Booking,
     BookingStatus,
@@ -132,9 +133,7 @@ def leave(event_id, customer):
     if entry is None:
         return
     if entry.status == EntryStatus.OFFERED and entry.hold_id:
-        from eventbook.holds.service import end
-
-        end([entry.hold_id], HoldStatus.RELEASED, now)
+        holds.end([entry.hold_id], HoldStatus.RELEASED, now)
     db.session.execute(update(WaitlistEntry).where(WaitlistEntry.id == entry.id, WaitlistEntry.status.in_(LIVE))
                        .values(status=EntryStatus.LEFT, updated_at=now))
     db.session.commit()
