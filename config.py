@@ -166,7 +166,7 @@ class Config:
     RATELIMIT_REGISTER = _str("RATELIMIT_REGISTER", "200 per hour")
     RATELIMIT_BOOKING = _str("RATELIMIT_BOOKING", "60 per minute")  # per customer
     # Check-ins (and their undos) per organizer, all gates together: a big venue scans fast.
-    RATELIMIT_CHECKIN = _str("RATELIMIT_CHECKIN", "3000 per minute")
+    RATELIMIT_CHECKIN = _str("RATELIMIT_CHECKIN", "60000 per minute")
 
     CORS_ORIGINS = [o.strip() for o in _str("CORS_ORIGINS").split(",") if o.strip()]
     PROXY_FIX_X_FOR = _int("PROXY_FIX_X_FOR", 0, 0, 10)

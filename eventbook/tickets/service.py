@@ -15,7 +15,7 @@ from eventbook.bookings.service import visible
 from eventbook.errors import error
 from eventbook.events.service import ensure_manager, get
 from eventbook.extensions import db
-from eventbook.models import Booking, BookingStatus, Ticket, utcnow
+from eventbook.models import Booking, BookingStatus, Event, Role, Ticket, utcnow
 
 _tickets = Ticket.__table__
 
@@ -53,23 +53,30 @@ def _of_event(event_id, *conditions):
 
 def check_in(event_id, user, code, nonce=None):
     """Admit the holder of `code`: (ticket, checked_in_at). Exactly one scan of a code
-    wins; a repeat of the winning scan's `nonce` gets its answer again."""
-    managed(event_id, user)
+    wins; a repeat of the winning scan's `nonce` gets its answer again.
+
+    A scan that wins is one statement: the UPDATE itself checks that the scanner
+    manages the event, and returns the ticket. Only a scan that does not win reads why.
+    """
     # As copied from attendees.csv, where a code starting with "-" has a leading "'"
     # (codes are URL-safe: none has an apostrophe of its own).
     code = code.removeprefix("'")
+    managed_by = [] if user.role == Role.ADMIN else [
+        exists().where(Event.id == event_id, Event.organizer_id == user.id)]
     for _ in range(3):
         now = utcnow()
-        won = db.session.execute(
-            update(_tickets)
-            .where(_tickets.c.code == code, _tickets.c.checked_in_at.is_(None),
-                   _of_event(event_id, Booking.status == BookingStatus.CONFIRMED))
+        ticket = db.session.scalars(
+            update(Ticket)
+            .where(Ticket.code == code, Ticket.checked_in_at.is_(None),
+                   _of_event(event_id, Booking.status == BookingStatus.CONFIRMED), *managed_by)
             .values(checked_in_at=now, check_in_nonce=nonce)
-            .returning(_tickets.c.id)
-        ).scalar_one_or_none()
+            .returning(Ticket),
+            execution_options={"populate_existing": True},
+        ).one_or_none()
         db.session.commit()
-        if won is not None:
-            return _ticket(won), now
+        if ticket is not None:
+            return ticket, now
+        managed(event_id, user)
         ticket, status = _scanned(event_id, code)
         if ticket.checked_in_at is not None and nonce is not None and ticket.check_in_nonce == nonce:
             return ticket, ticket.checked_in_at  # the gate lost the first answer: the same one again
@@ -94,10 +101,6 @@ def _scanned(event_id, code):
     if row is None:
         error(404, "not_found", "No ticket of this event has this code")
     return row
-
-
-def _ticket(ticket_id):
-    return db.session.get(Ticket, ticket_id, populate_existing=True)
 
 
 def undo(event_id, ticket_id, user):
