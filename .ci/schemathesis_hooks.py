@@ -140,9 +140,10 @@ def _map_in_order(body):
     fitted, names = [], set()
     for index, section in enumerate(sections):
         name = section.get("name")
-        if isinstance(name, str) and name in names:
-            section = {**section, "name": f"{name[:45]} {index}"}
-        names.add(section.get("name"))
+        if isinstance(name, str):
+            if name in names:
+                section = {**section, "name": f"{name[:45]} {index}"}
+            names.add(section["name"])
         rows = section.get("rows")
         if isinstance(rows, list) and all(isinstance(row, dict) for row in rows):
             labelled = []

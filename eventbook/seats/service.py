@@ -6,9 +6,9 @@ and only while none of its seats is held or booked.
 """
 
 from collections import Counter
-from itertools import islice
+from itertools import accumulate, islice
 
-from sqlalchemy import delete, exists, insert, select
+from sqlalchemy import delete, exists, insert, select, text
 
 from eventbook import inventory
 from eventbook.database import autocommit, retry_deadlocks
@@ -17,7 +17,7 @@ from eventbook.events.service import ensure_manager, get
 from eventbook.extensions import db
 from eventbook.models import Event, EventStatus, Seat, Seating, SeatStatus, utcnow
 
-BATCH = 5000  # seats per executemany: SQLAlchemy sends each as a few multi-row INSERTs
+BATCH = 5000  # seats per executemany on SQLite
 PAGE = 2000  # seats per read of a streamed seat list
 
 
@@ -46,24 +46,41 @@ def replace(event_id, user, sections):
     if in_use or not inventory.seat_counts(event_id, counts, utcnow()):
         _refuse(409, "seats_in_use", "Seats of this event are held or booked: its seat map cannot be replaced")
     db.session.execute(delete(Seat.__table__).where(Seat.event_id == event_id))
-    seats = _seats(event_id, sections)
-    while batch := list(islice(seats, BATCH)):
-        db.session.execute(insert(Seat.__table__), batch)
+    _insert(event_id, sections)
     db.session.commit()
     return counts.total()
 
 
-def _seats(event_id, sections):
-    """The rows of the new map, in map order (`position`). New ids, never a replaced
-    seat's (SQLite's AUTOINCREMENT: see the model)."""
-    position = 0
-    for section in sections:
-        for row in section["rows"]:
-            for number in range(row["first"], row["last"] + 1):
-                yield {"event_id": event_id, "ticket_type_id": section["ticket_type_id"],
-                       "section": section["name"], "row": row["label"], "number": number, "position": position,
-                       "status": SeatStatus.AVAILABLE}
-                position += 1
+# PostgreSQL: the map goes as one array per field of its rows (one element per row of
+# seats), and the server numbers the seats of each row itself.
+INSERT_ROWS = text("""
+    INSERT INTO seats (event_id, ticket_type_id, section, row, number, position, status)
+    SELECT :event_id, r.ticket_type_id, r.section, r.label, number, r.position + number - r.first, 'AVAILABLE'
+    FROM unnest(CAST(:types AS integer[]), CAST(:sections AS varchar[]), CAST(:labels AS varchar[]),
+                CAST(:firsts AS integer[]), CAST(:lasts AS integer[]), CAST(:positions AS integer[]))
+         AS r(ticket_type_id, section, label, first, last, position),
+         generate_series(r.first, r.last) AS number
+    ORDER BY 6
+""")
+
+
+def _insert(event_id, sections):
+    """Insert the new map's seats, numbered in map order (`position`). New ids, never a
+    replaced seat's (SQLite's AUTOINCREMENT: see the model)."""
+    rows = [(section["ticket_type_id"], section["name"], row["label"], row["first"], row["last"])
+            for section in sections for row in section["rows"]]
+    positions = list(accumulate((last - first + 1 for *_, first, last in rows), initial=0))
+    if db.session.get_bind().dialect.name == "postgresql":
+        types, names, labels, firsts, lasts = (list(field) for field in zip(*rows, strict=True))
+        db.session.execute(INSERT_ROWS, {"event_id": event_id, "types": types, "sections": names, "labels": labels,
+                                         "firsts": firsts, "lasts": lasts, "positions": positions[:-1]})
+        return
+    seats = ({"event_id": event_id, "ticket_type_id": type_id, "section": name, "row": label, "number": number,
+              "position": position + number - first, "status": SeatStatus.AVAILABLE}
+             for (type_id, name, label, first, last), position in zip(rows, positions, strict=False)
+             for number in range(first, last + 1))
+    while batch := list(islice(seats, BATCH)):
+        db.session.execute(insert(Seat.__table__), batch)
 
 
 def _refuse(status, code, message, **extra):

@@ -41,9 +41,10 @@ import bcrypt  # noqa: E402
 import psycopg2  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
+from tests.perf.door import DoorScenarios  # noqa: E402
 from tests.support import free_port  # noqa: E402
 
-SCENARIOS = ("hot", "spread", "browse", "search", "delivery", "fanout", "memory")
+SCENARIOS = ("hot", "spread", "browse", "search", "delivery", "fanout", "memory", *DoorScenarios.SCENARIOS)
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 SECRET = "bench-jwt-secret-" + uuid.uuid4().hex + uuid.uuid4().hex[:8]
 PASSWORD = "bench-password-123"
@@ -421,7 +422,7 @@ def app_settings(server_env):
 # -- the benchmark -----------------------------------------------------------------
 
 
-class Bench:
+class Bench(DoorScenarios):
     def __init__(self, args):
         self.args = args
         self.size = dict(QUICK if args.quick else FULL)

@@ -140,6 +140,23 @@ class HttpLoad:
             if len(rendered) == 1:
                 return lambda: rendered[0]
             return lambda: rendered[self.rng.randrange(len(rendered))]
+        if item["kind"] == "requests":
+            # any requests, rendered by the caller: each {"method", "path", optional
+            # "body" (JSON text), "token" or "customer" (an index into tokens_file),
+            # "headers"}; sent in order, round and round
+            rendered = []
+            for request in item["requests"]:
+                token = request.get("token") or (self.tokens[request["customer"]] if "customer" in request else None)
+                body = request.get("body", "").encode()
+                lines = [f"{request['method']} {request['path']} HTTP/1.1", f"Host: {host.decode()}"]
+                if token:
+                    lines.append(f"Authorization: Bearer {token}")
+                lines += [f"{name}: {value}" for name, value in request.get("headers", {}).items()]
+                if body:
+                    lines += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
+                rendered.append(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
+            cycle = itertools.cycle(rendered)
+            return lambda: next(cycle)
         raise ValueError(f"unknown kind {item['kind']!r}")
 
     def _next(self):

@@ -1,0 +1,7 @@
+"""The benchmark's scenarios for seats, the door and the waiting list: mixed into
+`bench.Bench`, whose helpers (`sql`, `make_events`, `reset`, `loadgen`, `row`, `Server`)
+they use. See tests/perf/README.md."""
+
+
+class DoorScenarios:
+    SCENARIOS = ()
