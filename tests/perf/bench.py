@@ -80,6 +80,7 @@ FULL = {
     "memory_clients": 16,
     "overload_seconds": 10.0,
     "pgbench": True,
+    **DoorScenarios.FULL,
 }
 QUICK = {
     **FULL,
@@ -98,6 +99,7 @@ QUICK = {
     "fanout_wait": 30.0,
     "memory_requests": 4000,
     "overload_seconds": 3.0,
+    **DoorScenarios.QUICK,
 }
 
 

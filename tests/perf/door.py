@@ -4,4 +4,6 @@ they use. See tests/perf/README.md."""
 
 
 class DoorScenarios:
-    SCENARIOS = ()
+    SCENARIOS = ()  # names of the scenario_<name> methods below, in running order
+    FULL = {}  # their sizes in a full run (`--set NAME=VALUE` overrides any)
+    QUICK = {}  # and with --quick
