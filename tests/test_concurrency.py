@@ -234,4 +234,10 @@ def test_cancels_racing_bookings_never_oversell(live):
     assert sum(b["ticketsCount"] for b in confirmed) <= 10
     assert sorted(b["id"] for b in confirmed) == sorted(b["id"] for b in won)
     assert available == 10 - len(won)
+    # what the race did not sell is still there, exactly: the newcomers who lost buy it now
+    losers = [c for c, r in zip(newcomers, books, strict=True) if r.status_code != 201]
+    after = [app.http.post("/api/bookings", headers=c["headers"], json={"eventId": event["id"], "ticketsCount": 1})
+             for c in losers]
+    assert [r.status_code for r in after] == [201] * available + [409] * (len(losers) - available), app.explain(after)
+    assert app.get_event(event["id"])["availableTickets"] == 0
     app.assert_invariant()
