@@ -388,16 +388,19 @@ class Server:
         self.keep_log()
 
     def keep_log(self):
-        """server.log gets this server's lines but its access log, which is counted."""
-        access = 0
+        """server.log gets this server's lines but one a request or an email (the access
+        log, the log email backend), which are counted."""
+        counted = collections.Counter()
         with open(self.log_path, "rb") as source, open(self.bench.results / "server.log", "ab") as log:
             log.write(f"\n==== {self.name} {datetime.now().isoformat()} ====\n".encode())
             for line in source:
-                if b'"eventbook.access"' in line or b" eventbook.access: " in line:
-                    access += 1
+                for logger in (b"eventbook.access", b"eventbook.email"):
+                    if b'"' + logger + b'"' in line or b" " + logger + b": " in line:
+                        counted[logger.decode()] += 1
+                        break
                 else:
                     log.write(line)
-            log.write(f"({access} access log lines)\n".encode())
+            log.write(f"({', '.join(f'{n} {name} lines' for name, n in counted.items()) or 'no access log'})\n".encode())
         self.log_path.unlink()
 
 
