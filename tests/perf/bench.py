@@ -1071,13 +1071,16 @@ class Bench(DoorScenarios):
                     self.row(name, f"pgbench BOOK, {self.size['pgbench_connections']} conns (info)", None,
                              f"{out['pgbench']['tps']} tps")
         if name == "hot" and self.size["variant_clients"]:
-            deployed = out["compared"]["app_rps_median"]
+            # CPU per request is the steadier figure on a shared machine
+            deployed, cpu = out["compared"]["app_rps_median"], out["compared"]["app_cpu_median"]
             for variant, env in OFF.items():
                 with Server(self, env=env, name=f"{name}-{variant.replace(' ', '-')}") as server:
                     run = self.booking_run(server, name, n_events, self.size["variant_clients"], variant)
                 out["variants"].append(run)
+                off_cpu = run["app"].get("app_cpu_ms_per_request") or 0
                 self.row(name, f"as deployed vs {variant} (info)", None,
-                         f"{deployed:.0f} vs {run['app']['rps']:.0f} req/s: deployed = {deployed / run['app']['rps']:.2f}x")
+                         f"{deployed:.0f} vs {run['app']['rps']:.0f} req/s ({deployed / run['app']['rps']:.2f}x); "
+                         f"app CPU {cpu:.2f} vs {off_cpu:.2f} ms/req ({cpu - off_cpu:+.2f})")
         if name == "hot" and 16 in by_clients and 256 in by_clients:
             r16, r256 = by_clients[16]["app"], by_clients[256]["app"]
             ratio = r256["rps"] / r16["rps"] if r16["rps"] else 0
@@ -1152,7 +1155,8 @@ class Bench(DoorScenarios):
             if before and after:
                 ratios.append(apps[-1]["app"]["rps"] / statistics.mean([before["tps"], after["tps"]]))
         out = {"pgbench": references, "app": apps, "ratios": [round(r, 3) for r in ratios],
-               "app_rps_median": statistics.median(run["app"]["rps"] for run in apps)}
+               "app_rps_median": statistics.median(run["app"]["rps"] for run in apps),
+               "app_cpu_median": statistics.median(run["app"].get("app_cpu_ms_per_request") or 0 for run in apps)}
         clients, connections = self.size["ratio_clients"], self.size["pgbench_connections"]
         case = f"app C={clients} / pgbench {statement} on {connections} conns (median of {rounds})"
         if len(ratios) < rounds:
