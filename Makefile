@@ -35,7 +35,8 @@ test: install  ## the whole suite; PostgreSQL too when TEST_DATABASE_URL is set
 test-fast: install  ## the suite without the tests marked slow (live servers, the README's commands)
 	$(BIN)/pytest -m "not slow"
 
-bench: install  ## the performance benchmark (tests/perf), PostgreSQL at BENCH_DATABASE_URL
+# PostgreSQL at BENCH_DATABASE_URL and pgbench; Redis at 127.0.0.1:6379 when it answers (rate-limit counters).
+bench: install  ## the performance benchmark (tests/perf/README.md); exits 1 on a MISS or an oversell
 	$(BIN)/python tests/perf/bench.py
 
 schemathesis: install  ## property-based API test against a live server

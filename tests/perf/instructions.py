@@ -2,7 +2,7 @@
 does not move with the machine's speed, for comparing two versions of the code.
 
     python tests/perf/instructions.py            # about 3 minutes; needs valgrind
-    python tests/perf/instructions.py --without-rate-limits   # as the benchmark runs the app
+    python tests/perf/instructions.py --without-rate-limits   # with rate limiting off
     python tests/perf/instructions.py --idempotency-keys      # each booking with its own key
 
 On a shared 2-core machine the benchmark's req/s and CPU-per-request figures move by
@@ -10,10 +10,10 @@ up to a third between runs of the same code, which hides any change smaller than
 This script counts instead. It runs itself twice under `valgrind --tool=callgrind`,
 booking FEW and then MANY times in-process (Flask's test client, a hot path without
 gunicorn: JWT and revocation check, the per-customer booking rate limit (far above
-what it reaches; `--without-rate-limits` turns rate limiting off, as the benchmark
-does), validation, the booking statement, the outbox row and its delivery with the log
-backend), and divides the difference in instructions by
-MANY - FEW, so that start-up and set-up cancel out; repeated runs agree within about
+what it reaches, counted in memory; `--without-rate-limits` turns rate limiting off;
+the benchmark runs the app with it on, counted in Redis), validation, the booking
+statement, the outbox row and its delivery with the log backend), and divides the
+difference in instructions by MANY - FEW, so that start-up and set-up cancel out; repeated runs agree within about
 2%. Every booking is a different event for the same customer (the same token), so all
 are 201; with `--idempotency-keys` each carries an `Idempotency-Key` of its own.
 

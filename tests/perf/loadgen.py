@@ -2,7 +2,7 @@
 
     python tests/perf/loadgen.py SPEC.json     # prints one JSON result on stdout
 
-Two modes, chosen by the spec's "mode":
+One mode, "http" (the spec's "mode"):
 
 http  Closed-loop HTTP/1.1 clients on keep-alive connections: `clients` coroutines in
       one asyncio loop, each with its own TCP connection, each sending its next request
@@ -14,10 +14,20 @@ http  Closed-loop HTTP/1.1 clients on keep-alive connections: `clients` coroutin
       arrive inside the window count) or count-based (`requests` in total, all counted,
       stopping early after `max_seconds` if given).
 
-sql   The booking transaction without the app, the way pgbench drives it: `connections`
-      threads, each with its own psycopg2 connection, each running
-          UPDATE events ... RETURNING (conditional) ; INSERT bookings ; INSERT notifications ; COMMIT
-      in a loop. psycopg2 releases the GIL while it waits for the server.
+Kinds of request in the spec's "mix":
+  book          POST /api/bookings, {eventId, ticketsCount} or, with "items" ([[typeId,
+                count], ...], one event only), {eventId, items}
+  hold_confirm  POST /api/holds (as book), then, on the same connection, POST
+                /api/holds/{id}/confirm with the id read from the 201 body: the pair is
+                one operation (its latency and the final status under the kind's name),
+                and each request is also counted under its own name ("<name>.hold",
+                "<name>.confirm"), outside the totals
+  get           GET of one of "paths"
+  requests      any pre-rendered requests, sent in order, round and round
+With "timeline": true, the result also holds [wall-clock finish time, latency] of every
+operation of each kind (for a figure over part of the run).
+
+The reference (the same statements without the app) is pgbench, run by bench.py.
 
 Customers and events for bookings: the n-th booking (n counted across all clients) is
 made by customer n % NC on event events[(n + n // NC) % NE], so no customer books the
@@ -31,12 +41,17 @@ import json
 import random
 import socket
 import sys
-import threading
 import time
 from collections import Counter, defaultdict
-from datetime import datetime, timedelta, timezone
 
 MAX_SAMPLES = 3  # error bodies kept per status, for diagnosis
+
+
+class Chain:
+    """Two requests on one connection: `first`, then `then(body of the first's 201)`."""
+
+    def __init__(self, first, then):
+        self.first, self.then = first, then
 
 
 def percentiles(values):
@@ -101,34 +116,48 @@ class HttpLoad:
         self.errors = Counter()  # connection problems, whole run
         self.samples = defaultdict(list)
         self.window = None
+        self.timeline = defaultdict(list) if spec.get("timeline") else None
 
     def _renderer(self, item):
         host = f"{self.host}:{self.port}".encode()
-        if item["kind"] == "book":
+        if item["kind"] in ("book", "hold_confirm"):
             bookings = Bookings(
                 item["events"], min(item.get("customers") or len(self.tokens), len(self.tokens)), item.get("offset", 0)
             )
             tickets = item.get("tickets", 1)
+            items = item.get("items")
+            if items is not None:
+                assert len(item["events"]) == 1, "items name the ticket types of one event"
+                listed = ",".join('{"ticketTypeId":%d,"count":%d}' % (t, c) for t, c in items).encode()
             # with "idempotency_keys": every request carries its own key, as a client
             # that retries safely would send
             keys = itertools.count() if item.get("idempotency_keys") else None
             prefix = b"\r\nIdempotency-Key: bench-%d-" % self.spec.get("seed", 1)
+            path = b"/api/bookings" if item["kind"] == "book" else b"/api/holds"
+
+            def post(path, body, token, key=b""):
+                return (
+                    b"POST " + path + b" HTTP/1.1\r\nHost: " + host + b"\r\nAuthorization: Bearer " + token + key
+                    + b"\r\nContent-Type: application/json\r\nContent-Length: " + str(len(body)).encode()
+                    + b"\r\n\r\n" + body
+                )
 
             def render():
                 customer, event = bookings.next()
-                body = b'{"eventId":%d,"ticketsCount":%d}' % (event, tickets)
+                if items is None:
+                    body = b'{"eventId":%d,"ticketsCount":%d}' % (event, tickets)
+                else:
+                    body = b'{"eventId":%d,"items":[%s]}' % (event, listed)
                 key = prefix + str(next(keys)).encode() if keys is not None else b""
-                return (
-                    b"POST /api/bookings HTTP/1.1\r\nHost: "
-                    + host
-                    + b"\r\nAuthorization: Bearer "
-                    + self.tokens[customer].encode()
-                    + key
-                    + b"\r\nContent-Type: application/json\r\nContent-Length: "
-                    + str(len(body)).encode()
-                    + b"\r\n\r\n"
-                    + body
-                )
+                token = self.tokens[customer].encode()
+                if item["kind"] == "book":
+                    return post(path, body, token, key)
+
+                def confirm(answer):
+                    hold = json.loads(answer)["id"]
+                    return post(b"/api/holds/%d/confirm" % hold, b"", token, key)
+
+                return Chain(post(path, body, token), confirm)
 
             return render
         if item["kind"] == "get":
@@ -218,31 +247,47 @@ class HttpLoad:
             if request is None:
                 break
             name, data = request
+            chain = data if isinstance(data, Chain) else None
             try:
                 if writer is None:
                     reader, writer = await self._connect()
                 started = time.perf_counter()
-                writer.write(data)
-                status, body, close = await self._read_response(reader)
-            except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError, IndexError) as exc:
+                if chain is None:
+                    writer.write(data)
+                    status, body, close = await self._read_response(reader)
+                else:
+                    writer.write(chain.first)
+                    status, body, close = await self._read_response(reader)
+                    self._record(f"{name}.hold", status, body, started, time.perf_counter())
+                    if status == 201 and not close:
+                        second = time.perf_counter()
+                        writer.write(chain.then(body))
+                        status, body, close = await self._read_response(reader)
+                        self._record(f"{name}.confirm", status, body, second, time.perf_counter())
+            except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError, IndexError, KeyError) as exc:
                 self.errors[f"{name}:{exc.__class__.__name__}"] += 1
                 if writer is not None:
                     writer.close()
                 reader = writer = None
                 await asyncio.sleep(0.01)
                 continue
-            finished = time.perf_counter()
-            self.all_status[name][status] += 1
-            if self.window is None or self.window[0] <= finished <= self.window[1]:
-                self.latency[name].append(finished - started)
-                self.status[name][status] += 1
-            if status >= 400 and len(self.samples[status]) < MAX_SAMPLES:
-                self.samples[status].append(body[:300].decode("utf-8", "replace"))
+            self._record(name, status, body, started, time.perf_counter())
             if close:
                 writer.close()
                 reader = writer = None
         if writer is not None:
             writer.close()
+
+    def _record(self, name, status, body, started, finished):
+        self.all_status[name][status] += 1
+        if self.window is None or self.window[0] <= finished <= self.window[1]:
+            self.latency[name].append(finished - started)
+            self.status[name][status] += 1
+            if self.timeline is not None:
+                self.timeline[name].append((round(time.time() - (time.perf_counter() - finished), 4),
+                                            round((finished - started) * 1000, 3)))
+        if status >= 400 and len(self.samples[status]) < MAX_SAMPLES:
+            self.samples[status].append(body[:300].decode("utf-8", "replace"))
 
     async def run(self):
         started = time.perf_counter()
@@ -268,14 +313,15 @@ class HttpLoad:
         return self.result(elapsed, ended - started)
 
     def result(self, elapsed, wall):
-        everything = [x for values in self.latency.values() for x in values]
+        top = [name for name, _, _ in self.kinds]  # a chain's parts are not operations of their own
+        parts = sorted(name for name in self.all_status if name not in top)
+        everything = [x for name in top for x in self.latency[name]]
         statuses = Counter()
-        for counts in self.status.values():
-            statuses.update(counts)
         all_statuses = Counter()
-        for counts in self.all_status.values():
-            all_statuses.update(counts)
-        return {
+        for name in top:
+            statuses.update(self.status[name])
+            all_statuses.update(self.all_status[name])
+        result = {
             "mode": "http",
             "clients": self.clients,
             "seconds": round(elapsed, 3),
@@ -294,131 +340,13 @@ class HttpLoad:
                     "status": {str(k): v for k, v in sorted(self.status[name].items())},
                     "all_status": {str(k): v for k, v in sorted(self.all_status[name].items())},
                 }
-                for name, _, _ in self.kinds
+                for name in top + parts
             },
             "samples": {str(k): v for k, v in self.samples.items()},
         }
-
-
-# -- sql -------------------------------------------------------------------------
-
-UPDATE = (
-    "UPDATE events SET available_tickets = available_tickets - %(n)s "
-    "WHERE events.id = %(event)s AND events.available_tickets >= %(n)s "
-    "AND events.status = 'SCHEDULED' AND events.date > %(now)s "
-    "RETURNING events.id, events.title, events.description, events.date, events.location, "
-    "events.total_tickets, events.available_tickets, events.status, events.organizer_id, "
-    "events.created_at, events.updated_at"
-)
-INSERT_BOOKING = (
-    "INSERT INTO bookings (event_id, user_id, tickets_count, status, created_at, cancelled_at) "
-    "VALUES (%(event)s, %(user)s, %(n)s, 'CONFIRMED', %(now)s, NULL) RETURNING bookings.id"
-)
-INSERT_NOTIFICATION = (
-    "INSERT INTO notifications (kind, user_id, recipient, subject, body, event_id, booking_id, status, "
-    "attempts, last_error, next_attempt_at, claimed_until, claim_token, created_at, sent_at) "
-    "VALUES ('BOOKING_CONFIRMED', %(user)s, %(email)s, %(subject)s, %(body)s, %(event)s, %(booking)s, "
-    "'PENDING', 0, NULL, %(next)s, NULL, NULL, %(now)s, NULL) RETURNING notifications.id"
-)
-
-
-class SqlLoad:
-    def __init__(self, spec):
-        self.spec = spec
-        self.connections = spec["connections"]
-        self.duration = spec["duration"]
-        self.warmup = spec.get("warmup", 0.0)
-        first, count = spec["customers"]  # contiguous user ids
-        self.first_user = first
-        self.email = spec.get("email", "customer{}@bench.example")
-        self.bookings = Bookings(spec["events"], count, spec.get("offset", 0))
-        # "park": the row is written as the app writes it, but due in a year, so that the
-        # app's delivery pool (idle meanwhile) does not pick the reference's rows up.
-        self.park = timedelta(days=365) if spec.get("park") else timedelta(0)
-        self.lock = threading.Lock()
-        self.latency = []
-        self.status = Counter()
-        self.all_status = Counter()
-        self.errors = Counter()
-
-    def _worker(self, barrier):
-        import psycopg2
-
-        conn = psycopg2.connect(self.spec["dsn"])
-        cur = conn.cursor()
-        latency, status, all_status, errors = [], Counter(), Counter(), Counter()
-        barrier.wait()
-        window = self.window
-        while True:
-            started = time.perf_counter()
-            if started >= window[1]:
-                break
-            with self.lock:
-                customer, event = self.bookings.next()
-            user = self.first_user + customer
-            now = datetime.now(timezone.utc)
-            params = {"n": 1, "event": event, "now": now, "user": user, "next": now + self.park}
-            try:
-                cur.execute(UPDATE, params)
-                row = cur.fetchone()
-                if row is None:
-                    conn.rollback()
-                    code = 409
-                else:
-                    cur.execute(INSERT_BOOKING, params)
-                    params["booking"] = cur.fetchone()[0]
-                    params["email"] = self.email.format(customer + 1)
-                    params["subject"] = f"Booking confirmed: {row[1]}"
-                    params["body"] = (
-                        f"Your booking #{params['booking']} of 1 ticket for {row[1]} on "
-                        f"{row[3].strftime('%A %d %B %Y, %H:%M UTC')} at {row[4]} is confirmed."
-                    )
-                    cur.execute(INSERT_NOTIFICATION, params)
-                    cur.fetchone()
-                    conn.commit()
-                    code = 201
-            except psycopg2.IntegrityError:
-                conn.rollback()
-                code = 409
-            except psycopg2.Error as exc:
-                conn.rollback()
-                errors[exc.__class__.__name__] += 1
-                continue
-            finished = time.perf_counter()
-            all_status[code] += 1
-            if window[0] <= finished <= window[1]:
-                latency.append(finished - started)
-                status[code] += 1
-        conn.close()
-        with self.lock:
-            self.latency.extend(latency)
-            self.status.update(status)
-            self.all_status.update(all_status)
-            self.errors.update(errors)
-
-    def run(self):
-        barrier = threading.Barrier(self.connections + 1)
-        threads = [threading.Thread(target=self._worker, args=(barrier,)) for _ in range(self.connections)]
-        self.window = (0, 0)
-        for t in threads:
-            t.start()
-        # every connection is open before the clock starts
-        started = time.perf_counter()
-        self.window = (started + self.warmup + 0.05, started + self.warmup + self.duration + 0.05)
-        barrier.wait()
-        for t in threads:
-            t.join()
-        return {
-            "mode": "sql",
-            "connections": self.connections,
-            "seconds": self.duration,
-            "requests": len(self.latency),
-            "rps": round(len(self.latency) / self.duration, 1),
-            "latency_ms": percentiles(self.latency),
-            "status": {str(k): v for k, v in sorted(self.status.items())},
-            "all_status": {str(k): v for k, v in sorted(self.all_status.items())},
-            "errors": dict(self.errors),
-        }
+        if self.timeline is not None:
+            result["timeline"] = dict(self.timeline)
+        return result
 
 
 def main():
@@ -426,8 +354,6 @@ def main():
         spec = json.load(f)
     if spec["mode"] == "http":
         result = asyncio.run(HttpLoad(spec).run())
-    elif spec["mode"] == "sql":
-        result = SqlLoad(spec).run()
     else:
         raise SystemExit(f"unknown mode {spec['mode']!r}")
     json.dump(result, sys.stdout)
