@@ -42,29 +42,33 @@ def visible(hold_id, user):
 
 def confirm(hold_id, customer, idempotency_key=None):
     """Turn a HELD hold that has not expired into a booking: (booking, status, replayed).
-    Its booking again (200) when it was confirmed before."""
+    The sale's own conditions decide (this customer's, HELD, not expired); only a
+    confirm that takes nothing reads the hold to say why."""
     now = utcnow()
-    held = visible(hold_id, customer)
-    if held.user_id != customer.id:
-        error(404, "not_found", "Hold not found")
     key = idempotency.key_of(idempotency_key, f"/api/holds/{hold_id}/confirm", {}, now)
     replayed = idempotency.replay(customer.id, key, now)
     if replayed:
         return replay(*replayed)
-    if held.status == HoldStatus.CONFIRMED:
-        return load(held.booking_id), 200, False
     try:
         sold = sales.confirm(hold_id, customer.id, customer.email, key, now)
     except sales.NotTaken:
         db.session.rollback()
-        held = db.session.get(Hold, hold_id, populate_existing=True)
-        if held.status == HoldStatus.CONFIRMED:  # a concurrent confirm was first
-            return load(held.booking_id), 200, False
-        error(409, "hold_expired", "This hold has expired or was released: its tickets are no longer held")
+        return _not_confirmed(hold_id, customer)
     except exc.IntegrityError as refused:
         return replay(*conflict(refused, customer.id, key, now))
     outbox.submit(sold.notes)
     return sold.written or load(sold.id), 201, False
+
+
+def _not_confirmed(hold_id, customer):
+    """Why a confirm took nothing: not this customer's hold (404); confirmed before, or
+    by a concurrent confirm (its booking, 200); expired or released (409)."""
+    held = db.session.get(Hold, hold_id, populate_existing=True)
+    if held is None or held.user_id != customer.id:
+        error(404, "not_found", "Hold not found")
+    if held.status == HoldStatus.CONFIRMED:
+        return load(held.booking_id), 200, False
+    error(409, "hold_expired", "This hold has expired or was released: its tickets are no longer held")
 
 
 def release(hold_id, user):
