@@ -10,7 +10,6 @@ tables, and after every test the ticket invariant is checked (support.invariant_
 
 import functools
 import itertools
-from datetime import datetime, timedelta, timezone
 
 import pytest
 import sqlalchemy as sa
@@ -18,6 +17,7 @@ import sqlalchemy as sa
 from eventbook import create_app, database
 from eventbook.extensions import db
 from tests import support
+from tests.smtp import SMTPServer
 
 TABLES = ["idempotency_keys", "notifications", "tickets", "items", "waitlist_entries", "seats", "holds", "bookings",
           "ticket_types", "events", "revoked_tokens", "token_families", "users"]
@@ -215,16 +215,12 @@ def admin(app, login):
     return login(email)
 
 
-def in_days(days):
-    return (datetime.now(timezone.utc) + timedelta(days=days)).isoformat().replace("+00:00", "Z")
-
-
 @pytest.fixture
 def make_event(client, organizer):
     """make_event(owner=organizer, **fields) -> the created event's JSON."""
 
     def make(owner=None, **fields):
-        body = {"title": "Tech Conf", "description": "Annual tech meetup", "date": in_days(30),
+        body = {"title": "Tech Conf", "description": "Annual tech meetup", "date": support.in_days(30),
                 "location": "Convention Center", "totalTickets": 100, **fields}
         response = client.post("/api/events", json=body, headers=(owner or organizer).headers)
         assert response.status_code == 201, response.get_json()
@@ -263,47 +259,17 @@ def wait_for_notifications(client):
     return wait
 
 
-class Shop:
-    """The customer side of the API in one place (as flaskr's AuthActions): each method
-    sends one request and returns the response."""
-
-    def __init__(self, client):
-        self.client = client
-
-    def book(self, actor, event_id, tickets=1, key=None, **body):
-        body = {"eventId": event_id, **({"ticketsCount": tickets} if not body else {}), **body}
-        headers = {**actor.headers, **({"Idempotency-Key": key} if key is not None else {})}
-        return self.client.post("/api/bookings", json=body, headers=headers)
-
-    def hold(self, actor, event_id, tickets=1, **body):
-        body = {"eventId": event_id, **({"ticketsCount": tickets} if not body else {}), **body}
-        return self.client.post("/api/holds", json=body, headers=actor.headers)
-
-    def confirm(self, actor, hold_id, key=None):
-        headers = {**actor.headers, **({"Idempotency-Key": key} if key is not None else {})}
-        return self.client.post(f"/api/holds/{hold_id}/confirm", headers=headers)
-
-    def release(self, actor, hold_id):
-        return self.client.delete(f"/api/holds/{hold_id}", headers=actor.headers)
-
-    def cancel(self, actor, booking_id):
-        return self.client.post(f"/api/bookings/{booking_id}/cancel", headers=actor.headers)
-
-    def event(self, event_id):
-        return self.client.get(f"/api/events/{event_id}").get_json()
-
-    def available(self, event_id):
-        return self.event(event_id)["availableTickets"]
-
-    def types(self, event_id):
-        """{name: TicketType} of an event."""
-        return {ticket_type["name"]: ticket_type for ticket_type in self.event(event_id)["ticketTypes"]}
+@pytest.fixture
+def shop(client):
+    """The customer side of the API on this test's client (support.Shop)."""
+    return support.Shop(client)
 
 
 @pytest.fixture
-def shop(client):
-    return Shop(client)
-
+def smtp():
+    """A real SMTP server that accepts and records every message (tests.smtp)."""
+    with SMTPServer() as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

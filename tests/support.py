@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 import uuid
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import httpx
@@ -174,11 +175,75 @@ def refused(response, status, code):
     return body
 
 
+def bearer(token):
+    """The Authorization header of a token."""
+    return {"Authorization": f"Bearer {token}"}
+
+
+def has_link(response, rel):
+    """Whether the response's `Link` header has a link of relation `rel`."""
+    return f'rel="{rel}"' in response.headers.get("Link", "")
+
+
+def titles(response):
+    """The titles of a 200 list of events."""
+    assert response.status_code == 200, response.get_json()
+    return [event["title"] for event in response.get_json()]
+
+
+class Shop:
+    """The customer side of the API in one place (as flaskr's AuthActions): each method
+    sends one request and returns the response. Tests get one as the `shop` fixture."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def book(self, actor, event_id, tickets=1, key=None, **body):
+        body = {"eventId": event_id, **({"ticketsCount": tickets} if not body else {}), **body}
+        headers = {**actor.headers, **({"Idempotency-Key": key} if key is not None else {})}
+        return self.client.post("/api/bookings", json=body, headers=headers)
+
+    def hold(self, actor, event_id, tickets=1, **body):
+        body = {"eventId": event_id, **({"ticketsCount": tickets} if not body else {}), **body}
+        return self.client.post("/api/holds", json=body, headers=actor.headers)
+
+    def confirm(self, actor, hold_id, key=None):
+        headers = {**actor.headers, **({"Idempotency-Key": key} if key is not None else {})}
+        return self.client.post(f"/api/holds/{hold_id}/confirm", headers=headers)
+
+    def release(self, actor, hold_id):
+        return self.client.delete(f"/api/holds/{hold_id}", headers=actor.headers)
+
+    def cancel(self, actor, booking_id):
+        return self.client.post(f"/api/bookings/{booking_id}/cancel", headers=actor.headers)
+
+    def event(self, event_id):
+        return self.client.get(f"/api/events/{event_id}").get_json()
+
+    def available(self, event_id):
+        return self.event(event_id)["availableTickets"]
+
+    def types(self, event_id):
+        """{name: TicketType} of an event."""
+        return {ticket_type["name"]: ticket_type for ticket_type in self.event(event_id)["ticketTypes"]}
+
+
+# -- times -----------------------------------------------------------------------
+
+
+def iso(when):
+    """A datetime in ISO 8601, UTC written as Z."""
+    return when.isoformat().replace("+00:00", "Z")
+
+
+def days_from_now(days):
+    """The datetime `days` from now, to the second (negative: in the past)."""
+    return datetime.now(timezone.utc).replace(microsecond=0) + timedelta(days=days)
+
+
 def in_days(days):
     """An ISO 8601 time `days` from now (negative: in the past)."""
-    from datetime import datetime, timedelta, timezone
-
-    return (datetime.now(timezone.utc) + timedelta(days=days)).isoformat().replace("+00:00", "Z")
+    return iso(datetime.now(timezone.utc) + timedelta(days=days))
 
 
 # -- waiting ---------------------------------------------------------------------

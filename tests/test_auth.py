@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.support import PASSWORD
+from tests.support import PASSWORD, bearer
 
 USER_KEYS = {"id", "email", "name", "role", "createdAt", "disabled"}
 
@@ -18,10 +18,6 @@ def assert_error(response, status, code):
     assert set(body) == {"status", "code", "message", "errors"}
     assert (body["status"], body["code"]) == (status, code)
     return body
-
-
-def bearer(token):
-    return {"Authorization": f"Bearer {token}"}
 
 
 # -- register ----------------------------------------------------------------------

@@ -22,7 +22,7 @@ import uuid
 import pytest
 
 from tests import support
-from tests.conftest import in_days
+from tests.support import in_days
 
 ACTORS = ("anon", "customer", "booker", "owner", "organizer", "admin")
 

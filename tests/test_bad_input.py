@@ -11,8 +11,7 @@ import sqlalchemy as sa
 from eventbook.extensions import db
 from eventbook.models import Event
 from tests import support
-from tests.conftest import in_days
-from tests.smtp import SMTPServer
+from tests.support import in_days
 
 # Bodies that are not a JSON object, each sent as application/json.
 BAD_BODIES = {
@@ -185,12 +184,6 @@ def test_the_documented_pattern_is_the_rule(client):
         assert not re.search(pattern, f"Tech{char}Conf"), repr(char)
     assert re.search(pattern, "כנס \u200fטכנולוגיה")
     assert not re.search(pattern, "   ")
-
-
-@pytest.fixture
-def smtp():
-    with SMTPServer() as server:
-        yield server
 
 
 @pytest.fixture

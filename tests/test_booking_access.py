@@ -2,15 +2,7 @@
 
 import pytest
 
-
-def booked(client, actor, event_id, tickets=1):
-    response = client.post("/api/bookings", json={"eventId": event_id, "ticketsCount": tickets}, headers=actor.headers)
-    assert response.status_code == 201, response.get_json()
-    return response.get_json()
-
-
-def has_link(response, rel):
-    return f'rel="{rel}"' in response.headers.get("Link", "")
+from tests.support import has_link, ok
 
 
 def keys(value):
@@ -23,8 +15,8 @@ def keys(value):
 
 
 @pytest.fixture
-def booking(client, customer, make_event):
-    return booked(client, customer, make_event(totalTickets=10)["id"], 2)
+def booking(shop, customer, make_event):
+    return ok(shop.book(customer, make_event(totalTickets=10)["id"], 2), 201)
 
 
 # -- GET /api/bookings/{id} ----------------------------------------------------------
@@ -84,11 +76,11 @@ def test_anonymous_cannot_cancel(client, booking):
 # -- GET /api/events/{id}/bookings -------------------------------------------------
 
 
-def test_owner_lists_bookings_with_attendees(client, organizer, make_user, make_event):
+def test_owner_lists_bookings_with_attendees(client, shop, organizer, make_user, make_event):
     event = make_event()
     attendees = [make_user(name=f"Attendee {n}") for n in range(2)]
-    made = [booked(client, actor, event["id"], n + 1) for n, actor in enumerate(attendees)]
-    booked(client, make_user(), make_event(title="other")["id"])
+    made = [ok(shop.book(actor, event["id"], n + 1), 201) for n, actor in enumerate(attendees)]
+    ok(shop.book(make_user(), make_event(title="other")["id"]), 201)
 
     response = client.get(f"/api/events/{event['id']}/bookings", headers=organizer.headers)
     assert response.status_code == 200
@@ -105,25 +97,25 @@ def test_owner_lists_bookings_with_attendees(client, organizer, make_user, make_
     assert response.headers["X-Total-Count"] == "2"
 
 
-def test_owner_sees_cancelled_bookings_too(client, organizer, customer, make_event):
+def test_owner_sees_cancelled_bookings_too(client, shop, organizer, customer, make_event):
     event = make_event()
-    made = booked(client, customer, event["id"])
+    made = ok(shop.book(customer, event["id"]), 201)
     assert client.post(f"/api/bookings/{made['id']}/cancel", headers=customer.headers).status_code == 200
     listed = client.get(f"/api/events/{event['id']}/bookings", headers=organizer.headers).get_json()
     assert [(b["id"], b["status"]) for b in listed] == [(made["id"], "CANCELLED")]
 
 
-def test_admin_lists_any_events_bookings(client, admin, customer, make_event):
+def test_admin_lists_any_events_bookings(client, shop, admin, customer, make_event):
     event = make_event()
-    made = booked(client, customer, event["id"])
+    made = ok(shop.book(customer, event["id"]), 201)
     response = client.get(f"/api/events/{event['id']}/bookings", headers=admin.headers)
     assert response.status_code == 200
     assert [b["id"] for b in response.get_json()] == [made["id"]]
 
 
-def test_others_cannot_list_an_events_bookings(client, customer, make_user, make_event):
+def test_others_cannot_list_an_events_bookings(client, shop, customer, make_user, make_event):
     event = make_event()
-    booked(client, customer, event["id"])
+    ok(shop.book(customer, event["id"]), 201)
     url = f"/api/events/{event['id']}/bookings"
     for actor in (make_user("ORGANIZER"), customer):
         response = client.get(url, headers=actor.headers)
@@ -140,9 +132,9 @@ def test_bookings_of_unknown_event_is_404(client, organizer):
     assert response.get_json()["code"] == "not_found"
 
 
-def test_event_bookings_paging(client, organizer, make_user, make_event):
+def test_event_bookings_paging(client, shop, organizer, make_user, make_event):
     event = make_event()
-    made = [booked(client, make_user(), event["id"]) for _ in range(3)]
+    made = [ok(shop.book(make_user(), event["id"]), 201) for _ in range(3)]
     url = f"/api/events/{event['id']}/bookings"
 
     first = client.get(f"{url}?perPage=2", headers=organizer.headers)

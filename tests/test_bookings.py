@@ -5,23 +5,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-
-def book(client, actor, event_id, tickets=1):
-    return client.post("/api/bookings", json={"eventId": event_id, "ticketsCount": tickets}, headers=actor.headers)
-
-
-def booked(client, actor, event_id, tickets=1):
-    response = book(client, actor, event_id, tickets)
-    assert response.status_code == 201, response.get_json()
-    return response.get_json()
-
-
-def available(client, event_id):
-    return client.get(f"/api/events/{event_id}").get_json()["availableTickets"]
-
-
-def has_link(response, rel):
-    return f'rel="{rel}"' in response.headers.get("Link", "")
+from tests.support import has_link, ok
 
 
 def started(set_event_date, event_id):
@@ -36,9 +20,9 @@ def assert_conflict(response, code):
 # -- booking -----------------------------------------------------------------------
 
 
-def test_customer_books_tickets(client, customer, make_event):
+def test_customer_books_tickets(client, shop, customer, make_event):
     event = make_event(totalTickets=5)
-    response = book(client, customer, event["id"], 2)
+    response = shop.book(customer, event["id"], 2)
     assert response.status_code == 201
     booking = response.get_json()
     assert booking["eventId"] == event["id"]
@@ -48,7 +32,7 @@ def test_customer_books_tickets(client, customer, make_event):
     assert booking["cancelledAt"] is None
     assert booking["event"]["id"] == event["id"]
     assert booking["event"]["availableTickets"] == 3
-    assert available(client, event["id"]) == 3
+    assert shop.available(event["id"]) == 3
     assert response.headers["Location"].endswith(f"/api/bookings/{booking['id']}")
     fetched = client.get(response.headers["Location"], headers=customer.headers)
     assert fetched.status_code == 200
@@ -59,25 +43,25 @@ def test_customer_books_tickets(client, customer, make_event):
     "config_overrides", [{"DB_PREPARED_STATEMENTS": True}, {"DB_PREPARED_STATEMENTS": False}],
     ids=["prepared", "unprepared"],
 )
-def test_every_booking_rule_holds_on_both_databases(client, make_user, make_event):
+def test_every_booking_rule_holds_on_both_databases(client, shop, make_user, make_event):
     """Each database's sales strategy gives the same answers, dates in UTC included;
     PostgreSQL's with its statements prepared or not (SQLite ignores the setting)."""
     alice, bob, carol = make_user(), make_user(), make_user()
     event = make_event(totalTickets=3, date="2031-06-01T18:30:00+02:00")
-    booking = booked(client, alice, event["id"], 2)
+    booking = ok(shop.book(alice, event["id"], 2), 201)
     assert booking["event"] == client.get(f"/api/events/{event['id']}").get_json()
     assert booking["event"]["date"] == "2031-06-01T16:30:00Z"
     assert booking["createdAt"].endswith("Z")
-    assert_conflict(book(client, alice, event["id"], 1), "already_booked")
-    assert_conflict(book(client, bob, event["id"], 2), "not_enough_tickets")
-    booked(client, bob, event["id"], 1)
-    assert_conflict(book(client, carol, event["id"], 1), "sold_out")
-    assert book(client, carol, 999_999, 1).status_code == 404
-    assert available(client, event["id"]) == 0
+    assert_conflict(shop.book(alice, event["id"], 1), "already_booked")
+    assert_conflict(shop.book(bob, event["id"], 2), "not_enough_tickets")
+    ok(shop.book(bob, event["id"], 1), 201)
+    assert_conflict(shop.book(carol, event["id"], 1), "sold_out")
+    assert shop.book(carol, 999_999, 1).status_code == 404
+    assert shop.available(event["id"]) == 0
 
 
 @pytest.mark.postgresql_only("SQLite has no server connection to drop")
-def test_a_server_connection_dropped_under_the_sale_fails_once(database_url, client, make_user, make_event):
+def test_a_server_connection_dropped_under_the_sale_fails_once(database_url, client, shop, make_user, make_event):
     """When PostgreSQL drops the app's connections (a restart, a failover), the next
     request is a 503 in the envelope, the dropped connections are thrown away with their
     pool, and the request after that reconnects and books."""
@@ -87,7 +71,7 @@ def test_a_server_connection_dropped_under_the_sale_fails_once(database_url, cli
 
     alice, bob = make_user(), make_user()
     event = make_event(totalTickets=5)
-    booked(client, alice, event["id"])  # the pools hold connections
+    ok(shop.book(alice, event["id"]), 201)  # the pools hold connections
     engine = sa.create_engine(support._normalized(database_url))
     with engine.connect() as connection:
         dropped = connection.execute(sa.text(
@@ -95,10 +79,10 @@ def test_a_server_connection_dropped_under_the_sale_fails_once(database_url, cli
             "WHERE datname = current_database() AND pid <> pg_backend_pid()")).scalar()
     engine.dispose()
     assert dropped >= 1
-    failed = book(client, bob, event["id"])
+    failed = shop.book(bob, event["id"])
     assert failed.status_code == 503, failed.get_json()
     assert failed.get_json()["code"] == "unavailable"
-    assert booked(client, bob, event["id"])["event"]["availableTickets"] == 3
+    assert ok(shop.book(bob, event["id"]), 201)["event"]["availableTickets"] == 3
     # The session's pool (reads, writes) lost its connections too: the first request to
     # find one dead answers 503, which may be this read or the notification sweeper's.
     shown = client.get(f"/api/events/{event['id']}")
@@ -111,13 +95,13 @@ def test_a_server_connection_dropped_under_the_sale_fails_once(database_url, cli
     ("ticketsCount", 0), ("ticketsCount", 11), ("ticketsCount", "2"), ("ticketsCount", 2.5),
     ("eventId", "abc"), ("eventId", 0),
 ])
-def test_invalid_booking_is_422(client, customer, make_event, field, value):
+def test_invalid_booking_is_422(client, shop, customer, make_event, field, value):
     event = make_event()
     body = {"eventId": event["id"], "ticketsCount": 1, field: value}
     response = client.post("/api/bookings", json=body, headers=customer.headers)
     assert response.status_code == 422
     assert field in response.get_json()["errors"]
-    assert available(client, event["id"]) == 100
+    assert shop.available(event["id"]) == 100
 
 
 @pytest.mark.parametrize("body", [{"eventId": 1}, {"ticketsCount": 1}, {"eventId": 1, "ticketsCount": 1, "userId": 2}])
@@ -127,75 +111,75 @@ def test_missing_or_unknown_fields_are_422(client, customer, body):
     assert response.get_json()["code"] == "validation_error"
 
 
-def test_ten_tickets_is_the_most_one_booking_holds(client, customer, make_event):
+def test_ten_tickets_is_the_most_one_booking_holds(shop, customer, make_event):
     event = make_event()
-    assert booked(client, customer, event["id"], 10)["event"]["availableTickets"] == 90
+    assert ok(shop.book(customer, event["id"], 10), 201)["event"]["availableTickets"] == 90
 
 
-def test_unknown_event_is_404(client, customer):
-    response = book(client, customer, 999999)
+def test_unknown_event_is_404(shop, customer):
+    response = shop.book(customer, 999999)
     assert response.status_code == 404
     assert response.get_json()["code"] == "not_found"
 
 
-def test_not_enough_tickets_says_how_many_are_left(client, make_user, make_event):
+def test_not_enough_tickets_says_how_many_are_left(shop, make_user, make_event):
     event = make_event(totalTickets=5)
-    booked(client, make_user(), event["id"], 2)
-    response = book(client, make_user(), event["id"], 4)
+    ok(shop.book(make_user(), event["id"], 2), 201)
+    response = shop.book(make_user(), event["id"], 4)
     assert_conflict(response, "not_enough_tickets")
     assert response.get_json()["message"] == "Only 3 tickets left"
-    assert available(client, event["id"]) == 3
+    assert shop.available(event["id"]) == 3
 
 
-def test_sold_out(client, make_user, make_event):
+def test_sold_out(shop, make_user, make_event):
     event = make_event(totalTickets=2)
-    booked(client, make_user(), event["id"], 2)
-    response = book(client, make_user(), event["id"], 1)
+    ok(shop.book(make_user(), event["id"], 2), 201)
+    response = shop.book(make_user(), event["id"], 1)
     assert_conflict(response, "sold_out")
     assert re.search(r"\bno tickets left\b|\b0 tickets left\b", response.get_json()["message"])
 
 
-def test_one_confirmed_booking_per_customer_and_event(client, customer, make_event):
+def test_one_confirmed_booking_per_customer_and_event(client, shop, customer, make_event):
     event = make_event(totalTickets=10)
-    first = booked(client, customer, event["id"], 2)
-    assert_conflict(book(client, customer, event["id"], 1), "already_booked")
-    assert available(client, event["id"]) == 8
+    first = ok(shop.book(customer, event["id"], 2), 201)
+    assert_conflict(shop.book(customer, event["id"], 1), "already_booked")
+    assert shop.available(event["id"]) == 8
 
     assert client.post(f"/api/bookings/{first['id']}/cancel", headers=customer.headers).status_code == 200
-    again = booked(client, customer, event["id"], 3)
+    again = ok(shop.book(customer, event["id"], 3), 201)
     assert again["id"] != first["id"]
-    assert available(client, event["id"]) == 7
+    assert shop.available(event["id"]) == 7
 
 
-def test_cancelled_event_is_closed(client, organizer, make_user, make_event):
+def test_cancelled_event_is_closed(client, shop, organizer, make_user, make_event):
     event = make_event()
-    booked(client, make_user(), event["id"])
+    ok(shop.book(make_user(), event["id"]), 201)
     assert client.delete(f"/api/events/{event['id']}", headers=organizer.headers).status_code == 204
-    assert_conflict(book(client, make_user(), event["id"]), "event_closed")
-    assert available(client, event["id"]) == 100
+    assert_conflict(shop.book(make_user(), event["id"]), "event_closed")
+    assert shop.available(event["id"]) == 100
 
 
-def test_started_event_is_closed(client, customer, make_event, set_event_date):
+def test_started_event_is_closed(shop, customer, make_event, set_event_date):
     event = make_event()
     started(set_event_date, event["id"])
-    assert_conflict(book(client, customer, event["id"]), "event_closed")
-    assert available(client, event["id"]) == 100
+    assert_conflict(shop.book(customer, event["id"]), "event_closed")
+    assert shop.available(event["id"]) == 100
 
 
-def test_only_customers_book(client, organizer, admin, make_event):
+def test_only_customers_book(client, shop, organizer, admin, make_event):
     event = make_event()
     for actor in (organizer, admin):
-        response = book(client, actor, event["id"])
+        response = shop.book(actor, event["id"])
         assert response.status_code == 403
         assert response.get_json()["code"] == "forbidden"
     response = client.post("/api/bookings", json={"eventId": event["id"], "ticketsCount": 1})
     assert response.status_code == 401
-    assert available(client, event["id"]) == 100
+    assert shop.available(event["id"]) == 100
 
 
-def test_booking_queues_confirmation(client, customer, make_event, wait_for_notifications):
+def test_booking_queues_confirmation(shop, customer, make_event, wait_for_notifications):
     event = make_event(title="Jazz night")
-    booked(client, customer, event["id"], 2)
+    ok(shop.book(customer, event["id"], 2), 201)
     [note] = wait_for_notifications(customer, 1)
     assert note["kind"] == "BOOKING_CONFIRMED"
     assert note["recipient"] == customer.email
@@ -205,10 +189,10 @@ def test_booking_queues_confirmation(client, customer, make_event, wait_for_noti
 # -- my bookings -------------------------------------------------------------------
 
 
-def test_my_bookings_newest_first_and_only_mine(client, customer, make_user, make_event):
+def test_my_bookings_newest_first_and_only_mine(client, shop, customer, make_user, make_event):
     events = [make_event(title=f"event {n}") for n in range(3)]
-    mine = [booked(client, customer, event["id"]) for event in events]
-    booked(client, make_user(), events[0]["id"])
+    mine = [ok(shop.book(customer, event["id"]), 201) for event in events]
+    ok(shop.book(make_user(), events[0]["id"]), 201)
 
     response = client.get("/api/bookings/my-bookings", headers=customer.headers)
     assert response.status_code == 200
@@ -219,8 +203,8 @@ def test_my_bookings_newest_first_and_only_mine(client, customer, make_user, mak
     assert response.headers["X-Total-Count"] == "3"
 
 
-def test_my_bookings_paging(client, customer, make_event):
-    mine = [booked(client, customer, make_event()["id"]) for _ in range(3)]
+def test_my_bookings_paging(client, shop, customer, make_event):
+    mine = [ok(shop.book(customer, make_event()["id"]), 201) for _ in range(3)]
     first = client.get("/api/bookings/my-bookings?perPage=2", headers=customer.headers)
     assert [b["id"] for b in first.get_json()] == [mine[2]["id"], mine[1]["id"]]
     assert first.headers["X-Total-Count"] == "3"
@@ -240,9 +224,9 @@ def test_my_bookings_needs_a_token(client, organizer):
 # -- cancelling --------------------------------------------------------------------
 
 
-def test_cancel_returns_tickets_once(client, customer, make_event, wait_for_notifications):
+def test_cancel_returns_tickets_once(client, shop, customer, make_event, wait_for_notifications):
     event = make_event(totalTickets=10)
-    booking = booked(client, customer, event["id"], 4)
+    booking = ok(shop.book(customer, event["id"], 4), 201)
     url = f"/api/bookings/{booking['id']}/cancel"
 
     response = client.post(url, headers=customer.headers)
@@ -251,45 +235,45 @@ def test_cancel_returns_tickets_once(client, customer, make_event, wait_for_noti
     assert cancelled["status"] == "CANCELLED"
     assert cancelled["cancelledAt"] is not None
     assert cancelled["event"]["availableTickets"] == 10
-    assert available(client, event["id"]) == 10
+    assert shop.available(event["id"]) == 10
 
     again = client.post(url, headers=customer.headers)
     assert again.status_code == 200
     assert again.get_json()["status"] == "CANCELLED"
     assert again.get_json()["cancelledAt"] == cancelled["cancelledAt"]
-    assert available(client, event["id"]) == 10
+    assert shop.available(event["id"]) == 10
 
     notes = wait_for_notifications(customer, 2)
     assert sorted(n["kind"] for n in notes) == ["BOOKING_CANCELLED", "BOOKING_CONFIRMED"]
 
 
-def test_cancel_after_the_event_started_is_refused(client, customer, make_event, set_event_date):
+def test_cancel_after_the_event_started_is_refused(client, shop, customer, make_event, set_event_date):
     event = make_event(totalTickets=10)
-    booking = booked(client, customer, event["id"], 4)
+    booking = ok(shop.book(customer, event["id"], 4), 201)
     started(set_event_date, event["id"])
     assert_conflict(client.post(f"/api/bookings/{booking['id']}/cancel", headers=customer.headers), "event_closed")
     assert client.get(f"/api/bookings/{booking['id']}", headers=customer.headers).get_json()["status"] == "CONFIRMED"
-    assert available(client, event["id"]) == 6
+    assert shop.available(event["id"]) == 6
 
 
-def test_admin_cancels_anyones_booking(client, customer, admin, make_event):
+def test_admin_cancels_anyones_booking(client, shop, customer, admin, make_event):
     event = make_event(totalTickets=10)
-    booking = booked(client, customer, event["id"], 4)
+    booking = ok(shop.book(customer, event["id"], 4), 201)
     response = client.post(f"/api/bookings/{booking['id']}/cancel", headers=admin.headers)
     assert response.status_code == 200
     assert response.get_json()["status"] == "CANCELLED"
     assert response.get_json()["userId"] == customer.id
-    assert available(client, event["id"]) == 10
+    assert shop.available(event["id"]) == 10
 
 
-def test_cancelling_a_booking_of_a_cancelled_event_changes_nothing(client, organizer, customer, make_event):
+def test_cancelling_a_booking_of_a_cancelled_event_changes_nothing(client, shop, organizer, customer, make_event):
     event = make_event(totalTickets=10)
-    booking = booked(client, customer, event["id"], 4)
+    booking = ok(shop.book(customer, event["id"], 4), 201)
     assert client.delete(f"/api/events/{event['id']}", headers=organizer.headers).status_code == 204
     response = client.post(f"/api/bookings/{booking['id']}/cancel", headers=customer.headers)
     assert response.status_code == 200
     assert response.get_json()["status"] == "CANCELLED"
-    assert available(client, event["id"]) == 10
+    assert shop.available(event["id"]) == 10
     listed = client.get("/api/bookings/my-bookings", headers=customer.headers).get_json()
     assert [(b["id"], b["status"], b["event"]["status"]) for b in listed] == [(booking["id"], "CANCELLED", "CANCELLED")]
 

@@ -18,7 +18,6 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import httpx
@@ -29,6 +28,7 @@ from dotenv import dotenv_values
 
 from config import normalize_database_url
 from tests import support
+from tests.support import in_days
 
 SECRET = "deploy-test-secret-" + "x" * 40
 RELEASE = "flask --app wsgi db upgrade"
@@ -191,10 +191,6 @@ def fresh_database(backend, tmp_path):
         yield platform_url, url.render_as_string(hide_password=False)
     finally:
         support.drop_database(url.render_as_string(hide_password=False))
-
-
-def in_days(days):
-    return (datetime.now(timezone.utc) + timedelta(days=days)).isoformat().replace("+00:00", "Z")
 
 
 def email_lines(log_path):

@@ -6,18 +6,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-
-def iso(when):
-    return when.isoformat().replace("+00:00", "Z")
-
-
-def days_from_now(days):
-    return datetime.now(timezone.utc).replace(microsecond=0) + timedelta(days=days)
-
-
-def titles(response):
-    assert response.status_code == 200, response.get_json()
-    return [event["title"] for event in response.get_json()]
+from tests.support import days_from_now, iso, titles
 
 
 def links(response):

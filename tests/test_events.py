@@ -1,27 +1,15 @@
 """Events: publishing, reading, changing and deleting, and the notifications a change sends."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta, timezone
 
 import pytest
 
-
-def iso(when):
-    return when.isoformat().replace("+00:00", "Z")
-
-
-def days_from_now(days):
-    return datetime.now(timezone.utc).replace(microsecond=0) + timedelta(days=days)
+from tests.support import days_from_now, iso, ok
 
 
 def event_body(**fields):
     return {"title": "Tech Conf", "description": "Annual tech meetup", "date": iso(days_from_now(30)),
             "location": "Convention Center", "totalTickets": 100, **fields}
-
-
-def book(client, actor, event_id, tickets=1):
-    response = client.post("/api/bookings", json={"eventId": event_id, "ticketsCount": tickets}, headers=actor.headers)
-    assert response.status_code == 201, response.get_json()
-    return response.get_json()
 
 
 def kinds(notifications):
@@ -189,9 +177,9 @@ def test_update_refuses_invalid_or_unknown_fields(client, organizer, make_event,
     assert client.get(f"/api/events/{event['id']}").get_json() == event
 
 
-def test_total_tickets_moves_available_by_the_same_delta(client, organizer, customer, make_event):
+def test_total_tickets_moves_available_by_the_same_delta(client, shop, organizer, customer, make_event):
     event = make_event(totalTickets=10)
-    book(client, customer, event["id"], 3)
+    ok(shop.book(customer, event["id"], 3), 201)
     url = f"/api/events/{event['id']}"
     for total, available in [(15, 12), (5, 2), (3, 0)]:
         response = client.patch(url, json={"totalTickets": total}, headers=organizer.headers)
@@ -199,9 +187,9 @@ def test_total_tickets_moves_available_by_the_same_delta(client, organizer, cust
         assert (response.get_json()["totalTickets"], response.get_json()["availableTickets"]) == (total, available)
 
 
-def test_total_tickets_below_sold_is_refused_and_nothing_changes(client, organizer, customer, make_event):
+def test_total_tickets_below_sold_is_refused_and_nothing_changes(client, shop, organizer, customer, make_event):
     event = make_event(totalTickets=10)
-    book(client, customer, event["id"], 4)
+    ok(shop.book(customer, event["id"], 4), 201)
     url = f"/api/events/{event['id']}"
     before = client.get(url).get_json()
     response = client.put(url, json={"totalTickets": 3, "title": "Smaller"}, headers=organizer.headers)
@@ -210,9 +198,9 @@ def test_total_tickets_below_sold_is_refused_and_nothing_changes(client, organiz
     assert client.get(url).get_json() == before
 
 
-def test_cancelled_event_cannot_be_updated(client, organizer, customer, make_event):
+def test_cancelled_event_cannot_be_updated(client, shop, organizer, customer, make_event):
     event = make_event()
-    book(client, customer, event["id"])
+    ok(shop.book(customer, event["id"]), 201)
     assert client.delete(f"/api/events/{event['id']}", headers=organizer.headers).status_code == 204
     response = client.patch(f"/api/events/{event['id']}", json={"title": "Back"}, headers=organizer.headers)
     assert response.status_code == 409
@@ -231,12 +219,12 @@ def test_delete_event_never_booked_removes_it(client, organizer, make_event):
 
 
 def test_delete_booked_event_cancels_it_and_its_bookings(
-    client, organizer, make_user, make_event, wait_for_notifications
+    client, shop, organizer, make_user, make_event, wait_for_notifications
 ):
     event = make_event(totalTickets=10)
     first, second, gone = make_user(), make_user(), make_user()
-    bookings = [book(client, first, event["id"], 2), book(client, second, event["id"], 3)]
-    early = book(client, gone, event["id"], 1)
+    bookings = [ok(shop.book(first, event["id"], 2), 201), ok(shop.book(second, event["id"], 3), 201)]
+    early = ok(shop.book(gone, event["id"], 1), 201)
     assert client.post(f"/api/bookings/{early['id']}/cancel", headers=gone.headers).status_code == 200
 
     assert client.delete(f"/api/events/{event['id']}", headers=organizer.headers).status_code == 204
@@ -279,12 +267,12 @@ def test_others_cannot_delete(client, make_user, customer, make_event):
     {"title": "Tech Conf (moved)"}, {"location": "Hall B"}, {"date": iso(days_from_now(40))},
 ])
 def test_change_notifies_confirmed_attendees_only(
-    client, organizer, make_user, make_event, wait_for_notifications, change
+    client, shop, organizer, make_user, make_event, wait_for_notifications, change
 ):
     event = make_event()
     attendee, quitter = make_user(), make_user()
-    book(client, attendee, event["id"])
-    early = book(client, quitter, event["id"])
+    ok(shop.book(attendee, event["id"]), 201)
+    early = ok(shop.book(quitter, event["id"]), 201)
     assert client.post(f"/api/bookings/{early['id']}/cancel", headers=quitter.headers).status_code == 200
 
     response = client.patch(f"/api/events/{event['id']}", json=change, headers=organizer.headers)
@@ -296,9 +284,9 @@ def test_change_notifies_confirmed_attendees_only(
     assert "EVENT_UPDATED" not in kinds(client.get("/api/notifications", headers=quitter.headers).get_json())
 
 
-def test_description_or_capacity_change_sends_nothing(client, organizer, customer, make_event, wait_for_notifications):
+def test_description_or_capacity_change_sends_nothing(client, shop, organizer, customer, make_event, wait_for_notifications):
     event = make_event()
-    book(client, customer, event["id"])
+    ok(shop.book(customer, event["id"]), 201)
     url = f"/api/events/{event['id']}"
     assert client.patch(url, json={"description": "New text"}, headers=organizer.headers).status_code == 200
     assert client.patch(url, json={"totalTickets": 200}, headers=organizer.headers).status_code == 200

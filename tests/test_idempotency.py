@@ -19,17 +19,6 @@ from eventbook.extensions import db
 from tests import support
 
 
-def book(client, actor, event_id, tickets=1, key=None):
-    headers = dict(actor.headers)
-    if key is not None:
-        headers["Idempotency-Key"] = key
-    return client.post("/api/bookings", json={"eventId": event_id, "ticketsCount": tickets}, headers=headers)
-
-
-def available(client, event_id):
-    return client.get(f"/api/events/{event_id}").get_json()["availableTickets"]
-
-
 def jti(actor):
     """The id of an actor's access token (read from the token, not verified)."""
     payload = actor.token.split(".")[1]
@@ -46,116 +35,116 @@ def stored_keys(database_url):
     return rows
 
 
-def test_a_repeat_replays_the_first_response_and_books_nothing_more(client, customer, make_event):
+def test_a_repeat_replays_the_first_response_and_books_nothing_more(client, shop, customer, make_event):
     event = make_event(totalTickets=10)
-    first = book(client, customer, event["id"], 2, key="order-42")
+    first = shop.book(customer, event["id"], 2, key="order-42")
     assert first.status_code == 201
     assert "Idempotent-Replayed" not in first.headers
-    assert available(client, event["id"]) == 8
+    assert shop.available(event["id"]) == 8
 
     for _ in range(3):
-        again = book(client, customer, event["id"], 2, key="order-42")
+        again = shop.book(customer, event["id"], 2, key="order-42")
         assert again.status_code == 201
         assert again.headers["Idempotent-Replayed"] == "true"
         assert again.get_json()["id"] == first.get_json()["id"]
         assert again.get_json() == first.get_json()  # the first response, as it was
         assert again.headers["Location"] == first.headers["Location"]
-    assert available(client, event["id"]) == 8
+    assert shop.available(event["id"]) == 8
     assert len(client.get("/api/bookings/my-bookings", headers=customer.headers).get_json()) == 1
 
 
-def test_a_replay_after_changes_is_the_same_booking_as_it_is_now(client, customer, organizer, make_event):
+def test_a_replay_after_changes_is_the_same_booking_as_it_is_now(client, shop, customer, organizer, make_event):
     """The same status and the same booking, never a new one: rendered as the booking
     and its event are now (cancelled, renamed), with Idempotent-Replayed set."""
     event = make_event(totalTickets=10, description=None)
-    first = book(client, customer, event["id"], 1, key="k-cancelled")
+    first = shop.book(customer, event["id"], 1, key="k-cancelled")
     assert client.post(f"/api/bookings/{first.get_json()['id']}/cancel", headers=customer.headers).status_code == 200
     changed = client.patch(f"/api/events/{event['id']}", json={"title": "Renamed", "date": "2031-07-01T09:30:15.123456Z"},
                            headers=organizer.headers)
     assert changed.status_code == 200, changed.get_json()
-    again = book(client, customer, event["id"], 1, key="k-cancelled")
+    again = shop.book(customer, event["id"], 1, key="k-cancelled")
     assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
     assert again.get_json()["id"] == first.get_json()["id"]  # the first booking, not a new one
     assert again.get_json()["status"] == "CANCELLED" and again.get_json()["event"]["title"] == "Renamed"
-    assert available(client, event["id"]) == 10
+    assert shop.available(event["id"]) == 10
 
 
 @pytest.mark.parametrize("change", [{"tickets": 3}, {"other_event": True}])
-def test_same_key_with_another_body_is_409(client, customer, make_event, change):
+def test_same_key_with_another_body_is_409(shop, customer, make_event, change):
     event, other = make_event(totalTickets=10), make_event(totalTickets=10)
-    assert book(client, customer, event["id"], 2, key="order-1").status_code == 201
+    assert shop.book(customer, event["id"], 2, key="order-1").status_code == 201
     target = other["id"] if change.get("other_event") else event["id"]
-    response = book(client, customer, target, change.get("tickets", 2), key="order-1")
+    response = shop.book(customer, target, change.get("tickets", 2), key="order-1")
     assert response.status_code == 409
     body = response.get_json()
     assert body["code"] == "idempotency_key_reused" and body["status"] == 409
-    assert available(client, event["id"]) == 8
-    assert available(client, other["id"]) == 10
+    assert shop.available(event["id"]) == 8
+    assert shop.available(other["id"]) == 10
 
 
-def test_keys_are_per_user(client, make_user, make_event):
+def test_keys_are_per_user(shop, make_user, make_event):
     event = make_event(totalTickets=10)
     alice, bob = make_user("CUSTOMER"), make_user("CUSTOMER")
-    first = book(client, alice, event["id"], 1, key="same-key")
-    second = book(client, bob, event["id"], 1, key="same-key")
+    first = shop.book(alice, event["id"], 1, key="same-key")
+    second = shop.book(bob, event["id"], 1, key="same-key")
     assert first.status_code == second.status_code == 201
     assert "Idempotent-Replayed" not in second.headers
     assert first.get_json()["id"] != second.get_json()["id"]
     assert second.get_json()["userId"] == bob.id
-    assert available(client, event["id"]) == 8
+    assert shop.available(event["id"]) == 8
 
 
-def test_without_a_key_every_request_books(client, customer, make_event):
+def test_without_a_key_every_request_books(shop, customer, make_event):
     first, second = make_event(totalTickets=10), make_event(totalTickets=10)
-    assert book(client, customer, first["id"]).status_code == 201
-    assert book(client, customer, second["id"]).status_code == 201
-    assert book(client, customer, first["id"]).status_code == 409  # already_booked, not a replay
+    assert shop.book(customer, first["id"]).status_code == 201
+    assert shop.book(customer, second["id"]).status_code == 201
+    assert shop.book(customer, first["id"]).status_code == 409  # already_booked, not a replay
 
 
 @pytest.mark.parametrize(
     "key, status", [("k" * 255, 201), ("k" * 256, 422), ("k" * 5000, 422), ("", 422), ("a", 201), ("7f1c2d9e-uuid-like-0000", 201)]
 )
-def test_key_length(client, customer, make_event, key, status):
+def test_key_length(shop, customer, make_event, key, status):
     event = make_event(totalTickets=10)
-    response = book(client, customer, event["id"], 1, key=key)
+    response = shop.book(customer, event["id"], 1, key=key)
     assert response.status_code == status, response.get_json()
     if status == 422:
         assert response.get_json()["code"] == "validation_error"
         assert "Idempotency-Key" in response.get_json()["errors"]
-        assert available(client, event["id"]) == 10
+        assert shop.available(event["id"]) == 10
 
 
-def test_a_failed_attempt_is_not_kept(client, organizer, make_user, make_event):
+def test_a_failed_attempt_is_not_kept(client, shop, organizer, make_user, make_event):
     event = make_event(totalTickets=1)
     early, late = make_user("CUSTOMER"), make_user("CUSTOMER")
-    assert book(client, early, event["id"], 1).status_code == 201
-    refused = book(client, late, event["id"], 2, key="retry-me")
+    assert shop.book(early, event["id"], 1).status_code == 201
+    refused = shop.book(late, event["id"], 2, key="retry-me")
     assert refused.status_code == 409 and refused.get_json()["code"] == "sold_out"
     # the same key, again: still refused (not a replay of anything), nothing booked
-    again = book(client, late, event["id"], 2, key="retry-me")
+    again = shop.book(late, event["id"], 2, key="retry-me")
     assert again.status_code == 409 and "Idempotent-Replayed" not in again.headers
     # capacity is raised: the same key now books
     raised = client.patch(f"/api/events/{event['id']}", json={"totalTickets": 5}, headers=organizer.headers)
     assert raised.status_code == 200 and raised.get_json()["availableTickets"] == 4
-    success = book(client, late, event["id"], 2, key="retry-me")
+    success = shop.book(late, event["id"], 2, key="retry-me")
     assert success.status_code == 201, success.get_json()
     assert "Idempotent-Replayed" not in success.headers
-    assert available(client, event["id"]) == 2
-    replay = book(client, late, event["id"], 2, key="retry-me")
+    assert shop.available(event["id"]) == 2
+    replay = shop.book(late, event["id"], 2, key="retry-me")
     assert replay.headers["Idempotent-Replayed"] == "true"
     assert replay.get_json()["id"] == success.get_json()["id"]
 
 
-def test_a_validation_failure_is_not_kept(client, customer, make_event):
+def test_a_validation_failure_is_not_kept(shop, customer, make_event):
     event = make_event(totalTickets=10)
-    assert book(client, customer, event["id"], 11, key="k-422").status_code == 422
-    assert book(client, customer, event["id"], 1, key="k-422").status_code == 201
+    assert shop.book(customer, event["id"], 11, key="k-422").status_code == 422
+    assert shop.book(customer, event["id"], 1, key="k-422").status_code == 201
 
 
-def test_keys_are_stored_in_the_database_for_at_least_24_hours(client, database_url, customer, make_event):
+def test_keys_are_stored_in_the_database_for_at_least_24_hours(shop, database_url, customer, make_event):
     event = make_event(totalTickets=10)
     before = datetime.now(timezone.utc)
-    assert book(client, customer, event["id"], 1, key="db-key").status_code == 201
+    assert shop.book(customer, event["id"], 1, key="db-key").status_code == 201
     rows = stored_keys(database_url)
     assert [(row.user_id, row.key, row.response_status) for row in rows] == [(customer.id, "db-key", 201)]
     expires = rows[0].expires_at
@@ -166,60 +155,60 @@ def test_keys_are_stored_in_the_database_for_at_least_24_hours(client, database_
     assert expires >= before + timedelta(hours=24) - timedelta(seconds=5)
 
 
-def test_two_app_instances_on_one_database_replay_each_other(app, client, database_url, customer, make_event):
+def test_two_app_instances_on_one_database_replay_each_other(app, shop, database_url, customer, make_event):
     """As two gunicorn workers or two machines would: nothing lives in process memory."""
     event = make_event(totalTickets=10)
     other = create_app(support.test_config(database_url))
     try:
-        other_client = other.test_client()
-        first = book(client, customer, event["id"], 3, key="cross-instance")
+        other_shop = support.Shop(other.test_client())
+        first = shop.book(customer, event["id"], 3, key="cross-instance")
         assert first.status_code == 201
-        replay = book(other_client, customer, event["id"], 3, key="cross-instance")
+        replay = other_shop.book(customer, event["id"], 3, key="cross-instance")
         assert replay.status_code == 201
         assert replay.headers["Idempotent-Replayed"] == "true"
         assert replay.get_json()["id"] == first.get_json()["id"]
         # and the other way round
-        started = book(other_client, customer, make_event(totalTickets=5)["id"], 1, key="from-other")
+        started = other_shop.book(customer, make_event(totalTickets=5)["id"], 1, key="from-other")
         assert started.status_code == 201
-        back = book(client, customer, started.get_json()["eventId"], 1, key="from-other")
+        back = shop.book(customer, started.get_json()["eventId"], 1, key="from-other")
         assert back.headers["Idempotent-Replayed"] == "true"
         assert back.get_json()["id"] == started.get_json()["id"]
-        conflict = book(client, customer, started.get_json()["eventId"], 2, key="from-other")
+        conflict = shop.book(customer, started.get_json()["eventId"], 2, key="from-other")
         assert conflict.status_code == 409 and conflict.get_json()["code"] == "idempotency_key_reused"
-        assert available(other_client, event["id"]) == 7
+        assert other_shop.available(event["id"]) == 7
     finally:
         support.stop_background(other)
 
 
-def test_concurrent_repeats_book_once(client, customer, make_event):
+def test_concurrent_repeats_book_once(client, shop, customer, make_event):
     """30 requests with one key at once: one booking, every success carries its id."""
     event = make_event(totalTickets=100)
     with ThreadPoolExecutor(max_workers=30) as pool:
-        responses = list(pool.map(lambda _: book(client, customer, event["id"], 2, key="burst"), range(30)))
+        responses = list(pool.map(lambda _: shop.book(customer, event["id"], 2, key="burst"), range(30)))
     statuses = sorted(r.status_code for r in responses)
     assert set(statuses) == {201}, statuses
     ids = {r.get_json()["id"] for r in responses}
     assert len(ids) == 1
     assert sum(1 for r in responses if "Idempotent-Replayed" not in r.headers) == 1
-    assert available(client, event["id"]) == 98
+    assert shop.available(event["id"]) == 98
     assert len(client.get("/api/bookings/my-bookings", headers=customer.headers).get_json()) == 1
 
 
-def test_concurrent_first_uses_with_other_bodies_book_once(client, customer, make_event):
+def test_concurrent_first_uses_with_other_bodies_book_once(client, shop, customer, make_event):
     """One key sent at once for 8 different events: one booking, and every other request
     is told the key belongs to another body. On PostgreSQL they all pass the booking
     statement's "key unused" check together; the key's primary key decides."""
     events = [make_event(totalTickets=10) for _ in range(8)]
     with ThreadPoolExecutor(max_workers=len(events)) as pool:
-        responses = list(pool.map(lambda event: book(client, customer, event["id"], 1, key="race"), events))
+        responses = list(pool.map(lambda event: shop.book(customer, event["id"], 1, key="race"), events))
     assert sorted(r.status_code for r in responses) == [201] + [409] * 7, [r.get_json() for r in responses]
     assert {r.get_json()["code"] for r in responses if r.status_code == 409} == {"idempotency_key_reused"}
-    assert sum(available(client, event["id"]) for event in events) == 8 * 10 - 1
+    assert sum(shop.available(event["id"]) for event in events) == 8 * 10 - 1
     assert len(client.get("/api/bookings/my-bookings", headers=customer.headers).get_json()) == 1
 
 
 @pytest.mark.parametrize("config_overrides", [{"DB_POOL_SIZE": 1, "DB_POOL_TIMEOUT": 3}], ids=["pool-of-2"])
-def test_a_small_pool_serves_more_concurrent_requests_than_connections(client, make_user, make_event):
+def test_a_small_pool_serves_more_concurrent_requests_than_connections(shop, make_user, make_event):
     """Each request holds one pooled connection at a time (2 here, pool 1 + overflow 1).
     A request that kept its token check's connection while its transaction waited for a
     second one could fill the pool with such requests, all waiting for each other until
@@ -228,15 +217,15 @@ def test_a_small_pool_serves_more_concurrent_requests_than_connections(client, m
     customers = [make_user() for _ in range(4)]
     requests = [(customer, key) for customer in customers for key in ("a", "b", "c")]
     with ThreadPoolExecutor(max_workers=len(requests)) as pool:
-        responses = list(pool.map(lambda request: book(client, request[0], event["id"], 1, key=request[1]), requests))
+        responses = list(pool.map(lambda request: shop.book(request[0], event["id"], 1, key=request[1]), requests))
     assert sorted(r.status_code for r in responses).count(201) == len(customers), [r.status_code for r in responses]
     assert {r.status_code for r in responses} <= {201, 409}, [r.get_json() for r in responses]
-    assert available(client, event["id"]) == 100 - len(customers)
+    assert shop.available(event["id"]) == 100 - len(customers)
 
 
-def test_an_expired_key_is_forgotten(app, client, customer, make_event):
+def test_an_expired_key_is_forgotten(app, shop, customer, make_event):
     first_event, second_event = make_event(totalTickets=10), make_event(totalTickets=10)
-    first = book(client, customer, first_event["id"], 1, key="old-key")
+    first = shop.book(customer, first_event["id"], 1, key="old-key")
     assert first.status_code == 201
     from eventbook.models import IdempotencyKey
 
@@ -244,22 +233,22 @@ def test_an_expired_key_is_forgotten(app, client, customer, make_event):
         db.session.execute(sa.update(IdempotencyKey).values(expires_at=datetime.now(timezone.utc) - timedelta(minutes=1)))
         db.session.commit()
     # past its expiry the key means nothing: another body books, no 409, no replay
-    fresh = book(client, customer, second_event["id"], 1, key="old-key")
+    fresh = shop.book(customer, second_event["id"], 1, key="old-key")
     assert fresh.status_code == 201, fresh.get_json()
     assert "Idempotent-Replayed" not in fresh.headers
     assert fresh.get_json()["id"] != first.get_json()["id"]
 
 
 @pytest.mark.parametrize("config_overrides", [{"PURGE_EXPIRED_SECONDS": 1}], ids=["purge-every-1s"])
-def test_the_sweeper_deletes_expired_keys_and_revoked_tokens(app, client, database_url, make_user, make_event):
+def test_the_sweeper_deletes_expired_keys_and_revoked_tokens(app, client, shop, database_url, make_user, make_event):
     """Expired rows go without anyone reusing them: idempotency_keys and revoked_tokens do
     not grow with traffic. Rows still valid stay."""
     from eventbook.models import IdempotencyKey, RevokedToken
 
     event = make_event(totalTickets=10)
     old, recent = make_user(), make_user()
-    assert book(client, old, event["id"], 1, key="old-order").status_code == 201
-    assert book(client, recent, event["id"], 1, key="recent-order").status_code == 201
+    assert shop.book(old, event["id"], 1, key="old-order").status_code == 201
+    assert shop.book(recent, event["id"], 1, key="recent-order").status_code == 201
     leaving, staying = make_user(), make_user()
     for person in (leaving, staying):
         assert client.post("/api/auth/logout", headers=person.headers).status_code == 204
@@ -282,6 +271,6 @@ def test_the_sweeper_deletes_expired_keys_and_revoked_tokens(app, client, databa
     keys, tokens = support.wait_until(purged, 5, 0.1, message="expired rows purged")
     assert keys == [recent.id] and tokens == [jti(staying)]
     # the kept ones still work: the recent key replays, the other token stays revoked
-    again = book(client, recent, event["id"], 1, key="recent-order")
+    again = shop.book(recent, event["id"], 1, key="recent-order")
     assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
     assert client.get("/api/auth/me", headers=staying.headers).status_code == 401

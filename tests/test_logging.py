@@ -8,18 +8,15 @@ what it wrote to stderr, as a platform's log collector would."""
 import contextlib
 import json
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 
 import pytest
 
 from eventbook import create_app
 from tests import support
+from tests.support import in_days
 
 ACCESS_FIELDS = {"time", "level", "request_id", "method", "path", "status", "duration_ms", "user_id"}
-
-
-def in_days(days):
-    return (datetime.now(timezone.utc) + timedelta(days=days)).isoformat().replace("+00:00", "Z")
 
 
 def event_body(total=10):

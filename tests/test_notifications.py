@@ -15,18 +15,12 @@ from eventbook.extensions import db
 from eventbook.models import Notification
 from tests import support
 from tests.smtp import NOTIFICATION_HEADER, SMTPServer
+from tests.support import ok
 
 TITLE, LOCATION = "Tech Conf", "Convention Center"
 
 
 # -- fixtures ----------------------------------------------------------------------
-
-
-@pytest.fixture
-def smtp():
-    """A real SMTP server that accepts and records every message."""
-    with SMTPServer() as server:
-        yield server
 
 
 @pytest.fixture
@@ -104,18 +98,6 @@ def wait_for_kinds(client, actor, *kinds, status="SENT", timeout=15):
     return support.wait_until(ready, timeout, message=f"{wanted} {status} for {actor.email}")
 
 
-def book(client, actor, event, tickets=1):
-    response = client.post("/api/bookings", json={"eventId": event["id"], "ticketsCount": tickets}, headers=actor.headers)
-    assert response.status_code == 201, response.get_json()
-    return response.get_json()
-
-
-def cancel(client, actor, booking):
-    response = client.post(f"/api/bookings/{booking['id']}/cancel", headers=actor.headers)
-    assert response.status_code == 200, response.get_json()
-    return response.get_json()
-
-
 def rows(app):
     """Every notification row, straight from the database (fan-out rows included)."""
     with app.app_context():
@@ -155,9 +137,9 @@ def assert_says(note, title=TITLE, location=LOCATION, tickets=None):
 # -- each kind ---------------------------------------------------------------------
 
 
-def test_booking_confirmed(client, customer, make_event):
+def test_booking_confirmed(client, shop, customer, make_event):
     event = make_event()
-    booking = book(client, customer, event, tickets=3)
+    booking = ok(shop.book(customer, event["id"], tickets=3), 201)
     notes = wait_for_kinds(client, customer, "BOOKING_CONFIRMED")
     note = one(notes, "BOOKING_CONFIRMED")
     assert note["recipient"] == customer.email
@@ -168,13 +150,13 @@ def test_booking_confirmed(client, customer, make_event):
 
 
 @pytest.mark.parametrize("tickets", [1, 2])
-def test_booking_confirmed_text_is_exact(client, customer, make_event, tickets):
+def test_booking_confirmed_text_is_exact(client, shop, customer, make_event, tickets):
     """The template renders the same words on both databases, to the character: the
     parameters come from the PostgreSQL statement (JSON) or from Python (SQLite)."""
     title = "100% 'Quoted' {title} \\ Fête"
     when = datetime(2031, 3, 2, 7, 5, tzinfo=timezone.utc)  # a Sunday, single-digit day and hour
     event = make_event(title=title, location="Hall %(x)s", date=when.isoformat())
-    booking = book(client, customer, event, tickets=tickets)
+    booking = ok(shop.book(customer, event["id"], tickets=tickets), 201)
     note = one(wait_for_kinds(client, customer, "BOOKING_CONFIRMED"), "BOOKING_CONFIRMED")
     plural = "ticket" if tickets == 1 else "tickets"
     assert note["subject"] == f"Booking confirmed: {title}"
@@ -184,10 +166,10 @@ def test_booking_confirmed_text_is_exact(client, customer, make_event, tickets):
     )
 
 
-def test_booking_cancelled(client, customer, make_event):
+def test_booking_cancelled(client, shop, customer, make_event):
     event = make_event()
-    booking = book(client, customer, event, tickets=2)
-    cancel(client, customer, booking)
+    booking = ok(shop.book(customer, event["id"], tickets=2), 201)
+    ok(shop.cancel(customer, booking["id"]))
     notes = wait_for_kinds(client, customer, "BOOKING_CONFIRMED", "BOOKING_CANCELLED")
     assert [n["kind"] for n in notes] == ["BOOKING_CANCELLED", "BOOKING_CONFIRMED"]  # newest first
     note = one(notes, "BOOKING_CANCELLED")
@@ -195,18 +177,19 @@ def test_booking_cancelled(client, customer, make_event):
     assert_says(note, tickets=2)
     assert "cancel" in note["subject"].lower()
     # Cancelling again changes nothing and tells nobody anything new.
-    cancel(client, customer, booking)
+    ok(shop.cancel(customer, booking["id"]))
     time.sleep(0.5)
     assert [n["kind"] for n in notes_of(client, customer)] == ["BOOKING_CANCELLED", "BOOKING_CONFIRMED"]
 
 
-def test_event_updated_reaches_every_confirmed_attendee(app, client, make_user, organizer, make_event):
+def test_event_updated_reaches_every_confirmed_attendee(app, client, shop, make_user, organizer, make_event):
     event = make_event()
     stays = [make_user(), make_user()]
     left = make_user()
     for count, person in zip((1, 4), stays, strict=True):
-        book(client, person, event, tickets=count)
-    cancel(client, left, book(client, left, event, tickets=2))
+        ok(shop.book(person, event["id"], tickets=count), 201)
+    left_booking = ok(shop.book(left, event["id"], tickets=2), 201)
+    ok(shop.cancel(left, left_booking["id"]))
     for person in stays:
         wait_for_kinds(client, person, "BOOKING_CONFIRMED")
     wait_for_kinds(client, left, "BOOKING_CONFIRMED", "BOOKING_CANCELLED")
@@ -234,16 +217,17 @@ def test_event_updated_reaches_every_confirmed_attendee(app, client, make_user, 
     assert sorted(r["recipient"] for r in sent) == sorted(p.email for p in stays)  # one each, no more
 
 
-def test_event_cancelled_reaches_every_attendee(app, client, make_user, organizer, make_event):
+def test_event_cancelled_reaches_every_attendee(app, client, shop, make_user, organizer, make_event):
     event = make_event(title="Jazz Night", location="Blue Room")
     attendees = [make_user(), make_user()]
     for person in attendees:
-        book(client, person, event, tickets=2)
+        ok(shop.book(person, event["id"], tickets=2), 201)
     gone = make_user()
-    cancel(client, gone, book(client, gone, event))
+    gone_booking = ok(shop.book(gone, event["id"]), 201)
+    ok(shop.cancel(gone, gone_booking["id"]))
     other = make_event(title="Other Show")
     bystander = make_user()
-    book(client, bystander, other)
+    ok(shop.book(bystander, other["id"]), 201)
 
     response = client.delete(f"/api/events/{event['id']}", headers=organizer.headers)
     assert response.status_code == 204, response.get_json()
@@ -265,13 +249,13 @@ def test_event_cancelled_reaches_every_attendee(app, client, make_user, organize
     assert sorted(r["recipient"] for r in cancelled) == sorted(p.email for p in attendees)
 
 
-def test_list_shows_only_own_newest_first(client, make_user, make_event):
+def test_list_shows_only_own_newest_first(client, shop, make_user, make_event):
     alice, bob = make_user(), make_user()
     first, second = make_event(title="First"), make_event(title="Second")
-    booking = book(client, alice, first)
-    book(client, alice, second)
-    cancel(client, alice, booking)
-    book(client, bob, second, tickets=2)
+    booking = ok(shop.book(alice, first["id"]), 201)
+    ok(shop.book(alice, second["id"]), 201)
+    ok(shop.cancel(alice, booking["id"]))
+    ok(shop.book(bob, second["id"], tickets=2), 201)
 
     mine = wait_for_kinds(client, alice, "BOOKING_CONFIRMED", "BOOKING_CONFIRMED", "BOOKING_CANCELLED")
     assert [n["kind"] for n in mine] == ["BOOKING_CANCELLED", "BOOKING_CONFIRMED", "BOOKING_CONFIRMED"]
@@ -288,11 +272,11 @@ def test_list_shows_only_own_newest_first(client, make_user, make_event):
     assert [n["id"] for n in page.get_json()] == [n["id"] for n in mine[:2]]
 
 
-def test_log_backend_writes_one_line_per_email(client, customer, make_event, email_log):
+def test_log_backend_writes_one_line_per_email(client, shop, customer, make_event, email_log):
     event = make_event()
-    booking = book(client, customer, event)
+    booking = ok(shop.book(customer, event["id"]), 201)
     wait_for_kinds(client, customer, "BOOKING_CONFIRMED")
-    cancel(client, customer, booking)
+    ok(shop.cancel(customer, booking["id"]))
     wait_for_kinds(client, customer, "BOOKING_CANCELLED")
     lines = email_lines(email_log)
     assert lines.count(f"Booking confirmation email sent to {customer.email}") == 1, lines
@@ -302,17 +286,16 @@ def test_log_backend_writes_one_line_per_email(client, customer, make_event, ema
 # -- the outbox: same transaction as the change -------------------------------------
 
 
-def test_refused_and_replayed_bookings_write_no_notification(app, client, make_user, make_event):
+def test_refused_and_replayed_bookings_write_no_notification(app, client, shop, make_user, make_event):
     event = make_event(totalTickets=2)
     alice, bob = make_user(), make_user()
-    key = {"Idempotency-Key": "booking-once-1"}
-    first = client.post("/api/bookings", json={"eventId": event["id"], "ticketsCount": 2}, headers={**alice.headers, **key})
+    first = shop.book(alice, event["id"], 2, key="booking-once-1")
     assert first.status_code == 201, first.get_json()
-    again = client.post("/api/bookings", json={"eventId": event["id"], "ticketsCount": 2}, headers={**alice.headers, **key})
+    again = shop.book(alice, event["id"], 2, key="booking-once-1")
     assert again.status_code == 201 and again.headers.get("Idempotent-Replayed") == "true"
-    twice = client.post("/api/bookings", json={"eventId": event["id"], "ticketsCount": 1}, headers=alice.headers)
+    twice = shop.book(alice, event["id"], 1)
     assert twice.status_code == 409  # already booked (or sold out): either way, nothing sold
-    sold_out = client.post("/api/bookings", json={"eventId": event["id"], "ticketsCount": 1}, headers=bob.headers)
+    sold_out = shop.book(bob, event["id"], 1)
     assert sold_out.status_code == 409
     wait_for_kinds(client, alice, "BOOKING_CONFIRMED")
     time.sleep(0.4)
@@ -345,9 +328,9 @@ def _send(client, method, url, **kwargs):
         return 500
 
 
-def test_change_and_its_notification_commit_together(app, client, customer, organizer, make_event, monkeypatch):
+def test_change_and_its_notification_commit_together(app, client, shop, customer, organizer, make_event, monkeypatch):
     event = make_event(totalTickets=10)
-    booking = book(client, customer, event, tickets=2)
+    booking = ok(shop.book(customer, event["id"], tickets=2), 201)
     wait_for_kinds(client, customer, "BOOKING_CONFIRMED")
     other = make_event(title="Other")
 
@@ -398,15 +381,14 @@ def failing_notification_insert(app):
 
 @pytest.mark.parametrize("idempotency_key", [None, "key-1"])
 def test_a_booking_whose_notification_fails_is_not_made(
-    app, client, customer, make_event, failing_notification_insert, idempotency_key
+    app, client, shop, customer, make_event, failing_notification_insert, idempotency_key
 ):
     """The ticket UPDATE, the booking and its notification are one unit: the database
     refusing the notification row undoes the sale (PostgreSQL writes all three in one
     statement, or one transaction with an Idempotency-Key; SQLite in one transaction)."""
     event = make_event(totalTickets=10)
-    headers = {**customer.headers, **({"Idempotency-Key": idempotency_key} if idempotency_key else {})}
     try:
-        status = client.post("/api/bookings", json={"eventId": event["id"], "ticketsCount": 3}, headers=headers).status_code
+        status = shop.book(customer, event["id"], 3, key=idempotency_key).status_code
     except sa.exc.DBAPIError:  # TESTING propagates exceptions instead of answering 500
         status = 500
     assert status == 500
@@ -417,11 +399,11 @@ def test_a_booking_whose_notification_fails_is_not_made(
 # -- SMTP --------------------------------------------------------------------------
 
 
-def test_smtp_delivers_each_notification_once(app, client, make_user, organizer, make_event, smtp):
+def test_smtp_delivers_each_notification_once(app, client, shop, make_user, organizer, make_event, smtp):
     event = make_event()
     alice, bob = make_user(), make_user()
-    booking = book(client, alice, event, tickets=3)
-    book(client, bob, event, tickets=1)
+    booking = ok(shop.book(alice, event["id"], tickets=3), 201)
+    ok(shop.book(bob, event["id"], tickets=1), 201)
     wait_for_kinds(client, alice, "BOOKING_CONFIRMED")
 
     smtp.wait_for(2)
@@ -438,7 +420,7 @@ def test_smtp_delivers_each_notification_once(app, client, make_user, organizer,
     # More kinds, then every notification arrived exactly once.
     assert client.patch(f"/api/events/{event['id']}", json={"location": "Harbour Hall"}, headers=organizer.headers).status_code == 200
     wait_for_kinds(client, alice, "EVENT_UPDATED")
-    cancel(client, alice, booking)
+    ok(shop.cancel(alice, booking["id"]))
     wait_for_kinds(client, alice, "BOOKING_CANCELLED")
     assert client.delete(f"/api/events/{event['id']}", headers=organizer.headers).status_code == 204
     wait_for_kinds(client, bob, "BOOKING_CONFIRMED", "EVENT_UPDATED", "EVENT_CANCELLED")
@@ -462,9 +444,9 @@ def test_smtp_delivers_each_notification_once(app, client, make_user, organizer,
 @pytest.mark.parametrize(
     "refusing_smtp", ["451 4.3.0 Try again later", "550 5.7.1 Relaying denied"], indirect=True, ids=["451", "550"]
 )
-def test_refused_mail_is_retried_then_failed_then_retried_by_command(app, client, customer, make_event, refusing_smtp, settings):
+def test_refused_mail_is_retried_then_failed_then_retried_by_command(app, client, shop, customer, make_event, refusing_smtp, settings):
     event = make_event()
-    book(client, customer, event)
+    ok(shop.book(customer, event["id"]), 201)
     [note] = wait_for_kinds(client, customer, "BOOKING_CONFIRMED", status="FAILED", timeout=20)
     assert note["attempts"] == 3 and note["sentAt"] is None
     assert refusing_smtp.refused == 3
@@ -503,13 +485,13 @@ def test_refused_mail_is_retried_then_failed_then_retried_by_command(app, client
 @pytest.mark.parametrize(
     "settings", [{"NOTIFY_WORKERS": 1, "NOTIFY_QUEUE_SIZE": 1, "NOTIFY_DELIVERY_DELAY_MS": 300}], ids=["1-worker-queue-1-300ms"]
 )
-def test_full_queue_neither_blocks_nor_drops(app, client, make_user, make_event, email_log, settings):
+def test_full_queue_neither_blocks_nor_drops(app, client, shop, make_user, make_event, email_log, settings):
     event = make_event()
     people = [make_user() for _ in range(6)]
     took = []
     for person in people:
         started = time.monotonic()
-        book(client, person, event)
+        ok(shop.book(person, event["id"]), 201)
         took.append(time.monotonic() - started)
     budget = 0.3 * 6 / 2
     assert max(took) < budget, f"a booking waited for the queue: {took}"
@@ -589,14 +571,14 @@ def test_shutdown_during_a_sweep_leaves_rows_ready_for_the_next_start(app, clien
 @pytest.mark.parametrize(
     "settings", [{"NOTIFY_WORKERS": 3, "NOTIFY_MAX_ATTEMPTS": 1, "NOTIFY_DELIVERY_DELAY_MS": 600}], ids=["3-workers-1-attempt-600ms"]
 )
-def test_health_job_figures_move(app, client, customer, make_event, refusing_smtp, settings):
+def test_health_job_figures_move(app, client, shop, customer, make_event, refusing_smtp, settings):
     jobs = health_jobs(client)
     assert set(jobs) >= {"pending", "failed", "inFlight", "workers"}, jobs
     assert jobs["pending"] == 0 and jobs["failed"] == 0 and jobs["inFlight"] == 0
     assert jobs["workers"] == 3
 
     event = make_event()
-    book(client, customer, event)
+    ok(shop.book(customer, event["id"]), 201)
     jobs = health_jobs(client)  # delivery is held up by the delay
     assert jobs["pending"] == 1 and jobs["inFlight"] == 1 and jobs["failed"] == 0, jobs
 

@@ -11,16 +11,9 @@ import pytest
 import sqlalchemy as sa
 
 from tests import support
-from tests.conftest import in_days
-from tests.smtp import SMTPServer
+from tests.support import in_days
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def smtp():
-    with SMTPServer() as server:
-        yield server
 
 
 @pytest.fixture

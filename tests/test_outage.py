@@ -12,7 +12,6 @@ import shutil
 import subprocess
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import httpx
@@ -20,6 +19,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests import support
+from tests.support import in_days
 
 pytestmark = pytest.mark.slow
 
@@ -119,10 +119,6 @@ def cluster():
         yield made.init().start()
     finally:
         made.destroy()
-
-
-def in_days(days):
-    return (datetime.now(timezone.utc) + timedelta(days=days)).isoformat().replace("+00:00", "Z")
 
 
 def new_event(api, organizer, total=10):

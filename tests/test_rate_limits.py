@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from tests import support
-from tests.conftest import in_days
+from tests.support import in_days
 
 
 def limits(**overrides):

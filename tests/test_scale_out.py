@@ -6,7 +6,6 @@ email reaches the mail server exactly once."""
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
 
 import httpx
 import pytest
@@ -15,6 +14,7 @@ import sqlalchemy as sa
 from config import normalize_database_url
 from tests import support
 from tests.smtp import SMTPServer
+from tests.support import in_days
 
 pytestmark = pytest.mark.slow
 
@@ -34,10 +34,6 @@ def redis_store(redis_url):
     yield url
     client.flushdb()
     client.close()
-
-
-def in_days(days):
-    return (datetime.now(timezone.utc) + timedelta(days=days)).isoformat().replace("+00:00", "Z")
 
 
 @pytest.mark.postgresql_only("scale-out is several instances on one PostgreSQL database; SQLite is one machine's file")

@@ -6,12 +6,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from tests.conftest import in_days
-
-
-def titles(response):
-    assert response.status_code == 200, response.get_json()
-    return [event["title"] for event in response.get_json()]
+from tests.support import in_days, titles
 
 
 def links(response):

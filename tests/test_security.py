@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from eventbook.extensions import db
 from tests import support
-from tests.conftest import in_days
+from tests.support import in_days
 
 API_PATHS = ["/api/events", "/api/health", "/api/nope", "/api/auth/me", "/api/openapi.json"]
 

@@ -17,13 +17,9 @@ from flask_jwt_extended import create_access_token, create_refresh_token
 
 from eventbook.extensions import db
 from eventbook.models import TokenFamily
-from tests.support import PASSWORD, wait_until
+from tests.support import PASSWORD, bearer, wait_until
 
 REFRESH, CSRF = "eventbook_refresh", "eventbook_csrf"
-
-
-def bearer(token):
-    return {"Authorization": f"Bearer {token}"}
 
 
 def set_cookies(response):

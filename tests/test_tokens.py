@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from eventbook.extensions import db
 from eventbook.models import User
+from tests.support import bearer
 
 ME = "/api/auth/me"
 
@@ -21,10 +22,6 @@ def assert_unauthorized(response):
     assert set(body) == {"status", "code", "message", "errors"}
     assert (body["status"], body["code"], body["errors"]) == (401, "unauthorized", {})
     assert body["message"]
-
-
-def bearer(token):
-    return {"Authorization": f"Bearer {token}"}
 
 
 def b64url(data):
