@@ -243,7 +243,7 @@ class DoorScenarios:
         "checkin_clients": 16,
         "checkin_duration": 5.0,
         "checkin_rounds": 2,
-        "checkin_tickets": 60_000,  # fresh codes made for the run (4 a booking)
+        "checkin_tickets": 40_000,  # fresh codes made for the run (4 a booking)
         "csv_small": 10_000,  # tickets (multiples of 10: bookings of 1, 2, 3, 4 tickets)
         "csv_large": 100_000,
         "csv_runs": 3,  # downloads of each (median)
@@ -273,6 +273,9 @@ class DoorScenarios:
         """bench.Server, from the module that defines this Bench (bench.py runs as
         __main__: importing it again would make another JWT secret)."""
         return sys.modules[type(self).__module__].Server(self, **kwargs)
+
+    def _log(self, message):
+        sys.modules[type(self).__module__].log(f"  {message}")
 
     def _api(self, server, method, path, body=None, token=None, expect=(200, 201)):
         """A request as the organizer (or `token`'s owner): its JSON, or an error."""
@@ -456,7 +459,7 @@ class DoorScenarios:
         per_event = self.size["seats_event"]
         with self._server(name="seats") as server:
             # (b) first: it makes the large map of (c) and (d)
-            puts = {"small": [], "large": []}
+            puts, body_bytes = {"small": [], "large": []}, {}
             sizes = {"small": self.size["seats_small_map"], "large": self.size["seats_large_map"]}
             large_events = []
             for number in range(self.size["seats_puts"]):
@@ -470,11 +473,12 @@ class DoorScenarios:
                     if status != 200 or json.loads(data)["seats"] != sizes[which]:
                         raise RuntimeError(f"PUT seats ({sizes[which]}): {status} {data[:300]!r}")
                     puts[which].append(round(seconds * 1000, 1))
+                    body_bytes[which] = len(body)
                     if which == "large":
                         large_events.append(event["id"])
             small_ms, large_ms = statistics.median(puts["small"]), statistics.median(puts["large"])
             ratio = large_ms / small_ms
-            out["put"] = {"ms": puts, "seats": sizes, "body_bytes": len(body), "ratio": round(ratio, 2)}
+            out["put"] = {"ms": puts, "seats": sizes, "body_bytes": body_bytes, "ratio": round(ratio, 2)}
             self.row("seats", f"PUT {sizes['small']} seats (median of {len(puts['small'])})", None,
                      f"{small_ms:.0f} ms")
             self.row("seats", f"PUT {sizes['large']} seats (median of {len(puts['large'])})", None,
@@ -544,8 +548,8 @@ class DoorScenarios:
                                  f"{self._per_second(result):.0f} 201/s" + self._wrong(result["consistent"]),
                                  verdict=False if result["consistent"] else None)
                         continue
-                    # enough fresh pairs for twice the fastest rate seen so far (or 2,000/s)
-                    rate = max([self._per_second(r) for r in runs["ga"] + runs["seats"]] + [1000])
+                    # enough fresh pairs for twice the fastest rate seen so far (GA runs first)
+                    rate = max((self._per_second(r) for r in runs["ga"] + runs["seats"]), default=1000)
                     pairs = int(2 * rate * (duration + self.size["door_warmup"])) + 1000
                     events = math.ceil(pairs / (per_event // 2))
                     requests, seated = [], []
@@ -622,7 +626,7 @@ class DoorScenarios:
                                  f"{self._per_second(result):.0f} 201/s" + self._wrong(result["consistent"]),
                                  verdict=False if result["consistent"] else None)
                         continue
-                    rate = max([self._per_second(r) for rs in out["runs"].values() for r in rs] + [2000])
+                    rate = max((self._per_second(r) for rs in out["runs"].values() for r in rs), default=2000)
                     count = int(2 * rate * (duration + self.size["door_warmup"])) + 2000
                     batch = codes[offset : offset + count]
                     requests = [{"method": "POST", "path": path, "body": json.dumps({"code": code}),
@@ -679,7 +683,9 @@ class DoorScenarios:
             tiny = self._event(server, "Attendees warm-up", 10)
             self._sell(tiny["id"], tiny["ticketTypes"][0]["id"], 4, tickets_of="1 + mod(g, 4)")
             self._analyze()
+            self._log(f"csv: {sum(sizes.values())} tickets made")
             problems = self._consistent(list(events.values()) + [tiny["id"]])
+            self._log("csv: checked")
             headers = {"Authorization": f"Bearer {self.organizer_token}"}
             for _ in range(4 * len(server.workers())):  # the CSV's code, warmed on 10 tickets
                 Connection(server).download(f"/api/events/{tiny['id']}/attendees.csv", headers)
@@ -718,7 +724,8 @@ class DoorScenarios:
         customer, one keep-alive connection, one at a time) of one-ticket bookings of a
         sold-out event with `waitlist_waiting` customers WAITING, vs the same cancels on
         a sold-out event nobody waits for; `waitlist_cancels` of each in turns (after 3
-        of each to warm up), bookings and entries by bulk SQL. After each cancel on the
+        of each to warm up), each once the emails of those before it are sent;
+        bookings and entries by bulk SQL. After each cancel on the
         waited-for event, the DB is polled until the first entry in line is OFFERED
         with a HELD hold (before the next cancel, so that no offer overlaps a timed
         cancel). Targets: median cancel time with the list <= 1.5 x without; every
@@ -755,6 +762,14 @@ class DoorScenarios:
 
             def cancel(event, k):
                 booking, user = booked[event][k]
+                with poll.cursor() as cursor:  # the emails of the cancels before are sent: a quiet server
+                    deadline = time.perf_counter() + 10
+                    while time.perf_counter() < deadline:
+                        cursor.execute("SELECT count(*) FROM notifications WHERE status = 'PENDING' "
+                                       "AND next_attempt_at < now() + interval '1 day'")
+                        if not cursor.fetchone()[0]:
+                            break
+                        time.sleep(0.01)
                 started = time.perf_counter()
                 status, _, data, seconds = connection.request(
                     "POST", f"/api/bookings/{booking}/cancel",
