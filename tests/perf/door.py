@@ -505,8 +505,8 @@ class DoorScenarios:
                              f"C={clients}", result)
             rps304 = statistics.median(r["rps"] for r in runs["304"])
             rps_health = statistics.median(r["rps"] for r in runs["health"])
-            only = all(set(r["status"]) == {"304"} for r in runs["304"]) and all(
-                set(r["status"]) == {"200"} for r in runs["health"])
+            only = all(set(r["status"]) == {"304"} and not r["errors"] for r in runs["304"]) and all(
+                set(r["status"]) == {"200"} and not r["errors"] for r in runs["health"])
             cost = rps_health / rps304 if rps304 else math.inf
             out["not_modified"] = {"etag": tag, "runs": runs, "cost_ratio": round(cost, 2)}
             self.row("seats", "304 cost / health cost (1/req/s)", None,
