@@ -60,7 +60,6 @@ INSERT_ROWS = text("""
                 CAST(:firsts AS integer[]), CAST(:lasts AS integer[]), CAST(:positions AS integer[]))
          AS r(ticket_type_id, section, label, first, last, position),
          generate_series(r.first, r.last) AS number
-    ORDER BY 6
 """)
 
 

@@ -12,7 +12,6 @@ csv       attendees.csv of 100,000 tickets: time vs 10,000 tickets, worker RSS
 waitlist  a cancel with 10,000 customers waiting vs with nobody waiting; the offer's delay
 """
 
-import asyncio
 import http.client
 import json
 import math
@@ -171,59 +170,6 @@ class Connection:
         if self.connection is not None:
             self.connection.close()
             self.connection = None
-
-
-def closed_loop(port, clients, duration, warmup, request):
-    """`clients` keep-alive connections sending `request` (bytes) again as soon as each
-    answer is read, for `warmup` + `duration` seconds: loadgen.py's http mode, in this
-    process (idle meanwhile), for answers loadgen cannot read yet: it reads a 304's body
-    (which has none, and no Content-Length) until the connection closes. Answers are
-    parsed by hand, as loadgen does, so both sides of a comparison cost the client alike."""
-    latencies, status, all_status, errors = [], {}, {}, {}
-
-    async def client(window):
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        try:
-            while time.perf_counter() < window[1]:
-                started = time.perf_counter()
-                writer.write(request)
-                head = await reader.readuntil(b"\r\n\r\n")
-                lines = head.split(b"\r\n")
-                code = int(lines[0].split(b" ", 2)[1])
-                length = 0
-                for line in lines[1:]:
-                    name, _, value = line.partition(b":")
-                    if name.strip().lower() == b"content-length":
-                        length = int(value)
-                    elif name.strip().lower() == b"transfer-encoding":
-                        raise ValueError("chunked answers are not read here")
-                if length and code not in (204, 304) and code >= 200:
-                    await reader.readexactly(length)
-                finished = time.perf_counter()
-                all_status[str(code)] = all_status.get(str(code), 0) + 1
-                if window[0] <= finished <= window[1]:
-                    latencies.append(finished - started)
-                    status[str(code)] = status.get(str(code), 0) + 1
-        except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
-            errors[exc.__class__.__name__] = errors.get(exc.__class__.__name__, 0) + 1
-        finally:
-            writer.close()
-
-    async def run():
-        started = time.perf_counter()
-        window = (started + warmup, started + warmup + duration)
-        await asyncio.gather(*(client(window) for _ in range(clients)))
-
-    asyncio.run(run())
-    ordered = sorted(latencies)
-
-    def at(q):
-        return round(ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))] * 1000, 3) if ordered else None
-
-    return {"mode": "http (door.closed_loop)", "clients": clients, "seconds": duration, "requests": len(ordered),
-            "rps": round(len(ordered) / duration, 1),
-            "latency_ms": {"p50": at(0.5), "p90": at(0.9), "p99": at(0.99), "max": at(1.0)},
-            "status": status, "all_status": all_status, "errors": errors}
 
 
 class DoorScenarios:
@@ -490,16 +436,18 @@ class DoorScenarios:
             # (c) 304 vs health
             _, response, _, _ = Connection(server).request("GET", f"/api/events/{big}/seats")
             tag = response.getheader("ETag")
-            host = f"Host: 127.0.0.1:{server.port}\r\n"
-            requests = {"304": f"GET /api/events/{big}/seats HTTP/1.1\r\n{host}If-None-Match: {tag}\r\n\r\n",
-                        "health": f"GET /api/health HTTP/1.1\r\n{host}\r\n"}
+            requests = {"304": {"method": "GET", "path": f"/api/events/{big}/seats", "headers": {"If-None-Match": tag}},
+                        "health": {"method": "GET", "path": "/api/health"}}
             runs = {"304": [], "health": []}
             for number in range(self.size["seats_304_rounds"]):
                 order = ("health", "304") if number % 2 == 0 else ("304", "health")
                 for which in order:
                     self._drain()
-                    result = closed_loop(server.port, clients, self.size["seats_304_duration"],
-                                         self.size["door_warmup"], requests[which].encode())
+                    result = self.loadgen({"mode": "http", "port": server.port, "clients": clients,
+                                           "duration": self.size["seats_304_duration"],
+                                           "warmup": self.size["door_warmup"],
+                                           "mix": [{"name": which, "kind": "requests", "requests": [requests[which]]}]},
+                                          server=server)
                     runs[which].append(result)
                     self.row("seats", f"{'GET seats, If-None-Match' if which == '304' else 'GET /api/health'}, "
                              f"C={clients}", result)

@@ -224,7 +224,9 @@ class HttpLoad:
                 chunked = True
             elif name == b"connection" and b"close" in value.lower():
                 close = True
-        if chunked:
+        if status in (204, 304) or status < 200:  # never a body (RFC 9112, 6.3)
+            body = b""
+        elif chunked:
             parts = []
             while True:
                 size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
