@@ -29,11 +29,11 @@ serve: install  ## production server (gunicorn.conf.py); needs JWT_SECRET_KEY
 	$(BIN)/flask --app wsgi db upgrade
 	$(BIN)/gunicorn wsgi:app -c gunicorn.conf.py
 
-test: install  ## the whole suite; PostgreSQL too when TEST_DATABASE_URL is set
-	$(BIN)/pytest
+test: install  ## the whole suite, a process per core (each test module in one); PostgreSQL too when TEST_DATABASE_URL is set
+	$(BIN)/pytest -n auto --dist loadfile
 
 test-fast: install  ## the suite without the tests marked slow (live servers, the README's commands)
-	$(BIN)/pytest -m "not slow"
+	$(BIN)/pytest -n auto --dist loadfile -m "not slow"
 
 # PostgreSQL at BENCH_DATABASE_URL and pgbench; Redis at 127.0.0.1:6379 when it answers (rate-limit counters).
 bench: install  ## the performance benchmark (tests/perf/README.md); exits 1 on a MISS or an oversell
