@@ -768,17 +768,19 @@ class Bench(DoorScenarios):
         self.spec_counter += 1
         path = self.tmp / f"spec-{self.spec_counter}.json"
         path.write_text(json.dumps(spec))
-        process = subprocess.Popen(
-            [sys.executable, str(PERF / "loadgen.py"), str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
-        if monitor is not None:
-            while process.poll() is None:
-                monitor()
-                time.sleep(every)
-        out, err = process.communicate()
+        # Its answer goes to files, not pipes: while a monitor runs, nothing reads a pipe,
+        # and an answer bigger than the pipe's buffer (a timeline) would block it forever.
+        out_path, err_path = path.with_suffix(".out"), path.with_suffix(".err")
+        with open(out_path, "w") as out, open(err_path, "w") as err:
+            process = subprocess.Popen([sys.executable, str(PERF / "loadgen.py"), str(path)], stdout=out, stderr=err)
+            if monitor is not None:
+                while process.poll() is None:
+                    monitor()
+                    time.sleep(every)
+            process.wait()
         if process.returncode != 0:
-            raise RuntimeError(f"loadgen failed ({process.returncode}):\n{err[-3000:]}")
-        return json.loads(out)
+            raise RuntimeError(f"loadgen failed ({process.returncode}):\n{err_path.read_text()[-3000:]}")
+        return json.loads(out_path.read_text())
 
     def book_http(
         self,
