@@ -161,7 +161,8 @@ def retry_deadlocks(function):
 class Prepared:
     """A statement PostgreSQL parses and plans once per connection (`PREPARE`), then only
     executes (`EXECUTE`): for the sales statements, whose plans cost the server more
-    than running them (docs/performance.md).
+    than running them, and the token check that every request runs
+    (docs/performance.md).
 
     `execute(connection, values)` returns the statement's result: EXECUTE is a typed
     `text()` construct (each parameter and column with the statement's own type), so Core

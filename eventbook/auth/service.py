@@ -10,7 +10,7 @@ from flask_jwt_extended import create_access_token, create_refresh_token, decode
 from sqlalchemy import Integer, String, and_, bindparam, exc, exists, select, update
 
 from eventbook.auth import throttle
-from eventbook.database import autocommit
+from eventbook.database import Prepared, autocommit
 from eventbook.errors import error
 from eventbook.extensions import db
 from eventbook.models import RevokedToken, TokenFamily, User, utcnow
@@ -169,8 +169,8 @@ def token_owner(payload):
     # session begins a transaction only when a service writes (a booking without an
     # Idempotency-Key reuses that connection for its one statement: bookings.service.book).
     with autocommit() as connection:
-        row = connection.execute(
-            TOKEN_OWNER, {"user_id": user_id, "jti": str(payload.get("jti")), "family": family_id or 0}
+        row = TOKEN_OWNER.execute(
+            connection, {"user_id": user_id, "jti": str(payload.get("jti")), "family": family_id or 0}
         ).mappings().first()
     if row is None:
         return None, None
@@ -187,10 +187,11 @@ def _positive_int(value):
     return value if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_INT else None
 
 
-# Every authenticated request runs it. It gives a plain row (id, email, name, role,
-# created_at, disabled, and the checks), not an ORM object, since callers only read it.
+# Every authenticated request runs it, so PostgreSQL plans it once per connection. It
+# gives a plain row (id, email, name, role, created_at, disabled, and the checks), not
+# an ORM object, since callers only read it.
 _users, _revoked, _families = User.__table__, RevokedToken.__table__, TokenFamily.__table__
-TOKEN_OWNER = select(
+TOKEN_OWNER = Prepared("eventbook_token_owner", select(
     _users.c.id, _users.c.email, _users.c.name, _users.c.role, _users.c.created_at, _users.c.disabled,
     exists().where(_revoked.c.jti == bindparam("jti", type_=String)).label("revoked"),
     exists().where(and_(
@@ -198,4 +199,4 @@ TOKEN_OWNER = select(
         _families.c.user_id == _users.c.id,
         _families.c.revoked_at.is_(None),
     )).label("family_live"),
-).where(_users.c.id == bindparam("user_id", type_=Integer))
+).where(_users.c.id == bindparam("user_id", type_=Integer)))
