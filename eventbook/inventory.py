@@ -79,11 +79,6 @@ def on_sale(types):
                 or_(types.c.sales_end.is_(None), types.c.sales_end > _NOW))
 
 
-def asked_for(seats):
-    """SQL: the seat is one of `:seat_ids` (a list of ids)."""
-    return seats.c.id.in_(bindparam("seat_ids", expanding=True))
-
-
 def take_seats(status, asked=None, **owner):
     """Mark the seats of `:event` that are asked for (`asked`: a condition on the seats
     table; `:seat_ids` by default) and AVAILABLE as `status` (HELD or BOOKED) for `owner`
@@ -91,7 +86,7 @@ def take_seats(status, asked=None, **owner):
     return (
         update(_seats)
         .where(
-            asked_for(_seats) if asked is None else asked,
+            _seats.c.id.in_(bindparam("seat_ids", expanding=True)) if asked is None else asked,
             _seats.c.event_id == bindparam("event", type_=Integer),
             _seats.c.status == SeatStatus.AVAILABLE,
         )

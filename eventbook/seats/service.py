@@ -68,15 +68,16 @@ def _insert(event_id, sections):
     replaced seat's (SQLite's AUTOINCREMENT: see the model)."""
     rows = [(section["ticket_type_id"], section["name"], row["label"], row["first"], row["last"])
             for section in sections for row in section["rows"]]
-    positions = list(accumulate((last - first + 1 for *_, first, last in rows), initial=0))
+    # each row's first position: the seats of the rows before it
+    positions = list(accumulate((last - first + 1 for *_, first, last in rows), initial=0))[:-1]
     if db.session.get_bind().dialect.name == "postgresql":
         types, names, labels, firsts, lasts = (list(field) for field in zip(*rows, strict=True))
         db.session.execute(INSERT_ROWS, {"event_id": event_id, "types": types, "sections": names, "labels": labels,
-                                         "firsts": firsts, "lasts": lasts, "positions": positions[:-1]})
+                                         "firsts": firsts, "lasts": lasts, "positions": positions})
         return
     seats = ({"event_id": event_id, "ticket_type_id": type_id, "section": name, "row": label, "number": number,
               "position": position + number - first, "status": SeatStatus.AVAILABLE}
-             for (type_id, name, label, first, last), position in zip(rows, positions, strict=False)
+             for (type_id, name, label, first, last), position in zip(rows, positions, strict=True)
              for number in range(first, last + 1))
     while batch := list(islice(seats, BATCH)):
         db.session.execute(insert(Seat.__table__), batch)
