@@ -330,3 +330,18 @@ def test_an_unreachable_store_falls_back_to_counting_in_memory(client, make_user
     for attempt in range(3):
         assert login(client, user.email, f"wrong-{attempt}").status_code == 401
     assert_rate_limited(login(client, user.email, support.PASSWORD))
+
+
+@limits(RATELIMIT_STORAGE_URI=f"redis://127.0.0.1:{support.free_port()}/0", RATELIMIT_BOOKING="2 per minute")
+def test_an_unreachable_store_still_limits_bookings_and_holds(client, customer, make_user, make_event):
+    """Nothing listens on that port: the sales limit counts in memory, per customer."""
+    events = [make_event(totalTickets=10, date=in_days(30 + n)) for n in range(4)]
+
+    def book(event, actor):
+        return client.post("/api/bookings", json={"eventId": event["id"], "ticketsCount": 1}, headers=actor.headers)
+
+    assert book(events[0], customer).status_code == 201
+    hold = {"eventId": events[1]["id"], "items": [{"ticketTypeId": events[1]["ticketTypes"][0]["id"], "count": 1}]}
+    assert client.post("/api/holds", json=hold, headers=customer.headers).status_code == 201
+    assert_rate_limited(book(events[2], customer))
+    assert book(events[3], make_user("CUSTOMER")).status_code == 201

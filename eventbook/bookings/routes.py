@@ -1,13 +1,13 @@
-from flask import current_app, url_for
+from flask import url_for
 from flask.views import MethodView
 from flask_jwt_extended import current_user
 
 from eventbook.api import Blueprint
 from eventbook.bookings import service
 from eventbook.bookings.schemas import BookingSchema, IdempotencyHeader, OrderSchema
-from eventbook.extensions import limiter
 from eventbook.models import Booking as BookingModel, Role
 from eventbook.pagination import HEADERS_DOC, paginate
+from eventbook.ratelimits import per_account
 from eventbook.schemas import PageArgs
 
 blp = Blueprint("bookings", __name__, url_prefix="/api/bookings", description="Buying and cancelling tickets")
@@ -16,11 +16,6 @@ BOOKING_ID = "<int(max=2147483647):booking_id>"
 LOCATION = {"Location": {"description": "the booking", "schema": {"type": "string"}},
             "Idempotent-Replayed": {"description": "true when this answers a repeated Idempotency-Key",
                                     "schema": {"type": "string"}}}
-
-
-def per_customer():
-    """Bookings and holds count against one limit per customer."""
-    return f"sales:{current_user.id}"
 
 
 def booking_response(booking, status, replayed):
@@ -33,7 +28,7 @@ def booking_response(booking, status, replayed):
 @blp.route("")
 class Bookings(MethodView):
     @blp.auth(Role.CUSTOMER)
-    @limiter.shared_limit(lambda: current_app.config["RATELIMIT_BOOKING"], scope="sales", key_func=per_customer)
+    @per_account("RATELIMIT_BOOKING", scope="sales")
     @blp.arguments(IdempotencyHeader(), location="headers")
     @blp.arguments(OrderSchema())
     @blp.response(201, BookingSchema, headers=LOCATION)

@@ -1,14 +1,13 @@
-from flask import current_app
 from flask.views import MethodView
 from flask_jwt_extended import current_user
 
 from eventbook.api import Blueprint
-from eventbook.bookings.routes import LOCATION, booking_response, per_customer
+from eventbook.bookings.routes import LOCATION, booking_response
 from eventbook.bookings.schemas import BookingSchema, IdempotencyHeader
-from eventbook.extensions import limiter
 from eventbook.holds import service
 from eventbook.holds.schemas import HoldCreateSchema, HoldSchema
 from eventbook.models import Role
+from eventbook.ratelimits import per_account
 
 blp = Blueprint("holds", __name__, url_prefix="/api/holds",
                 description="Take tickets now, confirm them within minutes")
@@ -18,7 +17,7 @@ HOLD_ID = "<int(max=2147483647):hold_id>"
 
 @blp.route("", methods=["POST"])
 @blp.auth(Role.CUSTOMER)
-@limiter.shared_limit(lambda: current_app.config["RATELIMIT_BOOKING"], scope="sales", key_func=per_customer)
+@per_account("RATELIMIT_BOOKING", scope="sales")  # one limit with bookings
 @blp.arguments(HoldCreateSchema())
 @blp.response(201, HoldSchema)
 @blp.alt_response(404, description="not_found: no such event")

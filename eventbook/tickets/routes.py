@@ -1,9 +1,9 @@
-from flask import Response, current_app, stream_with_context
+from flask import Response, stream_with_context
 from flask_jwt_extended import current_user
 
 from eventbook.api import Blueprint
-from eventbook.extensions import limiter
 from eventbook.models import Role
+from eventbook.ratelimits import per_account
 from eventbook.tickets import attendees, service
 from eventbook.tickets.schemas import CheckInSchema, ScanSchema, TicketSchema
 
@@ -14,13 +14,8 @@ EVENT_ID = "<int(max=2147483647):event_id>"
 TICKET_ID = "<int(max=2147483647):ticket_id>"
 
 
-def per_organizer():
-    """Check-ins count against one limit per organizer (or admin), whichever gate scans."""
-    return f"check-ins:{current_user.id}"
-
-
-checkin_limit = limiter.shared_limit(lambda: current_app.config["RATELIMIT_CHECKIN"], scope="check-ins",
-                                     key_func=per_organizer)
+# Check-ins count against one limit per organizer (or admin), whichever gate scans.
+checkin_limit = per_account("RATELIMIT_CHECKIN", scope="check-ins")
 
 
 @blp.route(f"/bookings/{BOOKING_ID}/tickets")

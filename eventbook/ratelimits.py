@@ -1,0 +1,72 @@
+"""Rate limits per signed-in account: bookings and holds share one (RATELIMIT_BOOKING,
+anti-scalping), check-ins have theirs (RATELIMIT_CHECKIN).
+
+flask-limiter (`eventbook.extensions.limiter`) keeps the per-address limits of the
+anonymous views, login and registration, with its decorators. Every other request skips
+its evaluation (`exempt_unless_by_address`, a request filter), and the limits below
+count once a request, in the view's decorator, through the `limits` strategy
+flask-limiter is configured with: the same storage (memory, or Redis shared by every
+worker), the same fixed windows. When that storage cannot be reached they count in this
+process's memory instead, as flask-limiter does, until it answers again.
+"""
+
+import logging
+import math
+import time
+from functools import wraps
+
+from flask import current_app, request
+from flask_jwt_extended import current_user
+from limits import parse_many
+from limits.storage import MemoryStorage
+
+from eventbook.errors import error
+from eventbook.extensions import limiter
+
+log = logging.getLogger(__name__)
+
+BY_ADDRESS = frozenset({"auth.register", "auth.login"})  # the views with flask-limiter's decorators
+
+_fallback = {}  # "down" while the storage fails; strategy class -> that strategy counting in memory
+
+
+@limiter.request_filter
+def exempt_unless_by_address():
+    return request.endpoint not in BY_ADDRESS
+
+
+def per_account(setting, scope):
+    """A view decorator: each call counts against the limits of `current_app.config[setting]`
+    (for instance "60 per minute") for the signed-in account, one count per `scope`
+    (views that give the same scope share it); past one, 429 with Retry-After."""
+
+    def decorate(view):
+        @wraps(view)
+        def limited(*args, **kwargs):
+            if current_app.config["RATELIMIT_ENABLED"] and limiter.enabled:
+                keys = (scope, str(current_user.id))
+                for item in parse_many(current_app.config[setting]):
+                    _hit(item, keys)
+            return view(*args, **kwargs)
+
+        return limited
+
+    return decorate
+
+
+def _hit(item, keys):
+    strategy = limiter.limiter
+    try:
+        allowed = strategy.hit(item, *keys)
+        if _fallback.pop("down", False):
+            log.info("rate limit storage reachable again")
+    except Exception:  # noqa: BLE001 - any error of the storage's client: count in memory meanwhile
+        if not _fallback.get("down"):
+            log.warning("rate limit storage unreachable: counting per-account limits in this process's memory")
+        _fallback["down"] = True
+        strategy = _fallback.setdefault(type(strategy), type(strategy)(MemoryStorage()))
+        allowed = strategy.hit(item, *keys)
+    if not allowed:
+        reset = strategy.get_window_stats(item, *keys).reset_time
+        error(429, "rate_limited", "Too many requests, try again later",
+              headers={"Retry-After": str(max(1, math.ceil(reset - time.time())))})
