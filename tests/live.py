@@ -183,7 +183,7 @@ def cancel(customer, booking_id):
 
 
 
-def start(backend, tmp_path_factory, name, workers=3, env=None):
+def start(backend, tmp_path_factory, name, workers=3, env=None, threads=6):
     """A gunicorn with `workers` workers on one fresh, migrated database of `backend`, and
     its Live; call `stop(live)` when done."""
     tmp = tmp_path_factory.mktemp(f"{name}-{backend}")
@@ -191,8 +191,12 @@ def start(backend, tmp_path_factory, name, workers=3, env=None):
     log_path = tmp / "server.log"
     # The clients' connections are opened before the barrier and then sit idle until
     # every client is ready: gunicorn must not close them as idle keep-alives meanwhile.
-    process = support.Server(url, workers=workers, threads=8, log_path=log_path,
-                             env={"GUNICORN_KEEPALIVE": "120", **(env or {})})
+    # Pools of as many connections as threads (the auto-commit pool has no overflow), and
+    # no more: a worker keeps up to twice that many open, so two such servers (two test
+    # processes), and the extra servers a test starts, fit within PostgreSQL's default
+    # max_connections of 100.
+    process = support.Server(url, workers=workers, threads=threads, log_path=log_path,
+                             env={"GUNICORN_KEEPALIVE": "120", "DB_POOL_SIZE": str(threads), **(env or {})})
     try:
         process.start()
     except BaseException:

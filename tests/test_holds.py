@@ -109,6 +109,31 @@ def test_the_sweeper_gives_expired_tickets_back(app, client, shop, customer, mak
     assert shop.available(event["id"]) == 5  # back once
 
 
+def test_one_sweep_gives_back_to_every_event_and_type_it_expires(app, client, shop, customer, make_user, make_event,
+                                                                  expire):
+    """Holds of two events and of both types of one expire together: each event and each
+    type gets exactly its own tickets back; a hold confirmed before the sweep keeps its."""
+    typed, plain = make_event(totalTickets=12, ticketTypes=TYPES), make_event(totalTickets=5)
+    kinds = shop.types(typed["id"])
+    other, third = make_user(), make_user()
+    holds = [
+        ok(shop.hold(customer, typed["id"], ticketsCount=3, ticketTypeId=kinds["Standard"]["id"]), 201),
+        ok(shop.hold(other, typed["id"], ticketsCount=2, ticketTypeId=kinds["VIP"]["id"]), 201),
+        ok(shop.hold(customer, plain["id"], 4), 201),
+    ]
+    kept = ok(shop.hold(third, typed["id"], ticketsCount=1, ticketTypeId=kinds["VIP"]["id"]), 201)
+    ok(shop.confirm(third, kept["id"]), 201)
+    for held in holds:
+        expire(held["id"])
+    client.get("/api/health")  # starts the background threads of this process
+    wait_until(lambda: shop.available(plain["id"]) == 5 and shop.available(typed["id"]) == 11, 10,
+               message="the expired holds' tickets back")
+    kinds = shop.types(typed["id"])
+    assert (kinds["Standard"]["availableQuantity"], kinds["VIP"]["availableQuantity"]) == (8, 3)
+    assert [ok(client.get(f"/api/holds/{held['id']}", headers=actor.headers))["status"]
+            for held, actor in zip(holds, (customer, other, customer), strict=True)] == ["EXPIRED"] * 3
+
+
 def test_one_held_hold_per_customer_and_event(shop, customer, make_event):
     event, other = make_event(totalTickets=5), make_event(totalTickets=5)
     first = ok(shop.hold(customer, event["id"], 1), 201)

@@ -126,11 +126,13 @@ def test_a_confirm_at_the_moment_of_expiry_100_times(live):
 @pytest.mark.postgresql_only("several processes share one database only on PostgreSQL here")
 def test_sweepers_in_two_processes_expire_each_hold_once(backend, tmp_path_factory):
     """Two gunicorns (2 workers each: four sweepers) on one PostgreSQL database."""
-    env = {**LIVE_ENV, "DB_POOL_SIZE": "4"}  # within the server's max_connections, beside the other tests
-    first = harness.start(backend, tmp_path_factory, "sweepers-a", workers=2, env=env)
+    # 2 threads, pools of 2: within the server's max_connections, beside this module's
+    # server and another test process's
+    env = {**LIVE_ENV, "DB_POOL_SIZE": "2"}
+    first = harness.start(backend, tmp_path_factory, "sweepers-a", workers=2, env=env, threads=2)
     try:
-        second = support.Server(first.database_url, workers=2, log_path=first.log_path.with_name("second.log"),
-                                env=env).start()
+        second = support.Server(first.database_url, workers=2, threads=2,
+                                log_path=first.log_path.with_name("second.log"), env=env).start()
         try:
             organizer = first.user("ORGANIZER")
             event = first.event(organizer, 300)

@@ -22,7 +22,7 @@ def plain(statement):
                   sql(statement))
 
 
-@pytest.mark.parametrize("name", ["BOOK", "HOLD", "CONFIRM"])
+@pytest.mark.parametrize("name", ["BOOK", "HOLD", "CONFIRM", "EXPIRE"])
 def test_print_the_statement(name):
     text = sql(getattr(strategy, name))
     print(f"\n-- {name}\n{text}\n")
@@ -53,3 +53,13 @@ def test_confirm_moves_no_counter():
     text = plain(strategy.CONFIRM)
     assert "holds.status = %(status_1)s AND holds.expires_at > %(now)s" in text
     assert "available_tickets -" not in text and "available_quantity -" not in text
+
+
+def test_expire_decides_by_the_holds_status_and_locks_events_in_order():
+    text = plain(strategy.EXPIRE)
+    assert "FOR UPDATE SKIP LOCKED" in text and "due AS MATERIALIZED" in text
+    assert re.search(r"UPDATE holds SET status=.* WHERE holds.id IN \(SELECT due.id\s+FROM due\) AND holds.status = ", text)
+    assert "ORDER BY events.id FOR NO KEY UPDATE" in text
+    order = [text.index(f"{name} AS") for name in ("ended", "locked", "given_events", "given_types", "freed_seats", "lapsed")]
+    assert order == sorted(order)
+    assert "FROM given_events) >= " in text and "FROM given_types) >= " in text and "FROM freed_seats) >= " in text

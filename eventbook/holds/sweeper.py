@@ -94,6 +94,9 @@ class HoldSweeper:
         events = set(waitlist.events_to_offer())
         more = True
         while more and not self._stopping.is_set():
+            started = time.monotonic()
             expired_events, more = holds.expire_due(BATCH)
             events.update(expired_events)
+            if more:  # a large backlog: requests get as much time between batches as a batch took
+                self._stopping.wait(time.monotonic() - started)
         return events

@@ -7,6 +7,7 @@ nothing, in one transaction.
 - `hold(order, expires_at)`: take them and write a HELD hold and its items.
 - `confirm(hold_id, customer, ...)`: turn a HELD hold that has not expired into a
   booking, as `book` writes one.
+- `expire(batch, now)`: the hold sweeper's batch (PostgreSQL).
 
 Each returns a `Sold`.
 
@@ -105,3 +106,11 @@ def hold(order, expires_at):
 
 def confirm(hold_id, customer_id, email, key, now):
     return strategy().confirm(hold_id, customer_id, email, key, now)
+
+
+def expire(batch, now):
+    """Expire up to `batch` HELD holds past their expiry, skipping those another process
+    is expiring, and give their tickets and seats back: (the events whose tickets came
+    back, whether there may be more). None where the strategy has no statement for it
+    (SQLite): the caller then ends them in a transaction, as a release does."""
+    return strategy().expire(batch, now)

@@ -326,6 +326,60 @@ def _confirm_statement():
         .add_cte(*others, converted)
 
 
+def _expire_statement():
+    """Up to `:batch` HELD holds past their expiry (skipping those another sweeper has
+    locked) become EXPIRED, and give their tickets and seats back; their waiting-list
+    offers lapse. The holds' conditional UPDATE decides against a confirm or a release
+    racing it: a hold that is no longer HELD gives nothing back. Returns how many holds
+    were due and the events whose tickets came back."""
+    due = (
+        select(_holds.c.id)
+        .where(_holds.c.status == HoldStatus.HELD, _holds.c.expires_at <= NOW)
+        .order_by(_holds.c.id).limit(bindparam("batch", type_=Integer))
+        .with_for_update(skip_locked=True)
+        .cte("due").prefix_with("MATERIALIZED")  # chosen once: the batch is what it locked
+    )
+    ended = (
+        update(_holds)
+        .where(_holds.c.id.in_(select(due.c.id)), _holds.c.status == HoldStatus.HELD)
+        .values(status=HoldStatus.EXPIRED, ended_at=NOW)
+        .returning(_holds.c.id, _holds.c.event_id)
+        .cte("ended")
+    )
+    returned = (
+        select(ended.c.event_id, _items.c.ticket_type_id, func.sum(_items.c["count"]).label("count"))
+        .join_from(_items, ended, _items.c.hold_id == ended.c.id)
+        .group_by(ended.c.event_id, _items.c.ticket_type_id)
+        .cte("returned")
+    )
+    given_events, given_types, freed_seats = inventory.give_back_all(returned, _seats.c.hold_id.in_(select(ended.c.id)))
+    lapsed = (
+        update(_entries)
+        .where(_entries.c.hold_id.in_(select(ended.c.id)), _entries.c.status == EntryStatus.OFFERED,
+               inventory.after(freed_seats))  # the lock order: entries last
+        .values(status=EntryStatus.LAPSED, updated_at=NOW)
+        .returning(_entries.c.id)
+        .cte("lapsed")
+    )
+    return select(
+        select(func.count()).select_from(due).scalar_subquery().label("due"),
+        select(func.array_agg(given_events.c.id)).scalar_subquery().label("events"),
+    ).add_cte(given_types, freed_seats, lapsed)
+
+
+def expire(batch, now):
+    """Expire up to `batch` due holds in one auto-committed statement: (the events whose
+    tickets came back, whether `batch` were due: there may be more)."""
+    # The sweeper is no request thread: the auto-commit pool is sized for those
+    # (`eventbook.database.binds`), so it takes one of the main pool, in auto-commit mode,
+    # after its session has given its own back.
+    if db.session.registry.has() and db.session().in_transaction():
+        db.session.commit()
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        row = EXPIRE.execute(connection, {"batch": batch, "now": now}).mappings().one()
+    return sorted(row["events"] or []), row["due"] == batch
+
+
 # -- what the statements return: the response, without reading it back ------------------
 
 
@@ -400,3 +454,4 @@ def _time(text):
 BOOK = Prepared("eventbook_book", _book_statement())
 HOLD = Prepared("eventbook_hold", _hold_statement())
 CONFIRM = Prepared("eventbook_confirm", _confirm_statement())
+EXPIRE = Prepared("eventbook_expire", _expire_statement())

@@ -90,6 +90,12 @@ def confirm(hold_id, customer_id, email, key, now):
     return Sold(booking.id, [note])
 
 
+def expire(batch, now):
+    """No statement for it here: `holds.service.expire_due` ends the due holds in a
+    transaction, as a release does (SQLite's one write lock keeps sweepers apart)."""
+    return None
+
+
 # -- steps -----------------------------------------------------------------------------
 
 
