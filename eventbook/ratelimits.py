@@ -15,7 +15,7 @@ import math
 import time
 from functools import wraps
 
-from flask import current_app, request
+from flask import after_this_request, current_app, g, request
 from flask_jwt_extended import current_user
 from limits import parse_many
 from limits.storage import MemoryStorage
@@ -38,7 +38,8 @@ def exempt_unless_by_address():
 def per_account(setting, scope):
     """A view decorator: each call counts against the limits of `current_app.config[setting]`
     (for instance "60 per minute") for the signed-in account, one count per `scope`
-    (views that give the same scope share it); past one, 429 with Retry-After."""
+    (views that give the same scope share it); past one, 429 with Retry-After. With
+    RATELIMIT_HEADERS_ENABLED, the answer says where the account stands (X-RateLimit-*)."""
 
     def decorate(view):
         @wraps(view)
@@ -46,7 +47,9 @@ def per_account(setting, scope):
             if current_app.config["RATELIMIT_ENABLED"] and limiter.enabled:
                 keys = (scope, str(current_user.id))
                 for item in parse_many(current_app.config[setting]):
-                    _hit(item, keys)
+                    strategy = _hit(item, keys)
+                    if current_app.config["RATELIMIT_HEADERS_ENABLED"]:
+                        _tell(strategy, item, keys)
             return view(*args, **kwargs)
 
         return limited
@@ -70,3 +73,22 @@ def _hit(item, keys):
         reset = strategy.get_window_stats(item, *keys).reset_time
         error(429, "rate_limited", "Too many requests, try again later",
               headers={"Retry-After": str(max(1, math.ceil(reset - time.time())))})
+    return strategy
+
+
+def _tell(strategy, item, keys):
+    """X-RateLimit-Limit, -Remaining and -Reset of the limit with the least left, as
+    flask-limiter sends them for the views it limits."""
+    stats = strategy.get_window_stats(item, *keys)
+    told = g.setdefault("rate_limit_told", {})
+    if told and int(told["X-RateLimit-Remaining"]) <= stats.remaining:
+        return
+    if not told:
+
+        @after_this_request
+        def send(response):
+            response.headers.extend(told)
+            return response
+
+    told.update({"X-RateLimit-Limit": str(item.amount), "X-RateLimit-Remaining": str(stats.remaining),
+                 "X-RateLimit-Reset": str(int(stats.reset_time))})

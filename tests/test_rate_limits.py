@@ -345,3 +345,13 @@ def test_an_unreachable_store_still_limits_bookings_and_holds(client, customer, 
     assert client.post("/api/holds", json=hold, headers=customer.headers).status_code == 201
     assert_rate_limited(book(events[2], customer))
     assert book(events[3], make_user("CUSTOMER")).status_code == 201
+
+
+@limits(RATELIMIT_BOOKING="3 per minute; 100 per hour", RATELIMIT_HEADERS_ENABLED=True)
+def test_booking_answers_say_where_the_customer_stands_when_headers_are_on(client, customer, make_event):
+    events = [make_event(totalTickets=10, date=in_days(30 + n)) for n in range(2)]
+    answers = [client.post("/api/bookings", json={"eventId": event["id"], "ticketsCount": 1}, headers=customer.headers)
+               for event in events]
+    assert [answer.status_code for answer in answers] == [201, 201]
+    assert [(a.headers["X-RateLimit-Limit"], a.headers["X-RateLimit-Remaining"]) for a in answers] == [("3", "2"), ("3", "1")]
+    assert all(int(a.headers["X-RateLimit-Reset"]) > 0 for a in answers)

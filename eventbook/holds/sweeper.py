@@ -4,7 +4,9 @@ and makes waiting-list offers, off the request path.
 - Every HOLD_SWEEP_SECONDS it expires due holds in bounded batches (each batch claimed
   with FOR UPDATE SKIP LOCKED, so sweepers of several processes take disjoint holds;
   the conditional UPDATE of each hold's status decides against a racing confirm or
-  release), then offers the tickets set aside on any event to its waiting list.
+  release), resting between batches as long as each took, so that a large backlog
+  leaves the requests of its process half the time; then it offers the tickets set
+  aside on any event to its waiting list.
 - `wake(event_id)` (a cancel, a release, a larger capacity) runs the offers of that
   event at once instead of at the next round.
 
