@@ -12,6 +12,7 @@ process's memory instead, as flask-limiter does, until it answers again.
 
 import logging
 import math
+import threading
 import time
 from functools import wraps
 
@@ -27,7 +28,8 @@ log = logging.getLogger(__name__)
 
 BY_ADDRESS = frozenset({"auth.register", "auth.login"})  # the views with flask-limiter's decorators
 
-_fallback = {}  # "down" while the storage fails; strategy class -> that strategy counting in memory
+_storage_down = threading.Event()  # set while the storage fails to answer
+_in_memory = {}  # strategy class -> that strategy, counting in this process's memory
 
 
 @limiter.request_filter
@@ -61,19 +63,25 @@ def _hit(item, keys):
     strategy = limiter.limiter
     try:
         allowed = strategy.hit(item, *keys)
-        if _fallback.pop("down", False):
+        if _storage_down.is_set():
+            _storage_down.clear()
             log.info("rate limit storage reachable again")
     except Exception:  # noqa: BLE001 - any error of the storage's client: count in memory meanwhile
-        if not _fallback.get("down"):
+        if not _storage_down.is_set():
+            _storage_down.set()
             log.warning("rate limit storage unreachable: counting per-account limits in this process's memory")
-        _fallback["down"] = True
-        strategy = _fallback.setdefault(type(strategy), type(strategy)(MemoryStorage()))
+        strategy = _in_memory.setdefault(type(strategy), type(strategy)(MemoryStorage()))
         allowed = strategy.hit(item, *keys)
     if not allowed:
-        reset = strategy.get_window_stats(item, *keys).reset_time
-        error(429, "rate_limited", "Too many requests, try again later",
-              headers={"Retry-After": str(max(1, math.ceil(reset - time.time())))})
+        refuse(strategy, item, keys, "Too many requests, try again later")
     return strategy
+
+
+def refuse(strategy, item, keys, message):
+    """429 in the envelope, with Retry-After: the seconds until `item`'s window for `keys`
+    lets a request through again."""
+    reset = strategy.get_window_stats(item, *keys).reset_time
+    error(429, "rate_limited", message, headers={"Retry-After": str(max(1, math.ceil(reset - time.time())))})
 
 
 def _tell(strategy, item, keys):

@@ -16,15 +16,13 @@ is hashed into the key, so the storage holds no addresses of accounts.
 """
 
 import hashlib
-import math
-import time
 
 from flask import current_app
 from flask_limiter.util import get_remote_address
 from limits import parse_many
 
-from eventbook.errors import error
 from eventbook.extensions import limiter
+from eventbook.ratelimits import refuse
 
 
 def check(email):
@@ -74,7 +72,4 @@ def _keys(email):
 
 
 def _refuse(strategy, item, pair):
-    reset = strategy.get_window_stats(item, *pair).reset_time
-    retry_after = max(1, math.ceil(reset - time.time()))
-    error(429, "rate_limited", "Too many failed logins for this account, try again later",
-          headers={"Retry-After": str(retry_after)})
+    refuse(strategy, item, pair, "Too many failed logins for this account, try again later")

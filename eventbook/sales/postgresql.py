@@ -100,8 +100,7 @@ def confirm(hold_id, customer_id, email, key, now):
 
 
 def _run(statement, values):
-    if db.session.registry.has() and db.session().in_transaction():
-        db.session.commit()  # a read of this request: the sale commits by itself, on its own connection
+    _end_session_transaction()
     try:
         with autocommit() as connection:
             row = statement.execute(connection, values).mappings().first()
@@ -112,6 +111,14 @@ def _run(statement, values):
     if row is None:
         raise NotTaken()
     return row
+
+
+def _end_session_transaction():
+    """A statement here commits by itself, on its own connection: what the session read
+    before it (in this request, or this sweep) is committed first, and its connection
+    goes back to the pool."""
+    if db.session.registry.has() and db.session().in_transaction():
+        db.session.commit()
 
 
 def _values(order, ticket_codes):
@@ -373,8 +380,7 @@ def expire(batch, now):
     # The sweeper is no request thread: the auto-commit pool is sized for those
     # (`eventbook.database.binds`), so it takes one of the main pool, in auto-commit mode,
     # after its session has given its own back.
-    if db.session.registry.has() and db.session().in_transaction():
-        db.session.commit()
+    _end_session_transaction()
     with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         row = EXPIRE.execute(connection, {"batch": batch, "now": now}).mappings().one()
     return sorted(row["events"] or []), row["due"] == batch
