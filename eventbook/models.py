@@ -155,6 +155,7 @@ class TicketType(db.Model):
     __tablename__ = "ticket_types"
     __table_args__ = (
         sa.UniqueConstraint("event_id", "name", name="uq_ticket_types_event_id_name"),
+        sa.UniqueConstraint("event_id", "id", name="uq_ticket_types_event_id_id"),  # seats' key
         sa.CheckConstraint(
             "0 <= available_quantity AND 0 <= set_aside AND available_quantity + set_aside <= quantity",
             name="quantity_in_range",
@@ -264,20 +265,29 @@ class Seat(db.Model):
     __table_args__ = (
         sa.UniqueConstraint("event_id", "section", "row", "number", name="uq_seats_place"),
         sa.CheckConstraint(_one_of("status", SeatStatus.ALL), name="status_valid"),
+        # A seat's type is one of its event's: one key checked per seat, not two.
+        sa.ForeignKeyConstraint(["event_id", "ticket_type_id"], ["ticket_types.event_id", "ticket_types.id"],
+                                name="fk_seats_event_id_ticket_types"),
         sa.Index("ix_seats_event_id_position", "event_id", "position"),
+        # Seats are looked up by their hold or booking, never by its absence: a new map
+        # adds no entry to these.
+        sa.Index("ix_seats_hold_id", "hold_id", postgresql_where=sa.text("hold_id IS NOT NULL"),
+                 sqlite_where=sa.text("hold_id IS NOT NULL")),
+        sa.Index("ix_seats_booking_id", "booking_id", postgresql_where=sa.text("booking_id IS NOT NULL"),
+                 sqlite_where=sa.text("booking_id IS NOT NULL")),
         {"sqlite_autoincrement": True},  # a replaced map's ids are never given to new seats
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    event_id: Mapped[int] = mapped_column(sa.ForeignKey("events.id", ondelete="CASCADE"))
-    ticket_type_id: Mapped[int] = mapped_column(sa.ForeignKey("ticket_types.id"))
+    event_id: Mapped[int]
+    ticket_type_id: Mapped[int]
     section: Mapped[str] = mapped_column(sa.String(50))
     row: Mapped[str] = mapped_column(sa.String(20))
     number: Mapped[int]
     position: Mapped[int]
     status: Mapped[str] = mapped_column(sa.String(16), default=SeatStatus.AVAILABLE)
-    hold_id: Mapped[int | None] = mapped_column(sa.ForeignKey("holds.id"), index=True)
-    booking_id: Mapped[int | None] = mapped_column(sa.ForeignKey("bookings.id"), index=True)
+    hold_id: Mapped[int | None] = mapped_column(sa.ForeignKey("holds.id"))
+    booking_id: Mapped[int | None] = mapped_column(sa.ForeignKey("bookings.id"))
 
 
 class Ticket(db.Model):

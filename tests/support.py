@@ -43,8 +43,8 @@ def check_postgres():
     return None
 
 
-def create_database(backend, tmp_dir):
-    """A new, empty, migrated database of `backend`; returns its URL."""
+def create_database(backend, tmp_dir, revision="head"):
+    """A new, empty database of `backend`, migrated to `revision`; returns its URL."""
     if backend == "sqlite":
         url = f"sqlite:///{Path(tmp_dir) / f'eventbook-{uuid.uuid4().hex[:8]}.db'}"
     else:
@@ -54,7 +54,7 @@ def create_database(backend, tmp_dir):
             connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
         engine.dispose()
         url = str(sa.engine.make_url(_normalized(PG_BASE_URL)).set(database=name).render_as_string(hide_password=False))
-    migrate(url)
+    migrate(url, revision)
     return url
 
 
@@ -74,15 +74,15 @@ def drop_database(url):
     engine.dispose()
 
 
-def migrate(url):
-    """`flask db upgrade` on this database, in this process."""
+def migrate(url, revision="head"):
+    """`flask db upgrade [revision]` on this database, in this process."""
     from flask_migrate import upgrade
 
     from eventbook import create_app, database
 
     app = create_app(test_config(url))
     with app.app_context():
-        upgrade()
+        upgrade(revision=revision)
         database.dispose()
 
 

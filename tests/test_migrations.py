@@ -1,0 +1,132 @@
+"""The migrations: they build the schema the models describe, and an upgrade keeps what
+a running shop already holds (its seats, their holds and bookings, their tickets)."""
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from eventbook import create_app, database
+from eventbook.extensions import db
+from tests import support
+from tests.support import PASSWORD, ok
+
+# Made by the search migration on purpose, not by the models: SQLite's FTS5 table (with
+# its shadow tables) and PostgreSQL's generated tsvector column and its index.
+SEARCH_ONLY = ("events_search", "search_vector", "ix_events_search_vector")
+
+
+def search_only(_object, name, _type, _reflected, _compare_to):
+    return not (name or "").startswith(SEARCH_ONLY)
+
+
+def test_the_migrations_build_what_the_models_describe(database_url):
+    app = create_app(support.test_config(database_url))
+    with app.app_context(), db.engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True, "include_object": search_only})
+        differences = compare_metadata(context, db.metadata)
+        database.dispose()
+    assert differences == []
+
+
+@pytest.fixture
+def at_0006(backend, tmp_path):
+    """A database migrated to 0006 (before seats had one key to their type and event)."""
+    url = support.create_database(backend, tmp_path, revision="0006")
+    yield url
+    support.drop_database(url)
+
+
+def test_upgrading_to_one_seat_key_keeps_the_seats_their_sales_and_tickets(at_0006):
+    app = create_app(support.test_config(at_0006))
+    client = app.test_client()
+
+    def token(role, email):
+        ok(client.post("/api/auth/register", json={"email": email, "password": PASSWORD, "role": role}), 201)
+        login = ok(client.post("/api/auth/login", json={"email": email, "password": PASSWORD}))
+        return {"Authorization": f"Bearer {login['token']}"}
+
+    organizer = token("ORGANIZER", "organizer@example.com")
+    customer, other = token("CUSTOMER", "customer@example.com"), token("CUSTOMER", "other@example.com")
+    event = ok(client.post("/api/events", headers=organizer, json={
+        "title": "Upgrade night", "date": "2030-06-01T20:00:00Z", "location": "Hall", "totalTickets": 6,
+        "seating": "RESERVED"}), 201)
+    type_id = event["ticketTypes"][0]["id"]
+    seat_map = {"sections": [{"name": "Stalls", "ticketTypeId": type_id, "rows": [{"label": "A", "from": 1, "to": 6}]}]}
+    ok(client.put(f"/api/events/{event['id']}/seats", headers=organizer, json=seat_map))
+    ids = [seat["id"] for seat in ok(client.get(f"/api/events/{event['id']}/seats"))]
+    booking = ok(client.post("/api/bookings", headers=customer, json={"eventId": event["id"], "seatIds": ids[:2]}), 201)
+    hold = ok(client.post("/api/holds", headers=other, json={"eventId": event["id"], "seatIds": ids[2:3]}), 201)
+    before = {
+        "booking": ok(client.get(f"/api/bookings/{booking['id']}", headers=customer)),
+        "tickets": ok(client.get(f"/api/bookings/{booking['id']}/tickets", headers=customer)),
+        "hold": ok(client.get(f"/api/holds/{hold['id']}", headers=other)),
+        "seats": ok(client.get(f"/api/events/{event['id']}/seats")),
+    }
+    support.stop_background(app)
+
+    support.migrate(at_0006)
+
+    app = create_app(support.test_config(at_0006))
+    client = app.test_client()
+    after = {
+        "booking": ok(client.get(f"/api/bookings/{booking['id']}", headers=customer)),
+        "tickets": ok(client.get(f"/api/bookings/{booking['id']}/tickets", headers=customer)),
+        "hold": ok(client.get(f"/api/holds/{hold['id']}", headers=other)),
+        "seats": ok(client.get(f"/api/events/{event['id']}/seats")),
+    }
+    assert after == before
+    assert [ticket["seat"]["id"] for ticket in after["tickets"]] == ids[:2]
+    assert [seat["status"] for seat in after["seats"]] == ["BOOKED", "BOOKED", "HELD", "AVAILABLE", "AVAILABLE",
+                                                            "AVAILABLE"]
+    # the upgraded shop goes on selling, and a new map's seats get new ids
+    third = token("CUSTOMER", "third@example.com")
+    support.refused(client.post("/api/bookings", headers=third, json={"eventId": event["id"], "seatIds": ids[2:4]}),
+                    409, "seats_taken")
+    ok(client.delete(f"/api/holds/{hold['id']}", headers=other), 204)
+    ok(client.post("/api/bookings", headers=other, json={"eventId": event["id"], "seatIds": ids[2:4]}), 201)
+    second = ok(client.post("/api/events", headers=organizer, json={
+        "title": "After the upgrade", "date": "2030-07-01T20:00:00Z", "location": "Hall", "totalTickets": 2,
+        "seating": "RESERVED"}), 201)
+    second_map = {"sections": [{"name": "Pit", "ticketTypeId": second["ticketTypes"][0]["id"],
+                                "rows": [{"label": "1", "from": 1, "to": 2}]}]}
+    ok(client.put(f"/api/events/{second['id']}/seats", headers=organizer, json=second_map))
+    assert min(seat["id"] for seat in ok(client.get(f"/api/events/{second['id']}/seats"))) > max(ids)
+    support.stop_background(app)
+    assert support.invariant_violations(at_0006) == []
+
+
+def test_a_seat_of_a_type_of_another_event_is_refused_by_the_database(database_url):
+    """The key the seat map's PUT relies on besides its own check: a seat's (event, type)
+    is a type of that event. (The app's engine: SQLite enforces keys per connection.)"""
+    app = create_app(support.test_config(database_url))
+    made = {}
+    with app.app_context():
+        with db.engine.begin() as connection:
+            made["users"] = [connection.execute(sa.text(
+                "INSERT INTO users (email, password_hash, role, created_at) "
+                "VALUES ('keys@example.com', 'x', 'ORGANIZER', CURRENT_TIMESTAMP) RETURNING id")).scalar_one()]
+            made["events"] = [connection.execute(sa.text(
+                "INSERT INTO events (title, date, location, total_tickets, available_tickets, status, organizer_id, "
+                "created_at, updated_at, seating) VALUES (:title, CURRENT_TIMESTAMP, 'Hall', 2, 2, 'SCHEDULED', :user, "
+                "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, 'RESERVED') RETURNING id"),
+                {"title": title, "user": made["users"][0]}).scalar_one() for title in ("First", "Second")]
+            made["ticket_types"] = [connection.execute(sa.text(
+                "INSERT INTO ticket_types (event_id, name, price, quantity, available_quantity) "
+                "VALUES (:event, 'Seat', 10, 2, 2) RETURNING id"), {"event": event}).scalar_one()
+                for event in made["events"]]
+        first, second = made["events"]
+        seat = sa.text("INSERT INTO seats (event_id, ticket_type_id, section, row, number, position, status) "
+                       "VALUES (:event, :type, 'A', '1', 1, 0, 'AVAILABLE') RETURNING id")
+        try:
+            with pytest.raises(sa.exc.IntegrityError), db.engine.begin() as connection:
+                connection.execute(seat, {"event": first, "type": made["ticket_types"][1]})
+            with db.engine.begin() as connection:
+                made["seats"] = [connection.execute(seat, {"event": first, "type": made["ticket_types"][0]}).scalar_one()]
+        finally:
+            with db.engine.begin() as connection:
+                for table in ("seats", "ticket_types", "events", "users"):
+                    for row_id in made.get(table, []):
+                        connection.execute(sa.text(f"DELETE FROM {table} WHERE id = :id"), {"id": row_id})
+            database.dispose()
+    support.stop_background(app)
