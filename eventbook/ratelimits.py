@@ -2,8 +2,9 @@
 anti-scalping), check-ins have theirs (RATELIMIT_CHECKIN).
 
 flask-limiter (`eventbook.extensions.limiter`) keeps the per-address limits of the
-anonymous views, login and registration, with its decorators. Every other request skips
-its evaluation (`exempt_unless_by_address`, a request filter), and the limits below
+anonymous views, login and registration, with its decorator (given through `by_address`).
+Every other request skips its evaluation (`exempt_unless_by_address`, a request filter),
+and the limits below
 count once a request, in the view's decorator, through the `limits` strategy
 flask-limiter is configured with: the same storage (memory, or Redis shared by every
 worker), the same fixed windows. When that storage cannot be reached they count in this
@@ -26,7 +27,7 @@ from eventbook.extensions import limiter
 
 log = logging.getLogger(__name__)
 
-BY_ADDRESS = frozenset({"auth.register", "auth.login"})  # the views with flask-limiter's decorators
+BY_ADDRESS = "eventbook_limited_by_address"  # the mark of a view limited by `by_address`
 
 _storage_down = threading.Event()  # set while the storage fails to answer
 _in_memory = {}  # strategy class -> that strategy, counting in this process's memory
@@ -34,7 +35,21 @@ _in_memory = {}  # strategy class -> that strategy, counting in this process's m
 
 @limiter.request_filter
 def exempt_unless_by_address():
-    return request.endpoint not in BY_ADDRESS
+    """flask-limiter evaluates only the requests of views limited by `by_address` (their
+    mark is copied onto every wrapper by functools.wraps, as each decorator here uses)."""
+    return not getattr(current_app.view_functions.get(request.endpoint), BY_ADDRESS, False)
+
+
+def by_address(setting):
+    """A view decorator: flask-limiter's limit of `current_app.config[setting]` per
+    client address; the only views whose requests flask-limiter evaluates."""
+
+    def decorate(view):
+        limited = limiter.limit(lambda: current_app.config[setting])(view)
+        setattr(limited, BY_ADDRESS, True)
+        return limited
+
+    return decorate
 
 
 def per_account(setting, scope):

@@ -355,3 +355,43 @@ def test_booking_answers_say_where_the_customer_stands_when_headers_are_on(clien
     assert [answer.status_code for answer in answers] == [201, 201]
     assert [(a.headers["X-RateLimit-Limit"], a.headers["X-RateLimit-Remaining"]) for a in answers] == [("3", "2"), ("3", "1")]
     assert all(int(a.headers["X-RateLimit-Reset"]) > 0 for a in answers)
+
+
+# -- per-address limits are given one way ------------------------------------------------
+
+
+@limits(RATELIMIT_REGISTER="2 per minute")
+def test_a_view_given_a_per_address_limit_is_limited_and_others_are_not(app):
+    """`by_address` is how a view gets flask-limiter's per-address limit; a view without
+    it is never evaluated by flask-limiter (its request filter)."""
+    from eventbook.ratelimits import by_address
+
+    def limited():
+        return {"ok": True}
+
+    # flask-limiter keeps a decorated view's limits by its name, for the life of the
+    # process: a name of this run's own
+    limited.__name__ = limited.__qualname__ = f"limited_{uuid.uuid4().hex}"
+    limited = by_address("RATELIMIT_REGISTER")(limited)
+
+    def unlimited():
+        return {"ok": True}
+
+    app.add_url_rule("/api/test/limited", "test_limited", limited)
+    app.add_url_rule("/api/test/unlimited", "test_unlimited", unlimited)
+    client = app.test_client()
+    assert [client.get("/api/test/limited", environ_base=address(7)).status_code for _ in range(2)] == [200, 200]
+    assert_rate_limited(client.get("/api/test/limited", environ_base=address(7)))
+    assert client.get("/api/test/limited", environ_base=address(8)).status_code == 200
+    assert {client.get("/api/test/unlimited", environ_base=address(7)).status_code for _ in range(5)} == {200}
+
+
+def test_flask_limiter_decorates_views_only_through_by_address():
+    """A flask-limiter decorator applied directly would be skipped by the request filter
+    (only `by_address` marks the views it must evaluate)."""
+    package = support.ROOT / "eventbook"
+    direct = [f"{path.relative_to(support.ROOT)}:{number}"
+              for path in sorted(package.rglob("*.py")) if path.name != "ratelimits.py"
+              for number, line in enumerate(path.read_text().splitlines(), 1)
+              if "limiter.limit(" in line or "limiter.shared_limit(" in line]
+    assert direct == []

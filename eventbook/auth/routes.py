@@ -1,4 +1,4 @@
-from flask import after_this_request, current_app
+from flask import after_this_request
 from flask_jwt_extended import current_user, get_jwt
 from flask_jwt_extended.exceptions import CSRFError
 from werkzeug.exceptions import HTTPException
@@ -15,7 +15,7 @@ from eventbook.auth.schemas import (
     UserSchema,
 )
 from eventbook.errors import envelope
-from eventbook.extensions import limiter
+from eventbook.ratelimits import by_address
 
 blp = Blueprint("auth", __name__, url_prefix="/api/auth", description="Accounts and tokens")
 
@@ -27,7 +27,7 @@ def csrf_refused(_exc):
 
 
 @blp.route("/register", methods=["POST"])
-@limiter.limit(lambda: current_app.config["RATELIMIT_REGISTER"])
+@by_address("RATELIMIT_REGISTER")
 @blp.arguments(RegisterSchema())
 @blp.response(201, RegisteredSchema)
 @blp.alt_response(409, description="email_taken")
@@ -39,7 +39,7 @@ def register(data):
 
 
 @blp.route("/login", methods=["POST"])
-@limiter.limit(lambda: current_app.config["RATELIMIT_LOGIN"])
+@by_address("RATELIMIT_LOGIN")
 @blp.arguments(LoginSchema())
 @blp.response(200, TokensSchema, headers=cookies.SET_COOKIE_DOC)
 @blp.alt_response(401, description="Invalid email or password")
