@@ -4,9 +4,9 @@ and makes waiting-list offers, off the request path.
 - Every HOLD_SWEEP_SECONDS it expires due holds in bounded batches (each batch claimed
   with FOR UPDATE SKIP LOCKED, so sweepers of several processes take disjoint holds;
   the conditional UPDATE of each hold's status decides against a racing confirm or
-  release), resting between batches as long as each took, so that a large backlog
-  leaves the requests of its process half the time; then it offers the tickets set
-  aside on any event to its waiting list.
+  release), resting between batches three times as long as each took, so that a large
+  backlog leaves the requests of its process (and the database) three quarters of the
+  time; then it offers the tickets set aside on any event to its waiting list.
 - `wake(event_id)` (a cancel, a release, a larger capacity) runs the offers of that
   event at once instead of at the next round.
 
@@ -25,6 +25,7 @@ from eventbook.waitlist import service as waitlist
 log = logging.getLogger(__name__)
 
 BATCH = 200  # holds expired per transaction
+REST = 3  # between two batches of a backlog: this many times as long as the last one took
 
 
 class HoldSweeper:
@@ -99,6 +100,6 @@ class HoldSweeper:
             started = time.monotonic()
             expired_events, more = holds.expire_due(BATCH)
             events.update(expired_events)
-            if more:  # a large backlog: requests get as much time between batches as a batch took
-                self._stopping.wait(time.monotonic() - started)
+            if more:  # a large backlog: requests get most of the time between batches
+                self._stopping.wait(REST * (time.monotonic() - started))
         return events
