@@ -10,6 +10,7 @@ connections, so the app recovers by itself when the database comes back, and a
 second pool of auto-commit connections (`binds`).
 """
 
+import re
 import sqlite3
 from contextlib import nullcontext
 from functools import wraps
@@ -158,11 +159,20 @@ def retry_deadlocks(function):
     return retried
 
 
+PARAMETER = re.compile(r"\$(\d+)(?!\d)")  # $n in SQL compiled for PostgreSQL
+
+
 class Prepared:
     """A statement PostgreSQL parses and plans once per connection (`PREPARE`), then only
     executes (`EXECUTE`): for the sales statements, whose plans cost the server more
     than running them, and the token check that every request runs
     (docs/performance.md).
+
+    The statement's own constants are written into the SQL it prepares, and only the
+    request's values are its parameters: after a few executions PostgreSQL may run one
+    generic plan for every value, and that plan must still see, say, `status =
+    'CONFIRMED'` to use a partial index `WHERE status = 'CONFIRMED'` (with `status = $7`
+    it would read every booking of the event instead).
 
     `execute(connection, values)` returns the statement's result: EXECUTE is a typed
     `text()` construct (each parameter and column with the statement's own type), so Core
@@ -176,17 +186,22 @@ class Prepared:
 
         dialect = psycopg2.dialect(paramstyle="numeric_dollar")
         compiled = statement.compile(dialect=dialect)
+        binds = [compiled.binds[key] for key in compiled.positiontup]  # $1, $2, ... of the compiled SQL
+        request = [bind for bind in binds if bind.required]
+        number = {bind.key: n for n, bind in enumerate(request, 1)}
+
+        def written(match):
+            bind = binds[int(match.group(1)) - 1]
+            return f"${number[bind.key]}" if bind.required else bind.type.literal_processor(dialect)(bind.value)
+
         self.name, self.statement = name, statement
-        names = compiled.positiontup  # the parameters' names, in the order of $1, $2, ...
-        binds = [compiled.binds[key] for key in names]
-        types = ", ".join(bind.type.compile(dialect=dialect) for bind in binds)
-        self.prepare = f"PREPARE {name} ({types}) AS {compiled}"
-        # The statement's own constants go as SQL literals, the request's values as parameters.
-        arguments = [f":{bind.key}" if bind.required else bind.type.literal_processor(dialect)(bind.value)
-                     for bind in binds]
+        self.sql = PARAMETER.sub(written, str(compiled))
+        self.parameters = [(bind.key, bind.type) for bind in request]  # the request's values: $1, $2, ...
+        types = ", ".join(kind.compile(dialect=dialect) for _, kind in self.parameters)
+        self.prepare = f"PREPARE {name} ({types}) AS {self.sql}"
         self.execution = (
-            text(f"EXECUTE {name}({', '.join(arguments)})")
-            .bindparams(*(bindparam(bind.key, type_=bind.type) for bind in binds if bind.required))
+            text(f"EXECUTE {name}({', '.join(f':{key}' for key, _ in self.parameters)})")
+            .bindparams(*(bindparam(key, type_=kind) for key, kind in self.parameters))
             .columns(*(column(selected.key, selected.type) for selected in statement.selected_columns))
         )
 

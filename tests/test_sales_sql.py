@@ -63,3 +63,29 @@ def test_expire_decides_by_the_holds_status_and_locks_events_in_order():
     order = [text.index(f"{name} AS") for name in ("ended", "locked", "given_events", "given_types", "freed_seats", "lapsed")]
     assert order == sorted(order)
     assert "FROM given_events) >= " in text and "FROM given_types) >= " in text and "FROM freed_seats) >= " in text
+
+
+@pytest.mark.parametrize(("name", "values"), [
+    ("BOOK", ["customer", "tickets", "shorthand", "event", "type_ids", "counts", "seat_ids", "now", "seat_changes",
+              "codes", "idempotency_key", "digest", "key_expires_at", "seat_count", "email"]),
+    ("HOLD", ["customer", "tickets", "shorthand", "event", "type_ids", "counts", "seat_ids", "now", "seat_changes",
+              "hold_expires_at", "seat_count"]),
+    ("CONFIRM", ["now", "hold", "customer", "codes", "idempotency_key", "digest", "key_expires_at", "email"]),
+    ("EXPIRE", ["now", "batch"]),
+])
+def test_only_the_requests_values_are_parameters_of_the_prepared_statements(name, values):
+    """PostgreSQL may run a prepared statement with one generic plan for all values: that
+    plan sees the statement's constants only if they are written in its SQL (a partial
+    index `WHERE status = 'CONFIRMED'` matches `status = 'CONFIRMED'`, not `status = $7`)."""
+    prepared = getattr(strategy, name)
+    assert [key for key, _ in prepared.parameters] == values
+    assert len(re.findall(r"\$\d+(?!\d)", prepared.sql)) >= len(values)
+    assert not re.search(rf"\${len(values) + 1}(?!\d)", prepared.sql)
+    assert prepared.prepare.startswith(f"PREPARE {prepared.name} (") and prepared.prepare.endswith(prepared.sql)
+
+
+def test_a_hold_asks_for_the_customers_confirmed_booking_as_the_partial_index_says():
+    """The one-CONFIRMED-booking-per-customer index is partial (`uq_bookings_one_confirmed`):
+    the hold's check names its status as a constant, so every plan can use that index
+    instead of reading every booking of the event."""
+    assert "bookings.status = 'CONFIRMED'" in strategy.HOLD.sql

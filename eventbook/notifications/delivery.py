@@ -27,14 +27,28 @@ CLAIMED = tuple(
 )
 _NOW = bindparam("now", type_=NOTES.c.claimed_until.type)
 _IDS = bindparam("ids", expanding=True)
-_CLAIMABLE = and_(
-    NOTES.c.status == Status.PENDING,
-    NOTES.c.next_attempt_at <= _NOW,
-    or_(NOTES.c.claimed_until.is_(None), NOTES.c.claimed_until < _NOW),
+
+
+def _claimable(rows):
+    return and_(
+        rows.c.status == Status.PENDING,
+        rows.c.next_attempt_at <= _NOW,
+        or_(rows.c.claimed_until.is_(None), rows.c.claimed_until < _NOW),
+    )
+
+
+_CLAIMABLE = _claimable(NOTES)
+# A claim finds its rows by id alone and checks them once they are locked: asked of the
+# table, the same conditions would let PostgreSQL read them from the due index, which
+# holds an entry for every row delivered since the table's last vacuum.
+_LOCKED = (
+    select(NOTES.c.id, NOTES.c.status, NOTES.c.next_attempt_at, NOTES.c.claimed_until)
+    .where(NOTES.c.id.in_(_IDS)).order_by(NOTES.c.id).with_for_update()
+    .cte("locked").prefix_with("MATERIALIZED", dialect="postgresql")
 )
 _CLAIM = (
     update(NOTES)
-    .where(NOTES.c.id.in_(_IDS), _CLAIMABLE)
+    .where(NOTES.c.id == _LOCKED.c.id, _claimable(_LOCKED))
     .values(claimed_until=bindparam("until", type_=NOTES.c.claimed_until.type), claim_token=bindparam("token"),
             attempts=NOTES.c.attempts + 1)
 )

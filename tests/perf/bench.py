@@ -838,43 +838,28 @@ class Bench(DoorScenarios):
         }
         return self.loadgen(spec, server=server)
 
-    def pgbench_sql(self, prepared, values, prefix=""):
+    def pgbench_sql(self, prepared, values):
         """The SQL of one of the app's prepared sales statements (an
         eventbook.database.Prepared: BOOK, HOLD, CONFIRM) for a pgbench script: the very
-        text the app PREPAREs (checked against the statement compiled for PostgreSQL), each
-        parameter $n written as CAST(<value> AS <its type in the app's PREPARE>). `values`
-        gives the value of each of the request's parameters (name -> ":variable" or an SQL
-        expression); the statement's own constants, which the app sends as parameters
-        too, become pgbench variables (`prefix` + name, set with -D). (sql, -D values)"""
+        text the app PREPAREs, its constants written in, each of the request's parameters
+        $n written as CAST(<value> AS <its type in the app's PREPARE>). `values` gives the
+        value of each (name -> ":variable" or an SQL expression); pgbench -M prepared
+        sends those as parameters, as the app does."""
         from sqlalchemy.dialects.postgresql import psycopg2 as dialects
 
         dialect = dialects.dialect(paramstyle="numeric_dollar")
-        compiled = prepared.statement.compile(dialect=dialect)
-        binds = [compiled.binds[key] for key in compiled.positiontup]
-        types = [bind.type.compile(dialect=dialect) for bind in binds]
-        head = f"PREPARE {prepared.name} ({', '.join(types)}) AS "
-        body = prepared.prepare[len(head):]
-        if not prepared.prepare.startswith(head) or body != str(compiled):
-            raise RuntimeError(f"{prepared.name}: the app's PREPARE is not the statement compiled for PostgreSQL")
-        defines = {}
-
-        def parameter(match):
-            number = int(match.group(1))
-            bind = binds[number - 1]
-            if bind.required:
-                value = values[bind.key]
-            else:
-                defines[f"{prefix}{number}"] = str(bind.value)  # named by position: some keys are anonymous
-                value = f":{prefix}{number}"
-            return f"CAST({value} AS {types[number - 1]})"
-
-        sql = re.sub(r"\$(\d+)(?!\d)", parameter, body)
-        if ";" in sql or "$" in sql:
-            raise RuntimeError(f"{prepared.name}: cannot be one pgbench command")
-        missing = {bind.key for bind in binds if bind.required} - set(values)
+        missing = {key for key, _ in prepared.parameters} - set(values)
         if missing:
             raise RuntimeError(f"{prepared.name}: no value for {sorted(missing)}")
-        return sql, defines
+
+        def parameter(match):
+            key, kind = prepared.parameters[int(match.group(1)) - 1]
+            return f"CAST({values[key]} AS {kind.compile(dialect=dialect)})"
+
+        sql = re.sub(r"\$(\d+)(?!\d)", parameter, prepared.sql)
+        if ";" in sql:
+            raise RuntimeError(f"{prepared.name}: cannot be one pgbench command")
+        return sql
 
     def pgbench_order(self, events, items=None, tickets=1):
         """pgbench lines and -D values for an order as the app's `_values` makes one: the
@@ -928,17 +913,16 @@ class Bench(DoorScenarios):
         lines, defines, values = self.pgbench_order(events, items)
         if kind == "book":
             values["codes"] = self.codes(lines, sum(c for _, c in items) if items else 1, "code")
-            sql, constants = self.pgbench_sql(sales.BOOK, values, "b_")
+            sql = self.pgbench_sql(sales.BOOK, values)
             lines.append(sql + ";")
         else:
-            sql, constants = self.pgbench_sql(sales.HOLD, values, "h_")
+            sql = self.pgbench_sql(sales.HOLD, values)
             lines.append(sql + " \\gset held_")
             confirm = {**values, "hold": ":held_hold_id"}
             confirm["codes"] = self.codes(lines, self.app["max_tickets"], "code")
-            sql, more = self.pgbench_sql(sales.CONFIRM, confirm, "c_")
-            constants.update(more)
+            sql = self.pgbench_sql(sales.CONFIRM, confirm)
             lines.append(sql + ";")
-        defines.update(constants, clients=connections)
+        defines.update(clients=connections)
         script = self.tmp / f"pgbench-{kind}-{self.spec_counter}.sql"
         script.write_text("\n".join(lines) + "\n")
         command = ["pgbench", "-n", "-M", "prepared", "-c", str(connections), "-j", str(min(connections, os.cpu_count() or 1)),
