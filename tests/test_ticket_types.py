@@ -140,6 +140,19 @@ def test_prices_come_back_with_two_decimals(make_event, price, shown):
     assert event["ticketTypes"][0]["price"] == shown
 
 
+@pytest.mark.parametrize("missing", ["name", "price", "quantity"])
+def test_a_type_without_a_required_field_is_a_422_naming_it(client, organizer, missing):
+    """Also with a sales window of its own (its fields load, the type's name does not)."""
+    kind = {"name": "A", "price": "25.00", "quantity": 1, "salesStart": "2000-01-01T00:00:00Z",
+            "salesEnd": "2000-01-02T00:00:00+00:00"}
+    del kind[missing]
+    response = client.post("/api/events", headers=organizer.headers, json={
+        "title": "T", "date": in_days(30), "location": "L", "totalTickets": 5, "ticketTypes": [kind, {
+            "name": "B", "price": "1.00", "quantity": 1}]})
+    assert missing in str(refused(response, 422, "validation_error")["errors"])
+    assert client.get("/api/events").headers["X-Total-Count"] == "0"  # nothing was made
+
+
 def test_type_names_are_unique_and_at_most_twenty(client, organizer, make_event):
     body = {"title": "T", "date": in_days(30), "location": "L", "totalTickets": 5}
     same = [{"name": "A", "price": "1.00", "quantity": 1}, {"name": "a", "price": "2.00", "quantity": 1}]
