@@ -4,11 +4,11 @@ anti-scalping), check-ins have theirs (RATELIMIT_CHECKIN).
 flask-limiter (`eventbook.extensions.limiter`) keeps the per-address limits of the
 anonymous views, login and registration, with its decorator (given through `by_address`).
 Every other request skips its evaluation (`exempt_unless_by_address`, a request filter),
-and the limits below
-count once a request, in the view's decorator, through the `limits` strategy
-flask-limiter is configured with: the same storage (memory, or Redis shared by every
-worker), the same fixed windows. When that storage cannot be reached they count in this
-process's memory instead, as flask-limiter does, until it answers again.
+and the limits below count once a request, in the view's decorator, through the
+`limits` strategy flask-limiter is configured with: the same storage (memory, or Redis
+shared by every worker), the same fixed windows. When that storage cannot be reached
+they count in this process's memory instead, as flask-limiter does, until it answers
+again.
 """
 
 import logging

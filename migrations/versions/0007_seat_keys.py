@@ -27,7 +27,9 @@ def _partial(column):
 def _sqlite_foreign_keys(on):
     """SQLite changes a table's constraints by copying it into a new one and dropping
     the old, and a DROP TABLE with foreign keys enforced would set the seat_id of every
-    ticket NULL (its ON DELETE SET NULL): they are off while seats is rebuilt."""
+    ticket NULL (its ON DELETE SET NULL): they are off while seats is rebuilt. (SQLite
+    ignores the PRAGMA inside a transaction, as when every migration runs at once on a
+    new database: its tables are empty then.)"""
     if op.get_bind().dialect.name == "sqlite":
         op.execute(f"PRAGMA foreign_keys={'ON' if on else 'OFF'}")
 
