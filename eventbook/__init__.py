@@ -7,8 +7,8 @@ from sqlalchemy import make_url
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 import config as settings
-from eventbook import database, errors, logs, sales, web
-from eventbook.extensions import api, cors, db, jwt, limiter, migrate
+from eventbook import database, errors, logs, ratelimits, sales, web
+from eventbook.extensions import api, cors, db, jwt, migrate
 from eventbook.holds.sweeper import HoldSweeper
 from eventbook.notifications.dispatcher import Dispatcher
 
@@ -50,7 +50,7 @@ def register_extensions(app):
     migrate.init_app(app, db, directory=str(settings.BASE_DIR / "migrations"))
     jwt.init_app(app)
     api.init_app(app)
-    limiter.init_app(app)
+    ratelimits.init_app(app)
     if app.config["CORS_ORIGINS"]:
         cors.init_app(app, resources={r"/api/*": {"origins": app.config["CORS_ORIGINS"]}},
                       expose_headers=["X-Total-Count", "Link", "X-Request-ID", "Location", "Retry-After"])

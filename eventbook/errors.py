@@ -79,8 +79,6 @@ def handle_http_exception(exc):
     headers = dict(data.get("headers") or {})
     if status == 405 and getattr(exc, "valid_methods", None):
         headers["Allow"] = ", ".join(exc.valid_methods)
-    if status == 429:
-        headers.setdefault("Retry-After", str(_retry_after(exc)))
     extra = {k: v for k, v in data.items() if k not in ("code", "message", "errors", "headers", "messages", "exc")}
     return envelope(
         status,
@@ -90,14 +88,6 @@ def handle_http_exception(exc):
         headers,
         **extra,
     )
-
-
-def _retry_after(exc):
-    limit = getattr(exc, "limit", None)
-    try:
-        return max(1, int(limit.limit.get_expiry()))
-    except Exception:  # noqa: BLE001 - any shape of limit object: fall back to a minute
-        return 60
 
 
 def handle_database_unavailable(exc):

@@ -1,9 +1,7 @@
 """Extensions, created unbound here and bound to the app in `create_app`."""
 
-import flask_limiter
 from flask_cors import CORS
 from flask_jwt_extended import JWTManager
-from flask_limiter.util import get_remote_address
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData
@@ -32,4 +30,3 @@ migrate = Migrate()
 jwt = JWTManager()
 api = Api()
 cors = CORS()
-limiter = flask_limiter.Limiter(key_func=get_remote_address, default_limits=[])

@@ -1,72 +1,86 @@
-"""Rate limits per signed-in account: bookings and holds share one (RATELIMIT_BOOKING,
-anti-scalping), check-ins have theirs (RATELIMIT_CHECKIN).
+"""Rate limits, counted by `limits` in fixed windows in the storage of
+RATELIMIT_STORAGE_URI: memory, or Redis shared by every worker and instance.
 
-flask-limiter (`eventbook.extensions.limiter`) keeps the per-address limits of the
-anonymous views, login and registration, with its decorator (given through `by_address`).
-Every other request skips its evaluation (`exempt_unless_by_address`, a request filter),
-and the limits below count once a request, in the view's decorator, through the
-`limits` strategy flask-limiter is configured with: the same storage (memory, or Redis
-shared by every worker), the same fixed windows. When that storage cannot be reached
-they count in this process's memory instead, as flask-limiter does, until it answers
-again.
+- `by_address(setting)`: a view's limit per client address (login, registration);
+- `per_account(setting, scope)`: a view's limit per signed-in account (bookings and holds
+  share one, anti-scalping; check-ins have theirs);
+- `hit`, `test`, `window`, `clear`: the counts themselves, for the login throttle
+  (`eventbook.auth.throttle`).
+
+A limit counts in the view's decorator, so a request that no limit applies to costs
+nothing here. When the storage cannot be reached the counts go to this process's memory
+instead, until it answers again: every limited request is still answered, and limited.
 """
 
 import logging
 import math
 import threading
 import time
-from functools import wraps
+from functools import cache, wraps
 
 from flask import after_this_request, current_app, g, request
 from flask_jwt_extended import current_user
 from limits import parse_many
-from limits.storage import MemoryStorage
+from limits.storage import MemoryStorage, storage_from_string
+from limits.strategies import FixedWindowRateLimiter
 
 from eventbook.errors import error
-from eventbook.extensions import limiter
 
 log = logging.getLogger(__name__)
 
-BY_ADDRESS = "eventbook_limited_by_address"  # the mark of a view limited by `by_address`
-
-_storage_down = threading.Event()  # set while the storage fails to answer
-_in_memory = {}  # strategy class -> that strategy, counting in this process's memory
+EXTENSION = "eventbook.ratelimits"
 
 
-@limiter.request_filter
-def exempt_unless_by_address():
-    """flask-limiter evaluates only the requests of views limited by `by_address` (their
-    mark is copied onto every wrapper by functools.wraps, as each decorator here uses)."""
-    return not getattr(current_app.view_functions.get(request.endpoint), BY_ADDRESS, False)
+class Counts:
+    """An app's counts: in its storage (a Redis client connects on first use), or in
+    this process's memory while the storage fails to answer (`down`)."""
+
+    def __init__(self, storage_uri):
+        self.stored = FixedWindowRateLimiter(storage_from_string(storage_uri))
+        self.in_memory = FixedWindowRateLimiter(MemoryStorage())
+        self.down = threading.Event()
+
+
+def init_app(app):
+    app.extensions[EXTENSION] = Counts(app.config["RATELIMIT_STORAGE_URI"])
+
+
+def enabled():
+    return current_app.config["RATELIMIT_ENABLED"]
+
+
+@cache
+def limits_of(value):
+    """The limits a setting's value names ("5 per minute; 20 per hour"), parsed once."""
+    return tuple(parse_many(value))
 
 
 def by_address(setting):
-    """A view decorator: flask-limiter's limit of `current_app.config[setting]` per
-    client address; the only views whose requests flask-limiter evaluates."""
-
-    def decorate(view):
-        limited = limiter.limit(lambda: current_app.config[setting])(view)
-        setattr(limited, BY_ADDRESS, True)
-        return limited
-
-    return decorate
+    """A view decorator: the limits of `current_app.config[setting]` per client address."""
+    return _limited(setting, lambda: ("address", setting, request.remote_addr or "-"))
 
 
 def per_account(setting, scope):
     """A view decorator: each call counts against the limits of `current_app.config[setting]`
     (for instance "60 per minute") for the signed-in account, one count per `scope`
-    (views that give the same scope share it); past one, 429 with Retry-After. With
-    RATELIMIT_HEADERS_ENABLED, the answer says where the account stands (X-RateLimit-*)."""
+    (views that give the same scope share it)."""
+    return _limited(setting, lambda: (scope, str(current_user.id)))
+
+
+def _limited(setting, keys_of):
+    """Past a limit, 429 with Retry-After. With RATELIMIT_HEADERS_ENABLED, every answer
+    says where the client stands (X-RateLimit-*)."""
 
     def decorate(view):
         @wraps(view)
         def limited(*args, **kwargs):
-            if current_app.config["RATELIMIT_ENABLED"] and limiter.enabled:
-                keys = (scope, str(current_user.id))
-                for item in parse_many(current_app.config[setting]):
-                    strategy = _hit(item, keys)
+            if enabled():
+                keys = keys_of()
+                for item in limits_of(current_app.config[setting]):
+                    if not hit(item, *keys):
+                        refuse(item, keys, "Too many requests, try again later")
                     if current_app.config["RATELIMIT_HEADERS_ENABLED"]:
-                        _tell(strategy, item, keys)
+                        _tell(item, keys)
             return view(*args, **kwargs)
 
         return limited
@@ -74,35 +88,50 @@ def per_account(setting, scope):
     return decorate
 
 
-def _hit(item, keys):
-    strategy = limiter.limiter
+def hit(item, *keys):
+    """Count one for `keys` against `item`: False once past it."""
+    return _counted(lambda strategy: strategy.hit(item, *keys))
+
+
+def test(item, *keys):
+    """Would one more count for `keys` still be within `item`?"""
+    return _counted(lambda strategy: strategy.test(item, *keys))
+
+
+def window(item, *keys):
+    """(reset_time, remaining) of `item`'s current window for `keys`."""
+    return _counted(lambda strategy: strategy.get_window_stats(item, *keys))
+
+
+def clear(item, *keys):
+    _counted(lambda strategy: strategy.clear(item, *keys))
+
+
+def _counted(operation):
+    counts = current_app.extensions[EXTENSION]
     try:
-        allowed = strategy.hit(item, *keys)
-        if _storage_down.is_set():
-            _storage_down.clear()
-            log.info("rate limit storage reachable again")
+        result = operation(counts.stored)
     except Exception:  # noqa: BLE001 - any error of the storage's client: count in memory meanwhile
-        if not _storage_down.is_set():
-            _storage_down.set()
-            log.warning("rate limit storage unreachable: counting per-account limits in this process's memory")
-        strategy = _in_memory.setdefault(type(strategy), type(strategy)(MemoryStorage()))
-        allowed = strategy.hit(item, *keys)
-    if not allowed:
-        refuse(strategy, item, keys, "Too many requests, try again later")
-    return strategy
+        if not counts.down.is_set():
+            counts.down.set()
+            log.warning("rate limit storage unreachable: counting rate limits in this process's memory")
+        return operation(counts.in_memory)
+    if counts.down.is_set():
+        counts.down.clear()
+        log.info("rate limit storage reachable again")
+    return result
 
 
-def refuse(strategy, item, keys, message):
+def refuse(item, keys, message):
     """429 in the envelope, with Retry-After: the seconds until `item`'s window for `keys`
     lets a request through again."""
-    reset = strategy.get_window_stats(item, *keys).reset_time
+    reset = window(item, *keys).reset_time
     error(429, "rate_limited", message, headers={"Retry-After": str(max(1, math.ceil(reset - time.time())))})
 
 
-def _tell(strategy, item, keys):
-    """X-RateLimit-Limit, -Remaining and -Reset of the limit with the least left, as
-    flask-limiter sends them for the views it limits."""
-    stats = strategy.get_window_stats(item, *keys)
+def _tell(item, keys):
+    """X-RateLimit-Limit, -Remaining and -Reset of the limit with the least left."""
+    stats = window(item, *keys)
     told = g.setdefault("rate_limit_told", {})
     if told and int(told["X-RateLimit-Remaining"]) <= stats.remaining:
         return

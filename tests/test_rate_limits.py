@@ -357,22 +357,17 @@ def test_booking_answers_say_where_the_customer_stands_when_headers_are_on(clien
     assert all(int(a.headers["X-RateLimit-Reset"]) > 0 for a in answers)
 
 
-# -- per-address limits are given one way ------------------------------------------------
+# -- a view's limit per address ----------------------------------------------------------
 
 
 @limits(RATELIMIT_REGISTER="2 per minute")
 def test_a_view_given_a_per_address_limit_is_limited_per_address(app):
-    """`by_address` is how a view gets flask-limiter's per-address limit: flask-limiter's
-    request filter lets through the views it marks."""
+    """`by_address` limits any view it decorates, per client address."""
     from eventbook.ratelimits import by_address
 
+    @by_address("RATELIMIT_REGISTER")
     def limited():
         return {"ok": True}
-
-    # flask-limiter keeps a decorated view's limits by its name, for the life of the
-    # process: a name of this run's own
-    limited.__name__ = limited.__qualname__ = f"limited_{uuid.uuid4().hex}"
-    limited = by_address("RATELIMIT_REGISTER")(limited)
 
     app.add_url_rule("/api/test/limited", "test_limited", limited)
     client = app.test_client()
@@ -381,12 +376,14 @@ def test_a_view_given_a_per_address_limit_is_limited_per_address(app):
     assert client.get("/api/test/limited", environ_base=address(8)).status_code == 200
 
 
-def test_flask_limiter_decorates_views_only_through_by_address():
-    """A flask-limiter decorator applied directly would be skipped by the request filter
-    (only `by_address` marks the views it must evaluate)."""
-    package = support.ROOT / "eventbook"
-    direct = [f"{path.relative_to(support.ROOT)}:{number}"
-              for path in sorted(package.rglob("*.py")) if path.name != "ratelimits.py"
-              for number, line in enumerate(path.read_text().splitlines(), 1)
-              if "limiter.limit(" in line or "limiter.shared_limit(" in line]
-    assert direct == []
+@limits(RATELIMIT_LOGIN="3 per minute", RATELIMIT_REGISTER="1000 per minute", RATELIMIT_HEADERS_ENABLED=True)
+def test_a_per_address_limit_is_checked_before_the_body_and_says_where_the_client_stands(client):
+    """A bot's malformed logins count too, and each answer carries X-RateLimit-*."""
+    answers = [client.post("/api/auth/login", json={"email": "not an email"}, environ_base=address(9)) for _ in range(3)]
+    assert [answer.status_code for answer in answers] == [422, 422, 422]
+    assert [answer.headers["X-RateLimit-Remaining"] for answer in answers] == ["2", "1", "0"]
+    assert {answer.headers["X-RateLimit-Limit"] for answer in answers} == {"3"}
+    assert_rate_limited(client.post("/api/auth/login", json={"email": "not an email"}, environ_base=address(9)))
+    # registration has its own count for that address
+    body = {"email": f"own-{uuid.uuid4().hex[:10]}@example.com", "password": support.PASSWORD, "role": "CUSTOMER"}
+    assert client.post("/api/auth/register", json=body, environ_base=address(9)).status_code == 201

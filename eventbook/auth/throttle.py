@@ -9,20 +9,17 @@ Authentication Cheat Sheet: count per account and address, not per account alone
   address and window. An address that has not failed on it (its owner's, usually) is
   served as always: the right password logs in.
 
-Per-address limits on every login attempt are flask-limiter's decorator on the view.
+Per-address limits on every login attempt are the view's (`ratelimits.by_address`).
 These counts live in the same storage (memory, or Redis to share them between
-processes), through the `limits` strategy flask-limiter is configured with. The email
-is hashed into the key, so the storage holds no addresses of accounts.
+processes), through `eventbook.ratelimits`. The email is hashed into the key, so the
+storage holds no addresses of accounts.
 """
 
 import hashlib
 
-from flask import current_app
-from flask_limiter.util import get_remote_address
-from limits import parse_many
+from flask import current_app, request
 
-from eventbook.extensions import limiter
-from eventbook.ratelimits import refuse
+from eventbook import ratelimits
 
 
 def check(email):
@@ -30,15 +27,15 @@ def check(email):
     if not _enabled():
         return
     account, pair = _keys(email)
-    strategy = limiter.limiter
-    per_pair = parse_many(current_app.config["RATELIMIT_LOGIN_FAILURES"])
+    per_pair = ratelimits.limits_of(current_app.config["RATELIMIT_LOGIN_FAILURES"])
     for item in per_pair:
-        if not strategy.test(item, *pair):
-            _refuse(strategy, item, pair)
-    if any(not strategy.test(item, *account) for item in parse_many(current_app.config["RATELIMIT_LOGIN_ACCOUNT"])):
+        if not ratelimits.test(item, *pair):
+            _refuse(item, pair)
+    if any(not ratelimits.test(item, *account)
+           for item in ratelimits.limits_of(current_app.config["RATELIMIT_LOGIN_ACCOUNT"])):
         for item in per_pair:
-            if strategy.get_window_stats(item, *pair).remaining < item.amount:
-                _refuse(strategy, item, pair)
+            if ratelimits.window(item, *pair).remaining < item.amount:
+                _refuse(item, pair)
 
 
 def failed(email):
@@ -46,11 +43,10 @@ def failed(email):
     if not _enabled():
         return
     account, pair = _keys(email)
-    strategy = limiter.limiter
-    for item in parse_many(current_app.config["RATELIMIT_LOGIN_FAILURES"]):
-        strategy.hit(item, *pair)
-    for item in parse_many(current_app.config["RATELIMIT_LOGIN_ACCOUNT"]):
-        strategy.hit(item, *account)
+    for item in ratelimits.limits_of(current_app.config["RATELIMIT_LOGIN_FAILURES"]):
+        ratelimits.hit(item, *pair)
+    for item in ratelimits.limits_of(current_app.config["RATELIMIT_LOGIN_ACCOUNT"]):
+        ratelimits.hit(item, *account)
 
 
 def succeeded(email):
@@ -58,18 +54,18 @@ def succeeded(email):
     if not _enabled():
         return
     _account, pair = _keys(email)
-    for item in parse_many(current_app.config["RATELIMIT_LOGIN_FAILURES"]):
-        limiter.limiter.clear(item, *pair)
+    for item in ratelimits.limits_of(current_app.config["RATELIMIT_LOGIN_FAILURES"]):
+        ratelimits.clear(item, *pair)
 
 
 def _enabled():
-    return current_app.config["RATELIMIT_ENABLED"] and limiter.enabled
+    return ratelimits.enabled()
 
 
 def _keys(email):
     digest = hashlib.sha256(email.strip().lower().encode("utf-8", "surrogatepass")).hexdigest()[:32]
-    return ("login-account", digest), ("login-failures", digest, get_remote_address())
+    return ("login-account", digest), ("login-failures", digest, request.remote_addr or "-")
 
 
-def _refuse(strategy, item, pair):
-    refuse(strategy, item, pair, "Too many failed logins for this account, try again later")
+def _refuse(item, pair):
+    ratelimits.refuse(item, pair, "Too many failed logins for this account, try again later")
