@@ -42,8 +42,13 @@ def _options(config):
         # dropped fails once, SQLAlchemy then discards the whole pool, the request gets a
         # 503 and the next one reconnects.
         "pool_recycle": 1800,
-        # Times in JSON the server writes (notification parameters) come out in UTC.
-        "connect_args": {"connect_timeout": 5, "options": "-c timezone=UTC"},
+        # Times in JSON the server writes (notification parameters) come out in UTC. The
+        # prepared statements (`Prepared`) keep one generic plan: left to choose, PostgreSQL
+        # plans each of their first five executions, and a long-lived connection can go
+        # back to planning on every execution when the tables' statistics change. Other
+        # queries are planned each time anyway: only prepared statements (and PL/pgSQL's,
+        # of which the app's one function has none) are cached.
+        "connect_args": {"connect_timeout": 5, "options": "-c timezone=UTC -c plan_cache_mode=force_generic_plan"},
     }
 
 
@@ -166,7 +171,8 @@ class Prepared:
     """A statement PostgreSQL parses and plans once per connection (`PREPARE`), then only
     executes (`EXECUTE`): for the sales statements, whose plans cost the server more
     than running them, and the token check that every request runs
-    (docs/performance.md).
+    (docs/performance.md). Once: the app's connections set `plan_cache_mode` to
+    `force_generic_plan` (`_options`).
 
     The statement's own constants are written into the SQL it prepares, and only the
     request's values are its parameters: after a few executions PostgreSQL may run one

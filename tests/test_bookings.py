@@ -91,6 +91,25 @@ def test_a_server_connection_dropped_under_the_sale_fails_once(database_url, cli
     assert shown.get_json()["availableTickets"] == 3
 
 
+@pytest.mark.postgresql_only("SQLite prepares no statement")
+def test_the_sales_statements_are_planned_once_per_connection(app, shop, make_user, make_event):
+    """The prepared statements keep one generic plan for good: left to choose,
+    PostgreSQL plans a prepared statement anew for each of its first five executions,
+    and may go back to that on a long-lived connection once the tables' statistics
+    change."""
+    from eventbook.extensions import db
+
+    events = [make_event(totalTickets=20) for _ in range(2)]
+    for n in range(7):  # the requests run one at a time: one auto-commit connection serves them all
+        ok(shop.book(make_user(), events[n % 2]["id"]), 201)
+    with app.app_context(), db.engines["autocommit"].connect() as connection:
+        assert connection.exec_driver_sql("SHOW plan_cache_mode").scalar() == "force_generic_plan"
+        plans = connection.exec_driver_sql(
+            "SELECT name, generic_plans, custom_plans FROM pg_prepared_statements WHERE name LIKE 'eventbook_%%'").all()
+    assert {name for name, *_ in plans} >= {"eventbook_book", "eventbook_token_owner"}, plans
+    assert all(generic >= 1 and custom == 0 for _, generic, custom in plans), plans
+
+
 @pytest.mark.parametrize("field, value", [
     ("ticketsCount", 0), ("ticketsCount", 11), ("ticketsCount", "2"), ("ticketsCount", 2.5),
     ("eventId", "abc"), ("eventId", 0),
