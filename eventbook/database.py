@@ -46,8 +46,8 @@ def _options(config):
         # prepared statements (`Prepared`) keep one generic plan: left to choose, PostgreSQL
         # plans each of their first five executions, and a long-lived connection can go
         # back to planning on every execution when the tables' statistics change. Other
-        # queries are planned each time anyway: only prepared statements (and PL/pgSQL's,
-        # of which the app's one function has none) are cached.
+        # queries are planned each time anyway: only prepared statements are cached (and
+        # PL/pgSQL's; the app's one function runs no query).
         "connect_args": {"connect_timeout": 5, "options": "-c timezone=UTC -c plan_cache_mode=force_generic_plan"},
     }
 

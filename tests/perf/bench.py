@@ -847,6 +847,8 @@ class Bench(DoorScenarios):
         sends those as parameters, as the app does."""
         from sqlalchemy.dialects.postgresql import psycopg2 as dialects
 
+        from eventbook.database import PARAMETER
+
         dialect = dialects.dialect(paramstyle="numeric_dollar")
         missing = {key for key, _ in prepared.parameters} - set(values)
         if missing:
@@ -856,7 +858,7 @@ class Bench(DoorScenarios):
             key, kind = prepared.parameters[int(match.group(1)) - 1]
             return f"CAST({values[key]} AS {kind.compile(dialect=dialect)})"
 
-        sql = re.sub(r"\$(\d+)(?!\d)", parameter, prepared.sql)
+        sql = PARAMETER.sub(parameter, prepared.sql)
         if ";" in sql:
             raise RuntimeError(f"{prepared.name}: cannot be one pgbench command")
         return sql
