@@ -151,10 +151,10 @@ def give_back_all(returned, ended_seats):
     events = (
         update(_events)
         .where(_events.c.id == per_event.c.event_id)
-        .values(available_tickets=_events.c.available_tickets + case((someone_waits, 0), else_=per_event.c["count"]),
-                set_aside_tickets=_events.c.set_aside_tickets + case((someone_waits, per_event.c["count"]), else_=0),
+        .values(available_tickets=_events.c.available_tickets + _unless(someone_waits, per_event.c["count"]),
+                set_aside_tickets=_events.c.set_aside_tickets + _when(someone_waits, per_event.c["count"]),
                 seats_version=_events.c.seats_version
-                + case((exists().where(ended_seats, _seats.c.event_id == _events.c.id), 1), else_=0))
+                + _when(exists().where(ended_seats, _seats.c.event_id == _events.c.id), 1))
         .returning(_events.c.id)
         .cte("given_events")
     )
@@ -162,8 +162,8 @@ def give_back_all(returned, ended_seats):
     types = (
         update(_types)
         .where(_types.c.id == returned.c.ticket_type_id, after(events))
-        .values(available_quantity=_types.c.available_quantity + case((waits_for_it, 0), else_=returned.c["count"]),
-                set_aside=_types.c.set_aside + case((waits_for_it, returned.c["count"]), else_=0))
+        .values(available_quantity=_types.c.available_quantity + _unless(waits_for_it, returned.c["count"]),
+                set_aside=_types.c.set_aside + _when(waits_for_it, returned.c["count"]))
         .returning(_types.c.id)
         .cte("given_types")
     )
@@ -184,7 +184,9 @@ def after(step):
 
 
 def _when(condition, count):
-    return func.coalesce(select(count).where(condition).scalar_subquery(), 0)
+    """SQL: `count` (a number, or an expression on the row being updated) when
+    `condition` holds, else 0."""
+    return case((condition, count), else_=0)
 
 
 def _unless(condition, count):
@@ -238,18 +240,16 @@ def _greatest(a, b):
 def resize(event_id, total, now):
     """Set the capacity, moving availability by the same amount (set aside while anyone
     waits); False when fewer tickets than are sold, held or set aside are asked for."""
-    someone_waits = waiting(event_id)
     growth = bindparam("total", total, type_=Integer) - _events.c.total_tickets
+    extra = _when(waiting(event_id), _greatest(growth, 0))  # a rise is set aside while anyone waits
     return bool(db.session.execute(
         update(_events)
         .where(_events.c.id == event_id,
                _events.c.total_tickets - _events.c.available_tickets <= total)
         .values(
             total_tickets=total,
-            available_tickets=_events.c.available_tickets + growth
-            - func.coalesce(select(_greatest(growth, 0)).where(someone_waits).scalar_subquery(), 0),
-            set_aside_tickets=_events.c.set_aside_tickets
-            + func.coalesce(select(_greatest(growth, 0)).where(someone_waits).scalar_subquery(), 0),
+            available_tickets=_events.c.available_tickets + growth - extra,
+            set_aside_tickets=_events.c.set_aside_tickets + extra,
             updated_at=now,
         )
     ).rowcount)
@@ -258,9 +258,8 @@ def resize(event_id, total, now):
 def resize_type(type_id, event_id, quantity):
     """Set a type's quantity, moving its availability by the same amount (set aside
     while anyone waits for it); False when below what is sold, held or set aside."""
-    someone_waits = waiting(event_id, type_id)
     growth = bindparam("new_quantity", quantity, type_=Integer) - _types.c.quantity
-    extra = func.coalesce(select(_greatest(growth, 0)).where(someone_waits).scalar_subquery(), 0)
+    extra = _when(waiting(event_id, type_id), _greatest(growth, 0))
     return bool(db.session.execute(
         update(_types)
         .where(_types.c.id == type_id, _types.c.quantity - _types.c.available_quantity <= quantity)

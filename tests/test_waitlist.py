@@ -133,6 +133,43 @@ def test_a_larger_capacity_goes_to_the_waiting_list_first(client, shop, organize
     assert shop.event(event["id"])["setAsideTickets"] == 0
 
 
+def test_a_larger_capacity_is_set_aside_whichever_other_events_exist(client, shop, organizer, make_user, make_event,
+                                                                   sold_out):
+    # Other events, smaller and larger, before and after: a capacity change reads only its own event's row.
+    make_event(totalTickets=1)
+    make_event(totalTickets=50)
+    event, _ = sold_out(2)
+    make_event(totalTickets=7)
+    erin = make_user()
+    ok(join(client, erin, event["id"], 3), 201)
+    grown = ok(client.patch(f"/api/events/{event['id']}", json={"totalTickets": 4}, headers=organizer.headers))
+    assert (grown["totalTickets"], grown["availableTickets"], grown["setAsideTickets"]) == (4, 0, 2)
+    refused(shop.book(make_user(), event["id"], 1), 409, "sold_out")  # nobody jumps the queue
+    assert ok(entry_of(client, erin, event["id"]))["status"] == "WAITING"  # 2 set aside, 3 asked for
+    grown = ok(client.patch(f"/api/events/{event['id']}", json={"totalTickets": 6}, headers=organizer.headers))
+    assert grown["totalTickets"] == 6 and grown["availableTickets"] + grown["setAsideTickets"] == 4
+    offered(client, erin, event["id"])
+    wait_until(lambda: shop.available(event["id"]) == 1, 5, message="the rest to the public")
+
+
+def test_a_larger_type_quantity_is_set_aside_for_those_waiting_for_the_type(client, shop, organizer, make_user,
+                                                                            make_event):
+    make_event(totalTickets=1)
+    make_event(totalTickets=40, ticketTypes=[{"name": "X", "price": "1.00", "quantity": 40}])
+    event = make_event(totalTickets=10, ticketTypes=[{"name": "A", "price": "1.00", "quantity": 2},
+                                                     {"name": "B", "price": "2.00", "quantity": 8}])
+    a = shop.types(event["id"])["A"]["id"]
+    for _ in range(2):
+        ok(shop.book(make_user(), event["id"], ticketsCount=1, ticketTypeId=a), 201)
+    gina = make_user()
+    ok(join(client, gina, event["id"], 3, ticketTypeId=a), 201)
+    url = f"/api/events/{event['id']}/ticket-types/{a}"
+    grown = ok(client.patch(url, json={"quantity": 4}, headers=organizer.headers))
+    assert (grown["quantity"], grown["availableQuantity"]) == (4, 0)
+    refused(shop.book(make_user(), event["id"], ticketsCount=1, ticketTypeId=a), 409, "sold_out")
+    assert ok(entry_of(client, gina, event["id"]))["status"] == "WAITING"
+
+
 def test_a_direct_hold_or_booking_leaves_the_list(client, shop, make_user, make_event):
     event = make_event(totalTickets=3, ticketTypes=[{"name": "A", "price": "1.00", "quantity": 3},
                                                     {"name": "B", "price": "2.00", "quantity": 1}])
