@@ -57,6 +57,12 @@ def take_event():
     )
 
 
+def on_sale_event(event_id, now=_NOW):
+    """SQL: the event `event_id` (a column or a value) is scheduled and has not started:
+    what a hold's confirm asks of it, as taking asks it of the event's row."""
+    return exists().where(_events.c.id == event_id, _events.c.status == EventStatus.SCHEDULED, _events.c.date > now)
+
+
 def take_types(wanted):
     """Take from each ticket type of `:event` the `count` that `wanted` (a selectable
     of ticket_type_id, count) asks, where the type has them and is on sale: one row

@@ -160,6 +160,19 @@ def test_holds_are_refused_like_bookings(shop, customer, make_event, set_event_d
     refused(shop.hold(customer, event["id"], 1), 409, "event_closed")
 
 
+def test_a_hold_is_not_confirmed_once_its_event_has_started(shop, customer, make_event, set_event_date, expire):
+    event = make_event(totalTickets=5)
+    held = ok(shop.hold(customer, event["id"], 2), 201)
+    set_event_date(event["id"], datetime.now(timezone.utc) - timedelta(minutes=1))
+    body = refused(shop.confirm(customer, held["id"]), 409, "event_closed")
+    assert "started" in body["message"]
+    refused(shop.confirm(customer, held["id"], key="after-the-start"), 409, "event_closed")
+    assert ok(shop.client.get(f"/api/holds/{held['id']}", headers=customer.headers))["status"] == "HELD"
+    assert ok(shop.client.get("/api/bookings/my-bookings", headers=customer.headers)) == []
+    expire(held["id"])  # past its expiry the hold is expired as any other
+    refused(shop.confirm(customer, held["id"]), 409, "hold_expired")
+
+
 def test_only_its_customer_sees_confirms_and_releases_a_hold(client, shop, make_user, organizer, make_event):
     event = make_event(totalTickets=5)
     customer, stranger = make_user(), make_user()

@@ -52,6 +52,7 @@ def test_hold_writes_a_hold_and_no_tickets():
 def test_confirm_moves_no_counter():
     text = plain(strategy.CONFIRM)
     assert "holds.status = %(status_1)s AND holds.expires_at > %(now)s" in text
+    assert "events.id = holds.event_id AND events.status = %(status_2)s AND events.date > %(now)s" in text
     assert "available_tickets -" not in text and "available_quantity -" not in text
 
 

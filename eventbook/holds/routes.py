@@ -52,8 +52,8 @@ class Hold(MethodView):
 @blp.response(201, BookingSchema, headers=LOCATION)
 @blp.alt_response(200, schema=BookingSchema, description="the hold was confirmed before: its booking")
 @blp.alt_response(404, description="not_found")
-@blp.alt_response(409, description="hold_expired (past expiresAt, or released), already_booked, "
-                                   "idempotency_key_reused")
+@blp.alt_response(409, description="hold_expired (past expiresAt, or released), event_closed (the event has "
+                                   "started), already_booked, idempotency_key_reused")
 def confirm(headers, hold_id):
     """Turn a hold into a booking"""
     return booking_response(*service.confirm(hold_id, current_user, headers.get("idempotency_key")))

@@ -53,21 +53,24 @@ def confirm(hold_id, customer, idempotency_key=None):
         sold = sales.confirm(hold_id, customer.id, customer.email, key, now)
     except sales.NotTaken:
         db.session.rollback()
-        return _not_confirmed(hold_id, customer)
+        return _not_confirmed(hold_id, customer, now)
     except exc.IntegrityError as refused:
         return replay(*conflict(refused, customer.id, key, now))
     outbox.submit(sold.notes)
     return sold.written or load(sold.id), 201, False
 
 
-def _not_confirmed(hold_id, customer):
+def _not_confirmed(hold_id, customer, now):
     """Why a confirm took nothing: not this customer's hold (404); confirmed before, or
-    by a concurrent confirm (its booking, 200); expired or released (409)."""
+    by a concurrent confirm (its booking, 200); its event cancelled or started (409
+    event_closed); expired or released (409 hold_expired)."""
     held = db.session.get(Hold, hold_id, populate_existing=True)
     if held is None or held.user_id != customer.id:
         error(404, "not_found", "Hold not found")
     if held.status == HoldStatus.CONFIRMED:
         return load(held.booking_id), 200, False
+    if held.status == HoldStatus.HELD and held.expires_at > now:
+        refusal.closed(held.event, now)
     error(409, "hold_expired", "This hold has expired or was released: its tickets are no longer held")
 
 

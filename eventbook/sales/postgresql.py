@@ -291,8 +291,9 @@ def _hold_statement():
 
 
 def _confirm_statement():
-    """A HELD hold of this customer that has not expired becomes CONFIRMED, and a
-    booking with its items, seats and total. The event's counters do not move: its
+    """A HELD hold of this customer that has not expired, on an event that is still
+    scheduled and has not started, becomes CONFIRMED, and a booking with its items,
+    seats and total. The event's counters do not move: its
     tickets were taken when it was held."""
     # The booking's id is drawn first, so that the hold's own UPDATE can name it (a row
     # is updated once per statement).
@@ -301,7 +302,8 @@ def _confirm_statement():
     confirmed = (
         update(_holds)
         .where(_holds.c.id == bindparam("hold", type_=Integer), _holds.c.user_id == USER_ID,
-               _holds.c.status == HoldStatus.HELD, _holds.c.expires_at > NOW)
+               _holds.c.status == HoldStatus.HELD, _holds.c.expires_at > NOW,
+               inventory.on_sale_event(_holds.c.event_id, NOW))
         .values(status=HoldStatus.CONFIRMED, ended_at=NOW, booking_id=booking_id)
         .returning(*_holds.c)
         .cte("confirmed")

@@ -14,10 +14,7 @@ def explain(order, for_hold=False):
     event = db.session.get(Event, order.event_id)
     if event is None:
         error(404, "not_found", "Event not found")
-    if event.status != EventStatus.SCHEDULED:
-        error(409, "event_closed", "This event has been cancelled")
-    if event.date <= order.now:
-        error(409, "event_closed", "This event has already started")
+    closed(event, order.now)
     if order.seat_ids:
         _explain_seats(event, order)
     else:
@@ -29,6 +26,14 @@ def explain(order, for_hold=False):
     _short(event.available_tickets, order.tickets)
     error(409, "not_enough_tickets", "The tickets were taken meanwhile, try again",
           availableTickets=event.available_tickets)
+
+
+def closed(event, now):
+    """409 event_closed if the event is cancelled or has started by `now`."""
+    if event.status != EventStatus.SCHEDULED:
+        error(409, "event_closed", "This event has been cancelled")
+    if event.date <= now:
+        error(409, "event_closed", "This event has already started")
 
 
 def _explain_items(event, order):

@@ -61,7 +61,8 @@ def hold(order, expires_at):
 def confirm(hold_id, customer_id, email, key, now):
     held = db.session.execute(
         update(Hold.__table__)
-        .where(Hold.id == hold_id, Hold.user_id == customer_id, Hold.status == HoldStatus.HELD, Hold.expires_at > now)
+        .where(Hold.id == hold_id, Hold.user_id == customer_id, Hold.status == HoldStatus.HELD, Hold.expires_at > now,
+               inventory.on_sale_event(Hold.event_id, now))
         .values(status=HoldStatus.CONFIRMED, ended_at=now)
         .returning(*Hold.__table__.c)
     ).one_or_none()
