@@ -81,16 +81,26 @@ def test_the_event_capacity_caps_the_types_together(shop, make_user, concert):
 
 @pytest.mark.parametrize(("body", "field"), [
     ({"ticketsCount": 1}, "ticketTypeId"),  # several types: say which
-    ({"ticketsCount": 1, "items": [{"ticketTypeId": 1, "count": 1}]}, "_schema"),
+    ({"ticketsCount": 1, "items": [{"ticketTypeId": 1, "count": 1}]}, "items"),  # and ticketsCount: both named
     ({"items": []}, "items"),
     ({"items": [{"ticketTypeId": 1, "count": 6}, {"ticketTypeId": 2, "count": 5}]}, "items"),
-    ({"ticketTypeId": 1}, "_schema"),
+    ({"ticketTypeId": 1}, "ticketsCount"),  # none of the three: the count a one-type client forgot
     ({"seatIds": [1]}, "seatIds"),
 ])
 def test_orders_that_cannot_be_valid_are_422_and_take_nothing(shop, customer, concert, body, field):
     response = shop.book(customer, concert["id"], **body)
     assert refused(response, 422, "validation_error")["errors"].get(field), response.get_json()
     assert shop.available(concert["id"]) == 70
+
+
+def test_an_order_names_the_fields_it_gives_or_lacks(client, customer, concert):
+    def errors(body):
+        response = client.post("/api/bookings", json={"eventId": concert["id"], **body}, headers=customer.headers)
+        return refused(response, 422, "validation_error")["errors"]
+
+    message = ["Give exactly one of ticketsCount, items or seatIds."]
+    assert errors({}) == {"ticketsCount": message}
+    assert errors({"ticketsCount": 1, "seatIds": [1]}) == {"ticketsCount": message, "seatIds": message}
 
 
 def test_a_type_of_another_event_or_none_is_not_found_here(shop, customer, concert, make_event):

@@ -74,9 +74,10 @@ class OrderSchema(Schema):
 
     @validates_schema
     def one_way(self, data, **kwargs):
-        given = [name for name in ("tickets_count", "items", "seat_ids") if name in data]
-        if len(given) != 1:
-            raise ValidationError("Give exactly one of ticketsCount, items or seatIds.", "_schema")
+        given = [self.fields[name].data_key for name in ("tickets_count", "items", "seat_ids") if name in data]
+        if len(given) != 1:  # under the fields given, or under ticketsCount when none is
+            message = ["Give exactly one of ticketsCount, items or seatIds."]
+            raise ValidationError({name: message for name in given or ["ticketsCount"]})
         if "ticket_type_id" in data and "tickets_count" not in data:
             raise ValidationError("Only with ticketsCount.", "ticketTypeId")
         limit = current_app.config["MAX_TICKETS_PER_BOOKING"]
