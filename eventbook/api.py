@@ -50,6 +50,18 @@ SERVER = {
 }
 
 
+class ErrorsPlugin(BasePlugin):
+    """Every error response the document lists answers the envelope: a 4xx or 5xx
+    declared with a description only (`alt_response(409, description=...)`) gets the
+    Error schema as its JSON body, through apispec's public plugin hook."""
+
+    def operation_helper(self, path=None, operations=None, **kwargs):
+        for operation in (operations or {}).values():
+            for status, response in operation.get("responses", {}).items():
+                if str(status)[0] in "45" and isinstance(response, dict) and not {"content", "$ref"} & response.keys():
+                    response["content"] = {"application/json": {"schema": "Error"}}  # ERROR_SCHEMA's component
+
+
 class RulesPlugin(BasePlugin):
     """Writes into the document the rules a schema states beyond its fields: its
     `OPENAPI_RULES` (JSON Schema keywords, such as `oneOf`), through apispec's public
@@ -64,7 +76,7 @@ class Api(flask_smorest.Api):
     ERROR_SCHEMA = ErrorSchema
 
     def init_app(self, app, *, spec_kwargs=None):
-        spec_kwargs = {"servers": [SERVER], "extra_plugins": [ExamplesPlugin(), RulesPlugin()], **(spec_kwargs or {})}
+        spec_kwargs = {"servers": [SERVER], "extra_plugins": [ExamplesPlugin(), RulesPlugin(), ErrorsPlugin()], **(spec_kwargs or {})}
         super().init_app(app, spec_kwargs=spec_kwargs)
         self.spec.components.security_scheme(
             "bearerAuth",

@@ -47,7 +47,11 @@ MESSAGES = {
 
 
 class ErrorSchema(ma.Schema):
-    """The error envelope (documentation only)."""
+    """The error envelope (documentation only). A 409 may add facts of its own at the
+    top level, beside `errors`."""
+
+    class Meta:
+        unknown = ma.INCLUDE  # the document allows further facts (additionalProperties)
 
     status = ma.fields.Integer(metadata={"description": "HTTP status"})
     code = ma.fields.String(metadata={"description": "machine-readable error code"})
@@ -57,6 +61,17 @@ class ErrorSchema(ma.Schema):
         values=ma.fields.Raw(),
         metadata={"description": "field name -> list of messages (validation errors)"},
     )
+    available_tickets = ma.fields.Integer(
+        data_key="availableTickets",
+        metadata={"description": "not_enough_tickets, sold_out, tickets_available: how many are left"})
+    ticket_type_id = ma.fields.Integer(
+        data_key="ticketTypeId", metadata={"description": "not_enough_tickets, sold_out, sales_closed: which type"})
+    unavailable_seat_ids = ma.fields.List(
+        ma.fields.Integer(), data_key="unavailableSeatIds", metadata={"description": "seats_taken: the seats not free"})
+    checked_in_at = ma.fields.DateTime(
+        data_key="checkedInAt", metadata={"description": "already_checked_in: when the ticket was checked in"})
+    sold = ma.fields.Integer(
+        metadata={"description": "capacity_below_sold: the tickets already sold, held or set aside"})
 
 
 def error(status, code, message, errors=None, headers=None, **extra):

@@ -233,24 +233,51 @@ def test_authorization_matrix(client, build_world, row):
                 response.status_code, envelope["code"]
             ), envelope
     assert actual == expected
+    operation = documented_operations(client).get((method, template))
+    if operation is None:  # the document and its UI are not in the document
+        assert template.startswith(("/api/openapi.json", "/api/docs")), template
+    else:
+        answers = {str(status) for status in actual.values()}
+        assert answers <= operation["responses"].keys(), "every answer is in the OpenAPI document"
 
 
-def test_every_documented_operation_is_in_the_matrix(client):
-    """A new endpoint without a row here fails this test."""
+def documented_operations(client):
+    """{(METHOD, path as the matrix writes it): operation} of the OpenAPI document."""
     spec = client.get("/api/openapi.json").get_json()
-    documented = {
+    return {
         (
             method.upper(),
             path.replace("{event_id}", "{event}").replace("{booking_id}", "{booking}").replace("{type_id}", "{type}")
             .replace("{hold_id}", "{hold}").replace("{user_id}", "{user}").replace("{ticket_id}", "{ticket}")
             .replace("{filename}", "swagger-ui.css"),
-        )
+        ): operation
         for path, operations in spec["paths"].items()
-        for method in operations
+        for method, operation in operations.items()
         if method in ("get", "post", "put", "patch", "delete")
     }
+
+
+def test_every_documented_operation_is_in_the_matrix(client):
+    """A new endpoint without a row here fails this test."""
     covered = {(method, path) for method, path, *_ in MATRIX}
-    assert documented - covered == set()
+    assert documented_operations(client).keys() - covered == set()
+
+
+def test_every_documented_error_answers_the_envelope(client):
+    spec = client.get("/api/openapi.json").get_json()
+    named = spec["components"]["responses"]
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            if method not in ("get", "post", "put", "patch", "delete"):
+                continue  # the path's own parameters
+            for status, response in operation["responses"].items():
+                if status[0] in "45":
+                    response = named[response["$ref"].rsplit("/", 1)[1]] if "$ref" in response else response
+                    schema = response["content"]["application/json"]["schema"]
+                    assert schema == {"$ref": "#/components/schemas/Error"}, (method, path, status)
+    error = spec["components"]["schemas"]["Error"]
+    assert error["additionalProperties"] is True  # a 409's facts sit beside errors
+    assert {"availableTickets", "unavailableSeatIds", "checkedInAt"} <= error["properties"].keys()
 
 
 # -- object-level details the matrix cannot show -----------------------------------------

@@ -64,6 +64,7 @@ class Booking(MethodView):
 @blp.route(f"/{BOOKING_ID}/cancel", methods=["POST"])
 @blp.auth()
 @blp.response(200, BookingSchema)
+@blp.alt_response(403, description="forbidden: the event's organizer sees the booking but may not cancel it")
 @blp.alt_response(404, description="not_found")
 @blp.alt_response(409, description="event_closed")
 def cancel(booking_id):
