@@ -63,12 +63,12 @@ def paginate(stmt, args, entity, keyset=None):
         last = max(last, page + 1)
     elif items and after is None:
         last = page  # this page is the last, whatever an estimated total says
-    links = {"first": _url(1), "last": _url(last)}
+    links = {"first": _url(1, per_page), "last": _url(last, per_page)}
     if page > 1:
-        links["prev"] = _url(min(page - 1, last))
+        links["prev"] = _url(min(page - 1, last), per_page)
     if more:
         cursor = encode_cursor(getattr(items[-1], column.key) for column in keyset) if keyset else None
-        links["next"] = _url(page + 1, cursor)
+        links["next"] = _url(page + 1, per_page, cursor)
     headers = {
         "X-Total-Count": str(total),
         "Link": ", ".join(f'<{url}>; rel="{rel}"' for rel, url in links.items()),
@@ -146,10 +146,12 @@ def _position(kind, number):
     return min(max(number, 0), MAX_INT)
 
 
-def _url(page, cursor=None):
+def _url(page, per_page, cursor=None):
     query = request.args.copy()
     query.pop("after", None)
     query["page"] = str(page)
+    if "perPage" in query:
+        query["perPage"] = str(per_page)  # as served: a perPage above 100 was capped
     if cursor is not None:
         query["after"] = cursor
     base = current_app.config["PUBLIC_URL"] or request.script_root

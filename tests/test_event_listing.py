@@ -155,6 +155,9 @@ def test_per_page_above_100_is_capped(client, organizer):
     assert len(titles(response)) == 100
     assert response.headers["X-Total-Count"] == "101"
     assert links(response)["next"]["page"] == ["2"]
+    assert {rel: link["perPage"] for rel, link in links(response).items()} == {
+        "first": ["100"], "last": ["100"], "next": ["100"]}  # the pages as served
+    assert len(titles(client.get("/api/events?perPage=100&page=2"))) == 1
 
 
 def test_last_possible_page_is_empty_not_an_error(client, make_event):
