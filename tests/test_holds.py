@@ -1,5 +1,7 @@
 """Holds: take tickets now, confirm within minutes; release; expiry."""
 
+import threading
+import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -7,6 +9,7 @@ import sqlalchemy as sa
 
 from eventbook.extensions import db
 from eventbook.models import Hold
+from tests import support
 from tests.support import ok, refused, wait_until
 
 TYPES = [{"name": "Standard", "price": "25.00", "quantity": 8}, {"name": "VIP", "price": "70.00", "quantity": 4}]
@@ -171,6 +174,31 @@ def test_a_hold_is_not_confirmed_once_its_event_has_started(shop, customer, make
     assert ok(shop.client.get("/api/bookings/my-bookings", headers=customer.headers)) == []
     expire(held["id"])  # past its expiry the hold is expired as any other
     refused(shop.confirm(customer, held["id"]), 409, "hold_expired")
+
+
+@pytest.mark.postgresql_only("SQLite has one writer at a time: nothing to deadlock")
+def test_a_confirm_chosen_as_a_deadlock_victim_runs_again(database_url, shop, customer, make_event):
+    """A writer that locks the event before its holds (an event's cancel) can deadlock
+    with a confirm, which locks the hold first; PostgreSQL rolls the victim back whole,
+    and the client still sees the confirm's outcome, not a 503."""
+    event = make_event(totalTickets=5)
+    held = ok(shop.hold(customer, event["id"], 1), 201)
+    answers = []
+    engine = sa.create_engine(support._normalized(database_url))
+    try:
+        with engine.connect() as other:
+            other.execute(sa.text("SELECT id FROM events WHERE id = :id FOR UPDATE"), {"id": event["id"]})
+            confirming = threading.Thread(target=lambda: answers.append(shop.confirm(customer, held["id"])))
+            confirming.start()
+            time.sleep(0.3)  # the confirm has locked its hold, and waits for the event
+            # This waits for the hold: a deadlock, whose victim is the confirm (it waited first).
+            other.execute(sa.text("UPDATE holds SET ended_at = ended_at WHERE id = :id"), {"id": held["id"]})
+            other.rollback()
+            confirming.join(30)
+    finally:
+        engine.dispose()
+    booking = ok(answers[0], 201)
+    assert booking["ticketsCount"] == 1 and shop.available(event["id"]) == 4
 
 
 def test_only_its_customer_sees_confirms_and_releases_a_hold(client, shop, make_user, organizer, make_event):

@@ -1,6 +1,7 @@
 """The waiting list: returned tickets are set aside for it and offered in queue order,
 never given back to the public while anyone waits."""
 
+import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -168,6 +169,38 @@ def test_a_larger_type_quantity_is_set_aside_for_those_waiting_for_the_type(clie
     assert (grown["quantity"], grown["availableQuantity"]) == (4, 0)
     refused(shop.book(make_user(), event["id"], ticketsCount=1, ticketTypeId=a), 409, "sold_out")
     assert ok(entry_of(client, gina, event["id"]))["status"] == "WAITING"
+
+
+def test_tickets_set_aside_by_the_event_go_back_once_the_last_in_line_buys(client, shop, make_user, make_event):
+    # A ticket of B comes back while someone waits for A: it is set aside by the event, not by a type.
+    event = make_event(totalTickets=10, ticketTypes=[{"name": "A", "price": "1.00", "quantity": 2},
+                                                     {"name": "B", "price": "2.00", "quantity": 10}])
+    types = shop.types(event["id"])
+    a, b = types["A"]["id"], types["B"]["id"]
+    ok(shop.book(make_user(), event["id"], items=[{"ticketTypeId": a, "count": 2}]), 201)
+    carl = make_user()
+    returned = ok(shop.book(carl, event["id"], items=[{"ticketTypeId": b, "count": 2}]), 201)
+    wendy = make_user()
+    ok(join(client, wendy, event["id"], 1, ticketTypeId=a), 201)
+    ok(shop.cancel(carl, returned["id"]))
+    assert shop.event(event["id"])["setAsideTickets"] == 2  # A is sold out: no offer can be made
+    time.sleep(1)  # the cancel's offer pass runs meanwhile, in the background, and makes none
+    ok(shop.book(wendy, event["id"], items=[{"ticketTypeId": b, "count": 1}]), 201)  # she leaves the list
+    refused(entry_of(client, wendy, event["id"]), 404, "not_found")
+    wait_until(lambda: shop.event(event["id"])["setAsideTickets"] == 0, 5, message="the set-aside tickets released")
+    assert shop.available(event["id"]) == 7  # 10 - 2 (A) - 1 (Wendy's B): Carl's 2 back to the public
+
+
+def test_leaving_with_an_offer_releases_it_and_leaves_the_list(client, shop, make_user, sold_out):
+    event, bookings = sold_out(1)
+    erik = make_user()
+    ok(join(client, erik, event["id"]), 201)
+    ok(shop.cancel(bookings[0][0], bookings[0][1]["id"]))
+    hold_id = offered(client, erik, event["id"])["holdId"]
+    assert client.delete(f"/api/events/{event['id']}/waitlist/me", headers=erik.headers).status_code == 204
+    refused(entry_of(client, erik, event["id"]), 404, "not_found")  # LEFT, not LAPSED
+    assert ok(client.get(f"/api/holds/{hold_id}", headers=erik.headers))["status"] == "RELEASED"
+    wait_until(lambda: shop.available(event["id"]) == 1, 5, message="the ticket back to the public")
 
 
 def test_a_direct_hold_or_booking_leaves_the_list(client, shop, make_user, make_event):

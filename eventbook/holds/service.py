@@ -10,6 +10,7 @@ from sqlalchemy import exc, select, update
 from eventbook import inventory, sales, waitlist
 from eventbook.bookings import idempotency
 from eventbook.bookings.service import conflict, counts_of, load, order_of, replay
+from eventbook.database import retry_deadlocks
 from eventbook.errors import error
 from eventbook.extensions import db
 from eventbook.models import EntryStatus, Hold, HoldStatus, Item, Role, Seat, WaitlistEntry, utcnow
@@ -74,6 +75,7 @@ def _not_confirmed(hold_id, customer, now):
     error(409, "hold_expired", "This hold has expired or was released: its tickets are no longer held")
 
 
+@retry_deadlocks
 def release(hold_id, user):
     """Give a HELD hold's tickets and seats back (nothing happens once it is not HELD)."""
     held = visible(hold_id, user)

@@ -46,9 +46,9 @@ def book(order):
 
 
 def hold(order, expires_at):
-    if _has_booking(order.event_id, order.customer_id):
-        _refuse()
     _event, taken = _take(order)
+    if _has_booking(order.event_id, order.customer_id):  # read inside the write lock the take began
+        _refuse()
     held = _insert(Hold, event_id=order.event_id, user_id=order.customer_id, tickets_count=order.tickets,
                    total_amount=_total(taken), status=HoldStatus.HELD, expires_at=expires_at, created_at=order.now)
     _take_seats(order, SeatStatus.HELD, hold_id=held.id)

@@ -9,7 +9,7 @@ by whichever process gets there first.
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import exc, func, insert, select, update
+from sqlalchemy import exc, exists, func, insert, or_, select, update
 
 from eventbook import inventory, waitlist
 from eventbook.database import retry_deadlocks
@@ -21,6 +21,7 @@ from eventbook.models import (
     Booking,
     BookingStatus,
     EntryStatus,
+    Event,
     EventStatus,
     Hold,
     HoldStatus,
@@ -124,18 +125,21 @@ def mine(event_id, customer):
     return _placed(entry)
 
 
+@retry_deadlocks
 def leave(event_id, customer):
-    """Leave the list; an offer made is released, its tickets going to the next in line."""
+    """Leave the list (LEFT); an offer made is released in the same transaction, its
+    tickets going to the next in line."""
     get(event_id)
     now = utcnow()
     entry = db.session.scalar(select(WaitlistEntry).where(
         WaitlistEntry.event_id == event_id, WaitlistEntry.user_id == customer.id, WaitlistEntry.status.in_(LIVE)))
     if entry is None:
         return
-    if entry.status == EntryStatus.OFFERED and entry.hold_id:
-        holds.end([entry.hold_id], HoldStatus.RELEASED, now)
+    offer = entry.hold_id if entry.status == EntryStatus.OFFERED else None
     db.session.execute(update(WaitlistEntry).where(WaitlistEntry.id == entry.id, WaitlistEntry.status.in_(LIVE))
                        .values(status=EntryStatus.LEFT, updated_at=now))
+    if offer:
+        holds.end([offer], HoldStatus.RELEASED, now)  # commits; the entry is LEFT, not lapsed
     db.session.commit()
     waitlist.offer_soon(event_id)
 
@@ -198,5 +202,10 @@ def _offer_to(entry, event, now):
 
 
 def events_to_offer():
-    """Events with tickets set aside: the sweeper's periodic pass offers them."""
-    return db.session.scalars(select(TicketType.event_id).where(TicketType.set_aside > 0).distinct()).all()
+    """Scheduled events to come with tickets set aside, by a type or by the event itself
+    (a ticket of another type comes back while someone waits): the sweeper's periodic
+    pass offers them, or gives them back to the public once nobody waits for them."""
+    set_aside = or_(Event.set_aside_tickets > 0, exists().where(TicketType.event_id == Event.id, TicketType.set_aside > 0))
+    return db.session.scalars(
+        select(Event.id).where(set_aside, Event.status == EventStatus.SCHEDULED, Event.date > utcnow())
+    ).all()
