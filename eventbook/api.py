@@ -2,7 +2,8 @@
 
 - `Api` documents the bearer scheme, the one error envelope, the server and the request
   examples (eventbook/examples.py), and serves the document with its own address.
-- `Blueprint.auth(...)` declares who may call a view and documents the 401/403.
+- `Blueprint.auth(...)` declares who may call a view and documents the 401/403;
+  `Blueprint.no_body` marks a view that takes no body (any field sent is unknown: 422).
 - `ArgsParser` reads JSON bodies through `eventbook.web.Request.get_json` (every body
   that is not a JSON object is a 400 there) and keys field errors by field name.
 """
@@ -133,3 +134,19 @@ class Blueprint(flask_smorest.Blueprint):
             return self.doc(security=security)(documented)
 
         return decorator
+
+    @staticmethod
+    def no_body(view):
+        """A view that takes no body: a JSON object with fields in it is a 422, as unknown
+        fields are anywhere (no body, or `{}`, is fine)."""
+
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            sent = flask.request.content_length or flask.request.headers.get("Transfer-Encoding")
+            body = flask.request.get_json() if sent and flask.request.is_json else None
+            if body:
+                error(422, "validation_error", "The request has invalid fields",
+                      errors={name: ["Unknown field."] for name in body})
+            return view(*args, **kwargs)
+
+        return wrapper

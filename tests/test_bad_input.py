@@ -126,6 +126,33 @@ def test_optional_bodies_may_be_absent_but_not_empty_json(client, organizer, mak
     assert client.post("/api/auth/logout", headers=organizer.headers).status_code == 204
 
 
+def test_operations_that_take_no_body_refuse_any_field_and_change_nothing(client, customer, organizer, admin, shop,
+                                                                          make_event):
+    spec = client.get("/api/openapi.json").get_json()
+    refused = []
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            if method not in ("post", "put", "patch", "delete") or "requestBody" in operation:
+                continue
+            url = re.sub(r"\{[^}]+\}", "1", path)
+            for actor in (customer, organizer, admin):  # the first role whose request gets past authorization
+                token = actor.refresh_token if path.endswith("/refresh") else actor.token
+                response = client.open(url, method=method.upper(), json={"unknownField": 1},
+                                       headers={"Authorization": f"Bearer {token}"})
+                if response.status_code not in (401, 403):
+                    break
+            body = assert_envelope(response, 422, "validation_error")
+            assert body["errors"] == {"unknownField": ["Unknown field."]}, (method, path)
+            refused.append(f"{method.upper()} {path}")
+    assert len(refused) >= 8, refused  # refresh, deletes, cancel, confirm
+    event = make_event(totalTickets=3)
+    booking = shop.book(customer, event["id"], 1).get_json()
+    url = f"/api/bookings/{booking['id']}/cancel"
+    assert_envelope(client.post(url, json={"status": "CONFIRMED"}, headers=customer.headers), 422, "validation_error")
+    assert shop.available(event["id"]) == 2  # not cancelled
+    assert client.post(url, json={}, headers=customer.headers).get_json()["status"] == "CANCELLED"  # {} is no field
+
+
 # -- headers ----------------------------------------------------------------------------
 
 

@@ -53,6 +53,7 @@ def login(data):
 
 @blp.route("/refresh", methods=["POST"])
 @blp.auth(refresh=True, cookie=True)
+@blp.no_body
 @blp.response(200, RefreshedSchema, headers=cookies.SET_COOKIE_DOC)
 @blp.alt_response(401, description="unauthorized, refresh_token_reused (every token of that login is revoked)")
 def refresh():

@@ -63,6 +63,7 @@ class Booking(MethodView):
 
 @blp.route(f"/{BOOKING_ID}/cancel", methods=["POST"])
 @blp.auth()
+@blp.no_body
 @blp.response(200, BookingSchema)
 @blp.alt_response(403, description="forbidden: the event's organizer sees the booking but may not cancel it")
 @blp.alt_response(404, description="not_found")

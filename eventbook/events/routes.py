@@ -61,6 +61,7 @@ class Event(MethodView):
     patch = put  # API.md: PUT and PATCH both take any subset of the fields
 
     @blp.auth(Role.ORGANIZER, Role.ADMIN)
+    @blp.no_body
     @blp.response(204)
     @blp.alt_response(404, description="not_found")
     def delete(self, event_id):
@@ -106,6 +107,7 @@ class TicketType(MethodView):
         return service.change_ticket_type(event_id, type_id, current_user, data)
 
     @blp.auth(Role.ORGANIZER, Role.ADMIN)
+    @blp.no_body
     @blp.response(204)
     @blp.alt_response(404, description="not_found")
     @blp.alt_response(409, description="capacity_below_sold (tickets of it were sold or held)")

@@ -39,6 +39,7 @@ class Hold(MethodView):
         return service.visible(hold_id, current_user)
 
     @blp.auth()
+    @blp.no_body
     @blp.response(204)
     @blp.alt_response(404, description="not_found")
     def delete(self, hold_id):
@@ -48,6 +49,7 @@ class Hold(MethodView):
 
 @blp.route(f"/{HOLD_ID}/confirm", methods=["POST"])
 @blp.auth(Role.CUSTOMER)
+@blp.no_body
 @blp.arguments(IdempotencyHeader(), location="headers")
 @blp.response(201, BookingSchema, headers=LOCATION)
 @blp.alt_response(200, schema=BookingSchema, description="the hold was confirmed before: its booking")

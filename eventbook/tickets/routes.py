@@ -53,6 +53,7 @@ def check_in(data, event_id):
 
 @blp.route(f"/events/{EVENT_ID}/check-ins/{TICKET_ID}", methods=["DELETE"])
 @blp.auth(Role.ORGANIZER, Role.ADMIN)
+@blp.no_body
 @checkin_limit
 @blp.response(204)
 @blp.alt_response(404, description="not_found: no such event, or the ticket is not of this event")

@@ -46,6 +46,7 @@ class Mine(MethodView):
         return service.mine(event_id, current_user)
 
     @blp.auth(Role.CUSTOMER)
+    @blp.no_body
     @blp.response(204)
     def delete(self, event_id):
         """Leave an event's waiting list (an offer made to you is released)"""
