@@ -132,6 +132,31 @@ def test_the_etag_changes_with_every_seat(client, shop, customer, organizer, sea
     assert len(set(tags)) == len(tags)
 
 
+def test_a_type_added_to_a_seated_event_has_no_tickets_until_the_map_gives_it_seats(client, shop, organizer, seated):
+    event_id, types = seated
+    ok(put_map(client, organizer, event_id, seat_map(types["Stalls"], types["Balcony"])))
+    added = ok(client.post(f"/api/events/{event_id}/ticket-types", json={"name": "VIP", "price": "99.00", "quantity": 50},
+                           headers=organizer.headers), 201)
+    assert (added["quantity"], added["availableQuantity"]) == (0, 0)  # its quantity is its seats: none yet
+    body = {"sections": [{"name": "Royal box", "ticketTypeId": added["id"], "rows": [{"label": "R", "from": 1, "to": 4}]}]}
+    ok(put_map(client, organizer, event_id, body))
+    assert shop.types(event_id)["VIP"]["availableQuantity"] == 4
+
+
+def test_an_etag_never_matches_another_event_that_got_the_same_id(client, organizer, make_event, shop):
+    # SQLite may give a removed event's id to the next one; PostgreSQL never does.
+    first = make_event(seating="RESERVED", totalTickets=2, ticketTypes=[{"name": "A", "price": "1.00", "quantity": 2}])
+    ok(put_map(client, organizer, first["id"], {"sections": [{"name": "S", "ticketTypeId": first["ticketTypes"][0]["id"],
+                                                              "rows": [{"label": "1", "from": 1, "to": 2}]}]}))
+    tag = client.get(f"/api/events/{first['id']}/seats").headers["ETag"]
+    assert client.delete(f"/api/events/{first['id']}", headers=organizer.headers).status_code == 204  # removed
+    second = make_event(seating="RESERVED", totalTickets=3, ticketTypes=[{"name": "B", "price": "1.00", "quantity": 3}])
+    ok(put_map(client, organizer, second["id"], {"sections": [{"name": "T", "ticketTypeId": second["ticketTypes"][0]["id"],
+                                                               "rows": [{"label": "1", "from": 1, "to": 3}]}]}))
+    again = client.get(f"/api/events/{second['id']}/seats", headers={"If-None-Match": tag})
+    assert len(ok(again)) == 3 and again.headers["ETag"] != tag
+
+
 def test_who_may_put_a_map(client, make_user, customer, organizer, seated):
     event_id, types = seated
     body = seat_map(types["Stalls"], types["Balcony"])

@@ -155,6 +155,19 @@ def test_logout_clears_the_cookies_and_revokes_their_token(client, customer):
     assert_401(refresh_by_cookie(client, headers={"X-CSRF-Token": csrf}))
 
 
+def test_a_cookie_refresh_of_a_login_ended_elsewhere_clears_the_cookies(app, client, customer):
+    forged = refresh_by_cookie(client, headers={"X-CSRF-Token": "forged-value"})
+    assert_401(forged)
+    assert not forged.headers.getlist("Set-Cookie")  # another site's request must not log the browser out
+    assert app.test_client().post("/api/auth/logout", headers=customer.headers).status_code == 204  # elsewhere
+    response = refresh_by_cookie(client)
+    assert_401(response)
+    cookies = set_cookies(response)
+    for name, path in ((REFRESH, "/api/auth"), (CSRF, "/")):
+        assert (cookies[name].value, cookies[name]["path"], cookies[name]["max-age"]) == ("", path, "0")
+    assert client.get_cookie(REFRESH, path="/api/auth") is None
+
+
 def test_tokens_from_before_families_keep_working_until_they_expire(app, client, customer):
     with app.app_context():
         access, refresh = create_access_token(str(customer.id)), create_refresh_token(str(customer.id))

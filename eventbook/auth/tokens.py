@@ -1,7 +1,8 @@
 """flask-jwt-extended, wired to our users, our revocation table and our error envelope."""
 
-from flask import g
+from flask import g, request
 
+from eventbook.auth import cookies
 from eventbook.auth.service import token_owner
 from eventbook.errors import envelope
 from eventbook.extensions import jwt
@@ -40,12 +41,22 @@ def invalid_token(_reason):
 
 @jwt.expired_token_loader
 def expired_token(_header, _payload):
-    return _unauthorized("Token has expired")
+    return _session_over(_unauthorized("Token has expired"))
 
 
 @jwt.revoked_token_loader
 def revoked_token(_header, _payload):
-    return _unauthorized(g.pop("token_refusal", None) or "Token has been revoked")
+    return _session_over(_unauthorized(g.pop("token_refusal", None) or "Token has been revoked"))
+
+
+def _session_over(response):
+    """A refresh refused for a token that is ours but expired or revoked (logged out
+    elsewhere, its login revoked, its user disabled): that session is over, and its
+    cookies go too. Only for such tokens: a request without one, or with a bad CSRF
+    value, could come from another site, and must not log the browser out."""
+    if request.endpoint == "auth.refresh":
+        cookies.clear_session(response)
+    return response
 
 
 @jwt.user_lookup_error_loader

@@ -172,6 +172,9 @@ def add_ticket_type(event_id, user, data):
         error(422, "validation_error", "The request has invalid fields",
               errors={"_schema": [f"An event has at most {MAX_TYPES} ticket types."]})
     _name_free(event, data["name"])
+    data = dict(data)
+    if event.seating == Seating.RESERVED:  # its quantity is its seats: none until the map gives it some
+        data["quantity"] = 0
     ticket_type = TicketType(event_id=event_id, available_quantity=data["quantity"], **data)
     db.session.add(ticket_type)
     event.updated_at = utcnow()

@@ -63,8 +63,10 @@ class Seats(MethodView):
 
 
 def etag(event_id, version, section):
-    """The seat list's ETag: the map's version, and which section was asked for."""
-    tag = f"seats-{event_id}-{version}"
+    """The seat list's ETag: the event (its id and creation), the map's version, and which
+    section was asked for."""
+    seats_version, created_at = version
+    tag = f"seats-{event_id}-{created_at:%Y%m%d%H%M%S%f}-{seats_version}"
     if section is not None:
         tag += "-" + hashlib.sha256(section.encode()).hexdigest()[:16]
     return tag

@@ -89,12 +89,13 @@ def _refuse(status, code, message, **extra):
 
 
 def version(event_id):
-    """The seat map's version (it moves with every change of a seat), in one small read."""
+    """(the seat map's version, which moves with every change of a seat; when its event was
+    created, since SQLite may give a removed event's id to a new one), in one small read."""
     with autocommit() as connection:
-        found = connection.scalar(select(Event.seats_version).where(Event.id == event_id))
+        found = connection.execute(select(Event.seats_version, Event.created_at).where(Event.id == event_id)).first()
     if found is None:
         error(404, "not_found", "Event not found")
-    return found
+    return tuple(found)
 
 
 def pages(event_id, section=None):
