@@ -7,9 +7,10 @@ other pages in `Link` (RFC 8288). docs/search.md tells the whole story.
   walked by cursor: `next` carries `after`, the keyset of the page's last item, and a
   request with `after` seeks to it instead of counting rows past an offset, so every
   page costs the same however deep it is.
-- `X-Total-Count` is exact on SQLite. On PostgreSQL it is exact when the planner expects
-  at most LIST_COUNT_EXACT_MAX items; above that it is the planner's estimate, so a
-  large list is never counted row by row.
+- `X-Total-Count` is exact on SQLite, and on the last page of any list (the items before
+  it and on it). On other pages on PostgreSQL it is exact when the planner expects at
+  most LIST_COUNT_EXACT_MAX items; above that it is the planner's estimate, so a large
+  list is never counted row by row.
 - Links are relative (`</api/events?page=2>`), or absolute under PUBLIC_URL when set:
   never built from the request's Host header.
 """
@@ -29,8 +30,9 @@ from eventbook.schemas import MAX_INT
 
 HEADERS_DOC = {
     "X-Total-Count": {
-        "description": "number of items on all pages: exact up to LIST_COUNT_EXACT_MAX (1000 by default); "
-        "above it, on PostgreSQL, the query planner's estimate (never below LIST_COUNT_EXACT_MAX + 1)",
+        "description": "number of items on all pages: exact on a list's last page, and up to LIST_COUNT_EXACT_MAX "
+        "(1000 by default) as the query planner expects it; above that, on other pages on PostgreSQL, the planner's "
+        "estimate (never below LIST_COUNT_EXACT_MAX + 1)",
         "schema": {"type": "integer"},
     },
     "Link": {
@@ -56,7 +58,10 @@ def paginate(stmt, args, entity, keyset=None):
     items = rows.unique().all()
     more = len(items) > per_page
     items = items[:per_page]
-    total = count(stmt, entity)
+    if not more and after is None and (items or page == 1):
+        total = (page - 1) * per_page + len(items)  # this page is the list's last: the total is known
+    else:
+        total = count(stmt, entity)
 
     last = max(1, -(-total // per_page))
     if more:

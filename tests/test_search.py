@@ -179,7 +179,17 @@ def test_above_the_exact_limit_the_total_may_be_estimated_but_paging_stays_exact
         assert total >= 3  # the planner's estimate, never below LIST_COUNT_EXACT_MAX + 1
     seen, _, _ = walk(client, "/api/events?perPage=2")
     assert seen == [f"event {n}" for n in range(5)]
-    assert "next" not in links(client.get("/api/events?perPage=2&page=3"))
+    last = client.get("/api/events?perPage=2&page=3")
+    assert "next" not in links(last) and last.headers["X-Total-Count"] == "5"  # the last page knows the total
+    assert client.get("/api/events?perPage=10").headers["X-Total-Count"] == "5"  # one page: all of it
+
+
+@pytest.mark.parametrize("config_overrides", [{"LIST_COUNT_EXACT_MAX": 1}])
+def test_a_list_on_one_page_has_its_exact_total_whatever_the_planner_expects(client, make_event):
+    for n in range(3):
+        make_event(title=f"event {n}", date=in_days(n + 1))
+    response = client.get("/api/events?perPage=20")
+    assert len(response.get_json()) == 3 and response.headers["X-Total-Count"] == "3"
 
 
 def test_flask_db_check_is_clean(app):
