@@ -53,7 +53,9 @@ def register_extensions(app):
     ratelimits.init_app(app)
     if app.config["CORS_ORIGINS"]:
         cors.init_app(app, resources={r"/api/*": {"origins": app.config["CORS_ORIGINS"]}},
-                      expose_headers=["X-Total-Count", "Link", "X-Request-ID", "Location", "Retry-After"])
+                      expose_headers=["X-Total-Count", "Link", "X-Request-ID", "Location", "Retry-After", "ETag",
+                                      "Idempotent-Replayed", "X-RateLimit-Limit", "X-RateLimit-Remaining",
+                                      "X-RateLimit-Reset"])
     Dispatcher(app)
     HoldSweeper(app)
     sales.init_app(app, make_url(app.config["SQLALCHEMY_DATABASE_URI"]).get_backend_name())

@@ -137,7 +137,8 @@ def test_cors_allows_the_configured_origins_only(client):
     assert allowed.headers["Access-Control-Allow-Origin"] == "https://app.example"
     # a cache must not hand this answer to another origin
     assert "Origin" in allowed.headers.get("Vary", "") or "no-store" in allowed.headers.get("Cache-Control", "")
-    assert "X-Request-ID" in allowed.headers.get("Access-Control-Expose-Headers", "")
+    exposed = {name.strip() for name in allowed.headers.get("Access-Control-Expose-Headers", "").split(",")}
+    assert {"X-Request-ID", "X-Total-Count", "Link", "Retry-After", "ETag", "Idempotent-Replayed"} <= exposed
 
     preflight = client.options(
         "/api/bookings",
