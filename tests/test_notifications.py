@@ -493,9 +493,10 @@ def test_full_queue_neither_blocks_nor_drops(app, client, shop, make_user, make_
         started = time.monotonic()
         ok(shop.book(person, event["id"]), 201)
         took.append(time.monotonic() - started)
-    budget = 0.3 * 6 / 2
-    assert max(took) < budget, f"a booking waited for the queue: {took}"
-    assert sum(took) < 1.8, f"bookings waited for deliveries: {took}"
+    # Waiting for the queue, bookings 3 to 6 would each wait for a delivery (300 ms); one
+    # booking slowed by the machine (a CI run saw one take 3.7 s) is not that.
+    waited = [seconds for seconds in took if seconds >= 0.3]
+    assert len(waited) <= 1, f"bookings waited for the queue: {took}"
 
     jobs = health_jobs(client)
     assert jobs["pending"] >= 3, jobs  # the overflow waits as PENDING rows...

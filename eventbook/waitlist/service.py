@@ -9,7 +9,7 @@ by whichever process gets there first.
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import exc, exists, func, insert, or_, select, update
+from sqlalchemy import exc, func, insert, or_, select, update
 
 from eventbook import inventory, waitlist
 from eventbook.database import retry_deadlocks
@@ -205,7 +205,8 @@ def events_to_offer():
     """Scheduled events to come with tickets set aside, by a type or by the event itself
     (a ticket of another type comes back while someone waits): the sweeper's periodic
     pass offers them, or gives them back to the public once nobody waits for them."""
-    set_aside = or_(Event.set_aside_tickets > 0, exists().where(TicketType.event_id == Event.id, TicketType.set_aside > 0))
+    by_a_type = select(TicketType.event_id).where(TicketType.set_aside > 0)  # read once, not per event
+    set_aside = or_(Event.set_aside_tickets > 0, Event.id.in_(by_a_type))
     return db.session.scalars(
         select(Event.id).where(set_aside, Event.status == EventStatus.SCHEDULED, Event.date > utcnow())
     ).all()
