@@ -77,7 +77,8 @@ class Api(flask_smorest.Api):
     ERROR_SCHEMA = ErrorSchema
 
     def init_app(self, app, *, spec_kwargs=None):
-        spec_kwargs = {"servers": [SERVER], "extra_plugins": [ExamplesPlugin(), RulesPlugin(), ErrorsPlugin()], **(spec_kwargs or {})}
+        plugins = [ExamplesPlugin(), RulesPlugin(), ErrorsPlugin()]
+        spec_kwargs = {"servers": [SERVER], "extra_plugins": plugins, **(spec_kwargs or {})}
         super().init_app(app, spec_kwargs=spec_kwargs)
         self.spec.components.security_scheme(
             "bearerAuth",
