@@ -45,8 +45,7 @@ def take_event():
         .where(
             _events.c.id == bindparam("event", type_=Integer),
             _events.c.available_tickets >= bindparam("tickets", type_=Integer),
-            _events.c.status == EventStatus.SCHEDULED,
-            _events.c.date > _NOW,
+            *scheduled_ahead(_NOW),
             _events.c.seating == case((seat_changes == 1, Seating.RESERVED), else_=Seating.GENERAL),
         )
         .values(
@@ -57,10 +56,15 @@ def take_event():
     )
 
 
+def scheduled_ahead(now):
+    """SQL conditions on an events row: scheduled, and not started by `now`."""
+    return _events.c.status == EventStatus.SCHEDULED, _events.c.date > now
+
+
 def on_sale_event(event_id, now=_NOW):
-    """SQL: the event `event_id` (a column or a value) is scheduled and has not started:
-    what a hold's confirm asks of it, as taking asks it of the event's row."""
-    return exists().where(_events.c.id == event_id, _events.c.status == EventStatus.SCHEDULED, _events.c.date > now)
+    """SQL: the event `event_id` (a column or a value) is on sale: what a hold's confirm
+    asks of it, as taking asks it of the event's row."""
+    return exists().where(_events.c.id == event_id, *scheduled_ahead(now))
 
 
 def take_types(wanted):

@@ -45,7 +45,7 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.exc import DBAPIError
 
 from eventbook import inventory
-from eventbook.database import DEADLOCK, Prepared, autocommit
+from eventbook.database import Prepared, autocommit, retry_deadlocks
 from eventbook.extensions import db
 from eventbook.models import (
     Booking,
@@ -100,25 +100,23 @@ def confirm(hold_id, customer_id, email, key, now):
 
 
 def _run(statement, values):
-    """Run one sales statement; it commits by itself. A deadlock victim was rolled back
-    whole and runs again (up to three times in all): a concurrent writer that locks the
-    event before the holds (an event's cancel) can cross a confirm or a sweep, which
-    lock a hold before its event, and the client sees the outcome, not the deadlock."""
+    """Run one sales statement; it commits by itself."""
     _end_session_transaction()
-    for attempt in range(3):
-        try:
-            with autocommit() as connection:
-                row = statement.execute(connection, values).mappings().first()
-            break
-        except DBAPIError as failure:
-            code = getattr(failure.orig, "pgcode", None)
-            if code == NOT_WHOLE:
-                raise NotTaken() from None
-            if code != DEADLOCK or attempt == 2:
-                raise
+    row = _execute(statement, values)
     if row is None:
         raise NotTaken()
     return row
+
+
+@retry_deadlocks  # a writer that locks the event before its holds (a cancel) can cross a confirm or a sweep
+def _execute(statement, values):
+    try:
+        with autocommit() as connection:
+            return statement.execute(connection, values).mappings().first()
+    except DBAPIError as failure:
+        if getattr(failure.orig, "pgcode", None) == NOT_WHOLE:
+            raise NotTaken() from None
+        raise
 
 
 def _end_session_transaction():

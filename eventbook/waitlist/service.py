@@ -208,5 +208,5 @@ def events_to_offer():
     by_a_type = select(TicketType.event_id).where(TicketType.set_aside > 0)  # read once, not per event
     set_aside = or_(Event.set_aside_tickets > 0, Event.id.in_(by_a_type))
     return db.session.scalars(
-        select(Event.id).where(set_aside, Event.status == EventStatus.SCHEDULED, Event.date > utcnow())
+        select(Event.id).where(set_aside, *inventory.scheduled_ahead(utcnow()))
     ).all()
