@@ -1,7 +1,13 @@
 """Accounts and tokens: register, login, refresh, logout, me, and `flask create-admin`."""
 
-import pytest
+import threading
+import time
 
+import jwt
+import pytest
+import sqlalchemy as sa
+
+from tests import support
 from tests.support import PASSWORD, bearer
 
 USER_KEYS = {"id", "email", "name", "role", "createdAt", "disabled"}
@@ -188,6 +194,33 @@ def test_logout_refuses_a_body_token_that_is_not_a_refresh_token(client, custome
     refresh_token = customer.token if refresh_token == "access" else refresh_token
     response = client.post("/api/auth/logout", json={"refreshToken": refresh_token}, headers=customer.headers)
     assert_error(response, 401, "unauthorized")
+
+
+@pytest.mark.postgresql_only("SQLite has one writer at a time: two logouts never overlap")
+def test_a_logout_racing_another_still_revokes_the_other_login(app, database_url, customer, login):
+    """Two logouts with the same access token at once, one also naming another login's
+    refresh token: the second to insert the access token's revocation fails on its key,
+    and must not lose that other login's revocation with it."""
+    other = login(customer.email)
+    jti = jwt.decode(customer.token, options={"verify_signature": False})["jti"]
+    answers = []
+    engine = sa.create_engine(support._normalized(database_url))
+    try:
+        with engine.connect() as racing:  # the other logout, between its insert and its commit
+            racing.execute(sa.text("INSERT INTO revoked_tokens (jti, expires_at) VALUES (:jti, now() + interval '1 hour')"),
+                           {"jti": jti})
+            logout = threading.Thread(target=lambda: answers.append(app.test_client().post(
+                "/api/auth/logout", json={"refreshToken": other.refresh_token}, headers=customer.headers)))
+            logout.start()
+            time.sleep(0.5)  # the logout has revoked the families and waits on the access token's key
+            racing.commit()
+            logout.join(30)
+    finally:
+        engine.dispose()
+    assert answers[0].status_code == 204
+    client = app.test_client()
+    assert_error(client.post("/api/auth/refresh", headers=bearer(other.refresh_token)), 401, "unauthorized")
+    assert_error(client.get("/api/auth/me", headers=other.headers), 401, "unauthorized")
 
 
 def test_second_logout_with_the_same_token_is_401(client, customer):

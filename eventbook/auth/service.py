@@ -117,7 +117,23 @@ def _refresh_lifetime():
 
 def revoke(*payloads):
     """Revoke the tokens with these decoded payloads and their families (already revoked
-    ones are fine). Expired rows are deleted by `eventbook.housekeeping`."""
+    ones are fine). Expired rows are deleted by `eventbook.housekeeping`.
+
+    A token revoked by another request in the meantime (two logouts at once) fails the
+    insert and rolls back this whole transaction, families included: it runs again, and
+    then finds that token revoked."""
+    for attempt in range(3):
+        try:
+            _revoke(payloads)
+            db.session.commit()
+            return
+        except exc.IntegrityError:
+            db.session.rollback()
+            if attempt == 2:
+                raise
+
+
+def _revoke(payloads):
     now = utcnow()
     families = {payload[FAMILY] for payload in payloads if payload.get(FAMILY) is not None}
     if families:
@@ -126,10 +142,6 @@ def revoke(*payloads):
         expires = datetime.fromtimestamp(payload["exp"], timezone.utc)
         if expires > now and db.session.get(RevokedToken, payload["jti"]) is None:
             db.session.add(RevokedToken(jti=payload["jti"], expires_at=expires))
-    try:
-        db.session.commit()
-    except exc.IntegrityError:  # revoked concurrently: the outcome is the same
-        db.session.rollback()
 
 
 def revoke_sessions(user_id):
