@@ -96,8 +96,48 @@ def test_a_hold_past_its_expiry_is_never_confirmed_even_before_the_sweep(app, sh
     held = ok(shop.hold(customer, event["id"], 2), 201)
     expire(held["id"])
     refused(shop.confirm(customer, held["id"]), 409, "hold_expired")
-    assert shop.available(event["id"]) == 3  # not given back yet: that is the sweeper's
-    assert ok(shop.client.get(f"/api/holds/{held['id']}", headers=customer.headers))["status"] == "HELD"
+    assert shop.available(event["id"]) == 5  # the refused confirm expired it, as the sweep would have
+    assert ok(shop.client.get(f"/api/holds/{held['id']}", headers=customer.headers))["status"] == "EXPIRED"
+    refused(shop.confirm(customer, held["id"]), 409, "hold_expired")
+    assert shop.available(event["id"]) == 5  # back once
+
+
+@pytest.mark.parametrize("config_overrides", [{"NOTIFY_AUTOSTART": False}])  # no sweeper runs at all
+def test_a_hold_past_its_expiry_reads_expired_before_the_sweep(app, shop, customer, admin, make_event, expire):
+    event = make_event(totalTickets=5)
+    held = ok(shop.hold(customer, event["id"], 2), 201)
+    expire(held["id"])
+    assert shop.available(event["id"]) == 3  # nothing has looked at it yet
+    for reader in (customer, admin):
+        assert ok(shop.client.get(f"/api/holds/{held['id']}", headers=reader.headers))["status"] == "EXPIRED"
+    assert shop.available(event["id"]) == 5  # its tickets came back once, when it was read
+    assert shop.release(customer, held["id"]).status_code == 204  # an expired hold stays EXPIRED
+    assert ok(shop.client.get(f"/api/holds/{held['id']}", headers=customer.headers))["status"] == "EXPIRED"
+    assert shop.available(event["id"]) == 5
+
+
+@pytest.mark.parametrize("config_overrides", [{"NOTIFY_AUTOSTART": False}])  # no sweeper runs at all
+def test_a_customer_holds_again_as_soon_as_their_hold_expired(app, shop, customer, make_user, make_event, expire):
+    """Past expiresAt a hold no longer counts against one HELD hold per customer, even
+    when it had the event's last tickets and no sweep has ended it yet."""
+    event = make_event(totalTickets=3)
+    held = ok(shop.hold(customer, event["id"], 3), 201)
+    refused(shop.hold(make_user(), event["id"], 1), 409, "sold_out")
+    expire(held["id"])
+    again = ok(shop.hold(customer, event["id"], 2), 201)
+    assert ok(shop.client.get(f"/api/holds/{held['id']}", headers=customer.headers))["status"] == "EXPIRED"
+    assert shop.available(event["id"]) == 1
+    refused(shop.hold(customer, event["id"], 1), 409, "already_holding")  # the new one has not expired
+    expire(again["id"])
+    other = make_event(totalTickets=3)
+    ok(shop.hold(customer, other["id"], 1), 201)
+    ok(shop.hold(customer, event["id"], 3), 201)  # the new hold's own tickets came back first
+    assert shop.available(event["id"]) == 0
+    roomy = make_event(totalTickets=10)  # tickets to spare: the one-HELD-hold rule is what refuses first
+    first = ok(shop.hold(customer, roomy["id"], 4), 201)
+    expire(first["id"])
+    ok(shop.hold(customer, roomy["id"], 4), 201)
+    assert shop.available(roomy["id"]) == 6
 
 
 def test_the_sweeper_gives_expired_tickets_back(app, client, shop, customer, make_event, expire):

@@ -35,8 +35,11 @@ class Hold(MethodView):
     @blp.response(200, HoldSchema)
     @blp.alt_response(404, description="not_found (also when the caller may not see it)")
     def get(self, hold_id):
-        """One hold (its customer, or an admin)"""
-        return service.visible(hold_id, current_user)
+        """One hold (its customer, or an admin)
+
+        A hold past `expiresAt` reads `EXPIRED` even before the sweep: reading it ends it,
+        and its tickets come back."""
+        return service.current(hold_id, current_user)
 
     @blp.auth()
     @blp.no_body

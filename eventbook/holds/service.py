@@ -23,14 +23,22 @@ def hold(customer, data):
     now = utcnow()
     order = order_of(customer, data, now)
     expires_at = now + timedelta(seconds=current_app.config["HOLD_SECONDS"])
-    try:
-        sold = sales.hold(order, expires_at)
-    except sales.NotTaken:
-        refusal.explain(order, for_hold=True)
-    except exc.IntegrityError:
-        db.session.rollback()
-        error(409, "already_holding", "You already hold tickets for this event: confirm or release that hold")
-    return sold.written or db.session.get(Hold, sold.id)
+    for first_try in (True, False):
+        try:
+            sold = sales.hold(order, expires_at)
+            return sold.written or db.session.get(Hold, sold.id)
+        except (sales.NotTaken, exc.IntegrityError) as refused:
+            db.session.rollback()
+            if first_try and _end_if_due(_own_hold(customer.id, order.event_id), now):
+                continue  # the customer's own hold had expired, and no sweep had ended it yet
+            if isinstance(refused, sales.NotTaken):
+                refusal.explain(order, for_hold=True)
+            error(409, "already_holding", "You already hold tickets for this event: confirm or release that hold")
+
+
+def _own_hold(customer_id, event_id):
+    return db.session.scalar(select(Hold).where(
+        Hold.user_id == customer_id, Hold.event_id == event_id, Hold.status == HoldStatus.HELD))
 
 
 def visible(hold_id, user):
@@ -39,6 +47,27 @@ def visible(hold_id, user):
     if held is None or not (user.role == Role.ADMIN or held.user_id == user.id):
         error(404, "not_found", "Hold not found")
     return held
+
+
+@retry_deadlocks
+def current(hold_id, user):
+    """`visible`, as the hold is now: one past its expiry that no sweep has ended yet is
+    expired first."""
+    held = visible(hold_id, user)
+    if _end_if_due(held, utcnow()):
+        held = db.session.get(Hold, hold_id, populate_existing=True)
+    return held
+
+
+def _end_if_due(held, now):
+    """Expire `held` (a Hold or None) if it is HELD past its expiry, as the sweep would:
+    its tickets come back, exactly once however this races with the sweep (`end`).
+    Whether it was due."""
+    if held is None or held.status != HoldStatus.HELD or held.expires_at > now:
+        return False
+    if end([held.id], HoldStatus.EXPIRED, now):
+        waitlist.offer_soon(held.event_id)
+    return True
 
 
 def confirm(hold_id, customer, idempotency_key=None):
@@ -68,6 +97,7 @@ def _not_confirmed(hold_id, customer, now):
     held = db.session.get(Hold, hold_id, populate_existing=True)
     if held is None or held.user_id != customer.id:
         error(404, "not_found", "Hold not found")
+    _end_if_due(held, now)
     if held.status == HoldStatus.CONFIRMED:
         return load(held.booking_id), 200, False
     if held.status == HoldStatus.HELD and held.expires_at > now:
@@ -78,7 +108,7 @@ def _not_confirmed(hold_id, customer, now):
 @retry_deadlocks
 def release(hold_id, user):
     """Give a HELD hold's tickets and seats back (nothing happens once it is not HELD)."""
-    held = visible(hold_id, user)
+    held = current(hold_id, user)  # one past its expiry is EXPIRED, not RELEASED
     if end([held.id], HoldStatus.RELEASED, utcnow()):
         waitlist.offer_soon(held.event_id)
 
