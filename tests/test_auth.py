@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from tests import support
 from tests.support import PASSWORD, bearer
 
-USER_KEYS = {"id", "email", "name", "role", "createdAt", "disabled"}
+USER_KEYS = {"id", "email", "name", "role", "createdAt"}
 
 
 def register(client, **fields):

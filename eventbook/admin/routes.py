@@ -3,7 +3,7 @@ from flask_jwt_extended import current_user
 from eventbook.admin import service
 from eventbook.admin.schemas import UserChangeSchema, UserQueryArgs
 from eventbook.api import Blueprint
-from eventbook.auth.schemas import UserSchema
+from eventbook.auth.schemas import AdminUserSchema
 from eventbook.models import Role, User
 from eventbook.pagination import HEADERS_DOC, paginate
 
@@ -13,7 +13,7 @@ blp = Blueprint("admin", __name__, url_prefix="/api/admin", description="Adminis
 @blp.route("/users")
 @blp.auth(Role.ADMIN)
 @blp.arguments(UserQueryArgs(), location="query")
-@blp.response(200, UserSchema(many=True), headers=HEADERS_DOC)
+@blp.response(200, AdminUserSchema(many=True), headers=HEADERS_DOC)
 def users(args):
     """Accounts, oldest first, filtered by text (email or name) and role"""
     return paginate(service.users(args), args, User)
@@ -21,8 +21,8 @@ def users(args):
 
 @blp.route("/users/<int(max=2147483647):user_id>", methods=["PATCH"])
 @blp.auth(Role.ADMIN)
-@blp.arguments(UserChangeSchema())
-@blp.response(200, UserSchema)
+@blp.arguments(UserChangeSchema(), required=False)
+@blp.response(200, AdminUserSchema)
 @blp.alt_response(404, description="not_found")
 def change_user(data, user_id):
     """Change an account's role or disable it (not one's own)"""

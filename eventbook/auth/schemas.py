@@ -46,6 +46,11 @@ class UserSchema(Schema):
     name = fields.String(dump_only=True, allow_none=True)
     role = fields.String(dump_only=True, metadata={"enum": [Role.CUSTOMER, Role.ORGANIZER, Role.ADMIN]})
     created_at = UTCDateTime(dump_only=True)
+
+
+class AdminUserSchema(UserSchema):
+    """A user as administration sees it: with `disabled`."""
+
     disabled = fields.Boolean(dump_only=True, metadata={"description": "a disabled account cannot log in"})
 
 
