@@ -155,6 +155,30 @@ def test_logout_clears_the_cookies_and_revokes_their_token(client, customer):
     assert_401(refresh_by_cookie(client, headers={"X-CSRF-Token": csrf}))
 
 
+def test_logout_by_the_session_cookie_alone(client, customer):
+    """A page that lost its access token (a reload) still logs out: the cookie, with its
+    CSRF header, is a token of the login."""
+    assert_401(client.post("/api/auth/logout"))  # the cookie without its CSRF header: nothing happens
+    assert client.get("/api/auth/me", headers=customer.headers).status_code == 200
+    rotated = refresh_by_cookie(client).get_json()  # the cookie now holds the rotated token
+    response = client.post("/api/auth/logout", headers=csrf_header(client))
+    assert response.status_code == 204
+    cookies = set_cookies(response)
+    assert (cookies[REFRESH].value, cookies[CSRF].value) == ("", "")
+    assert client.get_cookie(REFRESH, path="/api/auth") is None
+    # the whole login is over
+    assert_401(client.get("/api/auth/me", headers=bearer(rotated["token"])))
+    assert_401(client.post("/api/auth/refresh", headers=bearer(rotated["refreshToken"])))
+
+
+def test_a_cookie_logout_of_a_login_ended_elsewhere_clears_the_cookies(app, client, customer):
+    csrf = csrf_header(client)
+    assert app.test_client().post("/api/auth/logout", headers=customer.headers).status_code == 204  # elsewhere
+    response = client.post("/api/auth/logout", headers=csrf)
+    assert_401(response)
+    assert client.get_cookie(REFRESH, path="/api/auth") is None
+
+
 def test_a_cookie_refresh_of_a_login_ended_elsewhere_clears_the_cookies(app, client, customer):
     forged = refresh_by_cookie(client, headers={"X-CSRF-Token": "forged-value"})
     assert_401(forged)

@@ -68,7 +68,7 @@ def refresh():
 
 
 @blp.route("/logout", methods=["POST"])
-@blp.auth(any_token=True)
+@blp.auth(refresh=True, any_token=True, cookie=True)  # any bearer token, or the session cookie
 @blp.arguments(LogoutSchema(), required=False)
 @blp.response(204, headers=cookies.SET_COOKIE_DOC)
 def logout(data):

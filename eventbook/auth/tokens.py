@@ -50,11 +50,11 @@ def revoked_token(_header, _payload):
 
 
 def _session_over(response):
-    """A refresh refused for a token that is ours but expired or revoked (logged out
-    elsewhere, its login revoked, its user disabled): that session is over, and its
-    cookies go too. Only for such tokens: a request without one, or with a bad CSRF
-    value, could come from another site, and must not log the browser out."""
-    if request.endpoint == "auth.refresh":
+    """A refresh or logout refused for a token that is ours but expired or revoked
+    (logged out elsewhere, its login revoked, its user disabled): that session is over,
+    and its cookies go too. Only for such tokens: a request without one, or with a bad
+    CSRF value, could come from another site, and must not log the browser out."""
+    if request.endpoint in ("auth.refresh", "auth.logout"):
         cookies.clear_session(response)
     return response
 
