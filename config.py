@@ -159,11 +159,11 @@ class Config:
     RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
     # Per client address unless said otherwise. Generous enough for a shared office NAT
     # or a test suite on one machine, tight enough to stop credential stuffing and bots.
-    RATELIMIT_LOGIN = _str("RATELIMIT_LOGIN", "100 per minute")
+    RATELIMIT_LOGIN = _str("RATELIMIT_LOGIN", "300 per minute")
     # Failed logins (eventbook/auth/throttle.py): per account and address, and per account.
     RATELIMIT_LOGIN_FAILURES = _str("RATELIMIT_LOGIN_FAILURES", "5 per minute; 20 per hour")
     RATELIMIT_LOGIN_ACCOUNT = _str("RATELIMIT_LOGIN_ACCOUNT", "10 per minute")
-    RATELIMIT_REGISTER = _str("RATELIMIT_REGISTER", "200 per hour")
+    RATELIMIT_REGISTER = _str("RATELIMIT_REGISTER", "1000 per hour")
     RATELIMIT_BOOKING = _str("RATELIMIT_BOOKING", "60 per minute")  # per customer
     # Check-ins (and their undos) per organizer, all gates together: a big venue scans fast.
     RATELIMIT_CHECKIN = _str("RATELIMIT_CHECKIN", "60000 per minute")
