@@ -245,6 +245,36 @@ def test_a_confirm_chosen_as_a_deadlock_victim_runs_again(database_url, shop, cu
     assert booking["ticketsCount"] == 1 and shop.available(event["id"]) == 4
 
 
+@pytest.mark.postgresql_only("SQLite has one writer at a time: nothing to deadlock")
+@pytest.mark.parametrize("config_overrides", [{"NOTIFY_AUTOSTART": False}])  # no sweeper runs at all
+def test_reading_an_expired_hold_chosen_as_a_deadlock_victim_runs_again(database_url, shop, customer, make_event,
+                                                                         expire):
+    """Reading a hold past its expiry ends it (the hold, then its event): as deadlock-prone
+    as a release, and as transparent."""
+    event = make_event(totalTickets=5)
+    held = ok(shop.hold(customer, event["id"], 2), 201)
+    expire(held["id"])
+    answers = []
+    engine = sa.create_engine(support._normalized(database_url))
+    try:
+        with engine.connect() as other:
+            other.execute(sa.text("SELECT id FROM events WHERE id = :id FOR UPDATE"), {"id": event["id"]})
+            reading = threading.Thread(
+                target=lambda: answers.append(shop.client.get(f"/api/holds/{held['id']}", headers=customer.headers)))
+            reading.start()
+            time.sleep(0.3)  # the read has locked its hold to end it, and waits for the event
+            try:
+                other.execute(sa.text("UPDATE holds SET ended_at = ended_at WHERE id = :id"), {"id": held["id"]})
+            except sa.exc.OperationalError:
+                pass
+            other.rollback()
+            reading.join(30)
+    finally:
+        engine.dispose()
+    assert ok(answers[0], 200)["status"] == "EXPIRED"
+    assert shop.available(event["id"]) == 5
+
+
 def test_only_its_customer_sees_confirms_and_releases_a_hold(client, shop, make_user, organizer, make_event):
     event = make_event(totalTickets=5)
     customer, stranger = make_user(), make_user()

@@ -49,7 +49,6 @@ def visible(hold_id, user):
     return held
 
 
-@retry_deadlocks
 def current(hold_id, user):
     """`visible`, as the hold is now: one past its expiry that no sweep has ended yet is
     expired first."""
@@ -59,6 +58,7 @@ def current(hold_id, user):
     return held
 
 
+@retry_deadlocks
 def _end_if_due(held, now):
     """Expire `held` (a Hold or None) if it is HELD past its expiry, as the sweep would:
     its tickets come back, exactly once however this races with the sweep (`end`).
