@@ -216,6 +216,30 @@ def test_a_hold_is_not_confirmed_once_its_event_has_started(shop, customer, make
     refused(shop.confirm(customer, held["id"]), 409, "hold_expired")
 
 
+def crossed(database_url, event_id, hold_id, request):
+    """Run `request` (which locks the hold, then its event) in a thread while another
+    connection holds the event and then asks for the hold, as an event's cancel does: a
+    deadlock, whose victim is `request` (it waited first; should the other side be
+    chosen on a starved machine, `request` simply goes on). `request`'s answer."""
+    answers = []
+    engine = sa.create_engine(support._normalized(database_url))
+    try:
+        with engine.connect() as other:
+            other.execute(sa.text("SELECT id FROM events WHERE id = :id FOR UPDATE"), {"id": event_id})
+            running = threading.Thread(target=lambda: answers.append(request()))
+            running.start()
+            time.sleep(0.3)  # the request has locked its hold, and waits for the event
+            try:
+                other.execute(sa.text("UPDATE holds SET ended_at = ended_at WHERE id = :id"), {"id": hold_id})
+            except sa.exc.OperationalError:
+                pass
+            other.rollback()
+            running.join(30)
+    finally:
+        engine.dispose()
+    return answers[0]
+
+
 @pytest.mark.postgresql_only("SQLite has one writer at a time: nothing to deadlock")
 def test_a_confirm_chosen_as_a_deadlock_victim_runs_again(database_url, shop, customer, make_event):
     """A writer that locks the event before its holds (an event's cancel) can deadlock
@@ -223,25 +247,7 @@ def test_a_confirm_chosen_as_a_deadlock_victim_runs_again(database_url, shop, cu
     and the client still sees the confirm's outcome, not a 503."""
     event = make_event(totalTickets=5)
     held = ok(shop.hold(customer, event["id"], 1), 201)
-    answers = []
-    engine = sa.create_engine(support._normalized(database_url))
-    try:
-        with engine.connect() as other:
-            other.execute(sa.text("SELECT id FROM events WHERE id = :id FOR UPDATE"), {"id": event["id"]})
-            confirming = threading.Thread(target=lambda: answers.append(shop.confirm(customer, held["id"])))
-            confirming.start()
-            time.sleep(0.3)  # the confirm has locked its hold, and waits for the event
-            # This waits for the hold: a deadlock, whose victim is the confirm (it waited first;
-            # should this side be chosen on a starved machine, the confirm simply goes on).
-            try:
-                other.execute(sa.text("UPDATE holds SET ended_at = ended_at WHERE id = :id"), {"id": held["id"]})
-            except sa.exc.OperationalError:
-                pass
-            other.rollback()
-            confirming.join(30)
-    finally:
-        engine.dispose()
-    booking = ok(answers[0], 201)
+    booking = ok(crossed(database_url, event["id"], held["id"], lambda: shop.confirm(customer, held["id"])), 201)
     assert booking["ticketsCount"] == 1 and shop.available(event["id"]) == 4
 
 
@@ -254,24 +260,9 @@ def test_reading_an_expired_hold_chosen_as_a_deadlock_victim_runs_again(database
     event = make_event(totalTickets=5)
     held = ok(shop.hold(customer, event["id"], 2), 201)
     expire(held["id"])
-    answers = []
-    engine = sa.create_engine(support._normalized(database_url))
-    try:
-        with engine.connect() as other:
-            other.execute(sa.text("SELECT id FROM events WHERE id = :id FOR UPDATE"), {"id": event["id"]})
-            reading = threading.Thread(
-                target=lambda: answers.append(shop.client.get(f"/api/holds/{held['id']}", headers=customer.headers)))
-            reading.start()
-            time.sleep(0.3)  # the read has locked its hold to end it, and waits for the event
-            try:
-                other.execute(sa.text("UPDATE holds SET ended_at = ended_at WHERE id = :id"), {"id": held["id"]})
-            except sa.exc.OperationalError:
-                pass
-            other.rollback()
-            reading.join(30)
-    finally:
-        engine.dispose()
-    assert ok(answers[0], 200)["status"] == "EXPIRED"
+    answer = crossed(database_url, event["id"], held["id"],
+                     lambda: shop.client.get(f"/api/holds/{held['id']}", headers=customer.headers))
+    assert ok(answer, 200)["status"] == "EXPIRED"
     assert shop.available(event["id"]) == 5
 
 
