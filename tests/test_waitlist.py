@@ -234,6 +234,23 @@ def test_joining_is_refused_when_it_makes_no_sense(client, shop, make_user, sold
     refused(join(client, make_user(), event["id"]), 409, "event_closed")
 
 
+@pytest.mark.parametrize("config_overrides", [{"NOTIFY_AUTOSTART": False}])  # no sweeper runs at all
+def test_a_hold_past_its_expiry_does_not_keep_its_customer_off_the_list(app, client, shop, make_user, make_event):
+    event = make_event(totalTickets=3)
+    ok(shop.book(make_user(), event["id"], 2), 201)
+    customer = make_user()
+    held = ok(shop.hold(customer, event["id"], 1), 201)
+    refused(join(client, customer, event["id"], 2), 409, "already_holding")
+    with app.app_context():  # time passes: the hold expires, and no sweep has run
+        db.session.execute(sa.update(Hold).where(Hold.id == held["id"])
+                           .values(expires_at=datetime.now(timezone.utc) - timedelta(seconds=1)))
+        db.session.commit()
+    entry = ok(join(client, customer, event["id"], 2), 201)
+    assert (entry["status"], entry["position"]) == ("WAITING", 1)
+    assert ok(client.get(f"/api/holds/{held['id']}", headers=customer.headers))["status"] == "EXPIRED"
+    assert shop.available(event["id"]) == 1  # its ticket came back before anyone waited: to the public
+
+
 def test_organizers_and_admins_see_the_queue_in_order(client, make_user, sold_out, organizer, admin):
     event, _ = sold_out(1)
     people = [make_user() for _ in range(3)]

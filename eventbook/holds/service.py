@@ -29,16 +29,18 @@ def hold(customer, data):
             return sold.written or db.session.get(Hold, sold.id)
         except (sales.NotTaken, exc.IntegrityError) as refused:
             db.session.rollback()
-            if first_try and _end_if_due(_own_hold(customer.id, order.event_id), now):
+            if first_try and end_own_if_due(customer.id, order.event_id, now):
                 continue  # the customer's own hold had expired, and no sweep had ended it yet
             if isinstance(refused, sales.NotTaken):
                 refusal.explain(order, for_hold=True)
             error(409, "already_holding", "You already hold tickets for this event: confirm or release that hold")
 
 
-def _own_hold(customer_id, event_id):
-    return db.session.scalar(select(Hold).where(
-        Hold.user_id == customer_id, Hold.event_id == event_id, Hold.status == HoldStatus.HELD))
+def end_own_if_due(customer_id, event_id, now):
+    """End the customer's HELD hold on this event if it is past its expiry and no sweep
+    has ended it yet, so that it no longer counts as held: whether there was one."""
+    return _end_if_due(db.session.scalar(select(Hold).where(
+        Hold.user_id == customer_id, Hold.event_id == event_id, Hold.status == HoldStatus.HELD)), now)
 
 
 def visible(hold_id, user):

@@ -41,8 +41,9 @@ LIVE = (EntryStatus.WAITING, EntryStatus.OFFERED)
 @retry_deadlocks
 def join(event_id, customer, data):
     get(event_id)
-    event = inventory.lock(event_id)
     now = utcnow()
+    holds.end_own_if_due(customer.id, event_id, now)  # before the event's lock: a hold is locked first
+    event = inventory.lock(event_id)
     if event.status != EventStatus.SCHEDULED or event.date <= now:
         db.session.rollback()
         error(409, "event_closed", "This event is cancelled or has started")
