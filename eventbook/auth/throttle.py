@@ -24,7 +24,7 @@ from eventbook import ratelimits
 
 def check(email):
     """Refuse (429) a login for `email` from this address when it is throttled."""
-    if not _enabled():
+    if not ratelimits.enabled():
         return
     account, pair = _keys(email)
     per_pair = ratelimits.limits_of(current_app.config["RATELIMIT_LOGIN_FAILURES"])
@@ -40,7 +40,7 @@ def check(email):
 
 def failed(email):
     """Count a failed login for `email` from this address."""
-    if not _enabled():
+    if not ratelimits.enabled():
         return
     account, pair = _keys(email)
     for item in ratelimits.limits_of(current_app.config["RATELIMIT_LOGIN_FAILURES"]):
@@ -51,15 +51,11 @@ def failed(email):
 
 def succeeded(email):
     """The right password from this address: its failures on `email` are forgotten."""
-    if not _enabled():
+    if not ratelimits.enabled():
         return
     _account, pair = _keys(email)
     for item in ratelimits.limits_of(current_app.config["RATELIMIT_LOGIN_FAILURES"]):
         ratelimits.clear(item, *pair)
-
-
-def _enabled():
-    return ratelimits.enabled()
 
 
 def _keys(email):
