@@ -72,6 +72,8 @@ class ErrorSchema(ma.Schema):
         data_key="checkedInAt", metadata={"description": "already_checked_in: when the ticket was checked in"})
     sold = ma.fields.Integer(
         metadata={"description": "capacity_below_sold: the tickets already sold, held or set aside"})
+    hold_id = ma.fields.Integer(
+        data_key="holdId", metadata={"description": "already_holding: the customer's HELD hold of the event"})
 
 
 def error(status, code, message, errors=None, headers=None, **extra):

@@ -180,7 +180,7 @@ def test_one_sweep_gives_back_to_every_event_and_type_it_expires(app, client, sh
 def test_one_held_hold_per_customer_and_event(shop, customer, make_event):
     event, other = make_event(totalTickets=5), make_event(totalTickets=5)
     first = ok(shop.hold(customer, event["id"], 1), 201)
-    refused(shop.hold(customer, event["id"], 1), 409, "already_holding")
+    assert refused(shop.hold(customer, event["id"], 1), 409, "already_holding")["holdId"] == first["id"]
     ok(shop.hold(customer, other["id"], 1), 201)
     shop.release(customer, first["id"])
     ok(shop.hold(customer, event["id"], 1), 201)

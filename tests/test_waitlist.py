@@ -93,6 +93,22 @@ def test_returned_tickets_are_set_aside_and_offered_in_queue_order(client, shop,
     assert offered(client, bob, event["id"])["position"] is None
 
 
+def test_an_offer_while_tickets_are_public_again_is_named_when_the_customer_holds(client, shop, make_user,
+                                                                                  make_event):
+    """A customer whose offer came with tickets to spare (two came back, one was theirs)
+    and who tries to hold instead is told which hold is already theirs."""
+    event = make_event(totalTickets=2)
+    buyer, alice = make_user(), make_user()
+    booking = ok(shop.book(buyer, event["id"], 2), 201)
+    ok(join(client, alice, event["id"], 1), 201)
+    ok(shop.cancel(buyer, booking["id"]))
+    hold_id = offered(client, alice, event["id"])["holdId"]
+    wait_until(lambda: shop.available(event["id"]) == 1, 5, message="the other ticket back to the public")
+    body = refused(shop.hold(alice, event["id"], 1), 409, "already_holding")
+    assert body["holdId"] == hold_id
+    assert shop.available(event["id"]) == 1  # the refused hold took nothing
+
+
 def test_an_offer_that_lapses_goes_to_the_next_in_line(app, client, shop, make_user, sold_out):
     event, bookings = sold_out(2)
     alice, bob = make_user(), make_user()
@@ -240,7 +256,7 @@ def test_a_hold_past_its_expiry_does_not_keep_its_customer_off_the_list(app, cli
     ok(shop.book(make_user(), event["id"], 2), 201)
     customer = make_user()
     held = ok(shop.hold(customer, event["id"], 1), 201)
-    refused(join(client, customer, event["id"], 2), 409, "already_holding")
+    assert refused(join(client, customer, event["id"], 2), 409, "already_holding")["holdId"] == held["id"]
     with app.app_context():  # time passes: the hold expires, and no sweep has run
         db.session.execute(sa.update(Hold).where(Hold.id == held["id"])
                            .values(expires_at=datetime.now(timezone.utc) - timedelta(seconds=1)))

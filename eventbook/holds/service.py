@@ -33,7 +33,10 @@ def hold(customer, data):
                 continue  # the customer's own hold had expired, and no sweep had ended it yet
             if isinstance(refused, sales.NotTaken):
                 refusal.explain(order, for_hold=True)
-            error(409, "already_holding", "You already hold tickets for this event: confirm or release that hold")
+            held = db.session.scalar(select(Hold.id).where(
+                Hold.user_id == customer.id, Hold.event_id == order.event_id, Hold.status == HoldStatus.HELD))
+            error(409, "already_holding", "You already hold tickets for this event: confirm or release that hold",
+                  **({"holdId": held} if held else {}))
 
 
 def end_own_if_due(customer_id, event_id, now):

@@ -21,7 +21,7 @@ class Waitlist(MethodView):
     @blp.response(201, EntrySchema, headers={"Location": {"description": "your entry", "schema": {"type": "string"}}})
     @blp.alt_response(404, description="not_found")
     @blp.alt_response(409, description="tickets_available (book them instead), already_waiting, already_booked, "
-                                       "already_holding, event_closed")
+                                       "already_holding (with holdId), event_closed")
     def post(self, data, event_id):
         """Join an event's waiting list (only while fewer tickets are available than asked)"""
         entry = service.join(event_id, current_user, data)

@@ -95,10 +95,11 @@ def _not_served_already(event_id, customer_id):
                                                   Booking.status == BookingStatus.CONFIRMED)):
         db.session.rollback()
         error(409, "already_booked", "You already have a confirmed booking for this event")
-    if db.session.scalar(select(Hold.id).where(Hold.event_id == event_id, Hold.user_id == customer_id,
-                                               Hold.status == HoldStatus.HELD)):
+    held = db.session.scalar(select(Hold.id).where(Hold.event_id == event_id, Hold.user_id == customer_id,
+                                                   Hold.status == HoldStatus.HELD))
+    if held:
         db.session.rollback()
-        error(409, "already_holding", "You hold tickets for this event: confirm or release that hold")
+        error(409, "already_holding", "You hold tickets for this event: confirm or release that hold", holdId=held)
 
 
 def _placed(entry):
