@@ -223,8 +223,10 @@ def test_organizer_draws_a_seat_map_and_a_customer_picks_seats_on_a_phone(pages,
     circle.get_by_label("Ticket type").select_option(label="Circle (€40.00)")
     circle.get_by_label("Rows").fill("C")
     circle.get_by_label("Last seat number").fill("8")
+    expect(page.get_by_text("No seat map yet.")).to_be_visible()
     page.get_by_role("button", name="Save seat map").click()
     expect(page.get_by_text("Saved: 20 seats.")).to_be_visible()
+    expect(page.get_by_text("The map has 20 seats.")).to_be_visible()  # no longer "No seat map yet."
 
     customer = site.user("CUSTOMER")
     phone = pages.open("phone")
@@ -242,7 +244,8 @@ def test_organizer_draws_a_seat_map_and_a_customer_picks_seats_on_a_phone(pages,
                           json={"eventId": event["id"], "seatIds": [b4]}).status_code == 201
     phone.watch.refusal(409, "/api/holds")
     phone.get_by_role("button", name="Hold seats").click()
-    expect(phone.locator("form.seats .error")).to_contain_text("Taken meanwhile: Stalls, row B, seat 4.")
+    expect(phone.locator("form.seats .error")).to_have_text(
+        "Seat no longer available. Taken meanwhile: Stalls, row B, seat 4.")
     expect(phone.get_by_role("button", name="Stalls, row B, seat 4, taken")).to_be_disabled()
     expect(phone.locator(".seat-summary")).to_have_text("1 seat chosen, €80.00")
 
@@ -255,9 +258,9 @@ def test_organizer_draws_a_seat_map_and_a_customer_picks_seats_on_a_phone(pages,
 
 def test_customer_joins_the_waiting_list_and_confirms_the_offer(pages, site):
     organizer = site.user("ORGANIZER")
-    event = steps.event(site, organizer, "Tiny Club Night", types=(("Entry", "12.00", 1),))
+    event = steps.event(site, organizer, "Tiny Club Night", types=(("Entry", "12.00", 2),))
     first = site.user("CUSTOMER")
-    booking = site.book(first, event["id"])
+    booking = site.book(first, event["id"], 2)
     customer = site.user("CUSTOMER")
     page = pages.open("phone")
     steps.log_in(page, site, customer["email"])
@@ -272,10 +275,19 @@ def test_customer_joins_the_waiting_list_and_confirms_the_offer(pages, site):
     page.get_by_role("button", name="Join the waiting list").click()
     expect(page.get_by_text("You are number 1 in line for 1 ticket.")).to_be_visible()
 
-    # The ticket comes back: it is offered to the customer, who confirms it.
+    # Two tickets come back: one is offered to the customer, the other goes to the public
+    # (the event is no longer sold out), and the page still leads to the offer.
     assert site.http.post(f"/api/bookings/{booking['id']}/cancel", headers=first["headers"]).status_code == 200
+    support.wait_until(lambda: site.http.get(f"/api/events/{event['id']}/waitlist/me",
+                                             headers=customer["headers"]).json()["status"] == "OFFERED",
+                       10, message="the offer")
     page.reload()
-    page.get_by_role("link", name="confirm them before they go to the next in line.").click()
+    expect(page.get_by_text("1 of 2 tickets left")).to_be_visible()
+    expect(page.get_by_role("link", name="confirm them before they go to the next in line.")).to_be_visible()
+    # Holding the public ticket instead is refused, and the refusal leads to the offer.
+    page.watch.refusal(409, "/api/holds")
+    page.get_by_role("button", name="Hold tickets").click()
+    page.get_by_role("link", name="Open that hold.").click()
     expect(page.get_by_role("timer")).to_have_text(steps.TIMER)
     page.get_by_role("button", name="Confirm booking").click()
     expect(page.get_by_role("heading", name="Booking for Tiny Club Night")).to_be_visible()

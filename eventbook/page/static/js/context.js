@@ -51,21 +51,29 @@ export function takeNotice() {
   return text;
 }
 
-// Holds the customer has taken, by event, so that the event page can lead back to one
-// after a reload (the API has no list of one's holds). Ids only: no token is stored.
-function holdKey(eventId) {
+// Holds the customer has taken, and waiting lists joined, by event, so that the event
+// page can lead back to them after a reload (the API lists neither). Ids only: no token
+// is stored.
+function key(kind, eventId) {
   const user = currentUser();
-  return `eventbook.hold.${user ? user.id : 0}.${eventId}`;
+  return `eventbook.${kind}.${user ? user.id : 0}.${eventId}`;
 }
 
 export function rememberHold(eventId, holdId) {
-  sessionStorage.setItem(holdKey(eventId), String(holdId));
+  sessionStorage.setItem(key("hold", eventId), String(holdId));
 }
 
 export function rememberedHold(eventId) {
-  return Number(sessionStorage.getItem(holdKey(eventId))) || null;
+  return Number(sessionStorage.getItem(key("hold", eventId))) || null;
 }
 
 export function forgetHold(eventId) {
-  sessionStorage.removeItem(holdKey(eventId));
+  sessionStorage.removeItem(key("hold", eventId));
+}
+
+/** Whether the customer joined this event's waiting list in this browser session. */
+export function joinedList(eventId, joined = undefined) {
+  if (joined === true) sessionStorage.setItem(key("waitlist", eventId), "1");
+  else if (joined === false) sessionStorage.removeItem(key("waitlist", eventId));
+  return sessionStorage.getItem(key("waitlist", eventId)) === "1";
 }

@@ -3,7 +3,7 @@
 
 import * as api from "./api.js";
 import { errorBox, field, h, input, select } from "./dom.js";
-import { forgetHold, go, has, isCustomer, manages, notice, rememberHold, rememberedHold } from "./context.js";
+import { forgetHold, go, has, isCustomer, joinedList, manages, notice, rememberHold, rememberedHold } from "./context.js";
 import { cents, clock, fromCents, money, plural, seatName, when } from "./format.js";
 import { run, values } from "./forms.js";
 import { seatPicker } from "./seats.js";
@@ -213,16 +213,20 @@ async function waitlist(view, event) {
   const soldOut = event.availableTickets === 0 || event.ticketTypes.some((t) => t.availableQuantity === 0);
   const section = h("section", { class: "card waitlist", "aria-labelledby": "waitlist-title" }, h("h2", { id: "waitlist-title" }, "Waiting list"));
   let entry = null;
-  if (soldOut) {
+  // Asked while the event is short, or when this customer joined its list: an offer may
+  // come with tickets to spare, and the event is then no longer sold out.
+  if (soldOut || joinedList(event.id)) {
     try {
       entry = await api.get(`/api/events/${event.id}/waitlist/me`);
     } catch (error) {
       if (error.status !== 404) throw error;
     }
+    if (!entry || !["WAITING", "OFFERED"].includes(entry.status)) entry = null;
+    if (!entry) joinedList(event.id, false);
   }
   if (!view.alive() || (!soldOut && !entry)) return;
   const box = errorBox();
-  if (entry && ["WAITING", "OFFERED"].includes(entry.status)) {
+  if (entry) {
     const leave = h("button", { type: "button", class: "secondary" }, "Leave the waiting list");
     section.append(
       h(
@@ -239,6 +243,7 @@ async function waitlist(view, event) {
     leave.addEventListener("click", async () => {
       const done = await run(leave, box, async () => (await api.del(`/api/events/${event.id}/waitlist/me`), true));
       if (done) {
+        joinedList(event.id, false);
         notice("You left the waiting list.");
         go(`#/events/${event.id}`);
       }
@@ -264,6 +269,7 @@ async function waitlist(view, event) {
       if (typeSelect) body.ticketTypeId = Number(data.ticketTypeId);
       const joined = await run(join, box, () => api.post(`/api/events/${event.id}/waitlist`, body), { form });
       if (joined) {
+        joinedList(event.id, true);
         notice(`You are on the waiting list, number ${joined.position}.`);
         go(`#/events/${event.id}`);
       }

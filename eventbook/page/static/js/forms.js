@@ -2,7 +2,14 @@
 // rest in the error box beside the button that sent the request.
 
 import { ApiError } from "./api.js";
+import { h } from "./dom.js";
 import { when } from "./format.js";
+
+/** Messages as one text: a full stop after each one but the last, unless it has its own. */
+export function sentences(...parts) {
+  const given = parts.filter(Boolean);
+  return given.map((part, i) => (i === given.length - 1 || /[.!?)]$/.test(part) ? part : `${part}.`)).join(" ");
+}
 
 /** ["ticketTypes.0.price", ["Not a valid number."]] pairs of a nested `errors` object. */
 function flatten(errors, prefix = "") {
@@ -71,7 +78,11 @@ export function showError(box, error, form = null, codeFields = {}) {
   }
   // A conflict shown at its field needs no second copy by the button, unless more is left.
   const placed = first && codeFields[error.code] && !rest.length;
-  box.textContent = placed ? "" : [messageOf(error), ...rest].join(" ");
+  box.textContent = placed ? "" : sentences(messageOf(error), ...rest);
+  // A refusal that names the customer's own hold leads to it.
+  if (!placed && error instanceof ApiError && error.body.holdId) {
+    box.append(" ", h("a", { href: `#/holds/${error.body.holdId}` }, "Open that hold."));
+  }
   box.hidden = placed;
   if (first) first.focus();
 }

@@ -4,7 +4,7 @@
 import * as api from "./api.js";
 import { errorBox, field, h, input, select } from "./dom.js";
 import { cents, fromCents, money, plural, seatName } from "./format.js";
-import { run, values } from "./forms.js";
+import { run, sentences, values } from "./forms.js";
 
 const MAX_SEATS = 10;
 
@@ -103,7 +103,7 @@ export async function seatPicker(view, event, onHeld) {
     else if (box.textContent) {
       // Seats someone else took meanwhile: mark them taken and drop them from the choice.
       const lost = await markTaken(event, buttons, chosen);
-      if (lost.length) box.textContent += ` Taken meanwhile: ${lost.map(seatName).join("; ")}.`;
+      if (lost.length) box.textContent = sentences(box.textContent, `Taken meanwhile: ${lost.map(seatName).join("; ")}.`);
       update();
     }
   });
@@ -171,10 +171,12 @@ export async function seatEditor(view, event) {
   const submit = h("button", { type: "submit" }, "Save seat map");
   const box = errorBox();
   const done = h("p", { role: "status" });
+  const size = (count) => (count ? `The map has ${plural(count, "seat")}. Saving replaces it (not possible once a seat is held or sold).` : "No seat map yet.");
+  const state = h("p", {}, size(seats.length));
   const form = h(
     "form",
     { class: "card", novalidate: true },
-    h("p", {}, seats.length ? `The map has ${plural(seats.length, "seat")}. Saving replaces it (not possible once a seat is held or sold).` : "No seat map yet."),
+    state,
     list,
     h("div", { class: "actions" }, more, submit),
     box,
@@ -197,7 +199,10 @@ export async function seatEditor(view, event) {
       };
     });
     const result = await run(submit, box, () => api.put(`/api/events/${event.id}/seats`, { sections }), { form });
-    if (result) done.textContent = `Saved: ${plural(result.seats, "seat")}.`;
+    if (result) {
+      state.textContent = size(result.seats);
+      done.textContent = `Saved: ${plural(result.seats, "seat")}.`;
+    }
   });
   return form;
 }
