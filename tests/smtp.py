@@ -9,10 +9,13 @@
         ...
         smtp.accept()                          # from now on, accept (same port)
 
+    with SMTPServer(delay=2.5) as smtp:        # a slow server: each DATA answered after 2.5 s
+
 The server listens on 127.0.0.1 on a free port, in a thread of the test process, so
 both the app under test (in-process) and a live gunicorn can reach it.
 """
 
+import asyncio
 import email
 import threading
 import time
@@ -26,10 +29,12 @@ NOTIFICATION_HEADER = "X-Eventbook-Notification"
 
 
 class Handler:
-    """aiosmtpd handler: records accepted messages; or answers every DATA with `refuse`."""
+    """aiosmtpd handler: records accepted messages; or answers every DATA with `refuse`.
+    Each DATA is answered `delay` seconds after it arrives (a slow server)."""
 
-    def __init__(self, refuse=None):
+    def __init__(self, refuse=None, delay=0.0):
         self.refuse = refuse
+        self.delay = delay
         self.messages = []  # email.message.EmailMessage, in arrival order
         self.envelopes = []  # (mail_from, rcpt_tos) of accepted messages
         self.refused = 0  # DATA commands answered with `refuse`
@@ -37,6 +42,8 @@ class Handler:
         self.lock = threading.Lock()
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
+        if self.delay:
+            await asyncio.sleep(self.delay)
         with self.lock:
             if self.refuse:
                 self.refused += 1
@@ -54,8 +61,8 @@ class SMTPServer:
 
     host = "127.0.0.1"
 
-    def __init__(self, refuse=None, port=None):
-        self.handler = Handler(refuse)
+    def __init__(self, refuse=None, port=None, delay=0.0):
+        self.handler = Handler(refuse, delay)
         self.port = port
         self.controller = None
 

@@ -31,6 +31,13 @@ def refusing_smtp(request):
 
 
 @pytest.fixture
+def slow_smtp():
+    """A real SMTP server that accepts every message, answering each after 2.5 s."""
+    with SMTPServer(delay=2.5) as server:
+        yield server
+
+
+@pytest.fixture
 def settings():
     """Config for one test: parametrize `settings` to change it."""
     return {}
@@ -39,7 +46,7 @@ def settings():
 @pytest.fixture
 def config_overrides(request, settings):
     overrides = dict(settings)
-    for name in ("smtp", "refusing_smtp"):  # mail goes to whichever server the test asked for
+    for name in ("smtp", "refusing_smtp", "slow_smtp"):  # mail goes to whichever server the test asked for
         if name in request.fixturenames:
             overrides.update(request.getfixturevalue(name).config())
     return overrides
@@ -435,6 +442,35 @@ def test_smtp_delivers_each_notification_once(app, client, shop, make_user, orga
         recipient = next(r["recipient"] for r in rows(app) if r["id"] == int(message[NOTIFICATION_HEADER]))
         assert message["To"] == recipient
     assert all(r["status"] == "SENT" for r in rows(app))
+
+
+@pytest.mark.parametrize("settings", [{"NOTIFY_CLAIM_TIMEOUT_SECONDS": 1.0}], ids=["1s-lease"])
+def test_an_email_slower_than_its_claim_is_sent_once(app, client, shop, customer, make_event, slow_smtp, settings):
+    """While its process lives, an email that takes longer to send than the claim's lease
+    (NOTIFY_CLAIM_TIMEOUT_SECONDS) keeps its claim: no sweep takes it and sends it again."""
+    ok(shop.book(customer, make_event()["id"]), 201)
+    [note] = wait_for_kinds(client, customer, "BOOKING_CONFIRMED", timeout=20)
+    slow_smtp.settle(quiet=3.0)  # longer than a send: a second one would have arrived
+    assert slow_smtp.by_notification() == {note["id"]: 1}
+    assert note["attempts"] == 1
+
+
+@pytest.mark.parametrize("settings", [{"NOTIFY_MAX_ATTEMPTS": 3}], ids=["3-attempts"])
+def test_a_last_attempt_whose_claim_ran_out_ends_failed(app, client, shop, customer, make_event, smtp, settings):
+    """A process that died while sending a notification's last attempt leaves a claim
+    that runs out: the row ends FAILED instead of being taken once more."""
+    ok(shop.book(customer, make_event()["id"]), 201)
+    [note] = wait_for_kinds(client, customer, "BOOKING_CONFIRMED")
+    smtp.settle(quiet=0.3)
+    with app.app_context():  # as a process that died during the third attempt leaves the row
+        db.session.execute(sa.update(Notification).where(Notification.id == note["id"]).values(
+            status="PENDING", attempts=3, sent_at=None, claim_token="dead-0",
+            claimed_until=datetime.now(timezone.utc) - timedelta(seconds=1)))
+        db.session.commit()
+    [note] = wait_for_kinds(client, customer, "BOOKING_CONFIRMED", status="FAILED")
+    assert note["attempts"] == 3 and note["sentAt"] is None
+    assert smtp.by_notification() == {note["id"]: 1}  # the first delivery, before the crash
+    assert health_jobs(client)["failed"] == 1
 
 
 # -- retries -----------------------------------------------------------------------

@@ -4,7 +4,9 @@ context, and works from ids only.
 A claim is a lease: `claimed_until` in the future and a `claim_token` naming the
 claimant. Claims are conditional UPDATEs, so two threads, processes or machines never
 hold the same row; a lease whose holder died simply runs out and the row is taken
-again.
+again. A live holder renews the leases of the emails it is still sending (`renew`), so
+a slow mail server never has an email sent twice. A row whose lease ran out on its last
+attempt ends FAILED instead of being taken once more.
 """
 
 import logging
@@ -54,6 +56,12 @@ _CLAIM = (
 )
 _CLAIM_FRESH = _CLAIM.returning(*CLAIMED)
 _CLAIM_SWEPT = _CLAIM.returning(NOTES.c.id)
+_RENEW = (
+    update(NOTES)
+    .where(NOTES.c.claim_token.in_(bindparam("tokens", expanding=True)), NOTES.c.status == Status.PENDING,
+           NOTES.c.claimed_until.is_not(None))
+    .values(claimed_until=bindparam("until", type_=NOTES.c.claimed_until.type))
+)
 _MARK_SENT = (
     update(NOTES)
     .where(NOTES.c.id.in_(_IDS), NOTES.c.claim_token == bindparam("token"))
@@ -92,19 +100,36 @@ def claim_due(limit, token_for):
     again that each row is still claimable (on SQLite that is what keeps two sweepers
     apart). Choosing inside the UPDATE (`WHERE id IN (... LIMIT n FOR UPDATE SKIP
     LOCKED)`) would let PostgreSQL re-run the subquery and claim far more than `limit`."""
-    ids = db.session.scalars(
-        select(NOTES.c.id).where(_CLAIMABLE).order_by(NOTES.c.id).limit(limit).with_for_update(skip_locked=True),
+    due = db.session.execute(
+        select(NOTES.c.id, NOTES.c.attempts).where(_CLAIMABLE).order_by(NOTES.c.id).limit(limit)
+        .with_for_update(skip_locked=True),
         {"now": utcnow()},
     ).all()
-    if not ids:
+    if not due:
         db.session.rollback()
         return []
     _bookkeeping()
+    most = current_app.config["NOTIFY_MAX_ATTEMPTS"]
+    exhausted = [notification_id for notification_id, attempts in due if attempts >= most]
+    if exhausted:  # the last attempt was claimed and never finished: its claimant died
+        log.error("notifications %s failed for good: their last attempt's claim ran out", exhausted)
+        db.session.execute(update(NOTES).where(NOTES.c.id.in_(exhausted)).values(
+            status=Status.FAILED, claimed_until=None, last_error="The last attempt's claim ran out unfinished"))
+    ids = [notification_id for notification_id, attempts in due if attempts < most]
+    if not ids:
+        db.session.commit()
+        return []
     token = token_for()
     claimed = db.session.scalars(_CLAIM_SWEPT, {"ids": ids, "token": token, **_lease(utcnow())}).all()
     db.session.commit()
     return [(notification_id, token) for notification_id in claimed]
 
+
+def renew(tokens):
+    """Extend the leases that these claims still hold (emails not yet sent), from now."""
+    _bookkeeping()
+    db.session.execute(_RENEW, {"tokens": tokens, "until": _lease(utcnow())["until"]})
+    db.session.commit()
 
 
 def load_claimed(ids, token):

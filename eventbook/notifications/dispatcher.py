@@ -12,7 +12,9 @@
   email is marked SENT as soon as it has left.
 - The sweeper runs at start and every NOTIFY_SWEEP_SECONDS, claiming due rows in
   batches that fit in the pool: leftovers of a full queue, retries whose backoff is
-  over, rows of a process that died. Every PURGE_EXPIRED_SECONDS it also deletes
+  over, rows of a process that died. It also renews the claims of batches still being
+  delivered, every ninth of NOTIFY_CLAIM_TIMEOUT_SECONDS, so that an email slower than
+  the lease is not taken and sent again. Every PURGE_EXPIRED_SECONDS it deletes
   expired idempotency keys and revoked tokens (`eventbook.housekeeping`).
 - `shutdown()` (gunicorn's worker_exit, or interpreter exit) stops taking work, lets
   running deliveries finish within NOTIFY_SHUTDOWN_SECONDS and gives back the claims
@@ -21,6 +23,7 @@
 
 import atexit
 import collections
+import contextlib
 import itertools
 import logging
 import os
@@ -57,6 +60,7 @@ class Dispatcher:
         self.workers = config["NOTIFY_WORKERS"]
         self.capacity = config["NOTIFY_QUEUE_SIZE"]
         self.sweep_seconds = config["NOTIFY_SWEEP_SECONDS"]
+        self.renew_seconds = config["NOTIFY_CLAIM_TIMEOUT_SECONDS"] / 9  # twice within the third left at a start
         self.shutdown_seconds = config["NOTIFY_SHUTDOWN_SECONDS"]
         self.purge_seconds = config["PURGE_EXPIRED_SECONDS"]
         # Emails that leave fast (the log backend): one thread, big batches. Slow ones
@@ -77,6 +81,10 @@ class Dispatcher:
             self._idle = threading.Condition(threading.Lock())
             self._inbox = collections.deque()  # (id, claim token or None) not yet started
             self._running = 0  # batch runners handed to the executor
+            # Claims being delivered: token -> [threads delivering part of it, time.monotonic()
+            # of its leases' last renewal or of the start] (a sweep's batch may be split
+            # between threads).
+            self._delivering = {}
             self._prefix = uuid.uuid4().hex[:12]
             self._counter = itertools.count()
             self._executor = ThreadPoolExecutor(self.workers, thread_name_prefix="notify")
@@ -165,10 +173,37 @@ class Dispatcher:
         with self.app.app_context():
             if fresh:
                 token = self._token()
-                created += delivery.deliver(delivery.claim(fresh, token), token, self._stopping)
+                with self._renewed(token):
+                    created += delivery.deliver(delivery.claim(fresh, token), token, self._stopping)
             for token, ids in swept.items():
-                created += delivery.deliver(delivery.load_claimed(ids, token), token, self._stopping)
+                with self._renewed(token):
+                    created += delivery.deliver(delivery.load_claimed(ids, token), token, self._stopping)
         return created
+
+    @contextlib.contextmanager
+    def _renewed(self, token):
+        """While the block runs, the sweeper renews the leases that `token` holds."""
+        with self._idle:
+            self._delivering.setdefault(token, [0, time.monotonic()])[0] += 1
+        try:
+            yield
+        finally:
+            with self._idle:
+                entry = self._delivering[token]
+                entry[0] -= 1
+                if not entry[0]:
+                    del self._delivering[token]
+
+    def renew(self):
+        """Renew the leases of claims being delivered whose last renewal is due."""
+        due = time.monotonic() - self.renew_seconds
+        with self._idle:
+            tokens = [token for token, (_, renewed) in self._delivering.items() if renewed <= due]
+            for token in tokens:
+                self._delivering[token][1] = time.monotonic()
+        if tokens:
+            with self.app.app_context():
+                delivery.renew(tokens)
 
     def _give_back(self, ids):
         if not ids:
@@ -194,18 +229,23 @@ class Dispatcher:
             self._idle.notify_all()
 
     def _sweep_forever(self):
-        next_purge = time.monotonic()
+        next_purge = next_sweep = time.monotonic()
         while not self._stopping.is_set():
             try:
-                full_batch = self.sweep()
-            except Exception:  # noqa: BLE001 - database down: try again next round
-                log.warning("notification sweep failed", exc_info=True)
-                full_batch = False
+                self.renew()
+            except Exception:  # noqa: BLE001 - database down: the leases may run out, and the rows be taken again
+                log.warning("renewal of notification claims failed", exc_info=True)
+            if time.monotonic() >= next_sweep:
+                try:
+                    full_batch = self.sweep()
+                except Exception:  # noqa: BLE001 - database down: try again next round
+                    log.warning("notification sweep failed", exc_info=True)
+                    full_batch = False
+                next_sweep = time.monotonic() + (0 if full_batch else self.sweep_seconds)
             if time.monotonic() >= next_purge:
                 next_purge = time.monotonic() + self.purge_seconds
                 self._purge()
-            if not full_batch:
-                self._stopping.wait(self.sweep_seconds)
+            self._stopping.wait(max(0.0, min(next_sweep - time.monotonic(), self.renew_seconds)))
 
     def _purge(self):
         """The sweeper's other chore: expired idempotency keys and revoked tokens."""
