@@ -21,8 +21,8 @@ HOLD_ID = "<int(max=2147483647):hold_id>"
 @blp.arguments(HoldCreateSchema())
 @blp.response(201, HoldSchema)
 @blp.alt_response(404, description="not_found: no such event")
-@blp.alt_response(409, description="already_holding (with holdId), already_booked, not_enough_tickets, sold_out, event_closed, "
-                                   "sales_closed, seats_taken (with unavailableSeatIds)")
+@blp.alt_response(409, description="already_holding (with holdId), already_booked, not_enough_tickets, sold_out, "
+                                   "event_closed, sales_closed, seats_taken (with unavailableSeatIds)")
 @blp.alt_response(429, description="rate_limited (one limit with bookings)")
 def create_hold(data):
     """Hold tickets (and seats) until expiresAt"""
