@@ -1,6 +1,7 @@
 """The waiting list: returned tickets are set aside for it and offered in queue order,
 never given back to the public while anyone waits."""
 
+import threading
 import time
 from datetime import datetime, timedelta, timezone
 
@@ -9,6 +10,7 @@ import sqlalchemy as sa
 
 from eventbook.extensions import db
 from eventbook.models import Hold
+from tests import support
 from tests.support import ok, refused, wait_until
 
 
@@ -107,6 +109,36 @@ def test_an_offer_while_tickets_are_public_again_is_named_when_the_customer_hold
     body = refused(shop.hold(alice, event["id"], 1), 409, "already_holding")
     assert body["holdId"] == hold_id
     assert shop.available(event["id"]) == 1  # the refused hold took nothing
+
+
+@pytest.mark.postgresql_only("SQLite has one writer at a time: a join and a release never overlap")
+def test_tickets_released_while_the_first_customer_joins_reach_them(database_url, shop, make_user, make_event):
+    """A release that waits on a join's lock of the event decides on its snapshot, from
+    before the join, that nobody waits: its ticket goes to the public. The offer that
+    every return of tickets is followed by sees the new entry and takes it back for them."""
+    event = make_event(totalTickets=1)
+    holder, alice = make_user(), make_user()
+    held = ok(shop.hold(holder, event["id"], 1), 201)
+    type_id = shop.event(event["id"])["ticketTypes"][0]["id"]
+    engine = sa.create_engine(support._normalized(database_url))
+    answers = []
+    try:
+        with engine.connect() as joining:  # a join under way: the event locked, the entry written
+            joining.execute(sa.text("SELECT id FROM events WHERE id = :id FOR UPDATE"), {"id": event["id"]})
+            joining.execute(sa.text(
+                "INSERT INTO waitlist_entries (event_id, user_id, ticket_type_id, tickets_count, status, created_at, "
+                "updated_at) VALUES (:event, :user, :type, 1, 'WAITING', now(), now())"),
+                {"event": event["id"], "user": alice.id, "type": type_id})
+            releasing = threading.Thread(target=lambda: answers.append(shop.release(holder, held["id"])))
+            releasing.start()
+            time.sleep(0.3)  # the release has ended its hold and waits for the event
+            joining.commit()
+            releasing.join(30)
+    finally:
+        engine.dispose()
+    assert answers[0].status_code == 204
+    entry = offered(shop.client, alice, event["id"])
+    assert entry["holdId"] and shop.available(event["id"]) == 0
 
 
 def test_an_offer_that_lapses_goes_to_the_next_in_line(app, client, shop, make_user, sold_out):
