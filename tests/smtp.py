@@ -11,6 +11,8 @@
 
     with SMTPServer(delay=2.5) as smtp:        # a slow server: each DATA answered after 2.5 s
 
+    with SMTPServer(refuse_recipient="550 5.1.1 No such mailbox") as smtp:  # refuses every RCPT TO
+
 The server listens on 127.0.0.1 on a free port, in a thread of the test process, so
 both the app under test (in-process) and a live gunicorn can reach it.
 """
@@ -29,17 +31,28 @@ NOTIFICATION_HEADER = "X-Eventbook-Notification"
 
 
 class Handler:
-    """aiosmtpd handler: records accepted messages; or answers every DATA with `refuse`.
-    Each DATA is answered `delay` seconds after it arrives (a slow server)."""
+    """aiosmtpd handler: records accepted messages; or answers every DATA with `refuse`,
+    every RCPT TO with `refuse_recipient`. Each DATA is answered `delay` seconds after it
+    arrives (a slow server)."""
 
-    def __init__(self, refuse=None, delay=0.0):
+    def __init__(self, refuse=None, delay=0.0, refuse_recipient=None):
         self.refuse = refuse
+        self.refuse_recipient = refuse_recipient
         self.delay = delay
         self.messages = []  # email.message.EmailMessage, in arrival order
         self.envelopes = []  # (mail_from, rcpt_tos) of accepted messages
         self.refused = 0  # DATA commands answered with `refuse`
         self.refused_at = []  # time.monotonic() of each refusal
         self.lock = threading.Lock()
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802 - aiosmtpd's hook name
+        if self.refuse_recipient:
+            with self.lock:
+                self.refused += 1
+                self.refused_at.append(time.monotonic())
+            return self.refuse_recipient
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
         if self.delay:
@@ -57,12 +70,13 @@ class Handler:
 
 class SMTPServer:
     """A started-on-demand SMTP server; `refuse` is the reply to every message (e.g.
-    "451 4.3.0 Try again later" or "550 5.7.1 Refused"), None to accept them."""
+    "451 4.3.0 Try again later" or "550 5.7.1 Refused"), None to accept them;
+    `refuse_recipient` the reply to every recipient, None to accept them."""
 
     host = "127.0.0.1"
 
-    def __init__(self, refuse=None, port=None, delay=0.0):
-        self.handler = Handler(refuse, delay)
+    def __init__(self, refuse=None, port=None, delay=0.0, refuse_recipient=None):
+        self.handler = Handler(refuse, delay, refuse_recipient)
         self.port = port
         self.controller = None
 
@@ -106,7 +120,7 @@ class SMTPServer:
     # -- behaviour -----------------------------------------------------------------
 
     def accept(self):
-        self.handler.refuse = None
+        self.handler.refuse = self.handler.refuse_recipient = None
 
     def refuse(self, reply="451 4.3.0 Try again later"):
         self.handler.refuse = reply

@@ -46,7 +46,7 @@ def settings():
 @pytest.fixture
 def config_overrides(request, settings):
     overrides = dict(settings)
-    for name in ("smtp", "refusing_smtp", "slow_smtp"):  # mail goes to whichever server the test asked for
+    for name in ("smtp", "refusing_smtp", "finally_refusing_smtp", "slow_smtp"):  # mail goes to whichever server the test asked for
         if name in request.fixturenames:
             overrides.update(request.getfixturevalue(name).config())
     return overrides
@@ -477,9 +477,7 @@ def test_a_last_attempt_whose_claim_ran_out_ends_failed(app, client, shop, custo
 
 
 @pytest.mark.parametrize("settings", [{"NOTIFY_MAX_ATTEMPTS": 3, "NOTIFY_BACKOFF_SECONDS": 0.3}], ids=["3-attempts"])
-@pytest.mark.parametrize(
-    "refusing_smtp", ["451 4.3.0 Try again later", "550 5.7.1 Relaying denied"], indirect=True, ids=["451", "550"]
-)
+@pytest.mark.parametrize("refusing_smtp", ["451 4.3.0 Try again later"], indirect=True, ids=["451"])
 def test_refused_mail_is_retried_then_failed_then_retried_by_command(app, client, shop, customer, make_event, refusing_smtp, settings):
     event = make_event()
     ok(shop.book(customer, event["id"]), 201)
@@ -513,6 +511,42 @@ def test_refused_mail_is_retried_then_failed_then_retried_by_command(app, client
         assert jobs["failed"] == 0 and jobs["pending"] == 0
         # Nothing left to retry.
         assert "0 failed notification(s) queued again" in flask_cli(app, "notifications", "retry")
+
+
+@pytest.fixture
+def finally_refusing_smtp(request):
+    """A real SMTP server whose answer is final (5xx): at DATA, or to the recipient."""
+    stage, reply = request.param
+    with SMTPServer(**{stage: reply}) as server:
+        yield server
+
+
+@pytest.mark.parametrize("settings", [{"NOTIFY_MAX_ATTEMPTS": 3, "NOTIFY_BACKOFF_SECONDS": 0.3}], ids=["3-attempts"])
+@pytest.mark.parametrize(
+    "finally_refusing_smtp",
+    [("refuse", "550 5.7.1 Relaying denied"), ("refuse_recipient", "550 5.1.1 No such mailbox")],
+    indirect=True, ids=["550-at-data", "550-to-the-recipient"],
+)
+def test_a_final_refusal_fails_at_once_and_the_command_retries_it(
+    app, client, shop, customer, make_event, finally_refusing_smtp, settings
+):
+    smtp = finally_refusing_smtp
+    event = make_event()
+    ok(shop.book(customer, event["id"]), 201)
+    [note] = wait_for_kinds(client, customer, "BOOKING_CONFIRMED", status="FAILED", timeout=20)
+    assert note["attempts"] == 1 and note["sentAt"] is None
+    [row] = rows(app)
+    assert row["last_error"] and "550" in row["last_error"], row["last_error"]
+    time.sleep(1.0)  # past the backoff a retry would have waited: there is none
+    assert smtp.refused == 1
+    assert notes_of(client, customer)[0]["status"] == "FAILED" and health_jobs(client)["failed"] == 1
+
+    # The operator fixed the address or the server, and queues it again.
+    smtp.accept()
+    assert "1 failed notification(s) queued again" in flask_cli(app, "notifications", "retry")
+    [note] = wait_for_kinds(client, customer, "BOOKING_CONFIRMED", timeout=10)
+    assert note["status"] == "SENT"
+    assert smtp.settle(quiet=0.5) and smtp.by_notification() == {note["id"]: 1}
 
 
 # -- a full queue ------------------------------------------------------------------

@@ -29,6 +29,15 @@ def send(config, note):
     )
 
 
+def permanent(exc):
+    """Is this failure the mail server's final answer for this message? An SMTP reply
+    in the 5xx range (unknown mailbox, relaying denied, message refused) is: sending it
+    again would get the same answer. Connection errors and 4xx replies are not."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return bool(exc.recipients) and all(code >= 500 for code, _ in exc.recipients.values())
+    return isinstance(exc, smtplib.SMTPResponseException) and exc.smtp_code >= 500
+
+
 def header_text(text):
     """`text` as one header line: every control or bidirectional-override character (CR
     and LF among them) becomes a space. EmailMessage refuses CR and LF in a header by

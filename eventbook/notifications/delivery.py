@@ -180,15 +180,16 @@ def deliver(notes, token, stopping):
 
 
 def _send(config, note, token):
-    """Send one email; on failure record the retry (with backoff) or the final failure."""
+    """Send one email; on failure record the retry (with backoff) or the final failure
+    (the last attempt, or a refusal that a retry would not change: `backends.permanent`)."""
     notification_id, attempts = note["id"], note["attempts"]
     try:
         backends.send(config, note)
         return True
     except Exception as exc:  # noqa: BLE001 - any delivery failure is retried, then recorded
-        last_error = f"{exc.__class__.__name__}: {exc}"[:2000]
-    if attempts >= config["NOTIFY_MAX_ATTEMPTS"]:
-        log.error("notification %s failed for good after %s attempts: %s", notification_id, attempts,
+        last_error, final = f"{exc.__class__.__name__}: {exc}"[:2000], backends.permanent(exc)
+    if final or attempts >= config["NOTIFY_MAX_ATTEMPTS"]:
+        log.error("notification %s failed for good after %s attempt(s): %s", notification_id, attempts,
                   last_error, extra={"notification_id": notification_id})
         _finish([notification_id], token, status=Status.FAILED, last_error=last_error, claimed_until=None)
     else:
