@@ -11,16 +11,21 @@ from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from dotenv import load_dotenv
+from dotenv import dotenv_values, load_dotenv
 from limits import parse_many
+from limits.errors import ConfigurationError
+from limits.storage import storage_from_string
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 BASE_DIR = Path(__file__).resolve().parent
 load_dotenv(BASE_DIR / ".env")
 # The development settings `make run` writes once (a JWT key), so that the `flask` commands
-# work in a fresh clone after it; the environment and .env come first (nothing is overridden).
-load_dotenv(BASE_DIR / "instance" / ".env")
+# work in a fresh clone after it. The environment and .env come first, but an empty value
+# there means "the default" (as in .env.example), so it does not hide one written here.
+for _name, _value in dotenv_values(BASE_DIR / "instance" / ".env").items():
+    if _value is not None and not os.environ.get(_name, "").strip():
+        os.environ[_name] = _value
 
 _BAD = []  # (name, problem) found while reading the environment
 
@@ -39,7 +44,12 @@ def _int(name, default, minimum=None, maximum=None):
         _BAD.append((name, f"must be an integer, got {raw!r}"))
         return default
     if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
-        _BAD.append((name, f"must be between {minimum} and {maximum}, got {value}"))
+        if maximum is None:
+            _BAD.append((name, f"must be at least {minimum}, got {value}"))
+        elif minimum is None:
+            _BAD.append((name, f"must be at most {maximum}, got {value}"))
+        else:
+            _BAD.append((name, f"must be between {minimum} and {maximum}, got {value}"))
         return default
     return value
 
@@ -212,9 +222,17 @@ def validate(config):
     for name in ("RATELIMIT_LOGIN", "RATELIMIT_LOGIN_FAILURES", "RATELIMIT_LOGIN_ACCOUNT", "RATELIMIT_REGISTER",
                  "RATELIMIT_BOOKING", "RATELIMIT_CHECKIN"):
         try:
-            parse_many(config.get(name, ""))
+            rates = parse_many(config.get(name, ""))
         except ValueError:
             problems.append(f"{name} must be a rate such as '10 per minute', got {config.get(name)!r}")
+            continue
+        if any(rate.amount < 1 for rate in rates):
+            problems.append(f"{name} must allow at least 1 request (to stop a route, not rate-limit it, is "
+                            f"not a setting), got {config.get(name)!r}")
+    try:
+        storage_from_string(config.get("RATELIMIT_STORAGE_URI", "memory://"))  # connects at first use only
+    except ConfigurationError as refused:
+        problems.append(f"RATELIMIT_STORAGE_URI must be memory:// or a redis:// URL: {refused}")
     public = urlsplit(config.get("PUBLIC_URL") or "https://host")
     if public.scheme not in ("http", "https") or not public.netloc or public.query or public.fragment:
         problems.append(f"PUBLIC_URL must be an http(s) URL without query or fragment, got {config.get('PUBLIC_URL')!r}")

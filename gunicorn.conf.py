@@ -5,6 +5,7 @@ runs its own notification pool and sweeper.
 """
 
 import os
+import socket
 import sys
 
 from gunicorn.glogging import Logger
@@ -28,7 +29,20 @@ def _bool(name, default):
     return raw in ("1", "true", "yes", "on")
 
 
-bind = f"{os.environ.get('HOST', '0.0.0.0')}:{_int('PORT', 8000)}"
+def _host(name, default):
+    """An address or host name this machine can bind: with reuse_port each worker binds
+    its own socket, and a name that never resolves would have them fail and respawn
+    forever instead of stopping."""
+    host = os.environ.get(name, "").strip() or default
+    try:
+        socket.getaddrinfo(host, None)
+    except (OSError, UnicodeError):
+        sys.exit(f"eventbook: invalid configuration: {name} must be an address or host name of this machine, "
+                 f"got {host!r}")
+    return host
+
+
+bind = f"{_host('HOST', '0.0.0.0')}:{_int('PORT', 8000)}"
 # One process per core, each with GUNICORN_THREADS threads that overlap their database
 # waits: more processes contend with PostgreSQL for the cores (docs/performance.md).
 workers = _int("WEB_CONCURRENCY", os.cpu_count() or 1)

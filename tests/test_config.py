@@ -7,6 +7,7 @@ interpreter with exactly the environment it describes (and no `.env` file).
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -24,6 +25,7 @@ CHILD = """
 import json, sys
 import dotenv
 dotenv.load_dotenv = lambda *args, **kwargs: False
+dotenv.dotenv_values = lambda *args, **kwargs: {}
 import config
 values = {name: getattr(config.Config, name) for name in dir(config.Config) if name.isupper()}
 print(json.dumps({"problems": config.validate(values),
@@ -97,7 +99,8 @@ def test_debug_mode_runs_without_a_secret():
     ({"JWT_SECRET_KEY": "too-short"}, "JWT_SECRET_KEY", "at least 32 characters"),
     ({"NOTIFY_WORKERS": "abc"}, "NOTIFY_WORKERS", "must be an integer, got 'abc'"),
     ({"NOTIFY_WORKERS": "0"}, "NOTIFY_WORKERS", "between 1 and 64"),
-    ({"NOTIFY_QUEUE_SIZE": "-5"}, "NOTIFY_QUEUE_SIZE", "got -5"),
+    ({"NOTIFY_QUEUE_SIZE": "-5"}, "NOTIFY_QUEUE_SIZE", "must be at least 1, got -5"),
+    ({"JWT_ACCESS_MINUTES": "0"}, "JWT_ACCESS_MINUTES", "must be at least 1, got 0"),
     ({"BCRYPT_ROUNDS": "3"}, "BCRYPT_ROUNDS", "between 4 and 31"),
     ({"DB_POOL_SIZE": "many"}, "DB_POOL_SIZE", "must be an integer"),
     ({"DB_POOL_TIMEOUT": "0"}, "DB_POOL_TIMEOUT", "between 1 and 600"),
@@ -116,6 +119,9 @@ def test_debug_mode_runs_without_a_secret():
     ({"PROXY_FIX_X_FOR": "11"}, "PROXY_FIX_X_FOR", "between 0 and 10"),
     ({"RATELIMIT_BOOKING": "lots"}, "RATELIMIT_BOOKING", "must be a rate such as '10 per minute', got 'lots'"),
     ({"RATELIMIT_LOGIN": "5 per fortnight"}, "RATELIMIT_LOGIN", "must be a rate"),
+    ({"RATELIMIT_CHECKIN": "0 per minute"}, "RATELIMIT_CHECKIN", "must allow at least 1 request"),
+    ({"RATELIMIT_BOOKING": "10 per minute; 0 per hour"}, "RATELIMIT_BOOKING", "must allow at least 1 request"),
+    ({"RATELIMIT_STORAGE_URI": "foo://bar"}, "RATELIMIT_STORAGE_URI", "must be memory:// or a redis:// URL"),
     ({"DATABASE_URL": "mysql://u@h/d"}, "DATABASE_URL", "sqlite:// or postgres://"),
     ({"DATABASE_URL": "postgres://u:p@db.internal:5432"}, "DATABASE_URL",
      "must name a database (the server would use its default one): add it after the host, as in "
@@ -142,9 +148,9 @@ def test_the_entry_point_stops_with_one_line_naming_every_bad_setting():
     """`import wsgi` (what `flask --app wsgi` and gunicorn's workers do) exits non-zero
     with the whole list on one line, not a traceback."""
     base = {key: os.environ[key] for key in ("PATH", "HOME", "LANG") if key in os.environ}
-    result = subprocess.run([sys.executable, "-c", "import dotenv; dotenv.load_dotenv = lambda *a, **k: False; "
-                             "import wsgi"], cwd=support.ROOT, env={**base, "NOTIFY_WORKERS": "abc",
-                                                                    "EMAIL_BACKEND": "smtp"},
+    child = "import dotenv; dotenv.load_dotenv = lambda *a, **k: False; dotenv.dotenv_values = lambda *a, **k: {}; import wsgi"
+    result = subprocess.run([sys.executable, "-c", child], cwd=support.ROOT,
+                            env={**base, "NOTIFY_WORKERS": "abc", "EMAIL_BACKEND": "smtp"},
                             capture_output=True, text=True, timeout=60)
     assert result.returncode != 0
     lines = [line for line in result.stderr.splitlines() if line.strip()]
@@ -155,10 +161,26 @@ def test_the_entry_point_stops_with_one_line_naming_every_bad_setting():
     assert "Traceback" not in result.stderr
 
 
+def test_an_empty_value_in_env_does_not_hide_the_development_key(tmp_path):
+    """.env.example copied to .env has `JWT_SECRET_KEY=` (empty: the default); the key
+    that `make run` wrote to instance/.env still applies, and nothing else is overridden."""
+    shutil.copy(support.ROOT / "config.py", tmp_path / "config.py")
+    (tmp_path / ".env").write_text("JWT_SECRET_KEY=\nLOG_LEVEL=warning\n")
+    (tmp_path / "instance").mkdir()
+    (tmp_path / "instance" / ".env").write_text(f"JWT_SECRET_KEY={SECRET}\nLOG_LEVEL=debug\n")
+    base = {key: os.environ[key] for key in ("PATH", "HOME", "LANG") if key in os.environ}
+    child = ("import json, config; print(json.dumps([config.Config.JWT_SECRET_KEY, config.Config.LOG_LEVEL, "
+             "config.validate({n: getattr(config.Config, n) for n in dir(config.Config) if n.isupper()})]))")
+    result = subprocess.run([sys.executable, "-c", child], cwd=tmp_path, env=base, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == [SECRET, "warning", []]
+
+
 # -- every setting is documented -----------------------------------------------------
 
 READERS = re.compile(r"""_(?:str|int|bool|float|choice)\(\s*["']([A-Z0-9_]+)["']""")
-GUNICORN = re.compile(r"""(?:os\.environ\.get|_int|_bool)\(\s*["']([A-Z0-9_]+)["']""")
+GUNICORN = re.compile(r"""(?:os\.environ\.get|_int|_bool|_host)\(\s*["']([A-Z0-9_]+)["']""")
 
 
 def settings_read():
@@ -218,8 +240,9 @@ def test_readme_documents_every_setting():
     [
         ({"GUNICORN_REUSE_PORT": "maybe"}, "GUNICORN_REUSE_PORT must be true or false, got 'maybe'"),
         ({"GUNICORN_THREADS": "four"}, "GUNICORN_THREADS must be a whole number, got 'four'"),
+        ({"HOST": "not_a_host"}, "HOST must be an address or host name of this machine, got 'not_a_host'"),
     ],
-    ids=["reuse-port", "threads"],
+    ids=["reuse-port", "threads", "host"],
 )
 def test_gunicorn_conf_stops_on_a_bad_setting_naming_it(env, says):
     base = {key: os.environ[key] for key in ("PATH", "HOME") if key in os.environ}
