@@ -6,6 +6,7 @@ import sys
 
 from flask import g, has_request_context, request
 from pythonjsonlogger.json import JsonFormatter
+from sqlalchemy.exc import OperationalError
 
 
 class RequestContext(logging.Filter):
@@ -43,3 +44,15 @@ def configure(app):
     root.handlers[:] = [handler]
     root.setLevel(app.config["LOG_LEVEL"].upper())
     root.propagate = False
+
+
+def round_failed(logger, what):
+    """From a background loop's `except`: log that this round of `what` failed (the next
+    round tries again). A database that cannot be reached gets one line (its first), not
+    a traceback every few seconds until it is back; anything else gets the traceback."""
+    failure = sys.exc_info()[1]
+    if isinstance(failure, OperationalError):
+        reason = (str(failure.orig).strip().splitlines() or [failure.__class__.__name__])[0]
+        logger.warning("%s failed: the database did not answer: %s", what, reason)
+    else:
+        logger.warning("%s failed", what, exc_info=True)

@@ -6,6 +6,7 @@ and it runs once, not per backend. While the database is down every request that
 it answers 503 in the error envelope with Retry-After, health included; once it is back
 the same processes serve again, and deliver again, without a restart."""
 
+import json
 import os
 import pwd
 import shutil
@@ -148,8 +149,8 @@ def test_the_app_answers_503_while_postgresql_is_down_and_recovers_by_itself(clu
     support.migrate(url)
     # a small queue: one sweep that failed and kept its slots would fill it (the pool must give them back)
     server = support.Server(url, workers=2, threads=4, log_path=tmp_path / "server.log",
-                            env={"NOTIFY_QUEUE_SIZE": "50", "NOTIFY_SWEEP_SECONDS": "0.3", "DB_POOL_TIMEOUT": "5",
-                                     "NOTIFY_CLAIM_TIMEOUT_SECONDS": "3"})
+                            env={"NOTIFY_QUEUE_SIZE": "50", "NOTIFY_SWEEP_SECONDS": "0.3", "HOLD_SWEEP_SECONDS": "0.3",
+                                 "DB_POOL_TIMEOUT": "5", "NOTIFY_CLAIM_TIMEOUT_SECONDS": "3"})
     server.start()
     try:
         api = support.Api(server.url)
@@ -225,3 +226,10 @@ def test_the_app_answers_503_while_postgresql_is_down_and_recovers_by_itself(clu
         code = server.stop()
     assert code == 0
     assert support.invariant_violations(url) == []
+
+    # The background loops said so once a round, in one line each, not a traceback.
+    records = [json.loads(line) for line in (tmp_path / "server.log").read_text().splitlines() if line.startswith("{")]
+    failed = [r for r in records if r["message"].startswith(("hold sweep failed", "notification sweep failed"))]
+    assert {r["message"].split(" failed")[0] for r in failed} == {"hold sweep", "notification sweep"}, failed
+    for record in failed:
+        assert "the database did not answer: " in record["message"] and "exc_info" not in record, record

@@ -19,6 +19,7 @@ import os
 import threading
 import time
 
+from eventbook import logs
 from eventbook.holds import service as holds
 from eventbook.waitlist import service as waitlist
 
@@ -90,7 +91,7 @@ class HoldSweeper:
                     for event_id in sorted(events):
                         waitlist.offer(event_id)
             except Exception:  # noqa: BLE001 - database down: the next round tries again
-                log.warning("hold sweep failed", exc_info=True)
+                logs.round_failed(log, "hold sweep")
 
     def sweep(self):
         """Expire every due hold, batch after batch: the events to make offers for."""

@@ -34,7 +34,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import func, select
 
-from eventbook import housekeeping
+from eventbook import housekeeping, logs
 from eventbook.extensions import db
 from eventbook.models import Notification, NotificationStatus as Status
 from eventbook.notifications import delivery
@@ -234,12 +234,12 @@ class Dispatcher:
             try:
                 self.renew()
             except Exception:  # noqa: BLE001 - database down: the leases may run out, and the rows be taken again
-                log.warning("renewal of notification claims failed", exc_info=True)
+                logs.round_failed(log, "renewal of notification claims")
             if time.monotonic() >= next_sweep:
                 try:
                     full_batch = self.sweep()
                 except Exception:  # noqa: BLE001 - database down: try again next round
-                    log.warning("notification sweep failed", exc_info=True)
+                    logs.round_failed(log, "notification sweep")
                     full_batch = False
                 next_sweep = time.monotonic() + (0 if full_batch else self.sweep_seconds)
             if time.monotonic() >= next_purge:
@@ -253,7 +253,7 @@ class Dispatcher:
             with self.app.app_context():
                 keys, tokens = housekeeping.purge_expired()
         except Exception:  # noqa: BLE001 - database down: next time
-            log.warning("purge of expired rows failed", exc_info=True)
+            logs.round_failed(log, "purge of expired rows")
             return
         if keys or tokens:
             log.info("purged %s expired idempotency keys and %s expired revoked tokens", keys, tokens)
