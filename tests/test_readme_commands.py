@@ -15,7 +15,9 @@ What stands in for the newcomer's own steps:
 - a command that prompts (create-admin asks for a password twice) gets its answers on
   standard input; no command has a terminal.
 - curl runs with --fail-with-body, so that an HTTP error in the walk-through fails like
-  a non-zero exit would (a newcomer reads the answer; this test reads the status).
+  a non-zero exit would (a newcomer reads the answer; this test reads the status); a
+  command whose comment promises a status (`# 304 until...`, `# 409 seats_taken, ...`)
+  must answer that status, and that error code when one is named.
 """
 
 import os
@@ -50,6 +52,8 @@ SETTINGS = set(dotenv_values(support.ROOT / ".env.example")) | {"FLASK_APP", "FL
                                                                  "TEST_DATABASE_URL", "BENCH_DATABASE_URL"}
 FENCE = re.compile(r"^```(?:sh|bash|shell)[ \t]*\n(.*?)^```", re.MULTILINE | re.DOTALL)
 MAKE = re.compile(r"^(?:\w+=\S*\s+)*(make\s+[\w-]+)")
+# A comment at the end of a command that promises its status: "# 409 seats_taken, ..."
+PROMISE = re.compile(r"\s#\s*([1-5]\d\d)\b(?:\s+([a-z]+_[a-z_]+))?[^'\"]*$")
 
 
 def readme_commands(text):
@@ -97,10 +101,26 @@ def script(commands, port, answers):
         "curl() { command curl --fail-with-body \"$@\"; }",
         "failed() { echo \"README command $1 exited $2\" >&2; exit 1; }",
     ]
+    answered, said = shlex.quote(str(answers.with_name("status"))), shlex.quote(str(answers.with_name("said")))
     for number, command in enumerate(commands):
         command = command.replace("127.0.0.1:5000", f"127.0.0.1:{port}").replace("localhost:5000", f"localhost:{port}")
         lines.append(f"echo '--- README command {number}' >&2")
-        lines.append(f"{{ {command}\n}} < {shlex.quote(str(answers))} || failed {number} $?")
+        promise = PROMISE.search(command.splitlines()[-1])
+        if promise is None:
+            lines.append(f"{{ {command}\n}} < {shlex.quote(str(answers))} || failed {number} $?")
+            continue
+        status, code = promise.groups()
+        lines += [
+            "curl() { command curl -w '%{stderr}\\nHTTP_STATUS %{http_code}\\n' \"$@\"; }",
+            f"{{ {command}\n}} < {shlex.quote(str(answers))} > {said} 2> {answered} || failed {number} $?",
+            f"cat {said}",
+            f"grep -q '^HTTP_STATUS {status}$' {answered} || "
+            f"{{ echo \"README command {number} answered $(grep HTTP_STATUS {answered}), not {status}\" >&2; exit 1; }}",
+        ]
+        if code:
+            lines.append(f"grep -q '\"code\": *\"{code}\"' {said} || "
+                         f"{{ echo \"README command {number} answered $(cat {said}), not {code}\" >&2; exit 1; }}")
+        lines.append("curl() { command curl --fail-with-body \"$@\"; }")
     return "\n".join(["set -o pipefail", *lines, ""])
 
 
@@ -136,10 +156,12 @@ def test_every_command_of_the_readme_works_after_make_run(tmp_path):
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(30)
 
-    failed = re.search(r"README command (\d+) exited (\d+)", result.stderr)
+    failed = re.search(r"README command (\d+) (exited \d+|answered .*)", result.stderr)
     assert result.returncode == 0, (
-        f"{'`' + runnable[int(failed.group(1))] + '` exited ' + failed.group(2) if failed else 'the commands failed'}"
+        f"{'`' + runnable[int(failed.group(1))] + '` ' + failed.group(2) if failed else 'the commands failed'}"
         f"\n--- stdout\n{result.stdout[-3000:]}\n--- stderr\n{result.stderr[-3000:]}\n--- make run\n{log.read_text()[-2000:]}"
     )
     assert result.stderr.count("--- README command") == len(runnable)
+    promised = [c for c in runnable if PROMISE.search(c.splitlines()[-1])]
+    assert len(promised) >= 2, promised  # the seat map's 304 and its 409 seats_taken, at least
     assert (copy / "instance" / "eventbook.db").is_file()  # the copy's own database, not the suite's
