@@ -48,11 +48,12 @@ def configure(app):
 
 def round_failed(logger, what):
     """From a background loop's `except`: log that this round of `what` failed (the next
-    round tries again). A database that cannot be reached gets one line (its first), not
-    a traceback every few seconds until it is back; anything else gets the traceback."""
+    round tries again). The database's operational errors (it cannot be reached, it went
+    away, a deadlock) get one line, the first of its message, not a traceback every few
+    seconds until it is back; anything else gets the traceback."""
     failure = sys.exc_info()[1]
     if isinstance(failure, OperationalError):
         reason = (str(failure.orig).strip().splitlines() or [failure.__class__.__name__])[0]
-        logger.warning("%s failed: the database did not answer: %s", what, reason)
+        logger.warning("%s failed, the next round tries again: %s", what, reason)
     else:
         logger.warning("%s failed", what, exc_info=True)
