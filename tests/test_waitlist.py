@@ -141,6 +141,47 @@ def test_tickets_released_while_the_first_customer_joins_reach_them(database_url
     assert entry["holdId"] and shop.available(event["id"]) == 0
 
 
+@pytest.mark.postgresql_only("SQLite has one writer at a time: a leave and an offer never overlap")
+@pytest.mark.parametrize("first", ["offer", "leave"])
+def test_leaving_as_the_offer_is_made_leaves_for_good(database_url, client, shop, make_user, sold_out, first):
+    """Alice leaves the list while the offer to her is being made: both wait on her entry's
+    row (locked here), and whichever asked first goes first. Either way she has left, no
+    hold of hers stays HELD, and Bob, next in line, gets the offer at once."""
+    event, bookings = sold_out(1)
+    alice, bob = make_user(), make_user()
+    ok(join(client, alice, event["id"]), 201)
+    ok(join(client, bob, event["id"]), 201)
+    engine = sa.create_engine(support._normalized(database_url))
+    answers = []
+    leaving = threading.Thread(target=lambda: answers.append(
+        client.delete(f"/api/events/{event['id']}/waitlist/me", headers=alice.headers)))
+    steps = {"offer": lambda: ok(shop.cancel(bookings[0][0], bookings[0][1]["id"])), "leave": leaving.start}
+
+    def waiting_for_locks():
+        with engine.connect() as watching:
+            return watching.scalar(sa.text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                                           "AND wait_event_type = 'Lock'"))
+
+    try:
+        with engine.connect() as locking:
+            locking.execute(sa.text("SELECT id FROM waitlist_entries WHERE event_id = :event AND user_id = :user "
+                                    "FOR UPDATE"), {"event": event["id"], "user": alice.id})
+            for number, step in enumerate([first, "leave" if first == "offer" else "offer"], start=1):
+                steps[step]()
+                wait_until(lambda n=number: waiting_for_locks() == n, 10, message=f"{step} waiting on the entry")
+            locking.commit()
+            leaving.join(30)
+        assert answers[0].status_code == 204
+        refused(entry_of(client, alice, event["id"]), 404, "not_found")
+        assert offered(client, bob, event["id"])["holdId"]
+        with engine.connect() as reading:
+            held = reading.scalar(sa.text("SELECT count(*) FROM holds WHERE user_id = :user AND status = 'HELD'"),
+                                  {"user": alice.id})
+        assert held == 0
+    finally:
+        engine.dispose()
+
+
 def test_an_offer_that_lapses_goes_to_the_next_in_line(app, client, shop, make_user, sold_out):
     event, bookings = sold_out(2)
     alice, bob = make_user(), make_user()

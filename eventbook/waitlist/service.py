@@ -133,17 +133,22 @@ def leave(event_id, customer):
     tickets going to the next in line."""
     get(event_id)
     now = utcnow()
-    entry = db.session.scalar(select(WaitlistEntry).where(
-        WaitlistEntry.event_id == event_id, WaitlistEntry.user_id == customer.id, WaitlistEntry.status.in_(LIVE)))
-    if entry is None:
-        return
-    offer = entry.hold_id if entry.status == EntryStatus.OFFERED else None
-    db.session.execute(update(WaitlistEntry).where(WaitlistEntry.id == entry.id, WaitlistEntry.status.in_(LIVE))
-                       .values(status=EntryStatus.LEFT, updated_at=now))
-    if offer:
-        holds.end([offer], HoldStatus.RELEASED, now)  # commits; the entry is LEFT, not lapsed
+    # One conditional UPDATE decides, and names the offer as it is when the entry's row
+    # is locked: an offer made while this request ran is released too (an offer never
+    # goes to an entry that has left: `_offer_to`).
+    left = db.session.execute(
+        update(WaitlistEntry)
+        .where(WaitlistEntry.event_id == event_id, WaitlistEntry.user_id == customer.id,
+               WaitlistEntry.status.in_(LIVE))
+        .values(status=EntryStatus.LEFT, updated_at=now)
+        .returning(WaitlistEntry.hold_id)
+    ).all()
+    offers = [hold_id for (hold_id,) in left if hold_id is not None]
+    if offers:
+        holds.end(offers, HoldStatus.RELEASED, now)  # commits; the entry is LEFT, not lapsed
     db.session.commit()
-    waitlist.offer_soon(event_id)
+    if left:
+        waitlist.offer_soon(event_id)
 
 
 def queue(event_id, user, args):
@@ -184,12 +189,16 @@ def offer(event_id):
             db.session.commit()
             return made
         note = _offer_to(head, event, now)
+        if note is None:  # the entry left meanwhile: nothing of this offer stays
+            db.session.rollback()
+            continue
         outbox.commit(note)
         made += 1
 
 
 def _offer_to(entry, event, now):
-    """The hold offered to `entry`'s customer, the entry OFFERED, the notification."""
+    """The hold offered to `entry`'s customer, the entry OFFERED, the notification; None
+    if the entry is no longer WAITING (its customer left while the offer was made)."""
     price = db.session.scalar(select(TicketType.price).where(TicketType.id == entry.ticket_type_id))
     expires_at = now + timedelta(seconds=current_app.config["WAITLIST_OFFER_SECONDS"])
     offered = db.session.scalar(insert(Hold).values(
@@ -198,8 +207,12 @@ def _offer_to(entry, event, now):
         created_at=now).returning(Hold))
     db.session.execute(insert(Item).values(hold_id=offered.id, ticket_type_id=entry.ticket_type_id,
                                            count=entry.tickets_count, unit_price=price))
-    db.session.execute(update(WaitlistEntry).where(WaitlistEntry.id == entry.id)
-                       .values(status=EntryStatus.OFFERED, hold_id=offered.id, updated_at=now))
+    taken = db.session.execute(
+        update(WaitlistEntry).where(WaitlistEntry.id == entry.id, WaitlistEntry.status == EntryStatus.WAITING)
+        .values(status=EntryStatus.OFFERED, hold_id=offered.id, updated_at=now)
+    ).rowcount
+    if not taken:
+        return None
     return outbox.waitlist_offer(offered, db.session.get(User, entry.user_id), event, now)
 
 
