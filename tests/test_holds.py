@@ -290,6 +290,39 @@ def test_confirm_with_an_idempotency_key(shop, customer, make_event):
     refused(shop.book(customer, event["id"], 1, key="pay-1"), 409, "idempotency_key_reused")
 
 
+@pytest.mark.postgresql_only("SQLite has one writer at a time: two confirms never overlap")
+def test_two_first_uses_of_a_confirm_key_at_once_answer_alike(database_url, shop, customer, make_event):
+    """Two confirms of one hold with one Idempotency-Key, both waiting on the hold's row
+    (locked here): the first confirms it, the second replays that answer (201, replayed),
+    as a repeat of a key is answered; not the 200 a confirm of a confirmed hold gets."""
+    event = make_event(totalTickets=5)
+    held = ok(shop.hold(customer, event["id"], 2), 201)
+    engine = sa.create_engine(support._normalized(database_url))
+    answers = []
+    confirms = [threading.Thread(target=lambda: answers.append(shop.confirm(customer, held["id"], key="pay-2")))
+                for _ in range(2)]
+
+    def waiting_for_locks():
+        with engine.connect() as watching:
+            return watching.scalar(sa.text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                                           "AND wait_event_type = 'Lock'"))
+
+    try:
+        with engine.connect() as locking:
+            locking.execute(sa.text("SELECT id FROM holds WHERE id = :id FOR UPDATE"), {"id": held["id"]})
+            for confirm in confirms:
+                confirm.start()
+            wait_until(lambda: waiting_for_locks() == 2, 10, message="both confirms waiting on the hold")
+            locking.commit()
+            for confirm in confirms:
+                confirm.join(30)
+    finally:
+        engine.dispose()
+    assert sorted((a.status_code, a.headers.get("Idempotent-Replayed", "")) for a in answers) == [(201, ""), (201, "true")]
+    assert answers[0].get_json()["id"] == answers[1].get_json()["id"]
+    assert shop.available(event["id"]) == 3
+
+
 @pytest.mark.parametrize("config_overrides", [{"RATELIMIT_ENABLED": True, "RATELIMIT_BOOKING": "3 per minute"}])
 def test_holds_and_bookings_share_one_rate_limit(shop, customer, make_event):
     events = [make_event(totalTickets=5) for _ in range(4)]

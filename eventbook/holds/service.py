@@ -88,7 +88,8 @@ def confirm(hold_id, customer, idempotency_key=None):
         sold = sales.confirm(hold_id, customer.id, customer.email, key, now)
     except sales.NotTaken:
         db.session.rollback()
-        return _not_confirmed(hold_id, customer, now)
+        replayed = idempotency.replay(customer.id, key, now)  # a first use of the key at the same moment confirmed it
+        return replay(*replayed) if replayed else _not_confirmed(hold_id, customer, now)
     except exc.IntegrityError as refused:
         return replay(*conflict(refused, customer.id, key, now))
     outbox.submit(sold.notes)
