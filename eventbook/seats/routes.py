@@ -14,7 +14,7 @@ from eventbook.seats.schemas import SeatCountSchema, SeatMapSchema, SeatQueryArg
 blp = Blueprint("seats", __name__, url_prefix="/api/events", description="Seat maps of RESERVED events")
 
 EVENT_ID = "<int(max=2147483647):event_id>"
-ETAG_DOC = {"ETag": {"description": "changes whenever a seat changes: send it back as If-None-Match",
+ETAG_DOC = {"ETag": {"description": "weak; changes whenever a seat changes: send it back as If-None-Match",
                      "schema": {"type": "string"}}}
 # A seat picker polls: it may keep the list, but must ask (If-None-Match) before using it again.
 CACHING = {"Cache-Control": "no-cache"}
@@ -42,7 +42,9 @@ class Seats(MethodView):
             first = next(pages, None)  # read before the status is sent: a failure is still an error response
             response = Response(stream_with_context(render(first, pages)), mimetype="application/json",
                                 headers=CACHING)
-        response.set_etag(tag)
+        # Weak: the pages are read one after the other, so a seat that changed meanwhile
+        # may already show in the body (never an older state than the tag's version).
+        response.set_etag(tag, weak=True)
         return response
 
     @blp.auth(Role.ORGANIZER, Role.ADMIN)
