@@ -260,6 +260,14 @@ def wait_until(predicate, timeout=15.0, interval=0.05, message="condition"):
         time.sleep(interval)
 
 
+def waiting_for_locks(engine):
+    """How many sessions of the engine's PostgreSQL database wait for a lock (a request
+    blocked on a row a test holds)."""
+    with engine.connect() as watching:
+        return watching.scalar(sa.text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                                       "AND wait_event_type = 'Lock'"))
+
+
 # -- live servers ----------------------------------------------------------------
 
 

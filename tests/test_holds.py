@@ -302,17 +302,12 @@ def test_two_first_uses_of_a_confirm_key_at_once_answer_alike(database_url, shop
     confirms = [threading.Thread(target=lambda: answers.append(shop.confirm(customer, held["id"], key="pay-2")))
                 for _ in range(2)]
 
-    def waiting_for_locks():
-        with engine.connect() as watching:
-            return watching.scalar(sa.text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                                           "AND wait_event_type = 'Lock'"))
-
     try:
         with engine.connect() as locking:
             locking.execute(sa.text("SELECT id FROM holds WHERE id = :id FOR UPDATE"), {"id": held["id"]})
             for confirm in confirms:
                 confirm.start()
-            wait_until(lambda: waiting_for_locks() == 2, 10, message="both confirms waiting on the hold")
+            wait_until(lambda: support.waiting_for_locks(engine) == 2, 10, message="both confirms waiting on the hold")
             locking.commit()
             for confirm in confirms:
                 confirm.join(30)

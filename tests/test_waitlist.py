@@ -157,18 +157,13 @@ def test_leaving_as_the_offer_is_made_leaves_for_good(database_url, client, shop
         client.delete(f"/api/events/{event['id']}/waitlist/me", headers=alice.headers)))
     steps = {"offer": lambda: ok(shop.cancel(bookings[0][0], bookings[0][1]["id"])), "leave": leaving.start}
 
-    def waiting_for_locks():
-        with engine.connect() as watching:
-            return watching.scalar(sa.text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                                           "AND wait_event_type = 'Lock'"))
-
     try:
         with engine.connect() as locking:
             locking.execute(sa.text("SELECT id FROM waitlist_entries WHERE event_id = :event AND user_id = :user "
                                     "FOR UPDATE"), {"event": event["id"], "user": alice.id})
             for number, step in enumerate([first, "leave" if first == "offer" else "offer"], start=1):
                 steps[step]()
-                wait_until(lambda n=number: waiting_for_locks() == n, 10, message=f"{step} waiting on the entry")
+                wait_until(lambda n=number: support.waiting_for_locks(engine) == n, 10, message=f"{step} waiting on the entry")
             locking.commit()
             leaving.join(30)
         assert answers[0].status_code == 204
