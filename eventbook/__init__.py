@@ -30,6 +30,7 @@ def create_app(config_class=settings.Config):
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = database.engine_options(app.config)
     app.config["SQLALCHEMY_BINDS"] = database.binds(app.config)
 
+    web.configure_urls(app)
     logs.configure(app)
     register_extensions(app)
     register_blueprints(app)
@@ -39,7 +40,7 @@ def create_app(config_class=settings.Config):
     register_commands(app)
     if app.config["PROXY_FIX_X_FOR"]:
         hops = app.config["PROXY_FIX_X_FOR"]
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # the client and HTTPS, never the host
     if app.config["JWT_SECRET_KEY"] == DEV_SECRET:
         logging.getLogger("eventbook").warning("JWT_SECRET_KEY is not set: using an insecure development key")
     return app

@@ -99,7 +99,7 @@ class UTCDateTime(fields.AwareDateTime):
         return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
-AMOUNT = re.compile(r"^(100000(\.0{1,2})?|\d{1,5}(\.\d{1,2})?)$")
+AMOUNT = re.compile(r"^(100000(\.0{1,2})?|[0-9]{1,5}(\.[0-9]{1,2})?)$")  # ASCII digits: \d is any script's
 
 
 class Money(fields.Decimal):
@@ -117,7 +117,17 @@ class Money(fields.Decimal):
         return Decimal(value).quantize(Decimal("0.01"))
 
 
-class Id(fields.Integer):
+class Integer(fields.Integer):
+    """An integer; written as a string (a query string's), ASCII digits only: Python's
+    int() also reads other scripts' digits ("١" would be 1)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str) and not value.isascii():
+            raise self.make_error("invalid")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class Id(Integer):
     def __init__(self, **kwargs):
         kwargs.setdefault("strict", True)
         super().__init__(validate=validate.Range(min=1, max=MAX_INT), **kwargs)
@@ -126,8 +136,8 @@ class Id(fields.Integer):
 class PageArgs(Schema):
     """`?page=1&perPage=20`; perPage above 100 is capped to 100."""
 
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_INT))
-    per_page = fields.Integer(load_default=20, validate=validate.Range(min=1))
+    page = Integer(load_default=1, validate=validate.Range(min=1, max=MAX_INT))
+    per_page = Integer(load_default=20, validate=validate.Range(min=1))
 
     @ma.post_load
     def cap(self, data, **kwargs):

@@ -12,8 +12,24 @@ import flask
 from flask import current_app, g, request
 from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter
 
 from eventbook.errors import error
+
+
+class AsciiInteger(IntegerConverter):
+    """Flask's `int` path converter, reading ASCII digits only: Python's int() also reads
+    the digits of other scripts, and /api/events/١ (Arabic-Indic one) was event 1."""
+
+    regex = r"[0-9]+"
+
+
+def configure_urls(app):
+    """Before any route is added: `int` reads ASCII digits only, and a path with a
+    doubled slash (/api//events) is a 404 in the envelope, not a redirect whose address
+    Werkzeug builds from the Host header."""
+    app.url_map.converters["int"] = AsciiInteger
+    app.url_map.merge_slashes = False
 
 log = logging.getLogger("eventbook.access")
 

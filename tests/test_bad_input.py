@@ -233,3 +233,36 @@ def test_a_title_stored_with_a_line_break_still_mails_one_subject_line(
     [message] = smtp.messages
     assert message["Subject"] == "Booking confirmed: Evil Bcc: v@example.com"
     assert message["Bcc"] is None and message["To"] == customer.email
+
+
+# -- digits and slashes that only look right ----------------------------------------
+
+OTHER_DIGITS = {"Arabic-Indic": "\u0661", "full-width": "\uff11", "mathematical bold": "\U0001d7cf"}
+
+
+@pytest.mark.parametrize("digit", OTHER_DIGITS.values(), ids=OTHER_DIGITS.keys())
+def test_ids_and_numbers_are_ascii_digits(client, organizer, customer, make_event, shop, digit):
+    """Python's int() reads every script's digits: "/api/events/١" was event 1."""
+    event = make_event(totalTickets=5)
+    assert event["id"] == 1
+    booking = support.ok(shop.book(customer, event["id"], 1), 201)
+    assert booking["id"] == 1
+    assert_envelope(client.get(f"/api/events/{digit}"), 404, "not_found")
+    assert_envelope(client.get(f"/api/bookings/{digit}", headers=customer.headers), 404, "not_found")
+    assert_envelope(client.get(f"/api/events/{digit}/stats", headers=organizer.headers), 404, "not_found")
+    for query in (f"page={digit}", f"perPage={digit}", f"organizerId={digit}"):
+        body = assert_envelope(client.get(f"/api/events?{query}"), 422, "validation_error")
+        assert list(body["errors"]) == [query.split("=")[0]], body
+    price = {"name": "Balcony", "price": f"{digit}{digit}.00", "quantity": 1}
+    body = assert_envelope(client.post(f"/api/events/{event['id']}/ticket-types", json=price, headers=organizer.headers),
+                           422, "validation_error")
+    assert "price" in str(body["errors"])
+    assert [t["name"] for t in client.get(f"/api/events/{event['id']}").get_json()["ticketTypes"]] == ["General admission"]
+
+
+@pytest.mark.parametrize("path", ["/api//events", "/api/events//1", "//api/events", "/static//page.css"])
+def test_a_doubled_slash_is_a_404_never_a_redirect_to_the_host_sent(client, make_event, path):
+    make_event()
+    response = client.get(path, headers={"Host": "evil.example", "X-Forwarded-Host": "evil.example"})
+    assert_envelope(response, 404, "not_found")
+    assert "Location" not in response.headers
