@@ -2,7 +2,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
-PORT ?= 5000
+# `make run PORT=8080` changes it; an exported PORT (gunicorn's) does not.
+PORT = 5000
 
 .PHONY: install run serve test test-fast bench lint format schemathesis postman clean
 
