@@ -46,12 +46,10 @@ schemathesis: install  ## property-based API test against a live server
 postman: install  ## Postman's converter and runner (npm, pinned in .ci/postman/) against a live server, as each role
 	$(BIN)/python .ci/postman.py
 
-lint: install
+lint: install  ## what CI checks (the code is laid out by hand, not by a formatter)
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
 
-format: install
-	$(BIN)/ruff format .
+format: install  ## import order and the other fixes ruff can make
 	$(BIN)/ruff check --fix .
 
 clean:
