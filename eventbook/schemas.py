@@ -117,6 +117,15 @@ class Money(fields.Decimal):
         return Decimal(value).quantize(Decimal("0.01"))
 
 
+class Total(fields.Decimal):
+    """A sum of money (a booking's total, a revenue): a decimal string with two decimals,
+    never a float, and not capped as a price is."""
+
+    def __init__(self, **kwargs):
+        metadata = {"type": "string", "pattern": "^[0-9]+\\.[0-9]{2}$", "example": "50.00", **kwargs.pop("metadata", {})}
+        super().__init__(places=2, as_string=True, dump_only=True, metadata=metadata, **kwargs)
+
+
 class Integer(fields.Integer):
     """An integer; written as a string (a query string's), ASCII digits only: Python's
     int() also reads other scripts' digits ("١" would be 1)."""
@@ -137,7 +146,8 @@ class PageArgs(Schema):
     """`?page=1&perPage=20`; perPage above 100 is capped to 100."""
 
     page = Integer(load_default=1, validate=validate.Range(min=1, max=MAX_INT))
-    per_page = Integer(load_default=20, validate=validate.Range(min=1))
+    per_page = Integer(load_default=20, validate=validate.Range(min=1),
+                       metadata={"description": "items a page, 1 to 100 (a larger value is read as 100)"})
 
     @ma.post_load
     def cap(self, data, **kwargs):

@@ -147,6 +147,7 @@ def test_not_enough_tickets_says_how_many_are_left(shop, make_user, make_event):
     response = shop.book(make_user(), event["id"], 4)
     assert_conflict(response, "not_enough_tickets")
     assert response.get_json()["message"] == "Only 3 tickets left"
+    assert response.get_json()["ticketTypeId"] == shop.event(event["id"])["ticketTypes"][0]["id"]  # the only type
     assert shop.available(event["id"]) == 3
 
 

@@ -187,6 +187,22 @@ def test_one_held_hold_per_customer_and_event(shop, customer, make_event):
     assert shop.available(event["id"]) == 4
 
 
+@pytest.mark.parametrize("config_overrides", [{"NOTIFY_AUTOSTART": False}])  # no sweeper runs at all
+def test_a_customer_holding_the_event_cannot_book_it_directly(shop, customer, make_user, make_event, expire):
+    """A booking is a hold and its confirm: with a HELD hold of the event, the customer
+    confirms or releases it (409 already_holding names it); a hold of another event, or
+    one past its expiry, is no obstacle."""
+    event, other = make_event(totalTickets=10), make_event(totalTickets=10)
+    held = ok(shop.hold(customer, event["id"], 2), 201)
+    ok(shop.hold(customer, other["id"], 1), 201)
+    assert refused(shop.book(customer, event["id"], 1), 409, "already_holding")["holdId"] == held["id"]
+    assert shop.available(event["id"]) == 8  # the refused booking took nothing
+    ok(shop.book(make_user(), event["id"], 1), 201)  # others book as before
+    expire(held["id"])
+    ok(shop.book(customer, event["id"], 3), 201)
+    assert shop.available(event["id"]) == 4  # the expired hold's 2 still wait for the sweep
+
+
 def test_a_customer_with_a_booking_cannot_hold_more(shop, customer, make_event):
     event = make_event(totalTickets=5)
     ok(shop.book(customer, event["id"], 1), 201)

@@ -22,6 +22,20 @@ def test_an_event_without_types_gets_one_free_general_admission_type(make_event)
                     "availableQuantity": 40, "salesStart": None, "salesEnd": None}
 
 
+@pytest.mark.parametrize("currency", ["JPY", "KWD", "XOF", "CHF"])  # no, three, no and two minor units
+def test_any_circulating_iso_4217_currency_with_prices_in_two_decimals(shop, customer, make_event, currency):
+    event = make_event(totalTickets=5, currency=currency, ticketTypes=[{"name": "A", "price": "1500.00", "quantity": 5}])
+    booking = ok(shop.book(customer, event["id"], 2), 201)
+    assert (booking["currency"], booking["totalAmount"]) == (currency, "3000.00")
+
+
+@pytest.mark.parametrize("currency", ["usd", "XAU", "XTS", "ABC", "EURO", ""])  # lower case, a metal, the test code
+def test_other_currency_codes_are_refused(client, organizer, currency):
+    body = {"title": "T", "date": in_days(30), "location": "L", "totalTickets": 5, "currency": currency}
+    assert "currency" in refused(client.post("/api/events", json=body, headers=organizer.headers), 422,
+                                 "validation_error")["errors"]
+
+
 def test_the_shorthand_books_the_only_type_as_before(shop, customer, make_event):
     event = make_event(totalTickets=5)
     booking = ok(shop.book(customer, event["id"], 2), 201)
@@ -75,7 +89,8 @@ def test_the_event_capacity_caps_the_types_together(shop, make_user, concert):
     ok(shop.book(make_user(), concert["id"], ticketsCount=10, ticketTypeId=vip), 201)
     assert shop.available(concert["id"]) == 0
     body = refused(shop.book(make_user(), concert["id"], ticketsCount=1, ticketTypeId=vip), 409, "sold_out")
-    assert "ticketTypeId" not in body  # the event ran short, not the type
+    assert (body["ticketTypeId"], body["availableTickets"]) == (vip, 0)  # the event ran short: 0 VIP for anyone
+    assert body["message"] == "Sold out: no tickets left"  # a type is named in the message when it is the one short
     assert shop.types(concert["id"])["VIP"]["availableQuantity"] == 10  # its own remainder, not capped
 
 

@@ -111,6 +111,23 @@ def test_an_offer_while_tickets_are_public_again_is_named_when_the_customer_hold
     assert shop.available(event["id"]) == 1  # the refused hold took nothing
 
 
+def test_a_customer_with_an_offer_confirms_it_rather_than_booking_directly(client, shop, make_user, make_event):
+    """The offer is the customer's hold: a direct booking is refused as for any hold
+    (409 already_holding names it), takes nothing, and the offer stands."""
+    event = make_event(totalTickets=2)
+    buyer, alice = make_user(), make_user()
+    booking = ok(shop.book(buyer, event["id"], 2), 201)
+    ok(join(client, alice, event["id"], 1), 201)
+    ok(shop.cancel(buyer, booking["id"]))
+    hold_id = offered(client, alice, event["id"])["holdId"]
+    wait_until(lambda: shop.available(event["id"]) == 1, 5, message="the other ticket back to the public")
+    assert refused(shop.book(alice, event["id"], 1), 409, "already_holding")["holdId"] == hold_id
+    assert shop.available(event["id"]) == 1
+    assert ok(entry_of(client, alice, event["id"]))["status"] == "OFFERED"
+    ok(shop.confirm(alice, hold_id), 201)
+    assert ok(entry_of(client, alice, event["id"]))["status"] == "CONVERTED"
+
+
 @pytest.mark.postgresql_only("SQLite has one writer at a time: a join and a release never overlap")
 def test_tickets_released_while_the_first_customer_joins_reach_them(database_url, shop, make_user, make_event):
     """A release that waits on a join's lock of the event decides on its snapshot, from

@@ -4,7 +4,7 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 from eventbook.auth.schemas import UserSchema
 from eventbook.events.schemas import EventSchema
 from eventbook.models import BookingStatus
-from eventbook.schemas import Id, Money, Schema, UTCDateTime
+from eventbook.schemas import Id, Money, Schema, Total, UTCDateTime
 
 
 class ItemSchema(Schema):
@@ -27,7 +27,7 @@ class BookingSchema(Schema):
     tickets_count = fields.Integer(dump_only=True)
     items = fields.List(fields.Nested(ItemSchema), dump_only=True)
     seats = fields.List(fields.Nested(SeatRefSchema), dump_only=True)
-    total_amount = Money(dump_only=True, metadata={"description": "sum of price x count, fixed when taken"})
+    total_amount = Total(metadata={"description": "sum of price x count, fixed when taken"})
     currency = fields.Function(lambda booking: booking.event.currency, dump_only=True,
                                metadata={"type": "string", "example": "EUR"})
     status = fields.String(dump_only=True, metadata={"enum": list(BookingStatus.ALL)})

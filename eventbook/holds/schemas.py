@@ -2,7 +2,7 @@ from marshmallow import fields
 
 from eventbook.bookings.schemas import ItemSchema, OrderSchema, SeatRefSchema
 from eventbook.models import HoldStatus
-from eventbook.schemas import Money, Schema, UTCDateTime
+from eventbook.schemas import Schema, Total, UTCDateTime
 
 
 class HoldSchema(Schema):
@@ -13,7 +13,7 @@ class HoldSchema(Schema):
     seats = fields.List(fields.Nested(SeatRefSchema), dump_only=True,
                         metadata={"description": "the seats held (empty once released or expired)"})
     tickets_count = fields.Integer(dump_only=True)
-    total_amount = Money(dump_only=True)
+    total_amount = Total()
     currency = fields.Function(lambda hold: hold.event.currency, dump_only=True,
                                metadata={"type": "string", "example": "EUR"})
     status = fields.String(dump_only=True, metadata={"enum": list(HoldStatus.ALL)})

@@ -173,6 +173,10 @@ def _take(*, for_hold=False):
         take_event = take_event.where(~exists().where(
             _bookings.c.event_id == EVENT_ID, _bookings.c.user_id == USER_ID,
             _bookings.c.status == BookingStatus.CONFIRMED))
+    else:  # nor book while holding tickets of the event, a waiting-list offer included (409 already_holding)
+        take_event = take_event.where(~exists().where(
+            _holds.c.event_id == EVENT_ID, _holds.c.user_id == USER_ID,
+            _holds.c.status == HoldStatus.HELD, _holds.c.expires_at > NOW))
     taken_event = take_event.cte("taken_event")
     wanted = _wanted()
     taken_types = inventory.take_types(wanted).where(exists(select(taken_event.c.id))).cte("taken_types")

@@ -5,7 +5,7 @@ from sqlalchemy import select
 
 from eventbook.errors import error
 from eventbook.extensions import db
-from eventbook.models import Booking, BookingStatus, Event, EventStatus, Seat, Seating, SeatStatus
+from eventbook.models import Booking, BookingStatus, Event, EventStatus, Hold, HoldStatus, Seat, Seating, SeatStatus
 
 
 def explain(order, for_hold=False):
@@ -23,6 +23,12 @@ def explain(order, for_hold=False):
             Booking.event_id == event.id, Booking.user_id == order.customer_id,
             Booking.status == BookingStatus.CONFIRMED)):
         error(409, "already_booked", "You already have a confirmed booking for this event")
+    held = None if for_hold else db.session.scalar(select(Hold.id).where(
+        Hold.event_id == event.id, Hold.user_id == order.customer_id, Hold.status == HoldStatus.HELD,
+        Hold.expires_at > order.now))
+    if held:  # a booking is a hold and its confirm: one HELD hold per customer and event
+        error(409, "already_holding", "You already hold tickets for this event: confirm or release that hold",
+              holdId=held)
     _short(event.available_tickets, order.tickets)
     error(409, "not_enough_tickets", "The tickets were taken meanwhile, try again",
           availableTickets=event.available_tickets)
@@ -45,16 +51,24 @@ def _explain_items(event, order):
         if type_id is None and len(types) != 1:
             error(422, "validation_error", "The request has invalid fields",
                   errors={"ticketTypeId": ["This event has several ticket types: say which one."]})
-        ticket_type = types.get(type_id) if type_id is not None else next(iter(types.values()))
+        ticket_type = types.get(type_id) if type_id is not None else _type(types, None)
         if ticket_type is None:
             error(404, "not_found", f"Ticket type {type_id} not found (not a ticket type of this event)")
         if not _on_sale(ticket_type, order.now):
             error(409, "sales_closed", f"{ticket_type.name}: not on sale now", ticketTypeId=ticket_type.id,
                   salesStart=_iso(ticket_type.sales_start), salesEnd=_iso(ticket_type.sales_end))
+    if len(order.items) == 1:  # one type: the 409 names it, whether the event or the type ran short
+        [(type_id, count)] = order.items
+        own = _type(types, type_id).available_quantity
+        _short(min(own, event.available_tickets), count, _type(types, type_id), named=own < event.available_tickets)
     _short(event.available_tickets, order.tickets)
     for type_id, count in order.items:
-        ticket_type = types[type_id] if type_id is not None else next(iter(types.values()))
-        _short(ticket_type.available_quantity, count, ticket_type)
+        _short(_type(types, type_id).available_quantity, count, _type(types, type_id))
+
+
+def _type(types, type_id):
+    """The type an item names: `type_id`'s, or the event's only one (the shorthand)."""
+    return types[type_id] if type_id is not None else next(iter(types.values()))
 
 
 def _explain_seats(event, order):
@@ -76,12 +90,14 @@ def _explain_seats(event, order):
             error(409, "sales_closed", f"{types[type_id].name}: not on sale now", ticketTypeId=type_id)
 
 
-def _short(left, wanted, ticket_type=None):
-    """A 409 when fewer than `wanted` are left (of the event, or of a ticket type)."""
+def _short(left, wanted, ticket_type=None, named=True):
+    """A 409 when fewer than `wanted` are left (of the event, or of a ticket type): it
+    carries the type's id, and names the type in its message when the type itself is
+    short (`named`)."""
     if left >= wanted:
         return
     which = {"ticketTypeId": ticket_type.id} if ticket_type else {}
-    name = f"{ticket_type.name}: " if ticket_type else ""
+    name = f"{ticket_type.name}: " if ticket_type and named else ""
     if left == 0:
         error(409, "sold_out", f"{name}Sold out: no tickets left", availableTickets=0, **which)
     error(409, "not_enough_tickets", f"{name}Only {left} ticket{'s' if left != 1 else ''} left",

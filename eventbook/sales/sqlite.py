@@ -35,6 +35,8 @@ from eventbook.sales import NotTaken, Sold, codes
 
 def book(order):
     event, taken = _take(order)
+    if _has_hold(order.event_id, order.customer_id, order.now):  # read inside the write lock the take began
+        _refuse()
     booking = _insert(Booking, event_id=order.event_id, user_id=order.customer_id, tickets_count=order.tickets,
                       total_amount=_total(taken), status=BookingStatus.CONFIRMED, created_at=order.now)
     seats = _take_seats(order, SeatStatus.BOOKED, booking_id=booking.id)
@@ -196,6 +198,11 @@ def _leave_waitlist(event_id, user_id, now):
 def _has_booking(event_id, user_id):
     return db.session.scalar(select(Booking.id).where(
         Booking.event_id == event_id, Booking.user_id == user_id, Booking.status == BookingStatus.CONFIRMED))
+
+
+def _has_hold(event_id, user_id, now):
+    return db.session.scalar(select(Hold.id).where(
+        Hold.event_id == event_id, Hold.user_id == user_id, Hold.status == HoldStatus.HELD, Hold.expires_at > now))
 
 
 def _refuse():

@@ -1,12 +1,10 @@
 from marshmallow import fields
 
-from eventbook.schemas import Schema
+from eventbook.schemas import Schema, Total
 
 
 def amount(description):
-    """A sum of money: a decimal string with two decimals, never a float."""
-    return fields.Decimal(places=2, as_string=True,
-                          metadata={"type": "string", "example": "1250.00", "description": description})
+    return Total(metadata={"example": "1250.00", "description": description})
 
 
 def counts(description):
@@ -42,7 +40,7 @@ class AdminStatsSchema(Schema):
     bookings = fields.Integer(metadata={"description": "CONFIRMED bookings"})
     tickets_sold = fields.Integer(metadata={"description": "tickets of CONFIRMED bookings"})
     revenue_by_currency = fields.Dict(
-        keys=fields.String(), values=fields.Decimal(places=2, as_string=True, metadata={"type": "string"}),
+        keys=fields.String(), values=Total(),
         metadata={"description": "currency -> sum of totalAmount of CONFIRMED bookings (decimal string)"})
     active_holds = fields.Integer(metadata={"description": "HELD holds not yet expired"})
     waiting_entries = fields.Integer(metadata={"description": "WAITING entries of all waiting lists"})

@@ -22,6 +22,8 @@ class Waitlist(MethodView):
     @blp.alt_response(404, description="not_found")
     @blp.alt_response(409, description="tickets_available (book them instead), already_waiting, already_booked, "
                                        "already_holding (with holdId), event_closed")
+    @blp.alt_response(422, description="validation_error, also for a seated event (it has no waiting list: its "
+                                       "returned seats go straight back to the seat map)")
     def post(self, data, event_id):
         """Join an event's waiting list (only while fewer tickets are available than asked)"""
         entry = service.join(event_id, current_user, data)
@@ -48,6 +50,7 @@ class Mine(MethodView):
     @blp.auth(Role.CUSTOMER)
     @blp.no_body
     @blp.response(204)
+    @blp.alt_response(404, description="not_found: no such event")
     def delete(self, event_id):
         """Leave an event's waiting list (an offer made to you is released)"""
         service.leave(event_id, current_user)
