@@ -121,6 +121,10 @@ def before_request():
         current_app.extensions["eventbook.sweeper"].start()
     sent = request.headers.get("X-Request-ID", "")
     g.request_id = sent if SAFE_REQUEST_ID.match(sent) else os.urandom(16).hex()  # uuid4().hex's form, cheaper
+    scheme = request.environ.get("HTTP_AUTHORIZATION", "")[:7]
+    if scheme.lower() == "bearer " and scheme != "Bearer ":  # a scheme is case-insensitive (RFC 9110);
+        # flask-jwt-extended matches "Bearer" exactly
+        request.environ["HTTP_AUTHORIZATION"] = "Bearer " + request.environ["HTTP_AUTHORIZATION"][7:]
     if len(request.full_path) > MAX_URL_BYTES:
         error(414, "uri_too_long", f"The URL is too long (at most {MAX_URL_BYTES} bytes)")
     for key, value in request.environ.items():

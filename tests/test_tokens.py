@@ -37,7 +37,15 @@ def test_the_real_token_works(client, customer):
     assert client.get(ME, headers=customer.headers).status_code == 200
 
 
+@pytest.mark.parametrize("scheme", ["bearer", "BEARER", "bEaReR"])
+def test_the_scheme_is_case_insensitive(client, customer, scheme):
+    assert client.get(ME, headers={"Authorization": f"{scheme} {customer.token}"}).status_code == 200
+    assert_unauthorized(client.get(ME, headers={"Authorization": f"{scheme} garbage"}))
+
+
 @pytest.mark.parametrize("headers", [
+    {"Authorization": "bearer"},
+    {"Authorization": "bearer "},
     {},
     {"Authorization": ""},
     {"Authorization": "Bearer"},

@@ -34,9 +34,10 @@ class Bookings(MethodView):
     @blp.response(201, BookingSchema, headers=LOCATION)
     @blp.alt_response(404, description="not_found: no such event")
     @blp.alt_response(409, description="not_enough_tickets, sold_out (with availableTickets, and ticketTypeId when a type "
-                                       "ran short or the order is of one type), already_booked, already_holding (with holdId: the customer holds "
-                                       "tickets of this event, a waiting-list offer included), event_closed, "
-                                       "sales_closed, seats_taken (with unavailableSeatIds), idempotency_key_reused")
+                                       "ran short or the order is of one type), already_booked, already_holding (with "
+                                       "holdId: the customer holds tickets of this event, a waiting-list offer included), "
+                                       "event_closed, sales_closed, seats_taken (with unavailableSeatIds), "
+                                       "idempotency_key_reused")
     @blp.alt_response(429, description="rate_limited")
     def post(self, headers, data):
         """Book tickets: a hold and its confirm in one transaction"""
