@@ -37,6 +37,7 @@ log = logging.getLogger("eventbook.access")
 # gunicorn, refuses these in the JSON envelope (docs/operations.md).
 MAX_URL_BYTES = 4096  # path and query string
 MAX_HEADER_BYTES = 8192  # the value of one header
+DRAINED_BYTES = 1 << 20  # a body refused as too large, up to this size, is read (and dropped) first
 SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
 # Swagger UI is served from /api/docs/assets; its page starts it with an inline script.
@@ -134,6 +135,7 @@ def before_request():
     if request.method in ("POST", "PUT", "PATCH", "DELETE"):
         length = request.content_length
         if length is not None and length > current_app.config["MAX_CONTENT_LENGTH"]:
+            _drain(length)
             error(413, "payload_too_large", "The request body is too large")
         chunked = "chunked" in request.headers.get("Transfer-Encoding", "").lower()
         if (length or chunked) and not request.is_json:
@@ -143,7 +145,24 @@ def before_request():
             # refusing: read it here so that an oversized body is a 413, not truncated.
             limit = current_app.config["MAX_CONTENT_LENGTH"]
             if len(_read_body()) >= limit:
+                _drain()
                 error(413, "payload_too_large", "The request body is too large")
+
+
+def _drain(length=None):
+    """Read the rest of a refused body off the connection, unless more than
+    DRAINED_BYTES are left: gunicorn reads only 64 KiB of what the app left unread,
+    and closes a connection it has already answered as kept alive when there is more,
+    so that the client's next request on it would fail. `length`: the Content-Length,
+    None for a chunked body."""
+    if length is not None and length > DRAINED_BYTES:
+        return
+    stream, left = request.environ["wsgi.input"], DRAINED_BYTES if length is None else length
+    try:
+        while left > 0 and (chunk := stream.read(min(left, 65536))):
+            left -= len(chunk)
+    except Exception:  # noqa: BLE001 - whatever the server's input stream raises: the 413 is the answer
+        return
 
 
 def _read_body():
