@@ -51,13 +51,24 @@ SERVER = {
 }
 
 
+BODY_ERRORS = {
+    "400": "bad_request: the body is not JSON, or not a JSON object",
+    "413": "payload_too_large: the body is over MAX_BODY_BYTES (64 KiB)",
+    "415": "unsupported_media_type: a body without a JSON Content-Type",
+}
+
+
 class ErrorsPlugin(BasePlugin):
     """Every error response the document lists answers the envelope: a 4xx or 5xx
     declared with a description only (`alt_response(409, description=...)`) gets the
-    Error schema as its JSON body, through apispec's public plugin hook."""
+    Error schema as its JSON body, through apispec's public plugin hook. An operation
+    that takes a body lists the errors of a body that cannot be read (BODY_ERRORS)."""
 
     def operation_helper(self, path=None, operations=None, **kwargs):
         for operation in (operations or {}).values():
+            if "requestBody" in operation:
+                for status, description in BODY_ERRORS.items():
+                    operation.setdefault("responses", {}).setdefault(status, {"description": description})
             for status, response in operation.get("responses", {}).items():
                 if str(status)[0] in "45" and isinstance(response, dict) and not {"content", "$ref"} & response.keys():
                     response["content"] = {"application/json": {"schema": "Error"}}  # ERROR_SCHEMA's component

@@ -71,6 +71,19 @@ def test_body_over_64_kib_is_413(client):
     assert_error(client.post(LOGIN, data=data, content_type="application/json"), 413, "payload_too_large")
 
 
+def test_the_document_lists_the_errors_of_an_unreadable_body(client):
+    """Every operation that takes a body lists the 400, 413 and 415 above, as errors."""
+    spec = client.get("/api/openapi.json").get_json()
+    operations = [(path, method, operation) for path, item in spec["paths"].items()
+                  for method, operation in item.items() if "requestBody" in operation]
+    assert len(operations) > 10
+    for path, method, operation in operations:
+        for status in ("400", "413", "415"):
+            response = operation["responses"].get(status)
+            assert response and response["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}, \
+                (method, path, status)
+
+
 def test_validation_errors_are_keyed_by_camelcase_field(client, organizer):
     body = event_body(totalTickets="many", title="", unknownField=1)
     del body["location"]
