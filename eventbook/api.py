@@ -76,12 +76,19 @@ class ErrorsPlugin(BasePlugin):
 
 class RulesPlugin(BasePlugin):
     """Writes into the document the rules a schema states beyond its fields: its
-    `OPENAPI_RULES` (JSON Schema keywords, such as `oneOf`), through apispec's public
-    plugin hook."""
+    `OPENAPI_RULES` (JSON Schema keywords, such as `oneOf`), and that every read-only
+    property is always sent (`required`: OpenAPI applies a read-only one to responses
+    only; a null value is sent as null), through apispec's public plugin hook, which
+    sees the definition the marshmallow plugin made."""
 
     def schema_helper(self, name, definition, schema=None, **kwargs):
-        rules = getattr(schema, "OPENAPI_RULES", None)
-        return dict(rules) if rules else None
+        rules = dict(getattr(schema, "OPENAPI_RULES", None) or {})
+        properties = (definition or {}).get("properties", {})
+        always = [key for key, prop in properties.items() if isinstance(prop, dict) and prop.get("readOnly")]
+        required = list(dict.fromkeys([*(definition or {}).get("required", []), *always]))
+        if required:
+            rules["required"] = required
+        return rules or None
 
 
 class Api(flask_smorest.Api):

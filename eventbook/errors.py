@@ -53,13 +53,14 @@ class ErrorSchema(ma.Schema):
     class Meta:
         unknown = ma.INCLUDE  # the document allows further facts (additionalProperties)
 
-    status = ma.fields.Integer(metadata={"description": "HTTP status"})
-    code = ma.fields.String(metadata={"description": "machine-readable error code"})
-    message = ma.fields.String(metadata={"description": "human-readable message"})
+    status = ma.fields.Integer(required=True, metadata={"description": "HTTP status"})
+    code = ma.fields.String(required=True, metadata={"description": "machine-readable error code"})
+    message = ma.fields.String(required=True, metadata={"description": "human-readable message"})
     errors = ma.fields.Dict(
         keys=ma.fields.String(),
         values=ma.fields.Raw(),
-        metadata={"description": "field name -> list of messages (validation errors)"},
+        required=True,
+        metadata={"description": "field name -> list of messages (validation errors; {} otherwise)"},
     )
     available_tickets = ma.fields.Integer(
         data_key="availableTickets",
@@ -74,6 +75,10 @@ class ErrorSchema(ma.Schema):
         metadata={"description": "capacity_below_sold: the tickets already sold, held or set aside"})
     hold_id = ma.fields.Integer(
         data_key="holdId", metadata={"description": "already_holding: the customer's HELD hold of the event"})
+    sales_start = ma.fields.DateTime(
+        data_key="salesStart", allow_none=True, metadata={"description": "sales_closed: when the type's sales open"})
+    sales_end = ma.fields.DateTime(
+        data_key="salesEnd", allow_none=True, metadata={"description": "sales_closed: when the type's sales close"})
 
 
 def error(status, code, message, errors=None, headers=None, **extra):
