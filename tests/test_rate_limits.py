@@ -9,6 +9,7 @@ attack (from 203.0.113.x) never share a per-address count.
 """
 
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -96,6 +97,19 @@ def test_guessing_from_many_addresses_gets_one_try_per_address(client, make_user
     # other accounts are not affected, even from the guessing addresses
     assert login(client, bystander.email, "wrong-password", addr=21).status_code == 401
     assert login(client, bystander.email, support.PASSWORD, addr=21).status_code == 200
+
+
+@limits(RATELIMIT_LOGIN_FAILURES="3 per minute", BCRYPT_ROUNDS=12)
+def test_guesses_sent_at_once_are_held_to_the_limit(client, make_user):
+    """A password check takes bcrypt's time (cost 12: a quarter of a second or so), so
+    guesses sent together all start before the first is found wrong: each is counted as
+    it starts."""
+    victim = make_user("CUSTOMER")
+    with ThreadPoolExecutor(10) as pool:
+        answers = list(pool.map(lambda n: login(client, victim.email, f"wrong-{n}", addr=40), range(10)))
+    assert sorted(answer.status_code for answer in answers) == [401] * 3 + [429] * 7
+    assert_rate_limited(login(client, victim.email, support.PASSWORD, addr=40))
+    assert login(client, victim.email, support.PASSWORD, addr=41).status_code == 200
 
 
 @limits(RATELIMIT_LOGIN_FAILURES="3 per minute")

@@ -23,28 +23,30 @@ from eventbook import ratelimits
 
 
 def check(email):
-    """Refuse (429) a login for `email` from this address when it is throttled."""
+    """Refuse (429) a login for `email` from this address when it is throttled; else
+    count the attempt as a failure of this address until it succeeds (`succeeded`
+    forgets it): counted as it starts, not once its password is found wrong, so that
+    guesses sent at once are held to the limit as guesses sent one by one are."""
     if not ratelimits.enabled():
         return
     account, pair = _keys(email)
     per_pair = ratelimits.limits_of(current_app.config["RATELIMIT_LOGIN_FAILURES"])
-    for item in per_pair:
-        if not ratelimits.test(item, *pair):
-            _refuse(item, pair)
     if any(not ratelimits.test(item, *account)
            for item in ratelimits.limits_of(current_app.config["RATELIMIT_LOGIN_ACCOUNT"])):
         for item in per_pair:
-            if ratelimits.window(item, *pair).remaining < item.amount:
+            if ratelimits.window(item, *pair).remaining < item.amount:  # this address has failed on it
                 _refuse(item, pair)
+    for item in per_pair:
+        if not ratelimits.hit(item, *pair):
+            _refuse(item, pair)
 
 
 def failed(email):
-    """Count a failed login for `email` from this address."""
+    """Count a failed login for `email` against the account (its address's failure was
+    counted by `check`)."""
     if not ratelimits.enabled():
         return
-    account, pair = _keys(email)
-    for item in ratelimits.limits_of(current_app.config["RATELIMIT_LOGIN_FAILURES"]):
-        ratelimits.hit(item, *pair)
+    account, _pair = _keys(email)
     for item in ratelimits.limits_of(current_app.config["RATELIMIT_LOGIN_ACCOUNT"]):
         ratelimits.hit(item, *account)
 
