@@ -1,10 +1,14 @@
 """Booking tickets, the caller's bookings, and cancelling."""
 
 import re
+import threading
+import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
+import sqlalchemy as sa
 
+from tests import support
 from tests.support import has_link, ok
 
 
@@ -302,3 +306,31 @@ def test_cancel_unknown_booking_is_404(client, customer):
     response = client.post("/api/bookings/999999/cancel", headers=customer.headers)
     assert response.status_code == 404
     assert response.get_json()["code"] == "not_found"
+
+
+@pytest.mark.postgresql_only("SQLite has one writer at a time: nothing to deadlock")
+def test_a_cancel_chosen_as_a_deadlock_victim_runs_again(database_url, shop, customer, make_event):
+    """A cancel locks the event, then the booking; another writer holding the booking and
+    asking for the event (an event's cancel does both) deadlocks with it. PostgreSQL rolls
+    the victim back whole, and the client still sees the cancel's outcome, not a 503."""
+    event = make_event(totalTickets=5)
+    booking = ok(shop.book(customer, event["id"], 2), 201)
+    answers = []
+    engine = sa.create_engine(support._normalized(database_url))
+    try:
+        with engine.connect() as other:
+            other.execute(sa.text("UPDATE bookings SET tickets_count = tickets_count WHERE id = :id"),
+                          {"id": booking["id"]})
+            running = threading.Thread(target=lambda: answers.append(shop.cancel(customer, booking["id"])))
+            running.start()
+            time.sleep(0.3)  # the cancel has locked the event, and waits for the booking
+            try:
+                other.execute(sa.text("SELECT id FROM events WHERE id = :id FOR UPDATE"), {"id": event["id"]})
+            except sa.exc.OperationalError:
+                pass  # chosen as the victim on a starved machine: the cancel simply goes on
+            other.rollback()
+            running.join(30)
+    finally:
+        engine.dispose()
+    assert ok(answers[0])["status"] == "CANCELLED"
+    assert shop.available(event["id"]) == 5

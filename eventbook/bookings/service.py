@@ -5,6 +5,7 @@ from sqlalchemy.orm import joinedload
 
 from eventbook import inventory, sales, waitlist
 from eventbook.bookings import idempotency
+from eventbook.database import retry_deadlocks
 from eventbook.errors import error
 from eventbook.extensions import db
 from eventbook.models import Booking, BookingStatus, Event, Item, Role, Seat, User, utcnow
@@ -95,6 +96,7 @@ def visible(booking_id, user):
     return booking
 
 
+@retry_deadlocks  # an event's cancel, or a release, can lock the booking or its holds before the event
 def cancel(booking_id, user):
     """Cancel a booking and return its tickets and seats, exactly once however many
     cancels race: one conditional UPDATE on the booking's status decides."""
