@@ -203,6 +203,18 @@ def test_a_customer_holding_the_event_cannot_book_it_directly(shop, customer, ma
     assert shop.available(event["id"]) == 4  # the expired hold's 2 still wait for the sweep
 
 
+def test_on_a_sold_out_event_the_customer_is_told_what_they_already_have(shop, customer, make_event):
+    """One hold and one booking per customer: said as such even when nothing is left."""
+    event = make_event(totalTickets=2)
+    held = ok(shop.hold(customer, event["id"], 2), 201)
+    assert refused(shop.hold(customer, event["id"], 1), 409, "already_holding")["holdId"] == held["id"]
+    assert refused(shop.book(customer, event["id"], 1), 409, "already_holding")["holdId"] == held["id"]
+    ok(shop.confirm(customer, held["id"]), 201)
+    refused(shop.book(customer, event["id"], 1), 409, "already_booked")
+    refused(shop.hold(customer, event["id"], 1), 409, "already_booked")
+    assert shop.available(event["id"]) == 0
+
+
 def test_a_customer_with_a_booking_cannot_hold_more(shop, customer, make_event):
     event = make_event(totalTickets=5)
     ok(shop.book(customer, event["id"], 1), 201)

@@ -32,7 +32,7 @@ def hold(customer, data):
             if first_try and end_own_if_due(customer.id, order.event_id, now):
                 continue  # the customer's own hold had expired, and no sweep had ended it yet
             if isinstance(refused, sales.NotTaken):
-                refusal.explain(order, for_hold=True)
+                refusal.explain(order)
             held = db.session.scalar(select(Hold.id).where(
                 Hold.user_id == customer.id, Hold.event_id == order.event_id, Hold.status == HoldStatus.HELD))
             error(409, "already_holding", "You already hold tickets for this event: confirm or release that hold",

@@ -8,30 +8,37 @@ from eventbook.extensions import db
 from eventbook.models import Booking, BookingStatus, Event, EventStatus, Hold, HoldStatus, Seat, Seating, SeatStatus
 
 
-def explain(order, for_hold=False):
+def explain(order):
     """Raise the error that says why `order` could not be taken."""
     db.session.rollback()
     event = db.session.get(Event, order.event_id)
     if event is None:
         error(404, "not_found", "Event not found")
     closed(event, order.now)
+    _already(event, order)
     if order.seat_ids:
         _explain_seats(event, order)
     else:
         _explain_items(event, order)
-    if for_hold and db.session.scalar(select(Booking.id).where(
-            Booking.event_id == event.id, Booking.user_id == order.customer_id,
-            Booking.status == BookingStatus.CONFIRMED)):
-        error(409, "already_booked", "You already have a confirmed booking for this event")
-    held = None if for_hold else db.session.scalar(select(Hold.id).where(
-        Hold.event_id == event.id, Hold.user_id == order.customer_id, Hold.status == HoldStatus.HELD,
-        Hold.expires_at > order.now))
-    if held:  # a booking is a hold and its confirm: one HELD hold per customer and event
-        error(409, "already_holding", "You already hold tickets for this event: confirm or release that hold",
-              holdId=held)
     _short(event.available_tickets, order.tickets)
     error(409, "not_enough_tickets", "The tickets were taken meanwhile, try again",
           availableTickets=event.available_tickets)
+
+
+def _already(event, order):
+    """409 when the customer may not buy more of the event, whatever is left of it: one
+    CONFIRMED booking per customer and event, one HELD hold (a booking is a hold and
+    its confirm; a waiting-list offer is a hold)."""
+    if db.session.scalar(select(Booking.id).where(
+            Booking.event_id == event.id, Booking.user_id == order.customer_id,
+            Booking.status == BookingStatus.CONFIRMED)):
+        error(409, "already_booked", "You already have a confirmed booking for this event")
+    held = db.session.scalar(select(Hold.id).where(
+        Hold.event_id == event.id, Hold.user_id == order.customer_id, Hold.status == HoldStatus.HELD,
+        Hold.expires_at > order.now))
+    if held:
+        error(409, "already_holding", "You already hold tickets for this event: confirm or release that hold",
+              holdId=held)
 
 
 def closed(event, now):
