@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from eventbook.extensions import db
 from eventbook.models import Notification
+from eventbook.notifications import outbox
 from tests import support
 from tests.smtp import NOTIFICATION_HEADER, SMTPServer
 from tests.support import ok
@@ -254,6 +255,43 @@ def test_event_cancelled_reaches_every_attendee(app, client, shop, make_user, or
     time.sleep(0.5)
     cancelled = [r for r in rows(app) if r["kind"] == "EVENT_CANCELLED" and r["recipient"]]
     assert sorted(r["recipient"] for r in cancelled) == sorted(p.email for p in attendees)
+
+
+@pytest.mark.parametrize("config_overrides", [{"NOTIFY_AUTOSTART": False}])  # nothing in the background
+def test_a_change_and_a_cancellation_write_their_attendees_rows_with_them(app, client, shop, make_user, organizer,
+                                                                        make_event):
+    """The attendees' rows are there as soon as the organizer has the answer, with no
+    sweeper running: written by the change's own transaction."""
+    event = make_event(title="Opera")
+    attendees = [make_user(), make_user()]
+    for person in attendees:
+        ok(shop.book(person, event["id"]), 201)
+    ok(client.patch(f"/api/events/{event['id']}", json={"title": "Opera Gala"}, headers=organizer.headers))
+    for person in attendees:
+        assert [n["kind"] for n in notes_of(client, person)] == ["EVENT_UPDATED", "BOOKING_CONFIRMED"]
+    assert client.delete(f"/api/events/{event['id']}", headers=organizer.headers).status_code == 204
+    for person in attendees:
+        assert notes_of(client, person)[0]["kind"] == "EVENT_CANCELLED"
+    assert not [r for r in rows(app) if r["recipient"] is None]  # no fan-out row for an audience this size
+
+
+def test_a_large_audience_is_told_through_one_fan_out_row(app, client, shop, make_user, organizer, make_event,
+                                                          monkeypatch):
+    """Over WRITTEN_AT_ONCE attendees (lowered here to 2), the change writes one row and
+    a worker writes the attendees' rows: the organizer's answer does not grow with them."""
+    monkeypatch.setattr(outbox, "WRITTEN_AT_ONCE", 2)
+    event = make_event(title="Stadium")
+    attendees = [make_user() for _ in range(3)]
+    for person in attendees:
+        ok(shop.book(person, event["id"]), 201)
+    ok(client.patch(f"/api/events/{event['id']}", json={"location": "Arena"}, headers=organizer.headers))
+    assert client.delete(f"/api/events/{event['id']}", headers=organizer.headers).status_code == 204
+    for person in attendees:
+        notes = wait_for_kinds(client, person, "BOOKING_CONFIRMED", "EVENT_UPDATED", "EVENT_CANCELLED")
+        assert sorted(n["kind"] for n in notes) == ["BOOKING_CONFIRMED", "EVENT_CANCELLED", "EVENT_UPDATED"]
+        assert_says(one(notes, "EVENT_UPDATED"), title="Stadium", location="Arena", tickets=1)
+    fan_outs = [r for r in rows(app) if r["recipient"] is None]
+    assert sorted(r["kind"] for r in fan_outs) == ["EVENT_CANCELLED", "EVENT_UPDATED"]
 
 
 def test_list_shows_only_own_newest_first(client, shop, make_user, make_event):

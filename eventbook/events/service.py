@@ -92,7 +92,7 @@ def change(event_id, user, data):
     if changed:
         event.updated_at = now
         if changed & set(NOTIFIED_FIELDS):
-            notes.append(outbox.event_updated(event, now))
+            notes.extend(outbox.event_updated(event, now))
     outbox.commit(*notes)
     if grew:
         waitlist.offer_soon(event_id)
@@ -133,7 +133,7 @@ def remove(event_id, user):
         update(WaitlistEntry)
         .where(WaitlistEntry.event_id == event_id, WaitlistEntry.status.in_([EntryStatus.WAITING, EntryStatus.OFFERED]))
         .values(status=EntryStatus.LAPSED, updated_at=now).execution_options(synchronize_session=False))
-    outbox.commit(outbox.event_cancelled(event, now))
+    outbox.commit(*outbox.event_cancelled(event, now))
 
 
 # -- ticket types --------------------------------------------------------------------

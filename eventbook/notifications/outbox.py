@@ -26,13 +26,33 @@ def waitlist_offer(hold, user, event, now):
     return _add(Kind.WAITLIST_OFFER, user, event, templates.of_offer(hold, event), now)
 
 
+# An event's change or cancellation writes its attendees' rows itself up to this many
+# attendees; for more it writes one fan-out row, which a worker expands (`expand`), so
+# that the organizer's request does not grow with the audience.
+WRITTEN_AT_ONCE = 100
+
+
 def event_updated(event, now):
-    """One fan-out row; a worker expands it to every attendee (see `expand`)."""
-    return _add(Kind.EVENT_UPDATED, None, event, templates.of_event(event), now)
+    """The ids of the rows telling the event's attendees about a change (`_tell`)."""
+    return _tell(Kind.EVENT_UPDATED, event, now)
 
 
 def event_cancelled(event, now):
-    return _add(Kind.EVENT_CANCELLED, None, event, templates.of_event(event), now)
+    """The ids of the rows telling the attendees whose bookings the cancellation (already
+    written in this transaction) cancelled."""
+    return _tell(Kind.EVENT_CANCELLED, event, now)
+
+
+def _tell(kind, event, now):
+    """One row per attendee, in the current transaction, when there are at most
+    WRITTEN_AT_ONCE; else one fan-out row. The ids written."""
+    parent = {"kind": kind, "event_id": event.id, "params": templates.of_event(event), "created_at": now}
+    # In no order: only whether there are more than WRITTEN_AT_ONCE matters, and the
+    # query stops at the first row past them however large the audience is.
+    attendees = db.session.execute(_audience(parent).order_by(None).limit(WRITTEN_AT_ONCE + 1)).all()
+    if len(attendees) <= WRITTEN_AT_ONCE:
+        return _copies(parent, attendees, now)
+    return [_add(kind, None, event, parent["params"], now)]
 
 
 def _add(kind, user, event, params, now, booking_id=None):
@@ -63,11 +83,7 @@ def of_user(user_id):
 
 def expand(parent, token, now):
     """Insert one notification per attendee of a fan-out row (a dict of its fields), in
-    one batch, and mark the fan-out row done; return the new ids. Each copy has the
-    parent's parameters and its booking's ticket count.
-
-    EVENT_UPDATED reaches the bookings CONFIRMED when the change was made;
-    EVENT_CANCELLED reaches the bookings that the cancellation itself cancelled."""
+    one batch, and mark the fan-out row done; return the new ids."""
     done = db.session.execute(
         update(Notification)
         .where(Notification.id == parent["id"], Notification.claim_token == token,
@@ -77,6 +93,13 @@ def expand(parent, token, now):
     ).rowcount
     if not done:  # our claim ran out and another process has it
         return []
+    return _copies(parent, db.session.execute(_audience(parent)).all(), now)
+
+
+def _audience(parent):
+    """(user id, email, booking id, tickets) of the attendees a fan-out row (a dict of its
+    fields) tells. EVENT_UPDATED reaches the bookings CONFIRMED when the change was
+    made; EVENT_CANCELLED the bookings that the cancellation itself cancelled."""
     changed_at = parent["created_at"]
     if parent["kind"] == Kind.EVENT_UPDATED:  # confirmed at the time of the change
         audience = (
@@ -85,12 +108,17 @@ def expand(parent, token, now):
         )
     else:
         audience = (Booking.status == BookingStatus.CANCELLED, Booking.cancelled_at >= changed_at)
-    attendees = db.session.execute(
+    return (
         select(User.id, User.email, Booking.id, Booking.tickets_count)
         .join(User, User.id == Booking.user_id)
         .where(Booking.event_id == parent["event_id"], *audience)
         .order_by(Booking.id)
-    ).all()
+    )
+
+
+def _copies(parent, attendees, now):
+    """Insert one row per attendee with the parent's parameters and its booking's ticket
+    count; their ids."""
     if not attendees:
         return []
     rows = [{"kind": parent["kind"], "user_id": user_id, "recipient": email, "booking_id": booking_id,
