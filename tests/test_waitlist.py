@@ -95,10 +95,11 @@ def test_returned_tickets_are_set_aside_and_offered_in_queue_order(client, shop,
     assert offered(client, bob, event["id"])["position"] is None
 
 
-def test_an_offer_while_tickets_are_public_again_is_named_when_the_customer_holds(client, shop, make_user,
-                                                                                  make_event):
+def test_an_offer_while_tickets_are_public_again_is_named_when_the_customer_holds_or_books(client, shop, make_user,
+                                                                                           make_event):
     """A customer whose offer came with tickets to spare (two came back, one was theirs)
-    and who tries to hold instead is told which hold is already theirs."""
+    and who tries to hold or book instead is told which hold is already theirs (the
+    offer is their hold: 409 already_holding); nothing is taken, the offer stands."""
     event = make_event(totalTickets=2)
     buyer, alice = make_user(), make_user()
     booking = ok(shop.book(buyer, event["id"], 2), 201)
@@ -106,23 +107,9 @@ def test_an_offer_while_tickets_are_public_again_is_named_when_the_customer_hold
     ok(shop.cancel(buyer, booking["id"]))
     hold_id = offered(client, alice, event["id"])["holdId"]
     wait_until(lambda: shop.available(event["id"]) == 1, 5, message="the other ticket back to the public")
-    body = refused(shop.hold(alice, event["id"], 1), 409, "already_holding")
-    assert body["holdId"] == hold_id
-    assert shop.available(event["id"]) == 1  # the refused hold took nothing
-
-
-def test_a_customer_with_an_offer_confirms_it_rather_than_booking_directly(client, shop, make_user, make_event):
-    """The offer is the customer's hold: a direct booking is refused as for any hold
-    (409 already_holding names it), takes nothing, and the offer stands."""
-    event = make_event(totalTickets=2)
-    buyer, alice = make_user(), make_user()
-    booking = ok(shop.book(buyer, event["id"], 2), 201)
-    ok(join(client, alice, event["id"], 1), 201)
-    ok(shop.cancel(buyer, booking["id"]))
-    hold_id = offered(client, alice, event["id"])["holdId"]
-    wait_until(lambda: shop.available(event["id"]) == 1, 5, message="the other ticket back to the public")
+    assert refused(shop.hold(alice, event["id"], 1), 409, "already_holding")["holdId"] == hold_id
     assert refused(shop.book(alice, event["id"], 1), 409, "already_holding")["holdId"] == hold_id
-    assert shop.available(event["id"]) == 1
+    assert shop.available(event["id"]) == 1  # the refused hold and booking took nothing
     assert ok(entry_of(client, alice, event["id"]))["status"] == "OFFERED"
     ok(shop.confirm(alice, hold_id), 201)
     assert ok(entry_of(client, alice, event["id"]))["status"] == "CONVERTED"
