@@ -27,16 +27,11 @@ def hold(customer, data):
         try:
             sold = sales.hold(order, expires_at)
             return sold.written or db.session.get(Hold, sold.id)
-        except (sales.NotTaken, exc.IntegrityError) as refused:
+        except (sales.NotTaken, exc.IntegrityError):  # not taken, or the one-HELD-hold index refused it
             db.session.rollback()
             if first_try and end_own_if_due(customer.id, order.event_id, now):
                 continue  # the customer's own hold had expired, and no sweep had ended it yet
-            if isinstance(refused, sales.NotTaken):
-                refusal.explain(order)
-            held = db.session.scalar(select(Hold.id).where(
-                Hold.user_id == customer.id, Hold.event_id == order.event_id, Hold.status == HoldStatus.HELD))
-            error(409, "already_holding", "You already hold tickets for this event: confirm or release that hold",
-                  **({"holdId": held} if held else {}))
+            refusal.explain(order)
 
 
 def end_own_if_due(customer_id, event_id, now):

@@ -58,7 +58,7 @@ def _explain_items(event, order):
         if type_id is None and len(types) != 1:
             error(422, "validation_error", "The request has invalid fields",
                   errors={"ticketTypeId": ["This event has several ticket types: say which one."]})
-        ticket_type = types.get(type_id) if type_id is not None else _type(types, None)
+        ticket_type = _type(types, type_id)
         if ticket_type is None:
             error(404, "not_found", f"Ticket type {type_id} not found (not a ticket type of this event)")
         if not _on_sale(ticket_type, order.now):
@@ -66,16 +66,19 @@ def _explain_items(event, order):
                   salesStart=_iso(ticket_type.sales_start), salesEnd=_iso(ticket_type.sales_end))
     if len(order.items) == 1:  # one type: the 409 names it, whether the event or the type ran short
         [(type_id, count)] = order.items
-        own = _type(types, type_id).available_quantity
-        _short(min(own, event.available_tickets), count, _type(types, type_id), named=own < event.available_tickets)
+        ticket_type = _type(types, type_id)
+        own = ticket_type.available_quantity
+        _short(min(own, event.available_tickets), count, ticket_type, named=own < event.available_tickets)
     _short(event.available_tickets, order.tickets)
     for type_id, count in order.items:
-        _short(_type(types, type_id).available_quantity, count, _type(types, type_id))
+        ticket_type = _type(types, type_id)
+        _short(ticket_type.available_quantity, count, ticket_type)
 
 
 def _type(types, type_id):
-    """The type an item names: `type_id`'s, or the event's only one (the shorthand)."""
-    return types[type_id] if type_id is not None else next(iter(types.values()))
+    """The type an item names (None if the event has no such type), or for the shorthand
+    (`type_id` None) the event's only one."""
+    return types.get(type_id) if type_id is not None else next(iter(types.values()))
 
 
 def _explain_seats(event, order):
