@@ -1,10 +1,13 @@
 """Events: publishing, reading, changing and deleting, and the notifications a change sends."""
 
+import threading
 from datetime import timedelta, timezone
 
 import pytest
+import sqlalchemy as sa
 
-from tests.support import days_from_now, iso, ok
+from tests import support
+from tests.support import days_from_now, iso, ok, refused, wait_until
 
 
 def event_body(**fields):
@@ -242,6 +245,59 @@ def test_delete_booked_event_cancels_it_and_its_bookings(
         assert all(n["recipient"] == actor.email for n in notes)
     # the expansion that reached the others is done: one who cancelled before hears nothing
     assert "EVENT_CANCELLED" not in kinds(client.get("/api/notifications", headers=gone.headers).get_json())
+
+
+# What each request does to the event, with the fields of the event it needs.
+CHANGES = {
+    "join its waiting list": ({}, lambda client, event, customer, organizer: client.post(
+        f"/api/events/{event['id']}/waitlist", json={"ticketsCount": 1}, headers=customer.headers)),
+    "add a ticket type": ({}, lambda client, event, customer, organizer: client.post(
+        f"/api/events/{event['id']}/ticket-types", json={"name": "VIP", "price": "9.00", "quantity": 1},
+        headers=organizer.headers)),
+    "change a ticket type": ({}, lambda client, event, customer, organizer: client.patch(
+        f"/api/events/{event['id']}/ticket-types/{event['ticketTypes'][0]['id']}", json={"price": "2.00"},
+        headers=organizer.headers)),
+    "delete a ticket type": ({"ticketTypes": [{"name": "A", "price": "1.00", "quantity": 1},
+                                              {"name": "B", "price": "1.00", "quantity": 1}]},
+                             lambda client, event, customer, organizer: client.delete(
+        f"/api/events/{event['id']}/ticket-types/{event['ticketTypes'][0]['id']}", headers=organizer.headers)),
+    "change the event": ({}, lambda client, event, customer, organizer: client.patch(
+        f"/api/events/{event['id']}", json={"totalTickets": 5}, headers=organizer.headers)),
+    "replace its seat map": ({"seating": "RESERVED"}, lambda client, event, customer, organizer: client.put(
+        f"/api/events/{event['id']}/seats", json={"sections": [{"name": "A", "ticketTypeId": event["ticketTypes"][0]["id"],
+                                                                "rows": [{"label": "1", "from": 1, "to": 2}]}]},
+        headers=organizer.headers)),
+}
+
+
+@pytest.mark.postgresql_only("SQLite has one writer at a time: a change never waits on a deletion")
+@pytest.mark.parametrize("change", list(CHANGES))
+def test_a_change_that_waited_on_the_events_deletion_is_a_404(database_url, client, organizer, customer, make_event,
+                                                              change):
+    """The event, never booked, is deleted while a request that has read it waits for its
+    row: that request answers 404, as if it had come after."""
+    fields, request = CHANGES[change]
+    event = make_event(totalTickets=2, **fields)
+    engine = sa.create_engine(support._normalized(database_url))
+    answers = {}
+    deleting = threading.Thread(target=lambda: answers.setdefault(
+        "delete", client.delete(f"/api/events/{event['id']}", headers=organizer.headers)))
+    changing = threading.Thread(target=lambda: answers.setdefault(
+        "change", request(client, event, customer, organizer)))
+    try:
+        with engine.connect() as locking:
+            locking.execute(sa.text("SELECT id FROM events WHERE id = :id FOR UPDATE"), {"id": event["id"]})
+            for number, thread in enumerate((deleting, changing), start=1):  # the deletion first in line
+                thread.start()
+                wait_until(lambda n=number: support.waiting_for_locks(engine) == n, 10, message=f"{number} waiting on the event")
+            locking.commit()
+            deleting.join(30)
+            changing.join(30)
+    finally:
+        engine.dispose()
+    assert answers["delete"].status_code == 204
+    refused(answers["change"], 404, "not_found")
+    refused(client.get(f"/api/events/{event['id']}"), 404, "not_found")
 
 
 def test_admin_deletes_any_event(client, admin, make_event):

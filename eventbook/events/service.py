@@ -35,6 +35,16 @@ def get(event_id):
     return event
 
 
+def locked(event_id):
+    """The event, its row locked until commit (`inventory.lock`); a 404 if it has been
+    deleted since the request first read it."""
+    event = inventory.lock(event_id)
+    if event is None:
+        db.session.rollback()
+        error(404, "not_found", "Event not found")
+    return event
+
+
 def ensure_manager(event, user):
     """Only the organizer who owns the event, or an admin, may manage it."""
     if not (user.role == Role.ADMIN or (user.role == Role.ORGANIZER and event.organizer_id == user.id)):
@@ -63,9 +73,7 @@ def change(event_id, user, data):
     """Apply a partial update; attendees hear about a new title, date or location. A
     larger capacity goes to the waiting list first, while anyone waits."""
     ensure_manager(get(event_id), user)
-    event = inventory.lock(event_id)
-    if event is None:
-        error(404, "not_found", "Event not found")
+    event = locked(event_id)
     if event.status == EventStatus.CANCELLED:
         db.session.rollback()
         error(409, "event_closed", "A cancelled event cannot be changed")
@@ -104,9 +112,7 @@ def remove(event_id, user):
     """Delete an event nobody ever booked or held; otherwise cancel it with its bookings,
     holds and waiting list."""
     ensure_manager(get(event_id), user)
-    event = inventory.lock(event_id)
-    if event is None:
-        error(404, "not_found", "Event not found")
+    event = locked(event_id)
     used = db.session.scalar(select(
         exists().where(Booking.event_id == event_id) | exists().where(Hold.event_id == event_id)
         | exists().where(WaitlistEntry.event_id == event_id)))
@@ -149,7 +155,7 @@ def ticket_type_of(event, type_id):
 def _managed(event_id, user):
     """The event, locked, if `user` manages it and it is not cancelled."""
     ensure_manager(get(event_id), user)
-    event = inventory.lock(event_id)
+    event = locked(event_id)
     if event.status == EventStatus.CANCELLED:
         db.session.rollback()
         error(409, "event_closed", "A cancelled event cannot be changed")

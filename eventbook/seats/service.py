@@ -13,7 +13,7 @@ from sqlalchemy import delete, exists, insert, select, text
 from eventbook import inventory
 from eventbook.database import autocommit, retry_deadlocks
 from eventbook.errors import error
-from eventbook.events.service import ensure_manager, get
+from eventbook.events.service import ensure_manager, get, locked
 from eventbook.extensions import db
 from eventbook.models import Event, EventStatus, Seat, Seating, SeatStatus, utcnow
 
@@ -26,9 +26,7 @@ def replace(event_id, user, sections):
     """Replace the seat map of a RESERVED event whose seats are all free, and make its
     seat counts the event's capacity and its types' quantities: the number of seats."""
     ensure_manager(get(event_id), user)
-    event = inventory.lock(event_id)  # sales of this event wait until the new map is in
-    if event is None:
-        error(404, "not_found", "Event not found")
+    event = locked(event_id)  # sales of this event wait until the new map is in
     if event.status == EventStatus.CANCELLED:
         _refuse(409, "event_closed", "A cancelled event cannot be changed")
     if event.seating != Seating.RESERVED:

@@ -14,7 +14,7 @@ from sqlalchemy import exc, func, insert, or_, select, update
 from eventbook import inventory, waitlist
 from eventbook.database import retry_deadlocks
 from eventbook.errors import error
-from eventbook.events.service import ensure_manager, get
+from eventbook.events.service import ensure_manager, get, locked
 from eventbook.extensions import db
 from eventbook.holds import service as holds
 from eventbook.models import (
@@ -43,7 +43,7 @@ def join(event_id, customer, data):
     get(event_id)
     now = utcnow()
     holds.end_own_if_due(customer.id, event_id, now)  # before the event's lock: a hold is locked first
-    event = inventory.lock(event_id)
+    event = locked(event_id)
     if event.status != EventStatus.SCHEDULED or event.date <= now:
         db.session.rollback()
         error(409, "event_closed", "This event is cancelled or has started")
