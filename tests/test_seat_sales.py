@@ -165,6 +165,43 @@ def test_an_expiry_frees_the_seats(app, client, shop, customer, hall):
     assert shop.available(event_id) == 7
 
 
+@pytest.mark.parametrize("config_overrides", [{"NOTIFY_AUTOSTART": False}])  # the sweep runs only where put below
+@pytest.mark.parametrize("ask", ["book", "hold"])
+def test_seats_freed_between_a_refusal_and_its_explanation_are_taken(app, monkeypatch, shop, customer, make_user,
+                                                                      hall, ask):
+    """A rival's hold has expired, but no sweep has freed its seats: the sale takes
+    nothing. The sweep lands before the refusal is explained, so nothing stands in the
+    way any more: the sale is tried once more and takes the seats (it was a 409
+    not_enough_tickets saying the tickets had been taken)."""
+    from eventbook import sales
+    from eventbook.holds import service as holds
+
+    event_id, seats = hall()
+    holder = make_user()
+    rival = ok(shop.hold(holder, event_id, seatIds=[seats[0], seats[1]]), 201)
+    with app.app_context():
+        db.session.execute(sa.update(Hold).where(Hold.id == rival["id"])
+                           .values(expires_at=datetime.now(timezone.utc) - timedelta(seconds=1)))
+        db.session.commit()
+    strategy = app.extensions["eventbook.sales"]
+    sale = getattr(strategy, ask)
+
+    def swept_after_a_refusal(*args):
+        try:
+            return sale(*args)
+        except sales.NotTaken:
+            with app.app_context():  # a sweep of its own, as another thread's would be
+                holds.expire_due()
+            raise
+
+    monkeypatch.setattr(strategy, ask, swept_after_a_refusal)
+    taken = ok(getattr(shop, ask)(customer, event_id, seatIds=[seats[1], seats[2]]), 201)
+    assert [seat["id"] for seat in taken["seats"]] == [seats[1], seats[2]]
+    now = "BOOKED" if ask == "book" else "HELD"
+    assert statuses(shop, event_id) == ["AVAILABLE", now, now] + ["AVAILABLE"] * 4
+    assert ok(shop.client.get(f"/api/holds/{rival['id']}", headers=holder.headers))["status"] == "EXPIRED"
+
+
 def test_a_seat_booking_is_refused_like_any_other(shop, customer, make_user, hall, set_event_date):
     event_id, seats = hall()
     ok(shop.book(customer, event_id, seatIds=[seats[0]]), 201)

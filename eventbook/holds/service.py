@@ -31,7 +31,7 @@ def hold(customer, data):
             db.session.rollback()
             if first_try and end_own_if_due(customer.id, order.event_id, now):
                 continue  # the customer's own hold had expired, and no sweep had ended it yet
-            refusal.explain(order)
+            refusal.explain(order, last_try=not first_try)  # returns if what stood in the way came back meanwhile
 
 
 def end_own_if_due(customer_id, event_id, now):

@@ -8,8 +8,10 @@ from eventbook.extensions import db
 from eventbook.models import Booking, BookingStatus, Event, EventStatus, Hold, HoldStatus, Seat, Seating, SeatStatus
 
 
-def explain(order):
-    """Raise the error that says why `order` could not be taken."""
+def explain(order, last_try=True):
+    """Raise the error that says why `order` could not be taken. If nothing stands in
+    its way any more (what it asked for came back meanwhile: a rival hold expired, say),
+    return, so that the caller tries once more; unless this was its `last_try`."""
     db.session.rollback()
     event = db.session.get(Event, order.event_id)
     if event is None:
@@ -21,8 +23,9 @@ def explain(order):
     else:
         _explain_items(event, order)
     _short(event.available_tickets, order.tickets)
-    error(409, "not_enough_tickets", "The tickets were taken meanwhile, try again",
-          availableTickets=event.available_tickets)
+    if last_try:
+        error(409, "not_enough_tickets", "The tickets were taken meanwhile, try again",
+              availableTickets=event.available_tickets)
 
 
 def _already(event, order):
