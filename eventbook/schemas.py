@@ -128,10 +128,11 @@ class Total(fields.Decimal):
 
 class Integer(fields.Integer):
     """An integer; written as a string (a query string's), ASCII digits only: Python's
-    int() also reads other scripts' digits ("١" would be 1)."""
+    int() also reads other scripts' digits ("١" would be 1), a sign, spaces around and
+    underscores between ("1_0" would be 10)."""
 
     def _deserialize(self, value, attr, data, **kwargs):
-        if isinstance(value, str) and not value.isascii():
+        if isinstance(value, str) and not (value.isascii() and value.isdigit()):
             raise self.make_error("invalid")
         return super()._deserialize(value, attr, data, **kwargs)
 

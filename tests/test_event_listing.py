@@ -174,7 +174,9 @@ def test_out_of_range_query_values_are_422(client, query):
     assert query.split("=")[0] in response.get_json()["errors"]
 
 
-@pytest.mark.parametrize("query", ["perPage=0", "perPage=-1", "perPage=abc", "page=0", "page=abc"])
+@pytest.mark.parametrize("query", ["perPage=0", "perPage=-1", "perPage=abc", "page=0", "page=abc",
+                                   # int() would read these as 10, 5, 1 and 1; only ASCII digits are numbers here
+                                   "page=1_0", "perPage=%2B5", "page=%201", "organizerId=1_0", "perPage=%D9%A1"])
 def test_invalid_paging_is_422(client, query):
     response = client.get(f"/api/events?{query}")
     assert response.status_code == 422
