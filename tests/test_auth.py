@@ -56,6 +56,20 @@ def test_email_is_case_insensitive_and_unique(client, login):
     assert login("aLiCe@example.com").email == "alice@example.com"
 
 
+@pytest.mark.parametrize("look_alike", [
+    "alice@\uff45xample.com",  # a fullwidth e
+    "alice@example.com\u200b",  # a zero-width space
+    "al\u00adice@example.com",  # a soft hyphen
+    "alice@example.com\u202e",  # a right-to-left override
+    "alice@exa\u0301mple.com",  # an a and a combining accent, which NFKC writes as one letter: á
+])
+def test_an_email_that_only_looks_like_another_is_refused(client, look_alike):
+    assert register(client, email="alice@example.com").status_code == 201
+    body = assert_error(register(client, email=look_alike), 422, "validation_error")
+    assert "email" in body["errors"]
+    assert register(client, email="jos\u00e9@exampl\u00e9.com").status_code == 201  # accents, composed, are fine
+
+
 def test_admin_role_cannot_be_registered(client):
     body = assert_error(register(client, role="ADMIN"), 422, "validation_error")
     assert "role" in body["errors"]

@@ -1,3 +1,5 @@
+import unicodedata
+
 from marshmallow import ValidationError, fields, post_load, validate
 
 from eventbook.models import Role
@@ -33,11 +35,27 @@ class Password(Text):
 
 
 class Email(fields.Email):
+    """An address as plain characters, so that no two accounts look alike: in Unicode's
+    NFKC form (no fullwidth or other compatibility letters: "ｅxample.com" is
+    "example.com") and without invisible or formatting characters (a zero-width space, a
+    soft hyphen, a bidirectional override), which name the same domain once it is
+    looked up (IDNA) or only look the same."""
+
     def __init__(self, **kwargs):
-        super().__init__(required=True, validate=validate.Length(max=254), **kwargs)
+        super().__init__(required=True, validate=validate.Length(max=254), metadata={
+            "description": "an email address; Unicode in NFKC form, without invisible or formatting characters; "
+                           "case does not matter (stored lower-case)"}, **kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
-        return super()._deserialize(value, attr, data, **kwargs).strip().lower()
+        value = super()._deserialize(value, attr, data, **kwargs).strip().lower()
+        if unicodedata.normalize("NFKC", value) != value or any(
+                unicodedata.category(character) in INVISIBLE for character in value):
+            raise ValidationError("Write the address in plain characters: no fullwidth, invisible or "
+                                  "formatting characters.")
+        return value
+
+
+INVISIBLE = {"Cc", "Cf", "Co", "Cs", "Cn", "Zs", "Zl", "Zp"}  # controls, formats, private use, unassigned, spaces
 
 
 class UserSchema(Schema):
