@@ -154,10 +154,10 @@ class Blueprint(flask_smorest.Blueprint):
 
         return decorator
 
-    @staticmethod
-    def no_body(view):
+    def no_body(self, view):
         """A view that takes no body: a JSON object with fields in it is a 422, as unknown
-        fields are anywhere (no body, or `{}`, is fine)."""
+        fields are anywhere (no body, or `{}`, is fine). A body sent anyway is read, so
+        the document lists what a body that cannot be read answers too (BODY_ERRORS)."""
 
         @wraps(view)
         def wrapper(*args, **kwargs):
@@ -168,4 +168,9 @@ class Blueprint(flask_smorest.Blueprint):
                       errors={name: ["Unknown field."] for name in body})
             return view(*args, **kwargs)
 
-        return wrapper
+        documented = self.alt_response(
+            422, description="validation_error: a body with fields (this takes none), or an invalid parameter or header",
+        )(wrapper)
+        for status, description in BODY_ERRORS.items():
+            documented = self.alt_response(int(status), description=description)(documented)
+        return documented
