@@ -118,7 +118,15 @@ def run_migrations_online():
                  f"({connectable.url.render_as_string(hide_password=True)}): {reason}. Check that the server "
                  f"is running and reachable from here, and the URL's host, port, user, password and database.")
 
+    sqlite = connection.dialect.name == "sqlite"
     with connection:
+        if sqlite:
+            # SQLite changes a table by copying it into a new one and dropping the old
+            # (batch mode): with foreign keys enforced, dropping a table that other rows
+            # point at fails. They are off while the migrations run (a PRAGMA SQLite
+            # takes only outside a transaction), and checked once they are done.
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            connection.commit()
         context.configure(
             connection=connection,
             target_metadata=get_metadata(),
@@ -127,6 +135,13 @@ def run_migrations_online():
 
         with context.begin_transaction():
             context.run_migrations()
+        if sqlite:
+            broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+            connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+            connection.commit()
+            if broken:
+                sys.exit(f"eventbook: the migrated database has rows whose references are broken "
+                         f"(table, rowid, parent): {broken[:10]}")
 
 
 if context.is_offline_mode():

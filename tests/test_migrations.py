@@ -1,6 +1,9 @@
 """The migrations: they build the schema the models describe, and an upgrade keeps what
 a running shop already holds (its seats, their holds and bookings, their tickets)."""
 
+from datetime import datetime, timedelta, timezone
+
+import bcrypt
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
@@ -9,7 +12,7 @@ from alembic.migration import MigrationContext
 from eventbook import create_app, database
 from eventbook.extensions import db
 from tests import support
-from tests.support import PASSWORD, ok
+from tests.support import PASSWORD, ok, wait_until
 
 # Made by the search migration on purpose, not by the models: SQLite's FTS5 table (with
 # its shadow tables) and PostgreSQL's generated tsvector column and its index.
@@ -130,3 +133,75 @@ def test_a_seat_of_a_type_of_another_event_is_refused_by_the_database(database_u
                         connection.execute(sa.text(f"DELETE FROM {table} WHERE id = :id"), {"id": row_id})
             database.dispose()
     support.stop_background(app)
+
+
+@pytest.fixture
+def at_0003(backend, tmp_path):
+    """A database migrated to 0003: before ticket types, holds and notification templates."""
+    url = support.create_database(backend, tmp_path, revision="0003")
+    yield url
+    support.drop_database(url)
+
+
+def test_a_shop_from_before_ticket_types_upgrades_with_its_data(at_0003):
+    """Rows of 0003's schema, as that code wrote them: an event, a booking, its
+    confirmation and a fan-out row of an event change (one row for all attendees), both
+    PENDING and with their own text. On SQLite the upgrade copies tables that other rows
+    point at. Today's code delivers both once, with their text, in one batch: the
+    fan-out row is expanded after the email before it is recorded as sent."""
+    now = datetime.now(timezone.utc)
+    password_hash = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(4)).decode()
+    engine = sa.create_engine(support._normalized(at_0003))
+    with engine.begin() as connection:
+        def insert(table, **row):
+            columns = ", ".join(row)
+            return connection.execute(sa.text(
+                f"INSERT INTO {table} ({columns}) VALUES ({', '.join(':' + name for name in row)}) RETURNING id"), row
+            ).scalar()
+
+        organizer = insert("users", email="old-organizer@example.com", password_hash=password_hash,
+                           name="Olga", role="ORGANIZER", created_at=now)
+        customer = insert("users", email="old-customer@example.com", password_hash=password_hash,
+                          name="Carl", role="CUSTOMER", created_at=now)
+        event = insert("events", title="Before types", description="d", date=now + timedelta(days=30),
+                       location="Hall", total_tickets=10, available_tickets=8, status="SCHEDULED",
+                       organizer_id=organizer, created_at=now, updated_at=now)
+        booking = insert("bookings", event_id=event, user_id=customer, tickets_count=2, status="CONFIRMED",
+                         created_at=now)
+        insert("notifications", kind="BOOKING_CONFIRMED", user_id=customer, recipient="old-customer@example.com",
+               subject="Booking confirmed", body="Your 2 tickets", event_id=event, booking_id=booking,
+               status="PENDING", attempts=0, next_attempt_at=now, created_at=now)
+        insert("notifications", kind="EVENT_UPDATED", user_id=None, recipient=None,
+               subject="Event updated: Before types", body="The event has a new location.", event_id=event,
+               status="PENDING", attempts=0, next_attempt_at=now, created_at=now + timedelta(seconds=1))
+    engine.dispose()
+
+    support.migrate(at_0003)
+
+    app = create_app(support.test_config(at_0003))
+    client = app.test_client()
+    login = ok(client.post("/api/auth/login", json={"email": "old-customer@example.com", "password": PASSWORD}))
+    headers = {"Authorization": f"Bearer {login['token']}"}
+    shown = ok(client.get(f"/api/events/{event}"))
+    assert (shown["totalTickets"], shown["availableTickets"], len(shown["ticketTypes"])) == (10, 8, 1)
+    assert shown["ticketTypes"][0]["availableQuantity"] == 8
+    mine = ok(client.get(f"/api/bookings/{booking}", headers=headers))
+    assert mine["status"] == "CONFIRMED" and mine["ticketsCount"] == 2
+
+    def told():
+        notes = {note["kind"]: note for note in ok(client.get("/api/notifications", headers=headers))}
+        return notes if all(notes.get(kind, {}).get("status") in ("SENT", "FAILED")
+                            for kind in ("EVENT_UPDATED", "BOOKING_CONFIRMED")) else None
+
+    notes = wait_until(told, 10, message="the old fan-out row's email, sent")
+    assert notes["EVENT_UPDATED"]["subject"] == "Event updated: Before types"
+    assert notes["EVENT_UPDATED"]["body"] == "The event has a new location."
+    assert notes["EVENT_UPDATED"]["attempts"] == 1
+    assert notes["EVENT_UPDATED"]["status"] == "SENT"
+    assert (notes["BOOKING_CONFIRMED"]["status"], notes["BOOKING_CONFIRMED"]["attempts"]) == ("SENT", 1)
+    assert notes["BOOKING_CONFIRMED"]["subject"] == "Booking confirmed"
+    # the upgraded shop goes on selling and cancelling
+    ok(client.post(f"/api/bookings/{booking}/cancel", headers=headers))
+    assert ok(client.get(f"/api/events/{event}"))["availableTickets"] == 10
+    support.stop_background(app)
+    assert support.invariant_violations(at_0003) == []
