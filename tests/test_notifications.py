@@ -294,6 +294,36 @@ def test_a_large_audience_is_told_through_one_fan_out_row(app, client, shop, mak
     assert sorted(r["kind"] for r in fan_outs) == ["EVENT_CANCELLED", "EVENT_UPDATED"]
 
 
+@pytest.mark.parametrize("settings", [{"NOTIFY_CLAIM_TIMEOUT_SECONDS": 1.0, "NOTIFY_MAX_ATTEMPTS": 2,
+                                       "NOTIFY_BACKOFF_SECONDS": 0.1}], ids=["1s-lease"])
+def test_a_fan_out_row_that_cannot_be_expanded_fails_alone(app, client, shop, customer, make_event, email_log,
+                                                           settings):
+    """A fan-out row this code cannot read (its parameters are not an object) behind an
+    email in the same batch: the email is recorded as sent before the expansion is tried,
+    so it goes out once (it went out again each time the batch's lease ran out); the bad
+    row fails after its attempts, as an email would."""
+    event = make_event()
+    booking = ok(shop.book(customer, event["id"]), 201)  # an attendee; its confirmation starts the pool
+    wait_for_kinds(client, customer, "BOOKING_CONFIRMED")
+    now = datetime.now(timezone.utc)
+    pending = {"event_id": event["id"], "status": "PENDING", "attempts": 0, "next_attempt_at": now, "created_at": now}
+    with app.app_context():  # written together: the next sweep claims both in one batch, the email first
+        db.session.execute(sa.insert(Notification).values(
+            kind="BOOKING_CANCELLED", user_id=customer.id, recipient=customer.email, booking_id=booking["id"],
+            subject="Booking cancelled", body="Your booking is cancelled", **pending))
+        db.session.execute(sa.insert(Notification).values(kind="EVENT_UPDATED", params="not an object", **pending))
+        db.session.commit()
+
+    def failed():
+        return [r for r in rows(app) if r["recipient"] is None and r["status"] == "FAILED"]
+
+    support.wait_until(failed, 15, message="the fan-out row failed")
+    time.sleep(1.5)  # a lease that ran out would have had the email sent again by now
+    assert email_lines(email_log).count(f"Booking cancellation email sent to {customer.email}") == 1
+    assert ("BOOKING_CANCELLED", "SENT", 1) in [(n["kind"], n["status"], n["attempts"])
+                                                for n in notes_of(client, customer)]
+
+
 def test_list_shows_only_own_newest_first(client, shop, make_user, make_event):
     alice, bob = make_user(), make_user()
     first, second = make_event(title="First"), make_event(title="Second")

@@ -233,3 +233,49 @@ def test_the_app_answers_503_while_postgresql_is_down_and_recovers_by_itself(clu
     assert {r["message"].split(" failed")[0] for r in failed} == {"hold sweep", "notification sweep"}, failed
     for record in failed:
         assert "failed, the next round tries again: " in record["message"] and "exc_info" not in record, record
+
+
+def test_an_email_sent_as_postgresql_goes_away_is_recorded_once_it_is_back_and_not_sent_again(cluster, tmp_path):
+    """The confirmation goes out (after a delivery delay) while the database is down:
+    its SENT mark is tried again every second, so once PostgreSQL is back it is recorded,
+    before the claim's lease runs out and a sweep would send it again. The log has no
+    traceback."""
+    url = cluster.create_database("eventbook")
+    support.migrate(url)
+    log_path = tmp_path / "server.log"
+    server = support.Server(url, workers=1, threads=4, log_path=log_path,
+                            env={"NOTIFY_DELIVERY_DELAY_MS": "1500", "NOTIFY_CLAIM_TIMEOUT_SECONDS": "8",
+                                 "NOTIFY_SWEEP_SECONDS": "0.3", "DB_POOL_TIMEOUT": "5"})
+    server.start()
+    try:
+        api = support.Api(server.url)
+        organizer, customer = api.user("ORGANIZER"), api.user("CUSTOMER")
+        event = new_event(api, organizer)
+        booked = api.http.post("/api/bookings", json={"eventId": event["id"], "ticketsCount": 1},
+                               headers=customer["headers"])
+        assert booked.status_code == 201, booked.text
+        engine = sa.create_engine(support._normalized(url))
+        with engine.connect() as connection:
+            support.wait_until(lambda: connection.scalar(sa.text(
+                "SELECT count(*) FROM notifications WHERE claim_token IS NOT NULL")), 5, 0.05, "the email claimed")
+        engine.dispose()
+        cluster.stop("fast")  # within the 1.5 s the claimed email waits before it is sent
+        sent = f"Booking confirmation email sent to {customer['email']}"
+        support.wait_until(lambda: sent in log_path.read_text(), 10, 0.1, "the email sent while the database is down")
+        time.sleep(2)  # the mark fails, and is tried again
+        cluster.start()
+
+        def recorded():
+            try:
+                notes = api.http.get("/api/notifications", headers=customer["headers"]).json()
+            except httpx.HTTPError:
+                return None
+            return isinstance(notes, list) and [(n["kind"], n["status"]) for n in notes] == [("BOOKING_CONFIRMED", "SENT")]
+
+        support.wait_until(recorded, 10, 0.2, "the email recorded as SENT")
+        time.sleep(10)  # past the claim's lease: a batch that had given up would be sent again by a sweep now
+        assert log_path.read_text().count(sent) == 1
+    finally:
+        assert server.stop() == 0
+    records = [json.loads(line) for line in log_path.read_text().splitlines() if line.startswith("{")]
+    assert [r for r in records if "exc_info" in r or "Traceback" in r["message"]] == []

@@ -10,10 +10,12 @@ attempt ends FAILED instead of being taken once more.
 """
 
 import logging
+import time
 from datetime import timedelta
 
 from flask import current_app
 from sqlalchemy import and_, bindparam, or_, select, text, update
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
 from eventbook.extensions import db
 from eventbook.models import Notification, NotificationStatus as Status, utcnow
@@ -161,9 +163,9 @@ def deliver(notes, token, stopping):
             break
         if note["recipient"] is None:
             started += 1
-            _bookkeeping()
-            created += outbox.expand(note, token, utcnow())
-            db.session.commit()
+            _mark_sent(sent, token, stopping)  # the emails sent so far are recorded, whatever the expansion does
+            sent = []
+            created += _expand(config, note, token)
             continue
         if delay and stopping.wait(delay):
             break
@@ -171,23 +173,46 @@ def deliver(notes, token, stopping):
         if _send(config, note, token):
             sent.append(note["id"])
             if record_each:
-                _mark_sent(sent, token)
+                _mark_sent(sent, token, stopping)
                 sent = []
-    _mark_sent(sent, token)
+    _mark_sent(sent, token, stopping)
     if started < len(notes):
         _give_back([note["id"] for note in notes[started:]], token)
     return created
 
 
+def _expand(config, note, token):
+    """The attendees' rows of a fan-out row (their ids). A row that cannot be expanded
+    (other than by the database failing) is recorded as a failed attempt, as an email
+    that cannot be sent is, and the batch goes on."""
+    try:
+        _bookkeeping()
+        created = outbox.expand(note, token, utcnow())
+        db.session.commit()
+        return created
+    except SQLAlchemyError:
+        db.session.rollback()
+        raise
+    except Exception as exc:  # noqa: BLE001 - a row this code cannot read: its attempts run out
+        db.session.rollback()
+        _failed(config, note, token, exc)
+        return []
+
+
 def _send(config, note, token):
     """Send one email; on failure record the retry (with backoff) or the final failure
     (the last attempt, or a refusal that a retry would not change: `backends.permanent`)."""
-    notification_id, attempts = note["id"], note["attempts"]
     try:
         backends.send(config, note)
         return True
     except Exception as exc:  # noqa: BLE001 - any delivery failure is retried, then recorded
-        last_error, final = f"{exc.__class__.__name__}: {exc}"[:2000], backends.permanent(exc)
+        _failed(config, note, token, exc)
+        return False
+
+
+def _failed(config, note, token, exc):
+    notification_id, attempts = note["id"], note["attempts"]
+    last_error, final = f"{exc.__class__.__name__}: {exc}"[:2000], backends.permanent(exc)
     if final or attempts >= config["NOTIFY_MAX_ATTEMPTS"]:
         log.error("notification %s failed for good after %s attempt(s): %s", notification_id, attempts,
                   last_error, extra={"notification_id": notification_id})
@@ -198,14 +223,24 @@ def _send(config, note, token):
                     attempts, backoff, last_error, extra={"notification_id": notification_id})
         _finish([notification_id], token, last_error=last_error, claimed_until=None,
                 next_attempt_at=utcnow() + timedelta(seconds=backoff))
-    return False
 
 
-def _mark_sent(ids, token):
-    if ids:
-        _bookkeeping()
-        db.session.execute(_MARK_SENT, {"ids": ids, "token": token, "now": utcnow()})
-        db.session.commit()
+def _mark_sent(ids, token, stopping):
+    """Record emails as SENT. They have gone out: while the database cannot be reached
+    the mark is tried again every second for as long as a claim lasts
+    (NOTIFY_CLAIM_TIMEOUT_SECONDS), so that a short outage does not have them sent
+    again once their lease runs out; unless the pool is stopping."""
+    deadline = time.monotonic() + current_app.config["NOTIFY_CLAIM_TIMEOUT_SECONDS"]
+    while ids:
+        try:
+            _bookkeeping()
+            db.session.execute(_MARK_SENT, {"ids": ids, "token": token, "now": utcnow()})
+            db.session.commit()
+            return
+        except (OperationalError, InterfaceError):
+            db.session.rollback()
+            if time.monotonic() >= deadline or stopping.wait(1):
+                raise
 
 
 def _give_back(ids, token):

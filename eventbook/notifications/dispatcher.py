@@ -157,7 +157,7 @@ class Dispatcher:
             try:
                 created = self._deliver(batch)
             except Exception:  # noqa: BLE001 - the rows stay claimed; their leases will run out
-                log.exception("delivery of notifications %s crashed", [nid for nid, _ in batch])
+                logs.round_failed(log, f"delivery of notifications {[nid for nid, _ in batch]}")
                 created = []
             finally:
                 self._release_slot(len(batch))

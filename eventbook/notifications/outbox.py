@@ -118,12 +118,17 @@ def _audience(parent):
 
 def _copies(parent, attendees, now):
     """Insert one row per attendee with the parent's parameters and its booking's ticket
-    count; their ids."""
+    count; their ids. A parent written before templates (no parameters) gives each its
+    own subject and body instead."""
     if not attendees:
         return []
+    if parent["params"] is None:
+        told = [{"subject": parent["subject"], "body": parent["body"]}] * len(attendees)
+    else:
+        told = [{"params": {**parent["params"], "tickets": tickets}} for *_, tickets in attendees]
     rows = [{"kind": parent["kind"], "user_id": user_id, "recipient": email, "booking_id": booking_id,
-             "params": {**parent["params"], "tickets": tickets}, "event_id": parent["event_id"],
-             "status": Status.PENDING, "attempts": 0, "next_attempt_at": now, "created_at": now}
-            for user_id, email, booking_id, tickets in attendees]
+             "event_id": parent["event_id"], "status": Status.PENDING, "attempts": 0, "next_attempt_at": now,
+             "created_at": now, **text}
+            for (user_id, email, booking_id, _), text in zip(attendees, told, strict=True)]
     return list(db.session.scalars(insert(Notification).returning(Notification.id, sort_by_parameter_order=True),
                                    rows))
