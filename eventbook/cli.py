@@ -3,13 +3,16 @@
 
 import random
 import secrets
+import sys
 from datetime import timedelta
 from decimal import Decimal
+from functools import wraps
 
 import click
 from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 from marshmallow import ValidationError
+from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 
 from eventbook import sales
@@ -26,8 +29,35 @@ def register(app):
     app.cli.add_command(notifications)
 
 
+def connect(engine):
+    """A connection to the database, or the end of the command with one line saying why
+    not (`flask db ...` too: migrations/env.py)."""
+    try:
+        return engine.connect()
+    except DBAPIError as exc:  # SQLite's DatabaseError among them: a file that is not a database
+        # One line for the deploy log, as for the other settings, not a traceback.
+        reason = str(exc.orig or exc).strip().splitlines()[0]
+        check = ("that it names an SQLite database file" if engine.dialect.name == "sqlite" else
+                 "that the server is running and reachable from here, and the URL's host, port, user, password "
+                 "and database")
+        sys.exit(f"eventbook: cannot connect to DATABASE_URL ({engine.url.render_as_string(hide_password=True)}): "
+                 f"{reason}. Check {check}.")
+
+
+def connected(command):
+    """Run `command` once the database answers (`connect`)."""
+
+    @wraps(command)
+    def run(*args, **kwargs):
+        connect(db.engine).close()
+        return command(*args, **kwargs)
+
+    return run
+
+
 @click.command("create-admin")
 @with_appcontext
+@connected
 @click.argument("email")
 @click.option("--name", default=None, help="Display name.")
 @click.password_option(envvar="ADMIN_PASSWORD", help="Prompted for when not given (or ADMIN_PASSWORD).")
@@ -47,6 +77,7 @@ def create_admin(email, name, password):
 
 @click.command("seed-demo")
 @with_appcontext
+@connected
 @click.option("--customers", default=20, show_default=True, type=click.IntRange(0, 1_000_000))
 @click.option("--events", default=10, show_default=True, type=click.IntRange(0, 1_000_000))
 @click.option("--bookings", default=50, show_default=True, type=click.IntRange(0, 10_000_000),
@@ -124,6 +155,7 @@ def notifications():
 
 
 @notifications.command("retry")
+@connected
 def retry():
     """Put every FAILED notification back in the queue."""
     count = delivery.retry_failed()
@@ -131,6 +163,7 @@ def retry():
 
 
 @notifications.command("status")
+@connected
 def status():
     """Count notifications by status."""
     for name, count in db.session.execute(

@@ -8,6 +8,7 @@ import json
 import pytest
 import sqlalchemy as sa
 
+from eventbook import create_app
 from eventbook.extensions import db
 from eventbook.models import Booking, Event, Notification, User
 from tests import support
@@ -160,6 +161,36 @@ def test_notifications_retry_prints_a_count_and_requeues(app, client, customer, 
         return [n for n in notes if n["id"] == note["id"] and n["status"] == "SENT" and n["attempts"] == 1]
 
     support.wait_until(sent_again, 15, message="the retried notification to be SENT")
+
+
+# -- without a usable database --------------------------------------------------
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def unusable(request, tmp_path):
+    """(app, the driver's reason) for an app whose database cannot be used: PostgreSQL on a
+    port where nothing listens, or an SQLite file that is not a database."""
+    if request.param == "postgresql":
+        url, reason = f"postgresql://postgres:s3cret@127.0.0.1:{support.free_port()}/eventbook", "Connection refused"
+    else:
+        (tmp_path / "notes.txt").write_text("not a database\n")
+        url, reason = f"sqlite:///{tmp_path / 'notes.txt'}", "file is not a database"
+    app = create_app(support.test_config(url))
+    yield app, reason
+    support.stop_background(app)
+
+
+@pytest.mark.parametrize("args", [
+    ["notifications", "status"], ["notifications", "retry"], ["create-admin", "root@example.com", "--password", support.PASSWORD],
+    ["seed-demo"], ["db", "upgrade"],
+], ids=" ".join)
+def test_every_command_says_in_one_line_that_it_cannot_connect(unusable, args):
+    app, reason = unusable
+    result = invoke(app, *args)
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), repr(result.exception)  # no traceback
+    lines = [line for line in result.output.splitlines() if line.startswith("eventbook:")]
+    assert len(lines) == 1 and lines[0].startswith("eventbook: cannot connect to DATABASE_URL"), result.output
+    assert reason in lines[0] and "s3cret" not in result.output
 
 
 # -- openapi ---------------------------------------------------------------------
