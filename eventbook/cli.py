@@ -17,7 +17,7 @@ from werkzeug.exceptions import HTTPException
 
 from eventbook import sales
 from eventbook.auth import service as auth
-from eventbook.auth.schemas import Email, Password
+from eventbook.auth.schemas import RegisterSchema
 from eventbook.extensions import db
 from eventbook.models import Event, Notification, Role, TicketType, User, utcnow
 from eventbook.notifications import delivery
@@ -27,6 +27,24 @@ def register(app):
     app.cli.add_command(create_admin)
     app.cli.add_command(seed_demo)
     app.cli.add_command(notifications)
+
+
+class Field(click.ParamType):
+    """A field of an API schema as a click type: the command takes what the API takes."""
+
+    name = "text"
+
+    def __init__(self, field):
+        self.field = field
+
+    def convert(self, value, param, ctx):
+        try:
+            return self.field.deserialize(value)
+        except ValidationError as exc:
+            self.fail("; ".join(exc.messages), param, ctx)
+
+
+REGISTRATION = RegisterSchema().fields
 
 
 def connect(engine):
@@ -58,16 +76,12 @@ def connected(command):
 @click.command("create-admin")
 @with_appcontext
 @connected
-@click.argument("email")
-@click.option("--name", default=None, help="Display name.")
-@click.password_option(envvar="ADMIN_PASSWORD", help="Prompted for when not given (or ADMIN_PASSWORD).")
+@click.argument("email", type=Field(REGISTRATION["email"]))
+@click.option("--name", type=Field(REGISTRATION["name"]), help="Display name.")
+@click.password_option(type=Field(REGISTRATION["password"]), envvar="ADMIN_PASSWORD",
+                       help="Prompted for when not given (or ADMIN_PASSWORD).")
 def create_admin(email, name, password):
     """Create an ADMIN account (the only way to get one)."""
-    try:
-        email = Email().deserialize(email)
-        password = Password().deserialize(password)
-    except ValidationError as exc:
-        raise click.BadParameter("; ".join(exc.messages)) from exc
     try:
         user = auth.register(email, password, Role.ADMIN, name)
     except HTTPException as exc:  # 409 email_taken

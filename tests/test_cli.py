@@ -118,6 +118,20 @@ def test_create_admin_with_a_bad_email_fails_clearly(app):
     assert "Not a valid email address" in result.output
 
 
+def test_create_admin_takes_a_name_as_registration_does(app, client):
+    """At most 100 characters (the column's size), as POST /api/auth/register takes it."""
+    result = invoke(app, "create-admin", "long@example.com", "--password", support.PASSWORD, "--name", "x" * 101)
+    assert result.exit_code == 2, f"{result.output}{result.exception!r}"
+    assert "Error: Invalid value for '--name': Longer than maximum length 100." in result.output
+    response = client.post("/api/auth/login", json={"email": "long@example.com", "password": support.PASSWORD})
+    assert response.status_code == 401  # nothing was created
+
+    result = invoke(app, "create-admin", "long@example.com", "--password", support.PASSWORD, "--name", "x" * 100)
+    assert result.exit_code == 0, result.output
+    _, headers = login(client, "long@example.com", support.PASSWORD)
+    assert client.get("/api/auth/me", headers=headers).get_json()["name"] == "x" * 100
+
+
 def test_create_admin_reads_the_password_from_the_environment(app, client):
     result = app.test_cli_runner().invoke(args=["create-admin", "env@example.com"],
                                           env={"ADMIN_PASSWORD": support.PASSWORD})
