@@ -96,7 +96,8 @@ def create_admin(email, name, password):
 @click.option("--events", default=10, show_default=True, type=click.IntRange(0, 1_000_000))
 @click.option("--bookings", default=50, show_default=True, type=click.IntRange(0, 10_000_000),
               help="Bookings to make, spread over events and customers.")
-@click.option("--password", default="demo-password", show_default=True, help="Password of every demo account.")
+@click.option("--password", type=Field(REGISTRATION["password"]), default="demo-password", show_default=True,
+              help="Password of every demo account.")
 def seed_demo(customers, events, bookings, password):
     """Fill the database with a demo organizer, customers, events and bookings.
 

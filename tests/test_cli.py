@@ -92,6 +92,15 @@ def test_seed_demo_rejects_negative_sizes(app):
     assert "--customers" in result.output
 
 
+@pytest.mark.parametrize("password", ["", "short", "x" * 73], ids=["empty", "short", "73 bytes"])
+def test_seed_demo_takes_a_password_as_registration_does(app, password):
+    result = invoke(app, "seed-demo", "--customers", "1", "--events", "1", "--password", password)
+    assert result.exit_code == 2, f"{result.output}{result.exception!r}"
+    assert "Error: Invalid value for '--password': Must be 8 to 72 bytes long." in result.output
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == 0  # nothing was created
+
+
 # -- create-admin ----------------------------------------------------------------
 
 
