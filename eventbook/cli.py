@@ -3,18 +3,21 @@
 
 import random
 import secrets
+import sys
 from datetime import timedelta
 from decimal import Decimal
+from functools import wraps
 
 import click
 from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 from marshmallow import ValidationError
+from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 
 from eventbook import sales
 from eventbook.auth import service as auth
-from eventbook.auth.schemas import Email, Password
+from eventbook.auth.schemas import RegisterSchema
 from eventbook.extensions import db
 from eventbook.models import Event, Notification, Role, TicketType, User, utcnow
 from eventbook.notifications import delivery
@@ -26,18 +29,59 @@ def register(app):
     app.cli.add_command(notifications)
 
 
+class Field(click.ParamType):
+    """A field of an API schema as a click type: the command takes what the API takes."""
+
+    name = "text"
+
+    def __init__(self, field):
+        self.field = field
+
+    def convert(self, value, param, ctx):
+        try:
+            return self.field.deserialize(value)
+        except ValidationError as exc:
+            self.fail("; ".join(exc.messages), param, ctx)
+
+
+REGISTRATION = RegisterSchema().fields
+
+
+def connect(engine):
+    """A connection to the database, or the end of the command with one line saying why
+    not (`flask db ...` too: migrations/env.py)."""
+    try:
+        return engine.connect()
+    except DBAPIError as exc:  # SQLite's DatabaseError among them: a file that is not a database
+        # One line for the deploy log, as for the other settings, not a traceback.
+        reason = str(exc.orig or exc).strip().splitlines()[0]
+        check = ("that it names an SQLite database file" if engine.dialect.name == "sqlite" else
+                 "that the server is running and reachable from here, and the URL's host, port, user, password "
+                 "and database")
+        sys.exit(f"eventbook: cannot connect to DATABASE_URL ({engine.url.render_as_string(hide_password=True)}): "
+                 f"{reason}. Check {check}.")
+
+
+def connected(command):
+    """Run `command` once the database answers (`connect`)."""
+
+    @wraps(command)
+    def run(*args, **kwargs):
+        connect(db.engine).close()
+        return command(*args, **kwargs)
+
+    return run
+
+
 @click.command("create-admin")
 @with_appcontext
-@click.argument("email")
-@click.option("--name", default=None, help="Display name.")
-@click.password_option(envvar="ADMIN_PASSWORD", help="Prompted for when not given (or ADMIN_PASSWORD).")
+@connected
+@click.argument("email", type=Field(REGISTRATION["email"]))
+@click.option("--name", type=Field(REGISTRATION["name"]), help="Display name.")
+@click.password_option(type=Field(REGISTRATION["password"]), envvar="ADMIN_PASSWORD",
+                       help="Prompted for when not given (or ADMIN_PASSWORD).")
 def create_admin(email, name, password):
     """Create an ADMIN account (the only way to get one)."""
-    try:
-        email = Email().deserialize(email)
-        password = Password().deserialize(password)
-    except ValidationError as exc:
-        raise click.BadParameter("; ".join(exc.messages)) from exc
     try:
         user = auth.register(email, password, Role.ADMIN, name)
     except HTTPException as exc:  # 409 email_taken
@@ -47,11 +91,13 @@ def create_admin(email, name, password):
 
 @click.command("seed-demo")
 @with_appcontext
+@connected
 @click.option("--customers", default=20, show_default=True, type=click.IntRange(0, 1_000_000))
 @click.option("--events", default=10, show_default=True, type=click.IntRange(0, 1_000_000))
 @click.option("--bookings", default=50, show_default=True, type=click.IntRange(0, 10_000_000),
               help="Bookings to make, spread over events and customers.")
-@click.option("--password", default="demo-password", show_default=True, help="Password of every demo account.")
+@click.option("--password", type=Field(REGISTRATION["password"]), default="demo-password", show_default=True,
+              help="Password of every demo account.")
 def seed_demo(customers, events, bookings, password):
     """Fill the database with a demo organizer, customers, events and bookings.
 
@@ -124,6 +170,7 @@ def notifications():
 
 
 @notifications.command("retry")
+@connected
 def retry():
     """Put every FAILED notification back in the queue."""
     count = delivery.retry_failed()
@@ -131,6 +178,7 @@ def retry():
 
 
 @notifications.command("status")
+@connected
 def status():
     """Count notifications by status."""
     for name, count in db.session.execute(

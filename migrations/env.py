@@ -1,11 +1,11 @@
 import logging
-import sys
 from logging.config import fileConfig
 
 from flask import current_app
-from sqlalchemy import exc as sa_exc
 
 from alembic import context
+
+from eventbook.cli import connect
 
 # this is the Alembic Config object, which provides
 # access to the values within the .ini file in use.
@@ -108,15 +108,7 @@ def run_migrations_online():
         conf_args["process_revision_directives"] = process_revision_directives
     conf_args.setdefault("include_object", include_object)
 
-    connectable = get_engine()
-    try:
-        connection = connectable.connect()
-    except (sa_exc.OperationalError, sa_exc.InterfaceError) as exc:
-        # One line for the deploy log, as for the other settings, not a traceback.
-        reason = str(exc.orig or exc).strip().splitlines()[0]
-        sys.exit(f"eventbook: cannot connect to DATABASE_URL "
-                 f"({connectable.url.render_as_string(hide_password=True)}): {reason}. Check that the server "
-                 f"is running and reachable from here, and the URL's host, port, user, password and database.")
+    connection = connect(get_engine())
 
     sqlite = connection.dialect.name == "sqlite"
     with connection:

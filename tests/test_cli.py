@@ -8,6 +8,7 @@ import json
 import pytest
 import sqlalchemy as sa
 
+from eventbook import create_app
 from eventbook.extensions import db
 from eventbook.models import Booking, Event, Notification, User
 from tests import support
@@ -91,6 +92,15 @@ def test_seed_demo_rejects_negative_sizes(app):
     assert "--customers" in result.output
 
 
+@pytest.mark.parametrize("password", ["", "short", "x" * 73], ids=["empty", "short", "73 bytes"])
+def test_seed_demo_takes_a_password_as_registration_does(app, password):
+    result = invoke(app, "seed-demo", "--customers", "1", "--events", "1", "--password", password)
+    assert result.exit_code == 2, f"{result.output}{result.exception!r}"
+    assert "Error: Invalid value for '--password': Must be 8 to 72 bytes long." in result.output
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == 0  # nothing was created
+
+
 # -- create-admin ----------------------------------------------------------------
 
 
@@ -115,6 +125,20 @@ def test_create_admin_with_a_bad_email_fails_clearly(app):
     result = invoke(app, "create-admin", "not-an-email", "--password", support.PASSWORD)
     assert result.exit_code != 0
     assert "Not a valid email address" in result.output
+
+
+def test_create_admin_takes_a_name_as_registration_does(app, client):
+    """At most 100 characters (the column's size), as POST /api/auth/register takes it."""
+    result = invoke(app, "create-admin", "long@example.com", "--password", support.PASSWORD, "--name", "x" * 101)
+    assert result.exit_code == 2, f"{result.output}{result.exception!r}"
+    assert "Error: Invalid value for '--name': Longer than maximum length 100." in result.output
+    response = client.post("/api/auth/login", json={"email": "long@example.com", "password": support.PASSWORD})
+    assert response.status_code == 401  # nothing was created
+
+    result = invoke(app, "create-admin", "long@example.com", "--password", support.PASSWORD, "--name", "x" * 100)
+    assert result.exit_code == 0, result.output
+    _, headers = login(client, "long@example.com", support.PASSWORD)
+    assert client.get("/api/auth/me", headers=headers).get_json()["name"] == "x" * 100
 
 
 def test_create_admin_reads_the_password_from_the_environment(app, client):
@@ -160,6 +184,36 @@ def test_notifications_retry_prints_a_count_and_requeues(app, client, customer, 
         return [n for n in notes if n["id"] == note["id"] and n["status"] == "SENT" and n["attempts"] == 1]
 
     support.wait_until(sent_again, 15, message="the retried notification to be SENT")
+
+
+# -- without a usable database --------------------------------------------------
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def unusable(request, tmp_path):
+    """(app, the driver's reason) for an app whose database cannot be used: PostgreSQL on a
+    port where nothing listens, or an SQLite file that is not a database."""
+    if request.param == "postgresql":
+        url, reason = f"postgresql://postgres:s3cret@127.0.0.1:{support.free_port()}/eventbook", "Connection refused"
+    else:
+        (tmp_path / "notes.txt").write_text("not a database\n")
+        url, reason = f"sqlite:///{tmp_path / 'notes.txt'}", "file is not a database"
+    app = create_app(support.test_config(url))
+    yield app, reason
+    support.stop_background(app)
+
+
+@pytest.mark.parametrize("args", [
+    ["notifications", "status"], ["notifications", "retry"], ["create-admin", "root@example.com", "--password", support.PASSWORD],
+    ["seed-demo"], ["db", "upgrade"],
+], ids=" ".join)
+def test_every_command_says_in_one_line_that_it_cannot_connect(unusable, args):
+    app, reason = unusable
+    result = invoke(app, *args)
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), repr(result.exception)  # no traceback
+    lines = [line for line in result.output.splitlines() if line.startswith("eventbook:")]
+    assert len(lines) == 1 and lines[0].startswith("eventbook: cannot connect to DATABASE_URL"), result.output
+    assert reason in lines[0] and "s3cret" not in result.output
 
 
 # -- openapi ---------------------------------------------------------------------
