@@ -1,4 +1,5 @@
 import logging
+import sys
 from logging.config import fileConfig
 
 from flask import current_app
