@@ -5,6 +5,7 @@ Every setting is listed with its default in README.md and `.env.example`.
 with one message naming every bad setting, instead of failing on the first request.
 """
 
+import math
 import os
 import re
 from datetime import timedelta
@@ -54,7 +55,9 @@ def _int(name, default, minimum=None, maximum=None):
     return value
 
 
-def _float(name, default, minimum=0.0):
+def _float(name, default, minimum=0.0, maximum=86400.0):
+    """A number of seconds: finite (float() also reads "nan" and "inf", which would make
+    a loop's wait return at once, or never), at most a day unless said otherwise."""
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
         return default
@@ -63,8 +66,8 @@ def _float(name, default, minimum=0.0):
     except ValueError:
         _BAD.append((name, f"must be a number, got {raw!r}"))
         return default
-    if value < minimum:
-        _BAD.append((name, f"must be at least {minimum}, got {value}"))
+    if not math.isfinite(value) or not minimum <= value <= maximum:
+        _BAD.append((name, f"must be between {minimum:g} and {maximum:g}, got {raw.strip()!r}"))
         return default
     return value
 
@@ -112,8 +115,8 @@ class Config:
     DB_PREPARED_STATEMENTS = _bool("DB_PREPARED_STATEMENTS", True)
 
     JWT_SECRET_KEY = _str("JWT_SECRET_KEY")
-    JWT_ACCESS_TOKEN_EXPIRES = timedelta(minutes=_int("JWT_ACCESS_MINUTES", 15, 1))
-    JWT_REFRESH_TOKEN_EXPIRES = timedelta(days=_int("JWT_REFRESH_DAYS", 7, 1))
+    JWT_ACCESS_TOKEN_EXPIRES = timedelta(minutes=_int("JWT_ACCESS_MINUTES", 15, 1, 7 * 24 * 60))
+    JWT_REFRESH_TOKEN_EXPIRES = timedelta(days=_int("JWT_REFRESH_DAYS", 7, 1, 3650))
     BCRYPT_ROUNDS = _int("BCRYPT_ROUNDS", 12, 4, 31)
     # The browser's session (eventbook/auth/cookies.py): the refresh token in an HttpOnly
     # cookie sent only to /api/auth, and its double-submit CSRF value for the page's script.
@@ -134,7 +137,7 @@ class Config:
     HOLD_SECONDS = _int("HOLD_SECONDS", 600, 10, 86400)  # how long a hold keeps its tickets
     HOLD_SWEEP_SECONDS = _float("HOLD_SWEEP_SECONDS", 5.0, 0.05)  # how often expired holds give them back
     WAITLIST_OFFER_SECONDS = _int("WAITLIST_OFFER_SECONDS", 1800, 10, 7 * 86400)  # an offer's hold
-    IDEMPOTENCY_TTL = timedelta(hours=_int("IDEMPOTENCY_TTL_HOURS", 24, 24))
+    IDEMPOTENCY_TTL = timedelta(hours=_int("IDEMPOTENCY_TTL_HOURS", 24, 24, 24 * 3650))
     # How often each process deletes expired idempotency keys and revoked tokens.
     PURGE_EXPIRED_SECONDS = _float("PURGE_EXPIRED_SECONDS", 600.0, 1.0)
 

@@ -100,7 +100,7 @@ def test_debug_mode_runs_without_a_secret():
     ({"NOTIFY_WORKERS": "abc"}, "NOTIFY_WORKERS", "must be an integer, got 'abc'"),
     ({"NOTIFY_WORKERS": "0"}, "NOTIFY_WORKERS", "between 1 and 64"),
     ({"NOTIFY_QUEUE_SIZE": "-5"}, "NOTIFY_QUEUE_SIZE", "must be at least 1, got -5"),
-    ({"JWT_ACCESS_MINUTES": "0"}, "JWT_ACCESS_MINUTES", "must be at least 1, got 0"),
+    ({"JWT_ACCESS_MINUTES": "0"}, "JWT_ACCESS_MINUTES", "must be between 1 and 10080, got 0"),
     ({"BCRYPT_ROUNDS": "3"}, "BCRYPT_ROUNDS", "between 4 and 31"),
     ({"DB_POOL_SIZE": "many"}, "DB_POOL_SIZE", "must be an integer"),
     ({"DB_POOL_TIMEOUT": "0"}, "DB_POOL_TIMEOUT", "between 1 and 600"),
@@ -108,8 +108,17 @@ def test_debug_mode_runs_without_a_secret():
     ({"IDEMPOTENCY_TTL_HOURS": "1"}, "IDEMPOTENCY_TTL_HOURS", "got 1"),
     ({"MAIL_PORT": "70000"}, "MAIL_PORT", "between 1 and 65535"),
     ({"MAIL_TIMEOUT": "soon"}, "MAIL_TIMEOUT", "must be a number, got 'soon'"),
-    ({"NOTIFY_SWEEP_SECONDS": "0.001"}, "NOTIFY_SWEEP_SECONDS", "at least 0.05"),
-    ({"NOTIFY_BACKOFF_SECONDS": "-1"}, "NOTIFY_BACKOFF_SECONDS", "at least 0.0"),
+    ({"NOTIFY_SWEEP_SECONDS": "0.001"}, "NOTIFY_SWEEP_SECONDS", "between 0.05 and 86400, got '0.001'"),
+    ({"NOTIFY_BACKOFF_SECONDS": "-1"}, "NOTIFY_BACKOFF_SECONDS", "between 0 and 86400"),
+    # float() reads these: a loop waiting nan seconds spins, one waiting inf overflows
+    ({"HOLD_SWEEP_SECONDS": "nan"}, "HOLD_SWEEP_SECONDS", "between 0.05 and 86400, got 'nan'"),
+    ({"HOLD_SWEEP_SECONDS": "inf"}, "HOLD_SWEEP_SECONDS", "got 'inf'"),
+    ({"NOTIFY_SHUTDOWN_SECONDS": "NaN"}, "NOTIFY_SHUTDOWN_SECONDS", "got 'NaN'"),
+    ({"MAIL_TIMEOUT": "-inf"}, "MAIL_TIMEOUT", "got '-inf'"),
+    # lifetimes past what a date can hold were a traceback at start
+    ({"JWT_ACCESS_MINUTES": "99999999999999"}, "JWT_ACCESS_MINUTES", "between 1 and 10080"),
+    ({"JWT_REFRESH_DAYS": "1000000000"}, "JWT_REFRESH_DAYS", "between 1 and 3650"),
+    ({"IDEMPOTENCY_TTL_HOURS": "999999999999"}, "IDEMPOTENCY_TTL_HOURS", "between 24 and 87600"),
     ({"MAIL_USE_TLS": "maybe"}, "MAIL_USE_TLS", "must be true or false, got 'maybe'"),
     ({"RATELIMIT_ENABLED": "sometimes"}, "RATELIMIT_ENABLED", "must be true or false"),
     ({"EMAIL_BACKEND": "pigeon"}, "EMAIL_BACKEND", "must be one of log, smtp, got 'pigeon'"),
@@ -241,8 +250,11 @@ def test_readme_documents_every_setting():
         ({"GUNICORN_REUSE_PORT": "maybe"}, "GUNICORN_REUSE_PORT must be true or false, got 'maybe'"),
         ({"GUNICORN_THREADS": "four"}, "GUNICORN_THREADS must be a whole number, got 'four'"),
         ({"HOST": "not_a_host"}, "HOST must be an address or host name of this machine, got 'not_a_host'"),
+        ({"PORT": "70000"}, "PORT must be between 1 and 65535, got 70000"),
+        ({"GUNICORN_THREADS": "0"}, "GUNICORN_THREADS must be at least 1, got 0"),
+        ({"WEB_CONCURRENCY": "0"}, "WEB_CONCURRENCY must be at least 1, got 0"),
     ],
-    ids=["reuse-port", "threads", "host"],
+    ids=["reuse-port", "threads", "host", "port", "no-threads", "no-workers"],
 )
 def test_gunicorn_conf_stops_on_a_bad_setting_naming_it(env, says):
     base = {key: os.environ[key] for key in ("PATH", "HOME") if key in os.environ}
@@ -252,10 +264,15 @@ def test_gunicorn_conf_stops_on_a_bad_setting_naming_it(env, says):
     assert result.stderr.strip() == f"eventbook: invalid configuration: {says}"
 
 
-@pytest.mark.parametrize(("raw", "expected"), [("", True), ("true", True), ("off", False), ("0", False)])
-def test_gunicorn_reuse_port_setting(raw, expected):
+@pytest.mark.parametrize(("raw", "max_requests", "expected"), [
+    ("", "", True), ("true", "", True), ("off", "", False), ("0", "", False),
+    # a recycled worker's own socket would reset the connections waiting on it
+    ("", "1000", False), ("true", "1000", True),
+])
+def test_gunicorn_reuse_port_setting(raw, max_requests, expected):
     base = {key: os.environ[key] for key in ("PATH", "HOME") if key in os.environ}
     child = "import runpy; print(runpy.run_path('gunicorn.conf.py')['reuse_port'])"
-    result = subprocess.run([sys.executable, "-c", child], cwd=support.ROOT, env={**base, "GUNICORN_REUSE_PORT": raw},
+    env = {**base, "GUNICORN_REUSE_PORT": raw, "GUNICORN_MAX_REQUESTS": max_requests}
+    result = subprocess.run([sys.executable, "-c", child], cwd=support.ROOT, env=env,
                             capture_output=True, text=True, timeout=60)
     assert result.stdout.strip() == str(expected), result.stderr
