@@ -11,12 +11,15 @@ import sys
 from gunicorn.glogging import Logger
 
 
-def _int(name, default):
+def _int(name, default, minimum=0, maximum=None):
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
     if not raw.isdigit():
         sys.exit(f"eventbook: invalid configuration: {name} must be a whole number, got {raw!r}")
+    if int(raw) < minimum or (maximum is not None and int(raw) > maximum):
+        limits = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
+        sys.exit(f"eventbook: invalid configuration: {name} must be {limits}, got {raw}")
     return int(raw)
 
 
@@ -42,22 +45,27 @@ def _host(name, default):
     return host
 
 
-bind = f"{_host('HOST', '0.0.0.0')}:{_int('PORT', 8000)}"
+bind = f"{_host('HOST', '0.0.0.0')}:{_int('PORT', 8000, 1, 65535)}"
 # One process per core, each with GUNICORN_THREADS threads that overlap their database
 # waits: more processes contend with PostgreSQL for the cores (docs/performance.md).
-workers = _int("WEB_CONCURRENCY", os.cpu_count() or 1)
+workers = _int("WEB_CONCURRENCY", os.cpu_count() or 1, 1)
 worker_class = "gthread"
-# Each worker listens on its own SO_REUSEPORT socket, so the kernel spreads new
-# connections over the workers. On one shared socket the first worker to wake up takes
-# them, and keep-alive clients then stay on it: one process under one GIL doing the work
-# of all.
-reuse_port = _bool("GUNICORN_REUSE_PORT", True)
-threads = _int("GUNICORN_THREADS", 4)
+threads = _int("GUNICORN_THREADS", 4, 1)
 timeout = _int("GUNICORN_TIMEOUT", 30)
 graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 20)
 keepalive = _int("GUNICORN_KEEPALIVE", 5)
 max_requests = _int("GUNICORN_MAX_REQUESTS", 0)
 max_requests_jitter = max_requests // 10
+# Each worker listens on its own SO_REUSEPORT socket, so the kernel spreads new
+# connections over the workers. On one shared socket the first worker to wake up takes
+# them, and keep-alive clients then stay on it: one process under one GIL doing the work
+# of all. But the connections waiting on a worker's own socket are reset when it exits,
+# so a worker recycled every GUNICORN_MAX_REQUESTS shares one socket by default
+# (docs/operations.md).
+reuse_port = _bool("GUNICORN_REUSE_PORT", not max_requests)
+# X-Forwarded-For and -Proto are the app's to trust, as PROXY_FIX_X_FOR says
+# (werkzeug's ProxyFix); gunicorn would otherwise believe them from 127.0.0.1.
+forwarded_allow_ips = ""
 accesslog = None  # the app writes its own access log line, with the request id
 
 

@@ -196,3 +196,39 @@ def test_one_worker_with_memory_rate_limits_is_not_warned_about(new_database, tm
     messages = log_messages(server)
     assert any(m.startswith("Listening at: http://127.0.0.1:") for _, m in messages)
     assert not [m for _, m in messages if "RATELIMIT_STORAGE_URI" in m], messages
+
+
+@pytest.mark.parametrize("hops, https", [("0", False), ("1", True)], ids=["no-proxy", "one-proxy"])
+def test_only_proxy_fix_x_for_trusts_a_forwarded_scheme(new_database, tmp_path, hops, https):
+    """gunicorn on its own believes X-Forwarded-Proto from 127.0.0.1 (its
+    forwarded_allow_ips): with PROXY_FIX_X_FOR=0 a local client claiming HTTPS got Secure
+    cookies and HSTS. Only the app's setting trusts a proxy."""
+    server = start(new_database(), tmp_path, workers=1, PROXY_FIX_X_FOR=hops)
+    try:
+        customer = support.Api(server.url).user("CUSTOMER")
+        response = httpx.post(f"{server.url}/api/auth/login", json={"email": customer["email"],
+                                                                    "password": support.PASSWORD},
+                              headers={"X-Forwarded-Proto": "https", "X-Forwarded-For": "198.51.100.7"})
+        assert response.status_code == 200, response.text
+        cookies = response.headers.get_list("set-cookie")
+        assert cookies and all(("; Secure" in cookie) == https for cookie in cookies), cookies
+        assert ("Strict-Transport-Security" in response.headers) == https
+    finally:
+        server.stop()
+    assert_log_clean(server)
+
+
+def test_workers_recycled_every_few_requests_refuse_no_connection(new_database, tmp_path):
+    """GUNICORN_MAX_REQUESTS turns SO_REUSEPORT off by default: a recycled worker's own
+    socket reset the connections queued on it (40 of 60 refused at 5 requests a worker)."""
+    server = start(new_database(), tmp_path, GUNICORN_MAX_REQUESTS="5")
+    try:
+        statuses = []
+        for _ in range(60):  # a new connection each time, as a client without keep-alive
+            try:
+                statuses.append(httpx.get(f"{server.url}/api/health", timeout=10).status_code)
+            except httpx.TransportError as exc:
+                statuses.append(type(exc).__name__)
+    finally:
+        server.stop()
+    assert statuses == [200] * 60, statuses
