@@ -33,14 +33,21 @@ def test_the_migrations_build_what_the_models_describe(database_url):
 
 
 @pytest.fixture
-def at_0006(backend, tmp_path):
-    """A database migrated to 0006 (before seats had one key to their type and event)."""
-    url = support.create_database(backend, tmp_path, revision="0006")
-    yield url
-    support.drop_database(url)
+def at_revision(backend, tmp_path):
+    """at_revision(revision) -> the URL of a new database migrated only that far."""
+    made = []
+
+    def make(revision):
+        made.append(support.create_database(backend, tmp_path, revision=revision))
+        return made[-1]
+
+    yield make
+    for url in made:
+        support.drop_database(url)
 
 
-def test_upgrading_to_one_seat_key_keeps_the_seats_their_sales_and_tickets(at_0006):
+def test_upgrading_to_one_seat_key_keeps_the_seats_their_sales_and_tickets(at_revision):
+    at_0006 = at_revision("0006")  # before seats had one key to their type and event
     app = create_app(support.test_config(at_0006))
     client = app.test_client()
 
@@ -135,20 +142,13 @@ def test_a_seat_of_a_type_of_another_event_is_refused_by_the_database(database_u
     support.stop_background(app)
 
 
-@pytest.fixture
-def at_0003(backend, tmp_path):
-    """A database migrated to 0003: before ticket types, holds and notification templates."""
-    url = support.create_database(backend, tmp_path, revision="0003")
-    yield url
-    support.drop_database(url)
-
-
-def test_a_shop_from_before_ticket_types_upgrades_with_its_data(at_0003):
+def test_a_shop_from_before_ticket_types_upgrades_with_its_data(at_revision):
     """Rows of 0003's schema, as that code wrote them: an event, a booking, its
     confirmation and a fan-out row of an event change (one row for all attendees), both
     PENDING and with their own text. On SQLite the upgrade copies tables that other rows
     point at. Today's code delivers both once, with their text, in one batch: the
     fan-out row is expanded after the email before it is recorded as sent."""
+    at_0003 = at_revision("0003")  # before ticket types, holds and notification templates
     now = datetime.now(timezone.utc)
     password_hash = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(4)).decode()
     engine = sa.create_engine(support._normalized(at_0003))
