@@ -3,7 +3,6 @@
 
 import random
 import secrets
-import sys
 from datetime import timedelta
 from decimal import Decimal
 from functools import wraps
@@ -12,10 +11,9 @@ import click
 from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 from marshmallow import ValidationError
-from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 
-from eventbook import sales
+from eventbook import database, sales
 from eventbook.auth import service as auth
 from eventbook.auth.schemas import RegisterSchema
 from eventbook.extensions import db
@@ -47,27 +45,12 @@ class Field(click.ParamType):
 REGISTRATION = RegisterSchema().fields
 
 
-def connect(engine):
-    """A connection to the database, or the end of the command with one line saying why
-    not (`flask db ...` too: migrations/env.py)."""
-    try:
-        return engine.connect()
-    except DBAPIError as exc:  # SQLite's DatabaseError among them: a file that is not a database
-        # One line for the deploy log, as for the other settings, not a traceback.
-        reason = str(exc.orig or exc).strip().splitlines()[0]
-        check = ("that it names an SQLite database file" if engine.dialect.name == "sqlite" else
-                 "that the server is running and reachable from here, and the URL's host, port, user, password "
-                 "and database")
-        sys.exit(f"eventbook: cannot connect to DATABASE_URL ({engine.url.render_as_string(hide_password=True)}): "
-                 f"{reason}. Check {check}.")
-
-
 def connected(command):
-    """Run `command` once the database answers (`connect`)."""
+    """Run `command` once the database answers (`database.connect`)."""
 
     @wraps(command)
     def run(*args, **kwargs):
-        connect(db.engine).close()
+        database.connect(db.engine).close()
         return command(*args, **kwargs)
 
     return run

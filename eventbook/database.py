@@ -1,5 +1,5 @@
-"""Engine settings per database, the request's auto-commit connection, deadlock retries
-and prepared statements.
+"""Engine settings per database, connecting (or saying in one line why not), the
+request's auto-commit connection, deadlock retries and prepared statements.
 
 SQLite: WAL (readers never wait for the writer), foreign keys on, a busy timeout, and
 write transactions that begin IMMEDIATE: the driver opens the transaction with
@@ -12,6 +12,7 @@ second pool of auto-commit connections (`binds`).
 
 import re
 import sqlite3
+import sys
 from contextlib import nullcontext
 from functools import wraps
 from pathlib import Path
@@ -19,8 +20,27 @@ from pathlib import Path
 from flask import current_app, g, has_request_context
 from sqlalchemy import event, make_url
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session
+
+# The database cannot be reached, or the pool has no connection to give: a request gets
+# 503, a background round tries again.
+UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeoutError)
+
+
+def connect(engine):
+    """A connection to the database, or the end of the command with one line saying why
+    not (the `flask` commands and migrations/env.py)."""
+    try:
+        return engine.connect()
+    except DBAPIError as exc:  # SQLite's DatabaseError among them: a file that is not a database
+        # One line for the deploy log, as for the other settings, not a traceback.
+        reason = str(exc.orig or exc).strip().splitlines()[0]
+        check = ("that it names an SQLite database file" if engine.dialect.name == "sqlite" else
+                 "that the server is running and reachable from here, and the URL's host, port, user, password "
+                 "and database")
+        sys.exit(f"eventbook: cannot connect to DATABASE_URL ({engine.url.render_as_string(hide_password=True)}): "
+                 f"{reason}. Check {check}.")
 
 
 def engine_options(config):

@@ -11,9 +11,10 @@ import logging
 
 import marshmallow as ma
 from flask import g, jsonify
-from sqlalchemy import exc as sa_exc
 from webargs.flaskparser import abort
 from werkzeug.exceptions import HTTPException
+
+from eventbook.database import UNAVAILABLE
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +127,6 @@ def handle_unexpected(exc):
 
 def register(app):
     app.register_error_handler(HTTPException, handle_http_exception)
-    for db_error in (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError):
+    for db_error in UNAVAILABLE:
         app.register_error_handler(db_error, handle_database_unavailable)
     app.register_error_handler(Exception, handle_unexpected)

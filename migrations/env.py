@@ -6,7 +6,7 @@ from flask import current_app
 
 from alembic import context
 
-from eventbook.cli import connect
+from eventbook.database import connect
 
 # this is the Alembic Config object, which provides
 # access to the values within the .ini file in use.

@@ -15,8 +15,9 @@ from datetime import timedelta
 
 from flask import current_app
 from sqlalchemy import and_, bindparam, or_, select, text, update
-from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
+from eventbook.database import UNAVAILABLE
 from eventbook.extensions import db
 from eventbook.models import Notification, NotificationStatus as Status, utcnow
 from eventbook.notifications import backends, outbox
@@ -237,7 +238,7 @@ def _mark_sent(ids, token, stopping):
             db.session.execute(_MARK_SENT, {"ids": ids, "token": token, "now": utcnow()})
             db.session.commit()
             return
-        except (OperationalError, InterfaceError):
+        except UNAVAILABLE:
             db.session.rollback()
             if time.monotonic() >= deadline or stopping.wait(1):
                 raise
