@@ -138,7 +138,7 @@ def before_request():
             _drain(length)
             error(413, "payload_too_large", "The request body is too large")
         chunked = "chunked" in request.headers.get("Transfer-Encoding", "").lower()
-        if (length or chunked) and not request.is_json:
+        if (length or chunked) and not request.is_json and request.routing_exception is None:  # 404 and 405 first
             error(415, "unsupported_media_type", "The request body must be JSON (Content-Type: application/json)")
         if chunked and length is None:
             # Without a Content-Length werkzeug stops reading at the limit instead of

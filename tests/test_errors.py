@@ -41,6 +41,16 @@ def test_wrong_method_is_405_with_allow(client, method, path, allowed):
     assert allowed in [m.strip() for m in response.headers["Allow"].split(",")]
 
 
+@pytest.mark.parametrize("method, path, status", [
+    ("post", "/api/nope", 404), ("post", "/api/events/1/nope", 404), ("put", LOGIN, 405), ("delete", "/api/events", 405),
+])
+def test_routing_comes_before_the_body_type(client, method, path, status):
+    """A path that does not exist is a 404, and a method it does not take a 405, whatever
+    the body: not a 415 for a body nobody would have read."""
+    response = getattr(client, method)(path, data="email=a", content_type="text/plain")
+    assert_error(response, status, "not_found" if status == 404 else "method_not_allowed")
+
+
 def test_overlong_url_is_414(client):
     assert_error(client.get("/api/events?q=" + "x" * 5000), 414, "uri_too_long")
 
