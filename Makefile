@@ -2,8 +2,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
-# `make run PORT=8080` changes it; an exported PORT (gunicorn's) does not.
-PORT = 5000
+# `make run PORT=8080` (or an exported PORT) changes it; `make serve` leaves PORT to gunicorn (8000).
+PORT ?= 5000
 
 .PHONY: install run serve test test-fast bench lint format schemathesis postman clean
 

@@ -1,14 +1,20 @@
-"""gunicorn settings, read from the environment the way a PaaS (Render) sets it.
+"""gunicorn settings, read from the environment the way a PaaS (Render) sets it, and
+from `.env` and `instance/.env` as the app reads its own (config.py).
 
 gthread workers: each worker process serves GUNICORN_THREADS requests at once and
 runs its own notification pool and sweeper.
 """
 
+import errno
 import os
 import socket
 import sys
+from pathlib import Path
 
 from gunicorn.glogging import Logger
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import config as _app_config  # noqa: E402,F401 - reads .env and instance/.env into the environment
 
 
 def _int(name, default, minimum=0, maximum=None):
@@ -51,9 +57,9 @@ bind = f"{_host('HOST', '0.0.0.0')}:{_int('PORT', 8000, 1, 65535)}"
 workers = _int("WEB_CONCURRENCY", os.cpu_count() or 1, 1)
 worker_class = "gthread"
 threads = _int("GUNICORN_THREADS", 4, 1)
-timeout = _int("GUNICORN_TIMEOUT", 30)
-graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 20)
-keepalive = _int("GUNICORN_KEEPALIVE", 5)
+timeout = _int("GUNICORN_TIMEOUT", 30, 0, 86400)
+graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 20, 0, 86400)
+keepalive = _int("GUNICORN_KEEPALIVE", 5, 0, 86400)
 max_requests = _int("GUNICORN_MAX_REQUESTS", 0)
 max_requests_jitter = max_requests // 10
 # Each worker listens on its own SO_REUSEPORT socket, so the kernel spreads new
@@ -135,6 +141,13 @@ def on_starting(server):
     if problems:
         print("eventbook: invalid configuration: " + "; ".join(problems), file=sys.stderr)
         sys.exit(1)
+    # Sockets handed over by a re-executing master (USR2) or by systemd are ours already.
+    if server.cfg.reuse_port and not {"GUNICORN_FD", "LISTEN_FDS"} & os.environ.keys():
+        for address in server.cfg.address:
+            if isinstance(address, tuple) and _listened_on(address):
+                print(f"eventbook: {address[0]}:{address[1]} is in use: another server listens there",
+                      file=sys.stderr)
+                sys.exit(1)
     storage = values["RATELIMIT_STORAGE_URI"]
     if values["RATELIMIT_ENABLED"] and storage.startswith("memory:") and server.cfg.workers > 1:
         server.log.warning(
@@ -142,6 +155,22 @@ def on_starting(server):
             "times every rate limit; set RATELIMIT_STORAGE_URI=redis://HOST:6379/0 to share the counts",
             storage, server.cfg.workers, server.cfg.workers,
         )
+
+
+def _listened_on(address):
+    """Whether a server listens on `address` already. With reuse_port a second server
+    on the port would start without a word and take a share of its connections: a bind
+    without SO_REUSEPORT fails where one listens (SO_REUSEADDR lets it pass the closed
+    connections of a server that has just stopped)."""
+    host, port = address
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as exc:
+        return exc.errno == errno.EADDRINUSE
+    return False
 
 
 def post_worker_init(worker):

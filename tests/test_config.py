@@ -253,8 +253,9 @@ def test_readme_documents_every_setting():
         ({"PORT": "70000"}, "PORT must be between 1 and 65535, got 70000"),
         ({"GUNICORN_THREADS": "0"}, "GUNICORN_THREADS must be at least 1, got 0"),
         ({"WEB_CONCURRENCY": "0"}, "WEB_CONCURRENCY must be at least 1, got 0"),
+        ({"GUNICORN_TIMEOUT": "100000"}, "GUNICORN_TIMEOUT must be between 0 and 86400, got 100000"),
     ],
-    ids=["reuse-port", "threads", "host", "port", "no-threads", "no-workers"],
+    ids=["reuse-port", "threads", "host", "port", "no-threads", "no-workers", "timeout"],
 )
 def test_gunicorn_conf_stops_on_a_bad_setting_naming_it(env, says):
     base = {key: os.environ[key] for key in ("PATH", "HOME") if key in os.environ}
@@ -262,6 +263,40 @@ def test_gunicorn_conf_stops_on_a_bad_setting_naming_it(env, says):
                             cwd=support.ROOT, env={**base, **env}, capture_output=True, text=True, timeout=60)
     assert result.returncode != 0
     assert result.stderr.strip() == f"eventbook: invalid configuration: {says}"
+
+
+def test_gunicorn_reads_dot_env_as_the_app_does(tmp_path):
+    """gunicorn's settings and its log format come from .env and instance/.env too (the
+    environment first), as the app's do: one log format, the workers asked for."""
+    for name in ("gunicorn.conf.py", "config.py"):
+        shutil.copy(support.ROOT / name, tmp_path / name)
+    (tmp_path / ".env").write_text("WEB_CONCURRENCY=3\nPORT=8123\nLOG_FORMAT=text\n")
+    (tmp_path / "instance").mkdir()
+    (tmp_path / "instance" / ".env").write_text("GUNICORN_THREADS=7\n")
+    base = {key: os.environ[key] for key in ("PATH", "HOME") if key in os.environ}
+    child = ("import json, runpy; c = runpy.run_path('gunicorn.conf.py'); "
+             "print(json.dumps([c['bind'], c['workers'], c['threads'], 'logconfig_dict' in c]))")
+
+    def settings(env):
+        result = subprocess.run([sys.executable, "-c", child], cwd=tmp_path, env={**base, **env},
+                                capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)
+
+    assert settings({}) == ["0.0.0.0:8123", 3, 7, False]  # text logs: no JSON formatter for gunicorn's lines
+    assert settings({"PORT": "8124", "LOG_FORMAT": "json"}) == ["0.0.0.0:8124", 3, 7, True]
+
+
+@pytest.mark.parametrize(("exported", "recipes_see"), [("8123", "8123"), (None, "")])
+def test_make_leaves_an_exported_port_to_the_server(exported, recipes_see):
+    """`make serve` runs gunicorn with the PORT of the environment (a platform's), not
+    `make run`'s default of 5000; without one, gunicorn's own default applies."""
+    env = {key: value for key, value in os.environ.items() if key != "PORT"}
+    if exported:
+        env["PORT"] = exported
+    result = subprocess.run(["make", "-s", "--eval", "port-seen: ; @echo \"[$$PORT]\"", "port-seen"],
+                            cwd=support.ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == f"[{recipes_see}]", result.stderr
 
 
 @pytest.mark.parametrize(("raw", "max_requests", "expected"), [

@@ -5,6 +5,8 @@ master says at start, and rate limits counted across workers."""
 
 import json
 import socket
+import subprocess
+import sys
 import uuid
 
 import httpx
@@ -141,6 +143,9 @@ GUNICORN_ONLY = {
     "bare LF": (b"GET /api/events HTTP/1.1\nHost: localhost\n\n", 400),
     "Content-Length and Transfer-Encoding": (
         request("POST", "/api/auth/login", "Content-Length: 2", "Transfer-Encoding: chunked", body=b"0\r\n\r\n"), 400),
+    "a transfer coding gunicorn does not decode (gzip, deflate, compress, identity)": (
+        request("POST", "/api/auth/login", "Transfer-Encoding: gzip", body=b"\x1f\x8b"), 400),
+    "an unknown transfer coding": (request("POST", "/api/auth/login", "Transfer-Encoding: foo", body=b"{}"), 501),
 }
 
 
@@ -162,6 +167,17 @@ def test_the_master_names_its_address_and_warns_once_about_memory_rate_limits(se
     assert any(m.startswith(f"Listening at: http://127.0.0.1:{server.port} (") for _, m in messages), messages
     warnings = [m for level, m in messages if "each of the 2 workers counts on its own" in m]
     assert len(warnings) == 1 and "RATELIMIT_STORAGE_URI" in warnings[0], messages
+
+
+def test_a_second_server_on_the_port_stops_instead_of_sharing_it(server):
+    """With SO_REUSEPORT (the default) a second server on a port in use would start and
+    take a share of the first one's connections; it stops with one line instead."""
+    result = subprocess.run([sys.executable, "-m", "gunicorn", "wsgi:app", "-c", "gunicorn.conf.py"],
+                            cwd=support.ROOT, env=server.env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert f"eventbook: 127.0.0.1:{server.port} is in use: another server listens there" in result.stderr.splitlines()
+    assert "Traceback" not in result.stderr
+    assert httpx.get(f"{server.url}/api/health").status_code == 200
 
 
 def failed_logins(server, attempts=20):
