@@ -204,9 +204,14 @@ class Prepared:
     `text()` construct (each parameter and column with the statement's own type), so Core
     converts the values and columns as for the statement itself. Elsewhere than on
     PostgreSQL, or with DB_PREPARED_STATEMENTS off (a pooler in transaction mode, which
-    cannot keep a connection's prepared statements), the statement runs as it is."""
+    cannot keep a connection's prepared statements), the statement runs as it is.
 
-    def __init__(self, name, statement):
+    `first`: SQL run just before the statement, on PostgreSQL in the same round trip and
+    the same transaction (several statements in one query string are one transaction,
+    and in READ COMMITTED each reads what was committed when it starts), with the
+    statement's parameters: a lock that the statement then runs under."""
+
+    def __init__(self, name, statement, first=None):
         from sqlalchemy import bindparam, column, text
         from sqlalchemy.dialects.postgresql import psycopg2
 
@@ -225,15 +230,25 @@ class Prepared:
         self.parameters = [(bind.key, bind.type) for bind in request]  # the request's values: $1, $2, ...
         types = ", ".join(kind.compile(dialect=dialect) for _, kind in self.parameters)
         self.prepare = f"PREPARE {name} ({types}) AS {self.sql}"
-        self.execution = (
-            text(f"EXECUTE {name}({', '.join(f':{key}' for key, _ in self.parameters)})")
-            .bindparams(*(bindparam(key, type_=kind) for key, kind in self.parameters))
-            .columns(*(column(selected.key, selected.type) for selected in statement.selected_columns))
-        )
+
+        def typed(sql):
+            return (
+                text(f"{first}; {sql}" if first else sql)
+                .bindparams(*(bindparam(key, type_=kind) for key, kind in self.parameters))
+                .columns(*(column(selected.key, selected.type) for selected in statement.selected_columns))
+            )
+
+        self.execution = typed(f"EXECUTE {name}({', '.join(f':{key}' for key, _ in self.parameters)})")
+        # unprepared, with `first`: the statement's SQL, its parameters by name (in
+        # parentheses: `(:name)::integer[]`, where `:name::` would not be one)
+        self.unprepared = typed(PARAMETER.sub(lambda m: f"(:{self.parameters[int(m.group(1)) - 1][0]})", self.sql)) \
+            if first else statement
 
     def execute(self, connection, values):
-        if connection.dialect.name != "postgresql" or not current_app.config["DB_PREPARED_STATEMENTS"]:
+        if connection.dialect.name != "postgresql":
             return connection.execute(self.statement, values)
+        if not current_app.config["DB_PREPARED_STATEMENTS"]:
+            return connection.execute(self.unprepared, values)
         prepared = connection.connection.info.setdefault("eventbook.prepared", set())  # per server connection
         if self.name not in prepared:
             connection.exec_driver_sql(self.prepare.replace("%", "%%"))

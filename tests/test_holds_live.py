@@ -46,6 +46,29 @@ def test_120_customers_race_for_30_tickets_of_one_type_the_other_untouched(live)
     assert after["availableTickets"] == 70
 
 
+def test_a_hold_and_a_booking_sent_at_once_by_one_customer_make_one_of_them(live):
+    """A customer who holds tickets of an event cannot also book it, nor hold one they
+    booked: sent at the same instant, 30 times, one is made and the other refused,
+    never both (a HELD hold beside the booking would keep its tickets from everyone
+    until it expired, and could not be confirmed)."""
+    organizer = live.user("ORGANIZER")
+    customer = live.user()
+    made = Counter()
+    for _ in range(30):
+        event = live.event(organizer, 50)
+        body = {"eventId": event["id"], "ticketsCount": 1}
+        hold, booking = live.together([post("/api/holds", customer, body), post("/api/bookings", customer, body)])
+        assert sorted([hold.status_code, booking.status_code]) == [201, 409], live.explain([hold, booking])
+        if hold.status_code == 201:
+            assert code(booking) == "already_holding" and booking.json()["holdId"] == hold.json()["id"]
+            made["hold"] += 1
+        else:
+            assert code(hold) == "already_booked", live.explain([hold, booking])
+            made["booking"] += 1
+        assert live.get_event(event["id"])["availableTickets"] == 49
+    assert sum(made.values()) == 30, made
+
+
 def test_60_customers_hold_20_tickets_then_all_20_confirm_at_once(live):
     organizer = live.user("ORGANIZER")
     event = live.event(organizer, 20)

@@ -36,6 +36,41 @@ def entry(live, customer, event_id):
     return live.http.get(f"/api/events/{event_id}/waitlist/me", headers=customer["headers"]).json()
 
 
+@pytest.mark.parametrize("path", ["/api/bookings", "/api/holds"])
+def test_joining_while_booking_or_holding_at_once_never_leaves_the_customer_waiting(live, path):
+    """A customer who books or holds an event leaves its waiting list. A join sent at the
+    same instant as the booking (or hold), 20 times: either the join comes first and the
+    booking makes its entry LEFT, or the booking does and the join is refused; never a
+    WAITING entry beside the booking, which would later be offered tickets it could not
+    confirm. The order leaves 0 to 9 ms after the join, so that some start while the
+    join holds the event's row."""
+    organizer = live.user("ORGANIZER")
+    customer = live.user()
+    others = live.users(2)
+
+    def order_after(delay, event_id):
+        def send(http):
+            time.sleep(delay)
+            return http.post(path, headers=customer["headers"], json={"eventId": event_id, "ticketsCount": 1})
+        return send
+
+    for attempt in range(20):
+        event = live.event(organizer, 3)
+        for other in others:
+            live.book(other, event["id"], 1)
+        joined, order = live.together([
+            lambda http, e=event["id"]: http.post(f"/api/events/{e}/waitlist", headers=customer["headers"],
+                                                   json={"ticketsCount": 2}),
+            order_after(attempt % 10 / 1000, event["id"]),
+        ])
+        assert order.status_code == 201, live.explain([joined, order])
+        assert joined.status_code == 201 or code(joined) in ("already_booked", "already_holding"), \
+            live.explain([joined, order])
+        mine = live.http.get(f"/api/events/{event['id']}/waitlist/me", headers=customer["headers"])
+        assert mine.status_code == 404, mine.text  # no entry, or a LEFT one
+        assert live.get_event(event["id"])["setAsideTickets"] == 0
+
+
 def test_returned_tickets_go_to_the_waiting_list_in_order_never_to_the_public(live):
     organizer, event, bookings = sold_out(live, 3)
     waiting = live.users(3)

@@ -8,6 +8,8 @@ nothing, in one transaction.
 - `confirm(hold_id, customer, ...)`: turn a HELD hold that has not expired into a
   booking, as `book` writes one.
 - `expire(batch, now)`: the hold sweeper's batch (PostgreSQL).
+- `one_order_at_a_time(customer_id, event_id)`: in a transaction of the session, wait
+  for the customer's booking or hold of the event being made (a waiting-list join).
 
 Each returns a `Sold`.
 
@@ -114,3 +116,10 @@ def expire(batch, now):
     back, whether there may be more). None where the strategy has no statement for it
     (SQLite): the caller then ends them in a transaction, as a release does."""
     return strategy().expire(batch, now)
+
+
+def one_order_at_a_time(customer_id, event_id):
+    """Wait, in the session's transaction, until no booking or hold of this customer for
+    this event is being made; `book` and `hold` wait in the same way. Whatever runs
+    after it then sees what they wrote."""
+    strategy().one_order_at_a_time(customer_id, event_id)

@@ -37,6 +37,7 @@ from sqlalchemy import (
     null,
     or_,
     select,
+    text,
     true,
     union_all,
     update,
@@ -97,6 +98,12 @@ def confirm(hold_id, customer_id, email, key, now):
               "codes": codes(current_app.config["MAX_TICKETS_PER_BOOKING"]), **_key_values(key)}
     row = _run(CONFIRM, values)
     return Sold(row["booking_id"], [row["note_id"]], _booking(row))
+
+
+def one_order_at_a_time(customer_id, event_id):
+    """In the session's transaction (a waiting-list join): wait for the customer's
+    booking or hold of the event being made, as they wait for each other."""
+    db.session.execute(text(ONE_ORDER_AT_A_TIME), {"customer": customer_id, "event": event_id})
 
 
 def _run(statement, values):
@@ -469,7 +476,15 @@ def _time(text):
     return datetime.fromisoformat(text).astimezone(timezone.utc) if text else None
 
 
-BOOK = Prepared("eventbook_book", _book_statement())
-HOLD = Prepared("eventbook_hold", _hold_statement())
+# One customer's orders for one event, one at a time. A booking is refused to a customer
+# who holds tickets of its event, a hold to one who booked it, and either makes the
+# customer's waiting-list entry LEFT; but a statement reads what was committed when it
+# started, so a booking and a hold (or a join) of the same customer sent at once would
+# each miss the other. Each waits on this lock first and then reads: the second sees
+# what the first wrote.
+ONE_ORDER_AT_A_TIME = "SELECT pg_advisory_xact_lock(:customer, :event)"
+
+BOOK = Prepared("eventbook_book", _book_statement(), first=ONE_ORDER_AT_A_TIME)
+HOLD = Prepared("eventbook_hold", _hold_statement(), first=ONE_ORDER_AT_A_TIME)
 CONFIRM = Prepared("eventbook_confirm", _confirm_statement())
 EXPIRE = Prepared("eventbook_expire", _expire_statement())

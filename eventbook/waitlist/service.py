@@ -11,7 +11,7 @@ from datetime import timedelta
 from flask import current_app
 from sqlalchemy import exc, func, insert, or_, select, update
 
-from eventbook import inventory, waitlist
+from eventbook import inventory, sales, waitlist
 from eventbook.database import retry_deadlocks
 from eventbook.errors import error
 from eventbook.events.service import ensure_manager, get, locked
@@ -43,6 +43,7 @@ def join(event_id, customer, data):
     get(event_id)
     now = utcnow()
     holds.end_own_if_due(customer.id, event_id, now)  # before the event's lock: a hold is locked first
+    sales.one_order_at_a_time(customer.id, event_id)  # a booking or hold sent with this join: it first, then these checks
     event = locked(event_id)
     if event.status != EventStatus.SCHEDULED or event.date <= now:
         db.session.rollback()
