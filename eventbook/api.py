@@ -58,11 +58,18 @@ BODY_ERRORS = {
 }
 
 
+REQUEST_ID = {"description": "the request's id, as the logs show it: the client's X-Request-ID when it is made of "
+                             "up to 128 letters, digits, '.', '_', ':' and '-', else a new one",
+              "schema": {"type": "string"}}
+RETRY_AFTER = {"description": "seconds to wait before trying again", "schema": {"type": "integer"}}
+
+
 class ErrorsPlugin(BasePlugin):
     """Every error response the document lists answers the envelope: a 4xx or 5xx
     declared with a description only (`alt_response(409, description=...)`) gets the
-    Error schema as its JSON body, through apispec's public plugin hook. An operation
-    that takes a body lists the errors of a body that cannot be read (BODY_ERRORS)."""
+    Error schema as its JSON body, through apispec's public plugin hooks. An operation
+    that takes a body lists the errors of a body that cannot be read (BODY_ERRORS).
+    Every response has its X-Request-ID header, a 429 or 503 its Retry-After."""
 
     def operation_helper(self, path=None, operations=None, **kwargs):
         for operation in (operations or {}).values():
@@ -70,8 +77,21 @@ class ErrorsPlugin(BasePlugin):
                 for status, description in BODY_ERRORS.items():
                     operation.setdefault("responses", {}).setdefault(status, {"description": description})
             for status, response in operation.get("responses", {}).items():
-                if str(status)[0] in "45" and isinstance(response, dict) and not {"content", "$ref"} & response.keys():
+                if not isinstance(response, dict) or "$ref" in response:
+                    continue  # a component: response_helper
+                if str(status)[0] in "45" and "content" not in response:
                     response["content"] = {"application/json": {"schema": "Error"}}  # ERROR_SCHEMA's component
+                response.update(self._headers(status, response))
+
+    def response_helper(self, response, **kwargs):
+        return self._headers(None, response)
+
+    @staticmethod
+    def _headers(status, response):
+        headers = {"X-Request-ID": {"$ref": "#/components/headers/X-Request-ID"}, **(response.get("headers") or {})}
+        if str(status) in ("429", "503"):
+            headers.setdefault("Retry-After", {"$ref": "#/components/headers/Retry-After"})
+        return {"headers": headers}
 
 
 class RulesPlugin(BasePlugin):
@@ -98,6 +118,8 @@ class Api(flask_smorest.Api):
         plugins = [ExamplesPlugin(), RulesPlugin(), ErrorsPlugin()]
         spec_kwargs = {"servers": [SERVER], "extra_plugins": plugins, **(spec_kwargs or {})}
         super().init_app(app, spec_kwargs=spec_kwargs)
+        self.spec.components.header("X-Request-ID", REQUEST_ID)
+        self.spec.components.header("Retry-After", RETRY_AFTER)
         self.spec.components.security_scheme(
             "bearerAuth",
             {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
@@ -130,12 +152,13 @@ class Api(flask_smorest.Api):
 class Blueprint(flask_smorest.Blueprint):
     ARGUMENTS_PARSER = ArgsParser()
 
-    def auth(self, *roles, refresh=False, any_token=False, cookie=False):
+    def auth(self, *roles, refresh=False, any_token=False, cookie=False, unauthorized=None):
         """Require a valid token (of one of `roles` when given); with `cookie`, the
         refresh token may come from the session cookie instead, with its CSRF header.
 
-        403 when the caller's role is not allowed; 401 for any token problem. Both, and
-        the security scheme, are documented through flask-smorest's own decorators."""
+        403 when the caller's role is not allowed; 401 for any token problem (the codes
+        a view adds to it: `unauthorized`). Both, and the security scheme, are
+        documented through flask-smorest's own decorators."""
         locations = ("headers", "cookies") if cookie else None
         security = [{"bearerAuth": []}, *([{"refreshCookie": [], "csrfHeader": []}] if cookie else [])]
 
@@ -147,7 +170,8 @@ class Blueprint(flask_smorest.Blueprint):
                     error(403, "forbidden", "Your role does not allow this")
                 return view(*args, **kwargs)
 
-            documented = self.alt_response(401, response=http.HTTPStatus(401).name)(wrapper)
+            documented = self.alt_response(401, description=unauthorized)(wrapper) if unauthorized \
+                else self.alt_response(401, response=http.HTTPStatus(401).name)(wrapper)
             if roles:
                 documented = self.alt_response(403, response=http.HTTPStatus(403).name)(documented)
             return self.doc(security=security)(documented)

@@ -96,6 +96,31 @@ def test_the_document_lists_the_errors_of_an_unreadable_body(client):
                 (method, path, status)
 
 
+def test_the_document_lists_every_header_the_answers_carry(client):
+    """Every response of the document has the X-Request-ID every answer carries; every
+    429 and 503 the Retry-After they carry; each holds for a real answer, as does the
+    401 code of a refresh token used twice and a repeated confirm's Idempotent-Replayed."""
+    spec = client.get("/api/openapi.json").get_json()
+
+    def resolved(response):
+        ref = response.get("$ref")
+        return spec["components"]["responses"][ref.rsplit("/", 1)[1]] if ref else response
+
+    responses = [(path, status, resolved(response)) for path, item in spec["paths"].items()
+                 for operation in item.values() if isinstance(operation, dict)
+                 for status, response in operation.get("responses", {}).items()]
+    assert len(responses) > 200
+    for path, status, response in responses:
+        assert response["headers"]["X-Request-ID"] == {"$ref": "#/components/headers/X-Request-ID"}, (path, status)
+        if status in ("429", "503"):
+            assert response["headers"]["Retry-After"] == {"$ref": "#/components/headers/Retry-After"}, (path, status)
+    assert {"X-Request-ID", "Retry-After"} <= spec["components"]["headers"].keys()
+    assert "X-Request-ID" in client.get("/api/events").headers
+    assert "refresh_token_reused" in spec["paths"]["/api/auth/refresh"]["post"]["responses"]["401"]["description"]
+    confirmed_again = spec["paths"]["/api/holds/{hold_id}/confirm"]["post"]["responses"]["200"]
+    assert "Idempotent-Replayed" in confirmed_again["headers"]
+
+
 def test_validation_errors_are_keyed_by_camelcase_field(client, organizer):
     body = event_body(totalTickets="many", title="", unknownField=1)
     del body["location"]

@@ -52,10 +52,10 @@ def login(data):
 
 
 @blp.route("/refresh", methods=["POST"])
-@blp.auth(refresh=True, cookie=True)
+@blp.auth(refresh=True, cookie=True,
+          unauthorized="unauthorized, refresh_token_reused (every token of that login is revoked)")
 @blp.no_body
 @blp.response(200, RefreshedSchema, headers=cookies.SET_COOKIE_DOC)
-@blp.alt_response(401, description="unauthorized, refresh_token_reused (every token of that login is revoked)")
 def refresh():
     """Exchange a refresh token (bearer, or the session cookie with X-CSRF-Token) for new tokens; the old one stops working"""
     try:

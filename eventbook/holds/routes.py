@@ -55,7 +55,7 @@ class Hold(MethodView):
 @blp.no_body
 @blp.arguments(IdempotencyHeader(), location="headers")
 @blp.response(201, BookingSchema, headers=LOCATION)
-@blp.alt_response(200, schema=BookingSchema, description="the hold was confirmed before: its booking")
+@blp.alt_response(200, schema=BookingSchema, description="the hold was confirmed before: its booking", headers=LOCATION)
 @blp.alt_response(404, description="not_found")
 @blp.alt_response(409, description="hold_expired (past expiresAt, or released), event_closed (the event has "
                                    "started), already_booked, idempotency_key_reused")
