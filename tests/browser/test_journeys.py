@@ -188,7 +188,10 @@ def test_admin_disables_a_user_whose_next_request_fails(pages, site, viewport):
 
     admin_page.get_by_label("Email or name").fill(customer["email"])
     admin_page.get_by_role("button", name="Search").click()
-    admin_page.get_by_role("button", name=f"Disable {customer['email']}").click()
+    disable = admin_page.get_by_role("button", name=f"Disable {customer['email']}")
+    box = disable.bounding_box()  # in sight without scrolling sideways, on a phone too
+    assert box["x"] + box["width"] <= admin_page.viewport_size["width"], box
+    disable.click()
     row = admin_page.get_by_role("row", name=re.compile(re.escape(customer["email"])))
     expect(row.locator(".status")).to_have_text("Disabled")
     expect(admin_page.get_by_role("button", name=f"Enable {customer['email']}")).to_be_focused()

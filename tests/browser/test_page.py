@@ -71,3 +71,63 @@ def test_a_booking_with_the_keyboard_alone(pages, site):
     expect(page.get_by_role("heading", name="Booking for Keyboard Concert")).to_be_focused()
     [booking] = site.my_bookings(customer)
     assert booking["ticketsCount"] == 2 and booking["totalAmount"] == "90.00"
+
+
+def test_what_is_not_there_says_so_in_its_heading_title_and_focus(pages, site):
+    """An event that does not exist, a page of the list past the last, a cancelled event:
+    each says what it is, and a missing one in its heading and the tab's title."""
+    organizer = site.user("ORGANIZER")
+    customer = site.user("CUSTOMER")
+    steps.event(site, organizer, "Still On", days=6)
+    cancelled = steps.event(site, organizer, "Rained Off", days=5)
+    booked = site.http.post("/api/bookings", headers=customer["headers"], json={"eventId": cancelled["id"], "ticketsCount": 1})
+    assert booked.status_code == 201, booked.text
+    assert site.http.delete(f"/api/events/{cancelled['id']}", headers=organizer["headers"]).status_code in (200, 204)
+
+    page = pages.open("desktop")
+    page.watch.refusal(404, "/api/events/999999")
+    page.goto(site.url + "/")
+    expect(page.get_by_role("heading", name="Upcoming events")).to_be_visible()
+    page.evaluate("location.hash = '#/events/999999'")
+    expect(page.get_by_role("heading", name="Event not found")).to_be_focused()
+    expect(page).to_have_title("Event not found · eventbook")
+
+    page.evaluate("location.hash = '#/?page=99'")
+    expect(page.get_by_text("There is no page 99.")).to_be_visible()
+    page.get_by_role("link", name="Go to the first page.").click()
+    expect(page.locator(".card.event").first).to_be_visible()
+
+    page.evaluate(f"location.hash = '#/events/{cancelled['id']}'")
+    expect(page.get_by_text("This event is cancelled: nothing is on sale.")).to_be_visible()
+    expect(page.get_by_role("table", name="Tickets")).to_have_count(0)
+
+
+def test_a_confirm_refused_because_the_hold_ended_shows_it_ended(pages, site):
+    """A tab that slept past its hold's expiry still counts down: the server's refusal of
+    the confirm is what the page then shows, with nothing left to click."""
+    import sqlalchemy as sa
+
+    from eventbook.models import Hold
+
+    organizer = site.user("ORGANIZER")
+    customer = site.user("CUSTOMER")
+    event = steps.event(site, organizer, "Late Show", days=4)
+    held = site.http.post("/api/holds", headers=customer["headers"], json={"eventId": event["id"], "ticketsCount": 1})
+    assert held.status_code == 201, held.text
+    hold_id = held.json()["id"]
+
+    page = pages.open("desktop")
+    page.watch.refusal(409, f"/api/holds/{hold_id}/confirm")
+    steps.log_in(page, site, customer["email"])
+    page.goto(f"{site.url}/#/holds/{hold_id}")
+    expect(page.locator(".countdown")).to_have_text(steps.TIMER)
+    engine = sa.create_engine(site.database_url)  # SQLite: the browser tests' site
+    with engine.begin() as connection:
+        connection.execute(sa.update(Hold).where(Hold.id == hold_id)
+                           .values(expires_at=datetime.now(timezone.utc) - timedelta(minutes=1)))
+    engine.dispose()
+
+    page.get_by_role("button", name="Confirm booking").click()
+    expect(page.get_by_text("This hold has expired: its tickets went back on sale.")).to_be_visible()
+    expect(page.get_by_role("button", name="Confirm booking")).to_be_disabled()
+    expect(page.get_by_role("button", name="Release tickets")).to_be_disabled()

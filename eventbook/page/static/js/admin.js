@@ -1,7 +1,7 @@
 // For admins: the accounts (role, disabled) and the whole system's figures.
 
 import * as api from "./api.js";
-import { errorBox, field, h, input, select } from "./dom.js";
+import { card, cards, errorBox, field, h, input, select } from "./dom.js";
 import { go } from "./context.js";
 import { money, plural, when } from "./format.js";
 import { run } from "./forms.js";
@@ -42,13 +42,13 @@ export async function users(view, _params, query) {
   if (!view.alive()) return;
   const me = api.currentUser();
   view.add(
-    h(
+    cards(h(
       "table",
       { class: "list users" },
       h("caption", {}, plural(result.total, "account")),
       h("thead", {}, h("tr", {}, ["Account", "Role", "Status", "Since", "Actions"].map((t) => h("th", { scope: "col" }, t)))),
       h("tbody", {}, result.items.map((user) => userRow(user, me))),
-    ),
+    )),
   );
   view.add(pager(result, page, (p) => href(p)));
 }
@@ -84,6 +84,7 @@ function userRow(user, me) {
 
 /** Put the changed row in place, keeping the keyboard focus on the same button. */
 function replace(row, changed, button) {
+  card(changed, row.closest("table"));
   row.replaceWith(changed);
   const buttons = changed.querySelectorAll("button");
   (buttons[button] || buttons[0])?.focus();

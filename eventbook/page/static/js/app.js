@@ -100,6 +100,8 @@ async function render({ navigated = true } = {}) {
         await show(view, pattern.exec(path).slice(1), query);
       } catch (error) {
         if (view.alive()) {
+          // A view that could not be shown still names what happened, in its heading and title.
+          if (!view.heading) view.title(error.status === 404 ? error.message : "This page could not be shown");
           const box = errorBox();
           view.add(box);
           showError(box, error);

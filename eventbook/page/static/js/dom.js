@@ -65,3 +65,27 @@ export function select(name, options, attrs = {}) {
 export function errorBox() {
   return h("p", { class: "error", role: "alert", hidden: true });
 }
+
+/**
+ * A list table, returned as given: on a narrow screen page.css shows each row as a card,
+ * each cell after its column's name (`data-label`). Some browsers drop a table's
+ * semantics once CSS changes its display: the ARIA roles keep them.
+ */
+export function cards(table) {
+  table.setAttribute("role", "table");
+  for (const group of table.querySelectorAll(":scope > thead, :scope > tbody")) group.setAttribute("role", "rowgroup");
+  for (const row of table.querySelectorAll(":scope > thead > tr, :scope > tbody > tr")) card(row, table);
+  return table;
+}
+
+/** One row of a `cards` table, also one put in later. */
+export function card(row, table) {
+  const names = [...table.querySelectorAll(":scope > thead th")].map((th) => th.textContent);
+  const heading = row.parentElement?.tagName === "THEAD";
+  row.setAttribute("role", "row");
+  [...row.children].forEach((cell, i) => {
+    cell.setAttribute("role", heading ? "columnheader" : cell.tagName === "TH" ? "rowheader" : "cell");
+    if (!heading) cell.dataset.label = names[i] ?? "";
+  });
+  return row;
+}

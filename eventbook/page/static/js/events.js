@@ -47,6 +47,11 @@ export async function list(view, _params, query) {
   if (!view.alive()) return;
 
   view.add(h("p", { class: "count", role: "status" }, result.total ? plural(result.total, "event") : "No events found."));
+  if (result.total && !result.items.length) {
+    const first = `#/?${new URLSearchParams({ ...(q ? { q } : {}), page: "1" })}`;
+    view.add(h("p", {}, `There is no page ${page}. `, h("a", { href: first }, "Go to the first page.")));
+    return;
+  }
   view.add(
     h(
       "ul",
@@ -87,9 +92,11 @@ export async function detail(view, [id]) {
     h("p", { class: "left" }, availability(event)),
   );
   if (manages(event)) view.add(h("p", {}, h("a", { class: "button", href: `#/manage/${event.id}` }, "Manage this event")));
+  if (event.status === "CANCELLED") {
+    view.add(h("p", { class: "card" }, "This event is cancelled: nothing is on sale."));
+    return;
+  }
   view.add(typesTable(event));
-
-  if (event.status === "CANCELLED") return;
   if (!api.currentUser()) {
     view.add(h("p", { class: "card" }, h("a", { href: `#/login?next=${encodeURIComponent(`/events/${event.id}`)}` }, "Log in"), " as a customer to book tickets."));
     return;
@@ -318,17 +325,18 @@ export async function hold(view, [id]) {
   view.add(status, h("div", { class: "actions" }, confirm, release), box, warning);
 
   const expires = Date.parse(holdData.expiresAt);
+  const ended = () => {
+    clearInterval(interval);
+    status.textContent = "This hold has expired: its tickets went back on sale.";
+    confirm.disabled = true;
+    release.disabled = true;
+    forgetHold(event.id);
+  };
   const tick = () => {
     const left = (expires - api.serverNow()) / 1000;
     timer.textContent = clock(left);
     if (left <= 60 && left > 0 && !warning.textContent) warning.textContent = "One minute left to confirm.";
-    if (left <= 0) {
-      clearInterval(interval);
-      status.textContent = "This hold has expired: its tickets went back on sale.";
-      confirm.disabled = true;
-      release.disabled = true;
-      forgetHold(event.id);
-    }
+    if (left <= 0) ended();
   };
   const interval = setInterval(tick, 1000);
   view.onLeave(() => clearInterval(interval));
@@ -344,7 +352,7 @@ export async function hold(view, [id]) {
       forgetHold(event.id);
       notice(`Booking confirmed: ${plural(booking.ticketsCount, "ticket")} for ${event.title}.`);
       go(`#/bookings/${booking.id}`);
-    }
+    } else if (box.dataset.code === "hold_expired") ended(); // the server's clock is the one that counts
   });
   release.addEventListener("click", async () => {
     const done = await run(release, box, async () => (await api.del(`/api/holds/${holdData.id}`), true));

@@ -44,6 +44,7 @@ export function clearErrors(form, box) {
   if (box) {
     box.hidden = true;
     box.textContent = "";
+    delete box.dataset.code;
   }
   if (!form) return;
   for (const el of form.querySelectorAll(".field-error")) {
@@ -59,6 +60,7 @@ export function clearErrors(form, box) {
  */
 export function showError(box, error, form = null, codeFields = {}) {
   clearErrors(form, box);
+  if (error instanceof ApiError) box.dataset.code = error.code; // for the view that shows it
   const rest = [];
   const pairs = flatten(error instanceof ApiError ? error.errors : {});
   if (form && error instanceof ApiError && codeFields[error.code]) pairs.push([codeFields[error.code], [messageOf(error)]]);

@@ -2,7 +2,7 @@
 // types and seat maps; attendees, figures, the CSV, check-in at the door, the waiting list.
 
 import * as api from "./api.js";
-import { errorBox, field, h, input, select } from "./dom.js";
+import { cards, errorBox, field, h, input, select } from "./dom.js";
 import { go, has, notice } from "./context.js";
 import { fromLocalInput, money, plural, seatName, toLocalInput, when } from "./format.js";
 import { run, values } from "./forms.js";
@@ -36,7 +36,7 @@ export async function list(view, _params, query) {
     return;
   }
   view.add(
-    h(
+    cards(h(
       "table",
       { class: "list" },
       h("caption", {}, plural(result.total, "event")),
@@ -55,7 +55,7 @@ export async function list(view, _params, query) {
           ),
         ),
       ),
-    ),
+    )),
   );
   view.add(pager(result, page, (n) => `#/manage?show=${show}&page=${n}`));
 }
@@ -313,7 +313,7 @@ async function attendees(view, event) {
   }
   const types = new Map(event.ticketTypes.map((t) => [t.id, t.name]));
   view.add(
-    h(
+    cards(h(
       "table",
       { class: "list attendees" },
       h("caption", {}, plural(result.total, "booking")),
@@ -334,7 +334,7 @@ async function attendees(view, event) {
           ),
         ),
       ),
-    ),
+    )),
   );
   view.add(pager(result, page, (n) => `#/manage/${event.id}/attendees?page=${n}`));
 }
@@ -371,7 +371,7 @@ async function stats(view, event) {
   ];
   view.add(
     h("dl", { class: "facts figures" }, pairs.flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, String(v))])),
-    h(
+    cards(h(
       "table",
       { class: "list" },
       h("caption", {}, "By ticket type"),
@@ -383,7 +383,7 @@ async function stats(view, event) {
           h("tr", {}, h("th", { scope: "row" }, t.name), ...[t.sold, t.held, t.available, t.checkedIn].map((n) => h("td", {}, String(n))), h("td", {}, money(t.revenue, figures.currency))),
         ),
       ),
-    ),
+    )),
   );
 }
 
@@ -432,7 +432,7 @@ async function waitlistTab(view, event) {
     return;
   }
   view.add(
-    h(
+    cards(h(
       "table",
       { class: "list" },
       h("thead", {}, h("tr", {}, ["#", "Customer", "Tickets", "Status", "Since"].map((t) => h("th", { scope: "col" }, t)))),
@@ -443,6 +443,6 @@ async function waitlistTab(view, event) {
           h("tr", {}, h("td", {}, String(i + 1)), h("th", { scope: "row" }, entry.user.email), h("td", {}, String(entry.ticketsCount)), h("td", {}, entry.status.toLowerCase()), h("td", {}, when(entry.createdAt))),
         ),
       ),
-    ),
+    )),
   );
 }
