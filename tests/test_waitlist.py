@@ -145,6 +145,31 @@ def test_tickets_released_while_the_first_customer_joins_reach_them(database_url
     assert entry["holdId"] and shop.available(event["id"]) == 0
 
 
+@pytest.mark.postgresql_only("SQLite has one writer at a time: an order and an offer never overlap")
+def test_no_offer_is_made_to_a_customer_while_their_order_of_the_event_is_under_way(database_url, client, shop,
+                                                                                    make_user, sold_out):
+    """An order of the customer's being made (its turn taken, as a booking or hold takes
+    it before waiting for the event's row) holds their offer back: made then, it would
+    miss the booking, or the booking it. The offer comes once the order is done."""
+    event, bookings = sold_out(1)
+    erin = make_user()
+    ok(join(client, erin, event["id"]), 201)
+    engine = sa.create_engine(support._normalized(database_url))
+    try:
+        with engine.connect() as ordering:
+            ordering.execute(sa.text("SELECT pg_advisory_xact_lock(:customer, :event)"),
+                             {"customer": erin.id, "event": event["id"]})
+            holder, booking = bookings[0]
+            ok(shop.cancel(holder, booking["id"]), 200)
+            time.sleep(1.5)  # sweeps pass meanwhile
+            assert ok(entry_of(client, erin, event["id"]))["status"] == "WAITING"
+            assert shop.event(event["id"])["setAsideTickets"] == 1  # kept for the list, not given to the public
+            ordering.rollback()
+    finally:
+        engine.dispose()
+    assert offered(client, erin, event["id"])["holdId"]
+
+
 @pytest.mark.postgresql_only("SQLite has one writer at a time: a leave and an offer never overlap")
 @pytest.mark.parametrize("first", ["offer", "leave"])
 def test_leaving_as_the_offer_is_made_leaves_for_good(database_url, client, shop, make_user, sold_out, first):

@@ -9,7 +9,7 @@ nothing, in one transaction.
   booking, as `book` writes one.
 - `expire(batch, now)`: the hold sweeper's batch (PostgreSQL).
 - `one_order_at_a_time(customer_id, event_id)`: in a transaction of the session, wait
-  for the customer's booking or hold of the event being made (a waiting-list join).
+  for the customer's booking or hold of the event being made (a join, an offer).
 
 Each returns a `Sold`.
 
@@ -118,8 +118,10 @@ def expire(batch, now):
     return strategy().expire(batch, now)
 
 
-def one_order_at_a_time(customer_id, event_id):
-    """Wait, in the session's transaction, until no booking or hold of this customer for
-    this event is being made; `book` and `hold` wait in the same way. Whatever runs
-    after it then sees what they wrote."""
-    strategy().one_order_at_a_time(customer_id, event_id)
+def one_order_at_a_time(customer_id, event_id, wait=True):
+    """Take the customer's turn for the event until the session's transaction ends,
+    waiting until no booking or hold of theirs for it is being made (`book` and `hold`
+    take the same turn): whatever runs after it sees what they wrote. Without `wait`,
+    whether the turn was free: a writer already holding the event's row (a waiting-list
+    offer) must not wait for an order that waits for that row."""
+    return strategy().one_order_at_a_time(customer_id, event_id, wait)

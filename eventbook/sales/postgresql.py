@@ -100,10 +100,13 @@ def confirm(hold_id, customer_id, email, key, now):
     return Sold(row["booking_id"], [row["note_id"]], _booking(row))
 
 
-def one_order_at_a_time(customer_id, event_id):
-    """In the session's transaction (a waiting-list join): wait for the customer's
-    booking or hold of the event being made, as they wait for each other."""
-    db.session.execute(text(ONE_ORDER_AT_A_TIME), {"customer": customer_id, "event": event_id})
+def one_order_at_a_time(customer_id, event_id, wait=True):
+    """In the session's transaction (a waiting-list join, an offer): take the customer's
+    turn for the event, waiting for a booking or hold of theirs being made, as they wait
+    for each other; without `wait`, whether the turn was free."""
+    statement = ONE_ORDER_AT_A_TIME if wait else ONE_ORDER_AT_A_TIME.replace("pg_advisory_", "pg_try_advisory_")
+    taken = db.session.scalar(text(statement), {"customer": customer_id, "event": event_id})
+    return taken is not False
 
 
 def _run(statement, values):

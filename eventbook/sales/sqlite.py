@@ -99,8 +99,9 @@ def expire(batch, now):
     return None
 
 
-def one_order_at_a_time(customer_id, event_id):
+def one_order_at_a_time(customer_id, event_id, wait=True):
     """Nothing to wait for: SQLite's one write lock keeps a customer's orders apart."""
+    return True
 
 
 # -- steps -----------------------------------------------------------------------------

@@ -183,6 +183,9 @@ def offer(event_id):
         head = db.session.scalar(
             select(WaitlistEntry).where(WaitlistEntry.event_id == event_id, WaitlistEntry.status == EntryStatus.WAITING)
             .order_by(WaitlistEntry.id).limit(1))
+        if head is not None and not sales.one_order_at_a_time(head.user_id, event_id, wait=False):
+            db.session.rollback()  # the customer is booking or holding it: the next pass offers, or not
+            return made
         if head is None or not inventory.take_for_offer(event_id, head.ticket_type_id, head.tickets_count):
             db.session.rollback()
             inventory.lock(event_id)
