@@ -2,6 +2,7 @@
 and a booking made with the keyboard alone."""
 
 import os
+import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -131,3 +132,24 @@ def test_a_confirm_refused_because_the_hold_ended_shows_it_ended(pages, site):
     expect(page.get_by_text("This hold has expired: its tickets went back on sale.")).to_be_visible()
     expect(page.get_by_role("button", name="Confirm booking")).to_be_disabled()
     expect(page.get_by_role("button", name="Release tickets")).to_be_disabled()
+
+
+def test_a_customer_who_booked_an_event_is_led_to_the_booking_when_trying_again(pages, site):
+    """One confirmed booking per customer and event: a second try is refused, and the
+    refusal leads to the customer's bookings."""
+    organizer = site.user("ORGANIZER")
+    customer = site.user("CUSTOMER")
+    event = steps.event(site, organizer, "Twice Told", types=(("Standard", "10.00", 20),), days=8)
+    booked = site.http.post("/api/bookings", headers=customer["headers"], json={"eventId": event["id"], "ticketsCount": 1})
+    assert booked.status_code == 201, booked.text
+
+    page = pages.open("desktop")
+    page.watch.refusal(409, "/api/holds")
+    steps.log_in(page, site, customer["email"])
+    page.goto(f"{site.url}/#/events/{event['id']}")
+    page.get_by_label("Standard (€10.00)").fill("1")
+    page.get_by_role("button", name="Hold tickets").click()
+    expect(page.get_by_role("alert")).to_contain_text("You already have a confirmed booking for this event")
+    page.get_by_role("link", name="See your bookings.").click()
+    expect(page.get_by_role("heading", name="My bookings")).to_be_visible()
+    expect(page.get_by_role("link", name=re.compile("Twice Told"))).to_be_visible()

@@ -85,6 +85,10 @@ export function showError(box, error, form = null, codeFields = {}) {
   if (!placed && error instanceof ApiError && error.body.holdId) {
     box.append(" ", h("a", { href: `#/holds/${error.body.holdId}` }, "Open that hold."));
   }
+  // ...and one that names their booking of the event, to their bookings.
+  if (!placed && error instanceof ApiError && error.code === "already_booked") {
+    box.append(" ", h("a", { href: "#/bookings" }, "See your bookings."));
+  }
   box.hidden = placed;
   if (first) first.focus();
 }
