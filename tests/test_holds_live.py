@@ -69,6 +69,26 @@ def test_a_hold_and_a_booking_sent_at_once_by_one_customer_make_one_of_them(live
     assert sum(made.values()) == 30, made
 
 
+def test_a_confirm_and_a_new_hold_sent_at_once_by_its_customer_never_leave_both(live):
+    """A customer confirming their hold and holding the event again at the same instant,
+    30 times: the confirm makes the booking and the new hold is refused; never a booking
+    beside a new HELD hold of the same event."""
+    organizer = live.user("ORGANIZER")
+    customer = live.user()
+    for _ in range(30):
+        event = live.event(organizer, 5)
+        body = {"eventId": event["id"], "ticketsCount": 1}
+        held = live.http.post("/api/holds", headers=customer["headers"], json=body)
+        assert held.status_code == 201, held.text
+        confirmed, again = live.together([post(f"/api/holds/{held.json()['id']}/confirm", customer),
+                                           post("/api/holds", customer, body)])
+        assert confirmed.status_code == 201, live.explain([confirmed, again])
+        # already_holding when the new hold went first, while the old one was still HELD
+        assert again.status_code == 409 and code(again) in ("already_booked", "already_holding"), \
+            live.explain([confirmed, again])
+        assert live.get_event(event["id"])["availableTickets"] == 4
+
+
 def test_60_customers_hold_20_tickets_then_all_20_confirm_at_once(live):
     organizer = live.user("ORGANIZER")
     event = live.event(organizer, 20)

@@ -170,12 +170,53 @@ def test_no_offer_is_made_to_a_customer_while_their_order_of_the_event_is_under_
     assert offered(client, erin, event["id"])["holdId"]
 
 
+@pytest.mark.postgresql_only("SQLite has one writer at a time: nothing to deadlock")
+def test_leaving_and_releasing_wait_for_the_customer_s_turn_before_locking_a_row(database_url, client, shop,
+                                                                              make_user, sold_out):
+    """A leave locks the entry, then its offer's hold; a confirm or release locks the hold,
+    then the entry. Each takes the customer's turn first, so neither has a row locked
+    while it waits for the other: with the turn taken elsewhere, both wait with the entry
+    and the hold free, and finish once it is given back."""
+    event, bookings = sold_out(1)
+    erin = make_user()
+    ok(join(client, erin, event["id"]), 201)
+    holder, booking = bookings[0]
+    ok(shop.cancel(holder, booking["id"]), 200)
+    hold_id = offered(client, erin, event["id"])["holdId"]
+    engine = sa.create_engine(support._normalized(database_url))
+    answers = {}
+    try:
+        for name, request in (("leave", lambda: client.delete(f"/api/events/{event['id']}/waitlist/me",
+                                                              headers=erin.headers)),
+                              ("release", lambda: shop.release(erin, hold_id))):
+            with engine.connect() as turn, engine.connect() as probe:
+                turn.execute(sa.text("SELECT pg_advisory_xact_lock(:customer, :event)"),
+                             {"customer": erin.id, "event": event["id"]})
+                waiting = threading.Thread(target=lambda n=name, r=request: answers.__setitem__(n, r()))
+                waiting.start()
+                time.sleep(0.5)
+                assert waiting.is_alive(), f"the {name} did not wait for the customer's turn"
+                for table, row_id in (("holds", hold_id), ("waitlist_entries", None)):
+                    where = "id = :id" if row_id else "event_id = :event AND user_id = :user"
+                    probe.execute(sa.text(f"SELECT 1 FROM {table} WHERE {where} FOR UPDATE NOWAIT"),
+                                  {"id": row_id, "event": event["id"], "user": erin.id})  # free: no error
+                    probe.rollback()
+                turn.rollback()
+                waiting.join(30)
+    finally:
+        engine.dispose()
+    assert answers["leave"].status_code == 204 and answers["release"].status_code == 204
+    assert entry_of(client, erin, event["id"]).status_code == 404  # LEFT, its offer released
+    assert ok(client.get(f"/api/holds/{hold_id}", headers=erin.headers))["status"] == "RELEASED"
+
+
 @pytest.mark.postgresql_only("SQLite has one writer at a time: a leave and an offer never overlap")
 @pytest.mark.parametrize("first", ["offer", "leave"])
 def test_leaving_as_the_offer_is_made_leaves_for_good(database_url, client, shop, make_user, sold_out, first):
-    """Alice leaves the list while the offer to her is being made: both wait on her entry's
-    row (locked here), and whichever asked first goes first. Either way she has left, no
-    hold of hers stays HELD, and Bob, next in line, gets the offer at once."""
+    """Alice leaves the list while the offer to her is being made: an offer made first
+    waits on her entry's row (locked here) and the leave after it; a leave made first
+    has taken her turn, so the offer is left to the next pass. Either way she has left,
+    no hold of hers stays HELD, and Bob, next in line, gets the offer."""
     event, bookings = sold_out(1)
     alice, bob = make_user(), make_user()
     ok(join(client, alice, event["id"]), 201)
@@ -192,6 +233,10 @@ def test_leaving_as_the_offer_is_made_leaves_for_good(database_url, client, shop
                                     "FOR UPDATE"), {"event": event["id"], "user": alice.id})
             for number, step in enumerate([first, "leave" if first == "offer" else "offer"], start=1):
                 steps[step]()
+                if first == "leave" and step == "offer":
+                    time.sleep(0.5)  # deferred: it does not wait on the entry
+                    assert support.waiting_for_locks(engine) == 1
+                    continue
                 wait_until(lambda n=number: support.waiting_for_locks(engine) == n, 10, message=f"{step} waiting on the entry")
             locking.commit()
             leaving.join(30)

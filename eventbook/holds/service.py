@@ -110,6 +110,7 @@ def _not_confirmed(hold_id, customer, now):
 def release(hold_id, user):
     """Give a HELD hold's tickets and seats back (nothing happens once it is not HELD)."""
     held = current(hold_id, user)  # one past its expiry is EXPIRED, not RELEASED
+    sales.one_order_at_a_time(held.user_id, held.event_id)  # the hold, then its entry: as a leave locks them
     if end([held.id], HoldStatus.RELEASED, utcnow()):
         waitlist.offer_soon(held.event_id)
 

@@ -489,5 +489,8 @@ ONE_ORDER_AT_A_TIME = "SELECT pg_advisory_xact_lock(:customer, :event)"
 
 BOOK = Prepared("eventbook_book", _book_statement(), first=ONE_ORDER_AT_A_TIME)
 HOLD = Prepared("eventbook_hold", _hold_statement(), first=ONE_ORDER_AT_A_TIME)
-CONFIRM = Prepared("eventbook_confirm", _confirm_statement())
+# A confirm takes the same turn, its event being its hold's: a hold sent while it runs
+# would otherwise miss the booking it makes.
+CONFIRM = Prepared("eventbook_confirm", _confirm_statement(),
+                   first="SELECT pg_advisory_xact_lock(:customer, (SELECT event_id FROM holds WHERE id = :hold))")
 EXPIRE = Prepared("eventbook_expire", _expire_statement())

@@ -134,6 +134,9 @@ def leave(event_id, customer):
     tickets going to the next in line."""
     get(event_id)
     now = utcnow()
+    # The customer's turn first: a confirm or release of the offer locks the hold before
+    # the entry, this the entry before the hold; taking turns, they never deadlock.
+    sales.one_order_at_a_time(customer.id, event_id)
     # One conditional UPDATE decides, and names the offer as it is when the entry's row
     # is locked: an offer made while this request ran is released too (an offer never
     # goes to an entry that has left: `_offer_to`).
