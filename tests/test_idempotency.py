@@ -194,6 +194,31 @@ def test_concurrent_repeats_book_once(client, shop, customer, make_event):
     assert len(client.get("/api/bookings/my-bookings", headers=customer.headers).get_json()) == 1
 
 
+@pytest.mark.postgresql_only("SQLite has one writer at a time: two first uses never wait together")
+def test_first_uses_that_waited_for_the_customer_s_turn_replay_the_one_that_booked(database_url, shop, customer,
+                                                                                   make_event):
+    """Three first uses of one key, each past its replay check, wait for the customer's
+    turn (taken here): the one that goes first books, and the others, stopped by the
+    booking it made (the unique index of confirmed bookings), answer with it as
+    replays, never `already_booked`."""
+    event = make_event(totalTickets=10)
+    engine = sa.create_engine(support._normalized(database_url))
+    try:
+        with engine.connect() as turn, ThreadPoolExecutor(max_workers=3) as pool:
+            turn.execute(sa.text("SELECT pg_advisory_xact_lock(:customer, :event)"),
+                         {"customer": customer.id, "event": event["id"]})
+            futures = [pool.submit(shop.book, customer, event["id"], 1, key="waited") for _ in range(3)]
+            support.wait_until(lambda: support.waiting_for_locks(engine) == 3, 10, message="three waiting")
+            turn.rollback()
+            responses = [future.result(timeout=30) for future in futures]
+    finally:
+        engine.dispose()
+    assert [r.status_code for r in responses] == [201, 201, 201], [r.get_json() for r in responses]
+    assert len({r.get_json()["id"] for r in responses}) == 1
+    assert sum(1 for r in responses if r.headers.get("Idempotent-Replayed") == "true") == 2
+    assert shop.available(event["id"]) == 9
+
+
 def test_concurrent_first_uses_with_other_bodies_book_once(client, shop, customer, make_event):
     """One key sent at once for 8 different events: one booking, and every other request
     is told the key belongs to another body. On PostgreSQL they all pass the booking
