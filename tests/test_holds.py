@@ -280,6 +280,36 @@ def test_a_confirm_chosen_as_a_deadlock_victim_runs_again(database_url, shop, cu
 
 
 @pytest.mark.postgresql_only("SQLite has one writer at a time: nothing to deadlock")
+def test_an_event_cancel_waits_for_a_hold_being_confirmed_with_the_event_left_free(database_url, client, shop,
+                                                                                   customer, organizer, make_event):
+    """A confirm locks its hold, then its event; an event's cancel locks the event's HELD
+    holds, then the event. With the hold locked here (a confirm under way), the cancel
+    waits and the event stays free for the confirm to finish: no deadlock, no 1-second
+    stall while PostgreSQL looks for one. Then the cancel ends the hold."""
+    event = make_event(totalTickets=5)
+    held = ok(shop.hold(customer, event["id"], 1), 201)
+    engine = sa.create_engine(support._normalized(database_url))
+    answers = []
+    try:
+        with engine.connect() as confirming, engine.connect() as probe:
+            confirming.execute(sa.text("SELECT id FROM holds WHERE id = :id FOR UPDATE"), {"id": held["id"]})
+            cancelling = threading.Thread(target=lambda: answers.append(
+                client.delete(f"/api/events/{event['id']}", headers=organizer.headers)))
+            cancelling.start()
+            time.sleep(0.5)
+            assert cancelling.is_alive(), "the cancel did not wait for the hold"
+            probe.execute(sa.text("SELECT id FROM events WHERE id = :id FOR KEY SHARE NOWAIT"), {"id": event["id"]})
+            probe.rollback()
+            confirming.rollback()
+            cancelling.join(30)
+    finally:
+        engine.dispose()
+    assert answers[0].status_code == 204
+    assert shop.event(event["id"])["status"] == "CANCELLED"
+    assert ok(client.get(f"/api/holds/{held['id']}", headers=customer.headers))["status"] == "RELEASED"
+
+
+@pytest.mark.postgresql_only("SQLite has one writer at a time: nothing to deadlock")
 @pytest.mark.parametrize("config_overrides", [{"NOTIFY_AUTOSTART": False}])  # no sweeper runs at all
 def test_reading_an_expired_hold_chosen_as_a_deadlock_victim_runs_again(database_url, shop, customer, make_event,
                                                                          expire):

@@ -112,6 +112,10 @@ def remove(event_id, user):
     """Delete an event nobody ever booked or held; otherwise cancel it with its bookings,
     holds and waiting list."""
     ensure_manager(get(event_id), user)
+    # Its HELD holds first, then the event, in the order every writer of a hold locks
+    # them (a confirm, a release, a sweep): a cancel racing them waits, never deadlocks.
+    db.session.execute(select(Hold.id).where(Hold.event_id == event_id, Hold.status == HoldStatus.HELD)
+                       .order_by(Hold.id).with_for_update())
     event = locked(event_id)
     used = db.session.scalar(select(
         exists().where(Booking.event_id == event_id) | exists().where(Hold.event_id == event_id)
