@@ -9,7 +9,8 @@ nothing, in one transaction.
   booking, as `book` writes one.
 - `expire(batch, now)`: the hold sweeper's batch (PostgreSQL).
 - `one_order_at_a_time(customer_id, event_id)`: in a transaction of the session, wait
-  for the customer's booking or hold of the event being made (a join, an offer).
+  for the customer's booking, hold or confirm of the event being made (a join, a leave,
+  a release; an offer only tries).
 
 Each returns a `Sold`.
 
@@ -120,8 +121,8 @@ def expire(batch, now):
 
 def one_order_at_a_time(customer_id, event_id, wait=True):
     """Take the customer's turn for the event until the session's transaction ends,
-    waiting until no booking or hold of theirs for it is being made (`book` and `hold`
-    take the same turn): whatever runs after it sees what they wrote. Without `wait`,
+    waiting until no booking, hold or confirm of theirs for it is being made (`book`,
+    `hold` and `confirm` take the same turn): whatever runs after it sees what they wrote. Without `wait`,
     whether the turn was free: a writer already holding the event's row (a waiting-list
     offer) must not wait for an order that waits for that row."""
     return strategy().one_order_at_a_time(customer_id, event_id, wait)

@@ -104,9 +104,9 @@ def one_order_at_a_time(customer_id, event_id, wait=True):
     """In the session's transaction (a waiting-list join, an offer): take the customer's
     turn for the event, waiting for a booking or hold of theirs being made, as they wait
     for each other; without `wait`, whether the turn was free."""
-    statement = ONE_ORDER_AT_A_TIME if wait else ONE_ORDER_AT_A_TIME.replace("pg_advisory_", "pg_try_advisory_")
-    taken = db.session.scalar(text(statement), {"customer": customer_id, "event": event_id})
-    return taken is not False
+    taken = db.session.scalar(text(ONE_ORDER_AT_A_TIME if wait else TURN_IF_FREE),
+                              {"customer": customer_id, "event": event_id})
+    return taken is not False  # the lock answers void, the try true or false
 
 
 def _run(statement, values):
@@ -486,6 +486,7 @@ def _time(text):
 # each miss the other. Each waits on this lock first and then reads: the second sees
 # what the first wrote.
 ONE_ORDER_AT_A_TIME = "SELECT pg_advisory_xact_lock(:customer, :event)"
+TURN_IF_FREE = "SELECT pg_try_advisory_xact_lock(:customer, :event)"  # for a writer that must not wait
 
 BOOK = Prepared("eventbook_book", _book_statement(), first=ONE_ORDER_AT_A_TIME)
 HOLD = Prepared("eventbook_hold", _hold_statement(), first=ONE_ORDER_AT_A_TIME)
