@@ -126,6 +126,7 @@ class Event(db.Model):
         sa.CheckConstraint(_one_of("seating", Seating.ALL), name="seating_valid"),
         sa.Index("ix_events_status_date", "status", "date", "id"),
         sa.Index("ix_events_organizer_id_date", "organizer_id", "date"),
+        {"sqlite_autoincrement": True},  # a deleted event's id is never given to a new one
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -161,6 +162,7 @@ class TicketType(db.Model):
             name="quantity_in_range",
         ),
         sa.CheckConstraint("0 <= price AND price <= 100000", name="price_in_range"),
+        {"sqlite_autoincrement": True},  # a deleted type's id is never given to a new one
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -222,6 +222,19 @@ def test_delete_event_never_booked_removes_it(client, organizer, make_event):
     assert client.get(f"/api/events/{event['id']}").status_code == 404
 
 
+def test_a_deleted_events_id_is_never_given_to_a_new_one(client, organizer, make_event):
+    """Not on SQLite either, which reuses the highest rowid unless told otherwise: a
+    client holding the old id gets a 404, never the next organizer's event."""
+    event = make_event(title="Deleted")
+    assert client.delete(f"/api/events/{event['id']}", headers=organizer.headers).status_code == 204
+    after = make_event(title="Created after the delete")
+    assert after["id"] > event["id"]
+    refused(client.get(f"/api/events/{event['id']}"), 404, "not_found")
+    refused(client.patch(f"/api/events/{event['id']}", json={"title": "Renamed"}, headers=organizer.headers),
+            404, "not_found")
+    assert ok(client.get(f"/api/events/{after['id']}"))["title"] == "Created after the delete"
+
+
 def test_delete_booked_event_cancels_it_and_its_bookings(
     client, shop, organizer, make_user, make_event, wait_for_notifications
 ):

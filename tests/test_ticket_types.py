@@ -220,6 +220,12 @@ def test_adding_changing_and_deleting_types(client, shop, customer, organizer, m
     spare = ok(client.post(url, json={"name": "Spare", "price": "1.00", "quantity": 1}, headers=organizer.headers), 201)
     assert client.delete(f"{url}/{spare['id']}", headers=organizer.headers).status_code == 204
     assert set(shop.types(event["id"])) == {"General admission", "Gold"}
+    # a deleted type's id is never given to a new one (SQLite would reuse the highest)
+    extra = ok(client.post(url, json={"name": "Extra", "price": "2.00", "quantity": 1}, headers=organizer.headers),
+               201)
+    assert extra["id"] > spare["id"]
+    refused(client.patch(f"{url}/{spare['id']}", json={"price": "3.00"}, headers=organizer.headers), 404, "not_found")
+    assert {t["name"]: t["price"] for t in ok(client.get(f"/api/events/{event['id']}"))["ticketTypes"]}["Extra"] == "2.00"
 
 
 def test_only_the_owner_or_an_admin_manages_types(client, make_user, admin, make_event):

@@ -88,7 +88,8 @@ def _refuse(status, code, message, **extra):
 
 def version(event_id):
     """(the seat map's version, which moves with every change of a seat; when its event was
-    created, since SQLite may give a removed event's id to a new one), in one small read."""
+    created, as an SQLite database from before migration 0008 may have given a removed
+    event's id to a new one), in one small read."""
     with autocommit() as connection:
         found = connection.execute(select(Event.seats_version, Event.created_at).where(Event.id == event_id)).first()
     if found is None:
