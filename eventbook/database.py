@@ -18,10 +18,12 @@ from functools import wraps
 from pathlib import Path
 
 from flask import current_app, g, has_request_context
-from sqlalchemy import event, make_url
+from sqlalchemy import String, event, make_url
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, TimeoutError as PoolTimeoutError
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.functions import GenericFunction
 
 # The database cannot be reached, or the pool has no connection to give: a request gets
 # 503, a background round tries again.
@@ -109,6 +111,24 @@ def _sqlite_pragmas(dbapi_connection, _record):
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
+        dbapi_connection.create_function("unicode_lower", 1, _unicode_lower, deterministic=True)
+
+
+def _unicode_lower(value):
+    return value.lower() if isinstance(value, str) else value
+
+
+class unicode_lower(GenericFunction):  # noqa: N801 (an SQL function's name)
+    """`lower(text)` for every alphabet: PostgreSQL's own `lower()`; on SQLite, whose
+    `lower()` changes only ASCII letters, Python's `str.lower` (registered above)."""
+
+    type = String()
+    inherit_cache = True
+
+
+@compiles(unicode_lower, "postgresql")
+def _postgresql_lower(element, compiler, **kw):
+    return f"lower({compiler.process(element.clauses, **kw)})"
 
 
 def autocommit():

@@ -46,6 +46,10 @@ def test_search_matches_email_or_name_in_any_case(client, admin, make_user):
     assert ids({"q": "petrov", "role": "CUSTOMER"}) == [mark.id]
     assert ids({"role": "ADMIN"}) == [admin.id]
     assert ids({"q": "%"}) == []  # a wildcard is a character like any other
+    # any case in every alphabet, on SQLite too (whose own lower() knows only ASCII)
+    zoe = make_user("CUSTOMER", email="zoë@bücher.example", name="Zoë Ñandú ΣΊΣΥΦΟΣ")
+    for query in ("ZOË", "ñANDÚ", "σίσυφ", "BÜCHER"):
+        assert ids({"q": query}) == [zoe.id], query
 
 
 @pytest.mark.parametrize("query", [{"role": "admin"}, {"role": "ROOT"}, {"page": "0"}, {"perPage": "x"},

@@ -3,6 +3,7 @@
 from sqlalchemy import or_, select
 
 from eventbook.auth import service as auth
+from eventbook.database import unicode_lower
 from eventbook.errors import error
 from eventbook.extensions import db
 from eventbook.models import User
@@ -12,8 +13,9 @@ def users(args):
     """The select statement for `GET /api/admin/users`, filters applied, oldest first."""
     stmt = select(User).order_by(User.id)
     if args.get("q"):
-        stmt = stmt.where(or_(User.email.icontains(args["q"], autoescape=True),
-                              User.name.icontains(args["q"], autoescape=True)))
+        words = args["q"].lower()  # any case, in every alphabet: both sides lower-cased
+        stmt = stmt.where(or_(unicode_lower(User.email).contains(words, autoescape=True),
+                              unicode_lower(User.name).contains(words, autoescape=True)))
     if "role" in args:
         stmt = stmt.where(User.role == args["role"])
     return stmt
