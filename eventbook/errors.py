@@ -93,6 +93,8 @@ def envelope(status, code, message, errors=None, headers=None, **extra):
     response = jsonify(body)
     response.status_code = status
     response.headers.extend(headers or {})
+    if status == 401 and "WWW-Authenticate" not in response.headers:
+        response.headers["WWW-Authenticate"] = "Bearer"  # every 401 says how to authenticate (RFC 9110)
     return response
 
 

@@ -134,6 +134,8 @@ def test_unknown_email_and_wrong_password_get_the_same_401(client):
     unknown_email = client.post("/api/auth/login", json={"email": "bob@example.com", "password": PASSWORD})
     assert_error(wrong_password, 401, "unauthorized")
     assert wrong_password.get_json() == unknown_email.get_json()
+    # every 401 says how to authenticate (RFC 9110), not only the token checks'
+    assert wrong_password.headers["WWW-Authenticate"] == unknown_email.headers["WWW-Authenticate"] == "Bearer"
 
 
 def test_password_over_72_bytes_never_logs_in(client):

@@ -139,6 +139,18 @@ def test_malformed_sub_with_the_app_key(app, client, customer, sub):
     assert_unauthorized(client.get(ME, headers=bearer(token)))
 
 
+@pytest.mark.parametrize("change", [{"exp": None}, {"jti": None}, {"type": "other"}],
+                         ids=["no exp", "no jti", "another type"])
+def test_a_token_without_the_claims_we_issue_with_the_app_key(app, client, customer, change):
+    # A token that never expires, or that cannot be revoked alone, is not one of ours.
+    # (One without a type is an access token to flask-jwt-extended, as documented.)
+    claims = {key: value for key, value in {**claims_of(customer.token), **change}.items() if value is not None}
+    token = jwt.encode(claims, app.config["JWT_SECRET_KEY"], algorithm="HS256")
+    response = client.get(ME, headers=bearer(token))
+    assert_unauthorized(response)
+    assert response.headers["WWW-Authenticate"] == "Bearer"
+
+
 def test_revoked_token(client, customer):
     assert client.post("/api/auth/logout", headers=customer.headers).status_code == 204
     assert_unauthorized(client.get(ME, headers=customer.headers))

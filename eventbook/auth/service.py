@@ -171,12 +171,15 @@ def own_refresh_token(token, user):
 def token_owner(payload):
     """(the token's user or None, why the token is refused or None), in one query.
 
-    Refused: revoked (logout), its family revoked (logout, or a reused refresh token),
-    or its user disabled."""
+    Refused: not made as we make tokens (only whoever holds the key could sign one: an
+    expiry, an id to revoke it by and its type are what we issue), revoked (logout), its
+    family revoked (logout, or a reused refresh token), or its user disabled."""
+    if "exp" not in payload or not payload.get("jti") or payload.get("type") not in ("access", "refresh"):
+        return None, "Invalid token"
     sub, family_id = payload.get("sub"), payload.get(FAMILY)
     user_id = _positive_int(int(sub)) if isinstance(sub, str) and sub.isascii() and sub.isdigit() and len(sub) <= 10 else None
     if user_id is None or (family_id is not None and _positive_int(family_id) is None):
-        return None, None
+        return None, "Invalid token"
     # A read that needs no transaction: on the request's auto-commit connection, so the
     # session begins a transaction only when a service writes (a booking without an
     # Idempotency-Key reuses that connection for its one statement: bookings.service.book).

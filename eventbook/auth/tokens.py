@@ -26,7 +26,7 @@ def load_user(_header, payload):
 
 
 def _unauthorized(message):
-    return envelope(401, "unauthorized", message, headers={"WWW-Authenticate": "Bearer"})
+    return envelope(401, "unauthorized", message)
 
 
 @jwt.unauthorized_loader
