@@ -176,6 +176,8 @@ def _read_body():
 
 def after_request(response):
     headers = response.headers
+    if request.method == "OPTIONS" and response.status_code == 200 and response.calculate_content_length() == 0:
+        response.status_code = 204  # Flask's automatic answer: the Allow header, no content
     if response.status_code == 204:
         headers.remove("Content-Type")  # no content, so no type (flask-smorest sets JSON's)
     headers["X-Request-ID"] = g.get("request_id", "-")

@@ -41,6 +41,14 @@ def test_wrong_method_is_405_with_allow(client, method, path, allowed):
     assert allowed in [m.strip() for m in response.headers["Allow"].split(",")]
 
 
+@pytest.mark.parametrize("path, allowed", [("/api/events", {"GET", "POST"}), (LOGIN, {"POST"}), ("/", {"GET"})])
+def test_options_says_what_is_allowed_with_no_content(client, path, allowed):
+    response = client.options(path)
+    assert response.status_code == 204
+    assert response.data == b"" and "Content-Type" not in response.headers
+    assert allowed <= {m.strip() for m in response.headers["Allow"].split(",")}
+
+
 @pytest.mark.parametrize("method, path, status", [
     ("post", "/api/nope", 404), ("post", "/api/events/1/nope", 404), ("put", LOGIN, 405), ("delete", "/api/events", 405),
 ])
