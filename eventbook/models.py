@@ -177,6 +177,9 @@ class TicketType(db.Model):
 
     event: Mapped[Event] = relationship(back_populates="ticket_types")
 
+    def on_sale(self, now):
+        return (self.sales_start is None or self.sales_start <= now) and (self.sales_end is None or self.sales_end > now)
+
 
 class Hold(db.Model):
     """Tickets (and seats) taken for a customer until `expires_at`: confirmed into a

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from eventbook.extensions import db
-from eventbook.models import Hold
+from eventbook.models import Hold, TicketType
 from tests import support
 from tests.support import ok, refused, wait_until
 
@@ -390,6 +390,47 @@ def test_joining_is_refused_when_it_makes_no_sense(client, shop, make_user, sold
     refused(join(client, organizer, event["id"]), 403, "forbidden")
     client.delete(f"/api/events/{event['id']}", headers=organizer.headers)
     refused(join(client, make_user(), event["id"]), 409, "event_closed")
+
+
+def test_joining_outside_the_types_sales_window_is_sales_closed(client, shop, make_user, make_event):
+    now = datetime.now(timezone.utc)
+    later = make_event(totalTickets=2, ticketTypes=[{"name": "Early bird", "price": "5.00", "quantity": 2,
+                                                     "salesStart": support.iso(now + timedelta(days=1))}])
+    body = refused(join(client, make_user(), later["id"]), 409, "sales_closed")  # not "book them instead"
+    assert body["ticketTypeId"] == later["ticketTypes"][0]["id"] and body["salesStart"]
+    closing = make_event(totalTickets=1, ticketTypes=[{"name": "Last call", "price": "5.00", "quantity": 1,
+                                                       "salesEnd": support.iso(now + timedelta(seconds=2))}])
+    ok(shop.book(make_user(), closing["id"], 1), 201)
+    time.sleep(2.1)
+    refused(join(client, make_user(), closing["id"]), 409, "sales_closed")
+
+
+def test_a_first_in_line_asking_for_more_than_the_event_has_lapses_when_tickets_come_back(client, shop, make_user,
+                                                                                          sold_out):
+    event, bookings = sold_out(3)
+    greedy, next_in_line = make_user(), make_user()
+    ok(join(client, greedy, event["id"], 10), 201)  # the capacity might still grow before tickets come back
+    ok(join(client, next_in_line, event["id"], 1), 201)
+    ok(shop.cancel(bookings[0][0], bookings[0][1]["id"]))
+    offered(client, next_in_line, event["id"])  # the ticket is not held up for good
+    assert ok(entry_of(client, greedy, event["id"]))["status"] == "LAPSED"
+
+
+def test_no_offer_once_the_types_sales_are_over(app, client, shop, make_user, sold_out):
+    event, bookings = sold_out(2)
+    late, later = make_user(), make_user()
+    ok(join(client, late, event["id"]), 201)
+    ok(join(client, later, event["id"]), 201)
+    with app.app_context():  # the type's sales end while they wait
+        db.session.execute(sa.update(TicketType).where(TicketType.event_id == event["id"])
+                           .values(sales_end=datetime.now(timezone.utc) - timedelta(seconds=1)))
+        db.session.commit()
+    ok(shop.cancel(bookings[0][0], bookings[0][1]["id"]))
+    wait_until(lambda: shop.available(event["id"]) == 1, 5, message="the ticket back, with nobody left to serve")
+    for customer in (late, later):
+        entry = ok(entry_of(client, customer, event["id"]))
+        assert (entry["status"], entry["holdId"]) == ("LAPSED", None)
+    assert shop.event(event["id"])["setAsideTickets"] == 0
 
 
 @pytest.mark.parametrize("config_overrides", [{"NOTIFY_AUTOSTART": False}])  # no sweeper runs at all

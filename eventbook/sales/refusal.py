@@ -64,9 +64,8 @@ def _explain_items(event, order):
         ticket_type = _type(types, type_id)
         if ticket_type is None:
             error(404, "not_found", f"Ticket type {type_id} not found (not a ticket type of this event)")
-        if not _on_sale(ticket_type, order.now):
-            error(409, "sales_closed", f"{ticket_type.name}: not on sale now", ticketTypeId=ticket_type.id,
-                  salesStart=_iso(ticket_type.sales_start), salesEnd=_iso(ticket_type.sales_end))
+        if not ticket_type.on_sale(order.now):
+            sales_closed(ticket_type)
     if len(order.items) == 1:  # one type: the 409 names it, whether the event or the type ran short
         [(type_id, count)] = order.items
         ticket_type = _type(types, type_id)
@@ -99,8 +98,8 @@ def _explain_seats(event, order):
               unavailableSeatIds=taken)
     types = {ticket_type.id: ticket_type for ticket_type in event.ticket_types}
     for type_id in sorted({seat.ticket_type_id for seat in seats.values()}):
-        if not _on_sale(types[type_id], order.now):
-            error(409, "sales_closed", f"{types[type_id].name}: not on sale now", ticketTypeId=type_id)
+        if not types[type_id].on_sale(order.now):
+            sales_closed(types[type_id])
 
 
 def _short(left, wanted, ticket_type=None, named=True):
@@ -117,9 +116,10 @@ def _short(left, wanted, ticket_type=None, named=True):
           availableTickets=left, **which)
 
 
-def _on_sale(ticket_type, now):
-    return (ticket_type.sales_start is None or ticket_type.sales_start <= now) and (
-        ticket_type.sales_end is None or ticket_type.sales_end > now)
+def sales_closed(ticket_type):
+    """The 409 for a type outside its sales window, with the window."""
+    error(409, "sales_closed", f"{ticket_type.name}: not on sale now", ticketTypeId=ticket_type.id,
+          salesStart=_iso(ticket_type.sales_start), salesEnd=_iso(ticket_type.sales_end))
 
 
 def _iso(when):

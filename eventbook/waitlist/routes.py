@@ -21,7 +21,7 @@ class Waitlist(MethodView):
     @blp.response(201, EntrySchema, headers={"Location": {"description": "your entry", "schema": {"type": "string"}}})
     @blp.alt_response(404, description="not_found")
     @blp.alt_response(409, description="tickets_available (book them instead), already_waiting, already_booked, "
-                                       "already_holding (with holdId), event_closed")
+                                       "already_holding (with holdId), event_closed, sales_closed (outside the type's sales window)")
     @blp.alt_response(422, description="validation_error, also for a seated event (it has no waiting list: its "
                                        "returned seats go straight back to the seat map)")
     def post(self, data, event_id):

@@ -34,6 +34,7 @@ from eventbook.models import (
 )
 from eventbook.notifications import outbox
 from eventbook.pagination import paginate
+from eventbook.sales import refusal
 
 LIVE = (EntryStatus.WAITING, EntryStatus.OFFERED)
 
@@ -59,6 +60,9 @@ def join(event_id, customer, data):
         db.session.rollback()
         error(422, "validation_error", "The request has invalid fields",
               errors={"ticketsCount": [f"Must be between 1 and {limit}."]})
+    if not ticket_type.on_sale(now):
+        db.session.rollback()
+        refusal.sales_closed(ticket_type)
     available = min(event.available_tickets, ticket_type.available_quantity)
     if available >= count:
         db.session.rollback()
@@ -75,6 +79,15 @@ def join(event_id, customer, data):
         error(409, "already_waiting", "You are on this event's waiting list already")
     waitlist.offer_soon(event_id)  # tickets may be set aside already
     return _placed(entry)
+
+
+def _never_served(entry, event, ticket_type, now):
+    """Whether `entry`, first in line when tickets are set aside, can be offered nothing:
+    its type's sales are over, or it asks for more than the event (or the type) has. It
+    would hold those tickets up for good: it lapses instead. (One may join asking for
+    more than the capacity, which may still grow before tickets come back.)"""
+    over = ticket_type.sales_end is not None and ticket_type.sales_end <= now
+    return over or entry.tickets_count > min(event.total_tickets, ticket_type.quantity)
 
 
 def _type_of(event, type_id):
@@ -186,6 +199,18 @@ def offer(event_id):
         head = db.session.scalar(
             select(WaitlistEntry).where(WaitlistEntry.event_id == event_id, WaitlistEntry.status == EntryStatus.WAITING)
             .order_by(WaitlistEntry.id).limit(1))
+        if head is not None:
+            ticket_type = next(kind for kind in event.ticket_types if kind.id == head.ticket_type_id)
+            set_aside = event.set_aside_tickets or any(kind.set_aside for kind in event.ticket_types)
+            if set_aside and _never_served(head, event, ticket_type, now):  # it lapses; the next in line is first
+                db.session.execute(
+                    update(WaitlistEntry).where(WaitlistEntry.id == head.id, WaitlistEntry.status == EntryStatus.WAITING)
+                    .values(status=EntryStatus.LAPSED, updated_at=now))
+                db.session.commit()
+                continue
+            if not ticket_type.on_sale(now):  # not yet: what is set aside waits for the sales to open
+                db.session.rollback()
+                return made
         if head is not None and not sales.one_order_at_a_time(head.user_id, event_id, wait=False):
             db.session.rollback()  # the customer is booking or holding it: the next pass offers, or not
             return made
