@@ -30,19 +30,25 @@ class SeatMapSchema(Schema):
     """A whole seat map: its sections in order, each a list of rows of numbered seats."""
 
     sections = fields.List(fields.Nested(SeatSectionSchema), required=True, validate=validate.Length(min=1),
-                           metadata={"description": f"at most {MAX_SEATS:,} seats in all; names unique"})
+                           metadata={"description": f"at most {MAX_SEATS:,} seats in all; names unique in any "
+                                                    "case; a row may come in several ranges (an aisle), listed "
+                                                    "where its label first comes, numbers ascending"})
 
     @validates_schema
     def one_place_per_seat(self, data, **kwargs):
-        names = [section["name"] for section in data["sections"]]
+        names = [section["name"].casefold() for section in data["sections"]]
         if len(set(names)) != len(names):
-            raise ValidationError("Section names must be unique.", "sections")
+            raise ValidationError("Section names must be unique (in any case).", "sections")
         count = sum(row["last"] - row["first"] + 1 for section in data["sections"] for row in section["rows"])
         if count > MAX_SEATS:
             raise ValidationError(f"{count} seats: a map has at most {MAX_SEATS}.", "sections")
         for section in data["sections"]:
-            ranges = {}
+            ranges, spelt = {}, {}
             for row in section["rows"]:
+                label = spelt.setdefault(row["label"].casefold(), row["label"])
+                if label != row["label"]:
+                    raise ValidationError(f"Section {section['name']!r}: rows {label!r} and {row['label']!r} "
+                                          "differ only in case.", "sections")
                 ranges.setdefault(row["label"], []).append((row["first"], row["last"]))
             for label, spans in ranges.items():
                 spans.sort()

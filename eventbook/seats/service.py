@@ -65,7 +65,7 @@ def _insert(event_id, sections):
     """Insert the new map's seats, numbered in map order (`position`). New ids, never a
     replaced seat's (SQLite's AUTOINCREMENT: see the model)."""
     rows = [(section["ticket_type_id"], section["name"], row["label"], row["first"], row["last"])
-            for section in sections for row in section["rows"]]
+            for section in sections for row in _in_map_order(section["rows"])]
     # each row's first position: the seats of the rows before it
     positions = list(accumulate((last - first + 1 for *_, first, last in rows), initial=0))[:-1]
     if db.session.get_bind().dialect.name == "postgresql":
@@ -79,6 +79,15 @@ def _insert(event_id, sections):
              for number in range(first, last + 1))
     while batch := list(islice(seats, BATCH)):
         db.session.execute(insert(Seat.__table__), batch)
+
+
+def _in_map_order(rows):
+    """A section's ranges in map order: rows where their label first comes, a row given
+    in several ranges (an aisle) with its numbers ascending."""
+    first = {}
+    for index, row in enumerate(rows):
+        first.setdefault(row["label"], index)
+    return sorted(rows, key=lambda row: (first[row["label"]], row["first"]))
 
 
 def _refuse(status, code, message, **extra):
