@@ -73,7 +73,7 @@ class ErrorSchema(ma.Schema):
     checked_in_at = ma.fields.DateTime(
         data_key="checkedInAt", metadata={"description": "already_checked_in: when the ticket was checked in"})
     sold = ma.fields.Integer(
-        metadata={"description": "capacity_below_sold: the tickets already sold, held or set aside"})
+        metadata={"description": "capacity_below_sold: the tickets already sold or held"})
     hold_id = ma.fields.Integer(
         data_key="holdId", metadata={"description": "already_holding: the customer's HELD hold of the event"})
     sales_start = ma.fields.DateTime(

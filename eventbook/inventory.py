@@ -244,37 +244,45 @@ def _greatest(a, b):
     return func.max(a, b) if db.session.get_bind().dialect.name == "sqlite" else func.greatest(a, b)
 
 
+def _least(a, b):
+    return func.min(a, b) if db.session.get_bind().dialect.name == "sqlite" else func.least(a, b)
+
+
 # -- capacity --------------------------------------------------------------------------
 
 
 def resize(event_id, total, now):
-    """Set the capacity, moving availability by the same amount (set aside while anyone
-    waits); False when fewer tickets than are sold, held or set aside are asked for."""
+    """Set the capacity, moving availability by the same amount: a rise is set aside
+    while anyone waits; a cut takes free tickets first, then set-aside ones. False when
+    fewer tickets than are sold and held are asked for."""
     growth = bindparam("total", total, type_=Integer) - _events.c.total_tickets
     extra = _when(waiting(event_id), _greatest(growth, 0))  # a rise is set aside while anyone waits
+    free = _events.c.available_tickets + growth - extra  # below 0: the cut reaches what is set aside
     return bool(db.session.execute(
         update(_events)
         .where(_events.c.id == event_id,
-               _events.c.total_tickets - _events.c.available_tickets <= total)
+               _events.c.total_tickets - _events.c.available_tickets - _events.c.set_aside_tickets <= total)
         .values(
             total_tickets=total,
-            available_tickets=_events.c.available_tickets + growth - extra,
-            set_aside_tickets=_events.c.set_aside_tickets + extra,
+            available_tickets=_greatest(free, 0),
+            set_aside_tickets=_events.c.set_aside_tickets + extra + _least(free, 0),
             updated_at=now,
         )
     ).rowcount)
 
 
 def resize_type(type_id, event_id, quantity):
-    """Set a type's quantity, moving its availability by the same amount (set aside
-    while anyone waits for it); False when below what is sold, held or set aside."""
+    """Set a type's quantity as `resize` sets the capacity (a rise set aside while
+    anyone waits for the type); False when below what is sold and held of it."""
     growth = bindparam("new_quantity", quantity, type_=Integer) - _types.c.quantity
     extra = _when(waiting(event_id, type_id), _greatest(growth, 0))
+    free = _types.c.available_quantity + growth - extra
     return bool(db.session.execute(
         update(_types)
-        .where(_types.c.id == type_id, _types.c.quantity - _types.c.available_quantity <= quantity)
-        .values(quantity=quantity, available_quantity=_types.c.available_quantity + growth - extra,
-                set_aside=_types.c.set_aside + extra)
+        .where(_types.c.id == type_id,
+               _types.c.quantity - _types.c.available_quantity - _types.c.set_aside <= quantity)
+        .values(quantity=quantity, available_quantity=_greatest(free, 0),
+                set_aside=_types.c.set_aside + extra + _least(free, 0))
     ).rowcount)
 
 

@@ -329,6 +329,38 @@ def test_a_larger_type_quantity_is_set_aside_for_those_waiting_for_the_type(clie
     assert ok(entry_of(client, gina, event["id"]))["status"] == "WAITING"
 
 
+def test_a_smaller_capacity_takes_free_then_set_aside_tickets_never_sold_ones(client, shop, organizer, make_user,
+                                                                                 make_event):
+    event = make_event(totalTickets=6)
+    first, rest = make_user(), make_user()
+    early = ok(shop.book(first, event["id"], 1), 201)
+    ok(shop.book(rest, event["id"], 4), 201)  # 1 left
+    carol = make_user()
+    ok(join(client, carol, event["id"], 3), 201)
+    ok(shop.cancel(first, early["id"]))
+    wait_until(lambda: shop.event(event["id"])["setAsideTickets"] == 1, 5, message="a ticket set aside")
+    url = f"/api/events/{event['id']}"
+    cut = ok(client.patch(url, json={"totalTickets": 4}, headers=organizer.headers))
+    assert (cut["totalTickets"], cut["availableTickets"], cut["setAsideTickets"]) == (4, 0, 0)
+    body = refused(client.patch(url, json={"totalTickets": 3}, headers=organizer.headers), 409, "capacity_below_sold")
+    assert body["sold"] == 4 and "4 tickets" in body["message"]
+    assert ok(entry_of(client, carol, event["id"]))["status"] == "WAITING"
+    # a type likewise: its set-aside tickets go before its sold ones
+    typed = make_event(totalTickets=10, ticketTypes=[{"name": "A", "price": "1.00", "quantity": 3},
+                                                     {"name": "B", "price": "1.00", "quantity": 7}])
+    a = shop.types(typed["id"])["A"]["id"]
+    buyers = [make_user() for _ in range(3)]
+    bookings = [ok(shop.book(buyer, typed["id"], ticketsCount=1, ticketTypeId=a), 201) for buyer in buyers]
+    ok(join(client, make_user(), typed["id"], 2, ticketTypeId=a), 201)
+    ok(shop.cancel(buyers[0], bookings[0]["id"]))
+    wait_until(lambda: shop.types(typed["id"])["A"]["quantity"] - shop.types(typed["id"])["A"]["availableQuantity"]
+               == 3, 5, message="its ticket set aside")
+    type_url = f"/api/events/{typed['id']}/ticket-types/{a}"
+    assert ok(client.patch(type_url, json={"quantity": 2}, headers=organizer.headers))["availableQuantity"] == 0
+    body = refused(client.patch(type_url, json={"quantity": 1}, headers=organizer.headers), 409, "capacity_below_sold")
+    assert body["sold"] == 2
+
+
 def test_tickets_set_aside_by_the_event_go_back_once_the_last_in_line_buys(client, shop, make_user, make_event):
     # A ticket of B comes back while someone waits for A: it is set aside by the event, not by a type.
     event = make_event(totalTickets=10, ticketTypes=[{"name": "A", "price": "1.00", "quantity": 2},

@@ -53,7 +53,7 @@ class Event(MethodView):
     @blp.arguments(EventUpdateSchema(partial=True), required=False)
     @blp.response(200, EventSchema)
     @blp.alt_response(404, description="not_found")
-    @blp.alt_response(409, description="capacity_below_sold (below what is sold, held and set aside), event_closed")
+    @blp.alt_response(409, description="capacity_below_sold (below what is sold and held), event_closed")
     def put(self, data, event_id):
         """Change an event (any subset of its fields)"""
         return service.change(event_id, current_user, data)
@@ -100,7 +100,7 @@ class TicketType(MethodView):
     @blp.arguments(TicketTypeUpdateSchema(partial=True), required=False)
     @blp.response(200, TicketTypeSchema)
     @blp.alt_response(404, description="not_found")
-    @blp.alt_response(409, description="capacity_below_sold (quantity below what is sold, held and set aside), "
+    @blp.alt_response(409, description="capacity_below_sold (quantity below what is sold and held), "
                                        "event_closed")
     def patch(self, data, event_id, type_id):
         """Change a ticket type: name, price (for tickets taken from now on), quantity, sales window"""

@@ -87,9 +87,9 @@ def change(event_id, user, data):
             error(422, "validation_error", "The request has invalid fields",
                   errors={"totalTickets": ["A seated event's capacity is its seat map (PUT .../seats)."]})
         if not inventory.resize(event_id, total, now):
-            taken = event.total_tickets - event.available_tickets
+            taken = event.total_tickets - event.available_tickets - event.set_aside_tickets
             db.session.rollback()
-            error(409, "capacity_below_sold", f"{taken} tickets are already sold, held or set aside", sold=taken)
+            error(409, "capacity_below_sold", f"{taken} tickets are already sold or held", sold=taken)
         [only, *others] = event.ticket_types
         if not others and only.quantity == event.total_tickets:  # one type of every ticket: it follows
             inventory.resize_type(only.id, event_id, total)
@@ -211,10 +211,9 @@ def change_ticket_type(event_id, type_id, user, data):
             error(422, "validation_error", "The request has invalid fields",
                   errors={"quantity": ["A seated event's quantities are its seat map (PUT .../seats)."]})
         if not inventory.resize_type(type_id, event_id, quantity):
-            taken = ticket_type.quantity - ticket_type.available_quantity
+            taken = ticket_type.quantity - ticket_type.available_quantity - ticket_type.set_aside
             db.session.rollback()
-            error(409, "capacity_below_sold", f"{taken} tickets of this type are already sold, held or set aside",
-                  sold=taken)
+            error(409, "capacity_below_sold", f"{taken} tickets of this type are already sold or held", sold=taken)
     for name, value in data.items():
         setattr(ticket_type, name, value)
     event.updated_at = utcnow()
