@@ -87,6 +87,8 @@ class UTCDateTime(fields.AwareDateTime):
         super().__init__(format="iso", default_timezone=timezone.utc, **kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str):
+            value = value.upper()  # RFC 3339 allows "t" and "z"; no other letter is valid anyway
         value = super()._deserialize(value, attr, data, **kwargs)
         try:
             return value.astimezone(timezone.utc)

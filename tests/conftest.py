@@ -145,6 +145,7 @@ def app(database_url, config_overrides):
         else:
             for table in TABLES:
                 db.session.execute(sa.text(f"DELETE FROM {table}"))
+            db.session.execute(sa.text("DELETE FROM sqlite_sequence"))  # ids start again at 1, as RESTART IDENTITY
         db.session.commit()
         database.dispose()
     assert not violations, f"ticket invariant broken: {violations}"

@@ -67,6 +67,12 @@ def test_date_without_offset_is_utc_and_offsets_are_converted(client, organizer)
     assert response.status_code == 201
     assert response.get_json()["date"] == iso(when)
 
+    lower = iso(when).replace("T", "t").replace("Z", "z")  # RFC 3339 allows both in lower case
+    created = ok(client.post("/api/events", json=event_body(date=lower), headers=organizer.headers), 201)
+    assert created["date"] == iso(when)
+    listed = ok(client.get("/api/events", query_string={"from": lower, "perPage": 100}))
+    assert created["id"] in [event["id"] for event in listed]
+
 
 @pytest.mark.parametrize("field, value", [
     ("date", "2020-01-01T10:00:00Z"),  # in the past
