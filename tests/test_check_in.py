@@ -51,6 +51,15 @@ def test_a_retry_with_the_winning_nonce_gets_the_first_answer_again(client, orga
     assert (again.status_code, again.get_json()) == (201, ok(first, 201))
 
 
+def test_a_nonce_is_of_one_codes_scan_and_a_scanners_newline_is_no_part_of_the_code(client, organizer, door):
+    event, _, (first, second, third) = door
+    ok(scan(client, organizer, event["id"], first["code"], nonce="gate-7/scan-1"), 201)
+    # the same nonce with another code is a scan of that code, not a replay of the first
+    assert ok(scan(client, organizer, event["id"], second["code"], nonce="gate-7/scan-1"), 201)["ticket"]["id"] == \
+        second["id"]
+    assert ok(scan(client, organizer, event["id"], f" {third['code']}\r\n"), 201)["ticket"]["id"] == third["id"]
+
+
 def test_a_code_without_a_nonce_is_never_replayed(client, organizer, door):
     event, _, (ticket, *_) = door
     ok(scan(client, organizer, event["id"], ticket["code"]), 201)

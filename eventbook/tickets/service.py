@@ -58,9 +58,10 @@ def check_in(event_id, user, code, nonce=None):
     A scan that wins is one statement: the UPDATE itself checks that the scanner
     manages the event, and returns the ticket. Only a scan that does not win reads why.
     """
-    # As copied from attendees.csv, where a code starting with "-" has a leading "'"
-    # (codes are URL-safe: none has an apostrophe of its own).
-    code = code.removeprefix("'")
+    # As a scanner sends it (many end a scan with a newline), or as copied from
+    # attendees.csv, where a code starting with "-" has a leading "'" (codes are
+    # URL-safe: none has a space or an apostrophe of its own).
+    code = code.strip().removeprefix("'")
     managed_by = [] if user.role == Role.ADMIN else [
         exists().where(Event.id == event_id, Event.organizer_id == user.id)]
     for _ in range(3):
