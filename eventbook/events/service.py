@@ -109,8 +109,9 @@ def change(event_id, user, data):
 
 @retry_deadlocks
 def remove(event_id, user):
-    """Delete an event nobody ever booked or held; otherwise cancel it with its bookings,
-    holds and waiting list."""
+    """Delete an event nobody ever booked and nobody holds tickets of (with its past
+    holds and its waiting list); otherwise cancel it with its bookings, holds and
+    waiting list."""
     ensure_manager(get(event_id), user)
     # Its HELD holds first, then the event, in the order every writer of a hold locks
     # them (a confirm, a release, a sweep): a cancel racing them waits, never deadlocks.
@@ -118,10 +119,14 @@ def remove(event_id, user):
                        .order_by(Hold.id).with_for_update())
     event = locked(event_id)
     used = db.session.scalar(select(
-        exists().where(Booking.event_id == event_id) | exists().where(Hold.event_id == event_id)
-        | exists().where(WaitlistEntry.event_id == event_id)))
+        exists().where(Booking.event_id == event_id)
+        | exists().where(Hold.event_id == event_id, Hold.status == HoldStatus.HELD)))
     if not used:
+        holds = select(Hold.id).where(Hold.event_id == event_id).scalar_subquery()
         db.session.execute(delete(Seat).where(Seat.event_id == event_id))
+        db.session.execute(delete(WaitlistEntry).where(WaitlistEntry.event_id == event_id))
+        db.session.execute(delete(Item).where(Item.hold_id.in_(holds)))
+        db.session.execute(delete(Hold).where(Hold.event_id == event_id))
         db.session.delete(event)
         db.session.commit()
         return
