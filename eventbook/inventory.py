@@ -203,19 +203,48 @@ def _unless(condition, count):
     return count - _when(condition, count)
 
 
-def set_aside_to_public(event_id):
-    """Tickets set aside for nobody (no one WAITING for them any more) go back to the
-    public: the event's when nobody waits at all, a type's when nobody waits for it."""
+def set_aside_to_public(event_id, now):
+    """Tickets set aside for nobody go back to the public: a type's when no one is
+    WAITING for it any more; the event's when no one WAITING could take them, that is
+    when nobody waits whose type `can_serve` them."""
     db.session.execute(
         update(_types)
         .where(_types.c.event_id == event_id, _types.c.set_aside > 0, ~waiting(event_id, _types.c.id))
         .values(available_quantity=_types.c.available_quantity + _types.c.set_aside, set_aside=0)
     )
+    served = exists().where(_entries.c.event_id == event_id, _entries.c.status == EntryStatus.WAITING, can_serve())
     db.session.execute(
         update(_events)
-        .where(_events.c.id == event_id, _events.c.set_aside_tickets > 0, ~waiting(event_id))
-        .values(available_tickets=_events.c.available_tickets + _events.c.set_aside_tickets, set_aside_tickets=0)
+        .where(_events.c.id == event_id, _events.c.set_aside_tickets > 0, ~served)
+        .values(available_tickets=_events.c.available_tickets + _events.c.set_aside_tickets, set_aside_tickets=0),
+        {"now": now},
     )
+
+
+def can_serve():
+    """SQL, on a waiting-list entry: its ticket type is on sale (at `:now`) and has
+    tickets, free or set aside for the list. An entry whose type has none waits for its
+    type's own tickets to come back: tickets of other types that come back meanwhile
+    are of no use to it, and go to the next in line. (One whose type has some, but
+    fewer than it asks for, keeps its place: what comes back is set aside for it.)"""
+    return exists().where(_types.c.id == _entries.c.ticket_type_id, on_sale(_types),
+                          _types.c.available_quantity + _types.c.set_aside > 0)
+
+
+def lapse_never_served(event_id, now):
+    """The WAITING entries of the event that no offer can serve any more (their type's
+    sales are over, or they ask for more than the event or their type has) become
+    LAPSED: how many."""
+    never = exists().where(
+        _types.c.id == _entries.c.ticket_type_id,
+        or_(_types.c.sales_end <= _NOW, _entries.c.tickets_count > _types.c.quantity,
+            _entries.c.tickets_count > select(_events.c.total_tickets).where(_events.c.id == event_id)
+            .scalar_subquery()))
+    return db.session.execute(
+        update(_entries).where(_entries.c.event_id == event_id, _entries.c.status == EntryStatus.WAITING, never)
+        .values(status=EntryStatus.LAPSED, updated_at=_NOW),
+        {"now": now},
+    ).rowcount
 
 
 def take_for_offer(event_id, ticket_type_id, count):

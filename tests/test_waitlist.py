@@ -448,6 +448,51 @@ def test_a_first_in_line_asking_for_more_than_the_event_has_lapses_when_tickets_
     assert ok(entry_of(client, greedy, event["id"]))["status"] == "LAPSED"
 
 
+def test_tickets_of_another_type_go_past_an_entry_whose_own_type_has_none(app, client, shop, make_user, make_event):
+    """The first in line waits for a type sold out by its own quantity: the tickets of
+    another type that come back are of no use to it. They go to the next in line who
+    can take them, else back to the public; never held up for good."""
+    event = make_event(totalTickets=4, ticketTypes=[{"name": "A", "price": "1.00", "quantity": 1},
+                                                    {"name": "B", "price": "1.00", "quantity": 3}])
+    types = shop.types(event["id"])
+    a, b = types["A"]["id"], types["B"]["id"]
+    ok(shop.book(make_user(), event["id"], ticketsCount=1, ticketTypeId=a), 201)
+    b_buyer, b_buyer_too = make_user(), make_user()
+    first = ok(shop.book(b_buyer, event["id"], ticketsCount=2, ticketTypeId=b), 201)
+    second = ok(shop.book(b_buyer_too, event["id"], ticketsCount=1, ticketTypeId=b), 201)
+    for_a, for_b = make_user(), make_user()
+    ok(join(client, for_a, event["id"], 1, ticketTypeId=a), 201)
+    ok(join(client, for_b, event["id"], 1, ticketTypeId=b), 201)
+    ok(shop.cancel(b_buyer_too, second["id"]))
+    offered(client, for_b, event["id"])  # behind the entry for A, which could not use it
+    assert ok(entry_of(client, for_a, event["id"]))["status"] == "WAITING"
+    ok(shop.cancel(b_buyer, first["id"]))  # nobody left who can take these: back to the public
+    wait_until(lambda: shop.available(event["id"]) == 2, 5, message="two B tickets back to the public")
+    assert shop.event(event["id"])["setAsideTickets"] == 0
+    ok(shop.book(make_user(), event["id"], ticketsCount=1, ticketTypeId=b), 201)
+    assert ok(entry_of(client, for_a, event["id"]))["status"] == "WAITING"  # still first for A's own
+
+
+def test_an_entry_whose_type_is_not_on_sale_yet_is_passed_over(app, client, shop, make_user, make_event):
+    event = make_event(totalTickets=2, ticketTypes=[{"name": "A", "price": "1.00", "quantity": 2},
+                                                    {"name": "B", "price": "1.00", "quantity": 2}])
+    types = shop.types(event["id"])
+    a, b = types["A"]["id"], types["B"]["id"]
+    buyer = make_user()
+    booked = ok(shop.book(buyer, event["id"], items=[{"ticketTypeId": a, "count": 1},
+                                                     {"ticketTypeId": b, "count": 1}]), 201)
+    early, later = make_user(), make_user()
+    ok(join(client, early, event["id"], 1, ticketTypeId=a), 201)
+    ok(join(client, later, event["id"], 1, ticketTypeId=b), 201)
+    with app.app_context():  # A's sales are put off while they wait
+        db.session.execute(sa.update(TicketType).where(TicketType.id == a)
+                           .values(sales_start=datetime.now(timezone.utc) + timedelta(days=1)))
+        db.session.commit()
+    ok(shop.cancel(buyer, booked["id"]))
+    offered(client, later, event["id"])
+    assert ok(entry_of(client, early, event["id"]))["status"] == "WAITING"
+
+
 def test_no_offer_once_the_types_sales_are_over(app, client, shop, make_user, sold_out):
     event, bookings = sold_out(2)
     late, later = make_user(), make_user()

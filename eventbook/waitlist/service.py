@@ -81,15 +81,6 @@ def join(event_id, customer, data):
     return _placed(entry)
 
 
-def _never_served(entry, event, ticket_type, now):
-    """Whether `entry`, first in line when tickets are set aside, can be offered nothing:
-    its type's sales are over, or it asks for more than the event (or the type) has. It
-    would hold those tickets up for good: it lapses instead. (One may join asking for
-    more than the capacity, which may still grow before tickets come back.)"""
-    over = ticket_type.sales_end is not None and ticket_type.sales_end <= now
-    return over or entry.tickets_count > min(event.total_tickets, ticket_type.quantity)
-
-
 def _type_of(event, type_id):
     types = {ticket_type.id: ticket_type for ticket_type in event.ticket_types}
     if type_id is None:
@@ -196,28 +187,22 @@ def offer(event_id):
         if event is None or event.status != EventStatus.SCHEDULED or event.date <= now:
             db.session.rollback()
             return made
+        if (event.set_aside_tickets or any(kind.set_aside for kind in event.ticket_types)) \
+                and inventory.lapse_never_served(event_id, now):
+            db.session.commit()  # entries that would hold what is set aside up for good
+            continue
+        # First in line: the first WAITING entry that its type can serve (see can_serve)
         head = db.session.scalar(
-            select(WaitlistEntry).where(WaitlistEntry.event_id == event_id, WaitlistEntry.status == EntryStatus.WAITING)
-            .order_by(WaitlistEntry.id).limit(1))
-        if head is not None:
-            ticket_type = next(kind for kind in event.ticket_types if kind.id == head.ticket_type_id)
-            set_aside = event.set_aside_tickets or any(kind.set_aside for kind in event.ticket_types)
-            if set_aside and _never_served(head, event, ticket_type, now):  # it lapses; the next in line is first
-                db.session.execute(
-                    update(WaitlistEntry).where(WaitlistEntry.id == head.id, WaitlistEntry.status == EntryStatus.WAITING)
-                    .values(status=EntryStatus.LAPSED, updated_at=now))
-                db.session.commit()
-                continue
-            if not ticket_type.on_sale(now):  # not yet: what is set aside waits for the sales to open
-                db.session.rollback()
-                return made
+            select(WaitlistEntry).where(WaitlistEntry.event_id == event_id, WaitlistEntry.status == EntryStatus.WAITING,
+                                        inventory.can_serve())
+            .order_by(WaitlistEntry.id).limit(1), {"now": now})
         if head is not None and not sales.one_order_at_a_time(head.user_id, event_id, wait=False):
             db.session.rollback()  # the customer is booking or holding it: the next pass offers, or not
             return made
         if head is None or not inventory.take_for_offer(event_id, head.ticket_type_id, head.tickets_count):
             db.session.rollback()
             inventory.lock(event_id)
-            inventory.set_aside_to_public(event_id)
+            inventory.set_aside_to_public(event_id, utcnow())
             db.session.commit()
             return made
         note = _offer_to(head, event, now)
