@@ -231,22 +231,6 @@ def can_serve():
                           _types.c.available_quantity + _types.c.set_aside > 0)
 
 
-def lapse_never_served(event_id, now):
-    """The WAITING entries of the event that no offer can serve any more (their type's
-    sales are over, or they ask for more than the event or their type has) become
-    LAPSED: how many."""
-    never = exists().where(
-        _types.c.id == _entries.c.ticket_type_id,
-        or_(_types.c.sales_end <= _NOW, _entries.c.tickets_count > _types.c.quantity,
-            _entries.c.tickets_count > select(_events.c.total_tickets).where(_events.c.id == event_id)
-            .scalar_subquery()))
-    return db.session.execute(
-        update(_entries).where(_entries.c.event_id == event_id, _entries.c.status == EntryStatus.WAITING, never)
-        .values(status=EntryStatus.LAPSED, updated_at=_NOW),
-        {"now": now},
-    ).rowcount
-
-
 def take_for_offer(event_id, ticket_type_id, count):
     """Take `count` tickets of a type for the first in line, from what is set aside
     first, then from what is free: True if both the event and the type had them."""

@@ -9,7 +9,7 @@ by whichever process gets there first.
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import exc, func, insert, or_, select, update
+from sqlalchemy import exc, exists, func, insert, or_, select, update
 
 from eventbook import inventory, sales, waitlist
 from eventbook.database import retry_deadlocks
@@ -188,7 +188,7 @@ def offer(event_id):
             db.session.rollback()
             return made
         if (event.set_aside_tickets or any(kind.set_aside for kind in event.ticket_types)) \
-                and inventory.lapse_never_served(event_id, now):
+                and _lapse_never_served(event, now):
             db.session.commit()  # entries that would hold what is set aside up for good
             continue
         # First in line: the first WAITING entry that its type can serve (see can_serve)
@@ -211,6 +211,21 @@ def offer(event_id):
             continue
         outbox.commit(note)
         made += 1
+
+
+def _lapse_never_served(event, now):
+    """The event's WAITING entries that no offer can serve any more (their type's sales
+    are over, or they ask for more than the event or their type has) become LAPSED:
+    how many."""
+    never = exists().where(
+        TicketType.id == WaitlistEntry.ticket_type_id,
+        or_(TicketType.sales_end <= now, WaitlistEntry.tickets_count > TicketType.quantity,
+            WaitlistEntry.tickets_count > event.total_tickets))
+    return db.session.execute(
+        update(WaitlistEntry)
+        .where(WaitlistEntry.event_id == event.id, WaitlistEntry.status == EntryStatus.WAITING, never)
+        .values(status=EntryStatus.LAPSED, updated_at=now)
+    ).rowcount
 
 
 def _offer_to(entry, event, now):
