@@ -203,31 +203,33 @@ def _unless(condition, count):
     return count - _when(condition, count)
 
 
-def set_aside_to_public(event_id, now):
+def set_aside_to_public(event_id):
     """Tickets set aside for nobody go back to the public: a type's when no one is
-    WAITING for it any more; the event's when no one WAITING could take them, that is
-    when nobody waits whose type `can_serve` them."""
+    WAITING for it any more; the event's when no one WAITING could take them: when
+    nobody waits whose type has tickets (`type_has_tickets`), on sale or not yet."""
     db.session.execute(
         update(_types)
         .where(_types.c.event_id == event_id, _types.c.set_aside > 0, ~waiting(event_id, _types.c.id))
         .values(available_quantity=_types.c.available_quantity + _types.c.set_aside, set_aside=0)
     )
-    served = exists().where(_entries.c.event_id == event_id, _entries.c.status == EntryStatus.WAITING, can_serve())
+    served = exists().where(_entries.c.event_id == event_id, _entries.c.status == EntryStatus.WAITING,
+                            type_has_tickets())
     db.session.execute(
         update(_events)
         .where(_events.c.id == event_id, _events.c.set_aside_tickets > 0, ~served)
-        .values(available_tickets=_events.c.available_tickets + _events.c.set_aside_tickets, set_aside_tickets=0),
-        {"now": now},
+        .values(available_tickets=_events.c.available_tickets + _events.c.set_aside_tickets, set_aside_tickets=0)
     )
 
 
-def can_serve():
-    """SQL, on a waiting-list entry: its ticket type is on sale (at `:now`) and has
-    tickets, free or set aside for the list. An entry whose type has none waits for its
-    type's own tickets to come back: tickets of other types that come back meanwhile
-    are of no use to it, and go to the next in line. (One whose type has some, but
-    fewer than it asks for, keeps its place: what comes back is set aside for it.)"""
-    return exists().where(_types.c.id == _entries.c.ticket_type_id, on_sale(_types),
+def type_has_tickets(on_sale_now=False):
+    """SQL, on a waiting-list entry: its ticket type has tickets, free or set aside for
+    the list (and, with `on_sale_now`, is on sale at `:now`). An entry whose type has none waits for
+    its type's own tickets to come back: tickets of other types that come back
+    meanwhile are of no use to it, and go to the next in line or to the public. (One
+    whose type has some, but fewer than it asks for, keeps its place: what comes back
+    is set aside for it.)"""
+    on_sale_then = [on_sale(_types)] if on_sale_now else []
+    return exists().where(_types.c.id == _entries.c.ticket_type_id, *on_sale_then,
                           _types.c.available_quantity + _types.c.set_aside > 0)
 
 

@@ -493,6 +493,34 @@ def test_an_entry_whose_type_is_not_on_sale_yet_is_passed_over(app, client, shop
     assert ok(entry_of(client, early, event["id"]))["status"] == "WAITING"
 
 
+def test_tickets_set_aside_for_a_type_not_on_sale_yet_wait_for_its_sales_to_open(app, client, shop, make_user,
+                                                                                     make_event):
+    event = make_event(totalTickets=4, ticketTypes=[{"name": "A", "price": "1.00", "quantity": 2},
+                                                    {"name": "B", "price": "1.00", "quantity": 4}])
+    types = shop.types(event["id"])
+    a, b = types["A"]["id"], types["B"]["id"]
+    early_bird = make_user()
+    booked = ok(shop.book(early_bird, event["id"], ticketsCount=2, ticketTypeId=a), 201)
+    ok(shop.book(make_user(), event["id"], ticketsCount=2, ticketTypeId=b), 201)
+    waiting = make_user()
+    ok(join(client, waiting, event["id"], 1, ticketTypeId=a), 201)
+
+    def a_sales_start(when):
+        with app.app_context():
+            db.session.execute(sa.update(TicketType).where(TicketType.id == a).values(sales_start=when))
+            db.session.commit()
+
+    a_sales_start(datetime.now(timezone.utc) + timedelta(days=1))  # A's sales are put off while they wait
+    ok(shop.cancel(early_bird, booked["id"]))
+    wait_until(lambda: shop.event(event["id"])["setAsideTickets"] == 2, 5, message="A's tickets set aside")
+    time.sleep(1.5)  # a sweep or two: they stay set aside for the entry, not sold as B
+    assert shop.event(event["id"])["setAsideTickets"] == 2
+    refused(shop.book(make_user(), event["id"], ticketsCount=1, ticketTypeId=b), 409, "sold_out")
+    assert ok(entry_of(client, waiting, event["id"]))["status"] == "WAITING"
+    a_sales_start(datetime.now(timezone.utc) - timedelta(seconds=1))  # open: the next pass offers
+    offered(client, waiting, event["id"])
+
+
 def test_no_offer_once_the_types_sales_are_over(app, client, shop, make_user, sold_out):
     event, bookings = sold_out(2)
     late, later = make_user(), make_user()

@@ -191,10 +191,12 @@ def offer(event_id):
                 and _lapse_never_served(event, now):
             db.session.commit()  # entries that would hold what is set aside up for good
             continue
-        # First in line: the first WAITING entry that its type can serve (see can_serve)
+        # First in line: the first WAITING entry whose type is on sale and has tickets.
+        # One whose type is not on sale yet is passed over, and what is set aside for
+        # it stays set aside (`set_aside_to_public`) until its type's sales open.
         head = db.session.scalar(
             select(WaitlistEntry).where(WaitlistEntry.event_id == event_id, WaitlistEntry.status == EntryStatus.WAITING,
-                                        inventory.can_serve())
+                                        inventory.type_has_tickets(on_sale_now=True))
             .order_by(WaitlistEntry.id).limit(1), {"now": now})
         if head is not None and not sales.one_order_at_a_time(head.user_id, event_id, wait=False):
             db.session.rollback()  # the customer is booking or holding it: the next pass offers, or not
@@ -202,7 +204,7 @@ def offer(event_id):
         if head is None or not inventory.take_for_offer(event_id, head.ticket_type_id, head.tickets_count):
             db.session.rollback()
             inventory.lock(event_id)
-            inventory.set_aside_to_public(event_id, utcnow())
+            inventory.set_aside_to_public(event_id)
             db.session.commit()
             return made
         note = _offer_to(head, event, now)
