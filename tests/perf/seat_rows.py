@@ -1,7 +1,8 @@
 """What a seat costs PostgreSQL when a map is put: the seat map's own statement
 (`eventbook.seats.service.INSERT_ROWS`, one `INSERT ... SELECT` of 5,000 and of 50,000
 seats, committed) into the `seats` table as migrated, and into copies of it with fewer
-of its checks, down to a table with no index at all:
+of its checks, down to a table with no index at all; then a narrower row with only a
+primary key, and the primary-key-only copy written by COPY instead:
 
     .venv/bin/python tests/perf/seat_rows.py [--rounds 7] [--put-ms SMALL,LARGE]
 
@@ -18,6 +19,7 @@ database. Results: docs/performance.md.
 """
 
 import argparse
+import io
 import os
 import statistics
 import sys
@@ -88,7 +90,8 @@ def map_parameters(event_id, type_id, seats):
 
 
 def measure(connection, organizer_id, statement, rounds):
-    """Medians of committing a map of each size, in ms."""
+    """Medians of committing a map of each size, in ms. `statement` is SQL run with
+    map_parameters, or a function(cursor, event_id, type_id, seats) that writes them."""
     cursor = connection.cursor()
     times = {size: [] for size in SIZES}
     for _ in range(rounds):
@@ -96,10 +99,33 @@ def measure(connection, organizer_id, statement, rounds):
             event_id, type_id = new_event(cursor, organizer_id)
             connection.commit()
             started = time.perf_counter()
-            cursor.execute(statement, map_parameters(event_id, type_id, size))
+            if callable(statement):
+                statement(cursor, event_id, type_id, size)
+            else:
+                cursor.execute(statement, map_parameters(event_id, type_id, size))
             connection.commit()
             times[size].append((time.perf_counter() - started) * 1000)
     return [statistics.median(times[size]) for size in SIZES]
+
+
+def copy_into(table):
+    """The same seats sent by COPY (built in Python, as a COPY-based PUT would), into `table`."""
+    def write(cursor, event_id, type_id, seats):
+        lines = (f"{event_id}\t{type_id}\tSection {seat // PER_ROW // 25 + 1}\tR{seat // PER_ROW + 1}\t"
+                 f"{seat % PER_ROW + 1}\t{seat}\tAVAILABLE\n" for seat in range(seats))
+        cursor.copy_expert(f'COPY {table} (event_id, ticket_type_id, section, "row", number, position, status) '
+                           "FROM STDIN", io.StringIO("".join(lines)))
+    return write
+
+
+# Beyond copies of `seats`: a narrower row (its section and row label kept once per row
+# of seats, elsewhere) with only a primary key, filled by INSERT ... SELECT, and the
+# primary-key-only copy filled by COPY.
+NARROW = ("CREATE TABLE {table} (id serial PRIMARY KEY, event_id integer NOT NULL, row_id integer NOT NULL, "
+          "number integer NOT NULL, status varchar(16) NOT NULL DEFAULT 'AVAILABLE', hold_id integer, "
+          "booking_id integer)")
+NARROW_INSERT = ("INSERT INTO {table} (event_id, row_id, number) SELECT %(event_id)s, r, n "
+                 "FROM generate_series(1, %(rows)s) r, generate_series(1, {per_row}) n")
 
 
 def main():
@@ -130,12 +156,22 @@ def main():
         organizer_id = cursor.fetchone()[0]
         connection.commit()
         print(f"{'seats table':45} {'5,000':>8} {'50,000':>8}  per seat" + ("  PUT ratio" if fixed_ms else ""))
-        for number, (variant, keep) in enumerate(VARIANTS.items()):
+        variants = [(variant, keep, statement.replace("INSERT INTO seats", f"INSERT INTO seats_variant_{number}"))
+                    for number, (variant, keep) in enumerate(VARIANTS.items())]
+        variants += [
+            ("narrow rows, primary key only", None, lambda cursor, event_id, _type_id, seats: cursor.execute(
+                NARROW_INSERT.format(table=f"seats_variant_{len(VARIANTS)}", per_row=PER_ROW),
+                {"event_id": event_id, "rows": seats // PER_ROW})),
+            ("primary key only, by COPY", (), copy_into(f"seats_variant_{len(VARIANTS) + 1}")),
+        ]
+        for number, (variant, keep, write) in enumerate(variants):
             table = f"seats_variant_{number}"
-            make_table(cursor, table, keep)
+            if keep is None:
+                cursor.execute(NARROW.format(table=table))
+            else:
+                make_table(cursor, table, keep)
             connection.commit()
-            small, large = measure(connection, organizer_id,
-                                   statement.replace("INSERT INTO seats", f"INSERT INTO {table}"), args.rounds)
+            small, large = measure(connection, organizer_id, write, args.rounds)
             per_seat = (large - small) / (SIZES[1] - SIZES[0])
             line = f"{variant:45} {small:6.1f}ms {large:6.1f}ms  {per_seat * 1000:5.2f} us"
             if fixed_ms:
