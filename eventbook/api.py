@@ -62,6 +62,7 @@ REQUEST_ID = {"description": "the request's id, as the logs show it: the client'
                              "up to 128 letters, digits, '.', '_', ':' and '-', else a new one",
               "schema": {"type": "string"}}
 RETRY_AFTER = {"description": "seconds to wait before trying again", "schema": {"type": "integer"}}
+WWW_AUTHENTICATE = {"description": "how to authenticate: `Bearer`", "schema": {"type": "string"}}
 
 
 class ErrorsPlugin(BasePlugin):
@@ -69,7 +70,8 @@ class ErrorsPlugin(BasePlugin):
     declared with a description only (`alt_response(409, description=...)`) gets the
     Error schema as its JSON body, through apispec's public plugin hooks. An operation
     that takes a body lists the errors of a body that cannot be read (BODY_ERRORS).
-    Every response has its X-Request-ID header, a 429 or 503 its Retry-After."""
+    Every response has its X-Request-ID header, a 429 or 503 its Retry-After, a 401 its
+    WWW-Authenticate."""
 
     def operation_helper(self, path=None, operations=None, **kwargs):
         for operation in (operations or {}).values():
@@ -91,6 +93,8 @@ class ErrorsPlugin(BasePlugin):
         headers = {"X-Request-ID": {"$ref": "#/components/headers/X-Request-ID"}, **(response.get("headers") or {})}
         if str(status) in ("429", "503"):
             headers.setdefault("Retry-After", {"$ref": "#/components/headers/Retry-After"})
+        if str(status) == "401":
+            headers.setdefault("WWW-Authenticate", {"$ref": "#/components/headers/WWW-Authenticate"})
         return {"headers": headers}
 
 
@@ -120,6 +124,7 @@ class Api(flask_smorest.Api):
         super().init_app(app, spec_kwargs=spec_kwargs)
         self.spec.components.header("X-Request-ID", REQUEST_ID)
         self.spec.components.header("Retry-After", RETRY_AFTER)
+        self.spec.components.header("WWW-Authenticate", WWW_AUTHENTICATE)
         self.spec.components.security_scheme(
             "bearerAuth",
             {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
@@ -170,8 +175,8 @@ class Blueprint(flask_smorest.Blueprint):
                     error(403, "forbidden", "Your role does not allow this")
                 return view(*args, **kwargs)
 
-            documented = self.alt_response(401, description=unauthorized)(wrapper) if unauthorized \
-                else self.alt_response(401, response=http.HTTPStatus(401).name)(wrapper)
+            documented = self.alt_response(401, description=unauthorized or "unauthorized: no token, or one that is "
+                                           "malformed, expired or revoked")(wrapper)
             if roles:
                 documented = self.alt_response(403, response=http.HTTPStatus(403).name)(documented)
             return self.doc(security=security)(documented)

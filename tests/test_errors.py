@@ -106,7 +106,7 @@ def test_the_document_lists_the_errors_of_an_unreadable_body(client):
 
 def test_the_document_lists_every_header_the_answers_carry(client):
     """Every response of the document has the X-Request-ID every answer carries; every
-    429 and 503 the Retry-After they carry; each holds for a real answer, as does the
+    429 and 503 the Retry-After they carry, every 401 its WWW-Authenticate; each holds for a real answer, as does the
     401 code of a refresh token used twice and a repeated confirm's Idempotent-Replayed."""
     spec = client.get("/api/openapi.json").get_json()
 
@@ -122,7 +122,10 @@ def test_the_document_lists_every_header_the_answers_carry(client):
         assert response["headers"]["X-Request-ID"] == {"$ref": "#/components/headers/X-Request-ID"}, (path, status)
         if status in ("429", "503"):
             assert response["headers"]["Retry-After"] == {"$ref": "#/components/headers/Retry-After"}, (path, status)
-    assert {"X-Request-ID", "Retry-After"} <= spec["components"]["headers"].keys()
+        if status == "401":
+            assert response["headers"]["WWW-Authenticate"] == {"$ref": "#/components/headers/WWW-Authenticate"}, \
+                (path, status)
+    assert {"X-Request-ID", "Retry-After", "WWW-Authenticate"} <= spec["components"]["headers"].keys()
     assert "X-Request-ID" in client.get("/api/events").headers
     assert "refresh_token_reused" in spec["paths"]["/api/auth/refresh"]["post"]["responses"]["401"]["description"]
     confirmed_again = spec["paths"]["/api/holds/{hold_id}/confirm"]["post"]["responses"]["200"]
