@@ -30,6 +30,19 @@ def sold_out(shop, make_user, make_event):
     return make
 
 
+@pytest.fixture
+def sales_window(app):
+    """sales_window(type_id, sales_start=..., sales_end=...): move a type's sales window
+    while customers wait, in the database (the API takes no window already over)."""
+
+    def move(type_id, **window):
+        with app.app_context():
+            db.session.execute(sa.update(TicketType).where(TicketType.id == type_id).values(**window))
+            db.session.commit()
+
+    return move
+
+
 def join(client, actor, event_id, tickets=1, **body):
     return client.post(f"/api/events/{event_id}/waitlist", json={"ticketsCount": tickets, **body},
                        headers=actor.headers)
@@ -473,7 +486,7 @@ def test_tickets_of_another_type_go_past_an_entry_whose_own_type_has_none(app, c
     assert ok(entry_of(client, for_a, event["id"]))["status"] == "WAITING"  # still first for A's own
 
 
-def test_an_entry_whose_type_is_not_on_sale_yet_is_passed_over(app, client, shop, make_user, make_event):
+def test_an_entry_whose_type_is_not_on_sale_yet_is_passed_over(client, shop, make_user, make_event, sales_window):
     event = make_event(totalTickets=2, ticketTypes=[{"name": "A", "price": "1.00", "quantity": 2},
                                                     {"name": "B", "price": "1.00", "quantity": 2}])
     types = shop.types(event["id"])
@@ -484,17 +497,14 @@ def test_an_entry_whose_type_is_not_on_sale_yet_is_passed_over(app, client, shop
     early, later = make_user(), make_user()
     ok(join(client, early, event["id"], 1, ticketTypeId=a), 201)
     ok(join(client, later, event["id"], 1, ticketTypeId=b), 201)
-    with app.app_context():  # A's sales are put off while they wait
-        db.session.execute(sa.update(TicketType).where(TicketType.id == a)
-                           .values(sales_start=datetime.now(timezone.utc) + timedelta(days=1)))
-        db.session.commit()
+    sales_window(a, sales_start=datetime.now(timezone.utc) + timedelta(days=1))  # put off while they wait
     ok(shop.cancel(buyer, booked["id"]))
     offered(client, later, event["id"])
     assert ok(entry_of(client, early, event["id"]))["status"] == "WAITING"
 
 
-def test_tickets_set_aside_for_a_type_not_on_sale_yet_wait_for_its_sales_to_open(app, client, shop, make_user,
-                                                                                     make_event):
+def test_tickets_set_aside_for_a_type_not_on_sale_yet_wait_for_its_sales_to_open(client, shop, make_user, make_event,
+                                                                                     sales_window):
     event = make_event(totalTickets=4, ticketTypes=[{"name": "A", "price": "1.00", "quantity": 2},
                                                     {"name": "B", "price": "1.00", "quantity": 4}])
     types = shop.types(event["id"])
@@ -504,32 +514,24 @@ def test_tickets_set_aside_for_a_type_not_on_sale_yet_wait_for_its_sales_to_open
     ok(shop.book(make_user(), event["id"], ticketsCount=2, ticketTypeId=b), 201)
     waiting = make_user()
     ok(join(client, waiting, event["id"], 1, ticketTypeId=a), 201)
-
-    def a_sales_start(when):
-        with app.app_context():
-            db.session.execute(sa.update(TicketType).where(TicketType.id == a).values(sales_start=when))
-            db.session.commit()
-
-    a_sales_start(datetime.now(timezone.utc) + timedelta(days=1))  # A's sales are put off while they wait
+    sales_window(a, sales_start=datetime.now(timezone.utc) + timedelta(days=1))  # put off while they wait
     ok(shop.cancel(early_bird, booked["id"]))
     wait_until(lambda: shop.event(event["id"])["setAsideTickets"] == 2, 5, message="A's tickets set aside")
     time.sleep(1.5)  # a sweep or two: they stay set aside for the entry, not sold as B
     assert shop.event(event["id"])["setAsideTickets"] == 2
     refused(shop.book(make_user(), event["id"], ticketsCount=1, ticketTypeId=b), 409, "sold_out")
     assert ok(entry_of(client, waiting, event["id"]))["status"] == "WAITING"
-    a_sales_start(datetime.now(timezone.utc) - timedelta(seconds=1))  # open: the next pass offers
+    sales_window(a, sales_start=datetime.now(timezone.utc) - timedelta(seconds=1))  # open: the next pass offers
     offered(client, waiting, event["id"])
 
 
-def test_no_offer_once_the_types_sales_are_over(app, client, shop, make_user, sold_out):
+def test_no_offer_once_the_types_sales_are_over(client, shop, make_user, sold_out, sales_window):
     event, bookings = sold_out(2)
     late, later = make_user(), make_user()
     ok(join(client, late, event["id"]), 201)
     ok(join(client, later, event["id"]), 201)
-    with app.app_context():  # the type's sales end while they wait
-        db.session.execute(sa.update(TicketType).where(TicketType.event_id == event["id"])
-                           .values(sales_end=datetime.now(timezone.utc) - timedelta(seconds=1)))
-        db.session.commit()
+    [ticket_type] = event["ticketTypes"]
+    sales_window(ticket_type["id"], sales_end=datetime.now(timezone.utc) - timedelta(seconds=1))  # over as they wait
     ok(shop.cancel(bookings[0][0], bookings[0][1]["id"]))
     wait_until(lambda: shop.available(event["id"]) == 1, 5, message="the ticket back, with nobody left to serve")
     for customer in (late, later):

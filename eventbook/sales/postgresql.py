@@ -101,9 +101,10 @@ def confirm(hold_id, customer_id, email, key, now):
 
 
 def one_order_at_a_time(customer_id, event_id, wait=True):
-    """In the session's transaction (a waiting-list join, an offer): take the customer's
-    turn for the event, waiting for a booking or hold of theirs being made, as they wait
-    for each other; without `wait`, whether the turn was free."""
+    """In the session's transaction (a waiting-list join or leave, a release, an offer):
+    take the customer's turn for the event, waiting for a booking, hold or confirm of
+    theirs being made, as they wait for each other; without `wait`, whether the turn
+    was free."""
     taken = db.session.scalar(text(ONE_ORDER_AT_A_TIME if wait else TURN_IF_FREE),
                               {"customer": customer_id, "event": event_id})
     return taken is not False  # the lock answers void, the try true or false
