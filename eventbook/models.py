@@ -146,7 +146,10 @@ class Event(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
+    # The types on offer: a removed type that bookings or holds once took stays a row of
+    # their history (`removed_at`), out of the event's sight.
     ticket_types: Mapped[list["TicketType"]] = relationship(
+        primaryjoin="and_(Event.id == TicketType.event_id, TicketType.removed_at.is_(None))",
         lazy="selectin", order_by="TicketType.id", back_populates="event", cascade="all, delete-orphan",
         passive_deletes=True,
     )
@@ -155,7 +158,9 @@ class Event(db.Model):
 class TicketType(db.Model):
     __tablename__ = "ticket_types"
     __table_args__ = (
-        sa.UniqueConstraint("event_id", "name", name="uq_ticket_types_event_id_name"),
+        # Names are unique among the event's types on offer (a removed type's may be reused).
+        sa.Index("uq_ticket_types_event_id_name", "event_id", "name", unique=True,
+                 sqlite_where=sa.text("removed_at IS NULL"), postgresql_where=sa.text("removed_at IS NULL")),
         sa.UniqueConstraint("event_id", "id", name="uq_ticket_types_event_id_id"),  # seats' key
         sa.CheckConstraint(
             "0 <= available_quantity AND 0 <= set_aside AND available_quantity + set_aside <= quantity",
@@ -174,6 +179,9 @@ class TicketType(db.Model):
     set_aside: Mapped[int] = mapped_column(default=0, server_default="0")
     sales_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
     sales_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set when the type is deleted while items, tickets or waiting-list entries still
+    # name it: it then has no tickets (quantity 0) and is no longer listed or sold.
+    removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     event: Mapped[Event] = relationship(back_populates="ticket_types")
 

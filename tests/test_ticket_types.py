@@ -228,6 +228,68 @@ def test_adding_changing_and_deleting_types(client, shop, customer, organizer, m
     assert {t["name"]: t["price"] for t in ok(client.get(f"/api/events/{event['id']}"))["ticketTypes"]}["Extra"] == "2.00"
 
 
+def test_a_type_nothing_is_sold_or_held_of_now_is_deleted_and_its_past_bookings_keep_it(
+        client, shop, customer, make_user, organizer, make_event):
+    """Bookings that were cancelled and holds that were released no longer stop a
+    delete: the type leaves the event (its id is a 404 from then on, its name free) and
+    the past bookings still show what they took of it, at its price."""
+    event = make_event(totalTickets=50, ticketTypes=[{"name": "Standard", "price": "10.00", "quantity": 40},
+                                                     {"name": "VIP", "price": "80.00", "quantity": 10}])
+    url = f"/api/events/{event['id']}/ticket-types"
+    vip = shop.types(event["id"])["VIP"]["id"]
+    booking = ok(shop.book(customer, event["id"], ticketsCount=2, ticketTypeId=vip), 201)
+    holder = make_user("CUSTOMER")
+    hold = ok(shop.hold(holder, event["id"], ticketsCount=1, ticketTypeId=vip), 201)
+    refused(client.delete(f"{url}/{vip}", headers=organizer.headers), 409, "capacity_below_sold")
+    ok(shop.cancel(customer, booking["id"]))
+    refused(client.delete(f"{url}/{vip}", headers=organizer.headers), 409, "capacity_below_sold")  # still held
+    assert shop.release(holder, hold["id"]).status_code == 204
+
+    assert client.delete(f"{url}/{vip}", headers=organizer.headers).status_code == 204
+    assert set(shop.types(event["id"])) == {"Standard"}
+    assert shop.available(event["id"]) == 50
+    for response in (client.patch(f"{url}/{vip}", json={"price": "1.00"}, headers=organizer.headers),
+                     client.delete(f"{url}/{vip}", headers=organizer.headers)):
+        refused(response, 404, "not_found")
+    past = ok(client.get(f"/api/bookings/{booking['id']}", headers=customer.headers))
+    assert (past["status"], past["items"], past["totalAmount"]) == (
+        "CANCELLED", [{"ticketTypeId": vip, "count": 2, "price": "80.00"}], "160.00")
+    assert [entry["name"] for entry in ok(client.get(f"/api/events/{event['id']}/stats",
+                                                     headers=organizer.headers))["byType"]] == ["Standard"]
+    # it is sold no more; with one type left the shorthand needs no ticketTypeId
+    refused(shop.book(customer, event["id"], ticketsCount=1, ticketTypeId=vip), 404, "not_found")
+    assert ok(shop.book(customer, event["id"], 1), 201)["items"][0]["ticketTypeId"] == shop.types(
+        event["id"])["Standard"]["id"]
+    # its name may be used again, by a new type with a new id
+    again = ok(client.post(url, json={"name": "VIP", "price": "90.00", "quantity": 5}, headers=organizer.headers), 201)
+    assert again["id"] > vip and set(shop.types(event["id"])) == {"Standard", "VIP"}
+
+
+def test_deleting_a_type_lapses_its_waiting_list_and_keeps_a_type_with_seats(
+        client, shop, customer, make_user, organizer, make_event):
+    event = make_event(totalTickets=4, ticketTypes=[{"name": "Standard", "price": "10.00", "quantity": 4},
+                                                    {"name": "Late", "price": "5.00", "quantity": 1}])
+    url = f"/api/events/{event['id']}/ticket-types"
+    late = shop.types(event["id"])["Late"]["id"]
+    ok(shop.book(customer, event["id"], ticketsCount=4, ticketTypeId=shop.types(event["id"])["Standard"]["id"]), 201)
+    waiting = make_user("CUSTOMER")
+    ok(client.post(f"/api/events/{event['id']}/waitlist", json={"ticketsCount": 1, "ticketTypeId": late},
+                   headers=waiting.headers), 201)
+    assert client.delete(f"{url}/{late}", headers=organizer.headers).status_code == 204
+    assert ok(client.get(f"/api/events/{event['id']}/waitlist/me", headers=waiting.headers))["status"] == "LAPSED"
+    assert ok(client.get(f"/api/events/{event['id']}/stats", headers=organizer.headers))["waiting"] == 0
+
+    seated = make_event(totalTickets=2, seating="RESERVED", ticketTypes=[{"name": "Stalls", "price": "30.00",
+                                                                         "quantity": 2},
+                                                                        {"name": "Box", "price": "60.00", "quantity": 1}])
+    stalls, box = (shop.types(seated["id"])[name]["id"] for name in ("Stalls", "Box"))
+    ok(client.put(f"/api/events/{seated['id']}/seats", json={"sections": [
+        {"name": "Stalls", "ticketTypeId": stalls, "rows": [{"label": "A", "from": 1, "to": 2}]},
+        {"name": "Box", "ticketTypeId": box, "rows": [{"label": "B", "from": 1, "to": 1}]}]}, headers=organizer.headers))
+    refused(client.delete(f"/api/events/{seated['id']}/ticket-types/{box}", headers=organizer.headers),
+            409, "capacity_below_sold")
+
+
 def test_only_the_owner_or_an_admin_manages_types(client, make_user, admin, make_event):
     event = make_event()
     url = f"/api/events/{event['id']}/ticket-types"

@@ -110,7 +110,12 @@ class TicketType(MethodView):
     @blp.no_body
     @blp.response(204)
     @blp.alt_response(404, description="not_found")
-    @blp.alt_response(409, description="capacity_below_sold (tickets of it were sold or held)")
+    @blp.alt_response(409, description="capacity_below_sold (tickets of it are sold, held or set aside, seats "
+                                       "have it, or it is the event's last type)")
     def delete(self, event_id, type_id):
-        """Delete a ticket type nothing was ever sold or held of"""
+        """Delete a ticket type nothing is sold, held or set aside of
+
+        Past bookings and holds keep naming a deleted type (their items), but it is no
+        longer listed, sold or changed (404), and its name may be given to a new type.
+        Its WAITING waiting-list entries become LAPSED."""
         service.remove_ticket_type(event_id, type_id, current_user)

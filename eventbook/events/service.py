@@ -156,7 +156,7 @@ def remove(event_id, user):
 
 def ticket_type_of(event, type_id):
     ticket_type = db.session.get(TicketType, type_id)
-    if ticket_type is None or ticket_type.event_id != event.id:
+    if ticket_type is None or ticket_type.event_id != event.id or ticket_type.removed_at is not None:
         error(404, "not_found", "Ticket type not found")
     return ticket_type
 
@@ -230,16 +230,33 @@ def change_ticket_type(event_id, type_id, user, data):
 
 @retry_deadlocks
 def remove_ticket_type(event_id, type_id, user):
+    """Delete a type nothing is sold, held or set aside of now, and that has no seats.
+    One that past bookings, holds or waiting-list entries name stays their history,
+    removed from the event's types with no tickets left; its WAITING entries lapse."""
     event = _managed(event_id, user)
     ticket_type = ticket_type_of(event, type_id)
-    if ticket_type.available_quantity + ticket_type.set_aside != ticket_type.quantity or db.session.scalar(
-            select(exists().where(Item.ticket_type_id == type_id) | exists().where(Seat.ticket_type_id == type_id)
-                   | exists().where(WaitlistEntry.ticket_type_id == type_id))):
+    if ticket_type.available_quantity != ticket_type.quantity:
         db.session.rollback()
-        error(409, "capacity_below_sold", "Tickets of this type were sold, held or have seats: it cannot be deleted")
+        error(409, "capacity_below_sold", "Tickets of this type are sold, held or set aside for its waiting list: "
+                                          "it cannot be deleted")
+    if db.session.scalar(select(exists().where(Seat.ticket_type_id == type_id))):
+        db.session.rollback()
+        error(409, "capacity_below_sold", "Seats of the seat map have this type: it cannot be deleted")
     if len(event.ticket_types) == 1:
         db.session.rollback()
         error(409, "capacity_below_sold", "An event keeps at least one ticket type")
-    db.session.delete(ticket_type)
-    event.updated_at = utcnow()
+    now = utcnow()
+    if db.session.scalar(select(exists().where(Item.ticket_type_id == type_id)
+                                | exists().where(WaitlistEntry.ticket_type_id == type_id))):
+        ticket_type.removed_at, ticket_type.quantity, ticket_type.available_quantity = now, 0, 0
+        lapsed = db.session.execute(
+            update(WaitlistEntry)
+            .where(WaitlistEntry.ticket_type_id == type_id, WaitlistEntry.status == EntryStatus.WAITING)
+            .values(status=EntryStatus.LAPSED, updated_at=now).execution_options(synchronize_session=False)).rowcount
+    else:
+        db.session.delete(ticket_type)
+        lapsed = 0
+    event.updated_at = now
     db.session.commit()
+    if lapsed:  # what was set aside for the line may now go to the next in it, or to the public
+        waitlist.offer_soon(event_id)

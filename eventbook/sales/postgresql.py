@@ -162,7 +162,8 @@ def _wanted():
     `ticketsCount` shorthand, the listed items, or the seats asked for counted by type."""
     only_type = (
         select(func.min(_types.c.id).label("ticket_type_id"), bindparam("shorthand", type_=Integer).label("count"))
-        .where(_types.c.event_id == EVENT_ID, bindparam("shorthand", type_=Integer) > 0)
+        .where(_types.c.event_id == EVENT_ID, _types.c.removed_at.is_(None),
+               bindparam("shorthand", type_=Integer) > 0)
         .having(func.count() == 1)
     )
     listed = func.unnest(
@@ -445,7 +446,8 @@ def _types_of(event_id, taken_types=None):
     return select(func.json_agg(aggregate_order_by(func.json_build_object(
         "id", kind.c.id, "name", kind.c.name, "price", cast(kind.c.price, Text), "quantity", kind.c.quantity,
         "available_quantity", available, "sales_start", kind.c.sales_start, "sales_end", kind.c.sales_end,
-    ), kind.c.id))).select_from(source).where(kind.c.event_id == event_id).scalar_subquery().label("ticket_types")
+    ), kind.c.id))).select_from(source).where(kind.c.event_id == event_id, kind.c.removed_at.is_(None)).scalar_subquery() \
+        .label("ticket_types")
 
 
 def _booking(row):

@@ -136,7 +136,8 @@ def _wanted(order):
     wanted = [(type_id, count) for type_id, count in order.items if type_id is not None]
     shorthand = sum(count for type_id, count in order.items if type_id is None)
     if shorthand:
-        types = db.session.scalars(select(TicketType.id).where(TicketType.event_id == order.event_id).limit(2)).all()
+        types = db.session.scalars(select(TicketType.id).where(TicketType.event_id == order.event_id,
+                                                            TicketType.removed_at.is_(None)).limit(2)).all()
         if len(types) != 1:
             return []
         wanted.append((types[0], shorthand))

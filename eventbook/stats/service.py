@@ -4,7 +4,7 @@ the system's for admins. Money is summed as NUMERIC and comes back as Decimal.""
 
 from decimal import Decimal
 
-from sqlalchemy import Numeric, func, select, type_coerce
+from sqlalchemy import Numeric, and_, func, select, type_coerce
 
 from eventbook.extensions import db
 from eventbook.models import (
@@ -61,7 +61,7 @@ def event_stats(event_id):
                func.coalesce(sold.c.sold, 0), func.coalesce(held.c.held, 0),
                type_coerce(func.coalesce(sold.c.revenue, 0), SUM), func.coalesce(checked_in.c.checked_in, 0))
         .select_from(Event)
-        .outerjoin(TicketType, TicketType.event_id == Event.id)
+        .outerjoin(TicketType, and_(TicketType.event_id == Event.id, TicketType.removed_at.is_(None)))
         .outerjoin(sold, sold.c.ticket_type_id == TicketType.id)
         .outerjoin(held, held.c.ticket_type_id == TicketType.id)
         .outerjoin(checked_in, checked_in.c.ticket_type_id == TicketType.id)
