@@ -92,6 +92,8 @@ def test_what_is_not_there_says_so_in_its_heading_title_and_focus(pages, site):
     page.evaluate("location.hash = '#/events/999999'")
     expect(page.get_by_role("heading", name="Event not found")).to_be_focused()
     expect(page).to_have_title("Event not found · eventbook")
+    expect(page.get_by_text("Event not found")).to_have_count(1)  # the heading says it once, and leads on
+    expect(page.get_by_role("link", name="See the events.")).to_be_visible()
 
     page.evaluate("location.hash = '#/?page=99'")
     expect(page.get_by_text("There is no page 99.")).to_be_visible()
@@ -132,6 +134,76 @@ def test_a_confirm_refused_because_the_hold_ended_shows_it_ended(pages, site):
     expect(page.get_by_text("This hold has expired: its tickets went back on sale.")).to_be_visible()
     expect(page.get_by_role("button", name="Confirm booking")).to_be_disabled()
     expect(page.get_by_role("button", name="Release tickets")).to_be_disabled()
+    page.get_by_role("link", name="Back to the event.").click()
+    expect(page.get_by_role("heading", name="Late Show")).to_be_focused()
+
+
+def test_tickets_others_took_meanwhile_show_the_event_as_it_now_is(pages, site):
+    """A hold refused because the last tickets went while the page was open: the page
+    says so, and shows the event sold out, with its waiting list."""
+    organizer = site.user("ORGANIZER")
+    customer, others = site.user("CUSTOMER"), [site.user("CUSTOMER") for _ in range(2)]
+    event = steps.event(site, organizer, "Last Two", types=(("Standard", "10.00", 2),), days=9)
+    page = pages.open("desktop")
+    page.watch.refusal(409, "/api/holds")
+    page.watch.refusal(404, f"/api/events/{event['id']}/waitlist/me")
+    steps.log_in(page, site, customer["email"])
+    page.goto(f"{site.url}/#/events/{event['id']}")
+    expect(page.get_by_text("2 of 2 tickets left")).to_be_visible()
+    for other in others:
+        booked = site.http.post("/api/bookings", headers=other["headers"], json={"eventId": event["id"], "ticketsCount": 1})
+        assert booked.status_code == 201, booked.text
+
+    page.get_by_role("button", name="Hold tickets").click()
+    expect(page.locator("#notice")).to_contain_text("Sold out")
+    expect(page.get_by_role("cell", name="Sold out")).to_be_visible()
+    expect(page.get_by_role("heading", name="Waiting list")).to_be_visible()
+
+
+def test_a_big_seat_map_is_one_tab_stop_crossed_with_the_arrow_keys(pages, site):
+    """300 seats: Tab reaches the map once and leaves it at the next control; the arrow
+    keys, Home and End move between free seats (a taken one is passed over); rows stay one
+    line each, also on a phone, where the map scrolls sideways within its section."""
+    organizer = site.user("ORGANIZER")
+    customer, other = site.user("CUSTOMER"), site.user("CUSTOMER")
+    event = steps.event(site, organizer, "Cinema Night", types=(("Seat", "12.00", 300),), days=7, seating="RESERVED")
+    rows = [{"label": chr(ord("A") + i), "from": 1, "to": 25} for i in range(12)]
+    put = site.http.put(f"/api/events/{event['id']}/seats", headers=organizer["headers"], json={
+        "sections": [{"name": "Hall", "ticketTypeId": event["ticketTypes"][0]["id"], "rows": rows}]})
+    assert put.status_code == 200, put.text
+    seats = {(seat["row"], seat["number"]): seat["id"] for seat in site.http.get(f"/api/events/{event['id']}/seats").json()}
+    booked = site.http.post("/api/bookings", headers=other["headers"], json={"eventId": event["id"], "seatIds": [seats["A", 2]]})
+    assert booked.status_code == 201, booked.text
+
+    page = pages.open("desktop")
+    steps.log_in(page, site, customer["email"])
+    page.goto(f"{site.url}/#/events/{event['id']}")
+    steps.tab_to(page, "Hall, row A, seat 1, €12.00")
+    focused = page.locator(":focus")
+    page.keyboard.press("ArrowRight")  # A2 is taken
+    expect(focused).to_have_accessible_name("Hall, row A, seat 3, €12.00")
+    page.keyboard.press("ArrowDown")
+    expect(focused).to_have_accessible_name("Hall, row B, seat 3, €12.00")
+    page.keyboard.press("End")
+    expect(focused).to_have_accessible_name("Hall, row B, seat 25, €12.00")
+    page.keyboard.press("Space")
+    expect(page.locator(".seat-summary")).to_have_text("1 seat chosen, €12.00")
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("button", name="Hold seats")).to_be_focused()
+    page.keyboard.press("Shift+Tab")  # back into the map, where it was left
+    expect(focused).to_have_accessible_name("Hall, row B, seat 25, €12.00")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("timer")).to_have_text(steps.TIMER)
+
+    phone = pages.open("phone")
+    steps.log_in(phone, site, other["email"])
+    phone.goto(f"{site.url}/#/events/{event['id']}")
+    row = phone.get_by_role("group", name="Row A")
+    expect(row.get_by_role("button")).to_have_count(25)
+    tops = row.get_by_role("button").evaluate_all("buttons => new Set(buttons.map((b) => b.getBoundingClientRect().top)).size")
+    assert tops == 1
+    assert phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
 
 
 def test_a_customer_who_booked_an_event_is_led_to_the_booking_when_trying_again(pages, site):

@@ -101,10 +101,15 @@ async function render({ navigated = true } = {}) {
       } catch (error) {
         if (view.alive()) {
           // A view that could not be shown still names what happened, in its heading and title.
-          if (!view.heading) view.title(error.status === 404 ? error.message : "This page could not be shown");
-          const box = errorBox();
-          view.add(box);
-          showError(box, error);
+          if (!view.heading && error.status === 404) {
+            view.title(error.message); // the heading says it: no second copy, a way on instead
+            view.add(h("p", {}, h("a", { href: "#/" }, "See the events.")));
+          } else {
+            if (!view.heading) view.title("This page could not be shown");
+            const box = errorBox();
+            view.add(box);
+            showError(box, error);
+          }
         }
       }
     }

@@ -211,6 +211,11 @@ function ticketForm(event) {
     }
     const hold = await run(submit, box, () => api.post("/api/holds", { eventId: event.id, items }), { form });
     if (hold) held(event, hold);
+    else if (["not_enough_tickets", "sold_out"].includes(box.dataset.code)) {
+      // Others took tickets meanwhile: show the event as it now is (and its waiting list), with the reason.
+      notice(box.textContent);
+      go(`#/events/${event.id}`);
+    }
   });
   if (!onSale.length) submit.disabled = true;
   return form;
@@ -327,7 +332,8 @@ export async function hold(view, [id]) {
   const expires = Date.parse(holdData.expiresAt);
   const ended = () => {
     clearInterval(interval);
-    status.textContent = "This hold has expired: its tickets went back on sale.";
+    status.replaceChildren("This hold has expired: its tickets went back on sale. ", h("a", { href: `#/events/${event.id}` }, "Back to the event."));
+    warning.textContent = "This hold has expired.";
     confirm.disabled = true;
     release.disabled = true;
     forgetHold(event.id);

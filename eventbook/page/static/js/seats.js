@@ -20,6 +20,49 @@ function group(seats) {
   return [...sections].map(([name, rows]) => [name, [...rows]]);
 }
 
+/**
+ * One Tab stop per section of the map: the arrow keys move between its free seats
+ * (left and right in a row, up and down to the nearest number of the next row with a
+ * free seat), Home and End to a row's ends. Returns `reset`, to call when seats were
+ * taken meanwhile (a taken seat cannot keep the focus).
+ */
+function seatGrid(section) {
+  const rows = () => [...section.querySelectorAll(".seat-row")].map((row) => [...row.querySelectorAll(".seat:not(:disabled)")]).filter((row) => row.length);
+  const stop = (button) => {
+    for (const seat of section.querySelectorAll(".seat")) seat.tabIndex = -1;
+    if (button) button.tabIndex = 0;
+  };
+  const reset = () => {
+    const current = section.querySelector('.seat[tabindex="0"]:not(:disabled)');
+    stop(current || section.querySelector(".seat:not(:disabled)"));
+  };
+  section.addEventListener("focusin", (e) => {
+    if (e.target.classList.contains("seat")) stop(e.target);
+  });
+  section.addEventListener("keydown", (e) => {
+    if (!e.target.classList.contains("seat")) return;
+    const grid = rows();
+    const r = grid.findIndex((row) => row.includes(e.target));
+    if (r < 0) return;
+    const row = grid[r];
+    const c = row.indexOf(e.target);
+    const nearest = (other) => other.reduce((best, seat) => (Math.abs(Number(seat.textContent) - Number(e.target.textContent)) < Math.abs(Number(best.textContent) - Number(e.target.textContent)) ? seat : best));
+    const next = {
+      ArrowLeft: row[c - 1],
+      ArrowRight: row[c + 1],
+      ArrowUp: grid[r - 1] && nearest(grid[r - 1]),
+      ArrowDown: grid[r + 1] && nearest(grid[r + 1]),
+      Home: row[0],
+      End: row[row.length - 1],
+    };
+    if (!(e.key in next)) return;
+    e.preventDefault();
+    if (next[e.key]) next[e.key].focus();
+  });
+  reset();
+  return reset;
+}
+
 export async function seatPicker(view, event, onHeld) {
   const seats = await api.get(`/api/events/${event.id}/seats`);
   const prices = new Map(event.ticketTypes.map((t) => [t.id, t.price]));
@@ -72,9 +115,11 @@ export async function seatPicker(view, event, onHeld) {
       "fieldset",
       { class: "seat-section", "data-section": name },
       h("legend", {}, name),
+      h("p", { class: "hint" }, "Arrow keys move between free seats; Space or Enter chooses one."),
       rows.map(([row, rowSeats]) => h("div", { class: "seat-row", role: "group", "aria-label": `Row ${row}` }, h("span", { class: "row-label", "aria-hidden": "true" }, row), rowSeats.map(seatButton))),
     ),
   );
+  const resets = maps.map(seatGrid);
   // One section at a time on a big map, chosen from a list.
   let chooser = null;
   if (maps.length > 1) {
@@ -103,6 +148,7 @@ export async function seatPicker(view, event, onHeld) {
     else if (box.textContent) {
       // Seats someone else took meanwhile: mark them taken and drop them from the choice.
       const lost = await markTaken(event, buttons, chosen);
+      resets.forEach((reset) => reset());
       if (lost.length) box.textContent = sentences(box.textContent, `Taken meanwhile: ${lost.map(seatName).join("; ")}.`);
       update();
     }
