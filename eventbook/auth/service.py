@@ -98,11 +98,25 @@ def rotate(payload, user):
     if rotated:
         db.session.commit()
         return _tokens(user.id, family_id, jti)
-    revoked = _revoke_families(TokenFamily.id == family_id)
+    _revoke_families(TokenFamily.id == family_id)
     db.session.commit()
-    if not revoked:  # revoked since the token was checked (a logout)
+    if not was_rotated(payload):  # its family was revoked since the token was checked (a logout)
         error(401, "unauthorized", "Token has been revoked")
-    error(401, "refresh_token_reused", "This refresh token was already used: every token of its login is revoked")
+    error(401, "refresh_token_reused", REUSED)
+
+
+REUSED = "This refresh token was already used: every token of its login is revoked"
+
+
+def was_rotated(payload):
+    """Is `payload` a refresh token that its family has since replaced by another? Its
+    presenting is a reuse, however often it comes back, and whether or not the family
+    is revoked already (by the first reuse, or by two refreshes racing with it)."""
+    family_id = payload.get(FAMILY)
+    if payload.get("type") != "refresh" or _positive_int(family_id) is None:
+        return False
+    current = db.session.scalar(select(TokenFamily.refresh_jti).where(TokenFamily.id == family_id))
+    return current is not None and current != payload.get("jti")
 
 
 def _tokens(user_id, family_id, refresh_jti):

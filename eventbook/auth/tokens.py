@@ -3,7 +3,7 @@
 from flask import g, request
 
 from eventbook.auth import cookies
-from eventbook.auth.service import token_owner
+from eventbook.auth.service import REUSED, token_owner, was_rotated
 from eventbook.errors import envelope
 from eventbook.extensions import jwt
 
@@ -45,8 +45,13 @@ def expired_token(_header, _payload):
 
 
 @jwt.revoked_token_loader
-def revoked_token(_header, _payload):
-    return _session_over(_unauthorized(g.pop("token_refusal", None) or "Token has been revoked"))
+def revoked_token(_header, payload):
+    """Revoked; a refresh token that was rotated already is a reuse each time it comes
+    back (its family stays revoked)."""
+    refusal = g.pop("token_refusal", None) or "Token has been revoked"
+    if request.endpoint == "auth.refresh" and refusal == "Token has been revoked" and was_rotated(payload):
+        return _session_over(envelope(401, "refresh_token_reused", REUSED))
+    return _session_over(_unauthorized(refusal))
 
 
 def _session_over(response):
