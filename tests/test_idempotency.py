@@ -194,14 +194,26 @@ def test_concurrent_repeats_book_once(client, shop, customer, make_event):
     assert len(client.get("/api/bookings/my-bookings", headers=customer.headers).get_json()) == 1
 
 
+def test_concurrent_repeats_that_take_the_last_tickets_book_once(client, shop, customer, make_event):
+    """The first use takes every ticket left: the repeats, refused tickets by it, answer
+    with its booking (never `sold_out` or `already_booked`)."""
+    event = make_event(totalTickets=2)
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        responses = list(pool.map(lambda _: shop.book(customer, event["id"], 2, key="last"), range(20)))
+    assert {r.status_code for r in responses} == {201}, [r.get_json() for r in responses if r.status_code != 201]
+    assert len({r.get_json()["id"] for r in responses}) == 1
+    assert shop.available(event["id"]) == 0
+
+
 @pytest.mark.postgresql_only("SQLite has one writer at a time: two first uses never wait together")
+@pytest.mark.parametrize("capacity", [10, 1], ids=["tickets-left", "the-last-ticket"])
 def test_first_uses_that_waited_for_the_customer_s_turn_replay_the_one_that_booked(database_url, shop, customer,
-                                                                                   make_event):
+                                                                                   make_event, capacity):
     """Three first uses of one key, each past its replay check, wait for the customer's
     turn (taken here): the one that goes first books, and the others, stopped by the
-    booking it made (the unique index of confirmed bookings), answer with it as
-    replays, never `already_booked`."""
-    event = make_event(totalTickets=10)
+    booking it made (the unique index of confirmed bookings) or by the tickets it took,
+    answer with it as replays, never `already_booked` or `sold_out`."""
+    event = make_event(totalTickets=capacity)
     engine = sa.create_engine(support._normalized(database_url))
     try:
         with engine.connect() as turn, ThreadPoolExecutor(max_workers=3) as pool:
@@ -216,7 +228,7 @@ def test_first_uses_that_waited_for_the_customer_s_turn_replay_the_one_that_book
     assert [r.status_code for r in responses] == [201, 201, 201], [r.get_json() for r in responses]
     assert len({r.get_json()["id"] for r in responses}) == 1
     assert sum(1 for r in responses if r.headers.get("Idempotent-Replayed") == "true") == 2
-    assert shop.available(event["id"]) == 9
+    assert shop.available(event["id"]) == capacity - 1
 
 
 def test_concurrent_first_uses_with_other_bodies_book_once(client, shop, customer, make_event):
