@@ -1,8 +1,13 @@
 """Administration of accounts: the users list (paged, searched, filtered by role), role
 changes and disabling. Who may call these at all is in tests/test_authz_matrix.py."""
 
-import pytest
+import threading
+import time
 
+import pytest
+import sqlalchemy as sa
+
+from tests import support
 from tests.support import PASSWORD
 
 USERS = "/api/admin/users"
@@ -118,3 +123,34 @@ def test_a_change_without_a_body_changes_nothing_as_documented(client, admin, ma
     assert (response.get_json()["role"], response.get_json()["disabled"]) == ("CUSTOMER", False)
     operation = client.get("/api/openapi.json").get_json()["paths"]["/api/admin/users/{user_id}"]["patch"]
     assert operation["requestBody"].get("required", False) is False
+
+
+def test_a_login_racing_a_disable_is_refused_or_revoked(app, client, backend, database_url, admin, make_user):
+    """A login whose password check came before a disable that is being written: it
+    waits for the disable, and is then the usual 401, never a login that survives the
+    disable (to come back when the account is enabled again)."""
+    user = make_user("CUSTOMER")
+    engine = sa.create_engine(support._normalized(database_url))
+    answers = []
+    try:
+        with engine.connect() as disabling:
+            if backend == "sqlite":
+                disabling.exec_driver_sql("BEGIN IMMEDIATE")
+            disabling.execute(sa.text("UPDATE users SET disabled = TRUE WHERE id = :id"), {"id": user.id})
+            disabling.execute(sa.text("UPDATE token_families SET revoked_at = CURRENT_TIMESTAMP "
+                                      "WHERE user_id = :id AND revoked_at IS NULL"), {"id": user.id})
+            thread = threading.Thread(target=lambda: answers.append(app.test_client().post(
+                "/api/auth/login", json={"email": user.email, "password": PASSWORD})))
+            thread.start()
+            if backend == "postgresql":
+                support.wait_until(lambda: support.waiting_for_locks(engine) == 1, 10, message="the login waiting")
+            else:
+                time.sleep(1)  # the login's write waits for the database's one writer
+            disabling.commit()
+            thread.join(30)
+    finally:
+        engine.dispose()
+    [answer] = answers
+    assert_error(answer, 401, "unauthorized")
+    change(client, admin, user.id, disabled=False)
+    assert client.get("/api/auth/me", headers=user.headers).status_code == 401  # the old login stays revoked

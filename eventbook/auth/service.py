@@ -71,10 +71,19 @@ def _verified(email, password):
 
 
 def start_session(user):
-    """Log in: a new token family; its access and refresh token."""
+    """Log in: a new token family; its access and refresh token.
+
+    An admin's disable racing the login either comes first, and the login is the usual
+    401, or revokes the new family with the others: the family is written before the
+    user's `disabled` is read again, under a lock that the disable's UPDATE waits for
+    (on SQLite the write already is the database's only one)."""
     jti = str(uuid.uuid4())
     family = TokenFamily(user_id=user.id, refresh_jti=jti, expires_at=utcnow() + _refresh_lifetime())
     db.session.add(family)
+    db.session.flush()
+    if db.session.scalar(select(User.disabled).where(User.id == user.id).with_for_update(read=True)):
+        db.session.rollback()
+        error(401, "unauthorized", "Invalid email or password")
     db.session.commit()
     return _tokens(user.id, family.id, jti)
 
