@@ -102,6 +102,17 @@ def _pool(config):
     }
 
 
+def begin_write():
+    """Before a read under a row lock (`with_for_update`) that decides a write: on SQLite,
+    whose whole database is the lock, BEGIN IMMEDIATE now, which the driver would
+    otherwise only send before the first write, after the read."""
+    from eventbook.extensions import db
+
+    connection = db.session.connection()
+    if connection.dialect.name == "sqlite" and not connection.connection.dbapi_connection.in_transaction:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 @event.listens_for(Engine, "connect")
 def _sqlite_pragmas(dbapi_connection, _record):
     if isinstance(dbapi_connection, sqlite3.Connection):

@@ -15,6 +15,7 @@ lock (write transactions begin IMMEDIATE).
 
 from sqlalchemy import Integer, and_, bindparam, case, exists, func, null, or_, select, update
 
+from eventbook.database import begin_write
 from eventbook.extensions import db
 from eventbook.models import (
     EntryStatus,
@@ -322,11 +323,8 @@ def close(event_id, now):
 
 def lock(event_id):
     """Hold the event's row until commit, for changes that span several rows (the lock
-    order above). On SQLite the whole database is the lock: BEGIN IMMEDIATE, which the
-    driver would otherwise only send before the first write, after this read."""
-    connection = db.session.connection()
-    if connection.dialect.name == "sqlite" and not connection.connection.dbapi_connection.in_transaction:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    order above). On SQLite the whole database is the lock (`database.begin_write`)."""
+    begin_write()
     return db.session.execute(
         select(Event).where(Event.id == event_id).with_for_update(of=Event).execution_options(populate_existing=True)
     ).scalar_one_or_none()

@@ -3,7 +3,8 @@
 A check-in is one conditional UPDATE: it sets `checked_in_at` only where it is still
 NULL, on a ticket of a CONFIRMED booking of this event. The database decides under the
 ticket's row lock, so of any number of gates scanning one code at once exactly one
-gets the row back; the others read why they did not.
+gets the row back; the others read why they did not, under that lock (an undo of the
+check-in meanwhile cannot make the reason stale).
 """
 
 import io
@@ -12,6 +13,7 @@ import segno
 from sqlalchemy import exists, select, update
 
 from eventbook.bookings.service import visible
+from eventbook.database import begin_write
 from eventbook.errors import error
 from eventbook.events.service import ensure_manager, get
 from eventbook.extensions import db
@@ -64,42 +66,49 @@ def check_in(event_id, user, code, nonce=None):
     code = code.strip().removeprefix("'")
     managed_by = [] if user.role == Role.ADMIN else [
         exists().where(Event.id == event_id, Event.organizer_id == user.id)]
-    for _ in range(3):
-        now = utcnow()
-        ticket = db.session.scalars(
-            update(Ticket)
-            .where(Ticket.code == code, Ticket.checked_in_at.is_(None),
-                   _of_event(event_id, Booking.status == BookingStatus.CONFIRMED), *managed_by)
-            .values(checked_in_at=now, check_in_nonce=nonce)
-            .returning(Ticket),
-            execution_options={"populate_existing": True},
-        ).one_or_none()
+    now = utcnow()
+    ticket = db.session.scalars(
+        update(Ticket)
+        .where(Ticket.code == code, Ticket.checked_in_at.is_(None),
+               _of_event(event_id, Booking.status == BookingStatus.CONFIRMED), *managed_by)
+        .values(checked_in_at=now, check_in_nonce=nonce)
+        .returning(Ticket),
+        execution_options={"populate_existing": True},
+    ).one_or_none()
+    db.session.commit()
+    if ticket is not None:
+        return ticket, now
+    managed(event_id, user)
+    ticket, status = _scanned(event_id, code)
+    if ticket.checked_in_at is not None and nonce is not None and ticket.check_in_nonce == nonce:
         db.session.commit()
-        if ticket is not None:
-            return ticket, now
-        managed(event_id, user)
-        ticket, status = _scanned(event_id, code)
-        if ticket.checked_in_at is not None and nonce is not None and ticket.check_in_nonce == nonce:
-            return ticket, ticket.checked_in_at  # the gate lost the first answer: the same one again
-        if status != BookingStatus.CONFIRMED:
-            error(409, "ticket_void", "This ticket's booking was cancelled")
-        if ticket.checked_in_at is not None:
-            error(409, "already_checked_in", "This ticket was already checked in",
-                  checkedInAt=ticket.checked_in_at.isoformat().replace("+00:00", "Z"))
-        # The check-in was undone between the UPDATE and the read: scan again.
-    error(409, "conflict", "The ticket changed while it was scanned, scan it again")
+        return ticket, ticket.checked_in_at  # the gate lost the first answer: the same one again
+    if status != BookingStatus.CONFIRMED:
+        db.session.rollback()
+        error(409, "ticket_void", "This ticket's booking was cancelled")
+    if ticket.checked_in_at is not None:
+        checked_in_at = ticket.checked_in_at.isoformat().replace("+00:00", "Z")  # as read under the lock
+        db.session.rollback()
+        error(409, "already_checked_in", "This ticket was already checked in", checkedInAt=checked_in_at)
+    # The check-in was undone between the UPDATE and this read: this scan admits it.
+    now = utcnow()
+    ticket.checked_in_at, ticket.check_in_nonce = now, nonce
+    db.session.commit()
+    return ticket, now
 
 
 def _scanned(event_id, code):
-    """(ticket, booking status) of a code of this event: 404 for any other code, the
-    same as for no code at all, so that a scan tells nothing about other events."""
+    """(ticket, booking status) of a code of this event, the ticket's row locked until the
+    caller ends the transaction: 404 for any other code, the same as for no code at all,
+    so that a scan tells nothing about other events."""
+    begin_write()
     row = db.session.execute(
         select(Ticket, Booking.status).join(Booking, Booking.id == Ticket.booking_id)
         .where(Ticket.code == code, Booking.event_id == event_id)
-        .execution_options(populate_existing=True)
+        .with_for_update(of=Ticket).execution_options(populate_existing=True)
     ).one_or_none()
-    db.session.commit()
     if row is None:
+        db.session.rollback()
         error(404, "not_found", "No ticket of this event has this code")
     return row
 
