@@ -228,11 +228,11 @@ def test_delete_event_never_booked_removes_it(client, organizer, make_event):
     assert client.get(f"/api/events/{event['id']}").status_code == 404
 
 
-def test_delete_event_nobody_booked_removes_it_with_its_past_holds(client, shop, organizer, make_user, make_event):
-    """No booking ever: removed, whatever holds came and went (API: "with no bookings
-    ever: removed"); a hold still HELD makes it a cancel (test_holds.py)."""
+def test_delete_event_nobody_booked_removes_it_with_its_holds(client, shop, organizer, make_user, make_event):
+    """No booking ever: removed, whatever holds came and went or are still HELD (API:
+    "with no bookings ever: removed")."""
     event = make_event(totalTickets=1)
-    customer, waiting = make_user(), make_user()
+    customer, waiting, holder = make_user(), make_user(), make_user()
     held = ok(shop.hold(customer, event["id"], 1), 201)
     waitlist = f"/api/events/{event['id']}/waitlist"
     ok(client.post(waitlist, json={"ticketsCount": 1}, headers=waiting.headers), 201)
@@ -240,10 +240,13 @@ def test_delete_event_nobody_booked_removes_it_with_its_past_holds(client, shop,
     offer = wait_until(lambda: ok(client.get(f"{waitlist}/me", headers=waiting.headers))["holdId"], 10,
                        message="the offer")
     shop.release(waiting, offer)
+    still_held = ok(shop.hold(holder, event["id"], 1), 201)
     assert client.delete(f"/api/events/{event['id']}", headers=organizer.headers).status_code == 204
     refused(client.get(f"/api/events/{event['id']}"), 404, "not_found")
     refused(client.get(f"/api/holds/{held['id']}", headers=customer.headers), 404, "not_found")
     refused(client.get(f"{waitlist}/me", headers=waiting.headers), 404, "not_found")
+    refused(client.get(f"/api/holds/{still_held['id']}", headers=holder.headers), 404, "not_found")
+    refused(shop.confirm(holder, still_held["id"]), 404, "not_found")
 
 
 def test_a_deleted_events_id_is_never_given_to_a_new_one(client, organizer, make_event):

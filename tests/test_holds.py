@@ -281,12 +281,15 @@ def test_a_confirm_chosen_as_a_deadlock_victim_runs_again(database_url, shop, cu
 
 @pytest.mark.postgresql_only("SQLite has one writer at a time: nothing to deadlock")
 def test_an_event_cancel_waits_for_a_hold_being_confirmed_with_the_event_left_free(database_url, client, shop,
-                                                                                   customer, organizer, make_event):
+                                                                                   customer, organizer, make_event,
+                                                                                   make_user):
     """A confirm locks its hold, then its event; an event's cancel locks the event's HELD
     holds, then the event. With the hold locked here (a confirm under way), the cancel
     waits and the event stays free for the confirm to finish: no deadlock, no 1-second
-    stall while PostgreSQL looks for one. Then the cancel ends the hold."""
+    stall while PostgreSQL looks for one. Then the cancel ends the hold (the event was
+    booked once: a delete cancels it)."""
     event = make_event(totalTickets=5)
+    ok(shop.book(make_user(), event["id"], 1), 201)
     held = ok(shop.hold(customer, event["id"], 1), 201)
     engine = sa.create_engine(support._normalized(database_url))
     answers = []

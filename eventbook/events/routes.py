@@ -65,7 +65,13 @@ class Event(MethodView):
     @blp.response(204)
     @blp.alt_response(404, description="not_found")
     def delete(self, event_id):
-        """Delete an event never booked; otherwise cancel it and its bookings"""
+        """Delete an event never booked; otherwise cancel it and its bookings
+
+        An event nobody ever booked is removed with its holds (also those still HELD)
+        and its waiting list: they are 404s from then on. Otherwise it becomes
+        CANCELLED, its CONFIRMED bookings CANCELLED (each attendee gets EVENT_CANCELLED),
+        its HELD holds RELEASED, its waiting list LAPSED. Deleting a cancelled event
+        again is a 204."""
         service.remove(event_id, current_user)
 
 

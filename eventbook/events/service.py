@@ -109,19 +109,16 @@ def change(event_id, user, data):
 
 @retry_deadlocks
 def remove(event_id, user):
-    """Delete an event nobody ever booked and nobody holds tickets of (with its past
-    holds and its waiting list); otherwise cancel it with its bookings, holds and
-    waiting list."""
+    """Delete an event nobody ever booked (with its holds, HELD ones too, and its
+    waiting list); otherwise cancel it with its bookings, holds and waiting list."""
     ensure_manager(get(event_id), user)
     # Its HELD holds first, then the event, in the order every writer of a hold locks
-    # them (a confirm, a release, a sweep): a cancel racing them waits, never deadlocks.
+    # them (a confirm, a release, a sweep): a delete racing them waits, never deadlocks,
+    # and sees the booking a confirm that went first made.
     db.session.execute(select(Hold.id).where(Hold.event_id == event_id, Hold.status == HoldStatus.HELD)
                        .order_by(Hold.id).with_for_update())
     event = locked(event_id)
-    used = db.session.scalar(select(
-        exists().where(Booking.event_id == event_id)
-        | exists().where(Hold.event_id == event_id, Hold.status == HoldStatus.HELD)))
-    if not used:
+    if not db.session.scalar(select(exists().where(Booking.event_id == event_id))):
         holds = select(Hold.id).where(Hold.event_id == event_id).scalar_subquery()
         db.session.execute(delete(Seat).where(Seat.event_id == event_id))
         db.session.execute(delete(WaitlistEntry).where(WaitlistEntry.event_id == event_id))
