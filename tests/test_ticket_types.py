@@ -195,7 +195,7 @@ def test_type_names_are_unique_and_at_most_twenty(client, organizer, make_event)
     assert refused(response, 422, "validation_error")["errors"]["name"]
 
 
-def test_adding_changing_and_deleting_types(client, shop, customer, organizer, make_event):
+def test_adding_changing_and_deleting_types(client, shop, customer, make_user, organizer, make_event):
     event = make_event(totalTickets=50)
     url = f"/api/events/{event['id']}/ticket-types"
     vip = ok(client.post(url, json={"name": "VIP", "price": "80.00", "quantity": 10}, headers=organizer.headers), 201)
@@ -215,9 +215,14 @@ def test_adding_changing_and_deleting_types(client, shop, customer, organizer, m
         "availableQuantity"] == 0
     assert ok(client.patch(f"{url}/{vip['id']}", json={"quantity": 14}, headers=organizer.headers))[
         "availableQuantity"] == 10
+    refused(client.patch(f"{url}/{vip['id']}", json={"quantity": 0}, headers=organizer.headers),
+            409, "capacity_below_sold")
     # a type something was sold of is never deleted; an unused one is
     refused(client.delete(f"{url}/{vip['id']}", headers=organizer.headers), 409, "capacity_below_sold")
     spare = ok(client.post(url, json={"name": "Spare", "price": "1.00", "quantity": 1}, headers=organizer.headers), 201)
+    off_sale = ok(client.patch(f"{url}/{spare['id']}", json={"quantity": 0}, headers=organizer.headers))
+    assert (off_sale["quantity"], off_sale["availableQuantity"]) == (0, 0)
+    refused(shop.book(make_user("CUSTOMER"), event["id"], ticketsCount=1, ticketTypeId=spare["id"]), 409, "sold_out")
     assert client.delete(f"{url}/{spare['id']}", headers=organizer.headers).status_code == 204
     assert set(shop.types(event["id"])) == {"General admission", "Gold"}
     # a deleted type's id is never given to a new one (SQLite would reuse the highest)

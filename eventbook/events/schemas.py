@@ -72,6 +72,9 @@ class TicketTypeCreateSchema(SalesWindow):
 class TicketTypeUpdateSchema(TicketTypeCreateSchema):
     """Any subset of the create fields (loaded with partial=True)."""
 
+    quantity = fields.Integer(strict=True, validate=validate.Range(0, MAX_TICKETS), metadata={
+        "description": "0 takes the type off sale; never below what is sold and held of it (409 capacity_below_sold)"})
+
 
 class EventCreateSchema(Schema):
     title = Title(200, required=True)
