@@ -225,3 +225,32 @@ def test_a_customer_who_booked_an_event_is_led_to_the_booking_when_trying_again(
     page.get_by_role("link", name="See your bookings.").click()
     expect(page.get_by_role("heading", name="My bookings")).to_be_visible()
     expect(page.get_by_role("link", name=re.compile("Twice Told"))).to_be_visible()
+
+
+def test_another_organizers_event_is_not_offered_for_management(pages, site):
+    """Its management page says whose it is to manage and leads to its public page,
+    without showing tabs whose every request the API would refuse."""
+    owner, other = site.user("ORGANIZER"), site.user("ORGANIZER")
+    event = steps.event(site, owner, "Not Yours", days=12)
+    page = pages.open("desktop")
+    steps.log_in(page, site, other["email"])
+    page.goto(f"{site.url}/#/manage/{event['id']}/attendees")
+    expect(page.get_by_text("Only the event's organizer or an admin may manage this event.")).to_be_visible()
+    expect(page.get_by_role("navigation", name="Event management")).to_have_count(0)
+    page.get_by_role("link", name="See its public page.").click()
+    expect(page.get_by_role("heading", name="Not Yours")).to_be_focused()
+
+
+def test_a_refusal_of_the_whole_order_reads_as_a_sentence(pages, site):
+    """More than 10 tickets over two types: the 422 is about the order the page built
+    (its `items`), shown without that field's name."""
+    organizer, customer = site.user("ORGANIZER"), site.user("CUSTOMER")
+    event = steps.event(site, organizer, "Two Kinds", types=(("Stalls", "10.00", 20), ("Circle", "15.00", 20)), days=6)
+    page = pages.open("desktop")
+    page.watch.refusal(422, "/api/holds")
+    steps.log_in(page, site, customer["email"])
+    page.goto(f"{site.url}/#/events/{event['id']}")
+    page.get_by_label("Stalls (€10.00)").fill("6")
+    page.get_by_label("Circle (€15.00)").fill("5")
+    page.get_by_role("button", name="Hold tickets").click()
+    expect(page.get_by_role("alert")).to_have_text("The request has invalid fields. At most 10 tickets in all.")

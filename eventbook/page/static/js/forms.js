@@ -25,7 +25,8 @@ function flatten(errors, prefix = "") {
 }
 
 function readable(path) {
-  if (path === "_schema") return "";
+  // Messages about the whole request, or about what the page built from the choices made (no field of its own).
+  if (["_schema", "items", "seatIds"].includes(path)) return "";
   return path
     .split(".")
     .map((part) => (/^\d+$/.test(part) ? `#${Number(part) + 1}` : part.replace(/([A-Z])/g, " $1").toLowerCase()))

@@ -3,7 +3,7 @@
 
 import * as api from "./api.js";
 import { cards, errorBox, field, h, input, select } from "./dom.js";
-import { go, has, notice } from "./context.js";
+import { go, has, manages, notice } from "./context.js";
 import { fromLocalInput, money, plural, seatName, toLocalInput, when } from "./format.js";
 import { run, values } from "./forms.js";
 import { pager } from "./events.js";
@@ -162,6 +162,11 @@ export async function event(view, [id, tab = "details"]) {
   const data = await api.get(`/api/events/${id}`);
   if (!view.alive()) return;
   view.title(data.title);
+  if (!manages(data)) {
+    // Another organizer's event: the API would refuse every tab; say so once, and lead to its public page.
+    view.add(h("p", { class: "card" }, "Only the event's organizer or an admin may manage this event. ", h("a", { href: `#/events/${data.id}` }, "See its public page.")));
+    return;
+  }
   const tabs = TABS.filter(([name, , feature]) => (!feature || has(feature)) && (name !== "seats" || data.seating === "RESERVED"));
   view.add(
     h("p", { class: "meta" }, h("time", { datetime: data.date }, when(data.date)), ` · ${data.location} · ${data.status === "CANCELLED" ? "Cancelled" : "Scheduled"} · `, h("a", { href: `#/events/${data.id}` }, "public page")),
