@@ -86,7 +86,10 @@ def take_types(wanted):
 
 
 def on_sale(types):
-    return and_(or_(types.c.sales_start.is_(None), types.c.sales_start <= _NOW),
+    """SQL: within its sales window, and not removed (a removed type has no tickets to
+    take either: this says it where tickets are taken)."""
+    return and_(types.c.removed_at.is_(None),
+                or_(types.c.sales_start.is_(None), types.c.sales_start <= _NOW),
                 or_(types.c.sales_end.is_(None), types.c.sales_end > _NOW))
 
 

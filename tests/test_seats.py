@@ -265,12 +265,14 @@ def test_a_map_in_use_is_not_replaced(client, shop, customer, make_user, organiz
     assert shop.event(event_id)["availableTickets"] == 7
 
 
-def test_a_cancelled_event_keeps_its_map(client, shop, customer, organizer, seated):
+def test_a_cancelled_event_keeps_its_map(client, shop, customer, make_user, organizer, seated):
     event_id, types = seated
     body = seat_map(types["Stalls"], types["Balcony"])
     ok(put_map(client, organizer, event_id, body))
-    ok(shop.hold(customer, event_id, seatIds=[seats(client, event_id)[0]["id"]]), 201)  # HELD: a cancel, not a removal
+    first, second = (seat["id"] for seat in seats(client, event_id)[:2])
+    ok(shop.book(make_user(), event_id, seatIds=[first]), 201)  # booked once: a delete cancels, not removes
+    ok(shop.hold(customer, event_id, seatIds=[second]), 201)
     assert client.delete(f"/api/events/{event_id}", headers=organizer.headers).status_code == 204
     refused(put_map(client, organizer, event_id, body), 409, "event_closed")
     listed = seats(client, event_id)
-    assert len(listed) == 7 and {seat["status"] for seat in listed} == {"AVAILABLE"}  # the cancel freed its seat
+    assert len(listed) == 7 and {seat["status"] for seat in listed} == {"AVAILABLE"}  # the cancel freed its seats

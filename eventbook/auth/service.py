@@ -52,8 +52,9 @@ def log_in(email, password):
     if user is None:
         throttle.failed(email)
         error(401, "unauthorized", "Invalid email or password")
+    tokens = start_session(user)
     throttle.succeeded(email)
-    return user, *start_session(user)
+    return user, *tokens
 
 
 def _verified(email, password):

@@ -42,8 +42,14 @@ def upgrade():
 
 
 def downgrade():
-    """Refused by the unique constraint while a removed type shares a name with another
-    of its event's types."""
+    """Removed types become types of their events again, with no tickets (quantity 0).
+    Refused, before anything changes, while a removed type shares its name with another
+    type of its event (the names' unique constraint would not hold)."""
+    clash = op.get_bind().execute(sa.text(
+        "SELECT event_id, name FROM ticket_types GROUP BY event_id, name HAVING count(*) > 1")).first()
+    if clash is not None:
+        raise RuntimeError(f"event {clash.event_id} has several ticket types named {clash.name!r} (removed ones "
+                           "among them): rename one before downgrading below 0009")
     op.drop_index("uq_ticket_types_event_id_name", table_name="ticket_types")
     triggers = _triggers()
     with op.batch_alter_table("ticket_types", table_kwargs={"sqlite_autoincrement": True}) as batch:

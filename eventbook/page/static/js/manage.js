@@ -246,7 +246,7 @@ function typeForm(event, type) {
     type ? h("p", {}, `${type.availableQuantity} of ${type.quantity} left`) : null,
     field("Name", input("name", { value: type ? type.name : "", required: true })),
     field("Price", input("price", { value: type ? type.price : "", inputmode: "decimal", required: true }), `in ${event.currency}, e.g. 25.00`),
-    field("Quantity", input("quantity", { type: "number", min: "1", value: type ? String(type.quantity) : "", required: true })),
+    field("Quantity", input("quantity", { type: "number", min: type ? "0" : "1", value: type ? String(type.quantity) : "", required: true }), type ? "0 takes it off sale" : null),
     field("On sale from (optional)", input("salesStart", { type: "datetime-local", value: toLocalInput(type && type.salesStart) })),
     field("On sale until (optional)", input("salesEnd", { type: "datetime-local", value: toLocalInput(type && type.salesEnd) })),
     h("div", { class: "actions" }, submit, type ? deleteType(event, type, box) : null),

@@ -40,7 +40,7 @@ function seatGrid(section) {
     if (e.target.classList.contains("seat")) stop(e.target);
   });
   section.addEventListener("keydown", (e) => {
-    if (!e.target.classList.contains("seat")) return;
+    if (!e.target.classList.contains("seat") || e.altKey || e.ctrlKey || e.metaKey || e.shiftKey) return;
     const grid = rows();
     const r = grid.findIndex((row) => row.includes(e.target));
     if (r < 0) return;
