@@ -51,6 +51,9 @@ SERVER = {
 }
 
 
+# Every operation reads the database: without it, a 503 (with Retry-After).
+UNAVAILABLE = {"description": "unavailable: the database cannot be reached; try again after Retry-After seconds"}
+
 BODY_ERRORS = {
     "400": "bad_request: the body is not JSON, or not a JSON object",
     "413": "payload_too_large: the body is over MAX_BODY_BYTES (64 KiB)",
@@ -69,12 +72,13 @@ class ErrorsPlugin(BasePlugin):
     """Every error response the document lists answers the envelope: a 4xx or 5xx
     declared with a description only (`alt_response(409, description=...)`) gets the
     Error schema as its JSON body, through apispec's public plugin hooks. An operation
-    that takes a body lists the errors of a body that cannot be read (BODY_ERRORS).
-    Every response has its X-Request-ID header, a 429 or 503 its Retry-After, a 401 its
-    WWW-Authenticate."""
+    that takes a body lists the errors of a body that cannot be read (BODY_ERRORS), and
+    every operation the 503 of a database out of reach. Every response has its
+    X-Request-ID header, a 429 or 503 its Retry-After, a 401 its WWW-Authenticate."""
 
     def operation_helper(self, path=None, operations=None, **kwargs):
         for operation in (operations or {}).values():
+            operation.setdefault("responses", {}).setdefault("503", dict(UNAVAILABLE))
             if "requestBody" in operation:
                 for status, description in BODY_ERRORS.items():
                     operation.setdefault("responses", {}).setdefault(status, {"description": description})

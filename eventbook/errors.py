@@ -61,7 +61,9 @@ class ErrorSchema(ma.Schema):
         keys=ma.fields.String(),
         values=ma.fields.Raw(),
         required=True,
-        metadata={"description": "field name -> list of messages (validation errors; {} otherwise)"},
+        metadata={"description": "field name -> list of messages (validation errors; {} otherwise). A field of "
+                                 "a list item nests under its index ({\"ticketTypes\": {\"0\": {\"price\": [...]}}}); "
+                                 "`_schema` holds messages about the body as a whole"},
     )
     available_tickets = ma.fields.Integer(
         data_key="availableTickets",

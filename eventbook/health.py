@@ -7,12 +7,12 @@ from swagger_ui_bundle import swagger_ui_path
 from eventbook.api import Blueprint
 from eventbook.errors import error
 from eventbook.extensions import db
-from eventbook.schemas import Schema
+from eventbook.schemas import Reply
 
 blp = Blueprint("health", __name__, url_prefix="/api", description="Liveness and job figures")
 
 
-class JobsSchema(Schema):
+class JobsSchema(Reply):
     pending = fields.Integer(metadata={"description": "notifications waiting to be sent"})
     failed = fields.Integer(metadata={"description": "notifications that gave up (see `flask notifications retry`)"})
     in_flight = fields.Integer(metadata={"description": "notifications queued or being delivered in this process"})
@@ -20,7 +20,7 @@ class JobsSchema(Schema):
     queue_capacity = fields.Integer(metadata={"description": "notifications this process holds at most"})
 
 
-class HealthSchema(Schema):
+class HealthSchema(Reply):
     status = fields.String(metadata={"example": "ok"})
     database = fields.String(metadata={"example": "ok"})
     jobs = fields.Nested(JobsSchema)

@@ -27,6 +27,15 @@ class Schema(ma.Schema):
         field_obj.data_key = camelcase(field_obj.data_key or field_name)
 
 
+class Reply(Schema):
+    """A schema of responses only: every field is read-only, which the document marks as
+    always sent (`eventbook.api.RulesPlugin`)."""
+
+    def on_bind_field(self, field_name, field_obj):
+        super().on_bind_field(field_name, field_obj)
+        field_obj.dump_only = True
+
+
 class Text(fields.String):
     """A string PostgreSQL can store: no NUL character, no lone surrogate."""
 

@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from tests import support
 from tests.support import PASSWORD
 
 LOGIN = "/api/auth/login"
@@ -130,6 +131,34 @@ def test_the_document_lists_every_header_the_answers_carry(client):
     assert "refresh_token_reused" in spec["paths"]["/api/auth/refresh"]["post"]["responses"]["401"]["description"]
     confirmed_again = spec["paths"]["/api/holds/{hold_id}/confirm"]["post"]["responses"]["200"]
     assert "Idempotent-Replayed" in confirmed_again["headers"]
+
+
+def test_the_document_lists_a_503_for_every_operation_and_every_field_a_response_always_has(client, organizer):
+    """Every operation reads the database, so each may answer 503 (tests/test_outage.py
+    shows the answers); and a response's fields that are always sent are `required`, so
+    that a client generated from the document does not make them optional."""
+    spec = client.get("/api/openapi.json").get_json()
+    operations = [(path, method, operation) for path, item in spec["paths"].items()
+                  for method, operation in item.items() if isinstance(operation, dict) and "responses" in operation]
+    for path, method, operation in operations:
+        assert operation["responses"]["503"]["headers"]["Retry-After"], (method, path)
+    schemas = spec["components"]["schemas"]
+    for name, fields in {"Tokens": {"token", "refreshToken", "user"}, "Refreshed": {"token", "refreshToken"},
+                         "Registered": {"message", "user"}, "Health": {"status", "database", "jobs"},
+                         "AdminStats": {"usersByRole", "ticketsSold", "notificationsByStatus"},
+                         "EventStats": {"capacity", "sold", "held", "available", "setAside", "checkedIn", "revenue",
+                                        "currency", "byType", "waiting"},
+                         "TypeStats": {"ticketTypeId", "name", "sold", "revenue"},
+                         "Item": {"ticketTypeId", "count", "price"}, "SeatRef": {"id", "section", "row", "number"}}.items():
+        assert fields <= set(schemas[name]["required"]), name
+    # and they are sent: a login's answer, an event's figures
+    login = client.post("/api/auth/login", json={"email": organizer.email, "password": support.PASSWORD}).get_json()
+    assert set(schemas["Tokens"]["required"]) <= login.keys()
+    event = client.post("/api/events", headers=organizer.headers, json={
+        "title": "Figures", "date": support.in_days(5), "location": "Hall", "totalTickets": 3}).get_json()
+    stats = client.get(f"/api/events/{event['id']}/stats", headers=organizer.headers).get_json()
+    assert set(schemas["EventStats"]["required"]) <= stats.keys()
+    assert set(schemas["TypeStats"]["required"]) <= stats["byType"][0].keys()
 
 
 def test_validation_errors_are_keyed_by_camelcase_field(client, organizer):

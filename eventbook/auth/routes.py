@@ -53,7 +53,8 @@ def login(data):
 
 @blp.route("/refresh", methods=["POST"])
 @blp.auth(refresh=True, cookie=True,
-          unauthorized="unauthorized, refresh_token_reused (every token of that login is revoked)")
+          unauthorized="unauthorized, refresh_token_reused (every token of that login is revoked); for a token that "
+                       "is ours but expired or revoked, the session's cookies are cleared (Set-Cookie)")
 @blp.no_body
 @blp.response(200, RefreshedSchema, headers=cookies.SET_COOKIE_DOC)
 def refresh():
@@ -68,7 +69,9 @@ def refresh():
 
 
 @blp.route("/logout", methods=["POST"])
-@blp.auth(refresh=True, any_token=True, cookie=True)  # any bearer token, or the session cookie
+@blp.auth(refresh=True, any_token=True, cookie=True,  # any bearer token, or the session cookie
+          unauthorized="unauthorized: no token, or one that is malformed, expired or revoked (the session's cookies "
+                       "are then cleared: Set-Cookie), or a refreshToken in the body that is not the caller's")
 @blp.arguments(LogoutSchema(), required=False)
 @blp.response(204, headers=cookies.SET_COOKIE_DOC)
 def logout(data):

@@ -3,7 +3,7 @@ import unicodedata
 from marshmallow import ValidationError, fields, post_load, validate
 
 from eventbook.models import Role
-from eventbook.schemas import Schema, Text, Title, UTCDateTime
+from eventbook.schemas import Reply, Schema, Text, Title, UTCDateTime
 
 
 class Password(Text):
@@ -84,7 +84,7 @@ class RegisterSchema(Schema):
         return data
 
 
-class RegisteredSchema(Schema):
+class RegisteredSchema(Reply):
     message = fields.String()
     user = fields.Nested(UserSchema)
 
@@ -95,7 +95,7 @@ class LoginSchema(Schema):
     password = fields.String(required=True, load_only=True, validate=validate.Length(min=1, max=1024))
 
 
-class RefreshedSchema(Schema):
+class RefreshedSchema(Reply):
     token = fields.String(metadata={"description": "access token (Authorization: Bearer ...)"})
     refresh_token = fields.String(metadata={
         "description": "the next refresh token (also in the eventbook_refresh cookie); the one used stops working"})

@@ -4,16 +4,16 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 from eventbook.auth.schemas import UserSchema
 from eventbook.events.schemas import EventSchema
 from eventbook.models import BookingStatus
-from eventbook.schemas import Id, Money, Schema, Total, UTCDateTime
+from eventbook.schemas import Id, Money, Reply, Schema, Total, UTCDateTime
 
 
-class ItemSchema(Schema):
+class ItemSchema(Reply):
     ticket_type_id = fields.Integer()
     count = fields.Integer()
     price = Money(attribute="unit_price", metadata={"description": "the unit price it was taken at"})
 
 
-class SeatRefSchema(Schema):
+class SeatRefSchema(Reply):
     id = fields.Integer()
     section = fields.String()
     row = fields.String()

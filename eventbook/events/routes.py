@@ -117,7 +117,7 @@ class TicketType(MethodView):
     @blp.response(204)
     @blp.alt_response(404, description="not_found")
     @blp.alt_response(409, description="capacity_below_sold (tickets of it are sold, held or set aside, seats "
-                                       "have it, or it is the event's last type)")
+                                       "have it, or it is the event's last type), event_closed")
     def delete(self, event_id, type_id):
         """Delete a ticket type nothing is sold, held or set aside of
 

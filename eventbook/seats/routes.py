@@ -24,7 +24,9 @@ CACHING = {"Cache-Control": "no-cache"}
 class Seats(MethodView):
     @blp.arguments(SeatQueryArgs(), location="query")
     @blp.response(200, SeatSchema(many=True), headers=ETAG_DOC)
-    @blp.alt_response(304, description="If-None-Match holds the current ETag: no seat has changed")
+    @blp.alt_response(304, description="If-None-Match holds the current ETag: no seat has changed", headers=ETAG_DOC)
+    @blp.doc(parameters=[{"in": "header", "name": "If-None-Match", "required": False, "schema": {"type": "string"},
+                          "description": "the ETag of the list the client has: a 304 while no seat has changed"}])
     @blp.alt_response(404, description="not_found")
     def get(self, args, event_id):
         """Every seat of an event and its status, in map order

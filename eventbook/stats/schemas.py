@@ -1,6 +1,6 @@
 from marshmallow import fields
 
-from eventbook.schemas import Schema, Total
+from eventbook.schemas import Reply, Total
 
 
 def amount(description):
@@ -11,7 +11,7 @@ def counts(description):
     return fields.Dict(keys=fields.String(), values=fields.Integer(), metadata={"description": description})
 
 
-class TypeStatsSchema(Schema):
+class TypeStatsSchema(Reply):
     ticket_type_id = fields.Integer()
     name = fields.String()
     sold = fields.Integer(metadata={"description": "tickets of CONFIRMED bookings"})
@@ -21,7 +21,7 @@ class TypeStatsSchema(Schema):
     revenue = amount("of CONFIRMED bookings")
 
 
-class EventStatsSchema(Schema):
+class EventStatsSchema(Reply):
     capacity = fields.Integer(metadata={"description": "totalTickets"})
     sold = fields.Integer(metadata={"description": "tickets of CONFIRMED bookings"})
     held = fields.Integer(metadata={"description": "tickets of HELD holds"})
@@ -34,7 +34,7 @@ class EventStatsSchema(Schema):
     waiting = fields.Integer(metadata={"description": "WAITING entries of the waiting list"})
 
 
-class AdminStatsSchema(Schema):
+class AdminStatsSchema(Reply):
     users_by_role = counts("role -> users")
     events_by_status = counts("status -> events")
     bookings = fields.Integer(metadata={"description": "CONFIRMED bookings"})

@@ -67,7 +67,9 @@ def undo_check_in(event_id, ticket_id):
 @blp.auth(Role.ORGANIZER, Role.ADMIN)
 @blp.response(200, {"type": "string"}, content_type="text/csv",
               description="a header line, then one line per ticket of a CONFIRMED booking (UTF-8): "
-                          + ", ".join(attendees.HEADER))
+                          + ", ".join(attendees.HEADER),
+              headers={"Content-Disposition": {"description": 'attachment; filename="event-{id}-attendees.csv"',
+                                               "schema": {"type": "string"}}})
 @blp.alt_response(404, description="not_found")
 def attendee_list(event_id):
     """An event's attendees, one line per ticket, as CSV (streamed)"""
