@@ -54,7 +54,7 @@ class SalesWindow(Schema):
     """An optional sales window: salesStart before salesEnd."""
 
     sales_start = UTCDateTime(allow_none=True, metadata={"description": "not on sale before this time"})
-    sales_end = UTCDateTime(allow_none=True, metadata={"description": "not on sale from this time"})
+    sales_end = UTCDateTime(allow_none=True, metadata={"description": "not on sale from this time; after salesStart"})
 
     @validates_schema
     def window(self, data, **kwargs):
@@ -90,7 +90,8 @@ class EventCreateSchema(Schema):
         metadata={"description": "fixed at creation; RESERVED events sell seats of a seat map (PUT .../seats)"})
     ticket_types = fields.List(
         fields.Nested(TicketTypeCreateSchema), validate=validate.Length(1, MAX_TYPES),
-        metadata={"description": "default: one type \"General admission\", price 0.00, quantity totalTickets"})
+        metadata={"description": "default: one type \"General admission\", price 0.00, quantity totalTickets; "
+                                 "names unique within the event in any case"})
 
     @validates("date")
     def in_the_future(self, value, **kwargs):
