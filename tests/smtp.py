@@ -13,6 +13,10 @@
 
     with SMTPServer(refuse_recipient="550 5.1.1 No such mailbox") as smtp:  # refuses every RCPT TO
 
+    with SMTPServer(quit_reply="421 4.3.2 Shutting down") as smtp:  # takes messages, then a bad goodbye
+
+    with SMTPServer(smtputf8=False) as smtp:   # no SMTPUTF8: no non-ASCII address
+
 The server listens on 127.0.0.1 on a free port, in a thread of the test process, so
 both the app under test (in-process) and a live gunicorn can reach it.
 """
@@ -32,12 +36,13 @@ NOTIFICATION_HEADER = "X-Eventbook-Notification"
 
 class Handler:
     """aiosmtpd handler: records accepted messages; or answers every DATA with `refuse`,
-    every RCPT TO with `refuse_recipient`. Each DATA is answered `delay` seconds after it
-    arrives (a slow server)."""
+    every RCPT TO with `refuse_recipient`, QUIT with `quit_reply`. Each DATA is answered
+    `delay` seconds after it arrives (a slow server)."""
 
-    def __init__(self, refuse=None, delay=0.0, refuse_recipient=None):
+    def __init__(self, refuse=None, delay=0.0, refuse_recipient=None, quit_reply=None):
         self.refuse = refuse
         self.refuse_recipient = refuse_recipient
+        self.quit_reply = quit_reply
         self.delay = delay
         self.messages = []  # email.message.EmailMessage, in arrival order
         self.envelopes = []  # (mail_from, rcpt_tos) of accepted messages
@@ -53,6 +58,9 @@ class Handler:
             return self.refuse_recipient
         envelope.rcpt_tos.append(address)
         return "250 OK"
+
+    async def handle_QUIT(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
+        return self.quit_reply or "221 Bye"
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
         if self.delay:
@@ -75,8 +83,9 @@ class SMTPServer:
 
     host = "127.0.0.1"
 
-    def __init__(self, refuse=None, port=None, delay=0.0, refuse_recipient=None):
-        self.handler = Handler(refuse, delay, refuse_recipient)
+    def __init__(self, refuse=None, port=None, delay=0.0, refuse_recipient=None, quit_reply=None, smtputf8=True):
+        self.handler = Handler(refuse, delay, refuse_recipient, quit_reply)
+        self.smtputf8 = smtputf8
         self.port = port
         self.controller = None
 
@@ -86,7 +95,8 @@ class SMTPServer:
         last = None
         for _ in range(5):  # a free port can be taken between probing and binding
             port = self.port or support.free_port()
-            controller = Controller(self.handler, hostname=self.host, port=port, ready_timeout=10)
+            controller = Controller(self.handler, hostname=self.host, port=port, ready_timeout=10,
+                                    enable_SMTPUTF8=self.smtputf8)
             try:
                 controller.start()
             except Exception as exc:  # noqa: BLE001 - retry on another port

@@ -39,6 +39,20 @@ def slow_smtp():
 
 
 @pytest.fixture
+def rude_smtp():
+    """A real SMTP server that accepts every message, then answers QUIT with an error."""
+    with SMTPServer(quit_reply="421 4.3.2 Service shutting down") as server:
+        yield server
+
+
+@pytest.fixture
+def ascii_smtp():
+    """A real SMTP server without SMTPUTF8: it cannot take a non-ASCII address."""
+    with SMTPServer(smtputf8=False) as server:
+        yield server
+
+
+@pytest.fixture
 def settings():
     """Config for one test: parametrize `settings` to change it."""
     return {}
@@ -47,7 +61,7 @@ def settings():
 @pytest.fixture
 def config_overrides(request, settings):
     overrides = dict(settings)
-    for name in ("smtp", "refusing_smtp", "finally_refusing_smtp", "slow_smtp"):  # mail goes to whichever server the test asked for
+    for name in ("smtp", "refusing_smtp", "finally_refusing_smtp", "slow_smtp", "rude_smtp", "ascii_smtp"):  # mail goes to whichever server the test asked for
         if name in request.fixturenames:
             overrides.update(request.getfixturevalue(name).config())
     return overrides
@@ -510,6 +524,31 @@ def test_smtp_delivers_each_notification_once(app, client, shop, make_user, orga
         recipient = next(r["recipient"] for r in rows(app) if r["id"] == int(message[NOTIFICATION_HEADER]))
         assert message["To"] == recipient
     assert all(r["status"] == "SENT" for r in rows(app))
+
+
+def test_a_message_the_server_took_is_sent_once_whatever_it_answers_to_quit(app, client, shop, customer,
+                                                                             make_event, rude_smtp):
+    """Accepted is delivered: a bad answer to QUIT after it is no failure to retry (it
+    was: the customer got four copies and the notification ended FAILED). Every copy of
+    a notification would carry the same Message-ID (derived from its id), and a Date."""
+    event = make_event()
+    ok(shop.book(customer, event["id"]), 201)
+    [note] = wait_for_kinds(client, customer, "BOOKING_CONFIRMED", timeout=10)
+    assert (note["status"], note["attempts"]) == ("SENT", 1)
+    rude_smtp.settle(quiet=1.5)  # past the backoff a retry would have waited
+    assert rude_smtp.by_notification() == {note["id"]: 1}
+    [message] = rude_smtp.messages
+    domain = app.config["MAIL_FROM"].rpartition("@")[2].rstrip(">")
+    assert message["Message-ID"] == f"<notification-{note['id']}@{domain}>"
+    assert message["Date"]
+
+
+def test_an_address_the_mail_server_cannot_take_fails_at_once(app, client, shop, make_user, make_event, ascii_smtp):
+    """A non-ASCII address and a server without SMTPUTF8: its final answer, not retried."""
+    customer = make_user(email="zoë@example.com")
+    ok(shop.book(customer, make_event()["id"]), 201)
+    [note] = wait_for_kinds(client, customer, "BOOKING_CONFIRMED", status="FAILED", timeout=20)
+    assert note["attempts"] == 1 and ascii_smtp.messages == []
 
 
 @pytest.mark.parametrize("settings", [{"NOTIFY_CLAIM_TIMEOUT_SECONDS": 1.0}], ids=["1s-lease"])

@@ -3,7 +3,7 @@
 import logging
 import smtplib
 from email.message import EmailMessage
-from email.utils import make_msgid
+from email.utils import formatdate, parseaddr
 
 from eventbook.notifications import templates
 from eventbook.schemas import ONE_LINE_BREAKER
@@ -32,7 +32,11 @@ def send(config, note):
 def permanent(exc):
     """Is this failure the mail server's final answer for this message? An SMTP reply
     in the 5xx range (unknown mailbox, relaying denied, message refused) is: sending it
-    again would get the same answer. Connection errors and 4xx replies are not."""
+    again would get the same answer, as is a server that cannot take an address this
+    message needs (SMTPUTF8 for a non-ASCII one). Connection errors and 4xx replies are
+    not."""
+    if isinstance(exc, smtplib.SMTPNotSupportedError):
+        return True
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         return bool(exc.recipients) and all(code >= 500 for code, _ in exc.recipients.values())
     return isinstance(exc, smtplib.SMTPResponseException) and exc.smtp_code >= 500
@@ -51,13 +55,33 @@ def _send_smtp(config, note):
     message["From"] = config["MAIL_FROM"]  # checked at start (config.validate)
     message["To"] = header_text(note["recipient"])
     message["Subject"] = header_text(subject)
-    # Stable per notification, so a receiver can drop the rare redelivery after a crash.
-    message["Message-ID"] = make_msgid(idstring=f"notification-{note['id']}", domain="eventbook")
+    message["Date"] = formatdate(usegmt=True)
+    message["Message-ID"] = message_id(config, note["id"])
     message["X-Eventbook-Notification"] = str(note["id"])
     message.set_content(body)
-    with smtplib.SMTP(config["MAIL_SERVER"], config["MAIL_PORT"], timeout=config["MAIL_TIMEOUT"]) as smtp:
+    smtp = smtplib.SMTP(config["MAIL_SERVER"], config["MAIL_PORT"], timeout=config["MAIL_TIMEOUT"])
+    try:
         if config["MAIL_USE_TLS"]:
             smtp.starttls()
         if config["MAIL_USERNAME"]:
             smtp.login(config["MAIL_USERNAME"], config["MAIL_PASSWORD"])
         smtp.send_message(message)
+    finally:
+        _close(smtp)
+
+
+def message_id(config, notification_id):
+    """The same for every attempt at one notification, so that a receiver can drop the
+    rare copy sent again (a crash, or a reply lost after the server took the message):
+    the notification's id at the sender's domain."""
+    domain = parseaddr(config["MAIL_FROM"])[1].rpartition("@")[2] or "eventbook"
+    return f"<notification-{notification_id}@{domain}>"
+
+
+def _close(smtp):
+    """Say goodbye. The message, once accepted, is delivered whatever the server answers
+    to QUIT (or if it has gone already): that answer must not make it a failure to retry."""
+    try:
+        smtp.quit()
+    except (smtplib.SMTPException, OSError):
+        smtp.close()
