@@ -101,9 +101,13 @@ def test_returned_tickets_are_set_aside_and_offered_in_queue_order(client, shop,
     assert shop.event(event["id"])["setAsideTickets"] == 0 and shop.available(event["id"]) == 0
     [note] = wait_for_notifications(alice, 1)
     assert note["kind"] == "WAITLIST_OFFER" and f"#{hold['id']}" in note["body"]
+    assert "2 tickets for" in note["body"] and " are held for you " in note["body"]
     booking = ok(shop.confirm(alice, hold["id"]), 201)
     assert booking["ticketsCount"] == 2
     assert ok(entry_of(client, alice, event["id"]))["status"] == "CONVERTED"
+    ok(shop.cancel(bookings[2][0], bookings[2][1]["id"]))  # Bob's turn, for one
+    [bobs] = wait_for_notifications(bob, 1)
+    assert "1 ticket for" in bobs["body"] and " is held for you " in bobs["body"]
     ok(shop.cancel(bookings[2][0], bookings[2][1]["id"]))
     assert offered(client, bob, event["id"])["position"] is None
 

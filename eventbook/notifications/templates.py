@@ -33,7 +33,7 @@ TEMPLATES = {
     ),
     Kind.WAITLIST_OFFER: (
         "Tickets for you: {title}",
-        "{tickets} for {title} on {when} at {location} are held for you until {until}."
+        "{tickets} for {title} on {when} at {location} {are} held for you until {until}."
         " Confirm hold #{hold} to book them.",
     ),
 }
@@ -63,7 +63,7 @@ def render(note):
     fields = {**params, "booking": params.get("booking", get("booking_id"))}
     fields["when"] = _when(params["date"])
     if "tickets" in params:
-        fields["tickets"] = _tickets(params["tickets"])
+        fields["tickets"], fields["are"] = _tickets(params["tickets"]), "is" if params["tickets"] == 1 else "are"
     if "total" in params:
         fields["total"] = f"{params['total']} {params.get('currency', '')}".strip()
     if "until" in params:
