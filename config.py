@@ -32,7 +32,8 @@ _BAD = []  # (name, problem) found while reading the environment
 
 
 def _str(name, default=""):
-    return os.environ.get(name, default).strip()
+    """The setting, stripped; unset, empty or blank: the default (as .env.example says)."""
+    return (os.environ.get(name) or "").strip() or default
 
 
 def _int(name, default, minimum=None, maximum=None):
@@ -94,12 +95,19 @@ def _choice(name, default, choices):
 
 def normalize_database_url(url):
     """Render and Heroku hand out `postgres://`; SQLAlchemy 2.1 reads `postgresql://`
-    as psycopg 3. Both become the psycopg2 driver we install."""
+    as psycopg 3. Both become the psycopg2 driver we install. A relative SQLite path is
+    taken from the project's folder (the default is `sqlite:///instance/eventbook.db`),
+    wherever the command runs: made absolute here, so that the start-up check and the
+    connection (Flask-SQLAlchemy would look inside `instance/`) mean the same file."""
     if not url:
-        return f"sqlite:///{BASE_DIR / 'instance' / 'eventbook.db'}"
+        url = "sqlite:///instance/eventbook.db"
     for prefix in ("postgres://", "postgresql://"):
         if url.startswith(prefix):
             return "postgresql+psycopg2://" + url[len(prefix):]
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        path = url[len("sqlite:///"):]
+        if path and not path.startswith(":memory:") and not path.startswith("file:"):
+            return f"sqlite:///{BASE_DIR / path}"
     return url
 
 

@@ -53,6 +53,11 @@ def load_config(env):
      "postgresql+psycopg2://user@127.0.0.1/eventbook?sslmode=require"),
     ("postgresql+psycopg2://u@h/d", "postgresql+psycopg2://u@h/d"),
     ("sqlite:////var/data/eventbook.db", "sqlite:////var/data/eventbook.db"),
+    # relative: from the project's folder, wherever the command runs (the README's default spelled out)
+    ("sqlite:///instance/eventbook.db", f"sqlite:///{BASE_DIR / 'instance' / 'eventbook.db'}"),
+    ("sqlite:///data/shop.db", f"sqlite:///{BASE_DIR / 'data' / 'shop.db'}"),
+    ("sqlite://", "sqlite://"),
+    ("sqlite:///:memory:", "sqlite:///:memory:"),
 ])
 def test_normalize_database_url(url, expected):
     assert normalize_database_url(url) == expected
@@ -89,6 +94,18 @@ def test_defaults_need_only_a_secret():
     problems, _ = load_config({})
     assert len(problems) == 1 and problems[0].startswith("JWT_SECRET_KEY must be set"), problems
     assert load_config({"JWT_SECRET_KEY": SECRET})[0] == []
+
+
+def test_an_empty_value_is_the_default_for_every_setting():
+    """As .env.example says: `LOG_LEVEL=` is info, `MAIL_FROM=` the default sender (it was
+    an empty one), an empty rate the default rate; numbers and flags too."""
+    names = ["EMAIL_BACKEND", "LOG_FORMAT", "LOG_LEVEL", "MAIL_FROM", "RATELIMIT_STORAGE_URI", "RATELIMIT_LOGIN",
+             "RATELIMIT_BOOKING", "HOLD_SECONDS", "RATELIMIT_ENABLED"]
+    problems, values = load_config({"JWT_SECRET_KEY": SECRET, **{name: "" for name in names}})
+    _, defaults = load_config({"JWT_SECRET_KEY": SECRET})
+    assert problems == []
+    assert {name: values[name] for name in names} == {name: defaults[name] for name in names}
+    assert values["MAIL_FROM"] == repr("eventbook <no-reply@eventbook.local>")
 
 
 def test_debug_mode_runs_without_a_secret():
