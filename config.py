@@ -240,10 +240,14 @@ def validate(config):
         if any(rate.amount < 1 for rate in rates):
             problems.append(f"{name} must allow at least 1 request (to stop a route, not rate-limit it, is "
                             f"not a setting), got {config.get(name)!r}")
-    try:
-        storage_from_string(config.get("RATELIMIT_STORAGE_URI", "memory://"))  # connects at first use only
-    except ConfigurationError as refused:
-        problems.append(f"RATELIMIT_STORAGE_URI must be memory:// or a redis:// URL: {refused}")
+    storage = config.get("RATELIMIT_STORAGE_URI", "memory://")
+    if urlsplit(storage).scheme not in STORAGE_SCHEMES:  # before the library tries (and leaves a half-made one)
+        problems.append(f"RATELIMIT_STORAGE_URI must be memory:// or a redis:// URL, got {storage.split(':')[0]!r}")
+    else:
+        try:
+            storage_from_string(storage)  # connects at first use only
+        except ConfigurationError as refused:
+            problems.append(f"RATELIMIT_STORAGE_URI must be memory:// or a redis:// URL: {refused}")
     public = urlsplit(config.get("PUBLIC_URL") or "https://host")
     if public.scheme not in ("http", "https") or not public.netloc or public.query or public.fragment:
         problems.append(f"PUBLIC_URL must be an http(s) URL without query or fragment, got {config.get('PUBLIC_URL')!r}")
@@ -251,6 +255,10 @@ def validate(config):
         problems.append("MAIL_FROM must be one line, without control characters")
     problems.extend(_database_url_problems(config.get("SQLALCHEMY_DATABASE_URI", "")))
     return problems
+
+
+# The rate-limit stores this app is made for: memory, or Redis (TLS, Sentinel, Cluster).
+STORAGE_SCHEMES = ("memory", "redis", "rediss", "redis+unix", "redis+sentinel", "redis+cluster")
 
 
 def _database_url_problems(uri):

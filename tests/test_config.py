@@ -148,6 +148,7 @@ def test_debug_mode_runs_without_a_secret():
     ({"RATELIMIT_CHECKIN": "0 per minute"}, "RATELIMIT_CHECKIN", "must allow at least 1 request"),
     ({"RATELIMIT_BOOKING": "10 per minute; 0 per hour"}, "RATELIMIT_BOOKING", "must allow at least 1 request"),
     ({"RATELIMIT_STORAGE_URI": "foo://bar"}, "RATELIMIT_STORAGE_URI", "must be memory:// or a redis:// URL"),
+    ({"RATELIMIT_STORAGE_URI": "mongodb://db:27017"}, "RATELIMIT_STORAGE_URI", "must be memory:// or a redis:// URL"),
     ({"DATABASE_URL": "mysql://u@h/d"}, "DATABASE_URL", "sqlite:// or postgres://"),
     ({"DATABASE_URL": "postgres://u:p@db.internal:5432"}, "DATABASE_URL",
      "must name a database (the server would use its default one): add it after the host, as in "
@@ -170,19 +171,23 @@ def test_validate_names_every_bad_setting_at_once():
     assert named == ["JWT_SECRET_KEY", "LOG_FORMAT", "MAIL_PORT", "NOTIFY_WORKERS", "RATELIMIT_REGISTER"]
 
 
-def test_the_entry_point_stops_with_one_line_naming_every_bad_setting():
+@pytest.mark.parametrize("env, named", [
+    ({"NOTIFY_WORKERS": "abc", "EMAIL_BACKEND": "smtp"}, ("NOTIFY_WORKERS", "JWT_SECRET_KEY", "MAIL_SERVER")),
+    ({"JWT_SECRET_KEY": SECRET, "RATELIMIT_STORAGE_URI": "mongodb://db:27017"}, ("RATELIMIT_STORAGE_URI",)),
+], ids=["two-bad-settings", "a-store-of-another-kind"])
+def test_the_entry_point_stops_with_one_line_naming_every_bad_setting(env, named):
     """`import wsgi` (what `flask --app wsgi` and gunicorn's workers do) exits non-zero
-    with the whole list on one line, not a traceback."""
+    with the whole list on one line, not a traceback (nor the traceback of a rate-limit
+    store half made by its library)."""
     base = {key: os.environ[key] for key in ("PATH", "HOME", "LANG") if key in os.environ}
     child = "import dotenv; dotenv.load_dotenv = lambda *a, **k: False; dotenv.dotenv_values = lambda *a, **k: {}; import wsgi"
-    result = subprocess.run([sys.executable, "-c", child], cwd=support.ROOT,
-                            env={**base, "NOTIFY_WORKERS": "abc", "EMAIL_BACKEND": "smtp"},
+    result = subprocess.run([sys.executable, "-c", child], cwd=support.ROOT, env={**base, **env},
                             capture_output=True, text=True, timeout=60)
     assert result.returncode != 0
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("eventbook: invalid configuration: ")
-    for name in ("NOTIFY_WORKERS", "JWT_SECRET_KEY", "MAIL_SERVER"):
+    for name in named:
         assert name in lines[0]
     assert "Traceback" not in result.stderr
 
