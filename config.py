@@ -166,7 +166,7 @@ class Config:
     NOTIFY_CLAIM_TIMEOUT_SECONDS = _float("NOTIFY_CLAIM_TIMEOUT_SECONDS", 60.0, 1.0)
     NOTIFY_SHUTDOWN_SECONDS = _float("NOTIFY_SHUTDOWN_SECONDS", 10.0)
     # Artificial delay before each delivery: used by the crash test and the benchmark.
-    NOTIFY_DELIVERY_DELAY_MS = _int("NOTIFY_DELIVERY_DELAY_MS", 0, 0)
+    NOTIFY_DELIVERY_DELAY_MS = _int("NOTIFY_DELIVERY_DELAY_MS", 0, 0, 60_000)  # tests and the benchmark: a minute at most
     NOTIFY_AUTOSTART = _bool("NOTIFY_AUTOSTART", True)
 
     RATELIMIT_ENABLED = _bool("RATELIMIT_ENABLED", True)

@@ -149,6 +149,7 @@ def test_debug_mode_runs_without_a_secret():
     ({"RATELIMIT_BOOKING": "10 per minute; 0 per hour"}, "RATELIMIT_BOOKING", "must allow at least 1 request"),
     ({"RATELIMIT_STORAGE_URI": "foo://bar"}, "RATELIMIT_STORAGE_URI", "must be memory:// or a redis:// URL"),
     ({"RATELIMIT_STORAGE_URI": "mongodb://db:27017"}, "RATELIMIT_STORAGE_URI", "must be memory:// or a redis:// URL"),
+    ({"NOTIFY_DELIVERY_DELAY_MS": "99999999999999"}, "NOTIFY_DELIVERY_DELAY_MS", "must be between 0 and 60000"),
     ({"DATABASE_URL": "mysql://u@h/d"}, "DATABASE_URL", "sqlite:// or postgres://"),
     ({"DATABASE_URL": "postgres://u:p@db.internal:5432"}, "DATABASE_URL",
      "must name a database (the server would use its default one): add it after the host, as in "
