@@ -251,6 +251,11 @@ def validate(config):
     public = urlsplit(config.get("PUBLIC_URL") or "https://host")
     if public.scheme not in ("http", "https") or not public.netloc or public.query or public.fragment:
         problems.append(f"PUBLIC_URL must be an http(s) URL without query or fragment, got {config.get('PUBLIC_URL')!r}")
+    for origin in config.get("CORS_ORIGINS", []):
+        parts = urlsplit(origin)
+        if origin != "*" and (parts.scheme not in ("http", "https") or not parts.netloc
+                              or origin.rstrip("/") != f"{parts.scheme}://{parts.netloc}"):
+            problems.append(f"CORS_ORIGINS must list origins such as https://app.example.com (or *), got {origin!r}")
     if re.search(r"[\x00-\x1f\x7f]", config.get("MAIL_FROM", "")):
         problems.append("MAIL_FROM must be one line, without control characters")
     problems.extend(_database_url_problems(config.get("SQLALCHEMY_DATABASE_URI", "")))

@@ -150,6 +150,8 @@ def test_debug_mode_runs_without_a_secret():
     ({"RATELIMIT_STORAGE_URI": "foo://bar"}, "RATELIMIT_STORAGE_URI", "must be memory:// or a redis:// URL"),
     ({"RATELIMIT_STORAGE_URI": "mongodb://db:27017"}, "RATELIMIT_STORAGE_URI", "must be memory:// or a redis:// URL"),
     ({"NOTIFY_DELIVERY_DELAY_MS": "99999999999999"}, "NOTIFY_DELIVERY_DELAY_MS", "must be between 0 and 60000"),
+    ({"CORS_ORIGINS": "not a url"}, "CORS_ORIGINS", "must list origins such as https://app.example.com"),
+    ({"CORS_ORIGINS": "https://app.example.com/path"}, "CORS_ORIGINS", "must list origins"),
     ({"DATABASE_URL": "mysql://u@h/d"}, "DATABASE_URL", "sqlite:// or postgres://"),
     ({"DATABASE_URL": "postgres://u:p@db.internal:5432"}, "DATABASE_URL",
      "must name a database (the server would use its default one): add it after the host, as in "

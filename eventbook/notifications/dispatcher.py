@@ -110,7 +110,10 @@ class Dispatcher:
             while self._held > 0 and time.monotonic() < deadline:
                 self._idle.wait(deadline - time.monotonic())
         self._give_back([nid for nid, token in never_started if token is not None])
-        log.info("notification pool stopped (%s left to the next start)", self._held)
+        # `_held`: deliveries still running at the deadline. What was queued here and never
+        # started was given back just above; like every PENDING row, the next start sends it.
+        log.info("notification pool stopped (%s deliveries still running, %s queued ones given back; PENDING rows "
+                 "wait for the next start)", self._held, len(never_started))
 
     # -- work --------------------------------------------------------------------
 
