@@ -66,4 +66,5 @@ def _keys(email):
 
 
 def _refuse(item, pair):
-    ratelimits.refuse(item, pair, "Too many failed logins for this account, try again later")
+    # Attempts under way count as failures until they succeed (two at once cannot both slip by).
+    ratelimits.refuse(item, pair, "Too many login attempts for this account, try again later")
