@@ -379,8 +379,10 @@ def test_a_smaller_capacity_takes_free_then_set_aside_tickets_never_sold_ones(cl
 
 
 def test_tickets_set_aside_by_the_event_go_back_once_the_last_in_line_buys(client, shop, make_user, make_event):
-    # A ticket of B comes back while someone waits for A: it is set aside by the event, not by a type.
-    event = make_event(totalTickets=10, ticketTypes=[{"name": "A", "price": "1.00", "quantity": 2},
+    """Tickets of B come back while someone waits for 2 of A, of which 1 is left: they are
+    set aside by the event, not by a type, and stay so (strict order: she keeps her place,
+    and what comes back may yet serve her) until she leaves the list."""
+    event = make_event(totalTickets=10, ticketTypes=[{"name": "A", "price": "1.00", "quantity": 3},
                                                      {"name": "B", "price": "2.00", "quantity": 10}])
     types = shop.types(event["id"])
     a, b = types["A"]["id"], types["B"]["id"]
@@ -388,10 +390,11 @@ def test_tickets_set_aside_by_the_event_go_back_once_the_last_in_line_buys(clien
     carl = make_user()
     returned = ok(shop.book(carl, event["id"], items=[{"ticketTypeId": b, "count": 2}]), 201)
     wendy = make_user()
-    ok(join(client, wendy, event["id"], 1, ticketTypeId=a), 201)
+    ok(join(client, wendy, event["id"], 2, ticketTypeId=a), 201)
     ok(shop.cancel(carl, returned["id"]))
-    assert shop.event(event["id"])["setAsideTickets"] == 2  # A is sold out: no offer can be made
-    time.sleep(1)  # the cancel's offer pass runs meanwhile, in the background, and makes none
+    assert shop.event(event["id"])["setAsideTickets"] == 2
+    time.sleep(1)  # the cancel's offer pass runs meanwhile, in the background: A has too few for an offer
+    assert shop.event(event["id"])["setAsideTickets"] == 2
     ok(shop.book(wendy, event["id"], items=[{"ticketTypeId": b, "count": 1}]), 201)  # she leaves the list
     refused(entry_of(client, wendy, event["id"]), 404, "not_found")
     wait_until(lambda: shop.event(event["id"])["setAsideTickets"] == 0, 5, message="the set-aside tickets released")
