@@ -46,7 +46,8 @@ function seatGrid(section) {
     if (r < 0) return;
     const row = grid[r];
     const c = row.indexOf(e.target);
-    const nearest = (other) => other.reduce((best, seat) => (Math.abs(Number(seat.textContent) - Number(e.target.textContent)) < Math.abs(Number(best.textContent) - Number(e.target.textContent)) ? seat : best));
+    const distance = (seat) => Math.abs(Number(seat.textContent) - Number(e.target.textContent)); // seat numbers apart
+    const nearest = (other) => other.reduce((best, seat) => (distance(seat) < distance(best) ? seat : best));
     const next = {
       ArrowLeft: row[c - 1],
       ArrowRight: row[c + 1],
