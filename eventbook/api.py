@@ -66,6 +66,12 @@ REQUEST_ID = {"description": "the request's id, as the logs show it: the client'
               "schema": {"type": "string"}}
 RETRY_AFTER = {"description": "seconds to wait before trying again", "schema": {"type": "integer"}}
 WWW_AUTHENTICATE = {"description": "how to authenticate: `Bearer`", "schema": {"type": "string"}}
+# Sent by a rate-limited operation's answers only when RATELIMIT_HEADERS_ENABLED is true.
+RATE_LIMIT_HEADERS = {
+    "X-RateLimit-Limit": "the requests the tightest limit allows in its window (with RATELIMIT_HEADERS_ENABLED)",
+    "X-RateLimit-Remaining": "the requests left in that window (with RATELIMIT_HEADERS_ENABLED)",
+    "X-RateLimit-Reset": "when that window ends, in seconds since the epoch (with RATELIMIT_HEADERS_ENABLED)",
+}
 
 
 class ErrorsPlugin(BasePlugin):
@@ -74,7 +80,9 @@ class ErrorsPlugin(BasePlugin):
     Error schema as its JSON body, through apispec's public plugin hooks. An operation
     that takes a body lists the errors of a body that cannot be read (BODY_ERRORS), and
     every operation the 503 of a database out of reach. Every response has its
-    X-Request-ID header, a 429 or 503 its Retry-After, a 401 its WWW-Authenticate."""
+    X-Request-ID header, a 429 or 503 its Retry-After, a 401 its WWW-Authenticate; the
+    answers of a rate-limited operation (one that documents a 429) its X-RateLimit-*
+    headers, sent when RATELIMIT_HEADERS_ENABLED is on."""
 
     def operation_helper(self, path=None, operations=None, **kwargs):
         for operation in (operations or {}).values():
@@ -82,12 +90,16 @@ class ErrorsPlugin(BasePlugin):
             if "requestBody" in operation:
                 for status, description in BODY_ERRORS.items():
                     operation.setdefault("responses", {}).setdefault(status, {"description": description})
+            rate_limited = "429" in {str(status) for status in operation.get("responses", {})}
             for status, response in operation.get("responses", {}).items():
                 if not isinstance(response, dict) or "$ref" in response:
                     continue  # a component: response_helper
                 if str(status)[0] in "45" and "content" not in response:
                     response["content"] = {"application/json": {"schema": "Error"}}  # ERROR_SCHEMA's component
                 response.update(self._headers(status, response))
+                if rate_limited and str(status)[0] in "234":
+                    response["headers"].update({name: {"$ref": f"#/components/headers/{name}"}
+                                                for name in RATE_LIMIT_HEADERS})
 
     def response_helper(self, response, **kwargs):
         return self._headers(None, response)
@@ -129,6 +141,8 @@ class Api(flask_smorest.Api):
         self.spec.components.header("X-Request-ID", REQUEST_ID)
         self.spec.components.header("Retry-After", RETRY_AFTER)
         self.spec.components.header("WWW-Authenticate", WWW_AUTHENTICATE)
+        for name, description in RATE_LIMIT_HEADERS.items():
+            self.spec.components.header(name, {"description": description, "schema": {"type": "integer"}})
         self.spec.components.security_scheme(
             "bearerAuth",
             {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",

@@ -369,6 +369,9 @@ def test_booking_answers_say_where_the_customer_stands_when_headers_are_on(clien
     assert [answer.status_code for answer in answers] == [201, 201]
     assert [(a.headers["X-RateLimit-Limit"], a.headers["X-RateLimit-Remaining"]) for a in answers] == [("3", "2"), ("3", "1")]
     assert all(int(a.headers["X-RateLimit-Reset"]) > 0 for a in answers)
+    # and the document says so, for this operation's answers
+    created = client.get("/api/openapi.json").get_json()["paths"]["/api/bookings"]["post"]["responses"]["201"]
+    assert {"X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"} <= created["headers"].keys()
 
 
 # -- a view's limit per address ----------------------------------------------------------
