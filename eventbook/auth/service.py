@@ -17,6 +17,8 @@ from eventbook.models import RevokedToken, TokenFamily, User, utcnow
 from eventbook.schemas import MAX_INT
 
 FAMILY = "family"  # the claim naming a token's family
+REVOKED = "Token has been revoked"  # a token, or its family, revoked: token_owner's refusal
+REUSED = "This refresh token was already used: every token of its login is revoked"
 
 
 def hash_password(password):
@@ -111,11 +113,8 @@ def rotate(payload, user):
     _revoke_families(TokenFamily.id == family_id)
     db.session.commit()
     if not was_rotated(payload):  # its family was revoked since the token was checked (a logout)
-        error(401, "unauthorized", "Token has been revoked")
+        error(401, "unauthorized", REVOKED)
     error(401, "refresh_token_reused", REUSED)
-
-
-REUSED = "This refresh token was already used: every token of its login is revoked"
 
 
 def was_rotated(payload):
@@ -215,7 +214,7 @@ def token_owner(payload):
         return None, None
     user = SimpleNamespace(**row)
     if user.revoked or (family_id is not None and not user.family_live):
-        return user, "Token has been revoked"
+        return user, REVOKED
     if user.disabled:
         return user, "Account is disabled"
     return user, None

@@ -3,7 +3,7 @@
 from flask import g, request
 
 from eventbook.auth import cookies
-from eventbook.auth.service import REUSED, token_owner, was_rotated
+from eventbook.auth.service import REUSED, REVOKED, token_owner, was_rotated
 from eventbook.errors import envelope
 from eventbook.extensions import jwt
 
@@ -48,8 +48,8 @@ def expired_token(_header, _payload):
 def revoked_token(_header, payload):
     """Revoked; a refresh token that was rotated already is a reuse each time it comes
     back (its family stays revoked)."""
-    refusal = g.pop("token_refusal", None) or "Token has been revoked"
-    if request.endpoint == "auth.refresh" and refusal == "Token has been revoked" and was_rotated(payload):
+    refusal = g.pop("token_refusal", None) or REVOKED
+    if request.endpoint == "auth.refresh" and refusal == REVOKED and was_rotated(payload):
         return _session_over(envelope(401, "refresh_token_reused", REUSED))
     return _session_over(_unauthorized(refusal))
 
