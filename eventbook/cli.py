@@ -18,7 +18,7 @@ from eventbook.auth import service as auth
 from eventbook.auth.schemas import RegisterSchema
 from eventbook.extensions import db
 from eventbook.models import Event, Notification, Role, TicketType, User, utcnow
-from eventbook.notifications import delivery
+from eventbook.notifications import delivery, outbox
 
 
 def register(app):
@@ -166,8 +166,7 @@ def status():
     """Count the emails by status (as the admin's figures do: not the rows that stand for
     a large audience until a worker writes its attendees' own)."""
     for name, count in db.session.execute(
-        db.select(Notification.status, db.func.count()).where(Notification.recipient.is_not(None))
-        .group_by(Notification.status)
+        db.select(Notification.status, db.func.count()).where(outbox.EMAILS).group_by(Notification.status)
     ):
         click.echo(f"{name}: {count}")
     click.echo(f"workers per process: {current_app.config['NOTIFY_WORKERS']}")

@@ -17,6 +17,10 @@ from eventbook.models import (
 )
 from eventbook.notifications import templates
 
+# SQL: the row is an email. A fan-out row (no recipient) only stands for a large
+# audience until a worker writes its attendees' own rows; counts of emails leave it out.
+EMAILS = Notification.recipient.is_not(None)
+
 
 def booking_cancelled(booking, user, event, now):
     return _add(Kind.BOOKING_CANCELLED, user, event, templates.of_booking(booking, event), now, booking_id=booking.id)

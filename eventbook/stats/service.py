@@ -25,6 +25,7 @@ from eventbook.models import (
     WaitlistEntry,
     utcnow,
 )
+from eventbook.notifications import outbox
 
 SUM = Numeric(20, 2, asdecimal=True)  # wider than a column: a sum of many Numeric(12, 2)
 ZERO = Decimal("0.00")
@@ -108,6 +109,5 @@ def admin_stats():
             select(func.count()).where(Hold.status == HoldStatus.HELD, Hold.expires_at > utcnow())),
         "waiting_entries": db.session.scalar(
             select(func.count()).where(WaitlistEntry.status == EntryStatus.WAITING)),
-        # Rows with a recipient: a fan-out row (no recipient) is not an email.
-        "notifications_by_status": _by(Notification.status, NotificationStatus.ALL, Notification.user_id.is_not(None)),
+        "notifications_by_status": _by(Notification.status, NotificationStatus.ALL, outbox.EMAILS),
     }
