@@ -340,6 +340,48 @@ def test_a_change_that_waited_on_the_events_deletion_is_a_404(database_url, clie
     refused(client.get(f"/api/events/{event['id']}"), 404, "not_found")
 
 
+@pytest.mark.parametrize("change", list(CHANGES))
+def test_a_started_event_is_not_changed(client, shop, organizer, customer, make_event, set_event_date, change):
+    """What has taken place stays as it was: no edit, type or seat map change reopens it."""
+    fields, request = CHANGES[change]
+    event = make_event(totalTickets=2, **fields)
+    set_event_date(event["id"], days_from_now(0) - timedelta(minutes=5))
+    before = ok(client.get(f"/api/events/{event['id']}"))
+    refused(request(client, event, customer, organizer), 409, "event_closed")
+    assert ok(client.get(f"/api/events/{event['id']}")) == before
+
+
+def test_a_started_event_is_not_moved_back_on_sale(client, shop, organizer, customer, make_user, make_event,
+                                                   set_event_date):
+    event = make_event(totalTickets=5)
+    booking = ok(shop.book(customer, event["id"], 1), 201)
+    set_event_date(event["id"], days_from_now(0) - timedelta(minutes=5))
+    url = f"/api/events/{event['id']}"
+    for change in ({"date": iso(days_from_now(2))}, {"title": "Renamed afterwards"}, {"totalTickets": 9}):
+        response = client.patch(url, json=change, headers=organizer.headers)
+        refused(response, 409, "event_closed")
+        assert "started" in response.get_json()["message"]
+    refused(shop.book(make_user(), event["id"]), 409, "event_closed")
+    refused(shop.cancel(customer, booking["id"]), 409, "event_closed")
+    assert "EVENT_UPDATED" not in kinds(ok(client.get("/api/notifications", headers=customer.headers)))
+
+
+def test_a_started_events_bookings_stand(client, shop, organizer, admin, customer, make_event, set_event_date):
+    """Deleting an event that has started would cancel bookings that were used: refused.
+    One that nobody ever booked is still removed."""
+    booked, unbooked = make_event(totalTickets=5), make_event(totalTickets=5)
+    booking = ok(shop.book(customer, booked["id"], 2), 201)
+    for event in (booked, unbooked):
+        set_event_date(event["id"], days_from_now(0) - timedelta(minutes=5))
+    for actor in (organizer, admin):
+        refused(client.delete(f"/api/events/{booked['id']}", headers=actor.headers), 409, "event_closed")
+    assert ok(client.get(f"/api/events/{booked['id']}"))["status"] == "SCHEDULED"
+    assert ok(client.get(f"/api/bookings/{booking['id']}", headers=customer.headers))["status"] == "CONFIRMED"
+    assert "EVENT_CANCELLED" not in kinds(ok(client.get("/api/notifications", headers=customer.headers)))
+    assert client.delete(f"/api/events/{unbooked['id']}", headers=organizer.headers).status_code == 204
+    refused(client.get(f"/api/events/{unbooked['id']}"), 404, "not_found")
+
+
 def test_admin_deletes_any_event(client, admin, make_event):
     event = make_event()
     assert client.delete(f"/api/events/{event['id']}", headers=admin.headers).status_code == 204

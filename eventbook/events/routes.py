@@ -53,7 +53,8 @@ class Event(MethodView):
     @blp.arguments(EventUpdateSchema(partial=True), required=False)
     @blp.response(200, EventSchema)
     @blp.alt_response(404, description="not_found")
-    @blp.alt_response(409, description="capacity_below_sold (below what is sold and held), event_closed")
+    @blp.alt_response(409, description="capacity_below_sold (below what is sold and held), event_closed "
+                                       "(cancelled, or started: what took place is not changed)")
     def put(self, data, event_id):
         """Change an event (any subset of its fields)"""
         return service.change(event_id, current_user, data)
@@ -64,6 +65,7 @@ class Event(MethodView):
     @blp.no_body
     @blp.response(204)
     @blp.alt_response(404, description="not_found")
+    @blp.alt_response(409, description="event_closed (it has started and has bookings: they stand)")
     def delete(self, event_id):
         """Delete an event never booked; otherwise cancel it and its bookings
 
@@ -71,7 +73,7 @@ class Event(MethodView):
         and its waiting list: they are 404s from then on. Otherwise it becomes
         CANCELLED, its CONFIRMED bookings CANCELLED (each attendee gets EVENT_CANCELLED),
         its HELD holds RELEASED, its waiting list LAPSED. Deleting a cancelled event
-        again is a 204."""
+        again is a 204; cancelling one that has started is refused."""
         service.remove(event_id, current_user)
 
 

@@ -51,6 +51,17 @@ def ensure_manager(event, user):
         error(403, "forbidden", "Only the event's organizer or an admin may do this")
 
 
+def ensure_open(event, now):
+    """409 event_closed, the transaction rolled back, unless the event is SCHEDULED and
+    has not started: what has taken place is not changed afterwards."""
+    if event.status == EventStatus.CANCELLED:
+        db.session.rollback()
+        error(409, "event_closed", "A cancelled event cannot be changed")
+    if event.date <= now:
+        db.session.rollback()
+        error(409, "event_closed", "This event has started: it can no longer be changed")
+
+
 def create(organizer, data):
     """Publish an event with its ticket types (one "General admission" type, free, of
     every ticket, when none are given)."""
@@ -74,10 +85,8 @@ def change(event_id, user, data):
     larger capacity goes to the waiting list first, while anyone waits."""
     ensure_manager(get(event_id), user)
     event = locked(event_id)
-    if event.status == EventStatus.CANCELLED:
-        db.session.rollback()
-        error(409, "event_closed", "A cancelled event cannot be changed")
     now = utcnow()
+    ensure_open(event, now)
     data = dict(data)
     total = data.pop("total_tickets", event.total_tickets)
     grew = total > event.total_tickets
@@ -110,7 +119,8 @@ def change(event_id, user, data):
 @retry_deadlocks
 def remove(event_id, user):
     """Delete an event nobody ever booked (with its holds, HELD ones too, and its
-    waiting list); otherwise cancel it with its bookings, holds and waiting list."""
+    waiting list); otherwise cancel it with its bookings, holds and waiting list, unless
+    it has started (409 event_closed: the bookings of what took place stand)."""
     ensure_manager(get(event_id), user)
     # Its HELD holds first, then the event, in the order every writer of a hold locks
     # them (a confirm, a release, a sweep): a delete racing them waits, never deadlocks,
@@ -131,6 +141,9 @@ def remove(event_id, user):
         db.session.rollback()
         return
     now = utcnow()
+    if event.date <= now:
+        db.session.rollback()
+        error(409, "event_closed", "This event has started: its bookings stand")
     inventory.close(event_id, now)
     db.session.execute(
         update(Booking)
@@ -159,12 +172,10 @@ def ticket_type_of(event, type_id):
 
 
 def _managed(event_id, user):
-    """The event, locked, if `user` manages it and it is not cancelled."""
+    """The event, locked, if `user` manages it and it is open (`ensure_open`)."""
     ensure_manager(get(event_id), user)
     event = locked(event_id)
-    if event.status == EventStatus.CANCELLED:
-        db.session.rollback()
-        error(409, "event_closed", "A cancelled event cannot be changed")
+    ensure_open(event, utcnow())
     return event
 
 

@@ -13,9 +13,9 @@ from sqlalchemy import delete, exists, insert, select, text
 from eventbook import inventory
 from eventbook.database import autocommit, retry_deadlocks
 from eventbook.errors import error
-from eventbook.events.service import ensure_manager, get, locked
+from eventbook.events.service import ensure_manager, ensure_open, get, locked
 from eventbook.extensions import db
-from eventbook.models import Event, EventStatus, Seat, Seating, SeatStatus, utcnow
+from eventbook.models import Event, Seat, Seating, SeatStatus, utcnow
 
 BATCH = 5000  # seats per executemany on SQLite
 PAGE = 2000  # seats per read of a streamed seat list
@@ -27,8 +27,7 @@ def replace(event_id, user, sections):
     seat counts the event's capacity and its types' quantities: the number of seats."""
     ensure_manager(get(event_id), user)
     event = locked(event_id)  # sales of this event wait until the new map is in
-    if event.status == EventStatus.CANCELLED:
-        _refuse(409, "event_closed", "A cancelled event cannot be changed")
+    ensure_open(event, utcnow())
     if event.seating != Seating.RESERVED:
         _refuse(422, "validation_error", "The request has invalid fields",
                 errors={"seating": ["Only a RESERVED event has a seat map."]})
