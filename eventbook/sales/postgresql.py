@@ -20,7 +20,6 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from types import SimpleNamespace
 
-from flask import current_app
 from sqlalchemy import (
     ARRAY,
     Integer,
@@ -93,9 +92,10 @@ def hold(order, expires_at):
     return Sold(row["hold_id"], [], _hold(row))
 
 
-def confirm(hold_id, customer_id, email, key, now):
+def confirm(hold_id, customer_id, email, key, now, tickets):
+    """`tickets`: how many ticket codes to send; fewer than the hold has takes nothing."""
     values = {"hold": hold_id, "customer": customer_id, "email": email, "now": now,
-              "codes": codes(current_app.config["MAX_TICKETS_PER_BOOKING"]), **_key_values(key)}
+              "codes": codes(tickets), **_key_values(key)}
     row = _run(CONFIRM, values)
     return Sold(row["booking_id"], [row["note_id"]], _booking(row))
 
@@ -347,12 +347,17 @@ def _confirm_statement():
         .returning(_seats.c.id, _seats.c.ticket_type_id).cte("taken_seats")
     event = select(_events).where(_events.c.id == event_id).cte("event")
     noted, others = _booking_parts(booked, event, items, seats)
+    tickets = others[0]
     converted = update(_entries).where(_entries.c.hold_id == hold_id) \
         .values(status=EntryStatus.CONVERTED, updated_at=NOW).returning(_entries.c.id).cte("converted")
+    # A code for every ticket, or nothing: a hold taken under a higher
+    # MAX_TICKETS_PER_BOOKING has more tickets than the codes sent for the current one.
+    every_ticket = func.eventbook_all_or_nothing(
+        select(func.count()).select_from(tickets).scalar_subquery() == booked.c.tickets_count)
     return select(
         *_columns(booked, "booking"), *_columns(event, "event"),
         _items_of(items, items.c.unit_price), _seats_of(seats), _types_of(event_id),
-        noted.c.id.label("note_id"),
+        noted.c.id.label("note_id"), every_ticket.label("whole"),
     ).select_from(booked.join(event, event.c.id == booked.c.event_id).join(noted, true())) \
         .add_cte(*others, converted)
 
