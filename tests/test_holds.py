@@ -61,6 +61,33 @@ def test_confirm_turns_the_hold_into_a_booking_once(client, shop, customer, make
     assert note["kind"] == "BOOKING_CONFIRMED" and f"#{booking['id']}" in note["body"] and "120.00 EUR" in note["body"]
 
 
+def test_a_hold_taken_under_a_higher_limit_is_confirmed_whole(app, client, shop, customer, make_event):
+    """MAX_TICKETS_PER_BOOKING lowered while a hold of more tickets is HELD: its confirm
+    still gives a ticket, with its own code, for every ticket held."""
+    event = make_event(totalTickets=30)
+    limit = app.config["MAX_TICKETS_PER_BOOKING"]
+    app.config["MAX_TICKETS_PER_BOOKING"] = limit + 5
+    try:
+        held = ok(shop.hold(customer, event["id"], limit + 5), 201)
+    finally:
+        app.config["MAX_TICKETS_PER_BOOKING"] = limit
+    booking = ok(shop.confirm(customer, held["id"]), 201)
+    assert booking["ticketsCount"] == limit + 5
+    tickets = ok(client.get(f"/api/bookings/{booking['id']}/tickets", headers=customer.headers))
+    assert len({ticket["code"] for ticket in tickets}) == limit + 5
+    assert shop.available(event["id"]) == 30 - limit - 5
+
+
+@pytest.mark.parametrize("config_overrides", [{"NOTIFY_AUTOSTART": False}])  # no sweeper runs at all
+def test_a_customers_own_expired_hold_does_not_stand_in_the_way_of_their_booking(shop, customer, make_event, expire):
+    """Before any sweep has ended it: the last ticket, held and let expire, is booked."""
+    event = make_event(totalTickets=1)
+    held = ok(shop.hold(customer, event["id"], 1), 201)
+    expire(held["id"])
+    booking = ok(shop.book(customer, event["id"], 1), 201)
+    assert booking["ticketsCount"] == 1 and shop.available(event["id"]) == 0
+
+
 def test_the_total_is_fixed_when_the_tickets_are_taken(client, shop, customer, organizer, make_event):
     event = make_event(totalTickets=12, ticketTypes=TYPES)
     vip = shop.types(event["id"])["VIP"]["id"]

@@ -41,12 +41,20 @@ def book(customer, data, idempotency_key=None, path="/api/bookings"):
             replayed = idempotency.replay(customer.id, key, now)
             if replayed:
                 return replay(*replayed)
+            if not last_try and _end_own_hold_if_due(customer.id, order.event_id, now):
+                continue  # the customer's own hold had expired, and no sweep had ended it yet
             refusal.explain(order, last_try)  # returns if what stood in the way came back meanwhile
             continue
         except exc.IntegrityError as refused:
             return replay(*conflict(refused, customer.id, key, now))
         outbox.submit(sold.notes)
         return sold.written or load(sold.id), 201, False
+
+
+def _end_own_hold_if_due(customer_id, event_id, now):
+    from eventbook.holds.service import end_own_if_due  # holds build on this module: imported when used
+
+    return end_own_if_due(customer_id, event_id, now)
 
 
 def replay(booking_id, status):
