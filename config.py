@@ -175,9 +175,6 @@ class Config:
     # (a Redis round trip in production), so they are off unless asked for. A 429 always
     # carries Retry-After.
     RATELIMIT_HEADERS_ENABLED = _bool("RATELIMIT_HEADERS_ENABLED", False)
-    # A shared store that does not answer: count in each process's memory until it does,
-    # rather than failing every limited request.
-    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
     # Per client address unless said otherwise. Generous enough for a shared office NAT
     # or a test suite on one machine, tight enough to stop credential stuffing and bots.
     RATELIMIT_LOGIN = _str("RATELIMIT_LOGIN", "300 per minute")
@@ -240,6 +237,10 @@ def validate(config):
         if any(rate.amount < 1 for rate in rates):
             problems.append(f"{name} must allow at least 1 request (to stop a route, not rate-limit it, is "
                             f"not a setting), got {config.get(name)!r}")
+    access, refresh = config.get("JWT_ACCESS_TOKEN_EXPIRES"), config.get("JWT_REFRESH_TOKEN_EXPIRES")
+    if access and refresh and access > refresh:  # the session, and its access tokens, end with the refresh token
+        problems.append(f"JWT_ACCESS_MINUTES must be at most JWT_REFRESH_DAYS ({refresh.days} days, "
+                        f"{refresh.days * 24 * 60} minutes), got {access // timedelta(minutes=1)}")
     storage = config.get("RATELIMIT_STORAGE_URI", "memory://")
     if urlsplit(storage).scheme not in STORAGE_SCHEMES:  # before the library tries (and leaves a half-made one)
         problems.append(f"RATELIMIT_STORAGE_URI must be memory:// or a redis:// URL, got {storage.split(':')[0]!r}")

@@ -118,6 +118,9 @@ def test_debug_mode_runs_without_a_secret():
     ({"NOTIFY_WORKERS": "0"}, "NOTIFY_WORKERS", "between 1 and 64"),
     ({"NOTIFY_QUEUE_SIZE": "-5"}, "NOTIFY_QUEUE_SIZE", "must be at least 1, got -5"),
     ({"JWT_ACCESS_MINUTES": "0"}, "JWT_ACCESS_MINUTES", "must be between 1 and 10080, got 0"),
+    # a session ends with its refresh token: an access token would be refused as revoked before its expiry
+    ({"JWT_ACCESS_MINUTES": "2880", "JWT_REFRESH_DAYS": "1"}, "JWT_ACCESS_MINUTES",
+     "at most JWT_REFRESH_DAYS (1 days, 1440 minutes), got 2880"),
     ({"BCRYPT_ROUNDS": "3"}, "BCRYPT_ROUNDS", "between 4 and 31"),
     ({"DB_POOL_SIZE": "many"}, "DB_POOL_SIZE", "must be an integer"),
     ({"DB_POOL_TIMEOUT": "0"}, "DB_POOL_TIMEOUT", "between 1 and 600"),
@@ -279,8 +282,11 @@ def test_readme_documents_every_setting():
         ({"GUNICORN_THREADS": "0"}, "GUNICORN_THREADS must be at least 1, got 0"),
         ({"WEB_CONCURRENCY": "0"}, "WEB_CONCURRENCY must be at least 1, got 0"),
         ({"GUNICORN_TIMEOUT": "100000"}, "GUNICORN_TIMEOUT must be between 0 and 86400, got 100000"),
+        ({"PORT": "\u00b2"}, "PORT must be a whole number, got '\u00b2'"),  # a digit to str.isdigit, not to int()
+        ({"PORT": "abc", "GUNICORN_THREADS": "zz"},
+         "PORT must be a whole number, got 'abc'; GUNICORN_THREADS must be a whole number, got 'zz'"),
     ],
-    ids=["reuse-port", "threads", "host", "port", "no-threads", "no-workers", "timeout"],
+    ids=["reuse-port", "threads", "host", "port", "no-threads", "no-workers", "timeout", "superscript", "two"],
 )
 def test_gunicorn_conf_stops_on_a_bad_setting_naming_it(env, says):
     base = {key: os.environ[key] for key in ("PATH", "HOME") if key in os.environ}
