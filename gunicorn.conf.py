@@ -16,16 +16,20 @@ from gunicorn.glogging import Logger
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import config as _app_config  # noqa: E402,F401 - reads .env and instance/.env into the environment
 
+_problems = []  # every bad setting below, named together in one line before gunicorn starts
+
 
 def _int(name, default, minimum=0, maximum=None):
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
-    if not raw.isdigit():
-        sys.exit(f"eventbook: invalid configuration: {name} must be a whole number, got {raw!r}")
+    if not (raw.isascii() and raw.isdigit()):
+        _problems.append(f"{name} must be a whole number, got {raw!r}")
+        return default
     if int(raw) < minimum or (maximum is not None and int(raw) > maximum):
         limits = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
-        sys.exit(f"eventbook: invalid configuration: {name} must be {limits}, got {raw}")
+        _problems.append(f"{name} must be {limits}, got {raw}")
+        return default
     return int(raw)
 
 
@@ -34,7 +38,8 @@ def _bool(name, default):
     if not raw:
         return default
     if raw not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
-        sys.exit(f"eventbook: invalid configuration: {name} must be true or false, got {raw!r}")
+        _problems.append(f"{name} must be true or false, got {raw!r}")
+        return default
     return raw in ("1", "true", "yes", "on")
 
 
@@ -46,8 +51,7 @@ def _host(name, default):
     try:
         socket.getaddrinfo(host, None)
     except (OSError, UnicodeError):
-        sys.exit(f"eventbook: invalid configuration: {name} must be an address or host name of this machine, "
-                 f"got {host!r}")
+        _problems.append(f"{name} must be an address or host name of this machine, got {host!r}")
     return host
 
 
@@ -69,6 +73,8 @@ max_requests_jitter = max_requests // 10
 # so a worker recycled every GUNICORN_MAX_REQUESTS shares one socket by default
 # (docs/operations.md).
 reuse_port = _bool("GUNICORN_REUSE_PORT", not max_requests)
+if _problems:
+    sys.exit("eventbook: invalid configuration: " + "; ".join(_problems))
 # X-Forwarded-For and -Proto are the app's to trust, as PROXY_FIX_X_FOR says
 # (werkzeug's ProxyFix); gunicorn would otherwise believe them from 127.0.0.1.
 forwarded_allow_ips = ""
