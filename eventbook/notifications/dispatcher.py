@@ -37,7 +37,7 @@ from sqlalchemy import func, select
 from eventbook import housekeeping, logs
 from eventbook.extensions import db
 from eventbook.models import Notification, NotificationStatus as Status
-from eventbook.notifications import delivery
+from eventbook.notifications import delivery, outbox
 
 log = logging.getLogger(__name__)
 
@@ -282,7 +282,7 @@ class Dispatcher:
         counts = dict(
             db.session.execute(
                 select(Notification.status, func.count())
-                .where(Notification.status.in_([Status.PENDING, Status.FAILED]))
+                .where(Notification.status.in_([Status.PENDING, Status.FAILED]), outbox.EMAILS)
                 .group_by(Notification.status)
             ).all()
         )
