@@ -8,8 +8,10 @@ RATELIMIT_STORAGE_URI: memory, or Redis shared by every worker and instance.
   (`eventbook.auth.throttle`).
 
 A limit counts in the view's decorator, so a request that no limit applies to costs
-nothing here. When the storage cannot be reached the counts go to this process's memory
-instead, until it answers again: every limited request is still answered, and limited.
+nothing here. When the storage cannot be reached, or does not answer within
+STORE_TIMEOUT_SECONDS, the counts go to this process's memory instead, and the storage
+is tried again every RETRY_SECONDS until it answers: every limited request is still
+answered, and limited, without waiting on a store that hangs.
 """
 
 import logging
@@ -29,16 +31,24 @@ from eventbook.errors import error
 log = logging.getLogger(__name__)
 
 EXTENSION = "eventbook.ratelimits"
+# A Redis round trip takes a millisecond or so: one that takes this long is a store that
+# hangs (a URL's own socket_timeout / socket_connect_timeout win over these).
+STORE_TIMEOUT_SECONDS = 0.5
+RETRY_SECONDS = 5.0  # while the store is down, how often one request tries it again
 
 
 class Counts:
     """An app's counts: in its storage (a Redis client connects on first use), or in
-    this process's memory while the storage fails to answer (`down`)."""
+    this process's memory while the storage fails to answer (`down`), trying it again
+    once `retry_at` (time.monotonic()) has passed."""
 
     def __init__(self, storage_uri):
-        self.stored = FixedWindowRateLimiter(storage_from_string(storage_uri))
+        options = {} if storage_uri.startswith("memory:") else {
+            "socket_timeout": STORE_TIMEOUT_SECONDS, "socket_connect_timeout": STORE_TIMEOUT_SECONDS}
+        self.stored = FixedWindowRateLimiter(storage_from_string(storage_uri, **options))
         self.in_memory = FixedWindowRateLimiter(MemoryStorage())
         self.down = threading.Event()
+        self.retry_at = 0.0
 
 
 def init_app(app):
@@ -109,9 +119,12 @@ def clear(item, *keys):
 
 def _counted(operation):
     counts = current_app.extensions[EXTENSION]
+    if counts.down.is_set() and time.monotonic() < counts.retry_at:
+        return operation(counts.in_memory)
     try:
         result = operation(counts.stored)
     except Exception:  # noqa: BLE001 - any error of the storage's client: count in memory meanwhile
+        counts.retry_at = time.monotonic() + RETRY_SECONDS
         if not counts.down.is_set():
             counts.down.set()
             log.warning("rate limit storage unreachable: counting rate limits in this process's memory")

@@ -8,6 +8,9 @@ client address with `environ_base`, so the set-up traffic (from 127.0.0.1) and t
 attack (from 203.0.113.x) never share a per-address count.
 """
 
+import socket
+import threading
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
@@ -359,6 +362,33 @@ def test_an_unreachable_store_still_limits_bookings_and_holds(client, customer, 
     assert client.post("/api/holds", json=hold, headers=customer.headers).status_code == 201
     assert_rate_limited(book(events[2], customer))
     assert book(events[3], make_user("CUSTOMER")).status_code == 201
+
+
+# A store that takes connections and never answers (a Redis server that hangs: stopped,
+# or cut off behind a firewall that drops its packets), for the test below.
+_silent = socket.create_server(("127.0.0.1", 0))
+SILENT_STORE = f"redis://127.0.0.1:{_silent.getsockname()[1]}/0"
+
+
+@limits(RATELIMIT_STORAGE_URI=SILENT_STORE, RATELIMIT_LOGIN_FAILURES="3 per minute")
+def test_a_store_that_never_answers_does_not_hold_requests_up(client, make_user):
+    """Logins are answered within moments, and still limited: the store is given half a
+    second, then tried again only every few seconds."""
+    user = make_user("CUSTOMER")
+    answers = []
+
+    def attempts():
+        answers.extend(login(client, user.email, f"wrong-{attempt}").status_code for attempt in range(3))
+        answers.append(login(client, user.email, support.PASSWORD))
+
+    started = time.monotonic()
+    trying = threading.Thread(target=attempts, daemon=True)
+    trying.start()
+    trying.join(20)
+    assert not trying.is_alive(), f"logins still waiting on the store after 20 s ({len(answers)} answered)"
+    assert time.monotonic() - started < 5
+    assert answers[:3] == [401, 401, 401]
+    assert_rate_limited(answers[3])
 
 
 @limits(RATELIMIT_BOOKING="3 per minute; 100 per hour", RATELIMIT_HEADERS_ENABLED=True)
