@@ -37,6 +37,7 @@ def create_app(config_class=settings.Config):
     errors.register(app)
     web.register(app)
     app.teardown_request(database.release_autocommit)
+    app.teardown_request(database.end_session)
     register_commands(app)
     if app.config["PROXY_FIX_X_FOR"]:
         hops = app.config["PROXY_FIX_X_FOR"]

@@ -10,6 +10,7 @@ connections, so the app recovers by itself when the database comes back, and a
 second pool of auto-commit connections (`binds`).
 """
 
+import logging
 import re
 import sqlite3
 import sys
@@ -24,6 +25,8 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, Timeout
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.functions import GenericFunction
+
+log = logging.getLogger(__name__)
 
 # The database cannot be reached, or the pool has no connection to give: a request gets
 # 503, a background round tries again.
@@ -173,6 +176,22 @@ def _connect(db):
     if engine is not None:
         return engine.connect()
     return db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+
+
+def end_session(_exc=None):
+    """teardown_request: end the request's session, as Flask-SQLAlchemy's own teardown
+    would a moment later. If the server dropped the connection after the response was
+    made, the rollback that ends an open transaction fails: that must not replace the
+    response with a 500 (nothing is left to undo: the connection is gone, and
+    SQLAlchemy has discarded it)."""
+    from eventbook.extensions import db
+
+    try:
+        db.session.remove()
+    except UNAVAILABLE as lost:
+        reason = str(getattr(lost, "orig", None) or lost).strip().splitlines()[0]
+        log.warning("database connection lost at the end of a request: %s", reason)
+        db.session.registry.clear()
 
 
 def release_autocommit(_exc=None):

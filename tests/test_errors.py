@@ -2,6 +2,7 @@
 
 import json
 
+import flask
 import pytest
 
 from tests import support
@@ -273,6 +274,44 @@ def test_unexpected_exception_is_a_bare_500(app, client):
     for leak in ("Traceback", "RuntimeError", "secret-detail", "/srv/", ".py"):
         assert leak not in text
     assert response.headers["X-Request-ID"] == "boom-123"
+
+
+@pytest.mark.postgresql_only("SQLite has no server connection to drop")
+def test_a_connection_dropped_after_the_answer_was_made_does_not_replace_it(database_url, make_event):
+    """PostgreSQL drops the request's connection (a restart, a failover, an idle timeout)
+    after the view has answered, while its transaction is still open: the client gets
+    the answer, not a 500 from ending the session on a dead connection."""
+    import sqlalchemy as sa
+
+    from eventbook import create_app
+    from eventbook.extensions import db
+
+    event = make_event()
+    app = create_app(support.test_config(database_url, NOTIFY_AUTOSTART=False))
+    killer = sa.create_engine(support._normalized(database_url))
+
+    @app.after_request
+    def drop_the_connection(response):
+        if flask.request.path == "/api/events":
+            pid = db.session.scalar(sa.text("SELECT pg_backend_pid()"))  # the session's transaction is open
+            with killer.connect() as connection:
+                connection.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+                support.wait_until(lambda: not connection.execute(sa.text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid}).scalar(), 10,
+                    message="the backend to end")
+        return response
+
+    client = app.test_client()
+    try:
+        response = client.get("/api/events")
+        after = client.get(f"/api/events/{event['id']}")  # the next request gets a new connection
+    finally:
+        killer.dispose()
+        with app.app_context():
+            db.engine.dispose()
+    assert response.status_code == 200, response.get_data(as_text=True)[:300]
+    assert event["id"] in [found["id"] for found in response.get_json()]
+    assert after.status_code == 200
 
 
 def test_unexpected_exception_without_a_sent_request_id(app, client):
