@@ -118,6 +118,10 @@ class Config:
     SQLALCHEMY_DATABASE_URI = normalize_database_url(_str("DATABASE_URL"))
     DB_POOL_SIZE = _int("DB_POOL_SIZE", 10, 1, 1000)
     DB_POOL_TIMEOUT = _int("DB_POOL_TIMEOUT", 10, 1, 600)
+    # PostgreSQL: how long a statement waits for a row lock before it gives up (503); 0
+    # waits for ever. A lock held elsewhere (a psql session, a long migration) would
+    # otherwise keep every request thread waiting on it.
+    DB_LOCK_TIMEOUT_SECONDS = _int("DB_LOCK_TIMEOUT_SECONDS", 5, 0, 3600)
     # PostgreSQL plans the sales statements once per connection; off behind a pooler in
     # transaction mode (PgBouncer), which cannot keep a connection's prepared statements.
     DB_PREPARED_STATEMENTS = _bool("DB_PREPARED_STATEMENTS", True)
@@ -213,6 +217,9 @@ class TestConfig(Config):
     NOTIFY_BACKOFF_SECONDS = 0.1
     HOLD_SWEEP_SECONDS = 0.2
     LOG_FORMAT = "text"
+    # Tests that hold a row lock on purpose release it once the requests wait on it,
+    # which a loaded machine may take seconds to see.
+    DB_LOCK_TIMEOUT_SECONDS = 30
 
 
 def validate(config):

@@ -120,6 +120,11 @@ def run_migrations_online():
             # takes only outside a transaction), and checked once they are done.
             connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
             connection.commit()
+        else:
+            # The app's requests give up on a row lock after DB_LOCK_TIMEOUT_SECONDS; a
+            # migration waits for the locks it needs, as long as it takes.
+            connection.exec_driver_sql("SET lock_timeout = 0")
+            connection.commit()
         context.configure(
             connection=connection,
             target_metadata=get_metadata(),
