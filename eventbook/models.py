@@ -201,6 +201,7 @@ class Hold(db.Model):
         sa.Index("uq_holds_one_held", "user_id", "event_id", unique=True,
                  sqlite_where=sa.text("status = 'HELD'"), postgresql_where=sa.text("status = 'HELD'")),
         sa.Index("ix_holds_status_expires_at", "status", "expires_at"),
+        {"sqlite_autoincrement": True},  # a removed event's holds' ids are never given to new ones
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -330,6 +331,7 @@ class WaitlistEntry(db.Model):
                  sqlite_where=sa.text("status IN ('WAITING', 'OFFERED')"),
                  postgresql_where=sa.text("status IN ('WAITING', 'OFFERED')")),
         sa.Index("ix_waitlist_entries_queue", "event_id", "status", "id"),
+        {"sqlite_autoincrement": True},  # a removed event's entries' ids are never given to new ones
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

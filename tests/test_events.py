@@ -262,6 +262,28 @@ def test_a_deleted_events_id_is_never_given_to_a_new_one(client, organizer, make
     assert ok(client.get(f"/api/events/{after['id']}"))["title"] == "Created after the delete"
 
 
+def test_a_removed_events_holds_and_entries_ids_are_never_given_to_new_ones(client, shop, organizer, make_user,
+                                                                          make_event):
+    """Not on SQLite either: a customer who kept the id of a hold of an event that was
+    removed gets a 404 for it, never confirms their own next hold by it."""
+    customer, waiting = make_user(), make_user()
+    removed = make_event(totalTickets=1)
+    held = ok(shop.hold(customer, removed["id"], 1), 201)
+    entry = ok(client.post(f"/api/events/{removed['id']}/waitlist", json={"ticketsCount": 1},
+                           headers=waiting.headers), 201)
+    assert client.delete(f"/api/events/{removed['id']}", headers=organizer.headers).status_code == 204
+    later = make_event(totalTickets=1)
+    again = ok(shop.hold(customer, later["id"], 1), 201)
+    assert again["id"] > held["id"]
+    refused(client.get(f"/api/holds/{held['id']}", headers=customer.headers), 404, "not_found")
+    refused(shop.confirm(customer, held["id"]), 404, "not_found")
+    shop.release(customer, again["id"])
+    other = make_user()
+    ok(shop.hold(other, later["id"], 1), 201)
+    assert ok(client.post(f"/api/events/{later['id']}/waitlist", json={"ticketsCount": 1},
+                          headers=waiting.headers), 201)["id"] > entry["id"]
+
+
 def test_delete_booked_event_cancels_it_and_its_bookings(
     client, shop, organizer, make_user, make_event, wait_for_notifications
 ):
