@@ -146,6 +146,35 @@ def test_password_over_72_bytes_never_logs_in(client):
         assert response.status_code in (401, 422), response.get_json()
 
 
+@pytest.mark.postgresql_only("SQLite has no server sessions to watch")
+@pytest.mark.parametrize("config_overrides", [{"BCRYPT_ROUNDS": 13}], ids=["slow-hash"])
+def test_a_login_holds_no_transaction_open_while_the_password_is_checked(client, database_url):
+    """bcrypt takes its time (a quarter of a second and more): meanwhile the login holds
+    no pooled connection in a transaction, and no snapshot that vacuum must wait for."""
+    email = "slow-hash@example.com"
+    assert client.post("/api/auth/register", json={"email": email, "password": support.PASSWORD,
+                                                   "role": "CUSTOMER"}).status_code == 201
+    answers = []
+    logging_in = threading.Thread(target=lambda: answers.append(
+        client.post("/api/auth/login", json={"email": email, "password": support.PASSWORD}).status_code))
+    engine = sa.create_engine(support._normalized(database_url))
+    seen = set()
+    try:
+        with engine.connect() as watching:
+            logging_in.start()
+            while logging_in.is_alive():
+                seen.update(watching.execute(sa.text(
+                    "SELECT query FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND state = 'idle in transaction' AND query LIKE '%FROM users%'")).scalars())
+                watching.rollback()
+                time.sleep(0.01)
+    finally:
+        logging_in.join(30)
+        engine.dispose()
+    assert answers == [200]
+    assert not seen, seen
+
+
 def test_login_with_missing_fields_is_422(client):
     body = assert_error(client.post("/api/auth/login", json={"email": "alice@example.com"}), 422, "validation_error")
     assert "password" in body["errors"]

@@ -68,6 +68,9 @@ def _verified(email, password):
         candidate, email = b"", ""
     possible = "\x00" not in email and 0 < len(candidate) <= 72
     user = db.session.scalar(select(User).where(User.email == email.strip().lower())) if possible else None
+    if user is not None:
+        db.session.expunge(user)  # kept as read: ending the transaction below does not expire it
+    db.session.rollback()  # no connection, and no snapshot, held while bcrypt takes its time
     stored = user.password_hash if user else _dummy_hash()
     matches = possible and bcrypt.checkpw(candidate, stored.encode())
     return user if user is not None and matches and not user.disabled else None
