@@ -131,12 +131,14 @@ def _sqlite_pragmas(dbapi_connection, _record):
 
 
 def _unicode_lower(value):
-    return value.lower() if isinstance(value, str) else value
+    return value.lower().replace("\u03c2", "\u03c3") if isinstance(value, str) else value
 
 
 class unicode_lower(GenericFunction):  # noqa: N801 (an SQL function's name)
     """`lower(text)` for every alphabet: PostgreSQL's own `lower()`; on SQLite, whose
-    `lower()` changes only ASCII letters, Python's `str.lower` (registered above)."""
+    `lower()` changes only ASCII letters, Python's `str.lower` (registered above). A
+    final sigma is a sigma on both (Python lower-cases a word's last Σ to ς, PostgreSQL
+    to σ): text lower-cased by either matches text lower-cased by the other."""
 
     type = String()
     inherit_cache = True
@@ -144,7 +146,7 @@ class unicode_lower(GenericFunction):  # noqa: N801 (an SQL function's name)
 
 @compiles(unicode_lower, "postgresql")
 def _postgresql_lower(element, compiler, **kw):
-    return f"lower({compiler.process(element.clauses, **kw)})"
+    return f"replace(lower({compiler.process(element.clauses, **kw)}), '\u03c2', '\u03c3')"
 
 
 def autocommit():

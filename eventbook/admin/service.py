@@ -1,6 +1,6 @@
 """Administration of accounts: find them, change their role, disable them."""
 
-from sqlalchemy import or_, select
+from sqlalchemy import literal, or_, select
 
 from eventbook.auth import service as auth
 from eventbook.database import unicode_lower
@@ -13,9 +13,13 @@ def users(args):
     """The select statement for `GET /api/admin/users`, filters applied, oldest first."""
     stmt = select(User).order_by(User.id)
     if args.get("q"):
-        words = args["q"].lower()  # any case, in every alphabet: both sides lower-cased
-        stmt = stmt.where(or_(unicode_lower(User.email).contains(words, autoescape=True),
-                              unicode_lower(User.name).contains(words, autoescape=True)))
+        # Any case, in every alphabet: both sides lower-cased by the same function, the
+        # database's (Python's lower() and PostgreSQL's differ: a final sigma, a dotted I).
+        # "%" and "_" are the text's own: escaped with "/" (which lower() leaves as it is).
+        escaped = args["q"].replace("/", "//").replace("%", "/%").replace("_", "/_")
+        words = unicode_lower(literal(escaped))
+        stmt = stmt.where(or_(unicode_lower(User.email).contains(words, escape="/"),
+                              unicode_lower(User.name).contains(words, escape="/")))
     if "role" in args:
         stmt = stmt.where(User.role == args["role"])
     return stmt
