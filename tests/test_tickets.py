@@ -41,7 +41,7 @@ def seat_map(app):
     return put
 
 
-def test_a_booking_has_one_ticket_per_unit_with_its_own_code(client, shop, customer, make_event):
+def test_a_booking_has_one_ticket_per_unit_with_its_own_code(client, shop, customer, make_user, make_event):
     event = make_event(totalTickets=12, ticketTypes=TYPES)
     standard, vip = (shop.types(event["id"])[name]["id"] for name in ("Standard", "VIP"))
     booking = ok(shop.book(customer, event["id"], items=[{"ticketTypeId": standard, "count": 2},
@@ -54,6 +54,11 @@ def test_a_booking_has_one_ticket_per_unit_with_its_own_code(client, shop, custo
         assert CODE.match(ticket["code"]), ticket["code"]
     assert len({t["code"] for t in listed}) == 3
     assert [t["id"] for t in listed] == sorted(t["id"] for t in listed)
+    # by ticket type, whatever order the items came in, on both databases
+    other = make_user()
+    again = ok(shop.book(other, event["id"], items=[{"ticketTypeId": vip, "count": 1},
+                                                    {"ticketTypeId": standard, "count": 2}]), 201)
+    assert [t["ticketTypeId"] for t in ok(tickets(client, other, again["id"]))] == sorted([vip, standard, standard])
 
 
 def test_a_booking_from_a_hold_has_its_tickets(client, shop, customer, make_event):

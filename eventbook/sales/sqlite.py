@@ -171,11 +171,12 @@ def _insert_items(taken, **owner):
 
 def _write_booking(booking, event, taken, seats, email, key, now):
     """One ticket per unit (or per seat), the BOOKING_CONFIRMED notification, the
-    Idempotency-Key row."""
+    Idempotency-Key row. Tickets in seat id order, or by ticket type, as PostgreSQL's
+    statement numbers them."""
     if seats:
         units = [(seat.ticket_type_id, seat.id) for seat in sorted(seats, key=lambda seat: seat.id)]
     else:
-        units = [(type_id, None) for type_id, count, _ in taken for _ in range(count)]
+        units = [(type_id, None) for type_id, count, _ in sorted(taken) for _ in range(count)]
     db.session.execute(insert(Ticket), [
         {"booking_id": booking.id, "ticket_type_id": type_id, "seat_id": seat_id, "code": code}
         for (type_id, seat_id), code in zip(units, codes(len(units)), strict=True)
