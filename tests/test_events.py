@@ -445,6 +445,19 @@ def test_change_notifies_confirmed_attendees_only(
     assert "EVENT_UPDATED" not in kinds(client.get("/api/notifications", headers=quitter.headers).get_json())
 
 
+def test_a_date_moved_by_seconds_reads_as_another_time(client, shop, organizer, customer, make_event,
+                                                      wait_for_notifications):
+    on_the_minute = days_from_now(30).replace(hour=10, minute=0, second=0)
+    event = make_event(date=iso(on_the_minute))
+    ok(shop.book(customer, event["id"]), 201)
+    ok(client.patch(f"/api/events/{event['id']}", json={"date": iso(on_the_minute + timedelta(seconds=30))},
+                    headers=organizer.headers))
+    [update] = [note for note in wait_for_notifications(customer, 2) if note["kind"] == "EVENT_UPDATED"]
+    assert "10:00:30 UTC" in update["body"], update["body"]
+    confirmed = [note for note in wait_for_notifications(customer, 2) if note["kind"] == "BOOKING_CONFIRMED"]
+    assert "10:00 UTC" in confirmed[0]["body"], confirmed[0]["body"]  # on the minute: to the minute
+
+
 def test_description_or_capacity_change_sends_nothing(client, shop, organizer, customer, make_event, wait_for_notifications):
     event = make_event()
     ok(shop.book(customer, event["id"]), 201)

@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 from eventbook.models import NotificationKind as Kind
 
 WHEN = "%A %d %B %Y, %H:%M UTC"
+WHEN_TO_THE_SECOND = "%A %d %B %Y, %H:%M:%S UTC"  # a time that is not on the minute
 
 TEMPLATES = {
     Kind.BOOKING_CONFIRMED: (
@@ -72,7 +73,10 @@ def render(note):
 
 
 def _when(iso):
-    return datetime.fromisoformat(iso).astimezone(timezone.utc).strftime(WHEN)
+    """The time, to the minute unless it is not on one: a date moved by seconds must read
+    as another time."""
+    when = datetime.fromisoformat(iso).astimezone(timezone.utc)
+    return when.strftime(WHEN_TO_THE_SECOND if when.second or when.microsecond else WHEN)
 
 
 def _tickets(count):
