@@ -1,20 +1,28 @@
 """Rows that only matter until they expire: idempotency keys (replayed for
 IDEMPOTENCY_TTL), revoked tokens (checked until the token would have expired anyway) and
-token families (until their last refresh token expires).
+token families (until their last refresh token expires); and waiting-list entries of
+events that have started, which no offer can serve any more.
 The notification sweeper calls `purge_expired` every PURGE_EXPIRED_SECONDS, so none of
 these tables grows with traffic."""
 
-from sqlalchemy import delete
+from sqlalchemy import delete, select, update
 
 from eventbook.extensions import db
-from eventbook.models import IdempotencyKey, RevokedToken, TokenFamily, utcnow
+from eventbook.models import EntryStatus, Event, IdempotencyKey, RevokedToken, TokenFamily, WaitlistEntry, utcnow
 
 
 def purge_expired():
-    """Delete expired idempotency keys and revoked tokens (with token families); how many of each."""
+    """Delete expired idempotency keys and revoked tokens (with token families), and
+    make the WAITING entries of events that have started LAPSED: how many of each."""
     now = utcnow()
     keys = db.session.execute(delete(IdempotencyKey).where(IdempotencyKey.expires_at <= now)).rowcount
     tokens = db.session.execute(delete(RevokedToken).where(RevokedToken.expires_at <= now)).rowcount
     tokens += db.session.execute(delete(TokenFamily).where(TokenFamily.expires_at <= now)).rowcount
+    lapsed = db.session.execute(
+        update(WaitlistEntry)
+        .where(WaitlistEntry.status == EntryStatus.WAITING,
+               WaitlistEntry.event_id.in_(select(Event.id).where(Event.date <= now)))
+        .values(status=EntryStatus.LAPSED, updated_at=now)
+    ).rowcount
     db.session.commit()
-    return keys, tokens
+    return keys, tokens, lapsed

@@ -74,6 +74,21 @@ def test_join_only_when_short_see_your_place_and_leave(client, shop, make_user, 
     assert body["availableTickets"] == 5
 
 
+@pytest.mark.parametrize("config_overrides", [{"PURGE_EXPIRED_SECONDS": 1.0}], ids=["purge-every-second"])
+def test_a_started_events_waiting_list_lapses(client, organizer, make_user, sold_out, set_event_date):
+    """No offer can come once the event has started: its WAITING entries become LAPSED
+    within PURGE_EXPIRED_SECONDS, and the figures stop counting them."""
+    event, _ = sold_out(1)
+    waiting = make_user()
+    ok(join(client, waiting, event["id"]), 201)
+    set_event_date(event["id"], datetime.now(timezone.utc) - timedelta(minutes=5))
+    entry = wait_until(lambda: (lambda e: e if e["status"] == "LAPSED" else None)(
+        ok(client.get(f"/api/events/{event['id']}/waitlist/me", headers=waiting.headers))), 15,
+        message="the entry to lapse")
+    assert entry["position"] is None
+    assert ok(client.get(f"/api/events/{event['id']}/stats", headers=organizer.headers))["waiting"] == 0
+
+
 def test_one_entry_per_customer_and_event(client, make_user, sold_out):
     event, _ = sold_out(1)
     carol = make_user()

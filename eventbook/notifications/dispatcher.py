@@ -251,15 +251,18 @@ class Dispatcher:
             self._stopping.wait(max(0.0, min(next_sweep - time.monotonic(), self.renew_seconds)))
 
     def _purge(self):
-        """The sweeper's other chore: expired idempotency keys and revoked tokens."""
+        """The sweeper's other chore: expired idempotency keys and revoked tokens, and
+        waiting lists of events that have started."""
         try:
             with self.app.app_context():
-                keys, tokens = housekeeping.purge_expired()
+                keys, tokens, lapsed = housekeeping.purge_expired()
         except Exception:  # noqa: BLE001 - database down: next time
             logs.round_failed(log, "purge of expired rows")
             return
         if keys or tokens:
             log.info("purged %s expired idempotency keys and %s expired revoked tokens", keys, tokens)
+        if lapsed:
+            log.info("%s waiting-list entries of events that have started lapsed", lapsed)
 
     def sweep(self, batch=100):
         """Claim due rows that fit in the pool and queue them; True if there may be more."""
