@@ -86,7 +86,8 @@ def seed_demo(customers, events, bookings, password):
 
     Bookings are sold the way the API sells them (`eventbook.sales`), so each event's
     available tickets go down by what its bookings hold, and each booking's
-    confirmation goes out like any other (to the log, by default)."""
+    confirmation is written PENDING like any other: a running server's notification
+    sweeper delivers them (to the log, by default); this command sends nothing itself."""
     stamp = f"{utcnow():%Y%m%d%H%M%S}-{secrets.token_hex(3)}"
     password_hash = auth.hash_password(password)
     organizer = User(email=f"organizer-{stamp}@demo.eventbook", name="Demo Organizer",

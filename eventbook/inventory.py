@@ -7,8 +7,9 @@ database decides, under its row lock, whether it holds: nothing is read first an
 written after. A take that finds no row took nothing.
 
 Locks are always taken in one order, so that writers of one event queue up instead of
-deadlocking: the hold or booking row (when one changes state), then the event, then its
-ticket types, then its seats, then waiting-list entries. Every change of a type's or a
+deadlocking: the hold row (when one changes state), then the event, then the booking
+that changes state (a cancel), then the event's ticket types, then its seats, then
+waiting-list entries. Every change of a type's or a
 seat's counters also writes its event row first. On SQLite the whole database is the
 lock (write transactions begin IMMEDIATE).
 """

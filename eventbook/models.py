@@ -306,7 +306,7 @@ class Seat(db.Model):
 
 class Ticket(db.Model):
     """One admission of a CONFIRMED booking: one per unit, or per seat. `code` is what
-    the attendee shows at the door (128 random bits, URL-safe)."""
+    the attendee shows at the door (more than 128 random bits, URL-safe)."""
 
     __tablename__ = "tickets"
 

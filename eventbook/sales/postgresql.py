@@ -3,7 +3,7 @@
 A data-modifying WITH runs every step of a sale in the server, in one round trip:
 the rows it locks (the event's, its types') are held only while the server runs it
 and commits it, never while Python works between statements. `tests/test_sales_sql.py`
-prints the three statements as SQL; `docs/booking.md` shows them.
+prints the four statements as SQL; `docs/booking.md` shows them.
 
     BOOK:  taken_event (inventory.take_event) -> taken_types (inventory.take_types of
            `wanted`) -> booked (INSERT bookings) -> taken_seats (inventory.take_seats)
