@@ -89,14 +89,25 @@ class Title(Text):
         return value
 
 
+# RFC 3339's date-time ("t" and "z" in either case, a space for the "T"), and, as a
+# client may well send: a time without seconds, no offset (UTC), a date alone
+# (midnight UTC). Not the other forms of ISO 8601 that Python's parser also reads (week
+# dates, compact digits, a comma before the fraction, an hour alone, an offset in seconds).
+DATE_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
+                       r"([Tt ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?([Zz]|[+-][0-9]{2}:[0-9]{2})?)?")
+
+
 class UTCDateTime(fields.AwareDateTime):
-    """ISO 8601; a time without an offset is taken as UTC; always stored as UTC."""
+    """RFC 3339 (`DATE_TIME`); a time without an offset is taken as UTC; always stored
+    as UTC."""
 
     def __init__(self, **kwargs):
         super().__init__(format="iso", default_timezone=timezone.utc, **kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
         if isinstance(value, str):
+            if not DATE_TIME.fullmatch(value):
+                raise ValidationError("Not a valid date-time: RFC 3339, such as 2030-06-01T10:00:00Z.")
             value = value.upper()  # RFC 3339 allows "t" and "z"; no other letter is valid anyway
         value = super()._deserialize(value, attr, data, **kwargs)
         try:

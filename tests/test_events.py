@@ -74,6 +74,28 @@ def test_date_without_offset_is_utc_and_offsets_are_converted(client, organizer)
     assert created["id"] in [event["id"] for event in listed]
 
 
+@pytest.mark.parametrize("date", ["2030-W22-6T10:00:00Z", "20300601T100000Z", "2030-06-01T10:00:00,5Z",
+                                  "2030-06-01T10Z", "2030-06-01T10:00:00+14:00:30", "2030-06-01T10:00:00 Z",
+                                  "\u0662\u0660\u0663\u0660-06-01T10:00:00Z"])
+def test_a_date_is_rfc_3339_not_any_iso_8601_form(client, organizer, date):
+    """What the document's format: date-time says (plus no seconds, no offset, a date
+    alone): not the week dates, compact digits and other forms Python's parser reads."""
+    response = client.post("/api/events", json=event_body(date=date), headers=organizer.headers)
+    assert response.status_code == 422, response.get_json()
+    assert "date" in response.get_json()["errors"]
+    refused(client.get("/api/events", query_string={"from": date}), 422, "validation_error")
+
+
+@pytest.mark.parametrize("date, stored", [
+    ("2030-06-01T10:00:00Z", "2030-06-01T10:00:00Z"), ("2030-06-01 10:00:00z", "2030-06-01T10:00:00Z"),
+    ("2030-06-01T10:00Z", "2030-06-01T10:00:00Z"), ("2030-06-01T12:00:00.5+02:00", "2030-06-01T10:00:00.500000Z"),
+    ("2030-06-01T10:00:00.1234567Z", "2030-06-01T10:00:00.123456Z"), ("2030-06-01", "2030-06-01T00:00:00Z"),
+    ("2030-06-02T09:59:00+23:59", "2030-06-01T10:00:00Z"),
+])
+def test_the_date_forms_taken(client, organizer, date, stored):
+    assert ok(client.post("/api/events", json=event_body(date=date), headers=organizer.headers), 201)["date"] == stored
+
+
 @pytest.mark.parametrize("field, value", [
     ("date", "2020-01-01T10:00:00Z"),  # in the past
     ("date", "next tuesday"),
