@@ -7,6 +7,7 @@ from eventbook import inventory, sales, waitlist
 from eventbook.bookings import idempotency
 from eventbook.database import retry_deadlocks
 from eventbook.errors import error
+from eventbook.events import service as events
 from eventbook.extensions import db
 from eventbook.models import Booking, BookingStatus, Event, Item, Role, Seat, User, utcnow
 from eventbook.notifications import outbox
@@ -152,5 +153,7 @@ def mine(user):
     return select(Booking).where(Booking.user_id == user.id).order_by(Booking.created_at.desc(), Booking.id.desc())
 
 
-def of_event(event_id):
+def of_event(event_id, user):
+    """An event's bookings, for its organizer or an admin (404 unknown, 403 not theirs)."""
+    events.ensure_manager(events.get(event_id), user)
     return select(Booking).where(Booking.event_id == event_id).order_by(Booking.id)

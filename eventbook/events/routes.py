@@ -84,8 +84,7 @@ class Event(MethodView):
 @blp.alt_response(404, description="not_found")
 def event_bookings(args, event_id):
     """The bookings of an event, with each attendee"""
-    service.ensure_manager(service.get(event_id), current_user)
-    return paginate(bookings.of_event(event_id), args, BookingModel)
+    return paginate(bookings.of_event(event_id, current_user), args, BookingModel)
 
 
 TYPE_ID = "<int(max=2147483647):type_id>"

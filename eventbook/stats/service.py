@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from sqlalchemy import Numeric, and_, func, select, type_coerce
 
+from eventbook.events.service import ensure_manager, get
 from eventbook.extensions import db
 from eventbook.models import (
     Booking,
@@ -35,8 +36,10 @@ def _money(expression):
     return type_coerce(func.coalesce(func.sum(expression), 0), SUM)
 
 
-def event_stats(event_id):
-    """The figures of one event and of each of its ticket types."""
+def event_stats(event_id, user):
+    """The figures of one event and of each of its ticket types, for its organizer or an
+    admin (404 unknown, 403 not theirs)."""
+    ensure_manager(get(event_id), user)
     confirmed = (Booking.event_id == event_id, Booking.status == BookingStatus.CONFIRMED)
     sold = (
         select(Item.ticket_type_id, func.sum(Item.count).label("sold"), _money(Item.count * Item.unit_price)

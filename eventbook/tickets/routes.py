@@ -73,9 +73,8 @@ def undo_check_in(event_id, ticket_id):
 @blp.alt_response(404, description="not_found")
 def attendee_list(event_id):
     """An event's attendees, one line per ticket, as CSV (streamed)"""
-    service.managed(event_id, current_user)
     return Response(
-        stream_with_context(attendees.lines(event_id)),
+        stream_with_context(service.attendee_lines(event_id, current_user)),
         mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="event-{event_id}-attendees.csv"'},
     )

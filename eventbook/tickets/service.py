@@ -18,6 +18,7 @@ from eventbook.errors import error
 from eventbook.events.service import ensure_manager, get
 from eventbook.extensions import db
 from eventbook.models import Booking, BookingStatus, Event, Role, Ticket, utcnow
+from eventbook.tickets import attendees
 
 _tickets = Ticket.__table__
 
@@ -45,6 +46,13 @@ def managed(event_id, user):
     event = get(event_id)
     ensure_manager(event, user)
     return event
+
+
+def attendee_lines(event_id, user):
+    """The attendees.csv lines of an event (`attendees.lines`, streamed), for its
+    organizer or an admin: checked now, before the first line is sent."""
+    managed(event_id, user)
+    return attendees.lines(event_id)
 
 
 def _of_event(event_id, *conditions):
