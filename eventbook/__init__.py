@@ -8,6 +8,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 import config as settings
 from eventbook import database, errors, logs, ratelimits, sales, web
+from eventbook.api import docs_assets
 from eventbook.extensions import api, cors, db, jwt, migrate
 from eventbook.holds.sweeper import HoldSweeper
 from eventbook.notifications.dispatcher import Dispatcher
@@ -81,7 +82,7 @@ def register_blueprints(app):
     for blueprint in (auth, events, seats, bookings, holds, waitlist, notifications, tickets, stats, health.blp):
         api.register_blueprint(blueprint)
     api.register_blueprint(admin)
-    app.register_blueprint(health.assets)
+    app.register_blueprint(docs_assets)
     from eventbook import page
     app.register_blueprint(page.blp)
 

@@ -6,6 +6,7 @@
   `Blueprint.no_body` marks a view that takes no body (any field sent is unknown: 422).
 - `ArgsParser` reads JSON bodies through `eventbook.web.Request.get_json` (every body
   that is not a JSON object is a 400 there) and keys field errors by field name.
+- `docs_assets` serves Swagger UI's files from the installed package (no CDN).
 """
 
 import http
@@ -16,6 +17,7 @@ import flask_smorest
 import marshmallow as ma
 from apispec import BasePlugin
 from flask_jwt_extended import current_user, verify_jwt_in_request
+from swagger_ui_bundle import swagger_ui_path
 from webargs.flaskparser import FlaskParser
 
 from eventbook.errors import ErrorSchema, error
@@ -221,3 +223,13 @@ class Blueprint(flask_smorest.Blueprint):
         for status, description in BODY_ERRORS.items():
             documented = self.alt_response(int(status), description=description)(documented)
         return documented
+
+
+# Not part of the API: a plain Flask blueprint, so it stays out of the OpenAPI document.
+docs_assets = flask.Blueprint("docs_assets", __name__, url_prefix="/api/docs/assets")
+
+
+@docs_assets.route("/<path:filename>")
+def swagger_ui_assets(filename):
+    """Swagger UI's files, served from the installed package: no CDN"""
+    return flask.send_from_directory(swagger_ui_path, filename)

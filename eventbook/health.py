@@ -1,8 +1,6 @@
-import flask
-from flask import current_app, send_from_directory
+from flask import current_app
 from marshmallow import fields
 from sqlalchemy import text
-from swagger_ui_bundle import swagger_ui_path
 
 from eventbook.api import Blueprint
 from eventbook.errors import error
@@ -40,12 +38,3 @@ def health():
               database="unreachable")
     return {"status": "ok", "database": "ok", "jobs": jobs}
 
-
-# Not part of the API: a plain Flask blueprint, so it stays out of the OpenAPI document.
-assets = flask.Blueprint("docs_assets", __name__, url_prefix="/api/docs/assets")
-
-
-@assets.route("/<path:filename>")
-def swagger_ui_assets(filename):
-    """Swagger UI's files, served from the installed package: no CDN"""
-    return send_from_directory(swagger_ui_path, filename)
