@@ -302,6 +302,22 @@ def test_tickets_cap_is_configurable(client, customer, make_event):
     assert client.post("/api/bookings", json={"eventId": event["id"], "ticketsCount": 4}, headers=customer.headers).status_code == 201
 
 
+@pytest.mark.parametrize("config_overrides", [{"MAX_TICKETS_PER_BOOKING": 12}], ids=["max12"])
+def test_the_seats_an_order_takes_follow_the_tickets_cap(client, organizer, customer, make_event):
+    """Seats are tickets: a server that lets a booking hold 12 lets it take 12 seats."""
+    event = make_event(seating="RESERVED", totalTickets=20)
+    map_ = {"sections": [{"name": "Hall", "ticketTypeId": event["ticketTypes"][0]["id"],
+                          "rows": [{"label": "A", "from": 1, "to": 20}]}]}
+    assert client.put(f"/api/events/{event['id']}/seats", json=map_, headers=organizer.headers).status_code == 200
+    ids = [seat["id"] for seat in client.get(f"/api/events/{event['id']}/seats").get_json()]
+    too_many = client.post("/api/bookings", json={"eventId": event["id"], "seatIds": ids[:13]}, headers=customer.headers)
+    assert_envelope(too_many, 422, "validation_error")
+    assert "seatIds" in too_many.get_json()["errors"]
+    booked = client.post("/api/bookings", json={"eventId": event["id"], "seatIds": ids[:12]}, headers=customer.headers)
+    assert booked.status_code == 201, booked.get_json()
+    assert booked.get_json()["ticketsCount"] == 12
+
+
 def test_event_capacity_is_capped(client, organizer):
     body = {"title": "Huge", "date": in_days(5), "location": "L", "totalTickets": 1_000_001}
     response = client.post("/api/events", json=body, headers=organizer.headers)

@@ -64,13 +64,18 @@ class OrderSchema(Schema):
 
     event_id = Id(required=True)
     tickets_count = fields.Integer(
-        strict=True, metadata={"minimum": 1, "maximum": 10, "description": "1 to MAX_TICKETS_PER_BOOKING (10)"})
+        strict=True, metadata={"minimum": 1, "maximum": 10,
+                               "description": "1 to MAX_TICKETS_PER_BOOKING (10 unless the server sets otherwise)"})
     ticket_type_id = Id(metadata={"description": "with ticketsCount: which type (needed when the event has several)"})
-    items = fields.List(fields.Nested(OrderItemSchema), validate=validate.Length(1, 10),
-                        metadata={"description": "1 to MAX_TICKETS_PER_BOOKING (10) tickets in all: the counts add up "
-                                                 "to at most x-maxTotalCount", "x-maxTotalCount": 10})
-    seat_ids = fields.List(Id(), validate=validate.Length(1, 10),
-                           metadata={"description": "1 to 10 distinct seats of a RESERVED event", "uniqueItems": True})
+    # The lists' limits are MAX_TICKETS_PER_BOOKING's (`one_way`); the document states the default.
+    items = fields.List(fields.Nested(OrderItemSchema), validate=validate.Length(min=1),
+                        metadata={"description": "1 to MAX_TICKETS_PER_BOOKING (10 unless the server sets otherwise) "
+                                                 "tickets in all: the counts add up to at most x-maxTotalCount",
+                                  "x-maxTotalCount": 10, "maxItems": 10})
+    seat_ids = fields.List(Id(), validate=validate.Length(min=1),
+                           metadata={"description": "1 to MAX_TICKETS_PER_BOOKING (10 unless the server sets otherwise) "
+                                                    "distinct seats of a RESERVED event",
+                                     "uniqueItems": True, "maxItems": 10})
 
     @validates_schema
     def one_way(self, data, **kwargs):
