@@ -53,7 +53,8 @@ class EventSchema(Schema):
 class SalesWindow(Schema):
     """An optional sales window: salesStart before salesEnd."""
 
-    sales_start = UTCDateTime(allow_none=True, metadata={"description": "not on sale before this time"})
+    sales_start = UTCDateTime(allow_none=True, metadata={
+        "description": "not on sale before this time; before the event's date"})
     sales_end = UTCDateTime(allow_none=True, metadata={"description": "not on sale from this time; after salesStart"})
 
     @validates_schema
@@ -97,6 +98,15 @@ class EventCreateSchema(Schema):
     def in_the_future(self, value, **kwargs):
         if value <= utcnow():
             raise ValidationError("Must be in the future.")
+
+    @validates_schema
+    def sales_start_before_the_event(self, data, **kwargs):
+        date = data.get("date")
+        starts = [ticket_type["sales_start"] for ticket_type in data.get("ticket_types") or ()
+                  if ticket_type.get("sales_start")]
+        if date and any(start >= date for start in starts):
+            raise ValidationError("A ticket type's salesStart must be before the event's date: it could never "
+                                  "sell.", "ticket_types")
 
     @validates("ticket_types")
     def distinct_names(self, value, **kwargs):

@@ -88,6 +88,12 @@ def change(event_id, user, data):
     now = utcnow()
     ensure_open(event, now)
     data = dict(data)
+    if "date" in data:
+        late = sorted(kind.name for kind in event.ticket_types if kind.sales_start and kind.sales_start >= data["date"])
+        if late:
+            db.session.rollback()
+            error(422, "validation_error", "The request has invalid fields", errors={"date": [
+                f"Must be after the sales start of every ticket type (not of {', '.join(late)}): move those first."]})
     total = data.pop("total_tickets", event.total_tickets)
     grew = total > event.total_tickets
     if total != event.total_tickets:
@@ -179,6 +185,14 @@ def _managed(event_id, user):
     return event
 
 
+def _sells_before(event, sales_start):
+    """422 unless a type's sales start before its event does: it could never sell."""
+    if sales_start and sales_start >= event.date:
+        db.session.rollback()
+        error(422, "validation_error", "The request has invalid fields",
+              errors={"salesStart": ["Must be before the event's date: the type could never sell."]})
+
+
 def _name_free(event, name, but=None):
     taken = {ticket_type.name.casefold() for ticket_type in event.ticket_types if ticket_type.id != but}
     if name.casefold() in taken:
@@ -195,6 +209,7 @@ def add_ticket_type(event_id, user, data):
         error(422, "validation_error", "The request has invalid fields",
               errors={"_schema": [f"An event has at most {MAX_TYPES} ticket types."]})
     _name_free(event, data["name"])
+    _sells_before(event, data.get("sales_start"))
     data = dict(data)
     if event.seating == Seating.RESERVED:  # its quantity is its seats: none until the map gives it some
         data["quantity"] = 0
@@ -216,6 +231,8 @@ def change_ticket_type(event_id, type_id, user, data):
     if start and end and start >= end:
         db.session.rollback()
         error(422, "validation_error", "The request has invalid fields", errors={"salesEnd": ["Must be after salesStart."]})
+    if "sales_start" in data:
+        _sells_before(event, start)
     quantity = data.pop("quantity", ticket_type.quantity)
     grew = quantity > ticket_type.quantity
     if quantity != ticket_type.quantity:
