@@ -54,7 +54,8 @@ SERVER = {
 
 
 # Every operation reads the database: without it, a 503 (with Retry-After).
-UNAVAILABLE = {"description": "unavailable: the database cannot be reached; try again after Retry-After seconds"}
+UNAVAILABLE = {"description": "unavailable: the database cannot be reached, or is busy (a row lock not granted in "
+                           "time); try again after Retry-After seconds"}
 
 BODY_ERRORS = {
     "400": "bad_request: the body is not JSON, or not a JSON object",
