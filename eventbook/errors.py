@@ -89,6 +89,11 @@ def error(status, code, message, errors=None, headers=None, **extra):
     abort(status, code=code, message=message, errors=errors or {}, headers=headers, **extra)
 
 
+def invalid(field, message):
+    """Stop the request with a 422 naming one field (a rule no schema can check alone)."""
+    error(422, "validation_error", "The request has invalid fields", errors={field: [message]})
+
+
 def envelope(status, code, message, errors=None, headers=None, **extra):
     body = {"status": status, "code": code, "message": message, "errors": errors or {}}
     body.update(extra)

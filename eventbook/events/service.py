@@ -6,7 +6,7 @@ from sqlalchemy import delete, exists, select, update
 
 from eventbook import inventory, waitlist
 from eventbook.database import retry_deadlocks
-from eventbook.errors import error
+from eventbook.errors import error, invalid
 from eventbook.events.schemas import MAX_TYPES
 from eventbook.extensions import db
 from eventbook.models import (
@@ -92,15 +92,13 @@ def change(event_id, user, data):
         late = sorted(kind.name for kind in event.ticket_types if kind.sales_start and kind.sales_start >= data["date"])
         if late:
             db.session.rollback()
-            error(422, "validation_error", "The request has invalid fields", errors={"date": [
-                f"Must be after the sales start of every ticket type (not of {', '.join(late)}): move those first."]})
+            invalid("date", f"Must be after the sales start of every ticket type (not of {', '.join(late)}): move those first.")
     total = data.pop("total_tickets", event.total_tickets)
     grew = total > event.total_tickets
     if total != event.total_tickets:
         if event.seating == Seating.RESERVED:
             db.session.rollback()
-            error(422, "validation_error", "The request has invalid fields",
-                  errors={"totalTickets": ["A seated event's capacity is its seat map (PUT .../seats)."]})
+            invalid("totalTickets", "A seated event's capacity is its seat map (PUT .../seats).")
         if not inventory.resize(event_id, total, now):
             taken = event.total_tickets - event.available_tickets - event.set_aside_tickets
             db.session.rollback()
@@ -189,16 +187,14 @@ def _sells_before(event, sales_start):
     """422 unless a type's sales start before its event does: it could never sell."""
     if sales_start and sales_start >= event.date:
         db.session.rollback()
-        error(422, "validation_error", "The request has invalid fields",
-              errors={"salesStart": ["Must be before the event's date: the type could never sell."]})
+        invalid("salesStart", "Must be before the event's date: the type could never sell.")
 
 
 def _name_free(event, name, but=None):
     taken = {ticket_type.name.casefold() for ticket_type in event.ticket_types if ticket_type.id != but}
     if name.casefold() in taken:
         db.session.rollback()
-        error(422, "validation_error", "The request has invalid fields",
-              errors={"name": ["A ticket type of this event already has this name."]})
+        invalid("name", "A ticket type of this event already has this name.")
 
 
 @retry_deadlocks
@@ -206,8 +202,7 @@ def add_ticket_type(event_id, user, data):
     event = _managed(event_id, user)
     if len(event.ticket_types) >= MAX_TYPES:
         db.session.rollback()
-        error(422, "validation_error", "The request has invalid fields",
-              errors={"_schema": [f"An event has at most {MAX_TYPES} ticket types."]})
+        invalid("_schema", f"An event has at most {MAX_TYPES} ticket types.")
     _name_free(event, data["name"])
     _sells_before(event, data.get("sales_start"))
     data = dict(data)
@@ -230,7 +225,7 @@ def change_ticket_type(event_id, type_id, user, data):
     start, end = data.get("sales_start", ticket_type.sales_start), data.get("sales_end", ticket_type.sales_end)
     if start and end and start >= end:
         db.session.rollback()
-        error(422, "validation_error", "The request has invalid fields", errors={"salesEnd": ["Must be after salesStart."]})
+        invalid("salesEnd", "Must be after salesStart.")
     if "sales_start" in data:
         _sells_before(event, start)
     quantity = data.pop("quantity", ticket_type.quantity)
@@ -238,8 +233,7 @@ def change_ticket_type(event_id, type_id, user, data):
     if quantity != ticket_type.quantity:
         if event.seating == Seating.RESERVED:
             db.session.rollback()
-            error(422, "validation_error", "The request has invalid fields",
-                  errors={"quantity": ["A seated event's quantities are its seat map (PUT .../seats)."]})
+            invalid("quantity", "A seated event's quantities are its seat map (PUT .../seats).")
         if not inventory.resize_type(type_id, event_id, quantity):
             taken = ticket_type.quantity - ticket_type.available_quantity - ticket_type.set_aside
             db.session.rollback()

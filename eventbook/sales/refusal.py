@@ -3,7 +3,7 @@ answer with the error that says so (the sale itself never reads before it writes
 
 from sqlalchemy import select
 
-from eventbook.errors import error
+from eventbook.errors import error, invalid
 from eventbook.extensions import db
 from eventbook.models import Booking, BookingStatus, Event, EventStatus, Hold, HoldStatus, Seat, Seating, SeatStatus
 
@@ -54,13 +54,11 @@ def closed(event, now):
 
 def _explain_items(event, order):
     if event.seating == Seating.RESERVED:
-        error(422, "validation_error", "The request has invalid fields",
-              errors={"seatIds": ["This event has reserved seating: choose seats (seatIds)."]})
+        invalid("seatIds", "This event has reserved seating: choose seats (seatIds).")
     types = {ticket_type.id: ticket_type for ticket_type in event.ticket_types}
     for type_id, _count in order.items:
         if type_id is None and len(types) != 1:
-            error(422, "validation_error", "The request has invalid fields",
-                  errors={"ticketTypeId": ["This event has several ticket types: say which one."]})
+            invalid("ticketTypeId", "This event has several ticket types: say which one.")
         ticket_type = _type(types, type_id)
         if ticket_type is None:
             error(404, "not_found", f"Ticket type {type_id} not found (not a ticket type of this event)")
@@ -85,8 +83,7 @@ def _type(types, type_id):
 
 def _explain_seats(event, order):
     if event.seating != Seating.RESERVED:
-        error(422, "validation_error", "The request has invalid fields",
-              errors={"seatIds": ["This event has no reserved seating: ask for a number of tickets."]})
+        invalid("seatIds", "This event has no reserved seating: ask for a number of tickets.")
     seats = db.session.execute(select(Seat).where(Seat.id.in_(order.seat_ids), Seat.event_id == event.id)).scalars()
     seats = {seat.id: seat for seat in seats}
     strangers = [seat_id for seat_id in order.seat_ids if seat_id not in seats]

@@ -13,7 +13,7 @@ from sqlalchemy import exc, exists, func, insert, or_, select, update
 
 from eventbook import inventory, sales, waitlist
 from eventbook.database import retry_deadlocks
-from eventbook.errors import error
+from eventbook.errors import error, invalid
 from eventbook.events.service import ensure_manager, get, locked
 from eventbook.extensions import db
 from eventbook.holds import service as holds
@@ -51,15 +51,13 @@ def join(event_id, customer, data):
         error(409, "event_closed", "This event is cancelled or has started")
     if event.seating == Seating.RESERVED:
         db.session.rollback()
-        error(422, "validation_error", "The request has invalid fields",
-              errors={"_schema": ["Seated events have no waiting list: pick free seats on the seat map."]})
+        invalid("_schema", "Seated events have no waiting list: pick free seats on the seat map.")
     ticket_type = _type_of(event, data.get("ticket_type_id"))
     count = data["tickets_count"]
     limit = current_app.config["MAX_TICKETS_PER_BOOKING"]
     if not 1 <= count <= limit:
         db.session.rollback()
-        error(422, "validation_error", "The request has invalid fields",
-              errors={"ticketsCount": [f"Must be between 1 and {limit}."]})
+        invalid("ticketsCount", f"Must be between 1 and {limit}.")
     if not ticket_type.on_sale(now):
         db.session.rollback()
         refusal.sales_closed(ticket_type)
@@ -86,8 +84,7 @@ def _type_of(event, type_id):
     if type_id is None:
         if len(types) != 1:
             db.session.rollback()
-            error(422, "validation_error", "The request has invalid fields",
-                  errors={"ticketTypeId": ["This event has several ticket types: say which one."]})
+            invalid("ticketTypeId", "This event has several ticket types: say which one.")
         return next(iter(types.values()))
     if type_id not in types:
         db.session.rollback()
