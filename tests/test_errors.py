@@ -288,7 +288,8 @@ def test_a_connection_dropped_after_the_answer_was_made_does_not_replace_it(data
 
     event = make_event()
     app = create_app(support.test_config(database_url, NOTIFY_AUTOSTART=False))
-    killer = sa.create_engine(support._normalized(database_url))
+    # Auto-commit: pg_stat_activity is read afresh by each statement, not once a transaction.
+    killer = sa.create_engine(support._normalized(database_url), isolation_level="AUTOCOMMIT")
 
     @app.after_request
     def drop_the_connection(response):
