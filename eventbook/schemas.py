@@ -90,11 +90,12 @@ class Title(Text):
 
 
 # RFC 3339's date-time ("t" and "z" in either case, a space for the "T"), and, as a
-# client may well send: a time without seconds, no offset (UTC), a date alone
-# (midnight UTC). Not the other forms of ISO 8601 that Python's parser also reads (week
-# dates, compact digits, a comma before the fraction, an hour alone, an offset in seconds).
+# client may well send: a time without seconds, an offset without its colon or minutes
+# (+0200, +02: strftime's %z), no offset (UTC), a date alone (midnight UTC). Not the
+# other forms of ISO 8601 that Python's parser also reads (week dates, compact digits, a
+# comma before the fraction, an hour alone, an offset in seconds).
 DATE_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
-                       r"([Tt ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?([Zz]|[+-][0-9]{2}:[0-9]{2})?)?")
+                       r"([Tt ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?([Zz]|[+-][0-9]{2}(:?[0-9]{2})?)?)?")
 
 
 class UTCDateTime(fields.AwareDateTime):
