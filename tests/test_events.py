@@ -425,6 +425,13 @@ def test_a_started_events_bookings_stand(client, shop, organizer, admin, custome
     assert "EVENT_CANCELLED" not in kinds(ok(client.get("/api/notifications", headers=customer.headers)))
     assert client.delete(f"/api/events/{unbooked['id']}", headers=organizer.headers).status_code == 204
     refused(client.get(f"/api/events/{unbooked['id']}"), 404, "not_found")
+    # booked once, every booking cancelled before the start: nothing stands, it is cancelled
+    emptied = make_event(totalTickets=5)
+    cancelled = ok(shop.book(customer, emptied["id"], 1), 201)
+    ok(shop.cancel(customer, cancelled["id"]))
+    set_event_date(emptied["id"], days_from_now(0) - timedelta(minutes=5))
+    assert client.delete(f"/api/events/{emptied['id']}", headers=organizer.headers).status_code == 204
+    assert ok(client.get(f"/api/events/{emptied['id']}"))["status"] == "CANCELLED"
 
 
 def test_admin_deletes_any_event(client, admin, make_event):

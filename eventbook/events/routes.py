@@ -65,7 +65,7 @@ class Event(MethodView):
     @blp.no_body
     @blp.response(204)
     @blp.alt_response(404, description="not_found")
-    @blp.alt_response(409, description="event_closed (it has started and has bookings: they stand)")
+    @blp.alt_response(409, description="event_closed (it has started with CONFIRMED bookings: they stand)")
     def delete(self, event_id):
         """Delete an event never booked; otherwise cancel it and its bookings
 

@@ -124,7 +124,8 @@ def change(event_id, user, data):
 def remove(event_id, user):
     """Delete an event nobody ever booked (with its holds, HELD ones too, and its
     waiting list); otherwise cancel it with its bookings, holds and waiting list, unless
-    it has started (409 event_closed: the bookings of what took place stand)."""
+    it has started with CONFIRMED bookings (409 event_closed: the bookings of what took
+    place stand)."""
     ensure_manager(get(event_id), user)
     # Its HELD holds first, then the event, in the order every writer of a hold locks
     # them (a confirm, a release, a sweep): a delete racing them waits, never deadlocks,
@@ -145,7 +146,8 @@ def remove(event_id, user):
         db.session.rollback()
         return
     now = utcnow()
-    if event.date <= now:
+    if event.date <= now and db.session.scalar(select(exists().where(
+            Booking.event_id == event_id, Booking.status == BookingStatus.CONFIRMED))):
         db.session.rollback()
         error(409, "event_closed", "This event has started: its bookings stand")
     inventory.close(event_id, now)
