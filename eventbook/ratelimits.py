@@ -31,7 +31,7 @@ from eventbook.errors import error
 log = logging.getLogger(__name__)
 
 EXTENSION = "eventbook.ratelimits"
-# A Redis round trip takes a millisecond or so: one that takes this long is a store that
+# Far longer than a Redis round trip on a working network: a store this slow is one that
 # hangs (a URL's own socket_timeout / socket_connect_timeout win over these).
 STORE_TIMEOUT_SECONDS = 0.5
 RETRY_SECONDS = 5.0  # while the store is down, how often one request tries it again
@@ -119,8 +119,10 @@ def clear(item, *keys):
 
 def _counted(operation):
     counts = current_app.extensions[EXTENSION]
-    if counts.down.is_set() and time.monotonic() < counts.retry_at:
-        return operation(counts.in_memory)
+    if counts.down.is_set():
+        if time.monotonic() < counts.retry_at:
+            return operation(counts.in_memory)
+        counts.retry_at = time.monotonic() + RETRY_SECONDS  # this request tries the store; the others meanwhile don't
     try:
         result = operation(counts.stored)
     except Exception:  # noqa: BLE001 - any error of the storage's client: count in memory meanwhile
