@@ -241,6 +241,32 @@ def test_another_organizers_event_is_not_offered_for_management(pages, site):
     expect(page.get_by_role("heading", name="Not Yours")).to_be_focused()
 
 
+def test_a_started_event_is_not_offered_for_changes(pages, site):
+    """Once it has started the API refuses every change (409 event_closed): the page says
+    so and offers no form that could only be refused."""
+    import sqlalchemy as sa
+
+    from eventbook.models import Event
+
+    organizer = site.user("ORGANIZER")
+    event = steps.event(site, organizer, "Already On", days=3)
+    engine = sa.create_engine(support._normalized(site.database_url))
+    with engine.begin() as connection:
+        connection.execute(sa.update(Event.__table__).where(Event.id == event["id"])
+                           .values(date=datetime.now(timezone.utc) - timedelta(minutes=5)))
+    engine.dispose()
+    page = pages.open("desktop")
+    steps.log_in(page, site, organizer["email"])
+    page.goto(f"{site.url}/#/manage/{event['id']}/details")
+    expect(page.get_by_text("This event has started: it can no longer be changed.")).to_be_visible()
+    expect(page.get_by_role("button", name="Save changes")).to_be_disabled()
+    expect(page.get_by_role("button", name="Cancel this event")).to_have_count(0)
+    page.goto(f"{site.url}/#/manage/{event['id']}/types")
+    expect(page.get_by_text("This event has started: it can no longer be changed.")).to_be_visible()
+    expect(page.get_by_role("button", name="Save")).to_be_disabled()
+    expect(page.get_by_role("button", name="Add ticket type")).to_have_count(0)
+
+
 def test_a_refusal_of_the_whole_order_reads_as_a_sentence(pages, site):
     """More than 10 tickets over two types: the 422 is about the order the page built
     (its `items`), shown without that field's name."""

@@ -184,6 +184,24 @@ export async function event(view, [id, tab = "details"]) {
   await show(view, data);
 }
 
+// Why an event can no longer be changed (the API answers 409 event_closed), or null.
+function closedReason(event) {
+  if (event.status === "CANCELLED") return "This event is cancelled: it can no longer be changed.";
+  if (Date.parse(event.date) <= Date.now()) return "This event has started: it can no longer be changed.";
+  return null;
+}
+
+function closedNote(view, event) {
+  const reason = closedReason(event);
+  if (reason) view.add(h("p", { class: "card notice-box" }, reason));
+  return reason;
+}
+
+function lock(form) {
+  for (const el of form.elements) el.disabled = true;
+  return form;
+}
+
 function details(view, event) {
   const submit = h("button", { type: "submit" }, "Save changes");
   const box = errorBox();
@@ -208,10 +226,10 @@ function details(view, event) {
       go(`#/manage/${event.id}/details`);
     }
   });
-  if (event.status === "CANCELLED") for (const el of form.elements) el.disabled = true;
-  view.add(form);
+  const closed = closedNote(view, event);
+  view.add(closed ? lock(form) : form);
 
-  if (event.status !== "CANCELLED") {
+  if (!closed) {
     const ask = h("button", { type: "button", class: "danger" }, "Cancel this event");
     const yes = h("button", { type: "button", class: "danger", hidden: true }, "Yes, cancel it and every booking");
     const cancelBox = errorBox();
@@ -231,8 +249,9 @@ function details(view, event) {
 }
 
 function types(view, event) {
-  for (const type of event.ticketTypes) view.add(typeForm(event, type));
-  view.add(typeForm(event, null));
+  const closed = closedNote(view, event);
+  for (const type of event.ticketTypes) view.add(closed ? lock(typeForm(event, type)) : typeForm(event, type));
+  if (!closed) view.add(typeForm(event, null));
 }
 
 function typeForm(event, type) {
@@ -304,7 +323,8 @@ function deleteType(event, type, box) {
 
 async function seatsTab(view, event) {
   const editor = await seatEditor(view, event);
-  if (view.alive()) view.add(editor);
+  if (!view.alive()) return;
+  view.add(closedNote(view, event) ? lock(editor) : editor);
 }
 
 async function attendees(view, event) {
