@@ -5,10 +5,11 @@ events that have started, which no offer can serve any more.
 The notification sweeper calls `purge_expired` every PURGE_EXPIRED_SECONDS, so none of
 these tables grows with traffic."""
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete
 
 from eventbook.extensions import db
-from eventbook.models import EntryStatus, Event, IdempotencyKey, RevokedToken, TokenFamily, WaitlistEntry, utcnow
+from eventbook.models import IdempotencyKey, RevokedToken, TokenFamily, utcnow
+from eventbook.waitlist import service as waitlist
 
 
 def purge_expired():
@@ -18,11 +19,6 @@ def purge_expired():
     keys = db.session.execute(delete(IdempotencyKey).where(IdempotencyKey.expires_at <= now)).rowcount
     tokens = db.session.execute(delete(RevokedToken).where(RevokedToken.expires_at <= now)).rowcount
     tokens += db.session.execute(delete(TokenFamily).where(TokenFamily.expires_at <= now)).rowcount
-    lapsed = db.session.execute(
-        update(WaitlistEntry)
-        .where(WaitlistEntry.status == EntryStatus.WAITING,
-               WaitlistEntry.event_id.in_(select(Event.id).where(Event.date <= now)))
-        .values(status=EntryStatus.LAPSED, updated_at=now)
-    ).rowcount
+    lapsed = waitlist.lapse_started(now)
     db.session.commit()
     return keys, tokens, lapsed

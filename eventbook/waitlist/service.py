@@ -227,6 +227,16 @@ def _lapse_never_served(event, now):
     ).rowcount
 
 
+def lapse_started(now):
+    """The WAITING entries of events that have started, which no offer can serve any
+    more, become LAPSED (in the caller's transaction): how many."""
+    started = exists().where(Event.id == WaitlistEntry.event_id, Event.date <= now)
+    return db.session.execute(
+        update(WaitlistEntry).where(WaitlistEntry.status == EntryStatus.WAITING, started)
+        .values(status=EntryStatus.LAPSED, updated_at=now)
+    ).rowcount
+
+
 def _offer_to(entry, event, now):
     """The hold offered to `entry`'s customer, the entry OFFERED, the notification; None
     if the entry is no longer WAITING (its customer left while the offer was made)."""
