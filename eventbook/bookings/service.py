@@ -9,6 +9,7 @@ from eventbook.database import retry_deadlocks
 from eventbook.errors import error
 from eventbook.events import service as events
 from eventbook.extensions import db
+from eventbook.holds import service as holds
 from eventbook.models import Booking, BookingStatus, Event, Item, Role, Seat, User, utcnow
 from eventbook.notifications import outbox
 from eventbook.sales import refusal
@@ -42,7 +43,7 @@ def book(customer, data, idempotency_key=None, path="/api/bookings"):
             replayed = idempotency.replay(customer.id, key, now)
             if replayed:
                 return replay(*replayed)
-            if not last_try and _end_own_hold_if_due(customer.id, order.event_id, now):
+            if not last_try and holds.end_own_if_due(customer.id, order.event_id, now):
                 continue  # the customer's own hold had expired, and no sweep had ended it yet
             refusal.explain(order, last_try)  # returns if what stood in the way came back meanwhile
             continue
@@ -50,12 +51,6 @@ def book(customer, data, idempotency_key=None, path="/api/bookings"):
             return replay(*conflict(refused, customer.id, key, now))
         outbox.submit(sold.notes)
         return sold.written or load(sold.id), 201, False
-
-
-def _end_own_hold_if_due(customer_id, event_id, now):
-    from eventbook.holds.service import end_own_if_due  # holds build on this module: imported when used
-
-    return end_own_if_due(customer_id, event_id, now)
 
 
 def replay(booking_id, status):

@@ -8,8 +8,7 @@ from flask import current_app
 from sqlalchemy import exc, select, update
 
 from eventbook import inventory, sales, waitlist
-from eventbook.bookings import idempotency
-from eventbook.bookings.service import conflict, counts_of, load, order_of, replay
+from eventbook.bookings import idempotency, service as bookings
 from eventbook.database import retry_deadlocks
 from eventbook.errors import error
 from eventbook.extensions import db
@@ -21,7 +20,7 @@ from eventbook.sales import refusal
 def hold(customer, data):
     """Take the tickets for `customer` until now + HOLD_SECONDS."""
     now = utcnow()
-    order = order_of(customer, data, now)
+    order = bookings.order_of(customer, data, now)
     expires_at = now + timedelta(seconds=current_app.config["HOLD_SECONDS"])
     for first_try in (True, False):
         try:
@@ -78,7 +77,7 @@ def confirm(hold_id, customer, idempotency_key=None):
     key = idempotency.key_of(idempotency_key, f"/api/holds/{hold_id}/confirm", {}, now)
     replayed = idempotency.replay(customer.id, key, now)
     if replayed:
-        return replay(*replayed)
+        return bookings.replay(*replayed)
     tickets = current_app.config["MAX_TICKETS_PER_BOOKING"]  # what a hold has, unless taken under a higher limit
     for last_try in (False, True):
         try:
@@ -87,16 +86,16 @@ def confirm(hold_id, customer, idempotency_key=None):
             db.session.rollback()
             replayed = idempotency.replay(customer.id, key, now)  # a first use of the key at the same moment confirmed it
             if replayed:
-                return replay(*replayed)
+                return bookings.replay(*replayed)
             held = db.session.get(Hold, hold_id)
             if not last_try and held is not None and held.tickets_count > tickets:
                 tickets = held.tickets_count
                 continue
             return _not_confirmed(hold_id, customer, now)
         except exc.IntegrityError as refused:
-            return replay(*conflict(refused, customer.id, key, now))
+            return bookings.replay(*bookings.conflict(refused, customer.id, key, now))
         outbox.submit(sold.notes)
-        return sold.written or load(sold.id), 201, False
+        return sold.written or bookings.load(sold.id), 201, False
 
 
 def _not_confirmed(hold_id, customer, now):
@@ -108,7 +107,7 @@ def _not_confirmed(hold_id, customer, now):
         error(404, "not_found", "Hold not found")
     _end_if_due(held, now)
     if held.status == HoldStatus.CONFIRMED:
-        return load(held.booking_id), 200, False
+        return bookings.load(held.booking_id), 200, False
     if held.status == HoldStatus.HELD and held.expires_at > now:
         refusal.closed(held.event, now)
     error(409, "hold_expired", "This hold has expired or was released: its tickets are no longer held")
@@ -138,7 +137,7 @@ def end(hold_ids, status, now):
     for ended_id, event_id in ended:
         events.setdefault(event_id, []).append(ended_id)
     for event_id, ids in sorted(events.items()):
-        inventory.give_back(event_id, counts_of(Item.hold_id.in_(ids)), seats=Seat.hold_id.in_(ids))
+        inventory.give_back(event_id, bookings.counts_of(Item.hold_id.in_(ids)), seats=Seat.hold_id.in_(ids))
         db.session.execute(
             update(WaitlistEntry)
             .where(WaitlistEntry.hold_id.in_(ids), WaitlistEntry.status == EntryStatus.OFFERED)
