@@ -218,7 +218,8 @@ def _booking_parts(booked, event, counted, taken_seats):
     """What a CONFIRMED booking writes beside its row: one ticket per unit of `counted`
     (ticket_type_id, count), or per seat of `taken_seats`; its BOOKING_CONFIRMED
     notification; its Idempotency-Key row. And the customer leaves the event's waiting
-    list. The notification's CTE (the others are added to the statement with it)."""
+    list. The notification's and the tickets' CTEs, and the others to add to the
+    statement with them."""
     unit = func.generate_series(1, counted.c["count"]).table_valued("n").alias("unit")
     units = union_all(
         select(counted.c.ticket_type_id, null().cast(Integer).label("seat_id"))
@@ -253,7 +254,7 @@ def _booking_parts(booked, event, counted, taken_seats):
                bindparam("key_expires_at", type_=UTCDateTime())).where(key.is_not(None)),
     ).returning(_keys.c.key).cte("keyed")
     left = _leave_waitlist(booked).cte("left")
-    return noted, (tickets, keyed, left)
+    return noted, tickets, (keyed, left)
 
 
 def _leave_waitlist(written):
@@ -280,14 +281,14 @@ def _book_statement():
         select(booked.c.id, counted.c.ticket_type_id, counted.c["count"], counted.c.price)
         .select_from(booked.join(counted, true())),
     ).returning(_items.c.id).cte("items")
-    noted, others = _booking_parts(booked, taken_event, counted, taken_seats)
+    noted, tickets, others = _booking_parts(booked, taken_event, counted, taken_seats)
     return select(
         *_columns(booked, "booking"), *_columns(taken_event, "event"),
         _items_of(counted, counted.c.price), _seats_of(taken_seats), _types_of(EVENT_ID, taken_types),
         noted.c.id.label("note_id"),
         _whole(taken_event, wanted, taken_types, taken_seats).label("whole"),
     ).select_from(booked.join(taken_event, taken_event.c.id == booked.c.event_id).join(noted, true())) \
-        .add_cte(items, *others)
+        .add_cte(items, tickets, *others)
 
 
 def _hold_statement():
@@ -346,8 +347,7 @@ def _confirm_statement():
         .values(status=SeatStatus.BOOKED, booking_id=booking_id) \
         .returning(_seats.c.id, _seats.c.ticket_type_id).cte("taken_seats")
     event = select(_events).where(_events.c.id == event_id).cte("event")
-    noted, others = _booking_parts(booked, event, items, seats)
-    tickets = others[0]
+    noted, tickets, others = _booking_parts(booked, event, items, seats)
     converted = update(_entries).where(_entries.c.hold_id == hold_id) \
         .values(status=EntryStatus.CONVERTED, updated_at=NOW).returning(_entries.c.id).cte("converted")
     # A code for every ticket, or nothing: a hold taken under a higher
@@ -359,7 +359,7 @@ def _confirm_statement():
         _items_of(items, items.c.unit_price), _seats_of(seats), _types_of(event_id),
         noted.c.id.label("note_id"), every_ticket.label("whole"),
     ).select_from(booked.join(event, event.c.id == booked.c.event_id).join(noted, true())) \
-        .add_cte(*others, converted)
+        .add_cte(tickets, *others, converted)
 
 
 def _expire_statement():
