@@ -293,6 +293,7 @@ def test_two_servers_share_the_count_through_redis(new_database, redis_db, tmp_p
 
 
 SESSION_REDIS = "redis://session-redis/15"  # stands for redis_db, resolved by config_overrides below
+SILENT_STORE = "redis://silent-store/0"  # stands for silent_store, resolved the same way
 
 
 @pytest.fixture
@@ -302,6 +303,8 @@ def config_overrides(request):
     overrides = dict(request.param)
     if overrides.get("RATELIMIT_STORAGE_URI") == SESSION_REDIS:
         overrides["RATELIMIT_STORAGE_URI"] = request.getfixturevalue("redis_db")
+    if overrides.get("RATELIMIT_STORAGE_URI") == SILENT_STORE:
+        overrides["RATELIMIT_STORAGE_URI"] = request.getfixturevalue("silent_store")
     return overrides
 
 
@@ -364,13 +367,18 @@ def test_an_unreachable_store_still_limits_bookings_and_holds(client, customer, 
     assert book(events[3], make_user("CUSTOMER")).status_code == 201
 
 
-# A store that takes connections and never answers (a Redis server that hangs: stopped,
-# or cut off behind a firewall that drops its packets), for the test below.
-_silent = socket.create_server(("127.0.0.1", 0))
-SILENT_STORE = f"redis://127.0.0.1:{_silent.getsockname()[1]}/0"
+@pytest.fixture
+def silent_store():
+    """A store that takes connections and never answers (a Redis server that hangs:
+    stopped, or cut off behind a firewall that drops its packets): its URL."""
+    with socket.create_server(("127.0.0.1", 0)) as listening:
+        yield f"redis://127.0.0.1:{listening.getsockname()[1]}/0"
 
 
-@limits(RATELIMIT_STORAGE_URI=SILENT_STORE, RATELIMIT_LOGIN_FAILURES="3 per minute")
+@pytest.mark.parametrize(
+    "config_overrides", limits(RATELIMIT_STORAGE_URI=SILENT_STORE, RATELIMIT_LOGIN_FAILURES="3 per minute").args[1],
+    indirect=True, ids=["limits"],
+)
 def test_a_store_that_never_answers_does_not_hold_requests_up(client, make_user):
     """Logins are answered within moments, and still limited: the store is given half a
     second, then tried again only every few seconds."""
