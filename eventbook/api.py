@@ -117,12 +117,22 @@ class ErrorsPlugin(BasePlugin):
         return {"headers": headers}
 
 
+# Settings a field's limits in the document may name (`{"maximum": "MAX_TICKETS_PER_BOOKING"}`):
+# the document states this server's value.
+DOCUMENTED_SETTINGS = ("MAX_TICKETS_PER_BOOKING",)
+
+
 class RulesPlugin(BasePlugin):
     """Writes into the document the rules a schema states beyond its fields: its
-    `OPENAPI_RULES` (JSON Schema keywords, such as `oneOf`), and that every read-only
+    `OPENAPI_RULES` (JSON Schema keywords, such as `oneOf`); that every read-only
     property is always sent (`required`: OpenAPI applies a read-only one to responses
-    only; a null value is sent as null), through apispec's public plugin hook, which
-    sees the definition the marshmallow plugin made."""
+    only; a null value is sent as null); and the value of a setting a property's limit
+    names (`DOCUMENTED_SETTINGS`). Through apispec's public plugin hook, which sees the
+    definition the marshmallow plugin made."""
+
+    def __init__(self, config):
+        super().__init__()
+        self.settings = {name: config[name] for name in DOCUMENTED_SETTINGS}
 
     def schema_helper(self, name, definition, schema=None, **kwargs):
         rules = dict(getattr(schema, "OPENAPI_RULES", None) or {})
@@ -131,14 +141,23 @@ class RulesPlugin(BasePlugin):
         required = list(dict.fromkeys([*(definition or {}).get("required", []), *always]))
         if required:
             rules["required"] = required
+        filled = {key: self._filled(prop) for key, prop in properties.items()}
+        if filled != properties:
+            rules["properties"] = filled
         return rules or None
+
+    def _filled(self, prop):
+        if not isinstance(prop, dict):
+            return prop
+        return {keyword: self.settings.get(value, value) if isinstance(value, str) else value
+                for keyword, value in prop.items()}
 
 
 class Api(flask_smorest.Api):
     ERROR_SCHEMA = ErrorSchema
 
     def init_app(self, app, *, spec_kwargs=None):
-        plugins = [ExamplesPlugin(), RulesPlugin(), ErrorsPlugin()]
+        plugins = [ExamplesPlugin(), RulesPlugin(app.config), ErrorsPlugin()]
         spec_kwargs = {"servers": [SERVER], "extra_plugins": plugins, **(spec_kwargs or {})}
         super().init_app(app, spec_kwargs=spec_kwargs)
         self.spec.components.header("X-Request-ID", REQUEST_ID)

@@ -316,6 +316,12 @@ def test_the_seats_an_order_takes_follow_the_tickets_cap(client, organizer, cust
     booked = client.post("/api/bookings", json={"eventId": event["id"], "seatIds": ids[:12]}, headers=customer.headers)
     assert booked.status_code == 201, booked.get_json()
     assert booked.get_json()["ticketsCount"] == 12
+    # and the served document says so: this server's limits, not the default's
+    schemas = client.get("/api/openapi.json").get_json()["components"]["schemas"]
+    for name in ("Order", "HoldCreate"):
+        order = schemas[name]["properties"]
+        assert order["ticketsCount"]["maximum"] == order["seatIds"]["maxItems"] == order["items"]["maxItems"] == 12
+    assert schemas["Join"]["properties"]["ticketsCount"]["maximum"] == 12
 
 
 def test_event_capacity_is_capped(client, organizer):

@@ -64,18 +64,19 @@ class OrderSchema(Schema):
 
     event_id = Id(required=True)
     tickets_count = fields.Integer(
-        strict=True, metadata={"minimum": 1, "maximum": 10,
-                               "description": "1 to MAX_TICKETS_PER_BOOKING (10 unless the server sets otherwise)"})
+        strict=True, metadata={"minimum": 1, "maximum": "MAX_TICKETS_PER_BOOKING",
+                               "description": "1 to MAX_TICKETS_PER_BOOKING (this server's, 10 by default)"})
     ticket_type_id = Id(metadata={"description": "with ticketsCount: which type (needed when the event has several)"})
-    # The lists' limits are MAX_TICKETS_PER_BOOKING's (`one_way`); the document states the default.
+    # The lists' limits are MAX_TICKETS_PER_BOOKING's (`one_way`), as this server sets it:
+    # the document states its value (eventbook.api.RulesPlugin).
     items = fields.List(fields.Nested(OrderItemSchema), validate=validate.Length(min=1),
-                        metadata={"description": "1 to MAX_TICKETS_PER_BOOKING (10 unless the server sets otherwise) "
-                                                 "tickets in all: the counts add up to at most x-maxTotalCount",
-                                  "x-maxTotalCount": 10, "maxItems": 10})
+                        metadata={"description": "1 to MAX_TICKETS_PER_BOOKING (this server's, 10 by default) tickets "
+                                                 "in all: the counts add up to at most x-maxTotalCount",
+                                  "x-maxTotalCount": "MAX_TICKETS_PER_BOOKING", "maxItems": "MAX_TICKETS_PER_BOOKING"})
     seat_ids = fields.List(Id(), validate=validate.Length(min=1),
-                           metadata={"description": "1 to MAX_TICKETS_PER_BOOKING (10 unless the server sets otherwise) "
+                           metadata={"description": "1 to MAX_TICKETS_PER_BOOKING (this server's, 10 by default) "
                                                     "distinct seats of a RESERVED event",
-                                     "uniqueItems": True, "maxItems": 10})
+                                     "uniqueItems": True, "maxItems": "MAX_TICKETS_PER_BOOKING"})
 
     @validates_schema
     def one_way(self, data, **kwargs):

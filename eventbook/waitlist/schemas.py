@@ -23,5 +23,6 @@ class QueuedEntrySchema(EntrySchema):
 
 
 class JoinSchema(Schema):
-    tickets_count = fields.Integer(strict=True, required=True, metadata={"minimum": 1, "maximum": 10})
+    tickets_count = fields.Integer(strict=True, required=True,
+                                   metadata={"minimum": 1, "maximum": "MAX_TICKETS_PER_BOOKING"})
     ticket_type_id = Id(metadata={"description": "needed when the event has several ticket types"})
