@@ -2,9 +2,10 @@
 
 Some rules of the API cannot be written in JSON Schema, so schemathesis would generate
 requests that break them and report the 422 as "a valid request refused". Besides a
-sales window's end after its start, an event's ticket types with distinct names, ticket
-counts that add up to at most 10 (`x-maxTotalCount`) and a seat map's rows and sections
-that do not overlap (each fitted below), there are these two:
+sales window's end after its start, a type's sales starting before its event, an
+event's ticket types with distinct names, ticket counts that add up to at most 10
+(`x-maxTotalCount`) and a seat map's rows and sections that do not overlap (each fitted
+below), there are these two:
 
 - an event's `date` must be in the future ("after now" is not expressible);
 - a string with `x-minBytes` / `x-maxBytes` in the document (a password: 8 to 72 bytes
@@ -104,6 +105,23 @@ def _window_in_order(ticket_type):
     return {**ticket_type, "salesStart": first, "salesEnd": last}
 
 
+def _sells_before(ticket_type, date):
+    """A type whose sales would start at or after its event's `date` could never sell:
+    its `salesStart` is left out (the type is on sale from now), a rule between the type
+    and the event."""
+    start = ticket_type.get("salesStart")
+    if not (_is_time(start) and _is_time(date)):
+        return ticket_type
+    if _when(start) >= _when(date):
+        return {key: value for key, value in ticket_type.items() if key != "salesStart"}
+    return ticket_type
+
+
+def _when(value):
+    when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+
+
 def _distinct_names(ticket_types):
     """Ticket types of one event with the same name (any case) get a suffix: names are
     unique within the event, a rule over the list's items."""
@@ -166,8 +184,10 @@ def before_call(context, case, **kwargs):
     if case.operation.path.startswith("/api/events"):
         case.body = _future_date(case.body)
     if isinstance(case.body.get("ticketTypes"), list):
+        date = case.body.get("date")
         case.body = {**case.body, "ticketTypes": _distinct_names(
-            [_window_in_order(kind) if isinstance(kind, dict) else kind for kind in case.body["ticketTypes"]])}
+            [_sells_before(_window_in_order(kind), date) if isinstance(kind, dict) else kind
+             for kind in case.body["ticketTypes"]])}
     if case.operation.path.endswith("/ticket-types"):
         case.body = _window_in_order(case.body)
     if "items" in case.body:
