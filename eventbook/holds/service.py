@@ -78,24 +78,16 @@ def confirm(hold_id, customer, idempotency_key=None):
     replayed = idempotency.replay(customer.id, key, now)
     if replayed:
         return bookings.replay(*replayed)
-    tickets = current_app.config["MAX_TICKETS_PER_BOOKING"]  # what a hold has, unless taken under a higher limit
-    for last_try in (False, True):
-        try:
-            sold = sales.confirm(hold_id, customer.id, customer.email, key, now, tickets)
-        except sales.NotTaken:
-            db.session.rollback()
-            replayed = idempotency.replay(customer.id, key, now)  # a first use of the key at the same moment confirmed it
-            if replayed:
-                return bookings.replay(*replayed)
-            held = db.session.get(Hold, hold_id)
-            if not last_try and held is not None and held.tickets_count > tickets:
-                tickets = held.tickets_count
-                continue
-            return _not_confirmed(hold_id, customer, now)
-        except exc.IntegrityError as refused:
-            return bookings.replay(*bookings.conflict(refused, customer.id, key, now))
-        outbox.submit(sold.notes)
-        return sold.written or bookings.load(sold.id), 201, False
+    try:
+        sold = sales.confirm(hold_id, customer.id, customer.email, key, now)
+    except sales.NotTaken:
+        db.session.rollback()
+        replayed = idempotency.replay(customer.id, key, now)  # a first use of the key at the same moment confirmed it
+        return bookings.replay(*replayed) if replayed else _not_confirmed(hold_id, customer, now)
+    except exc.IntegrityError as refused:
+        return bookings.replay(*bookings.conflict(refused, customer.id, key, now))
+    outbox.submit(sold.notes)
+    return sold.written or bookings.load(sold.id), 201, False
 
 
 def _not_confirmed(hold_id, customer, now):

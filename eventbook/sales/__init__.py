@@ -107,10 +107,8 @@ def hold(order, expires_at):
     return strategy().hold(order, expires_at)
 
 
-def confirm(hold_id, customer_id, email, key, now, tickets):
-    """Confirm the hold into a booking. `tickets` is at least as many as the hold has, or
-    NotTaken: PostgreSQL's statement writes the tickets without reading the hold first."""
-    return strategy().confirm(hold_id, customer_id, email, key, now, tickets)
+def confirm(hold_id, customer_id, email, key, now):
+    return strategy().confirm(hold_id, customer_id, email, key, now)
 
 
 def expire(batch, now):

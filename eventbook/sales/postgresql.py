@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from types import SimpleNamespace
 
+from flask import current_app
 from sqlalchemy import (
     ARRAY,
     Integer,
@@ -92,11 +93,19 @@ def hold(order, expires_at):
     return Sold(row["hold_id"], [], _hold(row))
 
 
-def confirm(hold_id, customer_id, email, key, now, tickets):
-    """`tickets`: how many ticket codes to send; fewer than the hold has takes nothing."""
-    values = {"hold": hold_id, "customer": customer_id, "email": email, "now": now,
-              "codes": codes(tickets), **_key_values(key)}
-    row = _run(CONFIRM, values)
+def confirm(hold_id, customer_id, email, key, now):
+    """The statement writes a ticket per code it is sent, and takes nothing unless every
+    ticket has one: MAX_TICKETS_PER_BOOKING codes, as many as a hold has, unless it was
+    taken under a higher limit (then it is read, and tried again with its own count)."""
+    values = {"hold": hold_id, "customer": customer_id, "email": email, "now": now, **_key_values(key)}
+    limit = current_app.config["MAX_TICKETS_PER_BOOKING"]
+    try:
+        row = _run(CONFIRM, {**values, "codes": codes(limit)})
+    except NotTaken:
+        held = db.session.scalar(select(_holds.c.tickets_count).where(_holds.c.id == hold_id))
+        if held is None or held <= limit:
+            raise
+        row = _run(CONFIRM, {**values, "codes": codes(held)})
     return Sold(row["booking_id"], [row["note_id"]], _booking(row))
 
 

@@ -60,7 +60,7 @@ def hold(order, expires_at):
     return Sold(held.id, [])
 
 
-def confirm(hold_id, customer_id, email, key, now, tickets):  # the hold's own count is read here: `tickets` unused
+def confirm(hold_id, customer_id, email, key, now):
     held = db.session.execute(
         update(Hold.__table__)
         .where(Hold.id == hold_id, Hold.user_id == customer_id, Hold.status == HoldStatus.HELD, Hold.expires_at > now,
