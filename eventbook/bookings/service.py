@@ -150,5 +150,5 @@ def mine(user):
 
 def of_event(event_id, user):
     """An event's bookings, for its organizer or an admin (404 unknown, 403 not theirs)."""
-    events.ensure_manager(events.get(event_id), user)
+    events.managed(event_id, user)
     return select(Booking).where(Booking.event_id == event_id).order_by(Booking.id)

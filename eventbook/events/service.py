@@ -45,10 +45,13 @@ def locked(event_id):
     return event
 
 
-def ensure_manager(event, user):
-    """Only the organizer who owns the event, or an admin, may manage it."""
+def managed(event_id, user):
+    """The event, if `user` is its organizer or an admin (404 unknown, 403 not theirs):
+    only the organizer who owns an event, or an admin, may manage it."""
+    event = get(event_id)
     if not (user.role == Role.ADMIN or (user.role == Role.ORGANIZER and event.organizer_id == user.id)):
         error(403, "forbidden", "Only the event's organizer or an admin may do this")
+    return event
 
 
 def ensure_open(event, now):
@@ -83,7 +86,7 @@ NOTIFIED_FIELDS = ("title", "date", "location")
 def change(event_id, user, data):
     """Apply a partial update; attendees hear about a new title, date or location. A
     larger capacity goes to the waiting list first, while anyone waits."""
-    ensure_manager(get(event_id), user)
+    managed(event_id, user)
     event = locked(event_id)
     now = utcnow()
     ensure_open(event, now)
@@ -126,7 +129,7 @@ def remove(event_id, user):
     waiting list); otherwise cancel it with its bookings, holds and waiting list, unless
     it has started with CONFIRMED bookings (409 event_closed: the bookings of what took
     place stand)."""
-    ensure_manager(get(event_id), user)
+    managed(event_id, user)
     # Its HELD holds first, then the event, in the order every writer of a hold locks
     # them (a confirm, a release, a sweep): a delete racing them waits, never deadlocks,
     # and sees the booking a confirm that went first made.
@@ -177,9 +180,9 @@ def ticket_type_of(event, type_id):
     return ticket_type
 
 
-def _managed(event_id, user):
+def open_to_change(event_id, user):
     """The event, locked, if `user` manages it and it is open (`ensure_open`)."""
-    ensure_manager(get(event_id), user)
+    managed(event_id, user)
     event = locked(event_id)
     ensure_open(event, utcnow())
     return event
@@ -201,7 +204,7 @@ def _name_free(event, name, but=None):
 
 @retry_deadlocks
 def add_ticket_type(event_id, user, data):
-    event = _managed(event_id, user)
+    event = open_to_change(event_id, user)
     if len(event.ticket_types) >= MAX_TYPES:
         db.session.rollback()
         invalid("_schema", f"An event has at most {MAX_TYPES} ticket types.")
@@ -219,7 +222,7 @@ def add_ticket_type(event_id, user, data):
 
 @retry_deadlocks
 def change_ticket_type(event_id, type_id, user, data):
-    event = _managed(event_id, user)
+    event = open_to_change(event_id, user)
     ticket_type = ticket_type_of(event, type_id)
     data = dict(data)
     if "name" in data:
@@ -254,7 +257,7 @@ def remove_ticket_type(event_id, type_id, user):
     """Delete a type nothing is sold, held or set aside of now, and that has no seats.
     One that past bookings, holds or waiting-list entries name stays their history,
     removed from the event's types with no tickets left; its WAITING entries lapse."""
-    event = _managed(event_id, user)
+    event = open_to_change(event_id, user)
     ticket_type = ticket_type_of(event, type_id)
     if ticket_type.available_quantity != ticket_type.quantity:
         db.session.rollback()

@@ -13,7 +13,7 @@ from sqlalchemy import delete, exists, insert, select, text
 from eventbook import inventory
 from eventbook.database import autocommit, retry_deadlocks
 from eventbook.errors import error
-from eventbook.events.service import ensure_manager, ensure_open, get, locked
+from eventbook.events.service import open_to_change
 from eventbook.extensions import db
 from eventbook.models import Event, Seat, Seating, SeatStatus, utcnow
 
@@ -25,9 +25,7 @@ PAGE = 2000  # seats per read of a streamed seat list
 def replace(event_id, user, sections):
     """Replace the seat map of a RESERVED event whose seats are all free, and make its
     seat counts the event's capacity and its types' quantities: the number of seats."""
-    ensure_manager(get(event_id), user)
-    event = locked(event_id)  # sales of this event wait until the new map is in
-    ensure_open(event, utcnow())
+    event = open_to_change(event_id, user)  # locked: sales of this event wait until the new map is in
     if event.seating != Seating.RESERVED:
         _refuse(422, "validation_error", "The request has invalid fields",
                 errors={"seating": ["Only a RESERVED event has a seat map."]})

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from sqlalchemy import Numeric, and_, func, select, type_coerce
 
-from eventbook.events.service import ensure_manager, get
+from eventbook.events.service import managed
 from eventbook.extensions import db
 from eventbook.models import (
     Booking,
@@ -39,7 +39,7 @@ def _money(expression):
 def event_stats(event_id, user):
     """The figures of one event and of each of its ticket types, for its organizer or an
     admin (404 unknown, 403 not theirs)."""
-    ensure_manager(get(event_id), user)
+    managed(event_id, user)
     confirmed = (Booking.event_id == event_id, Booking.status == BookingStatus.CONFIRMED)
     sold = (
         select(Item.ticket_type_id, func.sum(Item.count).label("sold"), _money(Item.count * Item.unit_price)

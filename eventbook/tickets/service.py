@@ -15,7 +15,7 @@ from sqlalchemy import exists, select, update
 from eventbook.bookings.service import visible
 from eventbook.database import begin_write
 from eventbook.errors import error
-from eventbook.events.service import ensure_manager, get
+from eventbook.events.service import managed
 from eventbook.extensions import db
 from eventbook.models import Booking, BookingStatus, Event, Role, Ticket, utcnow
 from eventbook.tickets import attendees
@@ -39,13 +39,6 @@ def qr_svg(booking_id, ticket_id, user):
     # A full QR code (never a Micro QR, which phone cameras and most gate scanners skip).
     segno.make_qr(ticket.code, error="m").save(svg, kind="svg", scale=4, border=4, title="Ticket")
     return svg.getvalue()
-
-
-def managed(event_id, user):
-    """The event, if `user` is its organizer or an admin (404 unknown, 403 not theirs)."""
-    event = get(event_id)
-    ensure_manager(event, user)
-    return event
 
 
 def attendee_lines(event_id, user):

@@ -14,7 +14,7 @@ from sqlalchemy import exc, exists, func, insert, or_, select, update
 from eventbook import inventory, sales, waitlist
 from eventbook.database import retry_deadlocks
 from eventbook.errors import error, invalid
-from eventbook.events.service import ensure_manager, get, locked
+from eventbook.events.service import get, locked, managed
 from eventbook.extensions import db
 from eventbook.holds import service as holds
 from eventbook.models import (
@@ -157,7 +157,7 @@ def leave(event_id, customer):
 
 
 def queue(event_id, user, args):
-    ensure_manager(get(event_id), user)
+    managed(event_id, user)
     statement = select(WaitlistEntry).where(WaitlistEntry.event_id == event_id).order_by(WaitlistEntry.id)
     entries, headers = paginate(statement, args, WaitlistEntry)
     ahead = None
