@@ -127,11 +127,12 @@ LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL: lock_timeout ran out (DB_LOCK_TIMEOU
 
 def handle_database_unavailable(exc):
     if getattr(getattr(exc, "orig", None), "pgcode", None) == LOCK_NOT_AVAILABLE:
-        log.warning("database busy: a row lock was not granted within DB_LOCK_TIMEOUT_SECONDS")
-        return envelope(503, "unavailable", "The database is busy, try again shortly", headers={"Retry-After": "5"})
-    log.warning("database unavailable: %s", exc.__class__.__name__)
-    return envelope(503, "unavailable", "The database is unavailable, try again shortly",
-                    headers={"Retry-After": "5"})
+        log.warning("database busy: a lock was not granted within DB_LOCK_TIMEOUT_SECONDS")
+        state = "busy"
+    else:
+        log.warning("database unavailable: %s", exc.__class__.__name__)
+        state = "unavailable"
+    return envelope(503, "unavailable", f"The database is {state}, try again shortly", headers={"Retry-After": "5"})
 
 
 def handle_unexpected(exc):

@@ -12,7 +12,7 @@ from sqlalchemy import delete, exists, insert, select, text
 
 from eventbook import inventory
 from eventbook.database import autocommit, retry_deadlocks
-from eventbook.errors import error
+from eventbook.errors import error, invalid
 from eventbook.events.service import open_to_change
 from eventbook.extensions import db
 from eventbook.models import Event, Seat, Seating, SeatStatus, utcnow
@@ -27,19 +27,20 @@ def replace(event_id, user, sections):
     seat counts the event's capacity and its types' quantities: the number of seats."""
     event = open_to_change(event_id, user)  # locked: sales of this event wait until the new map is in
     if event.seating != Seating.RESERVED:
-        _refuse(422, "validation_error", "The request has invalid fields",
-                errors={"seating": ["Only a RESERVED event has a seat map."]})
+        db.session.rollback()
+        invalid("seating", "Only a RESERVED event has a seat map.")
     types = {ticket_type.id for ticket_type in event.ticket_types}
     strangers = sorted({section["ticket_type_id"] for section in sections} - types)
     if strangers:
-        _refuse(422, "validation_error", "The request has invalid fields",
-                errors={"sections": [f"Not ticket types of this event: {', '.join(map(str, strangers))}."]})
+        db.session.rollback()
+        invalid("sections", f"Not ticket types of this event: {', '.join(map(str, strangers))}.")
     counts = Counter()
     for section in sections:
         counts[section["ticket_type_id"]] += sum(row["last"] - row["first"] + 1 for row in section["rows"])
     in_use = db.session.scalar(select(exists().where(Seat.event_id == event_id, Seat.status != SeatStatus.AVAILABLE)))
     if in_use or not inventory.seat_counts(event_id, counts, utcnow()):
-        _refuse(409, "seats_in_use", "Seats of this event are held or booked: its seat map cannot be replaced")
+        db.session.rollback()
+        error(409, "seats_in_use", "Seats of this event are held or booked: its seat map cannot be replaced")
     db.session.execute(delete(Seat.__table__).where(Seat.event_id == event_id))
     _insert(event_id, sections)
     db.session.commit()
@@ -85,11 +86,6 @@ def _in_map_order(rows):
     for index, row in enumerate(rows):
         first.setdefault(row["label"], index)
     return sorted(rows, key=lambda row: (first[row["label"]], row["first"]))
-
-
-def _refuse(status, code, message, **extra):
-    db.session.rollback()
-    error(status, code, message, **extra)
 
 
 def version(event_id):
