@@ -8,7 +8,7 @@ other pages in `Link` (RFC 8288). docs/search.md tells the whole story.
   request with `after` seeks to it instead of counting rows past an offset, so every
   page costs the same however deep it is.
 - `X-Total-Count` is exact on SQLite, and on the last page of any list (the items before
-  it and on it). On other pages on PostgreSQL it is exact when the planner expects at
+  it and on it; on a page reached by cursor, those up to the cursor are counted). On other pages on PostgreSQL it is exact when the planner expects at
   most LIST_COUNT_EXACT_MAX items; above that it is the planner's estimate, so a large
   list is never counted row by row.
 - Links are relative (`</api/events?page=2>`), or absolute under PUBLIC_URL when set:
@@ -58,10 +58,15 @@ def paginate(stmt, args, entity, keyset=None):
     items = rows.unique().all()
     more = len(items) > per_page
     items = items[:per_page]
-    if not more and after is None and (items or page == 1):
+    if more:
+        total = count(stmt, entity)
+    elif after is not None and keyset:
+        # the end of the list, reached by cursor: the items up to the cursor, counted, and these
+        total = count(stmt.where(tuple_(*keyset) <= tuple(after)), entity, exact=True) + len(items)
+    elif items or page == 1:
         total = (page - 1) * per_page + len(items)  # this page is the list's last: the total is known
     else:
-        total = count(stmt, entity)
+        total = count(stmt, entity)  # a page past the end
 
     last = max(1, -(-total // per_page))
     if more:
@@ -81,13 +86,13 @@ def paginate(stmt, args, entity, keyset=None):
     return items, headers
 
 
-def count(stmt, entity):
+def count(stmt, entity, exact=False):
     """The number of items of `stmt`: exact, or above LIST_COUNT_EXACT_MAX on PostgreSQL
     the planner's estimate (it comes from the table's statistics, so a large list is not
-    counted row by row on every request)."""
+    counted row by row on every request) unless `exact`."""
     ids = stmt.with_only_columns(entity.id).order_by(None)
     exact_max = current_app.config["LIST_COUNT_EXACT_MAX"]
-    if db.engine.dialect.name != "postgresql":
+    if exact or db.engine.dialect.name != "postgresql":
         return db.session.scalar(select(func.count()).select_from(ids.subquery()))
     estimate = round(db.session.execute(Explain(ids)).scalar()[0]["Plan"]["Plan Rows"])
     if estimate > exact_max:
