@@ -54,6 +54,11 @@ def programme(make_event):
     ("example", ["Theremin workshop"]),
     ("jazz blue", ["Jazz night"]),
     ("jazz, note!", ["Jazz night"]),  # punctuation separates words
+    ("note—jazz", ["Jazz night"]),  # ...of any script, and symbols: words, not a phrase
+    ("until«music»live", ["Jazz night"]),
+    ("late’jazz", ["Jazz night"]),
+    ("note🎷jazz", ["Jazz night"]),
+    ("cafe\u0301", ["Café concert"]),  # an accent typed apart stays on its letter
     ("ference", []),  # inside a word: not a word's beginning
     ("jazz harbour", []),
     ("—", []),  # no letter or digit: no word to find

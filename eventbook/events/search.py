@@ -1,13 +1,14 @@
 """Browsing and searching events: the query behind `GET /api/events`.
 
-`q` is split into words (runs of letters and digits: ASCII punctuation separates words,
-as it does in the index), and an event matches when every word begins a word of its
-title, description or location, case and accents ignored: "conf" finds "Conférence".
+`q` is split into words (runs of letters and digits: anything else, punctuation of any
+script, a symbol, separates words, as punctuation does in the index), and an event
+matches when every word begins a word of its title, description or location, case and
+accents ignored: "conf" finds "Conférence".
 PostgreSQL answers from the GIN index on `events.search_vector`, SQLite from the FTS5
 table `events_search`; both are kept in step by the database (migration 0005).
 """
 
-import string
+import unicodedata
 
 from sqlalchemy import cast, column, false, func, literal_column, select, table
 from sqlalchemy.dialects.postgresql import REGCONFIG
@@ -17,7 +18,6 @@ from eventbook.models import Event, EventStatus, utcnow
 
 ORDER = (Event.date, Event.id)  # every page is sorted by it; the keyset of cursors
 
-_SEPARATORS = str.maketrans(string.punctuation, " " * len(string.punctuation))
 _search_vector = literal_column("events.search_vector")  # PostgreSQL's; not mapped (docs/search.md)
 _fts = table("events_search", column("rowid"), column("events_search"))  # SQLite's
 
@@ -40,8 +40,11 @@ def browse(args):
 
 
 def words(q):
-    """The words of a query; a piece with no letter or digit (a lone "—") is no word."""
-    return [word for word in q.translate(_SEPARATORS).split() if any(c.isalnum() for c in word)]
+    """The words of a query: runs of letters and digits, with the marks written on them
+    (an accent typed apart, a vowel sign); anything else separates words. A piece with no
+    letter or digit (a lone combining accent) is no word."""
+    text = "".join(c if unicodedata.category(c)[0] in "LMN" else " " for c in q)
+    return [word for word in text.split() if any(c.isalnum() for c in word)]
 
 
 def matches(terms):
