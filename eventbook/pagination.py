@@ -7,10 +7,13 @@ other pages in `Link` (RFC 8288). docs/search.md tells the whole story.
   walked by cursor: `next` carries `after`, the keyset of the page's last item, and a
   request with `after` seeks to it instead of counting rows past an offset, so every
   page costs the same however deep it is.
+- A condition that may hold for few of a list's rows (a word search) is not left to
+  PostgreSQL's planner alone (`sparse_page`).
 - `X-Total-Count` is exact on SQLite, and on the last page of any list (the items before
-  it and on it; on a page reached by cursor, those up to the cursor are counted). On other pages on PostgreSQL it is exact when the planner expects at
-  most LIST_COUNT_EXACT_MAX items; above that it is the planner's estimate, so a large
-  list is never counted row by row.
+  it and on it; on a page reached by cursor, those up to the cursor are counted). On
+  other pages on PostgreSQL it is exact when the planner expects at most
+  LIST_COUNT_EXACT_MAX items; above that it is the planner's estimate, so a large list is
+  never counted row by row.
 - Links are relative (`</api/events?page=2>`), or absolute under PUBLIC_URL when set:
   never built from the request's Host header.
 """
@@ -43,24 +46,34 @@ HEADERS_DOC = {
 }
 
 
-def paginate(stmt, args, entity, keyset=None):
+def paginate(stmt, args, entity, keyset=None, sparse=None):
     """Run `stmt` (a select of `entity`, in its final order) for the page in `args`;
     return (items, headers). `keyset`: the columns `stmt` is ordered by, ascending and
-    the last one unique, when the list may be walked by cursor (`args["after"]`)."""
+    the last one unique, when the list may be walked by cursor (`args["after"]`).
+    `sparse`: a further condition of the list (given with `keyset`) that may hold for
+    few of its rows, such as a word search (see `sparse_page`)."""
     page, per_page = args["page"], args["per_page"]
-    after = args.get("after")
-    if after is not None and keyset:
-        rows = db.session.scalars(stmt.where(tuple_(*keyset) > tuple(after)).limit(per_page + 1))
+    after = args.get("after") if keyset else None
+    listed = stmt if sparse is None else stmt.where(sparse)
+    if sparse is not None and db.engine.dialect.name == "postgresql":
+        start = stmt if after is None else stmt.where(tuple_(*keyset) > tuple(after))
+        offset = (page - 1) * per_page if after is None else 0
+        for ids in sparse_page(start, keyset, sparse, offset, per_page + 1):
+            items = db.session.scalars(listed.where(entity.id.in_(ids))).unique().all()
+            if len(items) > per_page or walked_all(start, keyset):
+                break
+    elif after is not None:
+        items = db.session.scalars(listed.where(tuple_(*keyset) > tuple(after)).limit(per_page + 1)).unique().all()
     else:
         # one more than the page: whether a next page exists, whatever the total says
-        ids = stmt.with_only_columns(entity.id).limit(per_page + 1).offset((page - 1) * per_page)
-        rows = db.session.scalars(stmt.where(entity.id.in_(ids.scalar_subquery())))
-    items = rows.unique().all()
+        ids = listed.with_only_columns(entity.id).limit(per_page + 1).offset((page - 1) * per_page)
+        items = db.session.scalars(listed.where(entity.id.in_(ids.scalar_subquery()))).unique().all()
+    stmt = listed
     more = len(items) > per_page
     items = items[:per_page]
     if more:
         total = count(stmt, entity)
-    elif after is not None and keyset:
+    elif after is not None:
         # the end of the list, reached by cursor: the items up to the cursor, counted, and these
         total = count(stmt.where(tuple_(*keyset) <= tuple(after)), entity, exact=True) + len(items)
     elif items or page == 1:
@@ -84,6 +97,35 @@ def paginate(stmt, args, entity, keyset=None):
         "Link": ", ".join(f'<{url}>; rel="{rel}"' for rel, url in links.items()),
     }
     return items, headers
+
+
+# Rows of a list walked in its order, at most, looking for those that meet a sparse condition.
+WALK = 1000
+
+
+def sparse_page(start, keyset, sparse, offset, limit):
+    """Two ways to the ids of the rows `offset` to `offset + limit` of `start` (ordered by
+    `keyset`) that meet `sparse`, as subqueries: the first is right when the page lies in
+    the list's first WALK rows or the list has no more (`walked_all`), the second always.
+
+    PostgreSQL's planner chooses between walking the list in order through its index,
+    testing each row, and looking the matches up through the condition's own index (a
+    word search's GIN) and sorting them, by how many rows it expects to match. For a word
+    its statistics do not hold (a typo, a rare name) it expects 0.5% of the rows, walks,
+    and a word that no listed event holds walks them all. So the list is walked for at
+    most WALK rows first; if the page is not there, the matches are few, and are looked
+    up first (a materialized CTE), then sorted."""
+    walk = start.with_only_columns(*keyset, sparse.label("hit")).limit(WALK).subquery()
+    order = [walk.c[column.key] for column in keyset]
+    yield select(order[-1]).where(walk.c.hit).order_by(*order).offset(offset).limit(limit).scalar_subquery()
+    matches = start.where(sparse).with_only_columns(*keyset).order_by(None).cte("matches").prefix_with("MATERIALIZED")
+    order = [matches.c[column.key] for column in keyset]
+    yield select(order[-1]).order_by(*order).offset(offset).limit(limit).scalar_subquery()
+
+
+def walked_all(start, keyset):
+    """Whether the list `start` has at most WALK rows."""
+    return db.session.scalar(select(func.count()).select_from(start.with_only_columns(keyset[-1]).limit(WALK).subquery())) < WALK
 
 
 def count(stmt, entity, exact=False):
