@@ -254,7 +254,7 @@ def validate(config):
     else:
         try:
             storage_from_string(storage)  # connects at first use only
-        except ConfigurationError as refused:
+        except (ConfigurationError, ValueError) as refused:  # a ValueError: the URL's own parser (a port not a number)
             problems.append(f"RATELIMIT_STORAGE_URI must be memory:// or a redis:// URL: {refused}")
     public = urlsplit(config.get("PUBLIC_URL") or "https://host")
     if public.scheme not in ("http", "https") or not public.netloc or public.query or public.fragment:
