@@ -181,6 +181,9 @@ def after_request(response):
     if response.status_code == 204:
         headers.remove("Content-Type")  # no content, so no type (flask-smorest sets JSON's)
     headers["X-Request-ID"] = g.get("request_id", "-")
+    if current_app.config["CORS_ORIGINS"] and request.path.startswith("/api/"):
+        # the CORS headers depend on the Origin that asked; flask-cors says so only when it has several
+        response.vary.add("Origin")
     docs = request.path == "/api/docs" or request.path.startswith("/api/docs/")
     defaults = DOCS_HEADERS if docs else PAGE_HEADERS if request.blueprint == "page" else API_HEADERS
     if request.is_secure:
