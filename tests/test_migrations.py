@@ -234,3 +234,38 @@ def test_a_shop_from_before_ticket_types_upgrades_with_its_data(at_revision):
     assert again["id"] > new["id"]
     support.stop_background(app)
     assert support.invariant_violations(at_0003) == []
+
+
+def test_search_triggers_lost_by_an_early_0008_come_back(backend, at_revision):
+    """The first version of 0008 rebuilt SQLite's events without the search index's
+    triggers; 0011 makes them again and rebuilds the index (on PostgreSQL it changes
+    nothing and search goes on as before)."""
+    at_0010 = at_revision("0010")
+    if backend == "sqlite":
+        engine = sa.create_engine(support._normalized(at_0010))
+        with engine.begin() as connection:
+            for name in ("insert", "delete", "update"):
+                connection.execute(sa.text(f"DROP TRIGGER events_search_{name}"))
+        engine.dispose()
+    app = create_app(support.test_config(at_0010))
+    client = app.test_client()
+    ok(client.post("/api/auth/register", json={"email": "o@example.com", "password": PASSWORD, "role": "ORGANIZER"}),
+       201)
+    organizer = {"Authorization": "Bearer " + ok(client.post("/api/auth/login", json={
+        "email": "o@example.com", "password": PASSWORD}))["token"]}
+    for title in ("Theremin night", "Harp morning"):
+        ok(client.post("/api/events", headers=organizer, json={
+            "title": title, "date": "2030-06-01T20:00:00Z", "location": "Hall", "totalTickets": 5}), 201)
+    support.stop_background(app)
+
+    support.migrate(at_0010)
+
+    app = create_app(support.test_config(at_0010))
+    client = app.test_client()
+    assert [event["title"] for event in ok(client.get("/api/events?q=theremin"))] == ["Theremin night"]
+    later = ok(client.post("/api/events", headers=organizer, json={
+        "title": "Theremin afternoon", "date": "2030-05-01T20:00:00Z", "location": "Hall", "totalTickets": 5}), 201)
+    ok(client.patch(f"/api/events/{later['id'] - 1}", headers=organizer, json={"title": "Harp theremin morning"}))
+    assert [event["title"] for event in ok(client.get("/api/events?q=theremin"))] == [
+        "Theremin afternoon", "Theremin night", "Harp theremin morning"]
+    support.stop_background(app)
