@@ -5,6 +5,7 @@ from logging.config import fileConfig
 from flask import current_app
 
 from alembic import context
+from sqlalchemy.exc import DBAPIError
 
 from eventbook.database import connect
 
@@ -17,6 +18,9 @@ config = context.config
 # Keep the app's own loggers alive when migrations run inside a process (tests, release).
 fileConfig(config.config_file_name, disable_existing_loggers=False)
 logger = logging.getLogger('alembic.env')
+
+DEADLOCK = "40P01"  # PostgreSQL's deadlock_detected
+DEADLOCK_ATTEMPTS = 3
 
 
 def get_engine():
@@ -131,8 +135,22 @@ def run_migrations_online():
             **conf_args
         )
 
-        with context.begin_transaction():
-            context.run_migrations()
+        for attempt in range(1, DEADLOCK_ATTEMPTS + 1):
+            try:
+                with context.begin_transaction():
+                    context.run_migrations()
+                break
+            except DBAPIError as failure:
+                if getattr(failure.orig, "pgcode", None) != DEADLOCK:
+                    raise
+                connection.rollback()
+                if attempt == DEADLOCK_ATTEMPTS:
+                    sys.exit(f"eventbook: the upgrade was rolled back {attempt} times, each time in a deadlock "
+                             "with the running app's transactions; nothing changed: run it again")
+                # The running app's requests may hold a table this migration's next step
+                # needs while they wait for one it already holds: PostgreSQL rolled the
+                # whole upgrade back (DDL is transactional), which is run again.
+                logger.warning("deadlock with the running app: the upgrade was rolled back; running it again")
         if sqlite:
             broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
             connection.exec_driver_sql("PRAGMA foreign_keys=ON")

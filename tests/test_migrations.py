@@ -1,6 +1,8 @@
 """The migrations: they build the schema the models describe, and an upgrade keeps what
 a running shop already holds (its seats, their holds and bookings, their tickets)."""
 
+import threading
+import time
 from datetime import datetime, timedelta, timezone
 
 import bcrypt
@@ -8,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 
 from eventbook import create_app, database
 from eventbook.extensions import db
@@ -269,3 +272,53 @@ def test_search_triggers_lost_by_an_early_0008_come_back(backend, at_revision):
     assert [event["title"] for event in ok(client.get("/api/events?q=theremin"))] == [
         "Theremin afternoon", "Theremin night", "Harp theremin morning"]
     support.stop_background(app)
+
+
+@pytest.mark.postgresql_only("SQLite has one writer at a time: no deadlock between transactions")
+def test_an_upgrade_in_a_deadlock_with_the_running_app_is_run_again(at_revision, capfd):
+    """While the app serves, its transactions may hold `events` while waiting for
+    `ticket_types`, which the upgrade from 0006 locks first and holds while it then needs
+    `events`: PostgreSQL rolls the upgrade back as the deadlock's victim, and the upgrade
+    runs again instead of failing the release."""
+    at_0006 = at_revision("0006")
+    engine = sa.create_engine(support._normalized(at_0006))
+    reader, app_like = engine.connect(), engine.connect()
+    reader.execute(sa.text("SELECT 1 FROM ticket_types LIMIT 1"))  # a dump's read: the upgrade queues behind it
+    failures = []
+
+    def upgrade():
+        try:
+            support.migrate(at_0006)
+        except BaseException as failure:  # noqa: BLE001 - reported by the test
+            failures.append(failure)
+
+    def request():
+        app_like.execute(sa.text("SELECT 1 FROM events LIMIT 1"))
+        app_like.execute(sa.text("SELECT 1 FROM ticket_types LIMIT 1"))  # queues behind the upgrade
+        time.sleep(0.5)
+        app_like.commit()
+
+    upgrading = threading.Thread(target=upgrade)
+    upgrading.start()
+    wait_until(lambda: waiting_for_locks(engine) >= 1)
+    serving = threading.Thread(target=request)
+    serving.start()
+    wait_until(lambda: waiting_for_locks(engine) >= 2)
+    time.sleep(1.5)  # past deadlock_timeout: the request's own deadlock check has found none yet
+    reader.commit()  # the upgrade takes ticket_types, then waits for events: a deadlock
+    serving.join(30)
+    upgrading.join(60)
+    reader.close()
+    app_like.close()
+    with engine.connect() as connection:
+        version = connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+    engine.dispose()
+    assert "deadlock with the running app" in capfd.readouterr().err  # it happened, and was survived
+    assert failures == [] and version == ScriptDirectory(str(support.ROOT / "migrations")).get_current_head()
+
+
+def waiting_for_locks(engine):
+    with engine.connect() as connection:
+        return connection.execute(sa.text(
+            "SELECT count(*) FROM pg_locks WHERE NOT granted AND database = "
+            "(SELECT oid FROM pg_database WHERE datname = current_database())")).scalar()
