@@ -322,3 +322,67 @@ def waiting_for_locks(engine):
         return connection.execute(sa.text(
             "SELECT count(*) FROM pg_locks WHERE NOT granted AND database = "
             "(SELECT oid FROM pg_database WHERE datname = current_database())")).scalar()
+
+
+def downgrade(url, revision):
+    """`flask db downgrade revision` on this database, in this process."""
+    from flask_migrate import downgrade as flask_downgrade
+
+    app = create_app(support.test_config(url))
+    with app.app_context():
+        try:
+            flask_downgrade(revision=revision)
+        finally:
+            database.dispose()
+
+
+def version_of(url):
+    engine = sa.create_engine(support._normalized(url))
+    with engine.connect() as connection:
+        version = connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+    engine.dispose()
+    return version
+
+
+def test_downgrading_to_the_first_revision_and_back(database_url, app, make_user, make_event, client, admin, capfd):
+    """Down to 0003 (events count their tickets, no types), held tickets go back on sale;
+    a disabled account, or a notification still to be sent, refuses the step that would
+    lose it, before that step changes anything; down to nothing and up again builds the
+    schema."""
+    customer, other = make_user(), make_user()
+    event = make_event(totalTickets=10)
+    ok(client.post("/api/bookings", headers=customer.headers, json={"eventId": event["id"], "ticketsCount": 2}), 201)
+    ok(client.post("/api/holds", headers=other.headers, json={"eventId": event["id"], "ticketsCount": 3}), 201)
+    wait_until(lambda: all(note["status"] == "SENT" for note in ok(client.get("/api/notifications",
+                                                                              headers=customer.headers))))
+    ok(client.patch(f"/api/admin/users/{other.id}", headers=admin.headers, json={"disabled": True}))
+    head = version_of(database_url)
+    support.stop_background(app)
+    engine = sa.create_engine(support._normalized(database_url))
+
+    def refused(revision, says):
+        before = version_of(database_url)
+        capfd.readouterr()
+        with pytest.raises(SystemExit):
+            downgrade(database_url, revision)  # flask-migrate logs the error and exits
+        assert says in capfd.readouterr().err
+        assert version_of(database_url) == before
+
+    downgrade(database_url, "0006")
+    refused("0005", "1 accounts are disabled, and would log in again below 0006")
+    with engine.begin() as connection:
+        connection.execute(sa.text("UPDATE users SET disabled = false"))
+    downgrade(database_url, "0004")
+    with engine.begin() as connection:
+        connection.execute(sa.text("UPDATE notifications SET status = 'PENDING'"))
+    refused("0003", "notifications are still to be sent, and would be lost below 0004")
+    with engine.begin() as connection:
+        connection.execute(sa.text("UPDATE notifications SET status = 'SENT'"))
+    downgrade(database_url, "0003")
+    with engine.connect() as connection:
+        assert connection.execute(sa.text("SELECT total_tickets, available_tickets FROM events WHERE id = :id"),
+                                  {"id": event["id"]}).one() == (10, 8)
+    engine.dispose()
+    downgrade(database_url, "base")
+    support.migrate(database_url)
+    assert version_of(database_url) == head

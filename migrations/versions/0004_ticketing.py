@@ -245,6 +245,17 @@ def _carry_over():
 
 
 def downgrade():
+    """Back to events that count tickets, not types: held and set-aside tickets go back on
+    sale (holds and the waiting list are dropped), prices, seats and tickets are
+    dropped, notifications that have no rendered text (every one made since) are
+    deleted. Refused, before anything changes, while a notification is still to be sent."""
+    pending = op.get_bind().execute(sa.text("SELECT count(*) FROM notifications WHERE status = 'PENDING'")).scalar()
+    if pending:
+        raise RuntimeError(f"{pending} notifications are still to be sent, and would be lost below 0004: "
+                           "let them be sent (flask --app wsgi notifications status) before downgrading")
+    op.execute("UPDATE events SET set_aside_tickets = 0, available_tickets = total_tickets - "
+               "(SELECT coalesce(sum(tickets_count), 0) FROM bookings "
+               "WHERE bookings.event_id = events.id AND bookings.status = 'CONFIRMED')")
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP FUNCTION IF EXISTS eventbook_all_or_nothing(boolean)")
     with op.batch_alter_table("idempotency_keys") as batch:
