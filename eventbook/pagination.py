@@ -10,7 +10,7 @@ other pages in `Link` (RFC 8288). docs/search.md tells the whole story.
 - A condition that may hold for few of a list's rows (a word search) is not left to
   PostgreSQL's planner alone (`sparse_page`).
 - `X-Total-Count` is exact on SQLite, and on the last page of any list (the items before
-  it and on it; on a page reached by cursor, those up to the cursor are counted). On
+  it and on it; by cursor, the pages before it as its page number counts them). On
   other pages on PostgreSQL it is exact when the planner expects at most
   LIST_COUNT_EXACT_MAX items; above that it is the planner's estimate, so a large list is
   never counted row by row.
@@ -58,10 +58,10 @@ def paginate(stmt, args, entity, keyset=None, sparse=None):
     if sparse is not None and db.engine.dialect.name == "postgresql":
         start = stmt if after is None else stmt.where(tuple_(*keyset) > tuple(after))
         offset = (page - 1) * per_page if after is None else 0
-        for ids in sparse_page(start, keyset, sparse, offset, per_page + 1):
-            items = db.session.scalars(listed.where(entity.id.in_(ids))).unique().all()
-            if len(items) > per_page or walked_all(start, keyset):
-                break
+        walked, looked_up = sparse_page(start, keyset, sparse, offset, per_page + 1)
+        items = db.session.scalars(listed.where(entity.id.in_(walked))).unique().all()
+        if len(items) <= per_page and not walked_all(start, keyset):
+            items = db.session.scalars(listed.where(entity.id.in_(looked_up))).unique().all()
     elif after is not None:
         items = db.session.scalars(listed.where(tuple_(*keyset) > tuple(after)).limit(per_page + 1)).unique().all()
     else:
@@ -71,20 +71,17 @@ def paginate(stmt, args, entity, keyset=None, sparse=None):
     stmt = listed
     more = len(items) > per_page
     items = items[:per_page]
-    if more:
-        total = count(stmt, entity)
-    elif after is not None:
-        # the end of the list, reached by cursor: the items up to the cursor, counted, and these
-        total = count(stmt.where(tuple_(*keyset) <= tuple(after)), entity, exact=True) + len(items)
-    elif items or page == 1:
-        total = (page - 1) * per_page + len(items)  # this page is the list's last: the total is known
+    if not more and (items or page == 1):
+        # this page is the list's last: the total is the pages before it (by cursor, as the
+        # `next` links numbered them) and this one
+        total = (page - 1) * per_page + len(items)
     else:
-        total = count(stmt, entity)  # a page past the end
+        total = count(stmt, entity)
 
     last = max(1, -(-total // per_page))
     if more:
         last = max(last, page + 1)
-    elif items and after is None:
+    elif items:
         last = page  # this page is the last, whatever an estimated total says
     links = {"first": _url(1, per_page), "last": _url(last, per_page)}
     if page > 1:
@@ -117,10 +114,11 @@ def sparse_page(start, keyset, sparse, offset, limit):
     up first (a materialized CTE), then sorted."""
     walk = start.with_only_columns(*keyset, sparse.label("hit")).limit(WALK).subquery()
     order = [walk.c[column.key] for column in keyset]
-    yield select(order[-1]).where(walk.c.hit).order_by(*order).offset(offset).limit(limit).scalar_subquery()
+    walked = select(order[-1]).where(walk.c.hit).order_by(*order).offset(offset).limit(limit)
     matches = start.where(sparse).with_only_columns(*keyset).order_by(None).cte("matches").prefix_with("MATERIALIZED")
     order = [matches.c[column.key] for column in keyset]
-    yield select(order[-1]).order_by(*order).offset(offset).limit(limit).scalar_subquery()
+    looked_up = select(order[-1]).order_by(*order).offset(offset).limit(limit)
+    return walked.scalar_subquery(), looked_up.scalar_subquery()
 
 
 def walked_all(start, keyset):
@@ -128,13 +126,13 @@ def walked_all(start, keyset):
     return db.session.scalar(select(func.count()).select_from(start.with_only_columns(keyset[-1]).limit(WALK).subquery())) < WALK
 
 
-def count(stmt, entity, exact=False):
+def count(stmt, entity):
     """The number of items of `stmt`: exact, or above LIST_COUNT_EXACT_MAX on PostgreSQL
     the planner's estimate (it comes from the table's statistics, so a large list is not
-    counted row by row on every request) unless `exact`."""
+    counted row by row on every request)."""
     ids = stmt.with_only_columns(entity.id).order_by(None)
     exact_max = current_app.config["LIST_COUNT_EXACT_MAX"]
-    if exact or db.engine.dialect.name != "postgresql":
+    if db.engine.dialect.name != "postgresql":
         return db.session.scalar(select(func.count()).select_from(ids.subquery()))
     estimate = round(db.session.execute(Explain(ids)).scalar()[0]["Plan"]["Plan Rows"])
     if estimate > exact_max:
