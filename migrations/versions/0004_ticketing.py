@@ -225,12 +225,12 @@ def _carry_over():
         "INSERT INTO items (booking_id, ticket_type_id, count, unit_price) "
         "SELECT b.id, t.id, b.tickets_count, 0 FROM bookings b JOIN ticket_types t ON t.event_id = b.event_id"
     ))
-    confirmed = bind.execute(sa.text(
-        "SELECT b.id, t.id, b.tickets_count FROM bookings b JOIN ticket_types t ON t.event_id = b.event_id "
-        "WHERE b.status = 'CONFIRMED'"
+    # cancelled ones too: their tickets are void, as those of a booking cancelled later are
+    bookings = bind.execute(sa.text(
+        "SELECT b.id, t.id, b.tickets_count FROM bookings b JOIN ticket_types t ON t.event_id = b.event_id"
     )).all()
     rows = [{"booking_id": booking_id, "ticket_type_id": type_id, "code": secrets.token_urlsafe(16)}
-            for booking_id, type_id, count in confirmed for _ in range(count)]
+            for booking_id, type_id, count in bookings for _ in range(count)]
     if rows:
         bind.execute(sa.text("INSERT INTO tickets (booking_id, ticket_type_id, code) "
                              "VALUES (:booking_id, :ticket_type_id, :code)"), rows)
