@@ -137,8 +137,8 @@ class EventQueryArgs(PageArgs):
     q = Text(
         validate=validate.Length(max=200),
         metadata={
-            "description": "words, each the beginning of a word of the title, description or location "
-            "(case and accents ignored: conf finds Conférence)"
+            "description": "words (runs of letters and digits; anything else separates them), each the beginning "
+            "of a word of the title, description or location (case and accents ignored: conf finds Conférence)"
         },
     )
     date_from = UTCDateTime(data_key="from", metadata={"description": "events on or after this time"})
