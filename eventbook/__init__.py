@@ -55,6 +55,7 @@ def register_extensions(app):
     api.init_app(app)
     ratelimits.init_app(app)
     if app.config["CORS_ORIGINS"]:
+        app.after_request(web.vary_by_origin)
         cors.init_app(app, resources={r"/api/*": {"origins": app.config["CORS_ORIGINS"]}},
                       expose_headers=["X-Total-Count", "Link", "X-Request-ID", "Location", "Retry-After", "ETag",
                                       "Idempotent-Replayed", "X-RateLimit-Limit", "X-RateLimit-Remaining",

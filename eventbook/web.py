@@ -181,9 +181,6 @@ def after_request(response):
     if response.status_code == 204:
         headers.remove("Content-Type")  # no content, so no type (flask-smorest sets JSON's)
     headers["X-Request-ID"] = g.get("request_id", "-")
-    if current_app.config["CORS_ORIGINS"] and request.path.startswith("/api/"):
-        # the CORS headers depend on the Origin that asked; flask-cors says so only when it has several
-        response.vary.add("Origin")
     docs = request.path == "/api/docs" or request.path.startswith("/api/docs/")
     defaults = DOCS_HEADERS if docs else PAGE_HEADERS if request.blueprint == "page" else API_HEADERS
     if request.is_secure:
@@ -195,6 +192,15 @@ def after_request(response):
         "%s %s %s %sms", request.method, request.path, response.status_code, duration_ms,
         extra={"status": response.status_code, "duration_ms": duration_ms},
     )
+    return response
+
+
+def vary_by_origin(response):
+    """With CORS on, an API answer's CORS headers depend on the Origin that asked: say so
+    to caches. flask-cors does only when it lists several origins; registered before its
+    hook, this runs after it (Flask runs them in reverse) and adds `Origin` once."""
+    if request.path.startswith("/api/"):
+        response.vary.add("Origin")
     return response
 
 
