@@ -9,11 +9,11 @@ other pages in `Link` (RFC 8288). docs/search.md tells the whole story.
   page costs the same however deep it is.
 - A condition that may hold for few of a list's rows (a word search) is not left to
   PostgreSQL's planner alone (`sparse_page`).
-- `X-Total-Count` is exact on SQLite, and on the last page of any list (the items before
-  it and on it; by cursor, the pages before it as its page number counts them). On
-  other pages on PostgreSQL it is exact when the planner expects at most
-  LIST_COUNT_EXACT_MAX items; above that it is the planner's estimate, so a large list is
-  never counted row by row.
+- `X-Total-Count` is exact on SQLite, and on the last page of any list reached by
+  number (the items before it and on it). On other pages on PostgreSQL, those reached by
+  cursor included, it is exact when the planner expects at most LIST_COUNT_EXACT_MAX
+  items; above that it is the planner's estimate, so a large list is never counted row
+  by row.
 - Links are relative (`</api/events?page=2>`), or absolute under PUBLIC_URL when set:
   never built from the request's Host header.
 """
@@ -33,9 +33,10 @@ from eventbook.schemas import MAX_INT
 
 HEADERS_DOC = {
     "X-Total-Count": {
-        "description": "number of items on all pages: exact on a list's last page, and up to LIST_COUNT_EXACT_MAX "
-        "(1000 by default) as the query planner expects it; above that, on other pages on PostgreSQL, the planner's "
-        "estimate (never below LIST_COUNT_EXACT_MAX + 1)",
+        "description": "number of items on all pages: exact on SQLite, on a list's last page reached by number, and "
+        "up to LIST_COUNT_EXACT_MAX (1000 by default) as the query planner expects it; above that, on other pages "
+        "on PostgreSQL (pages reached by cursor among them), the planner's estimate (never below "
+        "LIST_COUNT_EXACT_MAX + 1)",
         "schema": {"type": "integer"},
     },
     "Link": {
@@ -71,18 +72,17 @@ def paginate(stmt, args, entity, keyset=None, sparse=None):
     stmt = listed
     more = len(items) > per_page
     items = items[:per_page]
-    if not more and (items or page == 1):
-        # this page is the list's last: the total is the pages before it (by cursor, as the
-        # `next` links numbered them) and this one
-        total = (page - 1) * per_page + len(items)
+    if not more and after is None and (items or page == 1):
+        total = (page - 1) * per_page + len(items)  # this page is the list's last: the total is known
     else:
-        total = count(stmt, entity)
+        total = count(stmt, entity)  # by cursor too: its page number is the client's, and only numbers links
 
     last = max(1, -(-total // per_page))
     if more:
         last = max(last, page + 1)
     elif items:
-        last = page  # this page is the last, whatever an estimated total says
+        # this page is the last, whatever an estimated total says (by cursor, as the client numbers it)
+        last = page if after is None else max(last, page)
     links = {"first": _url(1, per_page), "last": _url(last, per_page)}
     if page > 1:
         links["prev"] = _url(min(page - 1, last), per_page)
