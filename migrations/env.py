@@ -145,12 +145,13 @@ def run_migrations_online():
                     raise
                 connection.rollback()
                 if attempt == DEADLOCK_ATTEMPTS:
-                    sys.exit(f"eventbook: the upgrade was rolled back {attempt} times, each time in a deadlock "
+                    sys.exit(f"eventbook: the migration was rolled back {attempt} times, each time in a deadlock "
                              "with the running app's transactions; nothing changed: run it again")
                 # The running app's requests may hold a table this migration's next step
                 # needs while they wait for one it already holds: PostgreSQL rolled the
-                # whole upgrade back (DDL is transactional), which is run again.
-                logger.warning("deadlock with the running app: the upgrade was rolled back; running it again")
+                # whole run back (DDL is transactional, and the run is one transaction),
+                # which is run again.
+                logger.warning("deadlock with the running app: the migration was rolled back; running it again")
         if sqlite:
             broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
             connection.exec_driver_sql("PRAGMA foreign_keys=ON")

@@ -4,8 +4,8 @@ Migration 0008 rebuilds `events` on SQLite, which drops the triggers that keep t
 index `events_search` in step with it (made by 0005). The first version of 0008 did not
 make them again; it was mended in place, so a database that ran that first version stays
 at 0008 without them, and its search finds no event made or changed since, for good.
-This makes whichever of the three is missing (as 0005 made it) and then rebuilds the
-index from the events. A database that has them is left as it is. PostgreSQL's search
+This makes whichever of the three is missing (as 0005 made it) and rebuilds the index
+from the events (on every SQLite database: cheap, and right either way). PostgreSQL's search
 column is kept by the database itself: nothing to do there.
 
 Revision ID: 0011
@@ -46,8 +46,9 @@ def upgrade():
     missing = [name for name in TRIGGERS if name not in present]
     for name in missing:
         op.execute(TRIGGERS[name])
-    if missing:
-        op.execute("INSERT INTO events_search (events_search) VALUES ('rebuild')")
+    # Always: SQLite makes a trigger outside the migration's transaction, so a run that
+    # stopped after making them and before this would find none missing the next time.
+    op.execute("INSERT INTO events_search (events_search) VALUES ('rebuild')")
 
 
 def downgrade():
