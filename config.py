@@ -255,7 +255,11 @@ def validate(config):
         try:
             storage_from_string(storage)  # connects at first use only
         except (ConfigurationError, ValueError) as refused:  # a ValueError: the URL's own parser (a port not a number)
-            problems.append(f"RATELIMIT_STORAGE_URI must be memory:// or a redis:// URL: {refused}")
+            reason = str(refused)
+            password = urlsplit(storage).password if "@" in storage else None
+            if password:
+                reason = reason.replace(password, "***")  # the library's message may repeat the URL
+            problems.append(f"RATELIMIT_STORAGE_URI must be memory:// or a redis:// URL: {reason}")
     public = urlsplit(config.get("PUBLIC_URL") or "https://host")
     if public.scheme not in ("http", "https") or not public.netloc or public.query or public.fragment:
         problems.append(f"PUBLIC_URL must be an http(s) URL without query or fragment, got {config.get('PUBLIC_URL')!r}")

@@ -153,6 +153,7 @@ def test_debug_mode_runs_without_a_secret():
     ({"RATELIMIT_STORAGE_URI": "foo://bar"}, "RATELIMIT_STORAGE_URI", "must be memory:// or a redis:// URL"),
     ({"RATELIMIT_STORAGE_URI": "mongodb://db:27017"}, "RATELIMIT_STORAGE_URI", "must be memory:// or a redis:// URL"),
     ({"RATELIMIT_STORAGE_URI": "redis://:pw@127.0.0.1:notaport/1"}, "RATELIMIT_STORAGE_URI", "notaport"),
+    ({"RATELIMIT_STORAGE_URI": "redis+sentinel://:s3cret@h:x/mymaster"}, "RATELIMIT_STORAGE_URI", ":***@h:x"),
     ({"NOTIFY_DELIVERY_DELAY_MS": "99999999999999"}, "NOTIFY_DELIVERY_DELAY_MS", "must be between 0 and 60000"),
     ({"CORS_ORIGINS": "not a url"}, "CORS_ORIGINS", "must list origins such as https://app.example.com"),
     ({"CORS_ORIGINS": "https://app.example.com/path"}, "CORS_ORIGINS", "must list origins"),
