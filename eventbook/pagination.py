@@ -59,10 +59,8 @@ def paginate(stmt, args, entity, keyset=None, sparse=None):
     if sparse is not None and db.engine.dialect.name == "postgresql":
         start = stmt if after is None else stmt.where(tuple_(*keyset) > tuple(after))
         offset = (page - 1) * per_page if after is None else 0
-        walked, looked_up = sparse_page(start, keyset, sparse, offset, per_page + 1)
-        items = db.session.scalars(listed.where(entity.id.in_(walked))).unique().all()
-        if len(items) <= per_page and not walked_all(start, keyset):
-            items = db.session.scalars(listed.where(entity.id.in_(looked_up))).unique().all()
+        items = sparse_page(start, keyset, sparse, offset, per_page + 1,
+                            lambda ids: db.session.scalars(listed.where(entity.id.in_(ids))).unique().all())
     elif after is not None:
         items = db.session.scalars(listed.where(tuple_(*keyset) > tuple(after)).limit(per_page + 1)).unique().all()
     else:
@@ -96,34 +94,42 @@ def paginate(stmt, args, entity, keyset=None, sparse=None):
     return items, headers
 
 
-# Rows of a list walked in its order, at most, looking for those that meet a sparse condition.
+# Rows of a list walked in its order, at most, looking for those that meet a sparse
+# condition; and how many of them must meet it for the planner's own way to be kept.
 WALK = 1000
+DENSE = 10
 
 
-def sparse_page(start, keyset, sparse, offset, limit):
-    """Two ways to the ids of the rows `offset` to `offset + limit` of `start` (ordered by
-    `keyset`) that meet `sparse`, as subqueries: the first is right when the page lies in
-    the list's first WALK rows or the list has no more (`walked_all`), the second always.
+def sparse_page(start, keyset, sparse, offset, limit, fetch):
+    """The rows `offset` to `offset + limit` of `start` (ordered by `keyset`) that meet
+    `sparse`, found without walking the whole list when few of its rows meet it: `fetch`
+    loads the rows of a subquery of their ids.
 
     PostgreSQL's planner chooses between walking the list in order through its index,
     testing each row, and looking the matches up through the condition's own index (a
     word search's GIN) and sorting them, by how many rows it expects to match. For a word
-    its statistics do not hold (a typo, a rare name) it expects 0.5% of the rows, walks,
-    and a word that no listed event holds walks them all. So the list is walked for at
-    most WALK rows first; if the page is not there, the matches are few, and are looked
-    up first (a materialized CTE), then sorted."""
+    its statistics do not know well (a typo, on a catalogue of few words; a word common
+    in past events and rare in coming ones) it may expect hundreds, walk, and walk every
+    listed event. So the list's first WALK rows are walked: when they hold the page, or
+    are the whole list, that is the page; when at least DENSE of them match, the
+    planner's walk finds the page soon, and it is asked as it would be without this;
+    otherwise the matches are few, and are looked up first (a materialized CTE), then
+    sorted."""
     walk = start.with_only_columns(*keyset, sparse.label("hit")).limit(WALK).subquery()
     order = [walk.c[column.key] for column in keyset]
-    walked = select(order[-1]).where(walk.c.hit).order_by(*order).offset(offset).limit(limit)
+    items = fetch(select(order[-1]).where(walk.c.hit).order_by(*order).offset(offset).limit(limit).scalar_subquery())
+    if len(items) == limit:
+        return items
+    if db.session.scalar(select(func.count()).select_from(start.with_only_columns(keyset[-1]).limit(WALK).subquery())) < WALK:
+        return items  # the walk was the whole list
+    # every match of the walk from the offset on is here: those before it, counted if need be
+    hits = offset + len(items) if items or not offset else \
+        db.session.scalar(select(func.count()).select_from(walk).where(walk.c.hit))
+    if hits >= DENSE:
+        return fetch(start.where(sparse).with_only_columns(keyset[-1]).offset(offset).limit(limit).scalar_subquery())
     matches = start.where(sparse).with_only_columns(*keyset).order_by(None).cte("matches").prefix_with("MATERIALIZED")
     order = [matches.c[column.key] for column in keyset]
-    looked_up = select(order[-1]).order_by(*order).offset(offset).limit(limit)
-    return walked.scalar_subquery(), looked_up.scalar_subquery()
-
-
-def walked_all(start, keyset):
-    """Whether the list `start` has at most WALK rows."""
-    return db.session.scalar(select(func.count()).select_from(start.with_only_columns(keyset[-1]).limit(WALK).subquery())) < WALK
+    return fetch(select(order[-1]).order_by(*order).offset(offset).limit(limit).scalar_subquery())
 
 
 def count(stmt, entity):

@@ -204,12 +204,14 @@ def test_flask_db_check_is_clean(app):
     assert result.exit_code == 0, result.output
 
 
-@pytest.mark.parametrize("rows", [1, 3, 1000])
-def test_a_rare_word_is_found_however_far_down_the_list(client, make_user, make_event, monkeypatch, rows):
-    """PostgreSQL walks at most WALK events in date order before it looks a word up
-    through its index instead (pagination.sparse_page): the same answers either way."""
+@pytest.mark.parametrize("rows, dense", [(1, 10), (3, 10), (3, 1), (1000, 10)])
+def test_a_rare_word_is_found_however_far_down_the_list(client, make_user, make_event, monkeypatch, rows, dense):
+    """PostgreSQL walks at most WALK events in date order, then asks the planner (DENSE
+    of them matched) or looks the word up through its index (pagination.sparse_page):
+    the same answers every way."""
     from eventbook import pagination
     monkeypatch.setattr(pagination, "WALK", rows)
+    monkeypatch.setattr(pagination, "DENSE", dense)
     other = make_user(role="ORGANIZER")
     for n in range(12):
         make_event(title=f"Common {n}" + (" theremin" if n in (8, 10) else ""), date=in_days(n + 1))

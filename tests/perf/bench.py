@@ -1344,8 +1344,9 @@ class Bench(DoorScenarios):
         self.sql("VACUUM ANALYZE events", fetch=None, url=url)
 
     def scenario_search(self):
-        """Issue 19. GET /api/events?q= with a rare word (in 100 events) and a common one
-        (in 5% of them), and the plain list's first page, with 1k and with 100k events;
+        """Issue 19. GET /api/events?q= with a rare word (in 100 events), a common one
+        (in 5% of them) and one in no event (a typo), and the plain list's first page, with
+        1k and with 100k events;
         with 100k also the last page (5,000th) reached by cursor (the `next` link of the
         page before it). Targets: each search's p50 at 100k <= 1.5x at 1k and p99 <= 3x;
         the plain list's p99 at 100k <= 1.5x at 1k; the last page by cursor p50 <= 1.5x
@@ -1361,8 +1362,9 @@ class Bench(DoorScenarios):
         assert rare_upto <= small, "the rare word must fit in the small table"
         clients, duration = self.size["search_clients"], self.size["search_duration"]
         cursor = f"page {large // 20} by cursor"
-        paths = {"rare word": "/api/events?q=theremin", "common word": "/api/events?q=jazz", "plain list": "/api/events?perPage=20"}
-        made = {"rare word": self.size["search_rare"], "common word": "5%", "plain list": "all"}
+        paths = {"rare word": "/api/events?q=theremin", "common word": "/api/events?q=jazz",
+                 "missing word": "/api/events?q=zzyzx", "plain list": "/api/events?perPage=20"}
+        made = {"rare word": self.size["search_rare"], "common word": "5%", "missing word": 0, "plain list": "all"}
         small_url, small_organizer = self.second_database()
         self.make_search_events(small_url, small_organizer, 1, small, rare_upto)
         self.make_search_events(self.url, self.organizer, 1, large, rare_upto)
@@ -1401,6 +1403,7 @@ class Bench(DoorScenarios):
         checks = [(f"{case} {key} {scale}", latency(case, large, key) / latency(case, small, key), limit)
                   for case, key, limit in [("rare word", "p50", 1.5), ("rare word", "p99", 3.0),
                                            ("common word", "p50", 1.5), ("common word", "p99", 3.0),
+                                           ("missing word", "p50", 1.5),
                                            ("plain list", "p99", 1.5)]]
         deep = latency(cursor, large, "p50") / latency("plain list", large, "p50")
         checks.append((f"{cursor} p50 / first page, {large // 1000}k", deep, 1.5))
