@@ -7,8 +7,6 @@ other pages in `Link` (RFC 8288). docs/search.md tells the whole story.
   walked by cursor: `next` carries `after`, the keyset of the page's last item, and a
   request with `after` seeks to it instead of counting rows past an offset, so every
   page costs the same however deep it is.
-- A condition that may hold for few of a list's rows (a word search) is not left to
-  PostgreSQL's planner alone (`sparse_page`).
 - `X-Total-Count` is exact on SQLite, and on the last page of any list reached by
   number (the items before it and on it). On other pages on PostgreSQL, those reached by
   cursor included, it is exact when the planner expects at most LIST_COUNT_EXACT_MAX
@@ -47,27 +45,19 @@ HEADERS_DOC = {
 }
 
 
-def paginate(stmt, args, entity, keyset=None, sparse=None):
+def paginate(stmt, args, entity, keyset=None):
     """Run `stmt` (a select of `entity`, in its final order) for the page in `args`;
     return (items, headers). `keyset`: the columns `stmt` is ordered by, ascending and
-    the last one unique, when the list may be walked by cursor (`args["after"]`).
-    `sparse`: a further condition of the list (given with `keyset`) that may hold for
-    few of its rows, such as a word search (see `sparse_page`)."""
+    the last one unique, when the list may be walked by cursor (`args["after"]`)."""
     page, per_page = args["page"], args["per_page"]
-    after = args.get("after") if keyset else None
-    listed = stmt if sparse is None else stmt.where(sparse)
-    if sparse is not None and db.engine.dialect.name == "postgresql":
-        start = stmt if after is None else stmt.where(tuple_(*keyset) > tuple(after))
-        offset = (page - 1) * per_page if after is None else 0
-        items = sparse_page(start, keyset, sparse, offset, per_page + 1,
-                            lambda ids: db.session.scalars(listed.where(entity.id.in_(ids))).unique().all())
-    elif after is not None:
-        items = db.session.scalars(listed.where(tuple_(*keyset) > tuple(after)).limit(per_page + 1)).unique().all()
+    after = args.get("after")
+    if after is not None and keyset:
+        rows = db.session.scalars(stmt.where(tuple_(*keyset) > tuple(after)).limit(per_page + 1))
     else:
         # one more than the page: whether a next page exists, whatever the total says
-        ids = listed.with_only_columns(entity.id).limit(per_page + 1).offset((page - 1) * per_page)
-        items = db.session.scalars(listed.where(entity.id.in_(ids.scalar_subquery()))).unique().all()
-    stmt = listed
+        ids = stmt.with_only_columns(entity.id).limit(per_page + 1).offset((page - 1) * per_page)
+        rows = db.session.scalars(stmt.where(entity.id.in_(ids.scalar_subquery())))
+    items = rows.unique().all()
     more = len(items) > per_page
     items = items[:per_page]
     if not more and after is None and (items or page == 1):
@@ -92,44 +82,6 @@ def paginate(stmt, args, entity, keyset=None, sparse=None):
         "Link": ", ".join(f'<{url}>; rel="{rel}"' for rel, url in links.items()),
     }
     return items, headers
-
-
-# Rows of a list walked in its order, at most, looking for those that meet a sparse
-# condition; and how many of them must meet it for the planner's own way to be kept.
-WALK = 1000
-DENSE = 10
-
-
-def sparse_page(start, keyset, sparse, offset, limit, fetch):
-    """The rows `offset` to `offset + limit` of `start` (ordered by `keyset`) that meet
-    `sparse`, found without walking the whole list when few of its rows meet it: `fetch`
-    loads the rows of a subquery of their ids.
-
-    PostgreSQL's planner chooses between walking the list in order through its index,
-    testing each row, and looking the matches up through the condition's own index (a
-    word search's GIN) and sorting them, by how many rows it expects to match. For a word
-    its statistics do not know well (a typo, on a catalogue of few words; a word common
-    in past events and rare in coming ones) it may expect hundreds, walk, and walk every
-    listed event. So the list's first WALK rows are walked: when they hold the page, or
-    are the whole list, that is the page; when at least DENSE of them match, the
-    planner's walk finds the page soon, and it is asked as it would be without this;
-    otherwise the matches are few, and are looked up first (a materialized CTE), then
-    sorted."""
-    walk = start.with_only_columns(*keyset, sparse.label("hit")).limit(WALK).subquery()
-    order = [walk.c[column.key] for column in keyset]
-    items = fetch(select(order[-1]).where(walk.c.hit).order_by(*order).offset(offset).limit(limit).scalar_subquery())
-    if len(items) == limit:
-        return items
-    if db.session.scalar(select(func.count()).select_from(start.with_only_columns(keyset[-1]).limit(WALK).subquery())) < WALK:
-        return items  # the walk was the whole list
-    # every match of the walk from the offset on is here: those before it, counted if need be
-    hits = offset + len(items) if items or not offset else \
-        db.session.scalar(select(func.count()).select_from(walk).where(walk.c.hit))
-    if hits >= DENSE:
-        return fetch(start.where(sparse).with_only_columns(keyset[-1]).offset(offset).limit(limit).scalar_subquery())
-    matches = start.where(sparse).with_only_columns(*keyset).order_by(None).cte("matches").prefix_with("MATERIALIZED")
-    order = [matches.c[column.key] for column in keyset]
-    return fetch(select(order[-1]).order_by(*order).offset(offset).limit(limit).scalar_subquery())
 
 
 def count(stmt, entity):

@@ -202,26 +202,3 @@ def test_a_list_on_one_page_has_its_exact_total_whatever_the_planner_expects(cli
 def test_flask_db_check_is_clean(app):
     result = app.test_cli_runner().invoke(args=["db", "check"])
     assert result.exit_code == 0, result.output
-
-
-@pytest.mark.parametrize("rows, dense", [(1, 10), (3, 10), (3, 1), (1000, 10)])
-def test_a_rare_word_is_found_however_far_down_the_list(client, make_user, make_event, monkeypatch, rows, dense):
-    """PostgreSQL walks at most WALK events in date order, then asks the planner (DENSE
-    of them matched) or looks the word up through its index (pagination.sparse_page):
-    the same answers every way."""
-    from eventbook import pagination
-    monkeypatch.setattr(pagination, "WALK", rows)
-    monkeypatch.setattr(pagination, "DENSE", dense)
-    other = make_user(role="ORGANIZER")
-    for n in range(12):
-        make_event(title=f"Common {n}" + (" theremin" if n in (8, 10) else ""), date=in_days(n + 1))
-    make_event(title="Common theremin elsewhere", date=in_days(20), owner=other)
-    assert titles(client.get("/api/events?q=theremin")) == ["Common 8 theremin", "Common 10 theremin",
-                                                            "Common theremin elsewhere"]
-    seen, totals, _ = walk(client, "/api/events?q=therem&perPage=1")
-    assert seen == ["Common 8 theremin", "Common 10 theremin", "Common theremin elsewhere"] and totals[-1] == 3
-    assert titles(client.get("/api/events?q=theremin&perPage=1&page=2")) == ["Common 10 theremin"]
-    assert titles(client.get("/api/events?q=common&perPage=5&page=3")) == ["Common 10 theremin", "Common 11",
-                                                                           "Common theremin elsewhere"]
-    assert titles(client.get(f"/api/events?q=common&organizerId={other.id}")) == ["Common theremin elsewhere"]
-    assert titles(client.get("/api/events?q=nowhere")) == []

@@ -30,7 +30,7 @@ class Events(MethodView):
     @blp.response(200, EventSchema(many=True), headers=HEADERS_DOC)
     def get(self, args):
         """Browse or search events, sorted by date (upcoming SCHEDULED ones by default)"""
-        return paginate(search.browse(args), args, EventModel, keyset=search.ORDER, sparse=search.searched(args))
+        return paginate(search.browse(args), args, EventModel, keyset=search.ORDER)
 
     @blp.auth(Role.ORGANIZER, Role.ADMIN)
     @blp.arguments(EventCreateSchema())

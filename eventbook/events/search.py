@@ -23,8 +23,7 @@ _fts = table("events_search", column("rowid"), column("events_search"))  # SQLit
 
 
 def browse(args):
-    """The select statement for `GET /api/events`, sorted by date, with every filter but
-    the words of `q` (`searched`)."""
+    """The select statement for `GET /api/events`, filters applied, sorted by date."""
     stmt = select(Event).order_by(*ORDER)
     stmt = stmt.where(Event.status == args.get("status", EventStatus.SCHEDULED))
     if "status" not in args and "date_from" not in args:
@@ -35,15 +34,9 @@ def browse(args):
         stmt = stmt.where(Event.date <= args["date_to"])
     if "organizer_id" in args:
         stmt = stmt.where(Event.organizer_id == args["organizer_id"])
-    return stmt
-
-
-def searched(args):
-    """The condition of the words of `q`, or None without `q`: apart from the other
-    filters, as it may hold for few of the events they list (`pagination.sparse_page`)."""
     if args.get("q", "").strip():
-        return matches(words(args["q"]))
-    return None
+        stmt = stmt.where(matches(words(args["q"])))
+    return stmt
 
 
 def words(q):
