@@ -256,7 +256,7 @@ def validate(config):
             storage_from_string(storage)  # connects at first use only
         except (ConfigurationError, ValueError) as refused:  # a ValueError: the URL's own parser (a port not a number)
             reason = str(refused)
-            password = urlsplit(storage).password if "@" in storage else None
+            password = urlsplit(storage).password
             if password:
                 reason = reason.replace(password, "***")  # the library's message may repeat the URL
             problems.append(f"RATELIMIT_STORAGE_URI must be memory:// or a redis:// URL: {reason}")

@@ -74,16 +74,19 @@ def drop_database(url):
     engine.dispose()
 
 
-def migrate(url, revision="head"):
-    """`flask db upgrade [revision]` on this database, in this process."""
-    from flask_migrate import upgrade
+def migrate(url, revision="head", down=False):
+    """`flask db upgrade [revision]` (`downgrade revision` when `down`) on this database,
+    in this process. A migration that refuses exits (flask-migrate logs its reason)."""
+    from flask_migrate import downgrade, upgrade
 
     from eventbook import create_app, database
 
     app = create_app(test_config(url))
     with app.app_context():
-        upgrade(revision=revision)
-        database.dispose()
+        try:
+            (downgrade if down else upgrade)(revision=revision)
+        finally:
+            database.dispose()
 
 
 def test_config(url, **overrides):

@@ -264,9 +264,9 @@ def test_search_triggers_lost_by_an_early_0008_come_back(backend, at_revision):
        201)
     organizer = {"Authorization": "Bearer " + ok(client.post("/api/auth/login", json={
         "email": "o@example.com", "password": PASSWORD}))["token"]}
-    for title in ("Theremin night", "Harp morning"):
-        ok(client.post("/api/events", headers=organizer, json={
-            "title": title, "date": "2030-06-01T20:00:00Z", "location": "Hall", "totalTickets": 5}), 201)
+    made = {title: ok(client.post("/api/events", headers=organizer, json={
+        "title": title, "date": "2030-06-01T20:00:00Z", "location": "Hall", "totalTickets": 5}), 201)
+        for title in ("Theremin night", "Harp morning")}
     support.stop_background(app)
 
     support.migrate(at_0010)
@@ -274,9 +274,10 @@ def test_search_triggers_lost_by_an_early_0008_come_back(backend, at_revision):
     app = create_app(support.test_config(at_0010))
     client = app.test_client()
     assert [event["title"] for event in ok(client.get("/api/events?q=theremin"))] == ["Theremin night"]
-    later = ok(client.post("/api/events", headers=organizer, json={
+    ok(client.post("/api/events", headers=organizer, json={
         "title": "Theremin afternoon", "date": "2030-05-01T20:00:00Z", "location": "Hall", "totalTickets": 5}), 201)
-    ok(client.patch(f"/api/events/{later['id'] - 1}", headers=organizer, json={"title": "Harp theremin morning"}))
+    ok(client.patch(f"/api/events/{made['Harp morning']['id']}", headers=organizer,
+                    json={"title": "Harp theremin morning"}))
     assert [event["title"] for event in ok(client.get("/api/events?q=theremin"))] == [
         "Theremin afternoon", "Theremin night", "Harp theremin morning"]
     support.stop_background(app)
@@ -337,18 +338,6 @@ def waiting_for_locks(engine):
             "(SELECT oid FROM pg_database WHERE datname = current_database())")).scalar()
 
 
-def downgrade(url, revision):
-    """`flask db downgrade revision` on this database, in this process."""
-    from flask_migrate import downgrade as flask_downgrade
-
-    app = create_app(support.test_config(url))
-    with app.app_context():
-        try:
-            flask_downgrade(revision=revision)
-        finally:
-            database.dispose()
-
-
 def version_of(url):
     engine = sa.create_engine(support._normalized(url))
     with engine.connect() as connection:
@@ -377,25 +366,25 @@ def test_downgrading_to_the_first_revision_and_back(database_url, app, make_user
         before = version_of(database_url)
         capfd.readouterr()
         with pytest.raises(SystemExit):
-            downgrade(database_url, revision)  # flask-migrate logs the error and exits
+            support.migrate(database_url, revision, down=True)  # flask-migrate logs the error and exits
         assert says in capfd.readouterr().err
         assert version_of(database_url) == before
 
-    downgrade(database_url, "0006")
+    support.migrate(database_url, "0006", down=True)
     refused("0005", "1 accounts are disabled, and would log in again below 0006")
     with engine.begin() as connection:
         connection.execute(sa.text("UPDATE users SET disabled = false"))
-    downgrade(database_url, "0004")
+    support.migrate(database_url, "0004", down=True)
     with engine.begin() as connection:
         connection.execute(sa.text("UPDATE notifications SET status = 'PENDING'"))
     refused("0003", "notifications are still to be sent, and would be lost below 0004")
     with engine.begin() as connection:
         connection.execute(sa.text("UPDATE notifications SET status = 'SENT'"))
-    downgrade(database_url, "0003")
+    support.migrate(database_url, "0003", down=True)
     with engine.connect() as connection:
         assert connection.execute(sa.text("SELECT total_tickets, available_tickets FROM events WHERE id = :id"),
                                   {"id": event["id"]}).one() == (10, 8)
     engine.dispose()
-    downgrade(database_url, "base")
+    support.migrate(database_url, "base", down=True)
     support.migrate(database_url)
     assert version_of(database_url) == head
