@@ -260,6 +260,10 @@ def validate(config):
             if password:
                 reason = reason.replace(password, "***")  # the library's message may repeat the URL
             problems.append(f"RATELIMIT_STORAGE_URI must be memory:// or a redis:// URL: {reason}")
+    if urlsplit(storage).scheme in ("redis", "rediss") and not re.fullmatch(r"/?\d*", urlsplit(storage).path):
+        # redis-py would ignore a database that is not a number and count in database 0
+        problems.append(f"RATELIMIT_STORAGE_URI must name a Redis database by its number (redis://HOST:6379/0), "
+                        f"got {urlsplit(storage).path!r}")
     public = urlsplit(config.get("PUBLIC_URL") or "https://host")
     if public.scheme not in ("http", "https") or not public.netloc or public.query or public.fragment:
         problems.append(f"PUBLIC_URL must be an http(s) URL without query or fragment, got {config.get('PUBLIC_URL')!r}")
