@@ -137,7 +137,13 @@ def before_request():
         if length is not None and length > current_app.config["MAX_CONTENT_LENGTH"]:
             _drain(length)
             error(413, "payload_too_large", "The request body is too large")
-        chunked = "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+        codings = [coding.strip().lower() for coding in request.headers.get("Transfer-Encoding", "").split(",")]
+        if codings != [""] and set(codings) != {"chunked"}:
+            # gunicorn undoes the chunking of "gzip, chunked" and hands over the body still
+            # compressed: read as it is, it would be taken for another body.
+            error(400, "bad_request", "The request body's Transfer-Encoding must be chunked alone (no gzip, "
+                                      "deflate, compress or identity)")
+        chunked = codings == ["chunked"]
         if (length or chunked) and not request.is_json and request.routing_exception is None:  # 404 and 405 first
             error(415, "unsupported_media_type", "The request body must be JSON (Content-Type: application/json)")
         if chunked and length is None:
