@@ -87,6 +87,13 @@ def test_the_section_filter(client, organizer, seated):
     refused(client.get(f"/api/events/{event_id}/seats?section=" + "x" * 51), 422, "validation_error")
 
 
+def test_the_document_describes_the_seat_list_s_filter_and_its_conditional_header(client):
+    operation = client.get("/api/openapi.json").get_json()["paths"]["/api/events/{event_id}/seats"]["get"]
+    parameters = {(parameter["in"], parameter["name"]) for parameter in operation["parameters"]}
+    assert {("query", "section"), ("header", "If-None-Match")} <= parameters, parameters
+    assert {"200", "304", "404"} <= operation["responses"].keys()
+
+
 def test_a_matching_etag_is_a_304_for_one_small_read(app, client, organizer, seated):
     event_id, types = seated
     url = f"/api/events/{event_id}/seats"

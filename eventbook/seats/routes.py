@@ -9,7 +9,7 @@ from flask_jwt_extended import current_user
 from eventbook.api import Blueprint
 from eventbook.models import Role
 from eventbook.seats import service
-from eventbook.seats.schemas import SeatCountSchema, SeatMapSchema, SeatQueryArgs, SeatSchema
+from eventbook.seats.schemas import SeatCountSchema, SeatListHeaders, SeatMapSchema, SeatQueryArgs, SeatSchema
 
 blp = Blueprint("seats", __name__, url_prefix="/api/events", description="Seat maps of RESERVED events")
 
@@ -22,13 +22,12 @@ CACHING = {"Cache-Control": "no-cache"}
 
 @blp.route(f"/{EVENT_ID}/seats")
 class Seats(MethodView):
+    @blp.arguments(SeatListHeaders(), location="headers")  # documented; the view reads request.if_none_match
     @blp.arguments(SeatQueryArgs(), location="query")
     @blp.response(200, SeatSchema(many=True), headers=ETAG_DOC)
     @blp.alt_response(304, description="If-None-Match holds the current ETag: no seat has changed", headers=ETAG_DOC)
-    @blp.doc(parameters=[{"in": "header", "name": "If-None-Match", "required": False, "schema": {"type": "string"},
-                          "description": "the ETag of the list the client has: a 304 while no seat has changed"}])
     @blp.alt_response(404, description="not_found")
-    def get(self, args, event_id):
+    def get(self, _headers, args, event_id):
         """Every seat of an event and its status, in map order
 
         Public, with no personal data: sections in the order the map was put, rows in the

@@ -73,3 +73,11 @@ class SeatSchema(Schema):
 
 class SeatQueryArgs(Schema):
     section = Title(50, metadata={"description": "only the seats of this section"})
+
+
+class SeatListHeaders(Schema):
+    if_none_match = fields.String(data_key="If-None-Match", metadata={
+        "description": "the ETag of the list the client has: a 304 while no seat has changed"})
+
+    def on_bind_field(self, field_name, field_obj):
+        pass  # header names are not camelCased
