@@ -247,8 +247,8 @@ def test_every_response_has_a_request_id(client, method, path):
     assert getattr(client, method)(path).headers["X-Request-ID"]
 
 
-def test_a_safe_request_id_is_echoed(client):
-    sent = "req-42.abc:DEF_1"
+@pytest.mark.parametrize("sent", ["req-42.abc:DEF_1", "b64+/id==", "Root=1-5759e988-bd862e3f;Sampled=1", "a@host"])
+def test_a_safe_request_id_is_echoed(client, sent):
     assert client.get("/api/health", headers={"X-Request-ID": sent}).headers["X-Request-ID"] == sent
     assert client.get("/api/nope", headers={"X-Request-ID": sent}).headers["X-Request-ID"] == sent
 
