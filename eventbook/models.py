@@ -420,14 +420,19 @@ class Notification(db.Model):
 
 
 class IdempotencyKey(db.Model):
-    """The first success under an `Idempotency-Key`: its status and its booking, which a
-    repeat is answered with again (rendered as it is now)."""
+    """The first answer under an `Idempotency-Key`, which a repeat is answered with
+    again: a success's status and its booking (rendered as it is now), or a refusal's
+    status and its envelope (`refusal`, JSON), with no booking."""
 
     __tablename__ = "idempotency_keys"
+    __table_args__ = (
+        sa.CheckConstraint("(booking_id IS NULL) <> (refusal IS NULL)", name="booking_or_refusal"),
+    )
 
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     key: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
     request_hash: Mapped[str] = mapped_column(sa.String(64))
     response_status: Mapped[int]
-    booking_id: Mapped[int] = mapped_column(sa.ForeignKey("bookings.id", ondelete="CASCADE"))
+    booking_id: Mapped[int | None] = mapped_column(sa.ForeignKey("bookings.id", ondelete="CASCADE"))
+    refusal: Mapped[str | None] = mapped_column(sa.Text)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

@@ -132,6 +132,8 @@ def test_the_document_lists_every_header_the_answers_carry(client):
     assert "refresh_token_reused" in spec["paths"]["/api/auth/refresh"]["post"]["responses"]["401"]["description"]
     confirmed_again = spec["paths"]["/api/holds/{hold_id}/confirm"]["post"]["responses"]["200"]
     assert "Idempotent-Replayed" in confirmed_again["headers"]
+    for path in ("/api/bookings", "/api/holds/{hold_id}/confirm"):  # a kept refusal, replayed
+        assert "Idempotent-Replayed" in spec["paths"][path]["post"]["responses"]["409"]["headers"]
 
 
 def test_the_document_lists_a_503_for_every_operation_and_every_field_a_response_always_has(client, organizer):

@@ -2,8 +2,8 @@
 
 A repeat of the same key by the same user with the same body replays the first response
 and books nothing more; another body is a 409; keys are per user, 1 to 255 characters,
-kept in the database (table idempotency_keys) for at least 24 hours, and a failed attempt
-is not kept.
+kept in the database (table idempotency_keys) for at least 24 hours. The first answer is
+kept, a refusal by the booking rules too; a request that never reached them (422) is not.
 """
 
 import base64
@@ -114,25 +114,39 @@ def test_key_length(shop, customer, make_event, key, status):
         assert shop.available(event["id"]) == 10
 
 
-def test_a_failed_attempt_is_not_kept(client, shop, organizer, make_user, make_event):
+def test_a_refusal_is_the_first_response_too(client, shop, organizer, make_user, make_event):
+    """Sold out under a key: a repeat gets that 409 again, as it was, even once tickets
+    are back; another key books them."""
     event = make_event(totalTickets=1)
     early, late = make_user("CUSTOMER"), make_user("CUSTOMER")
     assert shop.book(early, event["id"], 1).status_code == 201
-    refused = shop.book(late, event["id"], 2, key="retry-me")
+    refused = shop.book(late, event["id"], 2, key="sold-out-first")
     assert refused.status_code == 409 and refused.get_json()["code"] == "sold_out"
-    # the same key, again: still refused (not a replay of anything), nothing booked
-    again = shop.book(late, event["id"], 2, key="retry-me")
-    assert again.status_code == 409 and "Idempotent-Replayed" not in again.headers
-    # capacity is raised: the same key now books
+    assert "Idempotent-Replayed" not in refused.headers
     raised = client.patch(f"/api/events/{event['id']}", json={"totalTickets": 5}, headers=organizer.headers)
     assert raised.status_code == 200 and raised.get_json()["availableTickets"] == 4
-    success = shop.book(late, event["id"], 2, key="retry-me")
-    assert success.status_code == 201, success.get_json()
-    assert "Idempotent-Replayed" not in success.headers
+    for _ in range(2):
+        again = shop.book(late, event["id"], 2, key="sold-out-first")
+        assert again.status_code == 409 and again.headers["Idempotent-Replayed"] == "true"
+        assert again.get_json() == refused.get_json()  # availableTickets 0 included: the first answer
+    assert shop.available(event["id"]) == 4
+    other = shop.book(late, event["id"], 2, key="another-key")
+    assert other.status_code == 201 and "Idempotent-Replayed" not in other.headers
     assert shop.available(event["id"]) == 2
-    replay = shop.book(late, event["id"], 2, key="retry-me")
-    assert replay.headers["Idempotent-Replayed"] == "true"
-    assert replay.get_json()["id"] == success.get_json()["id"]
+    changed = shop.book(late, event["id"], 1, key="sold-out-first")  # the key with another body
+    assert (changed.status_code, changed.get_json()["code"]) == (409, "idempotency_key_reused")
+
+
+def test_a_refused_confirm_is_kept(shop, customer, make_event):
+    event = make_event(totalTickets=5)
+    hold = shop.hold(customer, event["id"], 2)
+    assert hold.status_code == 201
+    assert shop.release(customer, hold.get_json()["id"]).status_code in (200, 204)
+    refused = shop.confirm(customer, hold.get_json()["id"], key="confirm-late")
+    assert (refused.status_code, refused.get_json()["code"]) == (409, "hold_expired")
+    again = shop.confirm(customer, hold.get_json()["id"], key="confirm-late")
+    assert again.headers["Idempotent-Replayed"] == "true" and again.get_json() == refused.get_json()
+    assert shop.available(event["id"]) == 5
 
 
 def test_a_validation_failure_is_not_kept(shop, customer, make_event):

@@ -1,23 +1,30 @@
-"""`Idempotency-Key`: the first success under a key is kept with its booking. The sale
-that makes the booking writes the key's row in its own transaction (`eventbook.sales`),
-so a failed attempt keeps nothing and may be tried again with the same key.
+"""`Idempotency-Key`: the first answer under a key is kept, and a repeat gets it again.
+
+A success is kept with its booking: the sale that makes the booking writes the key's
+row in its own transaction (`eventbook.sales`). A refusal by the sale's rules (a 409
+such as `sold_out` or `hold_expired`) is kept with its envelope, written once the sale
+has taken nothing. What never reached those rules keeps nothing and may be sent again
+with the same key: an invalid body (422), a rate limit (429), an unreachable database
+(503), and tickets taken by rivals each time this order tried (`taken_meanwhile`).
 
 A repeat of the key by the same customer with the same request is answered with the
-same status and the same booking (rendered as it is now); with another request, a 409.
-Two first uses at the same moment: the key's primary key (or the one-booking-per-
-customer index) lets one commit, and the other replays it.
+same status and the same booking (rendered as it is now), or the same refusal; with
+another request, a 409. Two first uses at the same moment: the key's primary key (or
+the one-booking-per-customer index) lets one commit, and the other replays it.
 """
 
 import hashlib
 import json
 
 from flask import current_app
-from sqlalchemy import delete, select
+from sqlalchemy import delete, exc, select
 
 from eventbook.errors import error
 from eventbook.extensions import db
 from eventbook.models import IdempotencyKey
 from eventbook.sales import Key
+
+REPLAYED = {"Idempotent-Replayed": "true"}
 
 
 def key_of(key, request_path, body, now):
@@ -30,7 +37,8 @@ def key_of(key, request_path, body, now):
 
 def replay(customer_id, key, now):
     """(booking id, status) of the first success under `key`, or None if there is none
-    (an expired key is forgotten); a 409 when the key came with another request."""
+    (an expired key is forgotten); the first refusal under it raised again; a 409 when
+    the key came with another request."""
     if key is None:
         return None
     stored = db.session.scalar(
@@ -45,4 +53,30 @@ def replay(customer_id, key, now):
     if stored.request_hash != key.digest:
         db.session.rollback()
         error(409, "idempotency_key_reused", "This Idempotency-Key was used with another request")
+    if stored.booking_id is None:
+        db.session.rollback()
+        refusal = json.loads(stored.refusal)
+        error(stored.response_status, refusal.pop("code"), refusal.pop("message"), refusal.pop("errors", None),
+              headers=REPLAYED, **refusal)
     return stored.booking_id, stored.response_status
+
+
+def keep_refusal(customer_id, key, refused, now):
+    """Keep the sale's refusal `refused` (an HTTPException) as the first answer under
+    `key`, and raise it; a 409 only: anything else is raised as it is. If a first use
+    of the key at the same moment was kept first, that is the answer: (booking id,
+    status) to replay, or its refusal raised."""
+    if key is None or refused.code != 409:
+        raise refused
+    facts = {name: value for name, value in refused.data.items() if name not in ("headers", "exc")}
+    db.session.rollback()
+    db.session.add(IdempotencyKey(user_id=customer_id, key=key.key, request_hash=key.digest, response_status=409,
+                                  booking_id=None, refusal=json.dumps(facts), expires_at=key.expires_at))
+    try:
+        db.session.commit()
+    except exc.IntegrityError:
+        db.session.rollback()
+        replayed = replay(customer_id, key, now)
+        if replayed:
+            return replayed
+    raise refused

@@ -13,9 +13,9 @@ from eventbook.schemas import PageArgs
 blp = Blueprint("bookings", __name__, url_prefix="/api/bookings", description="Buying and cancelling tickets")
 
 BOOKING_ID = "<int(max=2147483647):booking_id>"
-LOCATION = {"Location": {"description": "the booking", "schema": {"type": "string"}},
-            "Idempotent-Replayed": {"description": "true when this answers a repeated Idempotency-Key",
+REPLAYED = {"Idempotent-Replayed": {"description": "true when this answers a repeated Idempotency-Key",
                                     "schema": {"type": "string"}}}
+LOCATION = {"Location": {"description": "the booking", "schema": {"type": "string"}}, **REPLAYED}
 
 
 def booking_response(booking, status, replayed):
@@ -37,7 +37,8 @@ class Bookings(MethodView):
                                        "ran short or the order is of one type), already_booked, already_holding (with "
                                        "holdId: the customer holds tickets of this event, a waiting-list offer included), "
                                        "event_closed, sales_closed, seats_taken (with unavailableSeatIds), "
-                                       "idempotency_key_reused")
+                                       "idempotency_key_reused; a repeated Idempotency-Key gets its first refusal "
+                                       "again", headers=REPLAYED)
     @blp.alt_response(429, description="rate_limited")
     def post(self, headers, data):
         """Book tickets: a hold and its confirm in one transaction"""

@@ -102,7 +102,8 @@ class IdempotencyHeader(Schema):
     idempotency_key = fields.String(
         data_key="Idempotency-Key",
         validate=validate.Length(1, 255),
-        metadata={"description": "repeats by the same user within 24 h get the first success again"},
+        metadata={"description": "repeats by the same user within 24 h get the first answer again, a 409 refusal "
+                                 "too (with Idempotent-Replayed: true); a 422, 429 or 503 is not kept"},
     )
 
     def on_bind_field(self, field_name, field_obj):

@@ -2,6 +2,7 @@
 
 from sqlalchemy import exc, select, update
 from sqlalchemy.orm import joinedload
+from werkzeug.exceptions import HTTPException
 
 from eventbook import inventory, sales, waitlist
 from eventbook.bookings import idempotency
@@ -28,7 +29,7 @@ def order_of(customer, data, now, key=None):
 
 def book(customer, data, idempotency_key=None, path="/api/bookings"):
     """Sell tickets to `customer` in one transaction (`eventbook.sales`): (booking,
-    status, replayed). A repeat of an Idempotency-Key gets the first success again."""
+    status, replayed). A repeat of an Idempotency-Key gets the first answer again."""
     now = utcnow()
     key = idempotency.key_of(idempotency_key, path, data, now)
     replayed = idempotency.replay(customer.id, key, now)
@@ -45,7 +46,12 @@ def book(customer, data, idempotency_key=None, path="/api/bookings"):
                 return replay(*replayed)
             if not last_try and holds.end_own_if_due(customer.id, order.event_id, now):
                 continue  # the customer's own hold had expired, and no sweep had ended it yet
-            refusal.explain(order, last_try)  # returns if what stood in the way came back meanwhile
+            try:
+                refusal.explain(order)  # returns if what stood in the way came back meanwhile
+            except HTTPException as refused:
+                return replay(*idempotency.keep_refusal(customer.id, key, refused, now))
+            if last_try:
+                refusal.taken_meanwhile(order)
             continue
         except exc.IntegrityError as refused:
             return replay(*conflict(refused, customer.id, key, now))

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from flask import current_app
 from sqlalchemy import exc, select, update
+from werkzeug.exceptions import HTTPException
 
 from eventbook import inventory, sales, waitlist
 from eventbook.bookings import idempotency, service as bookings
@@ -30,7 +31,9 @@ def hold(customer, data):
             db.session.rollback()
             if first_try and end_own_if_due(customer.id, order.event_id, now):
                 continue  # the customer's own hold had expired, and no sweep had ended it yet
-            refusal.explain(order, last_try=not first_try)  # returns if what stood in the way came back meanwhile
+            refusal.explain(order)  # returns if what stood in the way came back meanwhile
+            if not first_try:
+                refusal.taken_meanwhile(order)
 
 
 def end_own_if_due(customer_id, event_id, now):
@@ -83,7 +86,12 @@ def confirm(hold_id, customer, idempotency_key=None):
     except sales.NotTaken:
         db.session.rollback()
         replayed = idempotency.replay(customer.id, key, now)  # a first use of the key at the same moment confirmed it
-        return bookings.replay(*replayed) if replayed else _not_confirmed(hold_id, customer, now)
+        if replayed:
+            return bookings.replay(*replayed)
+        try:
+            return _not_confirmed(hold_id, customer, now)
+        except HTTPException as refused:
+            return bookings.replay(*idempotency.keep_refusal(customer.id, key, refused, now))
     except exc.IntegrityError as refused:
         return bookings.replay(*bookings.conflict(refused, customer.id, key, now))
     outbox.submit(sold.notes)

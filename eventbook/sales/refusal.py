@@ -8,10 +8,11 @@ from eventbook.extensions import db
 from eventbook.models import Booking, BookingStatus, Event, EventStatus, Hold, HoldStatus, Seat, Seating, SeatStatus
 
 
-def explain(order, last_try=True):
+def explain(order):
     """Raise the error that says why `order` could not be taken. If nothing stands in
     its way any more (what it asked for came back meanwhile: a rival hold expired, say),
-    return, so that the caller tries once more; unless this was its `last_try`."""
+    return, so that the caller tries once more (or, after its last try, says
+    `taken_meanwhile`)."""
     db.session.rollback()
     event = db.session.get(Event, order.event_id)
     if event is None:
@@ -23,9 +24,14 @@ def explain(order, last_try=True):
     else:
         _explain_items(event, order)
     _short(event.available_tickets, order.tickets)
-    if last_try:
-        error(409, "not_enough_tickets", "The tickets were taken meanwhile, try again",
-              availableTickets=event.available_tickets)
+
+
+def taken_meanwhile(order):
+    """409 for an order that found its tickets free each time it was explained, and taken
+    each time it tried: rivals taking and giving back. Not what the event is like, so
+    not kept for its Idempotency-Key either: trying again may well book."""
+    error(409, "not_enough_tickets", "The tickets were taken meanwhile, try again",
+          availableTickets=db.session.get(Event, order.event_id).available_tickets)
 
 
 def _already(event, order):
