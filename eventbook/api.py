@@ -65,7 +65,7 @@ BODY_ERRORS = {
 
 
 REQUEST_ID = {"description": "the request's id, as the logs show it: the client's X-Request-ID when it is made of "
-                             "up to 128 letters, digits and '. _ : ; = + / @ -', else a new one",
+                             "up to 128 letters, digits and '. _ : = + / @ -', else a new one",
               "schema": {"type": "string"}}
 RETRY_AFTER = {"description": "seconds to wait before trying again", "schema": {"type": "integer"}}
 WWW_AUTHENTICATE = {"description": "how to authenticate: `Bearer`", "schema": {"type": "string"}}

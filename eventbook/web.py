@@ -38,8 +38,8 @@ log = logging.getLogger("eventbook.access")
 MAX_URL_BYTES = 4096  # path and query string
 MAX_HEADER_BYTES = 8192  # the value of one header
 DRAINED_BYTES = 1 << 20  # a body refused as too large, up to this size, is read (and dropped) first
-# a tracing system's id as it is (a UUID, base64, "Root=1-abc;Sampled=1"): no space, no markup
-SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:;=+/@-]{1,128}$")
+# a tracing system's id as it is (a UUID, base64, "Root=1-abc"): no space, no separator, no markup
+SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:=+/@-]{1,128}$")
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
 # Swagger UI is served from /api/docs/assets; its page starts it with an inline script.
 DOCS_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "

@@ -249,7 +249,7 @@ def test_every_response_has_a_request_id(client, method, path):
     assert getattr(client, method)(path).headers["X-Request-ID"]
 
 
-@pytest.mark.parametrize("sent", ["req-42.abc:DEF_1", "b64+/id==", "Root=1-5759e988-bd862e3f;Sampled=1", "a@host"])
+@pytest.mark.parametrize("sent", ["req-42.abc:DEF_1", "b64+/id==", "Root=1-5759e988-bd862e3f", "a@host"])
 def test_a_safe_request_id_is_echoed(client, sent):
     assert client.get("/api/health", headers={"X-Request-ID": sent}).headers["X-Request-ID"] == sent
     assert client.get("/api/nope", headers={"X-Request-ID": sent}).headers["X-Request-ID"] == sent
