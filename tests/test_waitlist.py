@@ -89,6 +89,25 @@ def test_a_started_events_waiting_list_lapses(client, organizer, make_user, sold
     assert ok(client.get(f"/api/events/{event['id']}/stats", headers=organizer.headers))["waiting"] == 0
 
 
+def test_tickets_back_after_the_event_started_are_not_set_aside_for_good(app, client, shop, make_user, make_event,
+                                                                        set_event_date):
+    """A hold expires once its event has started, while someone waits: no offer can be
+    made any more, so its tickets go back to the public (unsold, as the figures say),
+    not set aside for a queue that lapses."""
+    event = make_event(totalTickets=2)
+    holder, waiting = make_user(), make_user()
+    held = ok(shop.hold(holder, event["id"], 2), 201)
+    ok(join(client, waiting, event["id"]), 201)
+    set_event_date(event["id"], datetime.now(timezone.utc) - timedelta(minutes=5))
+    with app.app_context():
+        db.session.execute(sa.update(Hold).where(Hold.id == held["id"])
+                           .values(expires_at=datetime.now(timezone.utc) - timedelta(seconds=1)))
+        db.session.commit()
+    wait_until(lambda: shop.available(event["id"]) == 2, 10, message="the tickets back to the public")
+    assert shop.event(event["id"])["setAsideTickets"] == 0
+    assert ok(entry_of(client, waiting, event["id"]))["status"] == "LAPSED"
+
+
 def test_one_entry_per_customer_and_event(client, make_user, sold_out):
     event, _ = sold_out(1)
     carol = make_user()

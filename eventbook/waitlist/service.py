@@ -176,13 +176,19 @@ def queue(event_id, user, args):
 def offer(event_id):
     """Offer what is set aside for `event_id` to its waiting list, first in line first,
     as long as it covers the first entry; then tickets set aside for nobody go back to
-    the public. How many offers were made."""
+    the public. Once the event has started, no offer is made: its queue lapses, and all
+    it had set aside goes back (unsold). How many offers were made."""
     made = 0
     while True:
         event = inventory.lock(event_id)
         now = utcnow()
-        if event is None or event.status != EventStatus.SCHEDULED or event.date <= now:
+        if event is None or event.status != EventStatus.SCHEDULED:
             db.session.rollback()
+            return made
+        if event.date <= now:
+            lapse_started(now, event_id)
+            inventory.set_aside_to_public(event_id)
+            db.session.commit()
             return made
         if (event.set_aside_tickets or any(kind.set_aside for kind in event.ticket_types)) \
                 and _lapse_never_served(event, now):
@@ -227,12 +233,14 @@ def _lapse_never_served(event, now):
     ).rowcount
 
 
-def lapse_started(now):
-    """The WAITING entries of events that have started, which no offer can serve any
-    more, become LAPSED (in the caller's transaction): how many."""
+def lapse_started(now, event_id=None):
+    """The WAITING entries of events that have started (of `event_id` alone, if given),
+    which no offer can serve any more, become LAPSED (in the caller's transaction): how
+    many."""
     started = exists().where(Event.id == WaitlistEntry.event_id, Event.date <= now)
+    of_event = [] if event_id is None else [WaitlistEntry.event_id == event_id]
     return db.session.execute(
-        update(WaitlistEntry).where(WaitlistEntry.status == EntryStatus.WAITING, started)
+        update(WaitlistEntry).where(WaitlistEntry.status == EntryStatus.WAITING, started, *of_event)
         .values(status=EntryStatus.LAPSED, updated_at=now)
     ).rowcount
 
@@ -258,11 +266,10 @@ def _offer_to(entry, event, now):
 
 
 def events_to_offer():
-    """Scheduled events to come with tickets set aside, by a type or by the event itself
-    (a ticket of another type comes back while someone waits): the sweeper's periodic
-    pass offers them, or gives them back to the public once nobody waits for them."""
+    """Scheduled events with tickets set aside, by a type or by the event itself (a
+    ticket of another type comes back while someone waits): the sweeper's periodic pass
+    offers them, or gives them back to the public once nobody waits for them or the
+    event has started."""
     by_a_type = select(TicketType.event_id).where(TicketType.set_aside > 0)  # read once, not per event
     set_aside = or_(Event.set_aside_tickets > 0, Event.id.in_(by_a_type))
-    return db.session.scalars(
-        select(Event.id).where(set_aside, *inventory.scheduled_ahead(utcnow()))
-    ).all()
+    return db.session.scalars(select(Event.id).where(set_aside, Event.status == EventStatus.SCHEDULED)).all()
