@@ -1,6 +1,6 @@
 """Bookings: the overbooking-safe purchase, cancellation, and who may see what."""
 
-from sqlalchemy import exc, func, select, update
+from sqlalchemy import exc, select, update
 from sqlalchemy.orm import joinedload
 from werkzeug.exceptions import HTTPException
 
@@ -11,7 +11,7 @@ from eventbook.errors import error
 from eventbook.events import service as events
 from eventbook.extensions import db
 from eventbook.holds import service as holds
-from eventbook.models import Booking, BookingStatus, Event, Item, Role, Seat, Ticket, User, utcnow
+from eventbook.models import Booking, BookingStatus, Event, Item, Role, Seat, User, utcnow
 from eventbook.notifications import outbox
 from eventbook.sales import refusal
 
@@ -115,8 +115,7 @@ def visible(booking_id, user):
 @retry_deadlocks  # an event's cancel, or a release, can lock the booking or its holds before the event
 def cancel(booking_id, user):
     """Cancel a booking and return its tickets and seats, exactly once however many
-    cancels race: one conditional UPDATE on the booking's status decides. Not once the
-    event has started, nor once a ticket of it is checked in (its holder is in)."""
+    cancels race: one conditional UPDATE on the booking's status decides."""
     booking = visible(booking_id, user)
     if not (user.role == Role.ADMIN or booking.user_id == user.id):
         error(403, "forbidden", "Only the customer who booked, or an admin, may cancel")
@@ -127,11 +126,6 @@ def cancel(booking_id, user):
     if event.date <= now:
         db.session.rollback()
         error(409, "event_closed", "The event has already started")
-    admitted = db.session.scalar(select(func.min(Ticket.checked_in_at)).where(Ticket.booking_id == booking_id))
-    if admitted is not None:
-        db.session.rollback()
-        error(409, "already_checked_in", "A ticket of this booking is checked in: it can no longer be cancelled",
-              checkedInAt=admitted.isoformat().replace("+00:00", "Z"))
     cancelled = db.session.execute(
         update(Booking)
         .where(Booking.id == booking_id, Booking.status == BookingStatus.CONFIRMED)
