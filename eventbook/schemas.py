@@ -27,6 +27,17 @@ class Schema(ma.Schema):
         field_obj.data_key = camelcase(field_obj.data_key or field_name)
 
 
+class Headers(Schema):
+    """Request headers a view reads (webargs' "headers" location): named as sent, and
+    every other header is fine."""
+
+    class Meta(Schema.Meta):
+        unknown = ma.EXCLUDE
+
+    def on_bind_field(self, field_name, field_obj):
+        pass  # header names are not camelCased
+
+
 class Reply(Schema):
     """A schema of responses only: every field is read-only, which the document marks as
     always sent (`eventbook.api.RulesPlugin`)."""

@@ -137,11 +137,51 @@ def test_a_refusal_is_the_first_response_too(client, shop, organizer, make_user,
     assert (changed.status_code, changed.get_json()["code"]) == (409, "idempotency_key_reused")
 
 
+def test_already_booked_is_kept_like_any_refusal(shop, customer, make_event):
+    """The one-booking-per-customer index refuses the second booking: that 409 is the
+    key's first answer, even once the first booking is cancelled."""
+    event = make_event(totalTickets=5)
+    first = shop.book(customer, event["id"], 1, key="first")
+    assert first.status_code == 201
+    refused = shop.book(customer, event["id"], 1, key="second")
+    assert (refused.status_code, refused.get_json()["code"]) == (409, "already_booked")
+    assert shop.cancel(customer, first.get_json()["id"]).status_code == 200
+    again = shop.book(customer, event["id"], 1, key="second")
+    assert again.status_code == 409 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.get_json() == refused.get_json()
+    assert shop.available(event["id"]) == 5
+
+
+def test_a_refusal_keeps_the_facts_it_gave(shop, customer, make_event):
+    """A refusal's facts (here a sales window's times) are replayed as they were sent."""
+    opens = (datetime.now(timezone.utc) + timedelta(days=7)).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    event = make_event(totalTickets=5, ticketTypes=[{"name": "Later", "price": "5.00", "quantity": 5, "salesStart": opens}])
+    type_id = shop.types(event["id"])["Later"]["id"]
+    refused = shop.book(customer, event["id"], key="early", ticketsCount=1, ticketTypeId=type_id)
+    assert (refused.status_code, refused.get_json()["code"]) == (409, "sales_closed")
+    assert refused.get_json()["salesStart"] == opens
+    again = shop.book(customer, event["id"], key="early", ticketsCount=1, ticketTypeId=type_id)
+    assert again.headers["Idempotent-Replayed"] == "true" and again.get_json() == refused.get_json()
+
+
+def test_concurrent_first_uses_refused_keep_one_refusal(shop, make_user, customer, make_event):
+    """20 requests with one key at once on a sold-out event: one is refused and kept,
+    the others (refused too, whose keeping loses to it) answer with that refusal."""
+    event = make_event(totalTickets=1)
+    assert shop.book(make_user(), event["id"], 1).status_code == 201
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        responses = list(pool.map(lambda _: shop.book(customer, event["id"], 1, key="crowd"), range(20)))
+    assert {(r.status_code, r.get_json()["code"]) for r in responses} == {(409, "sold_out")}
+    assert len({json.dumps(r.get_json(), sort_keys=True) for r in responses}) == 1
+    assert sum(1 for r in responses if "Idempotent-Replayed" not in r.headers) >= 1
+    assert shop.available(event["id"]) == 0
+
+
 def test_a_refused_confirm_is_kept(shop, customer, make_event):
     event = make_event(totalTickets=5)
     hold = shop.hold(customer, event["id"], 2)
     assert hold.status_code == 201
-    assert shop.release(customer, hold.get_json()["id"]).status_code in (200, 204)
+    assert shop.release(customer, hold.get_json()["id"]).status_code == 204
     refused = shop.confirm(customer, hold.get_json()["id"], key="confirm-late")
     assert (refused.status_code, refused.get_json()["code"]) == (409, "hold_expired")
     again = shop.confirm(customer, hold.get_json()["id"], key="confirm-late")

@@ -24,7 +24,7 @@ from eventbook.extensions import db
 from eventbook.models import IdempotencyKey
 from eventbook.sales import Key
 
-REPLAYED = {"Idempotent-Replayed": "true"}
+REPLAYED_HEADER = {"Idempotent-Replayed": "true"}  # on every answer that is a replay
 
 
 def key_of(key, request_path, body, now):
@@ -36,9 +36,9 @@ def key_of(key, request_path, body, now):
 
 
 def replay(customer_id, key, now):
-    """(booking id, status) of the first success under `key`, or None if there is none
-    (an expired key is forgotten); the first refusal under it raised again; a 409 when
-    the key came with another request."""
+    """The first answer under `key`: (booking id, status) of a success, or its refusal
+    raised again; None if there is none (an expired key is forgotten); a 409 when the
+    key came with another request."""
     if key is None:
         return None
     stored = db.session.scalar(
@@ -46,8 +46,9 @@ def replay(customer_id, key, now):
     if stored is None:
         return None
     if stored.expires_at <= now:
+        # only the expired row: a request that read it too may have written a new one since
         db.session.execute(delete(IdempotencyKey).where(IdempotencyKey.user_id == customer_id,
-                                                        IdempotencyKey.key == key.key))
+                                                        IdempotencyKey.key == key.key, IdempotencyKey.expires_at <= now))
         db.session.commit()
         return None
     if stored.request_hash != key.digest:
@@ -55,9 +56,9 @@ def replay(customer_id, key, now):
         error(409, "idempotency_key_reused", "This Idempotency-Key was used with another request")
     if stored.booking_id is None:
         db.session.rollback()
-        refusal = json.loads(stored.refusal)
+        refusal = current_app.json.loads(stored.refusal)
         error(stored.response_status, refusal.pop("code"), refusal.pop("message"), refusal.pop("errors", None),
-              headers=REPLAYED, **refusal)
+              headers=REPLAYED_HEADER, **refusal)
     return stored.booking_id, stored.response_status
 
 
@@ -66,12 +67,12 @@ def keep_refusal(customer_id, key, refused, now):
     `key`, and raise it; a 409 only: anything else is raised as it is. If a first use
     of the key at the same moment was kept first, that is the answer: (booking id,
     status) to replay, or its refusal raised."""
-    if key is None or refused.code != 409:
+    if key is None or refused.code != 409 or not getattr(refused, "data", None):
         raise refused
     facts = {name: value for name, value in refused.data.items() if name not in ("headers", "exc")}
     db.session.rollback()
     db.session.add(IdempotencyKey(user_id=customer_id, key=key.key, request_hash=key.digest, response_status=409,
-                                  booking_id=None, refusal=json.dumps(facts), expires_at=key.expires_at))
+                                  booking_id=None, refusal=current_app.json.dumps(facts), expires_at=key.expires_at))
     try:
         db.session.commit()
     except exc.IntegrityError:

@@ -3,7 +3,7 @@ from flask.views import MethodView
 from flask_jwt_extended import current_user
 
 from eventbook.api import Blueprint
-from eventbook.bookings import service
+from eventbook.bookings import idempotency, service
 from eventbook.bookings.schemas import BookingSchema, IdempotencyHeader, OrderSchema
 from eventbook.models import Booking as BookingModel, Role
 from eventbook.pagination import HEADERS_DOC, paginate
@@ -13,15 +13,15 @@ from eventbook.schemas import PageArgs
 blp = Blueprint("bookings", __name__, url_prefix="/api/bookings", description="Buying and cancelling tickets")
 
 BOOKING_ID = "<int(max=2147483647):booking_id>"
-REPLAYED = {"Idempotent-Replayed": {"description": "true when this answers a repeated Idempotency-Key",
-                                    "schema": {"type": "string"}}}
-LOCATION = {"Location": {"description": "the booking", "schema": {"type": "string"}}, **REPLAYED}
+REPLAYED_DOC = {"Idempotent-Replayed": {"description": "true when this answers a repeated Idempotency-Key",
+                                        "schema": {"type": "string"}}}
+LOCATION = {"Location": {"description": "the booking", "schema": {"type": "string"}}, **REPLAYED_DOC}
 
 
 def booking_response(booking, status, replayed):
     headers = {"Location": url_for("bookings.Booking", booking_id=booking.id)}
     if replayed:
-        headers["Idempotent-Replayed"] = "true"
+        headers.update(idempotency.REPLAYED_HEADER)
     return booking, status, headers
 
 
@@ -38,7 +38,7 @@ class Bookings(MethodView):
                                        "holdId: the customer holds tickets of this event, a waiting-list offer included), "
                                        "event_closed, sales_closed, seats_taken (with unavailableSeatIds), "
                                        "idempotency_key_reused; a repeated Idempotency-Key gets its first refusal "
-                                       "again", headers=REPLAYED)
+                                       "again", headers=REPLAYED_DOC)
     @blp.alt_response(429, description="rate_limited")
     def post(self, headers, data):
         """Book tickets: a hold and its confirm in one transaction"""

@@ -4,7 +4,7 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 from eventbook.auth.schemas import UserSchema
 from eventbook.events.schemas import EventSchema
 from eventbook.models import BookingStatus
-from eventbook.schemas import Id, Money, Reply, Schema, Total, UTCDateTime
+from eventbook.schemas import Headers, Id, Money, Reply, Schema, Total, UTCDateTime
 
 
 class ItemSchema(Reply):
@@ -98,16 +98,11 @@ class OrderSchema(Schema):
                 raise ValidationError(f"At most {limit} seats.", "seatIds")
 
 
-class IdempotencyHeader(Schema):
+class IdempotencyHeader(Headers):
     idempotency_key = fields.String(
         data_key="Idempotency-Key",
         validate=validate.Length(1, 255),
-        metadata={"description": "repeats by the same user within 24 h get the first answer again, a 409 refusal "
-                                 "too (with Idempotent-Replayed: true); a 422, 429 or 503 is not kept"},
+        metadata={"description": "repeats by the same user within IDEMPOTENCY_TTL_HOURS (24) get the first answer "
+                                 "again, a 409 refusal too (with Idempotent-Replayed: true); a 404, 422, 429, 503 "
+                                 "or a 409 'taken meanwhile' is not kept"},
     )
-
-    def on_bind_field(self, field_name, field_obj):
-        pass  # header names are not camelCased
-
-    class Meta(Schema.Meta):
-        unknown = "exclude"  # every other header is fine

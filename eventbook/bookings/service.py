@@ -67,14 +67,17 @@ def replay(booking_id, status):
 def conflict(integrity_error, customer_id, key, now):
     """A unique index refused the sale: a first use of the same key was faster (its
     booking id and status, to replay), or the customer has a confirmed booking for this
-    event already."""
+    event already (a refusal by the rules, kept for the key as `refusal.explain`'s are)."""
     db.session.rollback()
     replayed = idempotency.replay(customer_id, key, now)
     if replayed:
         return replayed
     violated = _constraint(integrity_error)
     if "bookings" in violated:
-        error(409, "already_booked", "You already have a confirmed booking for this event")
+        try:
+            refusal.already_booked()
+        except HTTPException as refused:
+            return idempotency.keep_refusal(customer_id, key, refused, now)
     if "idempotency_keys" in violated:
         error(409, "idempotency_key_reused", "This Idempotency-Key is being used by another request, retry")
     raise integrity_error

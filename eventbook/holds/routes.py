@@ -2,7 +2,7 @@ from flask.views import MethodView
 from flask_jwt_extended import current_user
 
 from eventbook.api import Blueprint
-from eventbook.bookings.routes import LOCATION, REPLAYED, booking_response
+from eventbook.bookings.routes import LOCATION, REPLAYED_DOC, booking_response
 from eventbook.bookings.schemas import BookingSchema, IdempotencyHeader
 from eventbook.holds import service
 from eventbook.holds.schemas import HoldCreateSchema, HoldSchema
@@ -59,7 +59,7 @@ class Hold(MethodView):
 @blp.alt_response(404, description="not_found")
 @blp.alt_response(409, description="hold_expired (past expiresAt, or released), event_closed (the event has "
                                    "started), already_booked, idempotency_key_reused; a repeated Idempotency-Key "
-                                   "gets its first refusal again", headers=REPLAYED)
+                                   "gets its first refusal again", headers=REPLAYED_DOC)
 def confirm(headers, hold_id):
     """Turn a hold into a booking"""
     return booking_response(*service.confirm(hold_id, current_user, headers.get("idempotency_key")))

@@ -41,13 +41,17 @@ def _already(event, order):
     if db.session.scalar(select(Booking.id).where(
             Booking.event_id == event.id, Booking.user_id == order.customer_id,
             Booking.status == BookingStatus.CONFIRMED)):
-        error(409, "already_booked", "You already have a confirmed booking for this event")
+        already_booked()
     held = db.session.scalar(select(Hold.id).where(
         Hold.event_id == event.id, Hold.user_id == order.customer_id, Hold.status == HoldStatus.HELD,
         Hold.expires_at > order.now))
     if held:
         error(409, "already_holding", "You already hold tickets for this event: confirm or release that hold",
               holdId=held)
+
+
+def already_booked():
+    error(409, "already_booked", "You already have a confirmed booking for this event")
 
 
 def closed(event, now):

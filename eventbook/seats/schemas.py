@@ -1,7 +1,7 @@
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from eventbook.models import SeatStatus
-from eventbook.schemas import Id, Schema, Title
+from eventbook.schemas import Headers, Id, Schema, Title
 
 MAX_SEATS = 50_000
 MAX_NUMBER = 100_000
@@ -75,9 +75,6 @@ class SeatQueryArgs(Schema):
     section = Title(50, metadata={"description": "only the seats of this section"})
 
 
-class SeatListHeaders(Schema):
+class SeatListHeaders(Headers):
     if_none_match = fields.String(data_key="If-None-Match", metadata={
         "description": "the ETag of the list the client has: a 304 while no seat has changed"})
-
-    def on_bind_field(self, field_name, field_obj):
-        pass  # header names are not camelCased
