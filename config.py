@@ -10,7 +10,7 @@ import os
 import re
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from dotenv import dotenv_values, load_dotenv
 from limits import parse_many
@@ -260,10 +260,7 @@ def validate(config):
             if password:
                 reason = reason.replace(password, "***")  # the library's message may repeat the URL
             problems.append(f"RATELIMIT_STORAGE_URI must be memory:// or a redis:// URL: {reason}")
-    if urlsplit(storage).scheme in ("redis", "rediss") and not re.fullmatch(r"/?\d*", urlsplit(storage).path):
-        # redis-py would ignore a database that is not a number and count in database 0
-        problems.append(f"RATELIMIT_STORAGE_URI must name a Redis database by its number (redis://HOST:6379/0), "
-                        f"got {urlsplit(storage).path!r}")
+    problems.extend(_redis_database_problems(urlsplit(storage)))
     public = urlsplit(config.get("PUBLIC_URL") or "https://host")
     if public.scheme not in ("http", "https") or not public.netloc or public.query or public.fragment:
         problems.append(f"PUBLIC_URL must be an http(s) URL without query or fragment, got {config.get('PUBLIC_URL')!r}")
@@ -280,6 +277,17 @@ def validate(config):
 
 # The rate-limit stores this app is made for: memory, or Redis (TLS, Sentinel, Cluster).
 STORAGE_SCHEMES = ("memory", "redis", "rediss", "redis+unix", "redis+sentinel", "redis+cluster")
+
+
+def _redis_database_problems(url):
+    """redis-py reads the database from `?db=` or else the path, and quietly counts in
+    database 0 when the path is not a number."""
+    database = unquote(url.path).replace("/", "")
+    if url.scheme not in ("redis", "rediss") or not database or "db" in parse_qs(url.query):
+        return []
+    if database.isascii() and database.isdigit():
+        return []
+    return [f"RATELIMIT_STORAGE_URI must name a Redis database by its number (redis://HOST:6379/0), got {url.path!r}"]
 
 
 def _database_url_problems(uri):

@@ -174,6 +174,14 @@ def test_validate_names_the_bad_setting(env, named, says):
     assert problems[0].startswith(f"{named} ") and says in problems[0], problems
 
 
+@pytest.mark.parametrize("url", ["redis://h:6379", "redis://h:6379/", "redis://h:6379/0", "redis://h/0/", "redis://h/%31",
+                                 "rediss://h:6380/2", "redis://h:6379/0?ssl_cert_reqs=none", "redis://h/?db=3",
+                                 "rediss://h/abc?db=1", "redis+sentinel://h:26379/mymaster/0"])
+def test_a_redis_store_naming_its_database_as_redis_py_reads_it_is_valid(url):
+    problems, _ = load_config({"JWT_SECRET_KEY": SECRET, "RATELIMIT_STORAGE_URI": url})
+    assert problems == []
+
+
 def test_validate_names_every_bad_setting_at_once():
     problems, _ = load_config({"NOTIFY_WORKERS": "abc", "MAIL_PORT": "0", "LOG_FORMAT": "xml",
                                "RATELIMIT_REGISTER": "never"})
