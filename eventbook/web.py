@@ -39,7 +39,7 @@ MAX_URL_BYTES = 4096  # path and query string
 MAX_HEADER_BYTES = 8192  # the value of one header
 DRAINED_BYTES = 1 << 20  # a body refused as too large, up to this size, is read (and dropped) first
 # a tracing system's id as it is (a UUID, base64, "Root=1-abc"): no space, no separator, no markup
-SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:=+/@-]{1,128}$")
+SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:=+/@-]{1,128}")
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
 # Swagger UI is served from /api/docs/assets; its page starts it with an inline script.
 DOCS_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
@@ -122,7 +122,7 @@ def before_request():
         current_app.extensions["notifications"].start()
         current_app.extensions["eventbook.sweeper"].start()
     sent = request.headers.get("X-Request-ID", "")
-    g.request_id = sent if SAFE_REQUEST_ID.match(sent) else os.urandom(16).hex()  # uuid4().hex's form, cheaper
+    g.request_id = sent if SAFE_REQUEST_ID.fullmatch(sent) else os.urandom(16).hex()  # uuid4().hex's form, cheaper
     scheme = request.environ.get("HTTP_AUTHORIZATION", "")[:7]
     if scheme.lower() == "bearer " and scheme != "Bearer ":  # a scheme is case-insensitive (RFC 9110);
         # flask-jwt-extended matches "Bearer" exactly
@@ -139,7 +139,7 @@ def before_request():
             _drain(length)
             error(413, "payload_too_large", "The request body is too large")
         codings = [coding.strip().lower() for coding in request.headers.get("Transfer-Encoding", "").split(",")]
-        if codings != [""] and set(codings) != {"chunked"}:
+        if codings != [""] and set(codings) != {"chunked"} and request.routing_exception is None:  # 404, 405 first
             # gunicorn undoes the chunking of "gzip, chunked" and hands over the body still
             # compressed: read as it is, it would be taken for another body.
             error(400, "bad_request", "The request body's Transfer-Encoding must be chunked alone (no gzip, "
