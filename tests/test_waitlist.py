@@ -566,6 +566,31 @@ def test_tickets_set_aside_for_a_type_not_on_sale_yet_wait_for_its_sales_to_open
     offered(client, waiting, event["id"])
 
 
+def test_tickets_set_aside_for_a_type_not_on_sale_go_back_once_the_event_has_started(client, shop, make_user,
+                                                                                      make_event, sales_window,
+                                                                                      set_event_date):
+    """Set aside for an entry whose type is not on sale yet, when the event starts: no
+    ticket comes back to wake the list, and the sweeper's periodic pass gives them back
+    to the public and lapses the entry."""
+    event = make_event(totalTickets=4, ticketTypes=[{"name": "A", "price": "1.00", "quantity": 2},
+                                                    {"name": "B", "price": "1.00", "quantity": 4}])
+    types = shop.types(event["id"])
+    a, b = types["A"]["id"], types["B"]["id"]
+    early_bird = make_user()
+    booked = ok(shop.book(early_bird, event["id"], ticketsCount=2, ticketTypeId=a), 201)
+    ok(shop.book(make_user(), event["id"], ticketsCount=2, ticketTypeId=b), 201)
+    waiting = make_user()
+    ok(join(client, waiting, event["id"], 1, ticketTypeId=a), 201)
+    sales_window(a, sales_start=datetime.now(timezone.utc) + timedelta(days=1))
+    ok(shop.cancel(early_bird, booked["id"]))
+    wait_until(lambda: shop.event(event["id"])["setAsideTickets"] == 2, 5, message="A's tickets set aside")
+    sales_window(a, sales_start=datetime.now(timezone.utc) - timedelta(hours=1))
+    set_event_date(event["id"], datetime.now(timezone.utc) - timedelta(minutes=5))
+    wait_until(lambda: shop.event(event["id"])["setAsideTickets"] == 0, 10, message="the tickets back to the public")
+    assert shop.available(event["id"]) == 2
+    assert ok(entry_of(client, waiting, event["id"]))["status"] == "LAPSED"
+
+
 def test_no_offer_once_the_types_sales_are_over(client, shop, make_user, sold_out, sales_window):
     event, bookings = sold_out(2)
     late, later = make_user(), make_user()
