@@ -252,14 +252,13 @@ def validate(config):
     if urlsplit(storage).scheme not in STORAGE_SCHEMES:  # before the library tries (and leaves a half-made one)
         problems.append(f"RATELIMIT_STORAGE_URI must be memory:// or a redis:// URL, got {storage.split(':')[0]!r}")
     else:
+        password = urlsplit(storage).password
         try:
-            storage_from_string(storage)  # connects at first use only
+            storage_from_string(storage)  # connects at first use; a Redis Cluster at once, to learn its nodes
         except (ConfigurationError, ValueError) as refused:  # a ValueError: the URL's own parser (a port not a number)
-            reason = str(refused)
-            password = urlsplit(storage).password
-            if password:
-                reason = reason.replace(password, "***")  # the library's message may repeat the URL
-            problems.append(f"RATELIMIT_STORAGE_URI must be memory:// or a redis:// URL: {reason}")
+            problems.append(f"RATELIMIT_STORAGE_URI must be memory:// or a redis:// URL: {_redacted(refused, password)}")
+        except Exception as unreachable:  # noqa: BLE001 - whatever redis-py raises for a cluster it cannot reach
+            problems.append(f"RATELIMIT_STORAGE_URI could not be reached: {_redacted(unreachable, password)}")
     problems.extend(_redis_database_problems(urlsplit(storage)))
     public = urlsplit(config.get("PUBLIC_URL") or "https://host")
     if public.scheme not in ("http", "https") or not public.netloc or public.query or public.fragment:
@@ -277,6 +276,11 @@ def validate(config):
 
 # The rate-limit stores this app is made for: memory, or Redis (TLS, Sentinel, Cluster).
 STORAGE_SCHEMES = ("memory", "redis", "rediss", "redis+unix", "redis+sentinel", "redis+cluster")
+
+
+def _redacted(exception, password):
+    """The library's message, which may repeat the URL, without its password."""
+    return str(exception).replace(password, "***") if password else str(exception)
 
 
 def _redis_database_problems(url):

@@ -154,6 +154,8 @@ def test_debug_mode_runs_without_a_secret():
     ({"RATELIMIT_STORAGE_URI": "mongodb://db:27017"}, "RATELIMIT_STORAGE_URI", "must be memory:// or a redis:// URL"),
     ({"RATELIMIT_STORAGE_URI": "redis://:pw@127.0.0.1:notaport/1"}, "RATELIMIT_STORAGE_URI", "notaport"),
     ({"RATELIMIT_STORAGE_URI": "redis+sentinel://:s3cret@h:x/mymaster"}, "RATELIMIT_STORAGE_URI", ":***@h:x"),
+    ({"RATELIMIT_STORAGE_URI": "redis+cluster://:s3cret@127.0.0.1:1"}, "RATELIMIT_STORAGE_URI",
+     "could not be reached: Redis Cluster cannot be connected"),
     ({"RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379/notadb"}, "RATELIMIT_STORAGE_URI",
      "must name a Redis database by its number (redis://HOST:6379/0), got '/notadb'"),
     ({"NOTIFY_DELIVERY_DELAY_MS": "99999999999999"}, "NOTIFY_DELIVERY_DELAY_MS", "must be between 0 and 60000"),
