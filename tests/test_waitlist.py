@@ -544,8 +544,11 @@ def test_an_entry_whose_type_is_not_on_sale_yet_is_passed_over(client, shop, mak
     assert ok(entry_of(client, early, event["id"]))["status"] == "WAITING"
 
 
-def test_tickets_set_aside_for_a_type_not_on_sale_yet_wait_for_its_sales_to_open(client, shop, make_user, make_event,
-                                                                                     sales_window):
+@pytest.fixture
+def set_aside_for_a_type_not_on_sale(client, shop, make_user, make_event, sales_window):
+    """A sold-out event of types A (2) and B (2 of its 4: the event's capacity), a
+    customer waiting for A, whose sales are then put off a day, and A's 2 tickets back
+    and set aside for them: (event, A's id, B's id, the waiting customer)."""
     event = make_event(totalTickets=4, ticketTypes=[{"name": "A", "price": "1.00", "quantity": 2},
                                                     {"name": "B", "price": "1.00", "quantity": 4}])
     types = shop.types(event["id"])
@@ -558,6 +561,12 @@ def test_tickets_set_aside_for_a_type_not_on_sale_yet_wait_for_its_sales_to_open
     sales_window(a, sales_start=datetime.now(timezone.utc) + timedelta(days=1))  # put off while they wait
     ok(shop.cancel(early_bird, booked["id"]))
     wait_until(lambda: shop.event(event["id"])["setAsideTickets"] == 2, 5, message="A's tickets set aside")
+    return event, a, b, waiting
+
+
+def test_tickets_set_aside_for_a_type_not_on_sale_yet_wait_for_its_sales_to_open(client, shop, make_user, sales_window,
+                                                                                     set_aside_for_a_type_not_on_sale):
+    event, a, b, waiting = set_aside_for_a_type_not_on_sale
     time.sleep(1.5)  # a sweep or two: they stay set aside for the entry, not sold as B
     assert shop.event(event["id"])["setAsideTickets"] == 2
     refused(shop.book(make_user(), event["id"], ticketsCount=1, ticketTypeId=b), 409, "sold_out")
@@ -566,25 +575,12 @@ def test_tickets_set_aside_for_a_type_not_on_sale_yet_wait_for_its_sales_to_open
     offered(client, waiting, event["id"])
 
 
-def test_tickets_set_aside_for_a_type_not_on_sale_go_back_once_the_event_has_started(client, shop, make_user,
-                                                                                      make_event, sales_window,
-                                                                                      set_event_date):
+def test_tickets_set_aside_for_a_type_not_on_sale_go_back_once_the_event_has_started(
+        client, shop, set_event_date, set_aside_for_a_type_not_on_sale):
     """Set aside for an entry whose type is not on sale yet, when the event starts: no
     ticket comes back to wake the list, and the sweeper's periodic pass gives them back
     to the public and lapses the entry."""
-    event = make_event(totalTickets=4, ticketTypes=[{"name": "A", "price": "1.00", "quantity": 2},
-                                                    {"name": "B", "price": "1.00", "quantity": 4}])
-    types = shop.types(event["id"])
-    a, b = types["A"]["id"], types["B"]["id"]
-    early_bird = make_user()
-    booked = ok(shop.book(early_bird, event["id"], ticketsCount=2, ticketTypeId=a), 201)
-    ok(shop.book(make_user(), event["id"], ticketsCount=2, ticketTypeId=b), 201)
-    waiting = make_user()
-    ok(join(client, waiting, event["id"], 1, ticketTypeId=a), 201)
-    sales_window(a, sales_start=datetime.now(timezone.utc) + timedelta(days=1))
-    ok(shop.cancel(early_bird, booked["id"]))
-    wait_until(lambda: shop.event(event["id"])["setAsideTickets"] == 2, 5, message="A's tickets set aside")
-    sales_window(a, sales_start=datetime.now(timezone.utc) - timedelta(hours=1))
+    event, _, _, waiting = set_aside_for_a_type_not_on_sale
     set_event_date(event["id"], datetime.now(timezone.utc) - timedelta(minutes=5))
     wait_until(lambda: shop.event(event["id"])["setAsideTickets"] == 0, 10, message="the tickets back to the public")
     assert shop.available(event["id"]) == 2
