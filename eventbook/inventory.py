@@ -306,6 +306,14 @@ def resize_type(type_id, event_id, quantity):
     ).rowcount)
 
 
+def retire_type(type_id, now):
+    """Take a ticket type that past orders name off sale for good: its quantity and what
+    is available of it become 0 (the caller has checked, under the event's lock, that
+    none of it is sold, held or set aside)."""
+    db.session.execute(update(_types).where(_types.c.id == type_id).values(removed_at=now, quantity=0,
+                                                                           available_quantity=0))
+
+
 def close(event_id, now):
     """Cancel the event and put every ticket and seat back (its bookings and holds end
     with it)."""

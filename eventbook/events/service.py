@@ -272,7 +272,7 @@ def remove_ticket_type(event_id, type_id, user):
     now = utcnow()
     if db.session.scalar(select(exists().where(Item.ticket_type_id == type_id)
                                 | exists().where(WaitlistEntry.ticket_type_id == type_id))):
-        ticket_type.removed_at, ticket_type.quantity, ticket_type.available_quantity = now, 0, 0
+        inventory.retire_type(type_id, now)
         lapsed = db.session.execute(
             update(WaitlistEntry)
             .where(WaitlistEntry.ticket_type_id == type_id, WaitlistEntry.status == EntryStatus.WAITING)
