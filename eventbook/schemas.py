@@ -6,9 +6,17 @@ from datetime import timezone
 from decimal import Decimal
 
 import marshmallow as ma
+from flask import current_app
 from marshmallow import ValidationError, fields, validate
 
 MAX_INT = 2**31 - 1  # the database's integer
+
+
+def within_ticket_limit(count):
+    """A validator: 1 to MAX_TICKETS_PER_BOOKING tickets (an order's, a waiting-list entry's)."""
+    limit = current_app.config["MAX_TICKETS_PER_BOOKING"]
+    if not 1 <= count <= limit:
+        raise ValidationError(f"Must be between 1 and {limit}.")
 
 
 def camelcase(name):

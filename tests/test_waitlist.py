@@ -619,6 +619,19 @@ def test_a_hold_past_its_expiry_does_not_keep_its_customer_off_the_list(app, cli
     assert shop.available(event["id"]) == 1  # its ticket came back before anyone waited: to the public
 
 
+def test_joining_is_refused_in_the_words_a_sale_is_refused_in(client, shop, make_user, make_event):
+    event = make_event(totalTickets=4)
+    ok(shop.book(make_user(), event["id"], 2), 201)
+    holder, booker = make_user(), make_user()
+    ok(shop.hold(holder, event["id"], 1), 201)
+    ok(shop.book(booker, event["id"], 1), 201)
+    for customer, code in ((holder, "already_holding"), (booker, "already_booked")):
+        sale = refused(shop.book(customer, event["id"], 1), 409, code)
+        assert refused(join(client, customer, event["id"], 2), 409, code)["message"] == sale["message"]
+    # the count is checked as a booking's is: before looking the event up
+    assert "ticketsCount" in refused(join(client, holder, 2**31 - 1, 0), 422, "validation_error")["errors"]
+
+
 def test_organizers_and_admins_see_the_queue_in_order(client, make_user, sold_out, organizer, admin):
     event, _ = sold_out(1)
     people = [make_user() for _ in range(3)]

@@ -4,7 +4,7 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 from eventbook.auth.schemas import UserSchema
 from eventbook.events.schemas import EventSchema
 from eventbook.models import BookingStatus
-from eventbook.schemas import Headers, Id, Money, Reply, Schema, Total, UTCDateTime
+from eventbook.schemas import Headers, Id, Money, Reply, Schema, Total, UTCDateTime, within_ticket_limit
 
 
 class ItemSchema(Reply):
@@ -64,7 +64,7 @@ class OrderSchema(Schema):
 
     event_id = Id(required=True)
     tickets_count = fields.Integer(
-        strict=True, metadata={"minimum": 1, "maximum": "MAX_TICKETS_PER_BOOKING",
+        strict=True, validate=within_ticket_limit, metadata={"minimum": 1, "maximum": "MAX_TICKETS_PER_BOOKING",
                                "description": "1 to MAX_TICKETS_PER_BOOKING (this server's, 10 by default)"})
     ticket_type_id = Id(metadata={"description": "with ticketsCount: which type (needed when the event has several)"})
     # The lists' limits are MAX_TICKETS_PER_BOOKING's (`one_way`), as this server sets it:
@@ -87,8 +87,6 @@ class OrderSchema(Schema):
         if "ticket_type_id" in data and "tickets_count" not in data:
             raise ValidationError("Only with ticketsCount.", "ticketTypeId")
         limit = current_app.config["MAX_TICKETS_PER_BOOKING"]
-        if "tickets_count" in data and not 1 <= data["tickets_count"] <= limit:
-            raise ValidationError(f"Must be between 1 and {limit}.", "ticketsCount")
         if "items" in data and sum(item["count"] for item in data["items"]) > limit:
             raise ValidationError(f"At most {limit} tickets in all.", "items")
         if "seat_ids" in data:

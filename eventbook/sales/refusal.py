@@ -46,12 +46,16 @@ def _already(event, order):
         Hold.event_id == event.id, Hold.user_id == order.customer_id, Hold.status == HoldStatus.HELD,
         Hold.expires_at > order.now))
     if held:
-        error(409, "already_holding", "You already hold tickets for this event: confirm or release that hold",
-              holdId=held)
+        already_holding(held)
 
 
 def already_booked():
     error(409, "already_booked", "You already have a confirmed booking for this event")
+
+
+def already_holding(hold_id):
+    error(409, "already_holding", "You already hold tickets for this event: confirm or release that hold",
+          holdId=hold_id)
 
 
 def closed(event, now):

@@ -11,7 +11,7 @@ from eventbook.waitlist.schemas import EntrySchema, JoinSchema, QueuedEntrySchem
 
 blp = Blueprint("waitlist", __name__, url_prefix="/api/events", description="Waiting lists of sold-out events")
 
-EVENT_ID = "<int(max=2147483647):event_id>"
+EVENT_ID = "<int:event_id>"
 
 
 @blp.route(f"/{EVENT_ID}/waitlist")

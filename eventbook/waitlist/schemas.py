@@ -2,7 +2,7 @@ from marshmallow import fields
 
 from eventbook.auth.schemas import UserSchema
 from eventbook.models import EntryStatus
-from eventbook.schemas import Id, Schema, UTCDateTime
+from eventbook.schemas import Id, Schema, UTCDateTime, within_ticket_limit
 
 
 class EntrySchema(Schema):
@@ -23,6 +23,6 @@ class QueuedEntrySchema(EntrySchema):
 
 
 class JoinSchema(Schema):
-    tickets_count = fields.Integer(strict=True, required=True,
+    tickets_count = fields.Integer(strict=True, required=True, validate=within_ticket_limit,
                                    metadata={"minimum": 1, "maximum": "MAX_TICKETS_PER_BOOKING"})
     ticket_type_id = Id(metadata={"description": "needed when the event has several ticket types"})

@@ -48,16 +48,12 @@ def join(event_id, customer, data):
     event = locked(event_id)
     if event.status != EventStatus.SCHEDULED or event.date <= now:
         db.session.rollback()
-        error(409, "event_closed", "This event is cancelled or has started")
+        refusal.closed(event, now)
     if event.seating == Seating.RESERVED:
         db.session.rollback()
         invalid("_schema", "Seated events have no waiting list: pick free seats on the seat map.")
     ticket_type = _type_of(event, data.get("ticket_type_id"))
     count = data["tickets_count"]
-    limit = current_app.config["MAX_TICKETS_PER_BOOKING"]
-    if not 1 <= count <= limit:
-        db.session.rollback()
-        invalid("ticketsCount", f"Must be between 1 and {limit}.")
     if not ticket_type.on_sale(now):
         db.session.rollback()
         refusal.sales_closed(ticket_type)
@@ -96,12 +92,12 @@ def _not_served_already(event_id, customer_id):
     if db.session.scalar(select(Booking.id).where(Booking.event_id == event_id, Booking.user_id == customer_id,
                                                   Booking.status == BookingStatus.CONFIRMED)):
         db.session.rollback()
-        error(409, "already_booked", "You already have a confirmed booking for this event")
+        refusal.already_booked()
     held = db.session.scalar(select(Hold.id).where(Hold.event_id == event_id, Hold.user_id == customer_id,
                                                    Hold.status == HoldStatus.HELD))
     if held:
         db.session.rollback()
-        error(409, "already_holding", "You hold tickets for this event: confirm or release that hold", holdId=held)
+        refusal.already_holding(held)
 
 
 def _placed(entry):
