@@ -20,7 +20,7 @@ from flask_jwt_extended import current_user, verify_jwt_in_request
 from swagger_ui_bundle import swagger_ui_path
 from webargs.flaskparser import FlaskParser
 
-from eventbook.errors import ErrorSchema, error
+from eventbook.errors import ErrorSchema, error, handle_http_exception
 from eventbook.examples import ExamplesPlugin
 
 
@@ -155,6 +155,11 @@ class RulesPlugin(BasePlugin):
 
 class Api(flask_smorest.Api):
     ERROR_SCHEMA = ErrorSchema
+
+    def handle_http_exception(self, exc):
+        """Every HTTP error in the one envelope (flask-smorest registers this for
+        HTTPException; its own body has `code` the number)."""
+        return handle_http_exception(exc)
 
     def init_app(self, app, *, spec_kwargs=None):
         plugins = [ExamplesPlugin(), RulesPlugin(app.config), ErrorsPlugin()]

@@ -12,7 +12,6 @@ import logging
 import marshmallow as ma
 from flask import g, jsonify
 from webargs.flaskparser import abort
-from werkzeug.exceptions import HTTPException
 
 from eventbook.database import UNAVAILABLE
 
@@ -142,7 +141,7 @@ def handle_unexpected(exc):
 
 
 def register(app):
-    app.register_error_handler(HTTPException, handle_http_exception)
+    """HTTPExceptions reach `handle_http_exception` through `eventbook.api.Api`."""
     for db_error in UNAVAILABLE:
         app.register_error_handler(db_error, handle_database_unavailable)
     app.register_error_handler(Exception, handle_unexpected)
