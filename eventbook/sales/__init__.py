@@ -12,11 +12,11 @@ nothing, in one transaction.
   for the customer's booking, hold or confirm of the event being made (a join, a leave,
   a release; an offer only tries).
 
-Each returns a `Sold`.
-
-Each raises `NotTaken` when nothing was written; the caller then explains why
-(`eventbook.sales.refusal`). Taking is always `eventbook.inventory`'s conditional
-UPDATEs, on the event, on each ticket type, on the seats.
+`book`, `hold` and `confirm` return a `Sold`, or raise `NotTaken` when nothing was
+written; the caller then explains why (`eventbook.sales.refusal`). `expire` returns
+(events, more) or None; `one_order_at_a_time` whether the turn was taken. Taking is
+always `eventbook.inventory`'s conditional UPDATEs, on the event, on each ticket type,
+on the seats.
 
 How a strategy runs them depends on the database, chosen once per app (`init_app`):
 PostgreSQL runs each as one auto-committed statement (`sales.postgresql`): the rows
