@@ -19,7 +19,7 @@ def users(args):
     return paginate(service.users(args), args, User)
 
 
-@blp.route("/users/<int(max=2147483647):user_id>", methods=["PATCH"])
+@blp.route("/users/<int:user_id>", methods=["PATCH"])
 @blp.auth(Role.ADMIN)
 @blp.arguments(UserChangeSchema(), required=False)
 @blp.response(200, AdminUserSchema)

@@ -12,7 +12,7 @@ from eventbook.schemas import PageArgs
 
 blp = Blueprint("bookings", __name__, url_prefix="/api/bookings", description="Buying and cancelling tickets")
 
-BOOKING_ID = "<int(max=2147483647):booking_id>"
+BOOKING_ID = "<int:booking_id>"
 REPLAYED_DOC = {"Idempotent-Replayed": {"description": "true when this answers a repeated Idempotency-Key",
                                         "schema": {"type": "string"}}}
 LOCATION = {"Location": {"description": "the booking", "schema": {"type": "string"}}, **REPLAYED_DOC}

@@ -21,7 +21,7 @@ from eventbook.schemas import PageArgs
 
 blp = Blueprint("events", __name__, url_prefix="/api/events", description="Events and their tickets")
 
-EVENT_ID = "<int(max=2147483647):event_id>"
+EVENT_ID = "<int:event_id>"
 
 
 @blp.route("")
@@ -87,7 +87,7 @@ def event_bookings(args, event_id):
     return paginate(bookings.of_event(event_id, current_user), args, BookingModel)
 
 
-TYPE_ID = "<int(max=2147483647):type_id>"
+TYPE_ID = "<int:type_id>"
 
 
 @blp.route(f"/{EVENT_ID}/ticket-types", methods=["POST"])

@@ -12,7 +12,7 @@ from eventbook.ratelimits import per_account
 blp = Blueprint("holds", __name__, url_prefix="/api/holds",
                 description="Take tickets now, confirm them within minutes")
 
-HOLD_ID = "<int(max=2147483647):hold_id>"
+HOLD_ID = "<int:hold_id>"
 
 
 @blp.route("", methods=["POST"])

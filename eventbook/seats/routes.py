@@ -13,7 +13,7 @@ from eventbook.seats.schemas import SeatCountSchema, SeatListHeaders, SeatMapSch
 
 blp = Blueprint("seats", __name__, url_prefix="/api/events", description="Seat maps of RESERVED events")
 
-EVENT_ID = "<int(max=2147483647):event_id>"
+EVENT_ID = "<int:event_id>"
 ETAG_DOC = {"ETag": {"description": "weak; changes whenever a seat changes: send it back as If-None-Match",
                      "schema": {"type": "string"}}}
 # A seat picker polls: it may keep the list, but must ask (If-None-Match) before using it again.

@@ -7,7 +7,7 @@ from eventbook.stats.schemas import AdminStatsSchema, EventStatsSchema
 
 blp = Blueprint("stats", __name__, url_prefix="/api", description="Figures: an event's, and the whole system's")
 
-EVENT_ID = "<int(max=2147483647):event_id>"
+EVENT_ID = "<int:event_id>"
 
 
 @blp.route(f"/events/{EVENT_ID}/stats")

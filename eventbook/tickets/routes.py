@@ -9,9 +9,9 @@ from eventbook.tickets.schemas import CheckInSchema, ScanSchema, TicketSchema
 
 blp = Blueprint("tickets", __name__, url_prefix="/api", description="At the door: tickets, QR codes, check-in")
 
-BOOKING_ID = "<int(max=2147483647):booking_id>"
-EVENT_ID = "<int(max=2147483647):event_id>"
-TICKET_ID = "<int(max=2147483647):ticket_id>"
+BOOKING_ID = "<int:booking_id>"
+EVENT_ID = "<int:event_id>"
+TICKET_ID = "<int:ticket_id>"
 
 
 # Check-ins count against one limit per organizer (or admin), whichever gate scans.
