@@ -37,14 +37,15 @@ def _str(name, default=""):
 
 
 def _int(name, default, minimum=None, maximum=None):
+    """A whole number in ASCII digits, as gunicorn.conf.py reads its own (int() would also
+    take "1_0", "+5" and the digits of other scripts)."""
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
         return default
-    try:
-        value = int(raw)
-    except ValueError:
+    if not re.fullmatch(r"-?[0-9]+", raw.strip()):
         _BAD.append((name, f"must be an integer, got {raw!r}"))
         return default
+    value = int(raw)
     if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
         if maximum is None:
             _BAD.append((name, f"must be at least {minimum}, got {value}"))

@@ -123,6 +123,10 @@ def test_debug_mode_runs_without_a_secret():
      "at most JWT_REFRESH_DAYS (1 days, 1440 minutes), got 2880"),
     ({"BCRYPT_ROUNDS": "3"}, "BCRYPT_ROUNDS", "between 4 and 31"),
     ({"DB_POOL_SIZE": "many"}, "DB_POOL_SIZE", "must be an integer"),
+    # int() reads these; gunicorn.conf.py's settings do not, and neither do the app's
+    ({"DB_POOL_SIZE": "1_0"}, "DB_POOL_SIZE", "must be an integer, got '1_0'"),
+    ({"HOLD_SECONDS": "+60"}, "HOLD_SECONDS", "must be an integer, got '+60'"),
+    ({"NOTIFY_WORKERS": "\u0665"}, "NOTIFY_WORKERS", "must be an integer"),  # Arabic-Indic five
     ({"DB_POOL_TIMEOUT": "0"}, "DB_POOL_TIMEOUT", "between 1 and 600"),
     ({"MAX_BODY_BYTES": "10"}, "MAX_BODY_BYTES", "got 10"),
     ({"IDEMPOTENCY_TTL_HOURS": "1"}, "IDEMPOTENCY_TTL_HOURS", "got 1"),
@@ -301,11 +305,15 @@ def test_readme_documents_every_setting():
         ({"PORT": "\u00b2"}, "PORT must be a whole number, got '\u00b2'"),  # a digit to str.isdigit, not to int()
         ({"PORT": "abc", "GUNICORN_THREADS": "zz"},
          "PORT must be a whole number, got 'abc'; GUNICORN_THREADS must be a whole number, got 'zz'"),
+        ({"PORT": "abc", "HOLD_SECONDS": "5"},  # the app's bad settings in the same line
+         "HOLD_SECONDS must be between 10 and 86400, got 5; PORT must be a whole number, got 'abc'"),
     ],
-    ids=["reuse-port", "threads", "host", "port", "no-threads", "no-workers", "timeout", "superscript", "two"],
+    ids=["reuse-port", "threads", "host", "port", "no-threads", "no-workers", "timeout", "superscript", "two",
+         "and-the-apps"],
 )
 def test_gunicorn_conf_stops_on_a_bad_setting_naming_it(env, says):
     base = {key: os.environ[key] for key in ("PATH", "HOME") if key in os.environ}
+    base["JWT_SECRET_KEY"] = "gunicorn-conf-test-" + "x" * 40
     result = subprocess.run([sys.executable, "-c", "import runpy; runpy.run_path('gunicorn.conf.py')"],
                             cwd=support.ROOT, env={**base, **env}, capture_output=True, text=True, timeout=60)
     assert result.returncode != 0
