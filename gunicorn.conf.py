@@ -14,7 +14,7 @@ from pathlib import Path
 from gunicorn.glogging import Logger
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import config as _app_config  # noqa: E402,F401 - reads .env and instance/.env into the environment
+import config as _app_config  # noqa: E402 - reads .env and instance/.env into the environment
 
 _problems = []  # every bad setting below, named together in one line before gunicorn starts
 
@@ -73,8 +73,14 @@ max_requests_jitter = max_requests // 10
 # so a worker recycled every GUNICORN_MAX_REQUESTS shares one socket by default
 # (docs/operations.md).
 reuse_port = _bool("GUNICORN_REUSE_PORT", not max_requests)
-if _problems:
-    sys.exit("eventbook: invalid configuration: " + "; ".join(_problems))
+
+
+def _app_settings():
+    return {name: getattr(_app_config.Config, name) for name in dir(_app_config.Config) if name.isupper()}
+
+
+if _problems:  # the app's own bad settings too, as on_starting would have named them
+    sys.exit("eventbook: invalid configuration: " + "; ".join(_app_config.validate(_app_settings()) + _problems))
 # X-Forwarded-For and -Proto are the app's to trust, as PROXY_FIX_X_FOR says
 # (werkzeug's ProxyFix); gunicorn would otherwise believe them from 127.0.0.1.
 forwarded_allow_ips = ""
@@ -140,10 +146,8 @@ limit_request_fields = 100
 def on_starting(server):
     # Check the configuration once, in the master, before any worker is forked: a bad
     # setting stops the web command with one line instead of a worker respawn loop.
-    import config as settings
-
-    values = {k: getattr(settings.Config, k) for k in dir(settings.Config) if k.isupper()}
-    problems = settings.validate(values)
+    values = _app_settings()
+    problems = _app_config.validate(values)
     if problems:
         print("eventbook: invalid configuration: " + "; ".join(problems), file=sys.stderr)
         sys.exit(1)
