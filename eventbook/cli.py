@@ -3,6 +3,7 @@
 
 import random
 import secrets
+import sys
 from datetime import timedelta
 from decimal import Decimal
 from functools import wraps
@@ -11,6 +12,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 from marshmallow import ValidationError
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 from eventbook import database, sales
@@ -46,12 +48,19 @@ REGISTRATION = RegisterSchema().fields
 
 
 def connected(command):
-    """Run `command` once the database answers (`database.connect`)."""
+    """Run `command` once the database answers (`database.connect`). A statement that
+    fails on the database's side (a lock held past DB_LOCK_TIMEOUT_SECONDS, a lost
+    connection) ends it with one line too: its transaction is rolled back."""
 
     @wraps(command)
     def run(*args, **kwargs):
         database.connect(db.engine).close()
-        return command(*args, **kwargs)
+        try:
+            return command(*args, **kwargs)
+        except OperationalError as failed:
+            db.session.rollback()
+            reason = (str(failed.orig or failed).strip().splitlines() or [type(failed).__name__])[0]
+            sys.exit(f"eventbook: the database refused the command, try again: {reason}")
 
     return run
 

@@ -186,6 +186,32 @@ def test_notifications_retry_prints_a_count_and_requeues(app, client, customer, 
     support.wait_until(sent_again, 15, message="the retried notification to be SENT")
 
 
+@pytest.mark.postgresql_only("SQLite's lock is its busy timeout")
+@pytest.mark.parametrize("config_overrides", [{"DB_LOCK_TIMEOUT_SECONDS": 1}], ids=["lock-timeout-1s"])
+def test_a_command_held_up_by_a_lock_stops_in_one_line_and_changes_nothing(app, database_url, client, customer,
+                                                                          make_event, wait_for_notifications):
+    event = make_event(totalTickets=5)
+    booked = client.post("/api/bookings", json={"eventId": event["id"], "ticketsCount": 1}, headers=customer.headers)
+    assert booked.status_code == 201
+    note = wait_for_notifications(customer, 1)[0]
+    with app.app_context():
+        db.session.execute(sa.update(Notification).where(Notification.id == note["id"]).values(status="FAILED"))
+        db.session.commit()
+    engine = sa.create_engine(support._normalized(database_url))
+    try:
+        with engine.connect() as locking:  # a psql session holding the row
+            locking.execute(sa.text("SELECT id FROM notifications WHERE id = :id FOR UPDATE"), {"id": note["id"]})
+            result = invoke(app, "notifications", "retry")
+            locking.rollback()
+    finally:
+        engine.dispose()
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), repr(result.exception)  # no traceback
+    lines = [line for line in result.output.splitlines() if line.startswith("eventbook:")]
+    assert len(lines) == 1 and "lock" in lines[0], result.output
+    assert "FAILED: 1" in invoke(app, "notifications", "status").output
+    assert invoke(app, "notifications", "retry").output.strip() == "1 failed notification(s) queued again"
+
+
 # -- without a usable database --------------------------------------------------
 
 
