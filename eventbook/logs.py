@@ -31,19 +31,24 @@ class NoRows(logging.Filter):
 
 def configure(app):
     logging.getLogger("sqlalchemy.engine.Engine").addFilter(NoRows())
-    handler = logging.StreamHandler(sys.stderr)
-    handler.addFilter(RequestContext())
+    root = logging.getLogger("eventbook")
+    root.handlers[:] = [handler(app)]
+    root.setLevel(app.config["LOG_LEVEL"].upper())
+    root.propagate = False
+
+
+def handler(app):
+    """A handler writing the app's lines to stderr, as LOG_FORMAT says."""
+    stream = logging.StreamHandler(sys.stderr)
+    stream.addFilter(RequestContext())
     if app.config["LOG_FORMAT"] == "json" and not app.debug:
-        handler.setFormatter(JsonFormatter(
+        stream.setFormatter(JsonFormatter(
             "{asctime}{levelname}{name}{message}", style="{",
             rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
         ))
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"))
-    root = logging.getLogger("eventbook")
-    root.handlers[:] = [handler]
-    root.setLevel(app.config["LOG_LEVEL"].upper())
-    root.propagate = False
+        stream.setFormatter(logging.Formatter("%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"))
+    return stream
 
 
 def round_failed(logger, what):

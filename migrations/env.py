@@ -7,6 +7,7 @@ from flask import current_app
 from alembic import context
 from sqlalchemy.exc import DBAPIError
 
+from eventbook import logs
 from eventbook.database import connect
 
 # this is the Alembic Config object, which provides
@@ -17,6 +18,8 @@ config = context.config
 # This line sets up loggers basically.
 # Keep the app's own loggers alive when migrations run inside a process (tests, release).
 fileConfig(config.config_file_name, disable_existing_loggers=False)
+# The migration's lines as the app writes its own (one JSON object per line in production).
+logging.getLogger().handlers[:] = [logs.handler(current_app)]
 logger = logging.getLogger('alembic.env')
 
 DEADLOCK = "40P01"  # PostgreSQL's deadlock_detected

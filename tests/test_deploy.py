@@ -367,6 +367,15 @@ def test_web_command_names_a_bad_setting(clean_copy, tmp_path):
     assert "LOG_LEVEL" in message and "JWT_SECRET_KEY" not in message
 
 
+def test_release_command_logs_one_json_object_per_line(clean_copy, tmp_path):
+    release = run_release(clean_copy, platform_env(DATABASE_URL=f"sqlite:///{tmp_path / 'fresh.db'}",
+                                                   JWT_SECRET_KEY=SECRET, LOG_FORMAT="json"))
+    assert release.returncode == 0, release.stderr
+    lines = [json.loads(line) for line in release.stderr.splitlines() if line.strip()]
+    assert any(line["logger"] == "alembic.runtime.migration" and line["message"].startswith("Running upgrade")
+               for line in lines), release.stderr
+
+
 def test_release_command_without_a_secret_exits_naming_it(clean_copy, tmp_path):
     database = tmp_path / "never.db"
     release = run_release(clean_copy, platform_env(DATABASE_URL=f"sqlite:///{database}"))
