@@ -371,7 +371,7 @@ def test_downgrading_to_the_first_revision_and_back(database_url, app, make_user
         assert version_of(database_url) == before
 
     support.migrate(database_url, "0006", down=True)
-    refused("0005", "1 accounts are disabled, and would log in again below 0006")
+    refused("0005", "1 disabled account(s) would log in again below 0006")
     with engine.begin() as connection:
         connection.execute(sa.text("UPDATE users SET disabled = false"))
     support.migrate(database_url, "0004", down=True)

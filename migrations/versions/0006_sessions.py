@@ -40,7 +40,7 @@ def downgrade():
     it would log in again."""
     disabled = op.get_bind().execute(sa.text("SELECT count(*) FROM users WHERE disabled")).scalar()
     if disabled:
-        raise RuntimeError(f"{disabled} accounts are disabled, and would log in again below 0006: "
+        raise RuntimeError(f"{disabled} disabled account(s) would log in again below 0006: "
                            "enable them (PATCH /api/admin/users/ID) before downgrading")
     op.drop_table("token_families")
     with op.batch_alter_table("users") as batch:
