@@ -280,3 +280,82 @@ def test_a_refusal_of_the_whole_order_reads_as_a_sentence(pages, site):
     page.get_by_label("Circle (€15.00)").fill("5")
     page.get_by_role("button", name="Hold tickets").click()
     expect(page.get_by_role("alert")).to_have_text("The request has invalid fields. At most 10 tickets in all.")
+
+
+def test_a_password_is_sent_as_typed_spaces_and_all(pages, site):
+    """A password registered with spaces around it through the API logs in on the page
+    (the page trims every other field)."""
+    email, password = f"spaced-{os.urandom(4).hex()}@example.com", "  correct horse  "
+    registered = site.http.post("/api/auth/register", json={"email": email, "password": password, "role": "CUSTOMER"})
+    assert registered.status_code == 201, registered.text
+    page = pages.open()
+    steps.log_in(page, site, email, password)
+
+
+def test_saving_a_seat_map_unchanged_keeps_every_seat(pages, site):
+    """Rows of other numbers than the section's first keep them through the editor; a
+    section removed before another is added leaves the names as shown."""
+    organizer = site.user("ORGANIZER")
+    event = steps.event(site, organizer, "Recital", types=(("Stalls", "30.00", 10),), seating="RESERVED")
+    [stalls] = event["ticketTypes"]
+    rows = [{"label": "A", "from": 1, "to": 6}, {"label": "B", "from": 1, "to": 10}, {"label": "C", "from": 3, "to": 8}]
+    put = site.http.put(f"/api/events/{event['id']}/seats", headers=organizer["headers"],
+                        json={"sections": [{"name": "Stalls", "ticketTypeId": stalls["id"], "rows": rows}]})
+    assert put.status_code == 200, put.text
+
+    def places():
+        return [(s["section"], s["row"], s["number"]) for s in site.http.get(f"/api/events/{event['id']}/seats").json()]
+
+    before = places()
+    page = pages.open()
+    steps.log_in(page, site, organizer["email"])
+    page.goto(f"{site.url}/#/manage/{event['id']}/seats")
+    expect(page.get_by_label("Rows")).to_have_value("A, B 1-10, C 3-8")
+    page.get_by_role("button", name="Save seat map").click()
+    expect(page.get_by_text("Saved: 22 seats.")).to_be_visible()
+    assert places() == before
+
+    for name in ("Circle", "Balcony"):
+        page.get_by_role("button", name="Add a section").click()
+        added = page.locator("fieldset.section-edit").last
+        added.get_by_label("Name", exact=True).fill(name)
+        added.get_by_label("Rows").fill("D")
+        added.get_by_label("Last seat number").fill("4")
+    page.locator("fieldset", has_text="Section 2").get_by_role("button", name="Remove section").click()
+    page.get_by_role("button", name="Add a section").click()
+    box = page.locator("fieldset.section-edit").last
+    expect(box.locator("legend")).to_have_text("Section 3")
+    box.get_by_label("Name", exact=True).fill("Box")
+    box.get_by_label("Rows").fill("E")
+    box.get_by_label("Last seat number").fill("2")
+    page.get_by_role("button", name="Save seat map").click()
+    expect(page.get_by_text("Saved: 28 seats.")).to_be_visible()
+    assert [place for place in places() if place[0] != "Stalls"] == (
+        [("Balcony", "D", n) for n in range(1, 5)] + [("Box", "E", 1), ("Box", "E", 2)])
+
+
+def test_only_types_on_sale_now_can_be_chosen_and_the_organizer_sees_held_as_held(pages, site):
+    organizer = site.user("ORGANIZER")
+    event = steps.event(site, organizer, "Harvest Fair", types=(("Day", "5.00", 10), ("Early bird", "3.00", 10)))
+    early = next(t for t in event["ticketTypes"] if t["name"] == "Early bird")
+    later = (datetime.now(timezone.utc) + timedelta(days=3)).isoformat().replace("+00:00", "Z")
+    changed = site.http.patch(f"/api/events/{event['id']}/ticket-types/{early['id']}", headers=organizer["headers"],
+                              json={"salesStart": later})
+    assert changed.status_code == 200, changed.text
+    customer = site.user("CUSTOMER")
+    day = next(t for t in event["ticketTypes"] if t["name"] == "Day")
+    held = site.http.post("/api/holds", headers=customer["headers"],
+                          json={"eventId": event["id"], "ticketTypeId": day["id"], "ticketsCount": 3})
+    assert held.status_code == 201, held.text
+
+    page = pages.open()
+    steps.log_in(page, site, customer["email"])
+    page.goto(f"{site.url}/#/events/{event['id']}")
+    expect(page.get_by_label("Day (€5.00)")).to_be_visible()
+    expect(page.get_by_label("Early bird (€3.00)")).to_have_count(0)  # listed in the table, with its window
+
+    desk = pages.open()
+    steps.log_in(desk, site, organizer["email"])
+    desk.goto(f"{site.url}/#/manage")
+    expect(desk.get_by_role("row", name=re.compile("Harvest Fair"))).to_contain_text("3 / 20")
+    expect(desk.get_by_role("columnheader", name="Sold or held")).to_be_visible()

@@ -168,8 +168,18 @@ async function heldAlready(view, event) {
   }
 }
 
+/** Whether a type is on sale at the server's time now: tickets left, inside its sales window. */
+function onSaleNow(type) {
+  const now = api.serverNow();
+  return (
+    type.availableQuantity > 0 &&
+    (!type.salesStart || Date.parse(type.salesStart) <= now) &&
+    (!type.salesEnd || now < Date.parse(type.salesEnd))
+  );
+}
+
 function ticketForm(event) {
-  const onSale = event.ticketTypes.filter((t) => t.availableQuantity > 0);
+  const onSale = event.ticketTypes.filter(onSaleNow);
   const total = h("output", { class: "total" }, money("0.00", event.currency));
   const counts = onSale.map((type) =>
     input(`count-${type.id}`, {

@@ -114,7 +114,7 @@ export async function run(button, box, fn, { form = null, codeFields = {} } = {}
   }
 }
 
-/** The form's named controls as an object of trimmed strings (checkboxes: booleans). */
+/** The form's named controls as an object of trimmed strings, passwords as typed (checkboxes: booleans). */
 export function values(form) {
   const out = {};
   for (const el of form.elements) {
@@ -122,7 +122,7 @@ export function values(form) {
     if (el.type === "checkbox") out[el.name] = el.checked;
     else if (el.type === "radio") {
       if (el.checked) out[el.name] = el.value;
-    } else out[el.name] = el.value.trim();
+    } else out[el.name] = el.type === "password" ? el.value : el.value.trim(); // a password is sent as typed
   }
   return out;
 }

@@ -40,7 +40,7 @@ export async function list(view, _params, query) {
       "table",
       { class: "list" },
       h("caption", {}, plural(result.total, "event")),
-      h("thead", {}, h("tr", {}, ["Event", "Date", "Sold", "Status"].map((t) => h("th", { scope: "col" }, t)))),
+      h("thead", {}, h("tr", {}, ["Event", "Date", "Sold or held", "Status"].map((t) => h("th", { scope: "col" }, t)))),
       h(
         "tbody",
         {},
@@ -50,7 +50,7 @@ export async function list(view, _params, query) {
             {},
             h("th", { scope: "row" }, h("a", { href: `#/manage/${event.id}` }, event.title)),
             h("td", {}, when(event.date)),
-            h("td", {}, `${event.totalTickets - event.availableTickets} / ${event.totalTickets}`),
+            h("td", {}, `${event.totalTickets - event.availableTickets - event.setAsideTickets} / ${event.totalTickets}`),
             h("td", {}, event.status === "CANCELLED" ? "Cancelled" : "Scheduled"),
           ),
         ),

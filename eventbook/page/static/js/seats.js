@@ -183,32 +183,42 @@ export async function seatEditor(view, event) {
   const seats = await api.get(`/api/events/${event.id}/seats`);
   const typeOptions = event.ticketTypes.map((t) => [t.id, `${t.name} (${money(t.price, event.currency)})`]);
   const list = h("div", { class: "sections" });
+  let made = 0; // names stay unique when a section is removed and another added
+  const number = () => [...list.children].forEach((set, i) => (set.querySelector("legend").textContent = `Section ${i + 1}`));
   const addSection = (section = { name: "", ticketTypeId: event.ticketTypes[0]?.id, rows: "", from: 1, to: 10 }) => {
-    const index = list.children.length;
+    const index = made++;
     const remove = h("button", { type: "button", class: "secondary" }, "Remove section");
     const set = h(
       "fieldset",
       { class: "section-edit" },
-      h("legend", {}, `Section ${index + 1}`),
+      h("legend", {}, `Section ${list.children.length + 1}`),
       field("Name", input(`sections.${index}.name`, { value: section.name, required: true })),
       field("Ticket type", select(`sections.${index}.ticketTypeId`, typeOptions, { value: section.ticketTypeId })),
-      field("Rows", input(`sections.${index}.rows`, { value: section.rows, required: true }), "row labels, separated by commas: A, B, C"),
+      field("Rows", input(`sections.${index}.rows`, { value: section.rows, required: true }), "row labels, separated by commas: A, B, C; a row of other seats: D 3-8"),
       field("First seat number", input(`sections.${index}.from`, { type: "number", min: "1", value: String(section.from) })),
       field("Last seat number", input(`sections.${index}.to`, { type: "number", min: "1", value: String(section.to) })),
       remove,
     );
-    remove.addEventListener("click", () => set.remove());
+    remove.addEventListener("click", () => {
+      set.remove();
+      number();
+    });
     list.append(set);
   };
-  // The current map, read back as sections of equal rows where it is one.
+  // The current map, read back as sections: a row whose seats differ from the first row's
+  // keeps its own numbers ("D 3-8"), so that saving it unchanged changes nothing.
   for (const [name, rows] of group(seats)) {
-    const first = rows[0][1];
+    const span = (rowSeats) => [Math.min(...rowSeats.map((s) => s.number)), Math.max(...rowSeats.map((s) => s.number))];
+    const [from, to] = span(rows[0][1]);
     addSection({
       name,
-      ticketTypeId: first[0].ticketTypeId,
-      rows: rows.map(([row]) => row).join(", "),
-      from: Math.min(...first.map((s) => s.number)),
-      to: Math.max(...first.map((s) => s.number)),
+      ticketTypeId: rows[0][1][0].ticketTypeId,
+      rows: rows.map(([row, rowSeats]) => {
+        const [a, b] = span(rowSeats);
+        return a === from && b === to ? row : `${row} ${a}-${b}`;
+      }).join(", "),
+      from,
+      to,
     });
   }
   if (!seats.length) addSection();
@@ -242,7 +252,11 @@ export async function seatEditor(view, event) {
           .split(",")
           .map((label) => label.trim())
           .filter(Boolean)
-          .map((label) => ({ label, from: Number(data[`sections.${i}.from`]), to: Number(data[`sections.${i}.to`]) })),
+          .map((text) => {
+            const own = /^(.*\S)\s+(\d+)\s*-\s*(\d+)$/.exec(text); // "D 3-8": a row with its own seat numbers
+            if (own) return { label: own[1], from: Number(own[2]), to: Number(own[3]) };
+            return { label: text, from: Number(data[`sections.${i}.from`]), to: Number(data[`sections.${i}.to`]) };
+          }),
       };
     });
     const result = await run(submit, box, () => api.put(`/api/events/${event.id}/seats`, { sections }), { form });
