@@ -6,12 +6,13 @@ Every change is a conditional UPDATE whose WHERE clause states the rule, so the
 database decides, under its row lock, whether it holds: nothing is read first and
 written after. A take that finds no row took nothing.
 
-Locks are always taken in one order, so that writers of one event queue up instead of
+Writers take their locks in one order, so that writers of one event queue up instead of
 deadlocking: the hold row (when one changes state), then the event, then the booking
 that changes state (a cancel), then the event's ticket types, then its seats, then
-waiting-list entries. Every change of a type's or a
-seat's counters also writes its event row first. On SQLite the whole database is the
-lock (write transactions begin IMMEDIATE).
+waiting-list entries. Every change of a type's or a seat's counters also writes its
+event row first. Where writers can still cross (their `retry_deadlocks` comments say
+which), the database's deadlock victim runs again: a client never sees the deadlock. On SQLite the whole database is the lock (write
+transactions begin IMMEDIATE).
 """
 
 from sqlalchemy import Integer, and_, bindparam, case, exists, func, null, or_, select, update

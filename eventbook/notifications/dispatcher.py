@@ -15,7 +15,8 @@
   over, rows of a process that died. It also renews the claims of batches still being
   delivered, every ninth of NOTIFY_CLAIM_TIMEOUT_SECONDS, so that an email slower than
   the lease is not taken and sent again. Every PURGE_EXPIRED_SECONDS it deletes
-  expired idempotency keys and revoked tokens (`eventbook.housekeeping`).
+  expired idempotency keys and revoked tokens, and lapses the waiting lists of events
+  that have started (`eventbook.housekeeping`).
 - `shutdown()` (gunicorn's worker_exit, or interpreter exit) stops taking work, lets
   running deliveries finish within NOTIFY_SHUTDOWN_SECONDS and gives back the claims
   of jobs that never started.
