@@ -5,7 +5,6 @@ import random
 import secrets
 import sys
 from datetime import timedelta
-from decimal import Decimal
 from functools import wraps
 
 import click
@@ -18,8 +17,9 @@ from werkzeug.exceptions import HTTPException
 from eventbook import database, sales
 from eventbook.auth import service as auth
 from eventbook.auth.schemas import RegisterSchema
+from eventbook.events import service as event_service
 from eventbook.extensions import db
-from eventbook.models import Event, Notification, Role, TicketType, User, utcnow
+from eventbook.models import Notification, Role, User, utcnow
 from eventbook.notifications import delivery, outbox
 
 
@@ -117,13 +117,10 @@ def seed_demo(customers, events, bookings, password):
     made = []
     with click.progressbar(range(events), label="events") as bar:
         for n in bar:
-            total = random.choice([50, 100, 250, 1000])
-            event = Event(title=f"Demo event {n}", description="A demo event", location="Demo Hall",
-                          date=now + timedelta(days=1 + n % 365, hours=n % 24), total_tickets=total,
-                          available_tickets=total, organizer_id=organizer.id, created_at=now, updated_at=now)
-            event.ticket_types = [TicketType(name="General admission", price=Decimal("0.00"), quantity=total,
-                                             available_quantity=total)]
-            made.append(event)
+            made.append(event_service.new(organizer.id, {
+                "title": f"Demo event {n}", "description": "A demo event", "location": "Demo Hall",
+                "date": now + timedelta(days=1 + n % 365, hours=n % 24),
+                "total_tickets": random.choice([50, 100, 250, 1000])}, now))
     db.session.add_all(made)
     db.session.commit()
     done = sold_out = 0

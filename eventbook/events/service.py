@@ -66,16 +66,23 @@ def ensure_open(event, now):
 
 
 def create(organizer, data):
-    """Publish an event with its ticket types (one "General admission" type, free, of
-    every ticket, when none are given)."""
-    now = utcnow()
+    """Publish an event with its ticket types (`new`)."""
+    event = new(organizer.id, data, utcnow())
+    db.session.add(event)
+    db.session.commit()
+    return event
+
+
+def new(organizer_id, data, now):
+    """A new SCHEDULED event (not yet added to the session), every ticket available, with
+    its ticket types: one "General admission" type, free, of every ticket, when none are
+    given."""
+    data = dict(data)
     types = data.pop("ticket_types", None) or [
         {"name": "General admission", "price": Decimal("0.00"), "quantity": data["total_tickets"]}]
     event = Event(**data, available_tickets=data["total_tickets"], status=EventStatus.SCHEDULED,
-                  organizer_id=organizer.id, created_at=now, updated_at=now)
+                  organizer_id=organizer_id, created_at=now, updated_at=now)
     event.ticket_types = [TicketType(**ticket_type, available_quantity=ticket_type["quantity"]) for ticket_type in types]
-    db.session.add(event)
-    db.session.commit()
     return event
 
 
