@@ -133,33 +133,43 @@ def before_request():
     if scheme.lower() == "bearer " and scheme != "Bearer ":  # a scheme is case-insensitive (RFC 9110);
         # flask-jwt-extended matches "Bearer" exactly
         request.environ["HTTP_AUTHORIZATION"] = "Bearer " + request.environ["HTTP_AUTHORIZATION"][7:]
+    _check_sizes()
+    if request.method in ("POST", "PUT", "PATCH", "DELETE"):
+        _check_body()
+
+
+def _check_sizes():
+    """414 for a URL, 431 for a header value, over the limits the app answers itself."""
     if len(request.full_path) > MAX_URL_BYTES:
         error(414, "uri_too_long", f"The URL is too long (at most {MAX_URL_BYTES} bytes)")
     for key, value in request.environ.items():
         if key.startswith("HTTP_") and len(value) > MAX_HEADER_BYTES:
             name = key[5:].replace("_", "-").title()
             error(431, "header_too_large", f"The {name} header is too large (at most {MAX_HEADER_BYTES} bytes)")
-    if request.method in ("POST", "PUT", "PATCH", "DELETE"):
-        length = request.content_length
-        if length is not None and length > current_app.config["MAX_CONTENT_LENGTH"]:
-            _drain(length)
+
+
+def _check_body():
+    """A body's size (413), framing (400) and type (415), before anyone reads it."""
+    length = request.content_length
+    if length is not None and length > current_app.config["MAX_CONTENT_LENGTH"]:
+        _drain(length)
+        error(413, "payload_too_large", "The request body is too large")
+    codings = [coding.strip().lower() for coding in request.headers.get("Transfer-Encoding", "").split(",")]
+    if codings != [""] and set(codings) != {"chunked"} and request.routing_exception is None:  # 404, 405 first
+        # gunicorn undoes the chunking of "gzip, chunked" and hands over the body still
+        # compressed: read as it is, it would be taken for another body.
+        error(400, "bad_request", "The request body's Transfer-Encoding must be chunked alone (no gzip, "
+                                  "deflate, compress or identity)")
+    chunked = codings == ["chunked"]
+    if (length or chunked) and not request.is_json and request.routing_exception is None:  # 404 and 405 first
+        error(415, "unsupported_media_type", "The request body must be JSON (Content-Type: application/json)")
+    if chunked and length is None:
+        # Without a Content-Length werkzeug stops reading at the limit instead of
+        # refusing: read it here so that an oversized body is a 413, not truncated.
+        limit = current_app.config["MAX_CONTENT_LENGTH"]
+        if len(_read_body()) >= limit:
+            _drain()
             error(413, "payload_too_large", "The request body is too large")
-        codings = [coding.strip().lower() for coding in request.headers.get("Transfer-Encoding", "").split(",")]
-        if codings != [""] and set(codings) != {"chunked"} and request.routing_exception is None:  # 404, 405 first
-            # gunicorn undoes the chunking of "gzip, chunked" and hands over the body still
-            # compressed: read as it is, it would be taken for another body.
-            error(400, "bad_request", "The request body's Transfer-Encoding must be chunked alone (no gzip, "
-                                      "deflate, compress or identity)")
-        chunked = codings == ["chunked"]
-        if (length or chunked) and not request.is_json and request.routing_exception is None:  # 404 and 405 first
-            error(415, "unsupported_media_type", "The request body must be JSON (Content-Type: application/json)")
-        if chunked and length is None:
-            # Without a Content-Length werkzeug stops reading at the limit instead of
-            # refusing: read it here so that an oversized body is a 413, not truncated.
-            limit = current_app.config["MAX_CONTENT_LENGTH"]
-            if len(_read_body()) >= limit:
-                _drain()
-                error(413, "payload_too_large", "The request body is too large")
 
 
 def _drain(length=None):
