@@ -11,8 +11,8 @@ deadlocking: the hold row (when one changes state), then the event, then the boo
 that changes state (a cancel), then the event's ticket types, then its seats, then
 waiting-list entries. Every change of a type's or a seat's counters also writes its
 event row first. Where writers can still cross (their `retry_deadlocks` comments say
-which), the database's deadlock victim runs again: a client never sees the deadlock. On SQLite the whole database is the lock (write
-transactions begin IMMEDIATE).
+which), the database's deadlock victim runs again: a client never sees the deadlock.
+On SQLite the whole database is the lock (write transactions begin IMMEDIATE).
 """
 
 from sqlalchemy import Integer, and_, bindparam, case, exists, func, null, or_, select, update
