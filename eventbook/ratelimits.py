@@ -2,8 +2,8 @@
 RATELIMIT_STORAGE_URI: memory, or Redis shared by every worker and instance.
 
 - `by_address(setting)`: a view's limit per client address (login, registration);
-- `per_account(setting, scope)`: a view's limit per signed-in account (bookings, holds and
-  hold confirms share one, anti-scalping; check-ins have theirs);
+- `per_account(setting, scope)`: a view's limit per signed-in account (bookings and holds
+  share one, anti-scalping; check-ins have theirs);
 - `hit`, `test`, `window`, `clear`: the counts themselves, for the login throttle
   (`eventbook.auth.throttle`).
 

@@ -205,22 +205,6 @@ def test_refused_bookings_count_too(client, customer, make_event):
     assert_rate_limited(client.post("/api/bookings", json={"eventId": other["id"], "ticketsCount": 1}, headers=customer.headers))
 
 
-@limits(RATELIMIT_BOOKING="2 per minute")
-def test_confirms_share_the_limit_of_bookings_and_holds(client, customer, make_event):
-    """A refused confirm under a new Idempotency-Key keeps its refusal for a day: confirms
-    are held to the customer's one limit of sales too."""
-    event = make_event(totalTickets=5)
-    hold = client.post("/api/holds", json={"eventId": event["id"], "ticketsCount": 1}, headers=customer.headers)
-    assert hold.status_code == 201, hold.get_json()
-    url = f"/api/holds/{hold.get_json()['id']}"
-    assert client.delete(url, headers=customer.headers).status_code == 204
-    first = client.post(f"{url}/confirm", headers={**customer.headers, "Idempotency-Key": "first"})
-    assert first.status_code == 409 and first.get_json()["code"] == "hold_expired"
-    assert_rate_limited(client.post(f"{url}/confirm", headers={**customer.headers, "Idempotency-Key": "second"}))
-    assert_rate_limited(client.post("/api/bookings", json={"eventId": event["id"], "ticketsCount": 1},
-                                    headers=customer.headers))
-
-
 # -- switched off -------------------------------------------------------------------------
 
 

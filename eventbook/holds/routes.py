@@ -52,7 +52,6 @@ class Hold(MethodView):
 
 @blp.route(f"/{HOLD_ID}/confirm", methods=["POST"])
 @blp.auth(Role.CUSTOMER)
-@per_account("RATELIMIT_BOOKING", scope="sales")  # one limit with bookings and holds
 @blp.no_body
 @blp.arguments(IdempotencyHeader(), location="headers")
 @blp.response(201, BookingSchema, headers=LOCATION)
@@ -61,7 +60,6 @@ class Hold(MethodView):
 @blp.alt_response(409, description="hold_expired (past expiresAt, or released), event_closed (the event has "
                                    "started), already_booked, idempotency_key_reused; a repeated Idempotency-Key "
                                    "gets its first refusal again", headers=REPLAYED_DOC)
-@blp.alt_response(429, description="rate_limited (one limit with bookings and holds)")
 def confirm(headers, hold_id):
     """Turn a hold into a booking"""
     return booking_response(*service.confirm(hold_id, current_user, headers.get("idempotency_key")))
