@@ -298,7 +298,8 @@ def test_saving_a_seat_map_unchanged_keeps_every_seat(pages, site):
     organizer = site.user("ORGANIZER")
     event = steps.event(site, organizer, "Recital", types=(("Stalls", "30.00", 10),), seating="RESERVED")
     [stalls] = event["ticketTypes"]
-    rows = [{"label": "A", "from": 1, "to": 6}, {"label": "B", "from": 1, "to": 10}, {"label": "C", "from": 3, "to": 8}]
+    rows = [{"label": "A", "from": 1, "to": 6}, {"label": "B", "from": 1, "to": 10}, {"label": "C", "from": 3, "to": 8},
+            {"label": "D", "from": 1, "to": 4}, {"label": "D", "from": 7, "to": 10}]  # an aisle in row D
     put = site.http.put(f"/api/events/{event['id']}/seats", headers=organizer["headers"],
                         json={"sections": [{"name": "Stalls", "ticketTypeId": stalls["id"], "rows": rows}]})
     assert put.status_code == 200, put.text
@@ -310,9 +311,9 @@ def test_saving_a_seat_map_unchanged_keeps_every_seat(pages, site):
     page = pages.open()
     steps.log_in(page, site, organizer["email"])
     page.goto(f"{site.url}/#/manage/{event['id']}/seats")
-    expect(page.get_by_label("Rows")).to_have_value("A, B 1-10, C 3-8")
+    expect(page.get_by_label("Rows")).to_have_value("A, B 1-10, C 3-8, D 1-4, D 7-10")
     page.get_by_role("button", name="Save seat map").click()
-    expect(page.get_by_text("Saved: 22 seats.")).to_be_visible()
+    expect(page.get_by_text("Saved: 30 seats.")).to_be_visible()
     assert places() == before
 
     for name in ("Circle", "Balcony"):
@@ -325,11 +326,15 @@ def test_saving_a_seat_map_unchanged_keeps_every_seat(pages, site):
     page.get_by_role("button", name="Add a section").click()
     box = page.locator("fieldset.section-edit").last
     expect(box.locator("legend")).to_have_text("Section 3")
-    box.get_by_label("Name", exact=True).fill("Box")
+    box.get_by_label("Name", exact=True).fill("B" * 51)
     box.get_by_label("Rows").fill("E")
     box.get_by_label("Last seat number").fill("2")
+    page.watch.refusal(422, f"/api/events/{event['id']}/seats")
     page.get_by_role("button", name="Save seat map").click()
-    expect(page.get_by_text("Saved: 28 seats.")).to_be_visible()
+    expect(box.locator(".field-error").first).to_contain_text("50")  # at the field it is about
+    box.get_by_label("Name", exact=True).fill("Box")
+    page.get_by_role("button", name="Save seat map").click()
+    expect(page.get_by_text("Saved: 36 seats.")).to_be_visible()
     assert [place for place in places() if place[0] != "Stalls"] == (
         [("Balcony", "D", n) for n in range(1, 5)] + [("Box", "E", 1), ("Box", "E", 2)])
 

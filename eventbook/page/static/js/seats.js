@@ -183,15 +183,20 @@ export async function seatEditor(view, event) {
   const seats = await api.get(`/api/events/${event.id}/seats`);
   const typeOptions = event.ticketTypes.map((t) => [t.id, `${t.name} (${money(t.price, event.currency)})`]);
   const list = h("div", { class: "sections" });
-  let made = 0; // names stay unique when a section is removed and another added
-  const number = () => [...list.children].forEach((set, i) => (set.querySelector("legend").textContent = `Section ${i + 1}`));
+  // After a section is removed, the others are numbered by their place again, their
+  // controls too: a server's error names a section by its place ("sections.2.name").
+  const number = () =>
+    [...list.children].forEach((set, i) => {
+      set.querySelector("legend").textContent = `Section ${i + 1}`;
+      for (const control of set.querySelectorAll("[name]")) control.name = control.name.replace(/^sections\.\d+\./, `sections.${i}.`);
+    });
   const addSection = (section = { name: "", ticketTypeId: event.ticketTypes[0]?.id, rows: "", from: 1, to: 10 }) => {
-    const index = made++;
+    const index = list.children.length;
     const remove = h("button", { type: "button", class: "secondary" }, "Remove section");
     const set = h(
       "fieldset",
       { class: "section-edit" },
-      h("legend", {}, `Section ${list.children.length + 1}`),
+      h("legend", {}, `Section ${index + 1}`),
       field("Name", input(`sections.${index}.name`, { value: section.name, required: true })),
       field("Ticket type", select(`sections.${index}.ticketTypeId`, typeOptions, { value: section.ticketTypeId })),
       field("Rows", input(`sections.${index}.rows`, { value: section.rows, required: true }), "row labels, separated by commas: A, B, C; a row of other seats: D 3-8"),
@@ -208,15 +213,27 @@ export async function seatEditor(view, event) {
   // The current map, read back as sections: a row whose seats differ from the first row's
   // keeps its own numbers ("D 3-8"), so that saving it unchanged changes nothing.
   for (const [name, rows] of group(seats)) {
-    const span = (rowSeats) => [Math.min(...rowSeats.map((s) => s.number)), Math.max(...rowSeats.map((s) => s.number))];
-    const [from, to] = span(rows[0][1]);
+    // A row's runs of consecutive numbers: two or more when it has an aisle.
+    const runs = (rowSeats) => {
+      const numbers = rowSeats.map((s) => s.number).sort((a, b) => a - b);
+      const out = [];
+      for (const n of numbers) {
+        const last = out[out.length - 1];
+        if (last && n === last[1] + 1) last[1] = n;
+        else out.push([n, n]);
+      }
+      return out;
+    };
+    const [[from, to]] = runs(rows[0][1]);
     addSection({
       name,
       ticketTypeId: rows[0][1][0].ticketTypeId,
-      rows: rows.map(([row, rowSeats]) => {
-        const [a, b] = span(rowSeats);
-        return a === from && b === to ? row : `${row} ${a}-${b}`;
-      }).join(", "),
+      rows: rows
+        .flatMap(([row, rowSeats]) => {
+          const spans = runs(rowSeats);
+          return spans.length === 1 && spans[0][0] === from && spans[0][1] === to ? [row] : spans.map(([a, b]) => `${row} ${a}-${b}`);
+        })
+        .join(", "),
       from,
       to,
     });
