@@ -37,8 +37,8 @@ def _str(name, default=""):
 
 
 def _int(name, default, minimum=None, maximum=None):
-    """A whole number in ASCII digits, as gunicorn.conf.py reads its own (int() would also
-    take "1_0", "+5" and the digits of other scripts)."""
+    """A whole number in ASCII digits (int() would also take "1_0", "+5" and the digits
+    of other scripts); a minus sign is read, to be refused by the range with its value."""
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
         return default

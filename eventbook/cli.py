@@ -50,7 +50,8 @@ REGISTRATION = RegisterSchema().fields
 def connected(command):
     """Run `command` once the database answers (`database.connect`). A statement that
     fails on the database's side (a lock held past DB_LOCK_TIMEOUT_SECONDS, a lost
-    connection) ends it with one line too: its transaction is rolled back."""
+    connection) ends it with one line too, its transaction rolled back (what the command
+    committed before stays: seed-demo commits its events before its bookings)."""
 
     @wraps(command)
     def run(*args, **kwargs):

@@ -10,8 +10,8 @@ Writers take their locks in one order, so that writers of one event queue up ins
 deadlocking: the hold row (when one changes state), then the event, then the booking
 that changes state (a cancel), then the event's ticket types, then its seats, then
 waiting-list entries. Every change of a type's or a seat's counters also writes its
-event row first. Where writers can still cross (their `retry_deadlocks` comments say
-which), the database's deadlock victim runs again: a client never sees the deadlock.
+event row first. Where writers can still cross, `eventbook.database.retry_deadlocks`
+runs the database's deadlock victim again (up to three tries).
 On SQLite the whole database is the lock (write transactions begin IMMEDIATE).
 """
 
