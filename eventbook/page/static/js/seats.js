@@ -178,6 +178,9 @@ async function markTaken(event, buttons, chosen) {
   return lost;
 }
 
+// A row written with its own seat numbers, "D 3-8": its label, first and last number.
+const OWN_RANGE = /^(.*\S)\s+(\d+)\s*-\s*(\d+)$/;
+
 /** The organizer's seat map editor. */
 export async function seatEditor(view, event) {
   const seats = await api.get(`/api/events/${event.id}/seats`);
@@ -231,7 +234,9 @@ export async function seatEditor(view, event) {
       rows: rows
         .flatMap(([row, rowSeats]) => {
           const spans = runs(rowSeats);
-          return spans.length === 1 && spans[0][0] === from && spans[0][1] === to ? [row] : spans.map(([a, b]) => `${row} ${a}-${b}`);
+          // A label that itself ends like a range ("Box 1-2") is written with its range, or saving would read it as one.
+          const plain = spans.length === 1 && spans[0][0] === from && spans[0][1] === to && !OWN_RANGE.test(row);
+          return plain ? [row] : spans.map(([a, b]) => `${row} ${a}-${b}`);
         })
         .join(", "),
       from,
@@ -270,7 +275,7 @@ export async function seatEditor(view, event) {
           .map((label) => label.trim())
           .filter(Boolean)
           .map((text) => {
-            const own = /^(.*\S)\s+(\d+)\s*-\s*(\d+)$/.exec(text); // "D 3-8": a row with its own seat numbers
+            const own = OWN_RANGE.exec(text); // "D 3-8": a row with its own seat numbers
             if (own) return { label: own[1], from: Number(own[2]), to: Number(own[3]) };
             return { label: text, from: Number(data[`sections.${i}.from`]), to: Number(data[`sections.${i}.to`]) };
           }),
