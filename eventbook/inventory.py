@@ -112,6 +112,17 @@ def take_seats(status, asked=None, **owner):
     )
 
 
+def book_held_seats(hold_id, booking_id):
+    """Turn the seats of a hold being confirmed from HELD to BOOKED for its booking
+    (`hold_id`, `booking_id`: values or columns): one row back per seat."""
+    return (
+        update(_seats)
+        .where(_seats.c.hold_id == hold_id, _seats.c.status == SeatStatus.HELD)
+        .values(status=SeatStatus.BOOKED, booking_id=booking_id)
+        .returning(_seats.c.id, _seats.c.ticket_type_id)
+    )
+
+
 # -- giving back -----------------------------------------------------------------------
 
 

@@ -352,9 +352,7 @@ def _confirm_statement():
     # A seated event's seat map changes: its row first, then its seats (the lock order).
     seat_map = update(_events).where(_events.c.id == event_id, _events.c.seating == Seating.RESERVED) \
         .values(seats_version=_events.c.seats_version + 1).returning(_events.c.id).cte("seat_map")
-    seats = update(_seats).where(_seats.c.hold_id == hold_id, exists(select(seat_map.c.id))) \
-        .values(status=SeatStatus.BOOKED, booking_id=booking_id) \
-        .returning(_seats.c.id, _seats.c.ticket_type_id).cte("taken_seats")
+    seats = inventory.book_held_seats(hold_id, booking_id).where(exists(select(seat_map.c.id))).cte("taken_seats")
     event = select(_events).where(_events.c.id == event_id).cte("event")
     noted, tickets, others = _booking_parts(booked, event, items, seats)
     converted = update(_entries).where(_entries.c.hold_id == hold_id) \

@@ -74,11 +74,7 @@ def confirm(hold_id, customer_id, email, key, now):
                       total_amount=held.total_amount, status=BookingStatus.CONFIRMED, created_at=now)
     db.session.execute(update(Hold).where(Hold.id == hold_id).values(booking_id=booking.id))
     db.session.execute(update(Item).where(Item.hold_id == hold_id).values(booking_id=booking.id))
-    seats = db.session.execute(
-        update(Seat.__table__).where(Seat.hold_id == hold_id)
-        .values(status=SeatStatus.BOOKED, booking_id=booking.id)
-        .returning(Seat.id, Seat.ticket_type_id)
-    ).all()
+    seats = db.session.execute(inventory.book_held_seats(hold_id, booking.id)).all()
     if seats:
         db.session.execute(update(Event).where(Event.id == held.event_id)
                            .values(seats_version=Event.seats_version + 1))
