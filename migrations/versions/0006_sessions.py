@@ -37,7 +37,9 @@ def upgrade():
 
 def downgrade():
     """Refused, before anything changes, while an account is disabled: without the column
-    it would log in again."""
+    it would log in again. Without token_families the older release cannot tell a rotated
+    or revoked refresh token from a live one: deploy it with a new JWT_SECRET_KEY
+    (docs/operations.md)."""
     disabled = op.get_bind().execute(sa.text("SELECT count(*) FROM users WHERE disabled")).scalar()
     if disabled:
         raise RuntimeError(f"{disabled} disabled account(s) would log in again below 0006: "
