@@ -13,12 +13,12 @@ from eventbook.waitlist import service as waitlist
 
 
 def purge_expired():
-    """Delete expired idempotency keys and revoked tokens (with token families), and
-    make the WAITING entries of events that have started LAPSED: how many of each."""
+    """Delete expired idempotency keys and revoked tokens (with token families); then
+    the waiting lists of events that have started lapse, and what those events set aside
+    for them goes back to the public: how many of each."""
     now = utcnow()
     keys = db.session.execute(delete(IdempotencyKey).where(IdempotencyKey.expires_at <= now)).rowcount
     tokens = db.session.execute(delete(RevokedToken).where(RevokedToken.expires_at <= now)).rowcount
     tokens += db.session.execute(delete(TokenFamily).where(TokenFamily.expires_at <= now)).rowcount
-    lapsed = waitlist.lapse_started(now)
     db.session.commit()
-    return keys, tokens, lapsed
+    return keys, tokens, waitlist.close_started(now)

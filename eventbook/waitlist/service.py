@@ -229,16 +229,31 @@ def _lapse_never_served(event, now):
     ).rowcount
 
 
-def lapse_started(now, event_id=None):
-    """The WAITING entries of events that have started (of `event_id` alone, if given),
-    which no offer can serve any more, become LAPSED (in the caller's transaction): how
-    many."""
+def lapse_started(now, event_id):
+    """The WAITING entries of `event_id` once it has started, which no offer can serve
+    any more, become LAPSED (in the caller's transaction): how many."""
     started = exists().where(Event.id == WaitlistEntry.event_id, Event.date <= now)
-    of_event = [] if event_id is None else [WaitlistEntry.event_id == event_id]
     return db.session.execute(
-        update(WaitlistEntry).where(WaitlistEntry.status == EntryStatus.WAITING, started, *of_event)
+        update(WaitlistEntry).where(WaitlistEntry.status == EntryStatus.WAITING, started,
+                                    WaitlistEntry.event_id == event_id)
         .values(status=EntryStatus.LAPSED, updated_at=now)
     ).rowcount
+
+
+def close_started(now):
+    """The waiting lists of events that have started and still have WAITING entries:
+    each lapses, and what its event set aside goes back to the public (`offer`, an event
+    at a time under its lock). How many entries were WAITING."""
+    started = db.session.execute(
+        select(WaitlistEntry.event_id, func.count())
+        .join(Event, Event.id == WaitlistEntry.event_id)
+        .where(WaitlistEntry.status == EntryStatus.WAITING, Event.date <= now)
+        .group_by(WaitlistEntry.event_id)
+    ).all()
+    db.session.rollback()  # ends the read: `offer` takes each event's lock in its own transaction
+    for event_id, _ in started:
+        offer(event_id)
+    return sum(count for _, count in started)
 
 
 def _offer_to(entry, event, now):
