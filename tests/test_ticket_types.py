@@ -144,6 +144,22 @@ def test_sales_windows(client, shop, make_user, organizer, make_event):
             422, "validation_error")  # before its start
 
 
+def test_a_new_type_whose_sales_have_ended_is_refused(make_event, client, organizer):
+    """It could never sell: refused on a new event and as a new type (a change may still
+    end a type's sales now, as above)."""
+    create = {"title": "T", "date": in_days(30), "location": "L", "totalTickets": 5,
+              "ticketTypes": [{"name": "A", "price": "1.00", "quantity": 5, "salesEnd": in_days(-0.01)}]}
+    assert "ticketTypes" in refused(client.post("/api/events", json=create, headers=organizer.headers),
+                                    422, "validation_error")["errors"]
+    event = make_event(totalTickets=5)
+    response = client.post(f"/api/events/{event['id']}/ticket-types", headers=organizer.headers,
+                           json={"name": "Late", "price": "1.00", "quantity": 1, "salesEnd": in_days(-0.01)})
+    assert "salesEnd" in refused(response, 422, "validation_error")["errors"]
+    assert [kind["name"] for kind in ok(client.get(f"/api/events/{event['id']}"))["ticketTypes"]] == [
+        "General admission"]
+    assert client.get("/api/events").headers["X-Total-Count"] == "1"
+
+
 def test_a_window_must_end_after_it_starts(make_event, client, organizer):
     response = client.post("/api/events", headers=organizer.headers, json={
         "title": "T", "date": in_days(30), "location": "L", "totalTickets": 5,

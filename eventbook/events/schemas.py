@@ -55,7 +55,8 @@ class SalesWindow(Schema):
 
     sales_start = UTCDateTime(allow_none=True, metadata={
         "description": "not on sale before this time; before the event's date"})
-    sales_end = UTCDateTime(allow_none=True, metadata={"description": "not on sale from this time; after salesStart"})
+    sales_end = UTCDateTime(allow_none=True, metadata={
+        "description": "not on sale from this time; after salesStart, and in the future on a new type"})
 
     @validates_schema
     def window(self, data, **kwargs):
@@ -107,6 +108,11 @@ class EventCreateSchema(Schema):
         if date and any(start >= date for start in starts):
             raise ValidationError("A ticket type's salesStart must be before the event's date: it could never "
                                   "sell.", "ticket_types")
+        now = utcnow()
+        if any(ticket_type.get("sales_end") and ticket_type["sales_end"] <= now
+               for ticket_type in data.get("ticket_types") or ()):
+            raise ValidationError("A ticket type's salesEnd must be in the future: it could never sell.",
+                                  "ticket_types")
 
     @validates("ticket_types")
     def distinct_names(self, value, **kwargs):
