@@ -115,7 +115,9 @@ def compile_explain(element, compiler, **kwargs):
 
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_MOMENTS = (-62135596800 * 10**6, 253402300799999999)  # 0001-01-01 to 9999-12-31, in microseconds
+# The range of a cursor's values, by their type: times from 0001-01-01 to 9999-12-31 (in
+# microseconds since 1970), ids of the database's integer.
+_BOUNDS = {datetime: (-62135596800 * 10**6, 253402300799999999), int: (0, MAX_INT)}
 
 
 def encode_cursor(values):
@@ -145,13 +147,24 @@ class Cursor(fields.String):
         text = super()._deserialize(value, attr, data, **kwargs)
         if not re.fullmatch(self.pattern, text):
             raise ValidationError("Not a valid cursor: use the `after` of a Link header.")
-        return tuple(_position(kind, int(part)) for kind, part in zip(self.types, text.split("_"), strict=True))
+        return _position(self.types, [int(part) for part in text.split("_")])
 
 
-def _position(kind, number):
-    if kind is datetime:
-        return EPOCH + timedelta(microseconds=min(max(number, _MOMENTS[0]), _MOMENTS[1]))
-    return min(max(number, 0), MAX_INT)
+def _position(kinds, numbers):
+    """The keyset of `kinds` nearest to `numbers`: from the first value out of range on,
+    every value is the bound that one went past, so that the position orders the same."""
+    position = []
+    for i, (kind, number) in enumerate(zip(kinds, numbers, strict=True)):
+        low, high = _BOUNDS[kind]
+        if not low <= number <= high:
+            side = 0 if number < low else 1
+            return (*position, *(_value(rest, _BOUNDS[rest][side]) for rest in kinds[i:]))
+        position.append(_value(kind, number))
+    return tuple(position)
+
+
+def _value(kind, number):
+    return EPOCH + timedelta(microseconds=number) if kind is datetime else number
 
 
 def _url(page, per_page, cursor=None):

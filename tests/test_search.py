@@ -153,6 +153,9 @@ def test_any_well_formed_cursor_is_a_position(client, make_event):
     make_event(title="two", date=in_days(2))
     assert titles(client.get("/api/events?after=-999999999999999999_0")) == ["one", "two"]
     assert titles(client.get("/api/events?after=999999999999999999_999999999999999999")) == []
+    make_event(title="last", date="9999-12-31T23:59:59.999999Z")
+    assert titles(client.get("/api/events?after=253402300799999999_0")) == ["last"]
+    assert titles(client.get("/api/events?after=253402300800000000_0")) == []  # past the last moment: after it
 
 
 def test_links_never_carry_the_host_header(client, make_event, customer):
