@@ -187,7 +187,7 @@ export async function event(view, [id, tab = "details"]) {
 // Why an event can no longer be changed (the API answers 409 event_closed), or null.
 function closedReason(event) {
   if (event.status === "CANCELLED") return "This event is cancelled: it can no longer be changed.";
-  if (Date.parse(event.date) <= Date.now()) return "This event has started: it can no longer be changed.";
+  if (Date.parse(event.date) <= api.serverNow()) return "This event has started: it can no longer be changed.";
   return null;
 }
 
