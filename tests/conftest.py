@@ -19,9 +19,6 @@ from eventbook.extensions import db
 from tests import support
 from tests.smtp import SMTPServer
 
-TABLES = ["idempotency_keys", "notifications", "tickets", "items", "waitlist_entries", "seats", "holds", "bookings",
-          "ticket_types", "events", "revoked_tokens", "token_families", "users"]
-
 
 @functools.cache
 def postgres_missing():
@@ -139,14 +136,8 @@ def app(database_url, config_overrides):
     yield app
     support.stop_background(app)
     violations = support.invariant_violations(database_url)
+    support.empty_tables(app)
     with app.app_context():
-        if db.engine.dialect.name == "postgresql":
-            db.session.execute(sa.text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
-        else:
-            for table in TABLES:
-                db.session.execute(sa.text(f"DELETE FROM {table}"))
-            db.session.execute(sa.text("DELETE FROM sqlite_sequence"))  # ids start again at 1, as RESTART IDENTITY
-        db.session.commit()
         database.dispose()
     assert not violations, f"ticket invariant broken: {violations}"
 

@@ -144,6 +144,24 @@ INVARIANT = {
 }
 
 
+TABLES = ["idempotency_keys", "notifications", "tickets", "items", "waitlist_entries", "seats", "holds", "bookings",
+          "ticket_types", "events", "revoked_tokens", "token_families", "users"]
+
+
+def empty_tables(app):
+    """Delete every row of `app`'s database; ids start again at 1."""
+    from eventbook.extensions import db
+
+    with app.app_context():
+        if db.engine.dialect.name == "postgresql":
+            db.session.execute(sa.text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+        else:
+            for table in TABLES:
+                db.session.execute(sa.text(f"DELETE FROM {table}"))
+            db.session.execute(sa.text("DELETE FROM sqlite_sequence"))  # as RESTART IDENTITY
+        db.session.commit()
+
+
 def stop_background(app, timeout=5):
     """Stop an app's background threads (the hold sweeper, the notification pool) and
     close its pooled connections: nothing of it may touch the database after this."""
