@@ -18,7 +18,7 @@ from contextlib import nullcontext
 from functools import wraps
 from pathlib import Path
 
-from flask import current_app, g, has_request_context
+from flask import current_app, g, has_app_context, has_request_context
 from sqlalchemy import String, event, make_url
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, TimeoutError as PoolTimeoutError
@@ -116,6 +116,20 @@ def begin_write():
     connection = db.session.connection()
     if connection.dialect.name == "sqlite" and not connection.connection.dbapi_connection.in_transaction:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+@event.listens_for(Engine, "handle_error")
+def _drop_the_other_pool(context):
+    """A connection the server dropped: SQLAlchemy discards its own pool's connections
+    (they were opened before the server went away); the app's other pool (`binds`), to
+    the same server, has such connections too, and without this each of its idle ones
+    would fail a request, however long after the server came back."""
+    if context.is_disconnect and has_app_context():
+        from eventbook.extensions import db
+
+        for engine in db.engines.values():
+            if engine is not context.engine:
+                engine.dispose()
 
 
 @event.listens_for(Engine, "connect")

@@ -124,12 +124,18 @@ def handle_http_exception(exc):
 LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL: lock_timeout ran out (DB_LOCK_TIMEOUT_SECONDS)
 
 
+def lock_not_granted(exc):
+    """A statement that waited DB_LOCK_TIMEOUT_SECONDS for a lock: the database is busy, not down."""
+    return getattr(getattr(exc, "orig", None), "pgcode", None) == LOCK_NOT_AVAILABLE
+
+
 def handle_database_unavailable(exc):
-    if getattr(getattr(exc, "orig", None), "pgcode", None) == LOCK_NOT_AVAILABLE:
+    if lock_not_granted(exc):
         log.warning("database busy: a lock was not granted within DB_LOCK_TIMEOUT_SECONDS")
         state = "busy"
     else:
-        log.warning("database unavailable: %s", exc.__class__.__name__)
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        log.warning("database unavailable: %s: %s", exc.__class__.__name__, reason[0] if reason else "no reason given")
         state = "unavailable"
     return envelope(503, "unavailable", f"The database is {state}, try again shortly", headers={"Retry-After": "5"})
 
