@@ -1,11 +1,15 @@
+import logging
+
 from flask import current_app
 from marshmallow import fields
 from sqlalchemy import text
 
 from eventbook.api import Blueprint
-from eventbook.errors import error
+from eventbook.errors import error, lock_not_granted
 from eventbook.extensions import db
 from eventbook.schemas import Reply
+
+log = logging.getLogger(__name__)
 
 blp = Blueprint("health", __name__, url_prefix="/api", description="Liveness and job figures")
 
@@ -20,8 +24,10 @@ class JobsSchema(Reply):
 
 class HealthSchema(Reply):
     status = fields.String(metadata={"example": "ok"})
-    database = fields.String(metadata={"example": "ok"})
-    jobs = fields.Nested(JobsSchema)
+    database = fields.String(metadata={
+        "example": "ok", "description": "`ok`, or `busy`: reached, but the notification figures waited past "
+                                        "DB_LOCK_TIMEOUT_SECONDS for a lock (`jobs` is then null)"})
+    jobs = fields.Nested(JobsSchema, allow_none=True)
 
 
 @blp.route("/health")
@@ -32,8 +38,11 @@ def health():
     try:
         db.session.execute(text("SELECT 1"))
         jobs = current_app.extensions["notifications"].stats()
-    except Exception:  # noqa: BLE001 - any failure to reach the database is an outage
+    except Exception as exc:  # noqa: BLE001 - any failure to reach the database is an outage
         db.session.rollback()
+        if lock_not_granted(exc):  # the notifications table locked (a VACUUM FULL, a migration): up, busy
+            log.warning("health: the notification figures waited past DB_LOCK_TIMEOUT_SECONDS for a lock")
+            return {"status": "ok", "database": "busy", "jobs": None}
         error(503, "unavailable", "The database is unreachable", headers={"Retry-After": "5"},
               database="unreachable")
     return {"status": "ok", "database": "ok", "jobs": jobs}

@@ -4,6 +4,7 @@ import json
 
 import flask
 import pytest
+import sqlalchemy as sa
 
 from tests import support
 from tests.support import PASSWORD
@@ -336,3 +337,24 @@ def test_health(client):
     assert (body["status"], body["database"]) == ("ok", "ok")
     assert isinstance(body["jobs"], dict) and body["jobs"]
     assert all(isinstance(value, int) for value in body["jobs"].values())
+
+
+@pytest.mark.postgresql_only("SQLite's lock is its busy timeout")
+@pytest.mark.parametrize("config_overrides", [{"DB_LOCK_TIMEOUT_SECONDS": 1}], ids=["lock-timeout-1s"])
+def test_health_says_busy_not_unreachable_while_a_table_it_counts_is_locked(client, database_url):
+    """A VACUUM FULL or a migration locks the notifications table: the database is up and
+    every other request is served, so a platform's health check must not take the
+    instance out of service."""
+    engine = sa.create_engine(support._normalized(database_url))
+    try:
+        with engine.connect() as locking:
+            locking.execute(sa.text("LOCK TABLE notifications IN ACCESS EXCLUSIVE MODE"))
+            response = client.get("/api/health")
+            listed = client.get("/api/events")
+            locking.rollback()
+    finally:
+        engine.dispose()
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json() == {"status": "ok", "database": "busy", "jobs": None}
+    assert listed.status_code == 200
+    assert client.get("/api/health").get_json()["database"] == "ok"  # the lock gone
