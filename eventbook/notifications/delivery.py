@@ -24,6 +24,8 @@ from eventbook.notifications import backends, outbox
 
 log = logging.getLogger(__name__)
 
+MAX_BACKOFF_SECONDS = 3600  # a retry waits at most an hour, however many attempts are allowed
+
 NOTES = Notification.__table__  # plain Core statements, built once: the pool runs them for every batch
 CLAIMED = tuple(
     NOTES.c[name]
@@ -219,7 +221,7 @@ def _failed(config, note, token, exc):
                   last_error, extra={"notification_id": notification_id})
         _finish([notification_id], token, status=Status.FAILED, last_error=last_error, claimed_until=None)
     else:
-        backoff = config["NOTIFY_BACKOFF_SECONDS"] * 2 ** (attempts - 1)
+        backoff = min(config["NOTIFY_BACKOFF_SECONDS"] * 2 ** (attempts - 1), MAX_BACKOFF_SECONDS)
         log.warning("notification %s attempt %s failed, retrying in %.1fs: %s", notification_id,
                     attempts, backoff, last_error, extra={"notification_id": notification_id})
         _finish([notification_id], token, last_error=last_error, claimed_until=None,
