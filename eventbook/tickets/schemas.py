@@ -12,7 +12,8 @@ class TicketSchema(Schema):
     ticket_type_id = fields.Integer(dump_only=True)
     seat = fields.Nested(SeatRefSchema, dump_only=True, allow_none=True,
                          metadata={"description": "null on general-admission events"})
-    code = fields.String(dump_only=True, metadata={"description": "what the QR code holds: at least 128 random bits, URL-safe"})
+    code = fields.String(dump_only=True, metadata={
+        "description": "what the QR code holds: at least 128 random bits, URL-safe"})
     checked_in_at = UTCDateTime(dump_only=True, allow_none=True)
 
 
