@@ -452,6 +452,23 @@ def test_leaving_with_an_offer_releases_it_and_leaves_the_list(client, shop, mak
     wait_until(lambda: shop.available(event["id"]) == 1, 5, message="the ticket back to the public")
 
 
+def test_leaving_with_an_offer_past_its_expiry_ends_it_expired(app, client, shop, make_user, sold_out):
+    """An offer whose time is up is EXPIRED, even before a sweep, whatever ends it: a
+    leave too (as a release)."""
+    event, bookings = sold_out(1)
+    erik = make_user()
+    ok(join(client, erik, event["id"]), 201)
+    ok(shop.cancel(bookings[0][0], bookings[0][1]["id"]))
+    hold_id = offered(client, erik, event["id"])["holdId"]
+    with app.app_context():
+        db.session.execute(sa.update(Hold).where(Hold.id == hold_id)
+                           .values(expires_at=datetime.now(timezone.utc) - timedelta(seconds=1)))
+        db.session.commit()
+    assert client.delete(f"/api/events/{event['id']}/waitlist/me", headers=erik.headers).status_code == 204
+    assert ok(client.get(f"/api/holds/{hold_id}", headers=erik.headers))["status"] == "EXPIRED"
+    wait_until(lambda: shop.available(event["id"]) == 1, 5, message="the ticket back to the public")
+
+
 def test_a_direct_hold_or_booking_leaves_the_list(client, shop, make_user, make_event):
     event = make_event(totalTickets=3, ticketTypes=[{"name": "A", "price": "1.00", "quantity": 3},
                                                     {"name": "B", "price": "2.00", "quantity": 1}])

@@ -5,7 +5,7 @@ race: each is a conditional UPDATE of its status from HELD."""
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import exc, select, update
+from sqlalchemy import case, exc, select, update
 from werkzeug.exceptions import HTTPException
 
 from eventbook import inventory, sales, waitlist
@@ -123,14 +123,15 @@ def release(hold_id, user):
 
 
 def end(hold_ids, status, now):
-    """Move these holds from HELD to `status` (RELEASED or EXPIRED) and give back their
-    tickets and seats, in one transaction that this commits: the events whose tickets
-    came back. A hold that is no longer HELD (confirmed, released or expired by
-    someone else meanwhile) is left as it is."""
+    """Move these holds from HELD to `status` (RELEASED or EXPIRED; one past its expiry
+    is EXPIRED whatever ends it) and give back their tickets and seats, in one
+    transaction that this commits: the events whose tickets came back. A hold that is no
+    longer HELD (confirmed, released or expired by someone else meanwhile) is left as it
+    is."""
     ended = db.session.execute(
         update(Hold.__table__)
         .where(Hold.id.in_(hold_ids), Hold.status == HoldStatus.HELD)
-        .values(status=status, ended_at=now)
+        .values(status=case((Hold.expires_at <= now, HoldStatus.EXPIRED), else_=status), ended_at=now)
         .returning(Hold.id, Hold.event_id)
     ).all()
     events = {}
