@@ -2,8 +2,8 @@
 
 Some rules of the API cannot be written in JSON Schema, so schemathesis would generate
 requests that break them and report the 422 as "a valid request refused". Besides a
-sales window's end after its start, a type's sales starting before its event, an
-event's ticket types with distinct names, ticket counts that add up to at most 10
+sales window's end after its start, a type's sales starting before its event, a new
+type's sales not already over, an event's ticket types with distinct names, ticket counts that add up to at most 10
 (`x-maxTotalCount`) and a seat map's rows and sections that do not overlap (each fitted
 below), there are these two:
 
@@ -117,6 +117,15 @@ def _sells_before(ticket_type, date):
     return ticket_type
 
 
+def _ends_ahead(ticket_type):
+    """A new type whose `salesEnd` has passed could never sell: its `salesEnd` is left out
+    (on sale until the event), a rule between the type and the clock."""
+    end = ticket_type.get("salesEnd")
+    if _is_time(end) and _when(end) <= datetime.now(timezone.utc) + timedelta(minutes=5):
+        return {key: value for key, value in ticket_type.items() if key != "salesEnd"}
+    return ticket_type
+
+
 def _when(value):
     when = datetime.fromisoformat(value.replace("Z", "+00:00"))
     return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
@@ -186,10 +195,12 @@ def before_call(context, case, **kwargs):
     if isinstance(case.body.get("ticketTypes"), list):
         date = case.body.get("date")
         case.body = {**case.body, "ticketTypes": _distinct_names(
-            [_sells_before(_window_in_order(kind), date) if isinstance(kind, dict) else kind
+            [_ends_ahead(_sells_before(_window_in_order(kind), date)) if isinstance(kind, dict) else kind
              for kind in case.body["ticketTypes"]])}
     if case.operation.path.endswith("/ticket-types"):
         case.body = _window_in_order(case.body)
+        if case.operation.method.upper() == "POST":
+            case.body = _ends_ahead(case.body)
     if "items" in case.body:
         case.body = _within_total(case.body)
     if case.operation.path.endswith("/seats") and case.operation.method.upper() == "PUT":
