@@ -226,6 +226,12 @@ class Hold(db.Model):
     seats: Mapped[list["Seat"]] = relationship(lazy="selectin", order_by="Seat.position",
                                                primaryjoin="Hold.id == Seat.hold_id", viewonly=True)
 
+    @staticmethod
+    def ended_as(status, now):
+        """SQL: what a HELD hold ended `now` becomes: `status` (RELEASED), or EXPIRED once
+        past its expiry, whatever ends it."""
+        return sa.case((Hold.expires_at <= now, HoldStatus.EXPIRED), else_=status)
+
 
 class Booking(db.Model):
     __tablename__ = "bookings"

@@ -416,3 +416,17 @@ def test_holds_and_bookings_share_one_rate_limit(shop, customer, make_event):
     refused(response, 429, "rate_limited")
     assert int(response.headers["Retry-After"]) > 0
     refused(shop.book(customer, events[3]["id"], 1), 429, "rate_limited")
+
+
+@pytest.mark.parametrize("config_overrides", [{"HOLD_SWEEP_SECONDS": 86400}], ids=["no-sweep"])
+def test_an_event_cancelled_ends_its_holds_released_or_expired_if_their_time_was_up(
+        client, shop, organizer, make_user, make_event, expire):
+    event = make_event(totalTickets=6)
+    ok(shop.book(make_user(), event["id"]), 201)  # booked once: a DELETE cancels it
+    late, live = make_user(), make_user()
+    past = ok(shop.hold(late, event["id"]), 201)
+    held = ok(shop.hold(live, event["id"]), 201)
+    expire(past["id"])
+    assert client.delete(f"/api/events/{event['id']}", headers=organizer.headers).status_code == 204
+    assert ok(client.get(f"/api/holds/{past['id']}", headers=late.headers))["status"] == "EXPIRED"
+    assert ok(client.get(f"/api/holds/{held['id']}", headers=live.headers))["status"] == "RELEASED"

@@ -169,7 +169,8 @@ def remove(event_id, user):
     )
     db.session.execute(
         update(Hold).where(Hold.event_id == event_id, Hold.status == HoldStatus.HELD)
-        .values(status=HoldStatus.RELEASED, ended_at=now).execution_options(synchronize_session=False))
+        .values(status=Hold.ended_as(HoldStatus.RELEASED, now), ended_at=now)
+        .execution_options(synchronize_session=False))
     db.session.execute(
         update(WaitlistEntry)
         .where(WaitlistEntry.event_id == event_id, WaitlistEntry.status.in_([EntryStatus.WAITING, EntryStatus.OFFERED]))

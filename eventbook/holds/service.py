@@ -5,7 +5,7 @@ race: each is a conditional UPDATE of its status from HELD."""
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import case, exc, select, update
+from sqlalchemy import exc, select, update
 from werkzeug.exceptions import HTTPException
 
 from eventbook import inventory, sales, waitlist
@@ -131,7 +131,7 @@ def end(hold_ids, status, now):
     ended = db.session.execute(
         update(Hold.__table__)
         .where(Hold.id.in_(hold_ids), Hold.status == HoldStatus.HELD)
-        .values(status=case((Hold.expires_at <= now, HoldStatus.EXPIRED), else_=status), ended_at=now)
+        .values(status=Hold.ended_as(status, now), ended_at=now)
         .returning(Hold.id, Hold.event_id)
     ).all()
     events = {}
