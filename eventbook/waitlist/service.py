@@ -182,8 +182,7 @@ def offer(event_id):
             db.session.rollback()
             return made
         if event.date <= now:
-            lapse_started(now, event_id)
-            inventory.set_aside_to_public(event_id)
+            _close(event_id, now)
             db.session.commit()
             return made
         if (event.set_aside_tickets or any(kind.set_aside for kind in event.ticket_types)) \
@@ -229,31 +228,39 @@ def _lapse_never_served(event, now):
     ).rowcount
 
 
-def lapse_started(now, event_id):
-    """The WAITING entries of `event_id` once it has started, which no offer can serve
-    any more, become LAPSED (in the caller's transaction): how many."""
-    started = exists().where(Event.id == WaitlistEntry.event_id, Event.date <= now)
-    return db.session.execute(
-        update(WaitlistEntry).where(WaitlistEntry.status == EntryStatus.WAITING, started,
-                                    WaitlistEntry.event_id == event_id)
+def _close(event_id, now):
+    """The list of `event_id`, which has started (its row locked by the caller): its
+    WAITING entries, which no offer can serve any more, become LAPSED, and what it set
+    aside goes back to the public, in the caller's transaction. How many lapsed."""
+    lapsed = db.session.execute(
+        update(WaitlistEntry).where(WaitlistEntry.event_id == event_id, WaitlistEntry.status == EntryStatus.WAITING)
         .values(status=EntryStatus.LAPSED, updated_at=now)
     ).rowcount
+    inventory.set_aside_to_public(event_id)
+    return lapsed
 
 
 def close_started(now):
-    """The waiting lists of events that have started and still have WAITING entries:
-    each lapses, and what its event set aside goes back to the public (`offer`, an event
-    at a time under its lock). How many entries were WAITING."""
-    started = db.session.execute(
-        select(WaitlistEntry.event_id, func.count())
+    """The waiting lists of events that have started and still have WAITING entries
+    close (`_close`), an event at a time under its lock: how many entries lapsed."""
+    started = db.session.scalars(
+        select(WaitlistEntry.event_id).distinct()
         .join(Event, Event.id == WaitlistEntry.event_id)
         .where(WaitlistEntry.status == EntryStatus.WAITING, Event.date <= now)
-        .group_by(WaitlistEntry.event_id)
     ).all()
-    db.session.rollback()  # ends the read: `offer` takes each event's lock in its own transaction
-    for event_id, _ in started:
-        offer(event_id)
-    return sum(count for _, count in started)
+    db.session.rollback()  # ends the read: each event is locked in a transaction of its own
+    return sum(_close_started_event(event_id, now) for event_id in started)
+
+
+@retry_deadlocks
+def _close_started_event(event_id, now):
+    event = inventory.lock(event_id)
+    if event is None or event.status != EventStatus.SCHEDULED:  # removed or cancelled meanwhile
+        db.session.rollback()
+        return 0
+    lapsed = _close(event_id, now)
+    db.session.commit()
+    return lapsed
 
 
 def _offer_to(entry, event, now):
