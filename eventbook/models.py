@@ -127,7 +127,7 @@ class Event(db.Model):
         sa.Index("ix_events_status_date", "status", "date", "id"),
         sa.Index("ix_events_organizer_id_date", "organizer_id", "date"),
         # The few events with tickets set aside for their waiting list (the hold sweeper's question).
-        sa.Index("ix_events_set_aside", "id", postgresql_where=sa.text("set_aside_tickets > 0"),
+        sa.Index("ix_events_set_aside", "status", postgresql_where=sa.text("set_aside_tickets > 0"),
                  sqlite_where=sa.text("set_aside_tickets > 0")),
         {"sqlite_autoincrement": True},  # a deleted event's id is never given to a new one
     )

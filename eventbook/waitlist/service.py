@@ -289,7 +289,7 @@ def events_to_offer():
     offers them, or gives them back to the public once nobody waits for them or the
     event has started."""
     # Two lookups in the partial indexes of what is set aside (their predicates as written
-    # there, a literal 0: SQLite matches a partial index only to the same constant).
+    # there, with a literal 0: SQLite uses a partial index only for the same constant).
     none = literal_column("0")
     by_the_event = select(Event.id).where(Event.set_aside_tickets > none, Event.status == EventStatus.SCHEDULED)
     by_a_type = select(Event.id).join(TicketType, TicketType.event_id == Event.id) \

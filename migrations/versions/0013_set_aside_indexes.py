@@ -22,7 +22,7 @@ TYPES_SET_ASIDE = sa.text("set_aside > 0")
 
 
 def upgrade():
-    op.create_index("ix_events_set_aside", "events", ["id"],
+    op.create_index("ix_events_set_aside", "events", ["status"],
                     postgresql_where=EVENTS_SET_ASIDE, sqlite_where=EVENTS_SET_ASIDE)
     op.create_index("ix_ticket_types_set_aside", "ticket_types", ["event_id"],
                     postgresql_where=TYPES_SET_ASIDE, sqlite_where=TYPES_SET_ASIDE)
