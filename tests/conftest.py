@@ -10,6 +10,7 @@ tables, and after every test the ticket invariant is checked (support.invariant_
 
 import functools
 import itertools
+from datetime import datetime, timedelta, timezone
 
 import pytest
 import sqlalchemy as sa
@@ -234,6 +235,22 @@ def set_event_date(app):
             db.session.commit()
 
     return move
+
+
+@pytest.fixture
+def expire_hold(app):
+    """expire_hold(hold_id): move a hold's expiresAt into the past in the database, as
+    time passing would (no sweep runs because of it)."""
+
+    def expire(hold_id):
+        from eventbook.models import Hold
+
+        with app.app_context():
+            db.session.execute(sa.update(Hold).where(Hold.id == hold_id)
+                               .values(expires_at=datetime.now(timezone.utc) - timedelta(seconds=1)))
+            db.session.commit()
+
+    return expire
 
 
 @pytest.fixture

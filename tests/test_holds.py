@@ -7,25 +7,10 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import sqlalchemy as sa
 
-from eventbook.extensions import db
-from eventbook.models import Hold
 from tests import support
 from tests.support import ok, refused, wait_until
 
 TYPES = [{"name": "Standard", "price": "25.00", "quantity": 8}, {"name": "VIP", "price": "70.00", "quantity": 4}]
-
-
-@pytest.fixture
-def expire(app):
-    """Move a hold's expiresAt into the past in the database (as time passing would)."""
-
-    def expire(hold_id):
-        with app.app_context():
-            db.session.execute(sa.update(Hold).where(Hold.id == hold_id)
-                               .values(expires_at=datetime.now(timezone.utc) - timedelta(seconds=1)))
-            db.session.commit()
-
-    return expire
 
 
 def test_a_hold_takes_the_tickets_at_once(app, shop, customer, make_event):
@@ -79,11 +64,12 @@ def test_a_hold_taken_under_a_higher_limit_is_confirmed_whole(app, client, shop,
 
 
 @pytest.mark.parametrize("config_overrides", [{"NOTIFY_AUTOSTART": False}])  # no sweeper runs at all
-def test_a_customers_own_expired_hold_does_not_stand_in_the_way_of_their_booking(shop, customer, make_event, expire):
+def test_a_customers_own_expired_hold_does_not_stand_in_the_way_of_their_booking(shop, customer, make_event,
+                                                                                 expire_hold):
     """Before any sweep has ended it: the last ticket, held and let expire, is booked."""
     event = make_event(totalTickets=1)
     held = ok(shop.hold(customer, event["id"], 1), 201)
-    expire(held["id"])
+    expire_hold(held["id"])
     booking = ok(shop.book(customer, event["id"], 1), 201)
     assert booking["ticketsCount"] == 1 and shop.available(event["id"]) == 0
 
@@ -118,10 +104,10 @@ def test_an_admin_may_release_a_hold(shop, customer, admin, make_event):
 
 
 @pytest.mark.parametrize("config_overrides", [{"NOTIFY_AUTOSTART": False}])  # no sweeper runs at all
-def test_a_hold_past_its_expiry_is_never_confirmed_even_before_the_sweep(app, shop, customer, make_event, expire):
+def test_a_hold_past_its_expiry_is_never_confirmed_even_before_the_sweep(app, shop, customer, make_event, expire_hold):
     event = make_event(totalTickets=5)
     held = ok(shop.hold(customer, event["id"], 2), 201)
-    expire(held["id"])
+    expire_hold(held["id"])
     refused(shop.confirm(customer, held["id"]), 409, "hold_expired")
     assert shop.available(event["id"]) == 5  # the refused confirm expired it, as the sweep would have
     assert ok(shop.client.get(f"/api/holds/{held['id']}", headers=customer.headers))["status"] == "EXPIRED"
@@ -130,10 +116,10 @@ def test_a_hold_past_its_expiry_is_never_confirmed_even_before_the_sweep(app, sh
 
 
 @pytest.mark.parametrize("config_overrides", [{"NOTIFY_AUTOSTART": False}])  # no sweeper runs at all
-def test_a_hold_past_its_expiry_reads_expired_before_the_sweep(app, shop, customer, admin, make_event, expire):
+def test_a_hold_past_its_expiry_reads_expired_before_the_sweep(app, shop, customer, admin, make_event, expire_hold):
     event = make_event(totalTickets=5)
     held = ok(shop.hold(customer, event["id"], 2), 201)
-    expire(held["id"])
+    expire_hold(held["id"])
     assert shop.available(event["id"]) == 3  # nothing has looked at it yet
     for reader in (customer, admin):
         assert ok(shop.client.get(f"/api/holds/{held['id']}", headers=reader.headers))["status"] == "EXPIRED"
@@ -144,34 +130,34 @@ def test_a_hold_past_its_expiry_reads_expired_before_the_sweep(app, shop, custom
 
 
 @pytest.mark.parametrize("config_overrides", [{"NOTIFY_AUTOSTART": False}])  # no sweeper runs at all
-def test_a_customer_holds_again_as_soon_as_their_hold_expired(app, shop, customer, make_user, make_event, expire):
+def test_a_customer_holds_again_as_soon_as_their_hold_expired(app, shop, customer, make_user, make_event, expire_hold):
     """Past expiresAt a hold no longer counts against one HELD hold per customer, even
     when it had the event's last tickets and no sweep has ended it yet."""
     event = make_event(totalTickets=3)
     held = ok(shop.hold(customer, event["id"], 3), 201)
     refused(shop.hold(make_user(), event["id"], 1), 409, "sold_out")
-    expire(held["id"])
+    expire_hold(held["id"])
     again = ok(shop.hold(customer, event["id"], 2), 201)
     assert ok(shop.client.get(f"/api/holds/{held['id']}", headers=customer.headers))["status"] == "EXPIRED"
     assert shop.available(event["id"]) == 1
     refused(shop.hold(customer, event["id"], 1), 409, "already_holding")  # the new one has not expired
-    expire(again["id"])
+    expire_hold(again["id"])
     other = make_event(totalTickets=3)
     ok(shop.hold(customer, other["id"], 1), 201)
     ok(shop.hold(customer, event["id"], 3), 201)  # the new hold's own tickets came back first
     assert shop.available(event["id"]) == 0
     roomy = make_event(totalTickets=10)  # tickets to spare: the one-HELD-hold rule is what refuses first
     first = ok(shop.hold(customer, roomy["id"], 4), 201)
-    expire(first["id"])
+    expire_hold(first["id"])
     ok(shop.hold(customer, roomy["id"], 4), 201)
     assert shop.available(roomy["id"]) == 6
 
 
-def test_the_sweeper_gives_expired_tickets_back(app, client, shop, customer, make_event, expire):
+def test_the_sweeper_gives_expired_tickets_back(app, client, shop, customer, make_event, expire_hold):
     event = make_event(totalTickets=5)
     held = ok(shop.hold(customer, event["id"], 2), 201)
     client.get("/api/health")  # starts the background threads of this process
-    expire(held["id"])
+    expire_hold(held["id"])
     wait_until(lambda: shop.available(event["id"]) == 5, 10, message="the expired hold's tickets back")
     assert ok(client.get(f"/api/holds/{held['id']}", headers=customer.headers))["status"] == "EXPIRED"
     refused(shop.confirm(customer, held["id"]), 409, "hold_expired")
@@ -180,7 +166,7 @@ def test_the_sweeper_gives_expired_tickets_back(app, client, shop, customer, mak
 
 
 def test_one_sweep_gives_back_to_every_event_and_type_it_expires(app, client, shop, customer, make_user, make_event,
-                                                                  expire):
+                                                                  expire_hold):
     """Holds of two events and of both types of one expire together: each event and each
     type gets exactly its own tickets back; a hold confirmed before the sweep keeps its."""
     typed, plain = make_event(totalTickets=12, ticketTypes=TYPES), make_event(totalTickets=5)
@@ -194,7 +180,7 @@ def test_one_sweep_gives_back_to_every_event_and_type_it_expires(app, client, sh
     kept = ok(shop.hold(third, typed["id"], ticketsCount=1, ticketTypeId=kinds["VIP"]["id"]), 201)
     ok(shop.confirm(third, kept["id"]), 201)
     for held in holds:
-        expire(held["id"])
+        expire_hold(held["id"])
     client.get("/api/health")  # starts the background threads of this process
     wait_until(lambda: shop.available(plain["id"]) == 5 and shop.available(typed["id"]) == 11, 10,
                message="the expired holds' tickets back")
@@ -215,7 +201,7 @@ def test_one_held_hold_per_customer_and_event(shop, customer, make_event):
 
 
 @pytest.mark.parametrize("config_overrides", [{"NOTIFY_AUTOSTART": False}])  # no sweeper runs at all
-def test_a_customer_holding_the_event_cannot_book_it_directly(shop, customer, make_user, make_event, expire):
+def test_a_customer_holding_the_event_cannot_book_it_directly(shop, customer, make_user, make_event, expire_hold):
     """A booking is a hold and its confirm: with a HELD hold of the event, the customer
     confirms or releases it (409 already_holding names it); a hold of another event, or
     one past its expiry, is no obstacle."""
@@ -225,7 +211,7 @@ def test_a_customer_holding_the_event_cannot_book_it_directly(shop, customer, ma
     assert refused(shop.book(customer, event["id"], 1), 409, "already_holding")["holdId"] == held["id"]
     assert shop.available(event["id"]) == 8  # the refused booking took nothing
     ok(shop.book(make_user(), event["id"], 1), 201)  # others book as before
-    expire(held["id"])
+    expire_hold(held["id"])
     ok(shop.book(customer, event["id"], 3), 201)
     assert shop.available(event["id"]) == 4  # the expired hold's 2 still wait for the sweep
 
@@ -258,7 +244,7 @@ def test_holds_are_refused_like_bookings(shop, customer, make_event, set_event_d
     refused(shop.hold(customer, event["id"], 1), 409, "event_closed")
 
 
-def test_a_hold_is_not_confirmed_once_its_event_has_started(shop, customer, make_event, set_event_date, expire):
+def test_a_hold_is_not_confirmed_once_its_event_has_started(shop, customer, make_event, set_event_date, expire_hold):
     event = make_event(totalTickets=5)
     held = ok(shop.hold(customer, event["id"], 2), 201)
     set_event_date(event["id"], datetime.now(timezone.utc) - timedelta(minutes=1))
@@ -267,7 +253,7 @@ def test_a_hold_is_not_confirmed_once_its_event_has_started(shop, customer, make
     refused(shop.confirm(customer, held["id"], key="after-the-start"), 409, "event_closed")
     assert ok(shop.client.get(f"/api/holds/{held['id']}", headers=customer.headers))["status"] == "HELD"
     assert ok(shop.client.get("/api/bookings/my-bookings", headers=customer.headers)) == []
-    expire(held["id"])  # past its expiry the hold is expired as any other
+    expire_hold(held["id"])  # past its expiry the hold is expired as any other
     refused(shop.confirm(customer, held["id"]), 409, "hold_expired")
 
 
@@ -342,12 +328,12 @@ def test_an_event_cancel_waits_for_a_hold_being_confirmed_with_the_event_left_fr
 @pytest.mark.postgresql_only("SQLite has one writer at a time: nothing to deadlock")
 @pytest.mark.parametrize("config_overrides", [{"NOTIFY_AUTOSTART": False}])  # no sweeper runs at all
 def test_reading_an_expired_hold_chosen_as_a_deadlock_victim_runs_again(database_url, shop, customer, make_event,
-                                                                         expire):
+                                                                         expire_hold):
     """Reading a hold past its expiry ends it (the hold, then its event): as deadlock-prone
     as a release, and as transparent."""
     event = make_event(totalTickets=5)
     held = ok(shop.hold(customer, event["id"], 2), 201)
-    expire(held["id"])
+    expire_hold(held["id"])
     answer = crossed(database_url, event["id"], held["id"],
                      lambda: shop.client.get(f"/api/holds/{held['id']}", headers=customer.headers))
     assert ok(answer, 200)["status"] == "EXPIRED"
@@ -420,13 +406,13 @@ def test_holds_and_bookings_share_one_rate_limit(shop, customer, make_event):
 
 @pytest.mark.parametrize("config_overrides", [{"HOLD_SWEEP_SECONDS": 86400}], ids=["no-sweep"])
 def test_an_event_cancelled_ends_its_holds_released_or_expired_if_their_time_was_up(
-        client, shop, organizer, make_user, make_event, expire):
+        client, shop, organizer, make_user, make_event, expire_hold):
     event = make_event(totalTickets=6)
     ok(shop.book(make_user(), event["id"]), 201)  # booked once: a DELETE cancels it
     late, live = make_user(), make_user()
     past = ok(shop.hold(late, event["id"]), 201)
     held = ok(shop.hold(live, event["id"]), 201)
-    expire(past["id"])
+    expire_hold(past["id"])
     assert client.delete(f"/api/events/{event['id']}", headers=organizer.headers).status_code == 204
     assert ok(client.get(f"/api/holds/{past['id']}", headers=late.headers))["status"] == "EXPIRED"
     assert ok(client.get(f"/api/holds/{held['id']}", headers=live.headers))["status"] == "RELEASED"

@@ -11,8 +11,6 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import sqlalchemy as sa
 
-from eventbook.extensions import db
-from eventbook.models import Hold
 from tests.support import in_days, ok, refused, wait_until
 
 SEAT_COUNTS = {
@@ -151,14 +149,11 @@ def test_a_release_frees_the_seats(shop, customer, make_user, hall):
     ok(shop.hold(make_user(), event_id, seatIds=[seats[6]]), 201)
 
 
-def test_an_expiry_frees_the_seats(app, client, shop, customer, hall):
+def test_an_expiry_frees_the_seats(client, shop, customer, hall, expire_hold):
     event_id, seats = hall()
     held = ok(shop.hold(customer, event_id, seatIds=[seats[2], seats[3]]), 201)
     client.get("/api/health")  # starts this process's sweeper
-    with app.app_context():
-        db.session.execute(sa.update(Hold).where(Hold.id == held["id"])
-                           .values(expires_at=datetime.now(timezone.utc) - timedelta(seconds=1)))
-        db.session.commit()
+    expire_hold(held["id"])
     wait_until(lambda: statuses(shop, event_id) == ["AVAILABLE"] * 7, 10, message="the expired hold's seats back")
     assert ok(client.get(f"/api/holds/{held['id']}", headers=customer.headers))["status"] == "EXPIRED"
     refused(shop.confirm(customer, held["id"]), 409, "hold_expired")
@@ -167,8 +162,8 @@ def test_an_expiry_frees_the_seats(app, client, shop, customer, hall):
 
 @pytest.mark.parametrize("config_overrides", [{"NOTIFY_AUTOSTART": False}])  # the sweep runs only where put below
 @pytest.mark.parametrize("ask", ["book", "hold"])
-def test_seats_freed_between_a_refusal_and_its_explanation_are_taken(app, monkeypatch, shop, customer, make_user,
-                                                                      hall, ask):
+def test_seats_freed_between_a_refusal_and_its_explanation_are_taken(app, monkeypatch, shop, customer,
+                                                                     make_user, hall, ask, expire_hold):
     """A rival's hold has expired, but no sweep has freed its seats: the sale takes
     nothing. The sweep lands before the refusal is explained, so nothing stands in the
     way any more: the sale is tried once more and takes the seats (it was a 409
@@ -179,10 +174,7 @@ def test_seats_freed_between_a_refusal_and_its_explanation_are_taken(app, monkey
     event_id, seats = hall()
     holder = make_user()
     rival = ok(shop.hold(holder, event_id, seatIds=[seats[0], seats[1]]), 201)
-    with app.app_context():
-        db.session.execute(sa.update(Hold).where(Hold.id == rival["id"])
-                           .values(expires_at=datetime.now(timezone.utc) - timedelta(seconds=1)))
-        db.session.commit()
+    expire_hold(rival["id"])
     strategy = app.extensions["eventbook.sales"]
     sale = getattr(strategy, ask)
 

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from eventbook.extensions import db
-from eventbook.models import Hold, TicketType
+from eventbook.models import TicketType
 from tests import support
 from tests.support import ok, refused, wait_until
 
@@ -94,8 +94,8 @@ def test_a_started_events_waiting_list_lapses(client, shop, organizer, make_user
     assert (stats["waiting"], stats["setAside"], stats["available"]) == (0, 0, 1)
 
 
-def test_tickets_back_after_the_event_started_are_not_set_aside_for_good(app, client, shop, make_user, make_event,
-                                                                        set_event_date):
+def test_tickets_back_after_the_event_started_are_not_set_aside_for_good(client, shop, make_user,
+                                                                         make_event, set_event_date, expire_hold):
     """A hold expires once its event has started, while someone waits: no offer can be
     made any more, so its tickets go back to the public (unsold, as the figures say),
     not set aside for a queue that lapses."""
@@ -104,10 +104,7 @@ def test_tickets_back_after_the_event_started_are_not_set_aside_for_good(app, cl
     held = ok(shop.hold(holder, event["id"], 2), 201)
     ok(join(client, waiting, event["id"]), 201)
     set_event_date(event["id"], datetime.now(timezone.utc) - timedelta(minutes=5))
-    with app.app_context():
-        db.session.execute(sa.update(Hold).where(Hold.id == held["id"])
-                           .values(expires_at=datetime.now(timezone.utc) - timedelta(seconds=1)))
-        db.session.commit()
+    expire_hold(held["id"])
     wait_until(lambda: shop.available(event["id"]) == 2, 10, message="the tickets back to the public")
     assert shop.event(event["id"])["setAsideTickets"] == 0
     assert ok(entry_of(client, waiting, event["id"]))["status"] == "LAPSED"
@@ -307,17 +304,14 @@ def test_leaving_as_the_offer_is_made_leaves_for_good(database_url, client, shop
         engine.dispose()
 
 
-def test_an_offer_that_lapses_goes_to_the_next_in_line(app, client, shop, make_user, sold_out):
+def test_an_offer_that_lapses_goes_to_the_next_in_line(client, shop, make_user, sold_out, expire_hold):
     event, bookings = sold_out(2)
     alice, bob = make_user(), make_user()
     ok(join(client, alice, event["id"]), 201)
     ok(join(client, bob, event["id"]), 201)
     ok(shop.cancel(bookings[0][0], bookings[0][1]["id"]))
     hold_id = offered(client, alice, event["id"])["holdId"]
-    with app.app_context():
-        db.session.execute(sa.update(Hold).where(Hold.id == hold_id)
-                           .values(expires_at=datetime.now(timezone.utc) - timedelta(seconds=1)))
-        db.session.commit()
+    expire_hold(hold_id)
     bob_hold = offered(client, bob, event["id"])["holdId"]
     assert ok(entry_of(client, alice, event["id"]))["status"] == "LAPSED"
     refused(shop.confirm(alice, hold_id), 409, "hold_expired")
@@ -452,7 +446,7 @@ def test_leaving_with_an_offer_releases_it_and_leaves_the_list(client, shop, mak
     wait_until(lambda: shop.available(event["id"]) == 1, 5, message="the ticket back to the public")
 
 
-def test_leaving_with_an_offer_past_its_expiry_ends_it_expired(app, client, shop, make_user, sold_out):
+def test_leaving_with_an_offer_past_its_expiry_ends_it_expired(client, shop, make_user, sold_out, expire_hold):
     """An offer whose time is up is EXPIRED, even before a sweep, whatever ends it: a
     leave too (as a release)."""
     event, bookings = sold_out(1)
@@ -460,10 +454,7 @@ def test_leaving_with_an_offer_past_its_expiry_ends_it_expired(app, client, shop
     ok(join(client, erik, event["id"]), 201)
     ok(shop.cancel(bookings[0][0], bookings[0][1]["id"]))
     hold_id = offered(client, erik, event["id"])["holdId"]
-    with app.app_context():
-        db.session.execute(sa.update(Hold).where(Hold.id == hold_id)
-                           .values(expires_at=datetime.now(timezone.utc) - timedelta(seconds=1)))
-        db.session.commit()
+    expire_hold(hold_id)
     assert client.delete(f"/api/events/{event['id']}/waitlist/me", headers=erik.headers).status_code == 204
     assert ok(client.get(f"/api/holds/{hold_id}", headers=erik.headers))["status"] == "EXPIRED"
     wait_until(lambda: shop.available(event["id"]) == 1, 5, message="the ticket back to the public")
@@ -625,16 +616,14 @@ def test_no_offer_once_the_types_sales_are_over(client, shop, make_user, sold_ou
 
 
 @pytest.mark.parametrize("config_overrides", [{"NOTIFY_AUTOSTART": False}])  # no sweeper runs at all
-def test_a_hold_past_its_expiry_does_not_keep_its_customer_off_the_list(app, client, shop, make_user, make_event):
+def test_a_hold_past_its_expiry_does_not_keep_its_customer_off_the_list(client, shop,
+                                                                        make_user, make_event, expire_hold):
     event = make_event(totalTickets=3)
     ok(shop.book(make_user(), event["id"], 2), 201)
     customer = make_user()
     held = ok(shop.hold(customer, event["id"], 1), 201)
     assert refused(join(client, customer, event["id"], 2), 409, "already_holding")["holdId"] == held["id"]
-    with app.app_context():  # time passes: the hold expires, and no sweep has run
-        db.session.execute(sa.update(Hold).where(Hold.id == held["id"])
-                           .values(expires_at=datetime.now(timezone.utc) - timedelta(seconds=1)))
-        db.session.commit()
+    expire_hold(held["id"])  # time passes: the hold expires, and no sweep has run
     entry = ok(join(client, customer, event["id"], 2), 201)
     assert (entry["status"], entry["position"]) == ("WAITING", 1)
     assert ok(client.get(f"/api/holds/{held['id']}", headers=customer.headers))["status"] == "EXPIRED"
