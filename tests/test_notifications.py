@@ -747,6 +747,24 @@ def test_shutdown_during_a_sweep_leaves_rows_ready_for_the_next_start(app, clien
     assert rows(app)[0]["attempts"] == 1
 
 
+def test_a_stopped_pool_lets_its_app_go(database_url):
+    """A process that makes and stops apps (a command, a test run) does not keep each one
+    alive for an exit callback that has nothing left to stop."""
+    import gc
+    import weakref
+
+    from eventbook import create_app
+
+    first = create_app(support.test_config(database_url))
+    first.extensions["notifications"].start()
+    support.stop_background(first)
+    gone = weakref.ref(first)
+    support.stop_background(create_app(support.test_config(database_url)))  # the extensions now name this one
+    del first
+    gc.collect()
+    assert gone() is None
+
+
 # -- health figures ----------------------------------------------------------------
 
 

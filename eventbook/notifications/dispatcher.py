@@ -115,6 +115,7 @@ class Dispatcher:
         # started was given back just above; like every PENDING row, the next start sends it.
         log.info("notification pool stopped (%s deliveries still running, %s queued ones given back; PENDING rows "
                  "wait for the next start)", self._held, len(never_started))
+        atexit.unregister(self.shutdown)  # nothing left to stop, and the app it holds may be freed
 
     # -- work --------------------------------------------------------------------
 
