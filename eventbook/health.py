@@ -15,8 +15,10 @@ blp = Blueprint("health", __name__, url_prefix="/api", description="Liveness and
 
 
 class JobsSchema(Reply):
-    pending = fields.Integer(metadata={"description": "notifications waiting to be sent"})
-    failed = fields.Integer(metadata={"description": "notifications that gave up (see `flask notifications retry`)"})
+    pending = fields.Integer(allow_none=True, metadata={
+        "description": "notifications waiting to be sent (null when `database` is `busy`)"})
+    failed = fields.Integer(allow_none=True, metadata={
+        "description": "notifications that gave up, see `flask notifications retry` (null when `database` is `busy`)"})
     in_flight = fields.Integer(metadata={"description": "notifications queued or being delivered in this process"})
     workers = fields.Integer(metadata={"description": "delivery threads per process"})
     queue_capacity = fields.Integer(metadata={"description": "notifications this process holds at most"})
@@ -25,9 +27,9 @@ class JobsSchema(Reply):
 class HealthSchema(Reply):
     status = fields.String(metadata={"example": "ok"})
     database = fields.String(metadata={
-        "example": "ok", "description": "`ok`, or `busy`: reached, but the notification figures waited a "
-                                        "second for a lock (`jobs` is then null)"})
-    jobs = fields.Nested(JobsSchema, allow_none=True)
+        "example": "ok", "description": "`ok`, or `busy`: reached, but counting notifications waited a "
+                                        "second for a lock (`pending` and `failed` are then null)"})
+    jobs = fields.Nested(JobsSchema)
 
 
 # The probe's round trip; on PostgreSQL it also shortens this transaction's wait for a
@@ -40,14 +42,15 @@ PROBE = {"postgresql": text("SELECT set_config('lock_timeout', '1s', true)"), "s
 @blp.alt_response(503, description="unavailable: the database cannot be reached")
 def health():
     """Is the service up, can it reach its database, how is delivery doing"""
+    pool = current_app.extensions["notifications"]
     try:
         db.session.execute(PROBE[db.engine.dialect.name])
-        jobs = current_app.extensions["notifications"].stats()
+        jobs = pool.stats()
     except Exception as exc:  # noqa: BLE001 - any failure to reach the database is an outage
         db.session.rollback()
         if lock_not_granted(exc):  # the notifications table locked (a VACUUM FULL, a migration): up, busy
-            log.warning("health: the notification figures waited a second for a lock")
-            return {"status": "ok", "database": "busy", "jobs": None}
+            log.warning("health: counting notifications waited a second for a lock")
+            return {"status": "ok", "database": "busy", "jobs": pool.stats(counted=False)}
         error(503, "unavailable", "The database is unreachable", headers={"Retry-After": "5"},
               database="unreachable")
     return {"status": "ok", "database": "ok", "jobs": jobs}
