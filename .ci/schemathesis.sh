@@ -32,13 +32,13 @@
 # `ST_SEED= bash .ci/schemathesis.sh` (empty) for a random seed when exploring. The script
 # exits non-zero if either run finds anything (it still runs both, to report both).
 #
-#   bash .ci/schemathesis.sh            # ST_MAX_TIME=30 seconds per run by default
+#   bash .ci/schemathesis.sh            # ST_MAX_TIME=20 seconds per run by default
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 
 BIN="${VENV:-$ROOT/.venv}/bin"
-MAX_TIME="${ST_MAX_TIME:-30}"
+MAX_TIME="${ST_MAX_TIME:-20}"
 SEED="${ST_SEED-20261123}"  # unset: the CI seed; set but empty: a random one
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/eventbook-st.XXXXXX")

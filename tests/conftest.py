@@ -9,6 +9,7 @@ tables, and after every test the ticket invariant is checked (support.invariant_
 """
 
 import functools
+import gc
 import itertools
 from datetime import datetime, timedelta, timezone
 
@@ -29,6 +30,12 @@ def postgres_missing():
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "postgresql_only(reason): the test is not generated for SQLite, for this reason")
+
+
+def pytest_collection_finish(session):
+    """What the imports made lives as long as the session: the garbage collector need
+    not walk it again after each test's app (gc.freeze, as a preforking server does)."""
+    gc.freeze()
 
 
 def pytest_report_header(config):

@@ -153,12 +153,15 @@ def empty_tables(app):
     from eventbook.extensions import db
 
     with app.app_context():
+        # DELETE, not TRUNCATE: this runs after every test, on a few rows, where DELETE is
+        # far cheaper (TRUNCATE makes new files for every table).
+        for table in TABLES:
+            db.session.execute(sa.text(f"DELETE FROM {table}"))
         if db.engine.dialect.name == "postgresql":
-            db.session.execute(sa.text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+            db.session.execute(sa.text("SELECT setval(oid::regclass, 1, false) FROM pg_class "
+                                       "WHERE relkind = 'S' AND relnamespace = 'public'::regnamespace"))
         else:
-            for table in TABLES:
-                db.session.execute(sa.text(f"DELETE FROM {table}"))
-            db.session.execute(sa.text("DELETE FROM sqlite_sequence"))  # as RESTART IDENTITY
+            db.session.execute(sa.text("DELETE FROM sqlite_sequence"))
         db.session.commit()
 
 

@@ -19,28 +19,60 @@ from tests import support
 
 SECRET = "a-production-secret-that-is-long-enough-0123456789"
 
-# The child: load config without any .env file, print the problems validate() finds
-# and the settings it read (as reprs, so timedeltas and lists compare too).
+# The child: config.py without any .env file, read again for each environment it is sent
+# (a JSON object a line), answering with the problems validate() finds and the settings it
+# read (as reprs, so timedeltas and lists compare too). importlib.reload runs config.py's
+# top level again, as a fresh interpreter would, in exactly that environment; one child
+# for the module spares each case an interpreter's start and config.py's imports.
 CHILD = """
-import json, sys
+import importlib, json, os, sys
 import dotenv
 dotenv.load_dotenv = lambda *args, **kwargs: False
 dotenv.dotenv_values = lambda *args, **kwargs: {}
 import config
-values = {name: getattr(config.Config, name) for name in dir(config.Config) if name.isupper()}
-print(json.dumps({"problems": config.validate(values),
-                  "values": {name: repr(value) for name, value in values.items()}}))
+for line in sys.stdin:
+    os.environ.clear()
+    os.environ.update(json.loads(line))
+    importlib.reload(config)
+    values = {name: getattr(config.Config, name) for name in dir(config.Config) if name.isupper()}
+    print(json.dumps({"problems": config.validate(values),
+                      "values": {name: repr(value) for name, value in values.items()}}), flush=True)
 """
 
 
-def load_config(env):
-    """(problems, values) of config.py in a fresh interpreter with exactly `env`."""
-    base = {key: os.environ[key] for key in ("PATH", "HOME", "LANG", "SYSTEMROOT") if key in os.environ}
-    result = subprocess.run([sys.executable, "-c", CHILD], cwd=support.ROOT, env={**base, **env},
-                            capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr
-    out = json.loads(result.stdout)
-    return out["problems"], out["values"]
+class ConfigChild:
+    """The CHILD interpreter, started again if a case ever stops it."""
+
+    def __init__(self, log_path):
+        self.log_path = log_path
+        self.process = None
+
+    def __call__(self, env):
+        """(problems, values) of config.py with exactly `env` (and PATH, HOME, LANG)."""
+        if self.process is None or self.process.poll() is not None:
+            self.log = open(self.log_path, "a")
+            self.process = subprocess.Popen([sys.executable, "-c", CHILD], cwd=support.ROOT, text=True,
+                                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log)
+        base = {key: os.environ[key] for key in ("PATH", "HOME", "LANG", "SYSTEMROOT") if key in os.environ}
+        self.process.stdin.write(json.dumps({**base, **env}) + "\n")
+        self.process.stdin.flush()
+        line = self.process.stdout.readline()
+        assert line, f"config.py stopped its interpreter: {self.log_path.read_text()[-2000:]}"
+        out = json.loads(line)
+        return out["problems"], out["values"]
+
+    def stop(self):
+        if self.process is not None:
+            self.process.stdin.close()
+            self.process.wait(10)
+            self.log.close()
+
+
+@pytest.fixture(scope="module")
+def load_config(tmp_path_factory):
+    child = ConfigChild(tmp_path_factory.mktemp("config") / "child.log")
+    yield child
+    child.stop()
 
 
 # -- normalize_database_url --------------------------------------------------------
@@ -83,20 +115,20 @@ def test_an_in_memory_sqlite_url_starts_the_app(url, tmp_path, monkeypatch):
 # -- validate() --------------------------------------------------------------------
 
 
-def test_a_production_environment_with_a_secret_is_valid():
+def test_a_production_environment_with_a_secret_is_valid(load_config):
     problems, values = load_config({"JWT_SECRET_KEY": SECRET, "DATABASE_URL": "postgres://u:p@db:5432/eventbook"})
     assert problems == []
     assert load_config({"JWT_SECRET_KEY": SECRET, "DATABASE_URL": "postgres:///eventbook"})[0] == []  # local socket
     assert values["SQLALCHEMY_DATABASE_URI"] == repr("postgresql+psycopg2://u:p@db:5432/eventbook")
 
 
-def test_defaults_need_only_a_secret():
+def test_defaults_need_only_a_secret(load_config):
     problems, _ = load_config({})
     assert len(problems) == 1 and problems[0].startswith("JWT_SECRET_KEY must be set"), problems
     assert load_config({"JWT_SECRET_KEY": SECRET})[0] == []
 
 
-def test_an_empty_value_is_the_default_for_every_setting():
+def test_an_empty_value_is_the_default_for_every_setting(load_config):
     """As .env.example says: `LOG_LEVEL=` is info, `MAIL_FROM=` the default sender (it was
     an empty one), an empty rate the default rate; numbers and flags too."""
     names = ["EMAIL_BACKEND", "LOG_FORMAT", "LOG_LEVEL", "MAIL_FROM", "RATELIMIT_STORAGE_URI", "RATELIMIT_LOGIN",
@@ -108,7 +140,7 @@ def test_an_empty_value_is_the_default_for_every_setting():
     assert values["MAIL_FROM"] == repr("eventbook <no-reply@eventbook.local>")
 
 
-def test_debug_mode_runs_without_a_secret():
+def test_debug_mode_runs_without_a_secret(load_config):
     assert load_config({"FLASK_DEBUG": "1"})[0] == []
 
 
@@ -174,7 +206,7 @@ def test_debug_mode_runs_without_a_secret():
     ({"DATABASE_URL": "sqlite:///setup.cfg/eventbook.db"}, "DATABASE_URL", "setup.cfg is not a writable directory"),
     ({"MAIL_FROM": "eventbook <a@b.c>\r\nBcc: x@y.z"}, "MAIL_FROM", "one line"),
 ])
-def test_validate_names_the_bad_setting(env, named, says):
+def test_validate_names_the_bad_setting(env, named, says, load_config):
     problems, _ = load_config({"JWT_SECRET_KEY": SECRET, **env})
     assert len(problems) == 1, problems
     assert problems[0].startswith(f"{named} ") and says in problems[0], problems
@@ -183,12 +215,12 @@ def test_validate_names_the_bad_setting(env, named, says):
 @pytest.mark.parametrize("url", ["redis://h:6379", "redis://h:6379/", "redis://h:6379/0", "redis://h/0/", "redis://h/%31",
                                  "rediss://h:6380/2", "redis://h:6379/0?ssl_cert_reqs=none", "redis://h/?db=3",
                                  "rediss://h/abc?db=1", "redis+sentinel://h:26379/mymaster/0"])
-def test_a_redis_store_naming_its_database_as_redis_py_reads_it_is_valid(url):
+def test_a_redis_store_naming_its_database_as_redis_py_reads_it_is_valid(url, load_config):
     problems, _ = load_config({"JWT_SECRET_KEY": SECRET, "RATELIMIT_STORAGE_URI": url})
     assert problems == []
 
 
-def test_validate_names_every_bad_setting_at_once():
+def test_validate_names_every_bad_setting_at_once(load_config):
     problems, _ = load_config({"NOTIFY_WORKERS": "abc", "MAIL_PORT": "0", "LOG_FORMAT": "xml",
                                "RATELIMIT_REGISTER": "never"})
     named = sorted(p.split()[0] for p in problems)
@@ -258,7 +290,7 @@ def test_env_example_lists_every_setting():
             assert number > 0 and text[number - 1].startswith("# "), f"no comment above {line!r}"
 
 
-def test_env_example_shows_the_real_defaults():
+def test_env_example_shows_the_real_defaults(load_config):
     """Running with every value of .env.example set gives exactly the defaults."""
     example = {k: v for k, v in dotenv_values(support.ROOT / ".env.example").items() if v is not None}
     names, gunicorn = settings_read()

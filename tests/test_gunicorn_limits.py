@@ -246,15 +246,16 @@ def test_only_proxy_fix_x_for_trusts_a_forwarded_scheme(new_database, tmp_path, 
 
 def test_workers_recycled_every_few_requests_refuse_no_connection(new_database, tmp_path):
     """GUNICORN_MAX_REQUESTS turns SO_REUSEPORT off by default: a recycled worker's own
-    socket reset the connections queued on it (40 of 60 refused at 5 requests a worker)."""
+    socket reset the connections queued on it (40 of 60 refused at 5 requests a worker;
+    these 30 fail too with GUNICORN_REUSE_PORT=true)."""
     server = start(new_database(), tmp_path, GUNICORN_MAX_REQUESTS="5")
     try:
         statuses = []
-        for _ in range(60):  # a new connection each time, as a client without keep-alive
+        for _ in range(30):  # a new connection each time, as a client without keep-alive
             try:
                 statuses.append(httpx.get(f"{server.url}/api/health", timeout=10).status_code)
             except httpx.TransportError as exc:
                 statuses.append(type(exc).__name__)
     finally:
         server.stop()
-    assert statuses == [200] * 60, statuses
+    assert statuses == [200] * 30, statuses
