@@ -43,9 +43,13 @@ def pytest_report_header(config):
     return f"eventbook backends: sqlite, postgresql ({'not run: ' + reason if reason else support.PG_BASE_URL})"
 
 
+@pytest.hookimpl(trylast=True)  # after pytest's own ordering of the items
 def pytest_collection_modifyitems(config, items):
     """Drop the SQLite instance of `postgresql_only` tests and, outside CI without a
-    PostgreSQL server, the whole PostgreSQL half (said once, in the summary)."""
+    PostgreSQL server, the whole PostgreSQL half (said once, in the summary). Then put
+    the modules that start servers (marked slow) first: `make test` gives each process a
+    module at a time, so the run ends on short modules, not with one process busy on a
+    long one while the other waits."""
     no_postgres = postgres_missing() and not support.IN_CI
 
     def dropped(item):
@@ -59,6 +63,8 @@ def pytest_collection_modifyitems(config, items):
         config.hook.pytest_deselected(items=deselected)
         items[:] = [item for item in items if not dropped(item)]
     config.stash[POSTGRES_DESELECTED] = sum(1 for item in deselected if item.callspec.params["backend"] == "postgresql")
+    slow = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow)
 
 
 POSTGRES_DESELECTED = pytest.StashKey[int]()
@@ -112,10 +118,26 @@ def redis_url(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def database_url(backend, tmp_path_factory):
-    url = support.create_database(backend, tmp_path_factory.mktemp(backend))
-    yield url
-    support.drop_database(url)
+def databases(tmp_path_factory):
+    """databases(backend) -> the URL of the session's migrated database of that backend,
+    made when first asked for. Not a fixture parametrized by `backend` itself: pytest
+    would drop it and make another each time a test process passes from one backend to
+    the other (at every module)."""
+    made = {}
+
+    def database(backend):
+        if backend not in made:
+            made[backend] = support.create_database(backend, tmp_path_factory.mktemp(backend))
+        return made[backend]
+
+    yield database
+    for url in made.values():
+        support.drop_database(url)
+
+
+@pytest.fixture
+def database_url(backend, databases):
+    return databases(backend)
 
 
 @pytest.fixture

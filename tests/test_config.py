@@ -1,6 +1,6 @@
 """Configuration: URL normalisation, and `validate()` naming every bad setting.
 
-config.py reads the environment once, at import, so each case runs in a fresh
+config.py reads the environment once, at import, so each case reads it again in a child
 interpreter with exactly the environment it describes (and no `.env` file).
 """
 

@@ -14,6 +14,8 @@ import pytest
 
 from tests import support
 
+pytestmark = pytest.mark.slow
+
 LIMITS = {"RATELIMIT_ENABLED": "true", "RATELIMIT_LOGIN": "1000 per minute", "RATELIMIT_REGISTER": "1000 per minute",
           "RATELIMIT_LOGIN_ACCOUNT": "10 per minute"}
 OPERATIONS = (support.ROOT / "docs" / "operations.md").read_text()

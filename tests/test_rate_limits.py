@@ -245,6 +245,7 @@ def redis_db(redis_url):
     client.close()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("storage, shared", [("redis", True), ("memory", False)])
 def test_two_servers_share_the_count_through_redis(new_database, redis_db, tmp_path, storage, shared):
     """Two gunicorn servers on one database: with Redis storage an account's failed

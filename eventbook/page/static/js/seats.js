@@ -181,6 +181,18 @@ async function markTaken(event, buttons, chosen) {
 // A row written with its own seat numbers, "D 3-8": its label, first and last number.
 const OWN_RANGE = /^(.*\S)\s+(\d+)\s*-\s*(\d+)$/;
 
+// A row's runs of consecutive numbers, [first, last] each: two or more when it has an aisle.
+function runs(rowSeats) {
+  const numbers = rowSeats.map((s) => s.number).sort((a, b) => a - b);
+  const out = [];
+  for (const n of numbers) {
+    const last = out[out.length - 1];
+    if (last && n === last[1] + 1) last[1] = n;
+    else out.push([n, n]);
+  }
+  return out;
+}
+
 /** The organizer's seat map editor. */
 export async function seatEditor(view, event) {
   const seats = await api.get(`/api/events/${event.id}/seats`);
@@ -216,17 +228,6 @@ export async function seatEditor(view, event) {
   // The current map, read back as sections: a row whose seats differ from the first row's
   // keeps its own numbers ("D 3-8"), so that saving it unchanged changes nothing.
   for (const [name, rows] of group(seats)) {
-    // A row's runs of consecutive numbers: two or more when it has an aisle.
-    const runs = (rowSeats) => {
-      const numbers = rowSeats.map((s) => s.number).sort((a, b) => a - b);
-      const out = [];
-      for (const n of numbers) {
-        const last = out[out.length - 1];
-        if (last && n === last[1] + 1) last[1] = n;
-        else out.push([n, n]);
-      }
-      return out;
-    };
     const [[from, to]] = runs(rows[0][1]);
     addSection({
       name,
