@@ -768,6 +768,24 @@ def test_a_stopped_pool_lets_its_app_go(database_url):
 # -- health figures ----------------------------------------------------------------
 
 
+def test_a_sweep_claiming_rows_is_not_counted_in_flight(client, monkeypatch):
+    """The slots a sweep holds while it asks the database for rows are not notifications:
+    health said 100 in flight with none (a run of the test below saw 101 for one)."""
+    from eventbook.notifications import delivery
+
+    original, in_sweep = delivery.claim_due, []
+
+    def slow_claim(*args, **kwargs):
+        in_sweep.append(True)
+        time.sleep(0.6)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(delivery, "claim_due", slow_claim)
+    assert health_jobs(client)["inFlight"] == 0  # the first request starts the pool and its sweeps
+    support.wait_until(lambda: in_sweep, 5, message="a sweep to start claiming")
+    assert health_jobs(client)["inFlight"] == 0
+
+
 @pytest.mark.parametrize(
     "settings", [{"NOTIFY_WORKERS": 3, "NOTIFY_MAX_ATTEMPTS": 1, "NOTIFY_DELIVERY_DELAY_MS": 600}], ids=["3-workers-1-attempt-600ms"]
 )

@@ -79,6 +79,7 @@ class Dispatcher:
                 return
             self._stopping = threading.Event()
             self._held = 0  # notifications in the inbox or being delivered, at most self.capacity
+            self._claiming = 0  # of those, slots a sweep holds while it claims rows to fill them
             self._idle = threading.Condition(threading.Lock())
             self._inbox = collections.deque()  # (id, claim token or None) not yet started
             self._running = 0  # batch runners handed to the executor
@@ -222,11 +223,20 @@ class Dispatcher:
     def _token(self):
         return f"{self._prefix}-{next(self._counter)}"
 
-    def _reserve(self, wanted):
+    def _reserve(self, wanted, claiming=False):
         with self._idle:
             granted = max(min(wanted, self.capacity - self._held), 0)
             self._held += granted
+            if claiming:
+                self._claiming += granted
             return granted
+
+    def _claimed(self, granted, count):
+        """A sweep's claim of `count` rows for its `granted` slots is over."""
+        with self._idle:
+            self._claiming -= granted
+            self._held -= granted - count
+            self._idle.notify_all()
 
     def _release_slot(self, count=1):
         with self._idle:
@@ -268,16 +278,16 @@ class Dispatcher:
 
     def sweep(self, batch=100):
         """Claim due rows that fit in the pool and queue them; True if there may be more."""
-        granted = self._reserve(batch)
+        granted = self._reserve(batch, claiming=True)
         if not granted:
             return False
         try:
             with self.app.app_context():
                 claimed = delivery.claim_due(granted, self._token)
         except BaseException:
-            self._release_slot(granted)  # database down: give the slots back, or the pool fills up for good
+            self._claimed(granted, 0)  # database down: give the slots back, or the pool fills up for good
             raise
-        self._release_slot(granted - len(claimed))
+        self._claimed(granted, len(claimed))
         self._enqueue(claimed)
         return len(claimed) == granted
 
@@ -286,17 +296,24 @@ class Dispatcher:
     def stats(self, counted=True):
         """The delivery figures; `pending` and `failed` are counted in the database, or
         None when not `counted`."""
-        counts = dict(
-            db.session.execute(
-                select(Notification.status, func.count())
-                .where(Notification.status.in_([Status.PENDING, Status.FAILED]), outbox.EMAILS)
-                .group_by(Notification.status)
-            ).all()
-        ) if counted else {Status.PENDING: None, Status.FAILED: None}
+        if counted:
+            counts = dict(
+                db.session.execute(
+                    select(Notification.status, func.count())
+                    .where(Notification.status.in_([Status.PENDING, Status.FAILED]), outbox.EMAILS)
+                    .group_by(Notification.status)
+                ).all()
+            )
+        else:
+            counts = {Status.PENDING: None, Status.FAILED: None}
+        in_flight = 0
+        if self._pid == os.getpid():
+            with self._idle:
+                in_flight = self._held - self._claiming  # slots held for a claim under way are not notifications
         return {
             "pending": counts.get(Status.PENDING, 0),
             "failed": counts.get(Status.FAILED, 0),
-            "in_flight": self._held if self._pid == os.getpid() else 0,
+            "in_flight": in_flight,
             "workers": self.workers,
             "queue_capacity": self.capacity,
         }
