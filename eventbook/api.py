@@ -53,7 +53,9 @@ SERVER = {
 }
 
 
-# Every operation reads the database: without it, a 503 (with Retry-After).
+# Every operation reads the database: without it, a 503 (with Retry-After). All but the
+# document itself and Swagger UI, which the document lists too (`Api.document_itself`).
+SELF_DOCUMENTING = ("/api/openapi.json", "/api/docs")
 UNAVAILABLE = {"description": "unavailable: the database cannot be reached, or is busy (a row lock not granted in "
                            "time); try again after Retry-After seconds"}
 
@@ -89,7 +91,8 @@ class ErrorsPlugin(BasePlugin):
 
     def operation_helper(self, path=None, operations=None, **kwargs):
         for operation in (operations or {}).values():
-            operation.setdefault("responses", {}).setdefault("503", dict(UNAVAILABLE))
+            if path not in SELF_DOCUMENTING:
+                operation.setdefault("responses", {}).setdefault("503", dict(UNAVAILABLE))
             if "requestBody" in operation:
                 for status, description in BODY_ERRORS.items():
                     operation.setdefault("responses", {}).setdefault(status, {"description": description})
@@ -187,6 +190,23 @@ class Api(flask_smorest.Api):
             json_url = "/{}/{}".format(app.config["OPENAPI_URL_PREFIX"].strip("/"), app.config["OPENAPI_JSON_PATH"])
             endpoint, _ = app.url_map.bind("localhost").match(json_url)
             app.view_functions[endpoint] = self.served_document
+            self.document_itself(app)
+
+    def document_itself(self, app):
+        """GET /api/openapi.json and GET /api/docs are endpoints of the API too: the
+        document lists them (flask-smorest serves both, outside its own document)."""
+        self.spec.tag({"name": "docs", "description": "This document, and Swagger UI to read and try it"})
+        pages = {
+            "/api/openapi.json": ("The OpenAPI 3 document of this API, naming this server",
+                                  "application/json", {"type": "object"}),
+            "/api/docs": ("Swagger UI on this document, served without any CDN", "text/html", {"type": "string"}),
+        }
+        for path, (summary, media, schema) in pages.items():
+            rule, _ = app.url_map.bind("localhost").match(path, return_rule=True)
+            self.spec.path(rule=rule, operations={"get": {
+                "summary": summary, "tags": ["docs"],
+                "responses": {"200": {"description": "OK", "content": {media: {"schema": schema}}}},
+            }})
 
     def served_document(self):
         """The document, its server being this deployment: PUBLIC_URL, or relative to

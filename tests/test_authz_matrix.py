@@ -238,8 +238,8 @@ def test_authorization_matrix(client, build_world, row):
             ), envelope
     assert actual == expected
     operation = documented_operations(client).get((method, template))
-    if operation is None:  # the document and its UI are not in the document
-        assert template.startswith(("/api/openapi.json", "/api/docs")), template
+    if operation is None:  # Swagger UI's files are not in the document
+        assert template.startswith("/api/docs/assets/"), template
     else:
         answers = {str(status) for status in actual.values()}
         assert answers <= operation["responses"].keys(), "every answer is in the OpenAPI document"
@@ -252,8 +252,7 @@ def documented_operations(client):
         (
             method.upper(),
             path.replace("{event_id}", "{event}").replace("{booking_id}", "{booking}").replace("{type_id}", "{type}")
-            .replace("{hold_id}", "{hold}").replace("{user_id}", "{user}").replace("{ticket_id}", "{ticket}")
-            .replace("{filename}", "swagger-ui.css"),
+            .replace("{hold_id}", "{hold}").replace("{user_id}", "{user}").replace("{ticket_id}", "{ticket}"),
         ): operation
         for path, operations in spec["paths"].items()
         for method, operation in operations.items()

@@ -295,6 +295,16 @@ def test_the_served_document_names_this_deployment_never_the_requests_host(clien
     assert "bearerToken" in servers[0]["variables"]
 
 
+def test_the_document_lists_itself_and_swagger_ui_as_they_answer(client):
+    paths = client.get("/api/openapi.json").get_json()["paths"]
+    for path, media in (("/api/openapi.json", "application/json"), ("/api/docs", "text/html")):
+        assert list(paths[path]) == ["get"], path
+        documented = paths[path]["get"]["responses"]
+        response = client.get(path)
+        assert str(response.status_code) in documented and response.mimetype == media, path
+        assert media in documented[str(response.status_code)]["content"], path
+
+
 @pytest.mark.parametrize("config_overrides", [{"PUBLIC_URL": "https://events.example.com"}])
 def test_the_served_document_names_the_public_url(client):
     response = client.get("/api/openapi.json", base_url="https://attacker.example.net")

@@ -44,7 +44,8 @@ class AttendeeBookingSchema(BookingSchema):
 
 class OrderItemSchema(Schema):
     ticket_type_id = Id(required=True)
-    count = fields.Integer(strict=True, required=True, validate=validate.Range(1, 100))
+    count = fields.Integer(strict=True, required=True, validate=within_ticket_limit,
+                           metadata={"minimum": 1, "maximum": "MAX_TICKETS_PER_BOOKING"})
 
 
 def _only(given, *others):

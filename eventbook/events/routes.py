@@ -72,8 +72,9 @@ class Event(MethodView):
         An event nobody ever booked is removed with its holds (also those still HELD)
         and its waiting list: they are 404s from then on. Otherwise it becomes
         CANCELLED, its CONFIRMED bookings CANCELLED (each attendee gets EVENT_CANCELLED),
-        its HELD holds RELEASED, its waiting list LAPSED. Deleting a cancelled event
-        again is a 204; cancelling one that has started is refused."""
+        its HELD holds RELEASED (EXPIRED if past their expiry), its waiting list LAPSED.
+        Deleting a cancelled event again is a 204; cancelling one that has started is
+        refused."""
         service.remove(event_id, current_user)
 
 
