@@ -11,7 +11,8 @@ class HoldSchema(Schema):
     user_id = fields.Integer(dump_only=True)
     items = fields.List(fields.Nested(ItemSchema), dump_only=True)
     seats = fields.List(fields.Nested(SeatRefSchema), dump_only=True,
-                        metadata={"description": "the seats held (empty once released or expired)"})
+                        metadata={"description": "the seats it holds now (a confirmed hold's: its booking's); empty "
+                                                 "once released or expired, or its booking cancelled"})
     tickets_count = fields.Integer(dump_only=True)
     total_amount = Total()
     currency = fields.Function(lambda hold: hold.event.currency, dump_only=True,
