@@ -6,6 +6,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -282,6 +283,30 @@ def wait_until(predicate, timeout=15.0, interval=0.05, message="condition"):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {message}")
         time.sleep(interval)
+
+
+def crossed(database_url, request, holding, then, params):
+    """A deadlock: another connection locks a row (`holding`, SQL), runs `request` in a
+    thread until it waits for that row, then asks for a row the request has locked
+    (`then`, SQL). The victim is `request`, which waited first (should the other side be
+    chosen on a starved machine, `request` simply goes on). `request`'s answer."""
+    answers = []
+    engine = sa.create_engine(_normalized(database_url))
+    try:
+        with engine.connect() as other:
+            other.execute(sa.text(holding), params)
+            running = threading.Thread(target=lambda: answers.append(request()))
+            running.start()
+            wait_until(lambda: waiting_for_locks(engine) == 1, 10, message="the request waiting for the locked row")
+            try:
+                other.execute(sa.text(then), params)
+            except sa.exc.OperationalError:
+                pass
+            other.rollback()
+            running.join(30)
+    finally:
+        engine.dispose()
+    return answers[0]
 
 
 def waiting_for_locks(engine):

@@ -1,7 +1,6 @@
 """Holds: take tickets now, confirm within minutes; release; expiry."""
 
 import threading
-import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -258,27 +257,10 @@ def test_a_hold_is_not_confirmed_once_its_event_has_started(shop, customer, make
 
 
 def crossed(database_url, event_id, hold_id, request):
-    """Run `request` (which locks the hold, then its event) in a thread while another
-    connection holds the event and then asks for the hold, as an event's cancel does: a
-    deadlock, whose victim is `request` (it waited first; should the other side be
-    chosen on a starved machine, `request` simply goes on). `request`'s answer."""
-    answers = []
-    engine = sa.create_engine(support._normalized(database_url))
-    try:
-        with engine.connect() as other:
-            other.execute(sa.text("SELECT id FROM events WHERE id = :id FOR UPDATE"), {"id": event_id})
-            running = threading.Thread(target=lambda: answers.append(request()))
-            running.start()
-            time.sleep(0.3)  # the request has locked its hold, and waits for the event
-            try:
-                other.execute(sa.text("UPDATE holds SET ended_at = ended_at WHERE id = :id"), {"id": hold_id})
-            except sa.exc.OperationalError:
-                pass
-            other.rollback()
-            running.join(30)
-    finally:
-        engine.dispose()
-    return answers[0]
+    """Run `request` (which locks the hold, then its event) while another connection
+    holds the event and then asks for the hold, as an event's cancel does."""
+    return support.crossed(database_url, request, "SELECT id FROM events WHERE id = :event FOR UPDATE",
+                           "UPDATE holds SET ended_at = ended_at WHERE id = :hold", {"event": event_id, "hold": hold_id})
 
 
 @pytest.mark.postgresql_only("SQLite has one writer at a time: nothing to deadlock")
@@ -312,8 +294,7 @@ def test_an_event_cancel_waits_for_a_hold_being_confirmed_with_the_event_left_fr
             cancelling = threading.Thread(target=lambda: answers.append(
                 client.delete(f"/api/events/{event['id']}", headers=organizer.headers)))
             cancelling.start()
-            time.sleep(0.5)
-            assert cancelling.is_alive(), "the cancel did not wait for the hold"
+            wait_until(lambda: support.waiting_for_locks(engine) == 1, 10, message="the cancel waiting for the hold")
             probe.execute(sa.text("SELECT id FROM events WHERE id = :id FOR KEY SHARE NOWAIT"), {"id": event["id"]})
             probe.rollback()
             confirming.rollback()

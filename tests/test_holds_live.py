@@ -66,7 +66,7 @@ def test_a_hold_and_a_booking_sent_at_once_by_one_customer_make_one_of_them(live
             assert code(hold) == "already_booked", live.explain([hold, booking])
             made["booking"] += 1
         assert live.get_event(event["id"])["availableTickets"] == 49
-    assert sum(made.values()) == 30, made
+    assert made["hold"] and made["booking"], f"{made}: the race never went both ways"
 
 
 def test_a_confirm_and_a_new_hold_sent_at_once_by_its_customer_never_leave_both(live):

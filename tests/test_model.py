@@ -53,7 +53,6 @@ from hypothesis.stateful import (
 )
 
 from eventbook.extensions import db
-from eventbook.holds import service as holds, sweeper
 from eventbook.models import Hold, utcnow
 from eventbook.waitlist import service as waitlist
 from tests import support
@@ -849,15 +848,11 @@ class BookingRules(RuleBasedStateMachine):
 
 
 def sweep(app, expire=False):
-    """The hold sweeper's periodic pass (eventbook.holds.sweeper.HoldSweeper.sweep): with
-    `expire`, expire the holds past their expiry, batch after batch; then offer what is
-    set aside."""
+    """The hold sweeper's periodic pass, then its offers: with `expire`, the sweeper's own
+    (HoldSweeper.sweep: the holds past their expiry expired, batch after batch), else only
+    the offers of what is set aside."""
     with app.app_context():
-        events = set(waitlist.events_to_offer())
-        more = expire
-        while more:
-            expired_events, more = holds.expire_due(sweeper.BATCH)
-            events.update(expired_events)
+        events = app.extensions["eventbook.sweeper"].sweep() if expire else waitlist.events_to_offer()
         for event_id in sorted(events):
             waitlist.offer(event_id)
 

@@ -78,7 +78,7 @@ def test_nobody_can_lock_an_owner_out_of_their_account(client, make_user):
     faster than the per-account limit. The owner's right password still logs in."""
     victim = make_user("CUSTOMER")
     statuses = [login(client, victim.email, f"wrong-{n}", addr=10 + n % 15).status_code for n in range(45)]
-    assert statuses.count(401) >= 20 and set(statuses) == {401, 429}
+    assert statuses == [401] * 20 + [429] * 25  # the account's limit, whichever address asks
     assert login(client, victim.email, support.PASSWORD, addr=200).status_code == 200
 
 

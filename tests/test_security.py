@@ -153,7 +153,7 @@ def test_cors_allows_the_configured_origins_only(client):
             "Access-Control-Request-Headers": "Authorization, Content-Type, Idempotency-Key",
         },
     )
-    assert preflight.status_code in (200, 204)
+    assert preflight.status_code == 204
     assert preflight.headers["Access-Control-Allow-Origin"] == "https://app.example"
     assert "POST" in preflight.headers.get("Access-Control-Allow-Methods", "")
     assert "authorization" in preflight.headers.get("Access-Control-Allow-Headers", "").lower()
@@ -473,14 +473,15 @@ def test_a_500_body_carries_only_the_request_id(client, caplog, monkeypatch):
 
 
 @pytest.mark.parametrize(
-    "path, method",
-    [("/api/nope", "GET"), ("/api/events", "DELETE"), ("/nope", "GET"), ("/", "POST"), ("/api/events/1/bookings", "POST")],
+    "path, method, status",
+    [("/api/nope", "GET", 404), ("/api/events", "DELETE", 405), ("/nope", "GET", 404), ("/", "POST", 405),
+     ("/api/events/1/bookings", "POST", 405)],
 )
-def test_routing_errors_are_json_without_internals(client, path, method):
+def test_routing_errors_are_json_without_internals(client, path, method, status):
     response = client.open(path, method=method)
     assert response.mimetype == "application/json"
-    assert response.status_code in (404, 405)
-    if response.status_code == 405:
+    assert response.status_code == status
+    if status == 405:
         assert response.headers.get("Allow")
     assert "<html" not in response.get_data(as_text=True).lower()
 
@@ -517,12 +518,8 @@ def test_logout_with_a_refresh_token_that_is_not_the_callers(client, make_user):
     alice, bob = make_user("CUSTOMER"), make_user("CUSTOMER")
     for foreign in ("not-a-token", bob.refresh_token, alice.token):
         response = client.post("/api/auth/logout", headers=alice.headers, json={"refreshToken": foreign})
-        assert response.status_code in (401, 204), response.get_json()
-        if response.status_code == 401:
-            assert response.get_json()["code"] == "unauthorized"
-            assert client.get("/api/auth/me", headers=alice.headers).status_code == 200
-        else:
-            break
+        assert_envelope(response, 401, "unauthorized")  # nothing revoked: alice is still logged in
+        assert client.get("/api/auth/me", headers=alice.headers).status_code == 200
     # bob's refresh token was never revoked by alice
     assert client.post("/api/auth/refresh", headers={"Authorization": f"Bearer {bob.refresh_token}"}).status_code == 200
 

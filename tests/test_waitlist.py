@@ -188,7 +188,8 @@ def test_tickets_released_while_the_first_customer_joins_reach_them(database_url
                 {"event": event["id"], "user": alice.id, "type": type_id})
             releasing = threading.Thread(target=lambda: answers.append(shop.release(holder, held["id"])))
             releasing.start()
-            time.sleep(0.3)  # the release has ended its hold and waits for the event
+            wait_until(lambda: support.waiting_for_locks(engine) == 1, 10,
+                       message="the release, its hold ended, waiting for the event")
             joining.commit()
             releasing.join(30)
     finally:
@@ -247,8 +248,8 @@ def test_leaving_and_releasing_wait_for_the_customer_s_turn_before_locking_a_row
                              {"customer": erin.id, "event": event["id"]})
                 waiting = threading.Thread(target=lambda n=name, r=request: answers.__setitem__(n, r()))
                 waiting.start()
-                time.sleep(0.5)
-                assert waiting.is_alive(), f"the {name} did not wait for the customer's turn"
+                wait_until(lambda: support.waiting_for_locks(engine) == 1, 10,
+                           message=f"the {name} waiting for the customer's turn")
                 for table, row_id in (("holds", hold_id), ("waitlist_entries", None)):
                     where = "id = :id" if row_id else "event_id = :event AND user_id = :user"
                     probe.execute(sa.text(f"SELECT 1 FROM {table} WHERE {where} FOR UPDATE NOWAIT"),

@@ -33,6 +33,7 @@ class HoldSweeper:
     def __init__(self, app=None):
         self._pid = None
         self._lock = threading.Lock()
+        self._stopping = threading.Event()  # a sweep() run by hand, with no thread, runs to the end
         if app is not None:
             self.init_app(app)
 
