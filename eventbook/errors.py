@@ -88,6 +88,11 @@ def error(status, code, message, errors=None, headers=None, **extra):
     abort(status, code=code, message=message, errors=errors or {}, headers=headers, **extra)
 
 
+def tickets(count):
+    """"1 ticket", "3 tickets": a count of tickets in a message."""
+    return f"{count} ticket" if count == 1 else f"{count} tickets"
+
+
 def invalid(field, message):
     """Stop the request with a 422 naming one field (a rule no schema can check alone)."""
     error(422, "validation_error", "The request has invalid fields", errors={field: [message]})

@@ -174,6 +174,8 @@ def test_not_enough_tickets_says_how_many_are_left(shop, make_user, make_event):
     assert response.get_json()["message"] == "Only 3 tickets left"
     assert response.get_json()["ticketTypeId"] == shop.event(event["id"])["ticketTypes"][0]["id"]  # the only type
     assert shop.available(event["id"]) == 3
+    ok(shop.book(make_user(), event["id"], 2), 201)
+    assert shop.book(make_user(), event["id"], 2).get_json()["message"] == "Only 1 ticket left"
 
 
 def test_sold_out(shop, make_user, make_event):

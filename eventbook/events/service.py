@@ -6,7 +6,7 @@ from sqlalchemy import delete, exists, select, update
 
 from eventbook import inventory, waitlist
 from eventbook.database import retry_deadlocks
-from eventbook.errors import error, invalid
+from eventbook.errors import error, invalid, tickets
 from eventbook.events.schemas import MAX_TYPES
 from eventbook.extensions import db
 from eventbook.models import (
@@ -112,7 +112,7 @@ def change(event_id, user, data):
         if not inventory.resize(event_id, total, now):
             taken = event.total_tickets - event.available_tickets - event.set_aside_tickets
             db.session.rollback()
-            error(409, "capacity_below_sold", f"{taken} tickets are already sold or held", sold=taken)
+            error(409, "capacity_below_sold", f"{tickets(taken)} already sold or held", sold=taken)
         [only, *others] = event.ticket_types
         if not others and only.quantity == event.total_tickets:  # one type of every ticket: it follows
             inventory.resize_type(only.id, event_id, total)
@@ -253,7 +253,7 @@ def change_ticket_type(event_id, type_id, user, data):
         if not inventory.resize_type(type_id, event_id, quantity):
             taken = ticket_type.quantity - ticket_type.available_quantity - ticket_type.set_aside
             db.session.rollback()
-            error(409, "capacity_below_sold", f"{taken} tickets of this type are already sold or held", sold=taken)
+            error(409, "capacity_below_sold", f"{tickets(taken)} of this type already sold or held", sold=taken)
     for name, value in data.items():
         setattr(ticket_type, name, value)
     event.updated_at = utcnow()

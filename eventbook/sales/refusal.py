@@ -3,7 +3,7 @@ answer with the error that says so (the sale itself never reads before it writes
 
 from sqlalchemy import select
 
-from eventbook.errors import error, invalid
+from eventbook.errors import error, invalid, tickets
 from eventbook.extensions import db
 from eventbook.models import Booking, BookingStatus, Event, EventStatus, Hold, HoldStatus, Seat, Seating, SeatStatus
 
@@ -123,7 +123,7 @@ def _short(left, wanted, ticket_type=None, named=True):
     name = f"{ticket_type.name}: " if ticket_type and named else ""
     if left == 0:
         error(409, "sold_out", f"{name}Sold out: no tickets left", availableTickets=0, **which)
-    error(409, "not_enough_tickets", f"{name}Only {left} ticket{'s' if left != 1 else ''} left",
+    error(409, "not_enough_tickets", f"{name}Only {tickets(left)} left",
           availableTickets=left, **which)
 
 

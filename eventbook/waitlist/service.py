@@ -13,7 +13,7 @@ from sqlalchemy import exc, exists, func, insert, literal_column, or_, select, u
 
 from eventbook import inventory, sales, waitlist
 from eventbook.database import retry_deadlocks
-from eventbook.errors import error, invalid
+from eventbook.errors import error, invalid, tickets
 from eventbook.events.service import get, locked, managed
 from eventbook.extensions import db
 from eventbook.holds import service as holds
@@ -60,7 +60,7 @@ def join(event_id, customer, data):
     available = min(event.available_tickets, ticket_type.available_quantity)
     if available >= count:
         db.session.rollback()
-        error(409, "tickets_available", f"{available} tickets are available: book them instead",
+        error(409, "tickets_available", f"{tickets(available)} available now: book instead of waiting",
               availableTickets=available)
     _not_served_already(event_id, customer.id)
     try:

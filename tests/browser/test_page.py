@@ -146,7 +146,6 @@ def test_tickets_others_took_meanwhile_show_the_event_as_it_now_is(pages, site):
     event = steps.event(site, organizer, "Last Two", types=(("Standard", "10.00", 2),), days=9)
     page = pages.open("desktop")
     page.watch.refusal(409, "/api/holds")
-    page.watch.refusal(404, f"/api/events/{event['id']}/waitlist/me")
     steps.log_in(page, site, customer["email"])
     page.goto(f"{site.url}/#/events/{event['id']}")
     expect(page.get_by_text("2 of 2 tickets left")).to_be_visible()
@@ -282,6 +281,69 @@ def test_a_refusal_of_the_whole_order_reads_as_a_sentence(pages, site):
     page.get_by_label("Circle (€15.00)").fill("5")
     page.get_by_role("button", name="Hold tickets").click()
     expect(page.get_by_role("alert")).to_have_text("The request has invalid fields. At most 10 tickets in all.")
+
+
+def test_a_count_refused_is_shown_at_its_type_and_a_link_follows_a_full_stop(pages, site):
+    organizer, customer = site.user("ORGANIZER"), site.user("CUSTOMER")
+    event = steps.event(site, organizer, "Counted", types=(("Stalls", "10.00", 20), ("Circle", "15.00", 20)), days=6)
+    page = pages.open("desktop")
+    page.watch.refusal(422, "/api/holds")
+    page.watch.refusal(409, "/api/holds")
+    steps.log_in(page, site, customer["email"])
+    page.goto(f"{site.url}/#/events/{event['id']}")
+    page.get_by_label("Circle (€15.00)").fill("1.5")
+    page.get_by_role("button", name="Hold tickets").click()
+    circle = page.get_by_label("Circle (€15.00)")
+    expect(circle).to_have_attribute("aria-invalid", "true")
+    expect(page.locator(f"#{circle.get_attribute('id')}-error")).to_have_text("Not a valid integer.")
+    # A refusal with a link after it: the message ends its sentence first.
+    held = site.http.post("/api/holds", headers=customer["headers"], json={
+        "eventId": event["id"], "items": [{"ticketTypeId": event["ticketTypes"][0]["id"], "count": 1}]})
+    assert held.status_code == 201, held.text
+    circle.fill("1")
+    page.get_by_role("button", name="Hold tickets").click()
+    expect(page.get_by_role("alert")).to_have_text(re.compile(r"[.!?)] Open that hold\.$"))
+
+
+def test_the_waiting_list_is_offered_for_what_one_can_wait_for(pages, site):
+    """A type sold out beside one with tickets left: the form starts on the sold-out type.
+    A seated event has no waiting list (its seats come back to the map): none is offered."""
+    organizer, customer = site.user("ORGANIZER"), site.user("CUSTOMER")
+    event = steps.event(site, organizer, "Two Rooms", types=(("Standard", "10.00", 5), ("VIP", "50.00", 1)), days=8)
+    vip = next(t for t in event["ticketTypes"] if t["name"] == "VIP")
+    booked = site.http.post("/api/bookings", headers=site.user("CUSTOMER")["headers"],
+                            json={"eventId": event["id"], "ticketTypeId": vip["id"], "ticketsCount": 1})
+    assert booked.status_code == 201, booked.text
+    seated = steps.event(site, organizer, "Small Stage", types=(("Seat", "20.00", 2),), seating="RESERVED", days=8)
+    map_ = {"sections": [{"name": "Hall", "ticketTypeId": seated["ticketTypes"][0]["id"],
+                          "rows": [{"label": "A", "from": 1, "to": 2}]}]}
+    assert site.http.put(f"/api/events/{seated['id']}/seats", headers=organizer["headers"], json=map_).status_code == 200
+    seat_ids = [seat["id"] for seat in site.http.get(f"/api/events/{seated['id']}/seats").json()]
+    booked = site.http.post("/api/bookings", headers=site.user("CUSTOMER")["headers"],
+                            json={"eventId": seated["id"], "seatIds": seat_ids})
+    assert booked.status_code == 201, booked.text
+
+    page = pages.open("desktop")
+    steps.log_in(page, site, customer["email"])
+    page.goto(f"{site.url}/#/events/{event['id']}")
+    expect(page.get_by_label("Ticket type")).to_have_value(str(vip["id"]))
+    page.goto(f"{site.url}/#/events/{seated['id']}")
+    expect(page.get_by_role("heading", name="Small Stage")).to_be_visible()
+    expect(page.get_by_text("Sold out").first).to_be_visible()
+    expect(page.get_by_role("heading", name="Waiting list")).to_have_count(0)
+
+
+def test_registering_from_a_page_that_needs_an_account_comes_back_to_it(pages, site):
+    page = pages.open("desktop")
+    page.goto(f"{site.url}/#/manage/new")
+    expect(page.get_by_text("This page is for an organizer or admin account.")).to_be_visible()
+    page.get_by_role("main").get_by_role("link", name="register").click()
+    page.get_by_label("Email").fill(f"new-{os.urandom(4).hex()}@example.com")
+    page.get_by_label("Password").fill(support.PASSWORD)
+    page.get_by_label("organise events (organizer)").check()
+    page.get_by_role("button", name="Create account").click()
+    expect(page).to_have_url(re.compile(r"#/manage/new$"))
+    expect(page.get_by_label("Title")).to_be_visible()
 
 
 def test_a_password_is_sent_as_typed_spaces_and_all(pages, site):

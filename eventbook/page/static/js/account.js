@@ -19,7 +19,8 @@ function destination(query, user) {
 
 export function needLogin(view, roles, path) {
   const user = api.currentUser();
-  const who = roles.map((r) => r.toLowerCase()).join(" or ");
+  const names = roles.map((r) => r.toLowerCase());
+  const who = names.length > 2 ? `${names.slice(0, -1).join(", ")} or ${names.at(-1)}` : names.join(" or ");
   const article = /^[aeiou]/.test(who) ? "an" : "a";
   view.title(user ? "Not available to your account" : "Please log in");
   if (user) {
@@ -33,7 +34,7 @@ export function needLogin(view, roles, path) {
         `This page is for ${article} ${who} account. `,
         h("a", { href: `#/login?next=${next}` }, "Log in"),
         " or ",
-        h("a", { href: "#/register" }, "register"),
+        h("a", { href: `#/register?next=${next}` }, "register"),
         ".",
       ),
     );
@@ -53,10 +54,12 @@ export function login(view, _params, query) {
     const user = await run(submit, box, () => api.logIn(data.email, data.password), { form });
     if (user) go(destination(query, user));
   });
-  view.add(form, h("p", {}, "No account yet? ", h("a", { href: "#/register" }, "Register.")));
+  const next = query.get("next");
+  const registering = next ? `#/register?next=${encodeURIComponent(next)}` : "#/register";
+  view.add(form, h("p", {}, "No account yet? ", h("a", { href: registering }, "Register.")));
 }
 
-export function register(view) {
+export function register(view, _params, query) {
   view.title("Register");
   const roleChoice = h(
     "fieldset",
@@ -97,7 +100,7 @@ export function register(view) {
     );
     if (user) {
       notice(`Welcome${user.name ? `, ${user.name}` : ""}: your account is ready.`);
-      go(home(user));
+      go(destination(query, user));
     }
   });
   view.add(form);

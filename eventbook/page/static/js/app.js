@@ -118,27 +118,32 @@ async function render({ navigated = true } = {}) {
   if (navigated && view.alive() && target) target.focus();
 }
 
-function link(href, text) {
-  const { path } = parse();
-  const here = `#${path}` === href || (href !== "#/" && `#${path}`.startsWith(`${href}/`));
-  return h("li", {}, h("a", { href, "aria-current": here ? "page" : null }, text));
+/** The nav's links, the one of the page shown marked: the longest that is this page or leads to it. */
+function links(pairs) {
+  const here = `#${parse().path}`;
+  const leads = (href) => here === href || (href !== "#/" && here.startsWith(`${href}/`));
+  const current = pairs.map(([href]) => href).filter(leads).sort((a, b) => b.length - a.length)[0];
+  return pairs.map(([href, text]) => h("li", {}, h("a", { href, "aria-current": href === current ? "page" : null }, text)));
 }
 
 function updateNav() {
   const nav = document.getElementById("nav");
   const user = api.currentUser();
-  const items = [link("#/", "Events")];
+  const pairs = [["#/", "Events"]];
   if (!user) {
-    items.push(link("#/login", "Log in"), link("#/register", "Register"));
+    pairs.push(["#/login", "Log in"], ["#/register", "Register"]);
   } else {
-    if (user.role === "CUSTOMER") items.push(link("#/bookings", "My bookings"));
+    if (user.role === "CUSTOMER") pairs.push(["#/bookings", "My bookings"]);
     if (user.role === "ORGANIZER" || user.role === "ADMIN") {
-      items.push(link("#/manage", user.role === "ADMIN" ? "Manage events" : "My events"), link("#/manage/new", "New event"));
+      pairs.push(["#/manage", user.role === "ADMIN" ? "Manage events" : "My events"], ["#/manage/new", "New event"]);
     }
     if (user.role === "ADMIN") {
-      items.push(link("#/admin/users", "Users"));
-      if (has("adminstats")) items.push(link("#/admin/stats", "Figures"));
+      pairs.push(["#/admin/users", "Users"]);
+      if (has("adminstats")) pairs.push(["#/admin/stats", "Figures"]);
     }
+  }
+  const items = links(pairs);
+  if (user) {
     const out = h("button", { type: "button", class: "link" }, "Log out");
     out.addEventListener("click", async () => {
       out.disabled = true;

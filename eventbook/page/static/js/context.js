@@ -51,9 +51,8 @@ export function takeNotice() {
   return text;
 }
 
-// Holds the customer has taken, and waiting lists joined, by event, so that the event
-// page can lead back to them after a reload (the API lists neither). Ids only: no token
-// is stored.
+// Holds the customer has taken, by event, so that the event page can lead back to them
+// after a reload (the API does not list them). Ids only: no token is stored.
 function key(kind, eventId) {
   const user = currentUser();
   return `eventbook.${kind}.${user ? user.id : 0}.${eventId}`;
@@ -69,11 +68,4 @@ export function rememberedHold(eventId) {
 
 export function forgetHold(eventId) {
   sessionStorage.removeItem(key("hold", eventId));
-}
-
-/** Whether the customer joined this event's waiting list in this browser session. */
-export function joinedList(eventId, joined = undefined) {
-  if (joined === true) sessionStorage.setItem(key("waitlist", eventId), "1");
-  else if (joined === false) sessionStorage.removeItem(key("waitlist", eventId));
-  return sessionStorage.getItem(key("waitlist", eventId)) === "1";
 }

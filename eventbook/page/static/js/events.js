@@ -3,7 +3,7 @@
 
 import * as api from "./api.js";
 import { errorBox, field, h, input, select } from "./dom.js";
-import { forgetHold, go, has, isCustomer, joinedList, manages, notice, rememberHold, rememberedHold } from "./context.js";
+import { forgetHold, go, has, isCustomer, manages, notice, rememberHold, rememberedHold } from "./context.js";
 import { cents, clock, fromCents, money, plural, seatName, when } from "./format.js";
 import { run, values } from "./forms.js";
 import { seatPicker } from "./seats.js";
@@ -110,7 +110,7 @@ export async function detail(view, [id]) {
   } else {
     view.add(ticketForm(event));
   }
-  if (has("waitlist")) await waitlist(view, event);
+  if (has("waitlist") && event.seating !== "RESERVED") await waitlist(view, event); // seats come back to the map
 }
 
 function typesTable(event) {
@@ -168,18 +168,20 @@ async function heldAlready(view, event) {
   }
 }
 
-/** Whether a type is on sale at the server's time now: tickets left, inside its sales window. */
-function onSaleNow(type) {
+/** Whether a type's sales window is open at the server's time now. */
+function inSalesWindow(type) {
   const now = api.serverNow();
-  return (
-    type.availableQuantity > 0 &&
-    (!type.salesStart || Date.parse(type.salesStart) <= now) &&
-    (!type.salesEnd || now < Date.parse(type.salesEnd))
-  );
+  return (!type.salesStart || Date.parse(type.salesStart) <= now) && (!type.salesEnd || now < Date.parse(type.salesEnd));
+}
+
+/** Whether a type is on sale now: tickets left, inside its sales window. */
+function onSaleNow(type) {
+  return type.availableQuantity > 0 && inSalesWindow(type);
 }
 
 function ticketForm(event) {
   const onSale = event.ticketTypes.filter(onSaleNow);
+  if (!onSale.length) return h("p", { class: "card" }, "No tickets are on sale right now.");
   const total = h("output", { class: "total" }, money("0.00", event.currency));
   const counts = onSale.map((type) =>
     input(`count-${type.id}`, {
@@ -204,7 +206,6 @@ function ticketForm(event) {
     "form",
     { class: "card buy", novalidate: true },
     h("h2", {}, "Choose tickets"),
-    onSale.length ? null : h("p", {}, "No tickets are on sale right now."),
     onSale.map((type, i) => field(`${type.name} (${money(type.price, event.currency)})`, counts[i])),
     h("p", {}, "Total: ", total),
     h("div", { class: "actions" }, submit),
@@ -219,7 +220,9 @@ function ticketForm(event) {
       box.hidden = false;
       return;
     }
-    const hold = await run(submit, box, () => api.post("/api/holds", { eventId: event.id, items }), { form });
+    // An item's errors (items.0.count) go next to its type's field.
+    const fields = Object.fromEntries(items.map((item, i) => [`items.${i}.count`, `count-${item.ticketTypeId}`]));
+    const hold = await run(submit, box, () => api.post("/api/holds", { eventId: event.id, items }), { form, fields });
     if (hold) held(event, hold);
     else if (["not_enough_tickets", "sold_out"].includes(box.dataset.code)) {
       // Others took tickets meanwhile: show the event as it now is (and its waiting list), with the reason.
@@ -227,25 +230,23 @@ function ticketForm(event) {
       go(`#/events/${event.id}`);
     }
   });
-  if (!onSale.length) submit.disabled = true;
   return form;
 }
 
 async function waitlist(view, event) {
-  const soldOut = event.availableTickets === 0 || event.ticketTypes.some((t) => t.availableQuantity === 0);
+  // One may wait for a type whose sales are open (no offer is made outside them).
+  const types = event.ticketTypes.filter(inSalesWindow);
+  const soldOut = types.length > 0 && (event.availableTickets === 0 || types.some((t) => t.availableQuantity === 0));
   const section = h("section", { class: "card waitlist", "aria-labelledby": "waitlist-title" }, h("h2", { id: "waitlist-title" }, "Waiting list"));
   let entry = null;
-  // Asked while the event is short, or when this customer joined its list: an offer may
-  // come with tickets to spare, and the event is then no longer sold out.
-  if (soldOut || joinedList(event.id)) {
-    try {
-      entry = await api.get(`/api/events/${event.id}/waitlist/me`);
-    } catch (error) {
-      if (error.status !== 404) throw error;
-    }
-    if (!entry || !["WAITING", "OFFERED"].includes(entry.status)) entry = null;
-    if (!entry) joinedList(event.id, false);
+  // Asked on every visit (no entry: a 404): the customer may have joined in another tab or
+  // browser, and an offer may come with tickets to spare, the event no longer sold out.
+  try {
+    entry = await api.get(`/api/events/${event.id}/waitlist/me`);
+  } catch (error) {
+    if (error.status !== 404) throw error;
   }
+  if (entry && !["WAITING", "OFFERED"].includes(entry.status)) entry = null;
   if (!view.alive() || (!soldOut && !entry)) return;
   const box = errorBox();
   if (entry) {
@@ -265,15 +266,15 @@ async function waitlist(view, event) {
     leave.addEventListener("click", async () => {
       const done = await run(leave, box, async () => (await api.del(`/api/events/${event.id}/waitlist/me`), true));
       if (done) {
-        joinedList(event.id, false);
         notice("You left the waiting list.");
         go(`#/events/${event.id}`);
       }
     });
   } else {
-    const types = event.ticketTypes;
     const count = input("ticketsCount", { type: "number", min: "1", max: String(MAX_TICKETS), value: "1", inputmode: "numeric" });
-    const typeSelect = types.length > 1 ? select("ticketTypeId", types.map((t) => [t.id, t.name])) : null;
+    // The type with the fewest tickets left first chosen: the one a customer waits for.
+    const scarcest = types.reduce((a, b) => (b.availableQuantity < a.availableQuantity ? b : a));
+    const typeSelect = types.length > 1 ? select("ticketTypeId", types.map((t) => [t.id, t.name]), { value: scarcest.id }) : null;
     const join = h("button", { type: "submit" }, "Join the waiting list");
     const form = h(
       "form",
@@ -289,9 +290,9 @@ async function waitlist(view, event) {
       const data = values(form);
       const body = { ticketsCount: Number(data.ticketsCount) };
       if (typeSelect) body.ticketTypeId = Number(data.ticketTypeId);
+      else if (types.length === 1 && event.ticketTypes.length > 1) body.ticketTypeId = types[0].id;
       const joined = await run(join, box, () => api.post(`/api/events/${event.id}/waitlist`, body), { form });
       if (joined) {
-        joinedList(event.id, true);
         notice(`You are on the waiting list, number ${joined.position}.`);
         go(`#/events/${event.id}`);
       }

@@ -5,10 +5,15 @@ import { ApiError } from "./api.js";
 import { h } from "./dom.js";
 import { when } from "./format.js";
 
+/** A message as a sentence: with a full stop, unless it has its own. */
+function stop(text) {
+  return /[.!?)]$/.test(text) ? text : `${text}.`;
+}
+
 /** Messages as one text: a full stop after each one but the last, unless it has its own. */
 export function sentences(...parts) {
   const given = parts.filter(Boolean);
-  return given.map((part, i) => (i === given.length - 1 || /[.!?)]$/.test(part) ? part : `${part}.`)).join(" ");
+  return given.map((part, i) => (i === given.length - 1 ? part : stop(part))).join(" ");
 }
 
 /** ["ticketTypes.0.price", ["Not a valid number."]] pairs of a nested `errors` object. */
@@ -57,9 +62,11 @@ export function clearErrors(form, box) {
 
 /**
  * Show `error` in `box`; with a `form`, messages of fields it has go next to them.
- * `codeFields` names the field a conflict code is about ({email_taken: "email"}).
+ * `codeFields` names the field a conflict code is about ({email_taken: "email"});
+ * `fields` the form's control of a field the request named otherwise
+ * ({"items.0.count": "count-3"}).
  */
-export function showError(box, error, form = null, codeFields = {}) {
+export function showError(box, error, form = null, codeFields = {}, fields = {}) {
   clearErrors(form, box);
   if (error instanceof ApiError) box.dataset.code = error.code; // for the view that shows it
   const rest = [];
@@ -67,7 +74,7 @@ export function showError(box, error, form = null, codeFields = {}) {
   if (form && error instanceof ApiError && codeFields[error.code]) pairs.push([codeFields[error.code], [messageOf(error)]]);
   let first = null;
   for (const [path, messages] of pairs) {
-    const control = form && form.querySelector(`[name="${CSS.escape(path)}"]`);
+    const control = form && form.querySelector(`[name="${CSS.escape(fields[path] || path)}"]`);
     const slot = control && form.querySelector(`#${CSS.escape(control.id)}-error`);
     if (slot) {
       slot.textContent = messages.join(" ");
@@ -81,15 +88,14 @@ export function showError(box, error, form = null, codeFields = {}) {
   }
   // A conflict shown at its field needs no second copy by the button, unless more is left.
   const placed = first && codeFields[error.code] && !rest.length;
-  box.textContent = placed ? "" : sentences(messageOf(error), ...rest);
-  // A refusal that names the customer's own hold leads to it.
-  if (!placed && error instanceof ApiError && error.body.holdId) {
-    box.append(" ", h("a", { href: `#/holds/${error.body.holdId}` }, "Open that hold."));
-  }
-  // ...and one that names their booking of the event, to their bookings.
-  if (!placed && error instanceof ApiError && error.code === "already_booked") {
-    box.append(" ", h("a", { href: "#/bookings" }, "See your bookings."));
-  }
+  // A refusal that names the customer's own hold leads to it; one that names their
+  // booking of the event, to their bookings.
+  let next = null;
+  if (!placed && error instanceof ApiError && error.body.holdId) next = h("a", { href: `#/holds/${error.body.holdId}` }, "Open that hold.");
+  else if (!placed && error instanceof ApiError && error.code === "already_booked") next = h("a", { href: "#/bookings" }, "See your bookings.");
+  const text = sentences(messageOf(error), ...rest);
+  box.textContent = placed ? "" : next ? stop(text) : text;
+  if (next) box.append(" ", next);
   box.hidden = placed;
   if (first) first.focus();
 }
@@ -98,7 +104,7 @@ export function showError(box, error, form = null, codeFields = {}) {
  * Run `fn` for a click or a submit: the button is busy meanwhile, errors land in `box`
  * (and next to the form's fields). Resolves to fn's result, or undefined after an error.
  */
-export async function run(button, box, fn, { form = null, codeFields = {} } = {}) {
+export async function run(button, box, fn, { form = null, codeFields = {}, fields = {} } = {}) {
   // Busy, not disabled: a disabled button drops the keyboard focus to the page's start.
   if (button && button.getAttribute("aria-busy") === "true") return undefined; // a second click meanwhile
   clearErrors(form, box);
@@ -106,7 +112,7 @@ export async function run(button, box, fn, { form = null, codeFields = {} } = {}
   try {
     return await fn();
   } catch (error) {
-    showError(box, error, form, codeFields);
+    showError(box, error, form, codeFields, fields);
     if (!(error instanceof ApiError)) console.warn(error); // eslint-disable-line no-console
     return undefined;
   } finally {

@@ -5,7 +5,7 @@ import * as api from "./api.js";
 import { cards, errorBox, field, h, input, select } from "./dom.js";
 import { go, has, manages, notice } from "./context.js";
 import { fromLocalInput, money, plural, seatName, toLocalInput, when } from "./format.js";
-import { run, values } from "./forms.js";
+import { clearErrors, run, values } from "./forms.js";
 import { pager } from "./events.js";
 import { seatEditor } from "./seats.js";
 
@@ -114,7 +114,7 @@ export function create(view) {
       { class: "choice" },
       h("legend", {}, "Seating"),
       h("label", {}, h("input", { type: "radio", name: "seating", value: "GENERAL", checked: true }), " General admission (no seats)"),
-      has("seats") ? h("label", {}, h("input", { type: "radio", name: "seating", value: "RESERVED" }), " Reserved seats (a seat map, made after the event)") : null,
+      has("seats") ? h("label", {}, h("input", { type: "radio", name: "seating", value: "RESERVED" }), " Reserved seats (a seat map, drawn once the event is created)") : null,
     ),
     h("h2", {}, "Ticket types"),
     types,
@@ -424,6 +424,7 @@ function checkIn(view, event) {
     // A code copied from the CSV may keep the apostrophe that stops spreadsheets running it.
     const text = code.value.trim().replace(/^'/, "");
     if (!text) {
+      clearErrors(form, box);
       box.textContent = "Type or paste a ticket's code.";
       box.hidden = false;
       return;
@@ -437,8 +438,10 @@ function checkIn(view, event) {
       if (done) result.replaceChildren(h("p", {}, "Check-in undone."));
     });
     const ticket = answer.ticket;
+    const type = event.ticketTypes.find((t) => t.id === ticket.ticketTypeId);
+    const what = [type ? type.name : null, ticket.seat ? seatName(ticket.seat) : null].filter(Boolean).join(", ");
     result.append(
-      h("p", { class: "ok" }, `Welcome in: ticket ${ticket.id}${ticket.seat ? `, ${seatName(ticket.seat)}` : ""}, checked in ${when(answer.checkedInAt)}.`),
+      h("p", { class: "ok" }, `Welcome in: ticket ${ticket.id}${what ? ` (${what})` : ""}, checked in ${when(answer.checkedInAt)}.`),
       undo,
       undoBox,
     );
