@@ -196,7 +196,7 @@ def test_a_big_seat_map_is_one_tab_stop_crossed_with_the_arrow_keys(pages, site)
     expect(page.get_by_role("timer")).to_have_text(steps.TIMER)
 
     phone = pages.open("phone")
-    steps.log_in(phone, site, other["email"])
+    steps.log_in(phone, site, site.user("CUSTOMER")["email"])  # one who has not booked it: the map is shown
     phone.goto(f"{site.url}/#/events/{event['id']}")
     row = phone.get_by_role("group", name="Row A")
     expect(row.get_by_role("button")).to_have_count(25)
@@ -206,24 +206,31 @@ def test_a_big_seat_map_is_one_tab_stop_crossed_with_the_arrow_keys(pages, site)
 
 
 def test_a_customer_who_booked_an_event_is_led_to_the_booking_when_trying_again(pages, site):
-    """One confirmed booking per customer and event: a second try is refused, and the
-    refusal leads to the customer's bookings."""
+    """One confirmed booking per customer and event: the event's page leads a customer who
+    booked it to that booking, with no ticket form; one who booked it elsewhere after the
+    page was shown is refused, and the refusal leads to the customer's bookings."""
     organizer = site.user("ORGANIZER")
     customer = site.user("CUSTOMER")
     event = steps.event(site, organizer, "Twice Told", types=(("Standard", "10.00", 20),), days=8)
-    booked = site.http.post("/api/bookings", headers=customer["headers"], json={"eventId": event["id"], "ticketsCount": 1})
-    assert booked.status_code == 201, booked.text
-
     page = pages.open("desktop")
     page.watch.refusal(409, "/api/holds")
     steps.log_in(page, site, customer["email"])
     page.goto(f"{site.url}/#/events/{event['id']}")
+    expect(page.get_by_label("Standard (€10.00)")).to_be_visible()
+    booked = site.http.post("/api/bookings", headers=customer["headers"], json={"eventId": event["id"], "ticketsCount": 1})
+    assert booked.status_code == 201, booked.text
     page.get_by_label("Standard (€10.00)").fill("1")
     page.get_by_role("button", name="Hold tickets").click()
     expect(page.get_by_role("alert")).to_contain_text("You already have a confirmed booking for this event")
     page.get_by_role("link", name="See your bookings.").click()
     expect(page.get_by_role("heading", name="My bookings")).to_be_visible()
     expect(page.get_by_role("link", name=re.compile("Twice Told"))).to_be_visible()
+
+    page.goto(f"{site.url}/#/events/{event['id']}")
+    expect(page.get_by_text("You booked 1 ticket for this event")).to_be_visible()
+    expect(page.get_by_label("Standard (€10.00)")).to_have_count(0)
+    page.get_by_role("link", name="See your booking.").click()
+    expect(page).to_have_url(re.compile(rf"#/bookings/{booked.json()['id']}$"))
 
 
 def test_another_organizers_event_is_not_offered_for_management(pages, site):

@@ -103,6 +103,12 @@ export async function detail(view, [id]) {
   }
   if (!isCustomer()) return;
 
+  const booking = await bookedAlready(event);
+  if (!view.alive()) return;
+  if (booking) {
+    view.add(h("p", { class: "card notice-box" }, `You booked ${plural(booking.ticketsCount, "ticket")} for this event (one booking per customer). `, h("a", { href: `#/bookings/${booking.id}` }, "See your booking.")));
+    return;
+  }
   await heldAlready(view, event);
   if (event.seating === "RESERVED") {
     if (has("seats")) view.add(await seatPicker(view, event, (hold) => held(event, hold)));
@@ -146,6 +152,13 @@ function salesWindow(type) {
 function held(event, hold) {
   rememberHold(event.id, hold.id);
   go(`#/holds/${hold.id}`);
+}
+
+/** The customer's CONFIRMED booking of this event, among their latest 100 (else the
+ * refusal of a second one, already_booked, leads to their bookings). */
+async function bookedAlready(event) {
+  const latest = await api.list("/api/bookings/my-bookings?perPage=100");
+  return latest.items.find((b) => b.eventId === event.id && b.status === "CONFIRMED") || null;
 }
 
 /** A hold of this event this tab took before, still HELD: lead back to it. */
