@@ -39,3 +39,9 @@ def features(app):
 def index():
     """The page: everything else happens in its script, against /api."""
     return render_template("index.html", features=features(current_app))
+
+
+@blp.route("/favicon.ico")
+def favicon():
+    """The site's icon where a browser asks for it unbidden (Swagger UI's page names none)."""
+    return blp.send_static_file("favicon.svg")

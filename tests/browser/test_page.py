@@ -353,6 +353,16 @@ def test_registering_from_a_page_that_needs_an_account_comes_back_to_it(pages, s
     expect(page.get_by_label("Title")).to_be_visible()
 
 
+def test_swagger_ui_opens_with_nothing_refused(pages, site):
+    """Its page names no icon, so the browser asks for /favicon.ico: the site's icon."""
+    page = pages.open("desktop")
+    page.goto(f"{site.url}/api/docs")
+    expect(page.locator(".swagger-ui .info .title")).to_contain_text("eventbook")
+    expect(page.get_by_text("/api/events/{event_id}/seats").first).to_be_visible()
+    icon = site.http.get("/favicon.ico")
+    assert icon.status_code == 200 and icon.headers["Content-Type"].startswith("image/svg+xml"), icon.status_code
+
+
 def test_a_password_is_sent_as_typed_spaces_and_all(pages, site):
     """A password registered with spaces around it through the API logs in on the page
     (the page trims every other field)."""
