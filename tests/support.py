@@ -286,10 +286,11 @@ def wait_until(predicate, timeout=15.0, interval=0.05, message="condition"):
 
 
 def crossed(database_url, request, holding, then, params):
-    """A deadlock: another connection locks a row (`holding`, SQL), runs `request` in a
-    thread until it waits for that row, then asks for a row the request has locked
-    (`then`, SQL). The victim is `request`, which waited first (should the other side be
-    chosen on a starved machine, `request` simply goes on). `request`'s answer."""
+    """A deadlock: another connection locks a row (`holding`, SQL); `request` runs in a
+    thread until it waits for that row; then the connection asks for a row the request
+    has locked (`then`, SQL). The victim is `request`, which waited first (should the
+    other side be chosen on a starved machine, `request` simply goes on). `request`'s
+    answer."""
     answers = []
     engine = sa.create_engine(_normalized(database_url))
     try:
