@@ -54,8 +54,13 @@ SERVER = {
 
 
 # Every operation reads the database: without it, a 503 (with Retry-After). All but the
-# document itself and Swagger UI, which the document lists too (`Api.document_itself`).
-SELF_DOCUMENTING = ("/api/openapi.json", "/api/docs")
+# document itself and Swagger UI, which the document lists too (`Api.document_itself`):
+# path -> (summary, media type, schema).
+SELF_DOCUMENTING = {
+    "/api/openapi.json": ("The OpenAPI 3 document of this API, naming this server", "application/json",
+                          {"type": "object"}),
+    "/api/docs": ("Swagger UI on this document, served without any CDN", "text/html", {"type": "string"}),
+}
 UNAVAILABLE = {"description": "unavailable: the database cannot be reached, or is busy (a row lock not granted in "
                            "time); try again after Retry-After seconds"}
 
@@ -196,12 +201,7 @@ class Api(flask_smorest.Api):
         """GET /api/openapi.json and GET /api/docs are endpoints of the API too: the
         document lists them (flask-smorest serves both, outside its own document)."""
         self.spec.tag({"name": "docs", "description": "This document, and Swagger UI to read and try it"})
-        pages = {
-            "/api/openapi.json": ("The OpenAPI 3 document of this API, naming this server",
-                                  "application/json", {"type": "object"}),
-            "/api/docs": ("Swagger UI on this document, served without any CDN", "text/html", {"type": "string"}),
-        }
-        for path, (summary, media, schema) in pages.items():
+        for path, (summary, media, schema) in SELF_DOCUMENTING.items():
             rule, _ = app.url_map.bind("localhost").match(path, return_rule=True)
             self.spec.path(rule=rule, operations={"get": {
                 "summary": summary, "tags": ["docs"],

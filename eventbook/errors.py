@@ -89,7 +89,7 @@ def error(status, code, message, errors=None, headers=None, **extra):
 
 
 def tickets(count):
-    """"1 ticket", "3 tickets": a count of tickets in a message."""
+    """"1 ticket", "3 tickets": a count of tickets in a message (an error's, an email's)."""
     return f"{count} ticket" if count == 1 else f"{count} tickets"
 
 

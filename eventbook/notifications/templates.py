@@ -7,6 +7,7 @@ from the row, when the email is sent and when the notification is listed.
 
 from datetime import datetime, timezone
 
+from eventbook.errors import tickets
 from eventbook.models import NotificationKind as Kind
 
 WHEN = "%A %d %B %Y, %H:%M UTC"
@@ -64,7 +65,7 @@ def render(note):
     fields = {**params, "booking": params.get("booking", get("booking_id"))}
     fields["when"] = _when(params["date"])
     if "tickets" in params:
-        fields["tickets"], fields["are"] = _tickets(params["tickets"]), "is" if params["tickets"] == 1 else "are"
+        fields["tickets"], fields["are"] = tickets(params["tickets"]), "is" if params["tickets"] == 1 else "are"
     if "total" in params:
         fields["total"] = f"{params['total']} {params.get('currency', '')}".strip()
     if "until" in params:
@@ -77,7 +78,3 @@ def _when(iso):
     as another time."""
     when = datetime.fromisoformat(iso).astimezone(timezone.utc)
     return when.strftime(WHEN_TO_THE_SECOND if when.second or when.microsecond else WHEN)
-
-
-def _tickets(count):
-    return f"{count} ticket{'s' if count != 1 else ''}"
