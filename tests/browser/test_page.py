@@ -422,6 +422,31 @@ def test_saving_a_seat_map_unchanged_keeps_every_seat(pages, site):
         [("Balcony", "D", n) for n in range(1, 5)] + [("Box", "E", 1), ("Box", "E", 2)])
 
 
+def test_a_seat_map_with_a_seat_sold_is_shown_but_cannot_be_edited(pages, site):
+    """The API refuses a new map once a seat is held or sold (seats_in_use): the editor
+    says so and offers nothing to change."""
+    organizer = site.user("ORGANIZER")
+    event = steps.event(site, organizer, "Chamber Night", types=(("Stalls", "30.00", 10),), seating="RESERVED")
+    [stalls] = event["ticketTypes"]
+    put = site.http.put(f"/api/events/{event['id']}/seats", headers=organizer["headers"],
+                        json={"sections": [{"name": "Stalls", "ticketTypeId": stalls["id"],
+                                            "rows": [{"label": "A", "from": 1, "to": 8}]}]})
+    assert put.status_code == 200, put.text
+    [first, *_] = site.http.get(f"/api/events/{event['id']}/seats").json()
+    customer = site.user("CUSTOMER")
+    booked = site.http.post("/api/bookings", headers=customer["headers"], json={"eventId": event["id"], "seatIds": [first["id"]]})
+    assert booked.status_code == 201, booked.text
+
+    page = pages.open()
+    steps.log_in(page, site, organizer["email"])
+    page.goto(f"{site.url}/#/manage/{event['id']}/seats")
+    expect(page.get_by_text("The map has 8 seats, 1 of them held or sold: it can no longer change.")).to_be_visible()
+    expect(page.get_by_label("Rows")).to_have_value("A")
+    for name in ("Save seat map", "Add a section", "Remove section"):
+        expect(page.get_by_role("button", name=name)).to_be_disabled()
+    expect(page.get_by_label("Rows")).to_be_disabled()
+
+
 def test_only_types_on_sale_now_can_be_chosen_and_the_organizer_sees_held_as_held(pages, site):
     organizer = site.user("ORGANIZER")
     event = steps.event(site, organizer, "Harvest Fair", types=(("Day", "5.00", 10), ("Early bird", "3.00", 10)))

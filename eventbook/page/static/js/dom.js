@@ -61,6 +61,12 @@ export function select(name, options, attrs = {}) {
   );
 }
 
+/** A form that can no longer be sent: every control disabled, the values still shown. */
+export function lock(form) {
+  for (const el of form.elements) el.disabled = true;
+  return form;
+}
+
 /** A message box for errors, announced by screen readers when it fills. */
 export function errorBox() {
   return h("p", { class: "error", role: "alert", hidden: true });

@@ -2,7 +2,7 @@
 // types and seat maps; attendees, figures, the CSV, check-in at the door, the waiting list.
 
 import * as api from "./api.js";
-import { cards, errorBox, field, h, input, select } from "./dom.js";
+import { cards, errorBox, field, h, input, lock, select } from "./dom.js";
 import { go, has, manages, notice } from "./context.js";
 import { fromLocalInput, money, plural, seatName, toLocalInput, when } from "./format.js";
 import { clearErrors, run, values } from "./forms.js";
@@ -195,11 +195,6 @@ function closedNote(view, event) {
   const reason = closedReason(event);
   if (reason) view.add(h("p", { class: "card notice-box" }, reason));
   return reason;
-}
-
-function lock(form) {
-  for (const el of form.elements) el.disabled = true;
-  return form;
 }
 
 function details(view, event) {

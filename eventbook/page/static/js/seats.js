@@ -2,7 +2,7 @@
 // (sections of rows of numbered seats, each section on a ticket type).
 
 import * as api from "./api.js";
-import { errorBox, field, h, input, select } from "./dom.js";
+import { errorBox, field, h, input, lock, select } from "./dom.js";
 import { cents, fromCents, money, plural, seatName } from "./format.js";
 import { run, sentences, values } from "./forms.js";
 
@@ -252,7 +252,13 @@ export async function seatEditor(view, event) {
   const box = errorBox();
   const done = h("p", { role: "status" });
   const size = (count) => (count ? `The map has ${plural(count, "seat")}. Saving replaces it (not possible once a seat is held or sold).` : "No seat map yet.");
-  const state = h("p", {}, size(seats.length));
+  // Once a seat is held or sold the API refuses any new map: the map is shown, not edited.
+  const inUse = seats.filter((seat) => seat.status !== "AVAILABLE").length;
+  const state = h(
+    "p",
+    {},
+    inUse ? `The map has ${plural(seats.length, "seat")}, ${inUse} of them held or sold: it can no longer change.` : size(seats.length),
+  );
   const form = h(
     "form",
     { class: "card", novalidate: true },
@@ -288,5 +294,5 @@ export async function seatEditor(view, event) {
       done.textContent = `Saved: ${plural(result.seats, "seat")}.`;
     }
   });
-  return form;
+  return inUse ? lock(form) : form;
 }
