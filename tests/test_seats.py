@@ -92,6 +92,8 @@ def test_the_document_describes_the_seat_list_s_filter_and_its_conditional_heade
     parameters = {(parameter["in"], parameter["name"]) for parameter in operation["parameters"]}
     assert {("query", "section"), ("header", "If-None-Match")} <= parameters, parameters
     assert {"200", "304", "404"} <= operation["responses"].keys()
+    for status in ("200", "304"):  # what the answers below carry
+        assert {"ETag", "Cache-Control"} <= operation["responses"][status]["headers"].keys(), status
 
 
 def test_a_matching_etag_is_a_304_for_one_small_read(app, client, organizer, seated):

@@ -14,18 +14,23 @@ from eventbook.seats.schemas import SeatCountSchema, SeatListHeaders, SeatMapSch
 blp = Blueprint("seats", __name__, url_prefix="/api/events", description="Seat maps of RESERVED events")
 
 EVENT_ID = "<int:event_id>"
-ETAG_DOC = {"ETag": {"description": "weak; changes whenever a seat changes: send it back as If-None-Match",
-                     "schema": {"type": "string"}}}
 # A seat picker polls: it may keep the list, but must ask (If-None-Match) before using it again.
 CACHING = {"Cache-Control": "no-cache"}
+LIST_HEADERS = {
+    "ETag": {"description": "weak; changes whenever a seat changes: send it back as If-None-Match",
+             "schema": {"type": "string"}},
+    "Cache-Control": {"description": "no-cache (other answers of the API: no-store): the list may be kept, "
+                                     "and is asked for again with If-None-Match before it is used",
+                      "schema": {"type": "string", "enum": ["no-cache"]}},
+}
 
 
 @blp.route(f"/{EVENT_ID}/seats")
 class Seats(MethodView):
     @blp.arguments(SeatListHeaders(), location="headers")  # documented; the view reads request.if_none_match
     @blp.arguments(SeatQueryArgs(), location="query")
-    @blp.response(200, SeatSchema(many=True), headers=ETAG_DOC)
-    @blp.alt_response(304, description="If-None-Match holds the current ETag: no seat has changed", headers=ETAG_DOC)
+    @blp.response(200, SeatSchema(many=True), headers=LIST_HEADERS)
+    @blp.alt_response(304, description="If-None-Match holds the current ETag: no seat has changed", headers=LIST_HEADERS)
     @blp.alt_response(404, description="not_found")
     def get(self, _headers, args, event_id):
         """Every seat of an event and its status, in map order
