@@ -189,6 +189,28 @@ def test_a_refused_confirm_is_kept(shop, customer, make_event):
     assert shop.available(event["id"]) == 5
 
 
+def test_a_confirm_of_a_hold_confirmed_before_is_kept(shop, customer, make_event):
+    """The 200 that names the booking of a hold confirmed before is the key's first
+    answer too: a repeat replays it, and the key on another hold is a 409 that books
+    nothing."""
+    first_event, second_event = make_event(totalTickets=5), make_event(totalTickets=5)
+    hold = shop.hold(customer, first_event["id"], 2).get_json()
+    booked = shop.confirm(customer, hold["id"])
+    assert booked.status_code == 201
+    answer = shop.confirm(customer, hold["id"], key="confirm-again")
+    assert (answer.status_code, answer.get_json()["id"]) == (200, booked.get_json()["id"])
+    assert "Idempotent-Replayed" not in answer.headers
+    again = shop.confirm(customer, hold["id"], key="confirm-again")
+    assert (again.status_code, again.headers.get("Idempotent-Replayed")) == (200, "true")
+    assert again.get_json() == answer.get_json()
+
+    other = shop.hold(customer, second_event["id"], 1).get_json()
+    reused = shop.confirm(customer, other["id"], key="confirm-again")
+    assert (reused.status_code, reused.get_json()["code"]) == (409, "idempotency_key_reused")
+    assert shop.client.get(f"/api/holds/{other['id']}", headers=customer.headers).get_json()["status"] == "HELD"
+    assert shop.available(second_event["id"]) == 4
+
+
 def test_a_validation_failure_is_not_kept(shop, customer, make_event):
     event = make_event(totalTickets=10)
     assert shop.book(customer, event["id"], 11, key="k-422").status_code == 422

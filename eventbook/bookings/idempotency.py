@@ -1,7 +1,8 @@
 """`Idempotency-Key`: the first answer under a key is kept, and a repeat gets it again.
 
 A success is kept with its booking: the sale that makes the booking writes the key's
-row in its own transaction (`eventbook.sales`). A refusal by the sale's rules (a 409
+row in its own transaction (`eventbook.sales`); a confirm of a hold confirmed before
+(200, its booking) is kept once it has found that booking. A refusal by the sale's rules (a 409
 such as `sold_out` or `hold_expired`) is kept with its envelope, written once the sale
 has taken nothing. What never reached those rules keeps nothing and may be sent again
 with the same key: an unknown event, type or hold (404), an invalid body (422), a rate
@@ -71,14 +72,31 @@ def keep_refusal(customer_id, key, refused, now):
     if key is None or refused.code != 409 or not getattr(refused, "data", None):
         raise refused
     facts = {name: value for name, value in refused.data.items() if name not in ("headers", "exc")}
+    replayed = _keep(customer_id, key, now, response_status=409, refusal=current_app.json.dumps(facts))
+    if replayed:
+        return replayed
+    raise refused
+
+
+def keep_booking(customer_id, key, booking_id, status, now):
+    """Keep a success that no sale wrote (a hold confirmed before: its booking, 200) as
+    the first answer under `key`: None once kept (or without a key); if a first use of
+    the key at the same moment was kept first, that is the answer: (booking id, status)
+    to replay, or its refusal raised."""
+    if key is None:
+        return None
+    return _keep(customer_id, key, now, response_status=status, booking_id=booking_id)
+
+
+def _keep(customer_id, key, now, **answer):
+    """Write `answer` as the first under `key`, in a transaction of its own: None, or
+    the answer of a first use that was kept first (`replay`)."""
     db.session.rollback()
-    db.session.add(IdempotencyKey(user_id=customer_id, key=key.key, request_hash=key.digest, response_status=409,
-                                  booking_id=None, refusal=current_app.json.dumps(facts), expires_at=key.expires_at))
+    db.session.add(IdempotencyKey(user_id=customer_id, key=key.key, request_hash=key.digest,
+                                  expires_at=key.expires_at, **answer))
     try:
         db.session.commit()
     except exc.IntegrityError:
         db.session.rollback()
-        replayed = replay(customer_id, key, now)
-        if replayed:
-            return replayed
-    raise refused
+        return replay(customer_id, key, now)
+    return None

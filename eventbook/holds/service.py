@@ -89,25 +89,30 @@ def confirm(hold_id, customer, idempotency_key=None):
         if replayed:
             return bookings.replay(*replayed)
         try:
-            return _not_confirmed(hold_id, customer, now)
+            booking_id = _confirmed_before(hold_id, customer, now)
         except HTTPException as refused:
             return bookings.replay(*idempotency.keep_refusal(customer.id, key, refused, now))
+        replayed = idempotency.keep_booking(customer.id, key, booking_id, 200, now)
+        if replayed:
+            return bookings.replay(*replayed)
+        return bookings.load(booking_id), 200, False
     except exc.IntegrityError as refused:
         return bookings.replay(*bookings.conflict(refused, customer.id, key, now))
     outbox.submit(sold.notes)
     return sold.written or bookings.load(sold.id), 201, False
 
 
-def _not_confirmed(hold_id, customer, now):
-    """Why a confirm took nothing: not this customer's hold (404); confirmed before, or
-    by a concurrent confirm (its booking, 200); its event cancelled or started (409
-    event_closed); expired or released (409 hold_expired)."""
+def _confirmed_before(hold_id, customer, now):
+    """Why a confirm took nothing: confirmed before, or by a concurrent confirm (its
+    booking's id, answered with a 200); else refused: not this customer's hold (404), its
+    event cancelled or started (409 event_closed), expired or released (409
+    hold_expired)."""
     held = db.session.get(Hold, hold_id, populate_existing=True)
     if held is None or held.user_id != customer.id:
         error(404, "not_found", "Hold not found")
     _end_if_due(held, now)
     if held.status == HoldStatus.CONFIRMED:
-        return bookings.load(held.booking_id), 200, False
+        return held.booking_id
     if held.status == HoldStatus.HELD and held.expires_at > now:
         refusal.closed(held.event, now)
     error(409, "hold_expired", "This hold has expired or was released: its tickets are no longer held")
