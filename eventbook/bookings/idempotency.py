@@ -2,12 +2,12 @@
 
 A success is kept with its booking: the sale that makes the booking writes the key's
 row in its own transaction (`eventbook.sales`); a confirm of a hold confirmed before
-(200, its booking) is kept once it has found that booking. A refusal by the sale's rules (a 409
-such as `sold_out` or `hold_expired`) is kept with its envelope, written once the sale
-has taken nothing. What never reached those rules keeps nothing and may be sent again
-with the same key: an unknown event, type or hold (404), an invalid body (422), a rate
-limit (429), an unreachable database (503), and tickets taken by rivals each time this
-order tried (`taken_meanwhile`).
+(200, its booking) is kept once it has found that booking. A refusal by the sale's
+rules (a 409 such as `sold_out` or `hold_expired`) is kept with its envelope, written
+once the sale has taken nothing. What never reached those rules keeps nothing and may
+be sent again with the same key: an unknown event, type or hold (404), an invalid body
+(422), a rate limit (429), an unreachable database (503), and tickets taken by rivals
+each time this order tried (`taken_meanwhile`).
 
 A repeat of the key by the same customer with the same request is answered with the
 same status and the same booking (rendered as it is now), or the same refusal; with
