@@ -375,14 +375,15 @@ def test_a_password_is_sent_as_typed_spaces_and_all(pages, site):
 
 def test_saving_a_seat_map_unchanged_keeps_every_seat(pages, site):
     """Rows of other numbers than the section's first keep them through the editor, and
-    so does a row whose label ends like a range; a section removed before another is
-    added leaves the names as shown."""
+    so do a row whose label ends like a range and labels with a comma or quotes (written
+    in quotes); a section removed before another is added leaves the names as shown."""
     organizer = site.user("ORGANIZER")
     event = steps.event(site, organizer, "Recital", types=(("Stalls", "30.00", 10),), seating="RESERVED")
     [stalls] = event["ticketTypes"]
     rows = [{"label": "A", "from": 1, "to": 6}, {"label": "B", "from": 1, "to": 10}, {"label": "C", "from": 3, "to": 8},
             {"label": "D", "from": 1, "to": 4}, {"label": "D", "from": 7, "to": 10},  # an aisle in row D
-            {"label": "Box 1-2", "from": 1, "to": 6}]  # a label that reads like a range
+            {"label": "Box 1-2", "from": 1, "to": 6},  # a label that reads like a range
+            {"label": "Box 3,4", "from": 1, "to": 6}, {"label": 'Row "Q"', "from": 2, "to": 3}]  # a comma, quotes
     put = site.http.put(f"/api/events/{event['id']}/seats", headers=organizer["headers"],
                         json={"sections": [{"name": "Stalls", "ticketTypeId": stalls["id"], "rows": rows}]})
     assert put.status_code == 200, put.text
@@ -394,9 +395,10 @@ def test_saving_a_seat_map_unchanged_keeps_every_seat(pages, site):
     page = pages.open()
     steps.log_in(page, site, organizer["email"])
     page.goto(f"{site.url}/#/manage/{event['id']}/seats")
-    expect(page.get_by_label("Rows")).to_have_value("A, B 1-10, C 3-8, D 1-4, D 7-10, Box 1-2 1-6")
+    expect(page.get_by_label("Rows")).to_have_value(
+        'A, B 1-10, C 3-8, D 1-4, D 7-10, Box 1-2 1-6, "Box 3,4", "Row ""Q""" 2-3')
     page.get_by_role("button", name="Save seat map").click()
-    expect(page.get_by_text("Saved: 36 seats.")).to_be_visible()
+    expect(page.get_by_text("Saved: 44 seats.")).to_be_visible()
     assert places() == before
 
     for name in ("Circle", "Balcony"):
@@ -417,7 +419,7 @@ def test_saving_a_seat_map_unchanged_keeps_every_seat(pages, site):
     expect(box.locator(".field-error").first).to_contain_text("50")  # at the field it is about
     box.get_by_label("Name", exact=True).fill("Box")
     page.get_by_role("button", name="Save seat map").click()
-    expect(page.get_by_text("Saved: 42 seats.")).to_be_visible()
+    expect(page.get_by_text("Saved: 50 seats.")).to_be_visible()
     assert [place for place in places() if place[0] != "Stalls"] == (
         [("Balcony", "D", n) for n in range(1, 5)] + [("Box", "E", 1), ("Box", "E", 2)])
 

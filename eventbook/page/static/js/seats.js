@@ -181,6 +181,26 @@ async function markTaken(event, buttons, chosen) {
 // A row written with its own seat numbers, "D 3-8": its label, first and last number.
 const OWN_RANGE = /^(.*\S)\s+(\d+)\s*-\s*(\d+)$/;
 
+// The Rows field lists labels separated by commas; a label with a comma or a double
+// quote of its own is written in double quotes, its quotes doubled: "Box ""A"", 1".
+const quoted = (label) => (/[,"]/.test(label) ? `"${label.replaceAll('"', '""')}"` : label);
+
+/** The entries of a Rows field, quotes read: ["A", "Box 1,2 3-8", ...]. */
+function entries(text) {
+  const out = [""];
+  let inQuotes = false;
+  for (let i = 0; i < text.length; i += 1) {
+    const c = text[i];
+    if (c === '"' && inQuotes && text[i + 1] === '"') {
+      out[out.length - 1] += c;
+      i += 1;
+    } else if (c === '"') inQuotes = !inQuotes;
+    else if (c === "," && !inQuotes) out.push("");
+    else out[out.length - 1] += c;
+  }
+  return out.map((entry) => entry.trim()).filter(Boolean);
+}
+
 // A row's runs of consecutive numbers, [first, last] each: two or more when it has an aisle.
 function runs(rowSeats) {
   const numbers = rowSeats.map((s) => s.number).sort((a, b) => a - b);
@@ -214,7 +234,7 @@ export async function seatEditor(view, event) {
       h("legend", {}, `Section ${index + 1}`),
       field("Name", input(`sections.${index}.name`, { value: section.name, required: true })),
       field("Ticket type", select(`sections.${index}.ticketTypeId`, typeOptions, { value: section.ticketTypeId })),
-      field("Rows", input(`sections.${index}.rows`, { value: section.rows, required: true }), "row labels, separated by commas: A, B, C; a row of other seats: D 3-8"),
+      field("Rows", input(`sections.${index}.rows`, { value: section.rows, required: true }), `row labels, separated by commas: A, B, C; a row of other seats: D 3-8; a label with a comma in quotes: "Box 1,2"`),
       field("First seat number", input(`sections.${index}.from`, { type: "number", min: "1", value: String(section.from) })),
       field("Last seat number", input(`sections.${index}.to`, { type: "number", min: "1", value: String(section.to) })),
       remove,
@@ -237,7 +257,7 @@ export async function seatEditor(view, event) {
           const spans = runs(rowSeats);
           // A label that itself ends like a range ("Box 1-2") is written with its range, or saving would read it as one.
           const plain = spans.length === 1 && spans[0][0] === from && spans[0][1] === to && !OWN_RANGE.test(row);
-          return plain ? [row] : spans.map(([a, b]) => `${row} ${a}-${b}`);
+          return plain ? [quoted(row)] : spans.map(([a, b]) => `${quoted(row)} ${a}-${b}`);
         })
         .join(", "),
       from,
@@ -277,15 +297,11 @@ export async function seatEditor(view, event) {
       return {
         name: data[`sections.${i}.name`],
         ticketTypeId: Number(data[`sections.${i}.ticketTypeId`]),
-        rows: data[`sections.${i}.rows`]
-          .split(",")
-          .map((label) => label.trim())
-          .filter(Boolean)
-          .map((text) => {
-            const own = OWN_RANGE.exec(text); // "D 3-8": a row with its own seat numbers
-            if (own) return { label: own[1], from: Number(own[2]), to: Number(own[3]) };
-            return { label: text, from: Number(data[`sections.${i}.from`]), to: Number(data[`sections.${i}.to`]) };
-          }),
+        rows: entries(data[`sections.${i}.rows`]).map((text) => {
+          const own = OWN_RANGE.exec(text); // "D 3-8": a row with its own seat numbers
+          if (own) return { label: own[1], from: Number(own[2]), to: Number(own[3]) };
+          return { label: text, from: Number(data[`sections.${i}.from`]), to: Number(data[`sections.${i}.to`]) };
+        }),
       };
     });
     const result = await run(submit, box, () => api.put(`/api/events/${event.id}/seats`, { sections }), { form });
