@@ -121,6 +121,9 @@ class UTCDateTime(fields.AwareDateTime):
     """RFC 3339 (`DATE_TIME`); a time without an offset is taken as UTC; always stored
     as UTC."""
 
+    # null where a date is needed (what the page sends for an empty date field)
+    default_error_messages = {"null": "A date and time is required."}
+
     def __init__(self, **kwargs):
         super().__init__(format="iso", default_timezone=timezone.utc, **kwargs)
 

@@ -86,6 +86,17 @@ def test_a_date_is_rfc_3339_not_any_iso_8601_form(client, organizer, date):
     refused(client.get("/api/events", query_string={"from": date}), 422, "validation_error")
 
 
+def test_a_date_left_empty_says_a_date_is_required(client, organizer):
+    """null for an event's date (what the page sends for an empty field), on creation
+    and on a change: a 422 that says a date is needed, and nothing changes."""
+    created = client.post("/api/events", json=event_body(date=None), headers=organizer.headers)
+    assert refused(created, 422, "validation_error")["errors"] == {"date": ["A date and time is required."]}
+    event = ok(client.post("/api/events", json=event_body(), headers=organizer.headers), 201)
+    changed = client.patch(f"/api/events/{event['id']}", json={"date": None}, headers=organizer.headers)
+    assert refused(changed, 422, "validation_error")["errors"] == {"date": ["A date and time is required."]}
+    assert ok(client.get(f"/api/events/{event['id']}"))["date"] == event["date"]
+
+
 @pytest.mark.parametrize("date, stored", [
     ("2030-06-01T10:00:00Z", "2030-06-01T10:00:00Z"), ("2030-06-01 10:00:00z", "2030-06-01T10:00:00Z"),
     ("2030-06-01T10:00Z", "2030-06-01T10:00:00Z"), ("2030-06-01T12:00:00.5+02:00", "2030-06-01T10:00:00.500000Z"),
