@@ -17,7 +17,7 @@ from playwright.sync_api import sync_playwright
 from tests import live, support
 
 CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
-HOW_TO_ENABLE = "`apt-get install chromium chromium-driver` (as root) enables them"
+HOW_TO_ENABLE = "`apt-get install chromium` (as root) enables them"
 # No background traffic of the browser's own: every request a test sees is the page's.
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
