@@ -53,14 +53,27 @@ SERVER = {
 }
 
 
-# Every operation reads the database: without it, a 503 (with Retry-After). All but the
-# document itself and Swagger UI, which the document lists too (`Api.document_itself`):
-# path -> (summary, media type, schema).
-SELF_DOCUMENTING = {
-    "/api/openapi.json": ("The OpenAPI 3 document of this API, naming this server", "application/json",
-                          {"type": "object"}),
-    "/api/docs": ("Swagger UI on this document, served without any CDN", "text/html", {"type": "string"}),
-}
+def self_documenting(config):
+    """The document itself and Swagger UI, where the settings serve them (none when
+    OPENAPI_URL_PREFIX is None): path -> (summary, media type, schema). The document
+    lists both (`Api.document_itself`); they are its only operations that do not read
+    the database."""
+    prefix = config.get("OPENAPI_URL_PREFIX")
+    if prefix is None:
+        return {}
+
+    def url(path):
+        return "/" + "/".join(part.strip("/") for part in (prefix, path) if part.strip("/"))
+
+    served = {url(config["OPENAPI_JSON_PATH"]): ("The OpenAPI 3 document of this API, naming this server",
+                                                 "application/json", {"type": "object"})}
+    if config.get("OPENAPI_SWAGGER_UI_PATH"):
+        served[url(config["OPENAPI_SWAGGER_UI_PATH"])] = ("Swagger UI on this document, served without any CDN",
+                                                          "text/html", {"type": "string"})
+    return served
+
+
+# Every operation that reads the database may answer 503 (with Retry-After) without it.
 UNAVAILABLE = {"description": "unavailable: the database cannot be reached, or is busy (a row lock not granted in "
                            "time); try again after Retry-After seconds"}
 
@@ -94,9 +107,12 @@ class ErrorsPlugin(BasePlugin):
     answers of a rate-limited operation (one that documents a 429) its X-RateLimit-*
     headers, sent when RATELIMIT_HEADERS_ENABLED is on."""
 
+    def __init__(self, self_documenting):
+        self.self_documenting = self_documenting
+
     def operation_helper(self, path=None, operations=None, **kwargs):
         for operation in (operations or {}).values():
-            if path not in SELF_DOCUMENTING:
+            if path not in self.self_documenting:
                 operation.setdefault("responses", {}).setdefault("503", dict(UNAVAILABLE))
             if "requestBody" in operation:
                 for status, description in BODY_ERRORS.items():
@@ -170,7 +186,8 @@ class Api(flask_smorest.Api):
         return handle_http_exception(exc)
 
     def init_app(self, app, *, spec_kwargs=None):
-        plugins = [ExamplesPlugin(), RulesPlugin(app.config), ErrorsPlugin()]
+        self.self_documenting = self_documenting(app.config)
+        plugins = [ExamplesPlugin(), RulesPlugin(app.config), ErrorsPlugin(self.self_documenting)]
         spec_kwargs = {"servers": [SERVER], "extra_plugins": plugins, **(spec_kwargs or {})}
         super().init_app(app, spec_kwargs=spec_kwargs)
         self.spec.components.header("X-Request-ID", REQUEST_ID)
@@ -191,8 +208,8 @@ class Api(flask_smorest.Api):
             "type": "apiKey", "in": "header", "name": app.config["JWT_REFRESH_CSRF_HEADER_NAME"],
             "description": f"the value of the {app.config['JWT_REFRESH_CSRF_COOKIE_NAME']} cookie",
         })
-        if app.config.get("OPENAPI_URL_PREFIX") is not None:  # the document is served
-            json_url = "/{}/{}".format(app.config["OPENAPI_URL_PREFIX"].strip("/"), app.config["OPENAPI_JSON_PATH"])
+        if self.self_documenting:  # the document is served
+            json_url = next(iter(self.self_documenting))  # the document's own path comes first
             endpoint, _ = app.url_map.bind("localhost").match(json_url)
             app.view_functions[endpoint] = self.served_document
             self.document_itself(app)
@@ -201,7 +218,7 @@ class Api(flask_smorest.Api):
         """GET /api/openapi.json and GET /api/docs are endpoints of the API too: the
         document lists them (flask-smorest serves both, outside its own document)."""
         self.spec.tag({"name": "docs", "description": "This document, and Swagger UI to read and try it"})
-        for path, (summary, media, schema) in SELF_DOCUMENTING.items():
+        for path, (summary, media, schema) in self.self_documenting.items():
             rule, _ = app.url_map.bind("localhost").match(path, return_rule=True)
             self.spec.path(rule=rule, operations={"get": {
                 "summary": summary, "tags": ["docs"],

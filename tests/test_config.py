@@ -398,3 +398,21 @@ def test_gunicorn_reuse_port_setting(raw, max_requests, expected):
     result = subprocess.run([sys.executable, "-c", child], cwd=support.ROOT, env=env,
                             capture_output=True, text=True, timeout=60)
     assert result.stdout.strip() == str(expected), result.stderr
+
+
+@pytest.mark.parametrize("swagger_ui", ["swagger", None])
+def test_swagger_ui_served_elsewhere_or_not_at_all_is_what_the_document_lists(swagger_ui, tmp_path):
+    """The document lists itself and Swagger UI where the settings serve them (and no 503
+    for either); with Swagger UI turned off, only itself."""
+    from eventbook import create_app
+
+    config = support.test_config(f"sqlite:///{tmp_path / 'docs.db'}", NOTIFY_AUTOSTART=False,
+                                 OPENAPI_SWAGGER_UI_PATH=swagger_ui)
+    client = create_app(config).test_client()
+    paths = client.get("/api/openapi.json").get_json()["paths"]
+    served = {"/api/openapi.json"} | ({f"/api/{swagger_ui}"} if swagger_ui else set())
+    assert {path for path, item in paths.items() if item.get("get", {}).get("tags") == ["docs"]} == served
+    for path in served:
+        assert "503" not in paths[path]["get"]["responses"]
+        assert client.get(path).status_code == 200
+    assert "/api/docs" not in paths and client.get("/api/docs").status_code == 404
