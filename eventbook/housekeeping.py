@@ -1,7 +1,8 @@
 """Rows that only matter until they expire: idempotency keys (replayed for
 IDEMPOTENCY_TTL), revoked tokens (checked until the token would have expired anyway) and
 token families (until their last refresh token expires); and waiting-list entries of
-events that have started, which no offer can serve any more.
+events that have started, which no offer can serve any more (what those events set aside
+for them goes back to the public).
 The notification sweeper calls `purge_expired` every PURGE_EXPIRED_SECONDS, so none of
 these tables grows with traffic."""
 

@@ -16,7 +16,8 @@
   delivered, every ninth of NOTIFY_CLAIM_TIMEOUT_SECONDS, so that an email slower than
   the lease is not taken and sent again. Every PURGE_EXPIRED_SECONDS it deletes
   expired idempotency keys and revoked tokens, and lapses the waiting lists of events
-  that have started (`eventbook.housekeeping`).
+  that have started, whose set-aside tickets go back to the public
+  (`eventbook.housekeeping`).
 - `shutdown()` (gunicorn's worker_exit, or interpreter exit) stops taking work, lets
   running deliveries finish within NOTIFY_SHUTDOWN_SECONDS and gives back the claims
   of jobs that never started.

@@ -127,8 +127,8 @@ def mine(event_id, customer):
 
 @retry_deadlocks
 def leave(event_id, customer):
-    """Leave the list (LEFT); an offer made is released in the same transaction, its
-    tickets going to the next in line."""
+    """Leave the list (LEFT); an offer made ends in the same transaction (released, or
+    expired once past its expiry: `holds.end`), its tickets going to the next in line."""
     get(event_id)
     now = utcnow()
     # The customer's turn first: a confirm or release of the offer locks the hold before
@@ -290,8 +290,8 @@ def events_to_offer():
     event has started."""
     # Two lookups in the partial indexes of what is set aside (their predicates as written
     # there, with a literal 0: SQLite uses a partial index only for the same constant).
-    none = literal_column("0")
-    by_the_event = select(Event.id).where(Event.set_aside_tickets > none, Event.status == EventStatus.SCHEDULED)
+    zero = literal_column("0")
+    by_the_event = select(Event.id).where(Event.set_aside_tickets > zero, Event.status == EventStatus.SCHEDULED)
     by_a_type = select(Event.id).join(TicketType, TicketType.event_id == Event.id) \
-        .where(TicketType.set_aside > none, Event.status == EventStatus.SCHEDULED)
+        .where(TicketType.set_aside > zero, Event.status == EventStatus.SCHEDULED)
     return db.session.scalars(union(by_the_event, by_a_type)).all()
