@@ -149,12 +149,13 @@ def test_a_new_type_whose_sales_have_ended_is_refused(make_event, client, organi
     end a type's sales now, as above)."""
     create = {"title": "T", "date": in_days(30), "location": "L", "totalTickets": 5,
               "ticketTypes": [{"name": "A", "price": "1.00", "quantity": 5, "salesEnd": in_days(-0.01)}]}
-    assert "ticketTypes" in refused(client.post("/api/events", json=create, headers=organizer.headers),
-                                    422, "validation_error")["errors"]
+    never = ["Must be in the future: a new type whose sales have ended could never sell."]
+    errors = refused(client.post("/api/events", json=create, headers=organizer.headers), 422, "validation_error")["errors"]
+    assert errors == {"ticketTypes": {"0": {"salesEnd": never}}}  # at the field, as for a new type
     event = make_event(totalTickets=5)
     response = client.post(f"/api/events/{event['id']}/ticket-types", headers=organizer.headers,
                            json={"name": "Late", "price": "1.00", "quantity": 1, "salesEnd": in_days(-0.01)})
-    assert "salesEnd" in refused(response, 422, "validation_error")["errors"]
+    assert refused(response, 422, "validation_error")["errors"] == {"salesEnd": never}
     assert [kind["name"] for kind in ok(client.get(f"/api/events/{event['id']}"))["ticketTypes"]] == [
         "General admission"]
     assert client.get("/api/events").headers["X-Total-Count"] == "1"

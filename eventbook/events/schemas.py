@@ -65,14 +65,24 @@ class SalesWindow(Schema):
             raise ValidationError("Must be after salesStart.", "sales_end")
 
 
-class TicketTypeCreateSchema(SalesWindow):
+class TicketTypeFields(SalesWindow):
     name = Title(100, required=True)
     price = Money(required=True)
     quantity = fields.Integer(strict=True, required=True, validate=validate.Range(1, MAX_TICKETS))
 
 
-class TicketTypeUpdateSchema(TicketTypeCreateSchema):
-    """Any subset of the create fields (loaded with partial=True)."""
+class TicketTypeCreateSchema(TicketTypeFields):
+    """A new type, on a new event or added to one."""
+
+    @validates("sales_end")
+    def ends_in_the_future(self, value, **kwargs):
+        if value is not None and value <= utcnow():
+            raise ValidationError("Must be in the future: a new type whose sales have ended could never sell.")
+
+
+class TicketTypeUpdateSchema(TicketTypeFields):
+    """Any subset of the create fields (loaded with partial=True); a change may end the
+    type's sales now (a salesEnd that has passed)."""
 
     quantity = fields.Integer(strict=True, validate=validate.Range(0, MAX_TICKETS), metadata={
         "description": "0 takes the type off sale; never below what is sold and held of it (409 capacity_below_sold)"})
@@ -108,11 +118,6 @@ class EventCreateSchema(Schema):
         if date and any(start >= date for start in starts):
             raise ValidationError("A ticket type's salesStart must be before the event's date: it could never "
                                   "sell.", "ticket_types")
-        now = utcnow()
-        if any(ticket_type.get("sales_end") and ticket_type["sales_end"] <= now
-               for ticket_type in data.get("ticket_types") or ()):
-            raise ValidationError("A ticket type's salesEnd must be in the future: it could never sell.",
-                                  "ticket_types")
 
     @validates("ticket_types")
     def distinct_names(self, value, **kwargs):
