@@ -78,14 +78,14 @@ def keep_refusal(customer_id, key, refused, now):
     raise refused
 
 
-def keep_booking(customer_id, key, booking_id, status, now):
+def keep_booking(customer_id, key, booking_id, now):
     """Keep a success that no sale wrote (a hold confirmed before: its booking, 200) as
     the first answer under `key`: None once kept (or without a key); if a first use of
     the key at the same moment was kept first, that is the answer: (booking id, status)
     to replay, or its refusal raised."""
     if key is None:
         return None
-    return _keep(customer_id, key, now, response_status=status, booking_id=booking_id)
+    return _keep(customer_id, key, now, response_status=200, booking_id=booking_id)
 
 
 def _keep(customer_id, key, now, **answer):

@@ -84,22 +84,27 @@ def confirm(hold_id, customer, idempotency_key=None):
     try:
         sold = sales.confirm(hold_id, customer.id, customer.email, key, now)
     except sales.NotTaken:
-        db.session.rollback()
-        replayed = idempotency.replay(customer.id, key, now)  # a first use of the key at the same moment confirmed it
-        if replayed:
-            return bookings.replay(*replayed)
-        try:
-            booking_id = _confirmed_before(hold_id, customer, now)
-        except HTTPException as refused:
-            return bookings.replay(*idempotency.keep_refusal(customer.id, key, refused, now))
-        replayed = idempotency.keep_booking(customer.id, key, booking_id, 200, now)
-        if replayed:
-            return bookings.replay(*replayed)
-        return bookings.load(booking_id), 200, False
+        return _not_taken(hold_id, customer, key, now)
     except exc.IntegrityError as refused:
         return bookings.replay(*bookings.conflict(refused, customer.id, key, now))
     outbox.submit(sold.notes)
     return sold.written or bookings.load(sold.id), 201, False
+
+
+def _not_taken(hold_id, customer, key, now):
+    """The answer to a confirm that took nothing, kept under its key: a first use of the
+    key at the same moment confirmed it (replayed), the hold was confirmed before (its
+    booking, 200), or a refusal (raised)."""
+    db.session.rollback()
+    replayed = idempotency.replay(customer.id, key, now)
+    if replayed:
+        return bookings.replay(*replayed)
+    try:
+        booking_id = _confirmed_before(hold_id, customer, now)
+    except HTTPException as refused:
+        return bookings.replay(*idempotency.keep_refusal(customer.id, key, refused, now))
+    replayed = idempotency.keep_booking(customer.id, key, booking_id, now)
+    return bookings.replay(*replayed) if replayed else (bookings.load(booking_id), 200, False)
 
 
 def _confirmed_before(hold_id, customer, now):
