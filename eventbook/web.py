@@ -63,6 +63,7 @@ SECURITY_HEADERS = (
 )
 API_HEADERS = (*SECURITY_HEADERS, ("Content-Security-Policy", API_CSP))
 DOCS_HEADERS = (*SECURITY_HEADERS, ("Content-Security-Policy", DOCS_CSP))
+SWAGGER_UI = "api-docs.openapi_swagger_ui"  # flask-smorest's endpoint, at OPENAPI_SWAGGER_UI_PATH
 PAGE_HEADERS = (*SECURITY_HEADERS, ("Content-Security-Policy", PAGE_CSP))
 HSTS = ("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
 
@@ -204,7 +205,7 @@ def after_request(response):
     if response.status_code == 204:
         headers.remove("Content-Type")  # no content, so no type (flask-smorest sets JSON's)
     headers["X-Request-ID"] = g.get("request_id", "-")
-    docs = request.path == "/api/docs" or request.path.startswith("/api/docs/")
+    docs = request.endpoint == SWAGGER_UI or request.blueprint == "docs_assets"
     defaults = DOCS_HEADERS if docs else PAGE_HEADERS if request.blueprint == "page" else API_HEADERS
     if request.is_secure:
         defaults = (*defaults, HSTS)

@@ -416,3 +416,5 @@ def test_swagger_ui_served_elsewhere_or_not_at_all_is_what_the_document_lists(sw
         assert "503" not in paths[path]["get"]["responses"]
         assert client.get(path).status_code == 200
     assert "/api/docs" not in paths and client.get("/api/docs").status_code == 404
+    if swagger_ui:  # under Swagger UI's own policy, which lets its inline script run
+        assert "'unsafe-inline'" in client.get(f"/api/{swagger_ui}").headers["Content-Security-Policy"]
