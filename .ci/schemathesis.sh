@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # schemathesis against a live gunicorn server, with all of its checks, authenticated once
-# as a CUSTOMER and once as an ORGANIZER, for a bounded time each.
+# as a CUSTOMER, once as an ORGANIZER and once as an ADMIN, for a bounded time each.
 #
 # Authentication: the accounts are registered and logged in with curl (which proves the
 # credentials work), but schemathesis is not handed that one token with
@@ -149,6 +149,9 @@ TOML
 
 CUSTOMER_TOKEN=$(token_for CUSTOMER)
 ORGANIZER_TOKEN=$(token_for ORGANIZER)
+# An ADMIN is never registered through the API: the CLI makes one (its password from the environment).
+ADMIN_PASSWORD="$PASSWORD" "$BIN/flask" --app wsgi create-admin "$(email_for ADMIN)" >>"$WORK/migrate.log" 2>&1 \
+  || { cat "$WORK/migrate.log" >&2; exit 1; }
 curl -fsS -o /dev/null "$BASE/api/auth/me" -H "Authorization: Bearer $CUSTOMER_TOKEN"
 
 EVENT_DATE=$("$BIN/python" -c 'from datetime import datetime, timedelta, timezone; print((datetime.now(timezone.utc) + timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%SZ"))')
@@ -180,6 +183,7 @@ run_st() {
 
 run_st CUSTOMER
 run_st ORGANIZER
+run_st ADMIN
 
 if [ "$failed" -ne 0 ]; then
   echo "schemathesis found problems (see above); server log kept in $WORK/server.log" >&2
