@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests import support
-from tests.support import has_link, ok
+from tests.support import has_link, ok, refused
 
 
 def started(set_event_date, event_id):
@@ -259,6 +259,27 @@ def test_my_bookings_paging(client, shop, customer, make_event):
     second = client.get("/api/bookings/my-bookings?page=2&perPage=2", headers=customer.headers)
     assert [b["id"] for b in second.get_json()] == [mine[0]["id"]]
     assert has_link(second, "prev") and not has_link(second, "next")
+
+
+def test_my_bookings_of_one_event(client, shop, customer, make_user, make_event):
+    """`eventId` keeps one event's bookings; the newest is the confirmed one, if any
+    (a customer books an event again only once the last booking is cancelled)."""
+    event, other = make_event(), make_event()
+    cancelled = ok(shop.book(customer, event["id"]), 201)
+    ok(shop.cancel(customer, cancelled["id"]))
+    confirmed = ok(shop.book(customer, event["id"]), 201)
+    ok(shop.book(customer, other["id"]), 201)
+    ok(shop.book(make_user(), event["id"]), 201)
+
+    response = client.get(f"/api/bookings/my-bookings?eventId={event['id']}", headers=customer.headers)
+    assert [(b["id"], b["status"]) for b in ok(response)] == [(confirmed["id"], "CONFIRMED"),
+                                                              (cancelled["id"], "CANCELLED")]
+    assert response.headers["X-Total-Count"] == "2"
+    first = client.get(f"/api/bookings/my-bookings?eventId={event['id']}&perPage=1", headers=customer.headers)
+    assert [b["id"] for b in ok(first)] == [confirmed["id"]]
+    assert f"eventId={event['id']}" in first.headers["Link"]  # the pages' links keep the filter
+    assert ok(client.get("/api/bookings/my-bookings?eventId=999999", headers=customer.headers)) == []
+    refused(client.get("/api/bookings/my-bookings?eventId=x", headers=customer.headers), 422, "validation_error")
 
 
 def test_my_bookings_needs_a_token(client, organizer):

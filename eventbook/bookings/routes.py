@@ -4,11 +4,10 @@ from flask_jwt_extended import current_user
 
 from eventbook.api import Blueprint
 from eventbook.bookings import idempotency, service
-from eventbook.bookings.schemas import BookingSchema, IdempotencyHeader, OrderSchema
+from eventbook.bookings.schemas import BookingSchema, IdempotencyHeader, MyBookingsArgs, OrderSchema
 from eventbook.models import Booking as BookingModel, Role
 from eventbook.pagination import HEADERS_DOC, paginate
 from eventbook.ratelimits import per_account
-from eventbook.schemas import PageArgs
 
 blp = Blueprint("bookings", __name__, url_prefix="/api/bookings", description="Buying and cancelling tickets")
 
@@ -47,11 +46,11 @@ class Bookings(MethodView):
 
 @blp.route("/my-bookings")
 @blp.auth()
-@blp.arguments(PageArgs(), location="query")
+@blp.arguments(MyBookingsArgs(), location="query")
 @blp.response(200, BookingSchema(many=True), headers=HEADERS_DOC)
 def my_bookings(args):
-    """The caller's bookings, newest first"""
-    return paginate(service.mine(current_user), args, BookingModel)
+    """The caller's bookings, newest first (of one event with eventId)"""
+    return paginate(service.mine(current_user, args.get("event_id")), args, BookingModel)
 
 
 @blp.route(f"/{BOOKING_ID}")

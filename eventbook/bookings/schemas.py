@@ -4,7 +4,7 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 from eventbook.auth.schemas import UserSchema
 from eventbook.events.schemas import EventSchema
 from eventbook.models import BookingStatus
-from eventbook.schemas import Headers, Id, Money, Reply, Schema, Total, UTCDateTime, within_ticket_limit
+from eventbook.schemas import Headers, Id, Money, PageArgs, Reply, Schema, Total, UTCDateTime, within_ticket_limit
 
 
 class ItemSchema(Reply):
@@ -95,6 +95,11 @@ class OrderSchema(Schema):
                 raise ValidationError("Seats must be distinct.", "seatIds")
             if len(data["seat_ids"]) > limit:
                 raise ValidationError(f"At most {limit} seats.", "seatIds")
+
+
+class MyBookingsArgs(PageArgs):
+    event_id = Id(strict=False, metadata={  # query strings are strings
+        "description": "only this event's bookings: the newest is the confirmed one, if any (one a customer)"})
 
 
 class IdempotencyHeader(Headers):

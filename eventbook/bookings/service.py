@@ -153,8 +153,12 @@ def counts_of(owner):
     ).all())
 
 
-def mine(user):
-    return select(Booking).where(Booking.user_id == user.id).order_by(Booking.created_at.desc(), Booking.id.desc())
+def mine(user, event_id=None):
+    """The user's bookings, newest first; of one event if `event_id` is given."""
+    stmt = select(Booking).where(Booking.user_id == user.id)
+    if event_id is not None:
+        stmt = stmt.where(Booking.event_id == event_id)
+    return stmt.order_by(Booking.created_at.desc(), Booking.id.desc())
 
 
 def of_event(event_id, user):

@@ -154,11 +154,12 @@ function held(event, hold) {
   go(`#/holds/${hold.id}`);
 }
 
-/** The customer's CONFIRMED booking of this event, among their latest 100 (else the
- * refusal of a second one, already_booked, leads to their bookings). */
+/** The customer's CONFIRMED booking of this event: their newest of it, since a customer
+ * has one confirmed booking of an event at most, and books it again only once that one
+ * is cancelled. */
 async function bookedAlready(event) {
-  const latest = await api.list("/api/bookings/my-bookings?perPage=100");
-  return latest.items.find((b) => b.eventId === event.id && b.status === "CONFIRMED") || null;
+  const newest = (await api.list(`/api/bookings/my-bookings?eventId=${event.id}&perPage=1`)).items[0];
+  return newest && newest.status === "CONFIRMED" ? newest : null;
 }
 
 /** A hold of this event this tab took before, still HELD: lead back to it. */
