@@ -17,6 +17,7 @@ import flask_smorest
 import marshmallow as ma
 from apispec import BasePlugin
 from flask_jwt_extended import current_user, verify_jwt_in_request
+from flask_jwt_extended.exceptions import CSRFError
 from swagger_ui_bundle import swagger_ui_path
 from webargs.flaskparser import FlaskParser
 
@@ -252,7 +253,15 @@ class Blueprint(flask_smorest.Blueprint):
         def decorator(view):
             @wraps(view)
             def wrapper(*args, **kwargs):
-                verify_jwt_in_request(refresh=refresh, verify_type=not any_token, locations=locations)
+                try:
+                    verify_jwt_in_request(refresh=refresh, verify_type=not any_token, locations=locations)
+                except TypeError:
+                    # The cookie's token was compared with a CSRF header of non-ASCII text, which
+                    # hmac.compare_digest refuses to compare: a value that cannot match is a wrong one.
+                    csrf = flask.request.headers.get(flask.current_app.config["JWT_REFRESH_CSRF_HEADER_NAME"], "")
+                    if cookie and not csrf.isascii():
+                        raise CSRFError("CSRF double submit tokens do not match") from None
+                    raise
                 if roles and current_user.role not in roles:
                     error(403, "forbidden", "Your role does not allow this")
                 return view(*args, **kwargs)

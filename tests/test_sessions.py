@@ -91,12 +91,17 @@ def test_a_cookie_refresh_needs_the_csrf_header(client, customer, make_user):
     body = assert_401(refresh_by_cookie(client, headers={}))
     assert "X-CSRF-Token" in body["message"]
     assert_401(refresh_by_cookie(client, headers={"X-CSRF-Token": "forged-value"}))
+    # text that is not ASCII cannot match either: refused as wrong, not a 500
+    assert "X-CSRF-Token" in assert_401(refresh_by_cookie(client, headers={"X-CSRF-Token": "é"}))["message"]
+    assert_401(client.post("/api/auth/logout", headers={"X-CSRF-Token": "Ã©"}))
     stranger_csrf = client.get_cookie(CSRF).value
     make_user()  # another login through this client: the jar now holds the other session
     assert_401(refresh_by_cookie(client, headers={"X-CSRF-Token": stranger_csrf}))
     # nothing was rotated or revoked by the refused requests
     assert refresh_by_cookie(client).status_code == 200
-    assert client.post("/api/auth/refresh", headers=bearer(customer.refresh_token)).status_code == 200
+    # a bearer refresh token does not use the cookie, nor its CSRF header
+    assert client.post("/api/auth/refresh", headers={**bearer(customer.refresh_token),
+                                                     "X-CSRF-Token": "é"}).status_code == 200
 
 
 def test_a_reused_refresh_token_revokes_its_whole_login(client, customer, login):
