@@ -81,7 +81,7 @@ UNAVAILABLE = {"description": "unavailable: the database cannot be reached, or i
 BODY_ERRORS = {
     "400": "bad_request: the body is not JSON, or not a JSON object",
     "413": "payload_too_large: the body is over MAX_BODY_BYTES (64 KiB)",
-    "415": "unsupported_media_type: a body without a JSON Content-Type",
+    "415": "unsupported_media_type: a body without a JSON Content-Type, or with a Content-Encoding (compressed)",
 }
 
 

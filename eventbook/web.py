@@ -11,7 +11,7 @@ import time
 import flask
 from flask import current_app, g, request
 from flask.json.provider import DefaultJSONProvider
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.routing import IntegerConverter
 
 from eventbook.errors import error
@@ -135,6 +135,8 @@ def before_request():
         # flask-jwt-extended matches "Bearer" exactly
         request.environ["HTTP_AUTHORIZATION"] = "Bearer " + request.environ["HTTP_AUTHORIZATION"][7:]
     _check_sizes()
+    if request.environ.get("PATH_INFO", "").startswith("//"):
+        raise NotFound()  # Werkzeug would match it as the path with one slash: a doubled slash anywhere is a 404
     if request.method in ("POST", "PUT", "PATCH", "DELETE"):
         _check_body()
 
@@ -164,6 +166,9 @@ def _check_body():
     chunked = codings == ["chunked"]
     if (length or chunked) and not request.is_json and request.routing_exception is None:  # 404 and 405 first
         error(415, "unsupported_media_type", "The request body must be JSON (Content-Type: application/json)")
+    coding = request.headers.get("Content-Encoding", "").strip().lower()
+    if (length or chunked) and coding not in ("", "identity") and request.routing_exception is None:
+        error(415, "unsupported_media_type", "The request body must be sent uncompressed (no Content-Encoding)")
     if chunked and length is None:
         # Without a Content-Length werkzeug stops reading at the limit instead of
         # refusing: read it here so that an oversized body is a 413, not truncated.

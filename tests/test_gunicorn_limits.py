@@ -3,11 +3,13 @@ will not send: what reaches the app gets its JSON envelope, what only gunicorn r
 documented in docs/operations.md, and nothing of it leaves a traceback. Also what the
 master says at start, and rate limits counted across workers."""
 
+import gzip
 import json
 import socket
 import subprocess
 import sys
 import uuid
+import zlib
 
 import httpx
 import pytest
@@ -80,6 +82,7 @@ def assert_envelope(answer, status, code):
     got_status, content_type, body = answer
     assert (got_status, content_type) == (status, "application/json"), answer
     assert json.loads(body)["code"] == code, body
+    return json.loads(body)
 
 
 # -- what the app judges -----------------------------------------------------------------
@@ -122,6 +125,29 @@ def test_a_transfer_coding_stacked_on_chunked_is_400(server, coding):
     body = chunked(b'{"email": "a@b.c", "password": "secret-password"}')
     headers = ("Content-Type: application/json", f"Transfer-Encoding: {coding}")
     assert_envelope(raw(server, request("POST", "/api/auth/login", *headers, body=body)), 400, "bad_request")
+    assert_log_clean(server)
+
+
+@pytest.mark.parametrize("coding", ["gzip", "deflate", "br"])
+def test_a_compressed_body_is_415_and_books_nothing(server, coding):
+    """A Content-Encoding is not undone by gunicorn or the app: the body is refused as
+    such (415), whether it is compressed or was sent plain under that label."""
+    body = b'{"email": "a@b.c", "password": "secret-password", "role": "CUSTOMER"}'
+    sent = {"gzip": gzip.compress, "deflate": zlib.compress, "br": lambda plain: plain}[coding](body)
+    headers = ("Content-Type: application/json", f"Content-Encoding: {coding}", f"Content-Length: {len(sent)}")
+    refused = assert_envelope(raw(server, request("POST", "/api/auth/register", *headers, body=sent)),
+                              415, "unsupported_media_type")
+    assert "Content-Encoding" in refused["message"]
+    login = httpx.post(f"{server.url}/api/auth/login", json={"email": "a@b.c", "password": "secret-password"})
+    assert login.status_code == 401  # no account was made
+    assert_log_clean(server)
+
+
+@pytest.mark.parametrize("path", ["//api/events", "///api/events", "//api/health"])
+def test_a_path_that_starts_with_a_doubled_slash_is_a_404(server, path):
+    """Sent as it is (a client library would tidy it): Werkzeug reads it as the path
+    with one slash."""
+    assert_envelope(raw(server, request("GET", path)), 404, "not_found")
     assert_log_clean(server)
 
 
