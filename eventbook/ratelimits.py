@@ -87,10 +87,11 @@ def _limited(setting, keys_of):
             if enabled():
                 keys = keys_of()
                 for item in limits_of(current_app.config[setting]):
-                    if not hit(item, *keys):
-                        refuse(item, keys, "Too many requests, try again later")
+                    allowed = hit(item, *keys)
                     if current_app.config["RATELIMIT_HEADERS_ENABLED"]:
-                        _tell(item, keys)
+                        _tell(item, keys)  # the 429 too
+                    if not allowed:
+                        refuse(item, keys, "Too many requests, try again later")
             return view(*args, **kwargs)
 
         return limited

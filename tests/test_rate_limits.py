@@ -439,7 +439,9 @@ def test_a_per_address_limit_is_checked_before_the_body_and_says_where_the_clien
     assert [answer.status_code for answer in answers] == [422, 422, 422]
     assert [answer.headers["X-RateLimit-Remaining"] for answer in answers] == ["2", "1", "0"]
     assert {answer.headers["X-RateLimit-Limit"] for answer in answers} == {"3"}
-    assert_rate_limited(client.post("/api/auth/login", json={"email": "not an email"}, environ_base=address(9)))
+    limited = client.post("/api/auth/login", json={"email": "not an email"}, environ_base=address(9))
+    assert_rate_limited(limited)
+    assert (limited.headers["X-RateLimit-Limit"], limited.headers["X-RateLimit-Remaining"]) == ("3", "0")
     # registration has its own count for that address
     body = {"email": f"own-{uuid.uuid4().hex[:10]}@example.com", "password": support.PASSWORD, "role": "CUSTOMER"}
     assert client.post("/api/auth/register", json=body, environ_base=address(9)).status_code == 201
