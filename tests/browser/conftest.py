@@ -61,12 +61,18 @@ class Watch:
         self.origin = origin
         self.problems = []
         self.refusals = set()
+        self.losses = set()
         page.on("console", self.console)
         page.on("pageerror", lambda exc: self.problems.append(f"uncaught: {exc}"))
         page.on("request", self.request)
 
     def refusal(self, status, path):
         self.refusals.add((status, path))
+
+    def lost(self, path):
+        """Requests to `path` that the test cuts off after the server answered them (the
+        browser logs each as a failed load)."""
+        self.losses.add(path)
 
     def console(self, message):
         if message.type not in ("error", "warning"):
@@ -76,6 +82,8 @@ class Watch:
         if refused and (int(refused.group(1)), path) in self.refusals:
             return
         if refused and refused.group(1) == "404" and NO_ENTRY.fullmatch(path):
+            return
+        if message.text.startswith("Failed to load resource: net::") and path in self.losses:
             return
         self.problems.append(f"console {message.type}: {message.text} ({message.location.get('url')})")
 

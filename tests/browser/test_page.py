@@ -233,6 +233,43 @@ def test_a_customer_who_booked_an_event_is_led_to_the_booking_when_trying_again(
     expect(page).to_have_url(re.compile(rf"#/bookings/{booked.json()['id']}$"))
 
 
+def test_a_check_in_whose_answer_was_lost_is_welcomed_when_sent_again(pages, site):
+    """The network loses the answer to a check-in the server made: sent again, the same
+    scan (its nonce) gets the first answer, not "already checked in"; a later scan of
+    the code is a new one, and refused."""
+    organizer, customer = site.user("ORGANIZER"), site.user("CUSTOMER")
+    event = steps.event(site, organizer, "Lost at the Door", types=(("Floor", "30.00", 10),), days=9)
+    booked = site.http.post("/api/bookings", headers=customer["headers"], json={"eventId": event["id"], "ticketsCount": 1})
+    assert booked.status_code == 201, booked.text
+    code = site.http.get(f"/api/bookings/{booked.json()['id']}/tickets", headers=customer["headers"]).json()[0]["code"]
+    page = pages.open("desktop")
+    steps.log_in(page, site, organizer["email"])
+    page.goto(f"{site.url}/#/manage/{event['id']}/attendees")
+    page.get_by_role("link", name="Check-in").click()
+    path = f"/api/events/{event['id']}/check-ins"
+    page.watch.lost(path)
+    cut = []
+
+    def lose_the_first_answer(route):
+        if cut:
+            route.continue_()
+            return
+        cut.append(route.fetch().status)  # the server checks the ticket in; its answer never arrives
+        route.abort()
+
+    page.route(f"**{path}", lose_the_first_answer)
+    page.get_by_label("Ticket code").fill(code)
+    page.get_by_role("button", name="Check in").click()
+    expect(page.get_by_role("alert")).to_contain_text("cannot be reached")
+    assert cut == [201]
+    page.get_by_role("button", name="Check in").click()
+    expect(page.get_by_text("Welcome in")).to_be_visible()
+    page.watch.refusal(409, path)
+    page.get_by_label("Ticket code").fill(code)
+    page.get_by_role("button", name="Check in").click()
+    expect(page.get_by_label("Ticket code")).to_have_accessible_description(re.compile("already checked in"))
+
+
 def test_another_organizers_event_is_not_offered_for_management(pages, site):
     """Its management page says whose it is to manage and leads to its public page,
     without showing tabs whose every request the API would refuse."""

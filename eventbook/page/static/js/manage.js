@@ -412,6 +412,9 @@ function checkIn(view, event) {
   const submit = h("button", { type: "submit" }, "Check in");
   const box = errorBox();
   const result = h("div", { class: "check-result", role: "status" });
+  // One nonce per code until the server answers: a scan sent again after a lost answer
+  // (the network failed, not the server) gets the first answer, not "already checked in".
+  const unanswered = new Map();
   const form = h("form", { class: "card", novalidate: true }, field("Ticket code", code, "type it, paste it, or scan it into this field"), h("div", { class: "actions" }, submit), box, result);
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
@@ -424,7 +427,9 @@ function checkIn(view, event) {
       box.hidden = false;
       return;
     }
-    const answer = await run(submit, box, () => api.post(`/api/events/${event.id}/check-ins`, { code: text, nonce: api.randomKey() }), { form, codeFields: { already_checked_in: "code", ticket_void: "code", not_found: "code" } });
+    if (!unanswered.has(text)) unanswered.set(text, api.randomKey());
+    const answer = await run(submit, box, () => api.post(`/api/events/${event.id}/check-ins`, { code: text, nonce: unanswered.get(text) }), { form, codeFields: { already_checked_in: "code", ticket_void: "code", not_found: "code" } });
+    if (answer || (box.dataset.code && box.dataset.code !== "network")) unanswered.delete(text); // answered: the next scan of it is a new one
     if (!answer) return;
     const undo = h("button", { type: "button", class: "secondary" }, "Undo");
     const undoBox = errorBox();
