@@ -270,6 +270,35 @@ def test_a_check_in_whose_answer_was_lost_is_welcomed_when_sent_again(pages, sit
     expect(page.get_by_label("Ticket code")).to_have_accessible_description(re.compile("already checked in"))
 
 
+def test_an_answer_that_comes_after_the_customer_went_elsewhere_leaves_them_there(pages, site):
+    """A hold whose answer is slow, and a customer who follows a link meanwhile: the
+    page they went to stays, and says the tickets are held; the event's page leads to
+    the hold."""
+    organizer, customer = site.user("ORGANIZER"), site.user("CUSTOMER")
+    event = steps.event(site, organizer, "Slow Answer", types=(("Standard", "10.00", 20),), days=10)
+    page = pages.open("desktop")
+    steps.log_in(page, site, customer["email"])
+    page.goto(f"{site.url}/#/events/{event['id']}")
+    waiting = []
+    page.route("**/api/holds", lambda route: waiting.append(route))  # held back until the customer has left
+    page.get_by_label("Standard (€10.00)").fill("2")
+    page.get_by_role("button", name="Hold tickets").click()
+    for _ in range(50):
+        if waiting:
+            break
+        page.wait_for_timeout(100)
+    page.get_by_role("navigation").get_by_role("link", name="Events").click()
+    expect(page.get_by_role("heading", name="Upcoming events")).to_be_visible()
+    waiting[0].continue_()
+    expect(page.locator("#notice")).to_have_text("Tickets held for Slow Answer: its page leads to them.")
+    expect(page.get_by_role("heading", name="Upcoming events")).to_be_visible()
+    assert site.http.get(f"/api/events/{event['id']}").json()["availableTickets"] == 18
+    page.get_by_role("link", name=re.compile("Slow Answer")).click()
+    expect(page.get_by_text("You hold 2 tickets for this event.")).to_be_visible()
+    page.get_by_role("link", name="Confirm or release them.").click()
+    expect(page.get_by_role("button", name="Confirm booking")).to_be_visible()
+
+
 def test_another_organizers_event_is_not_offered_for_management(pages, site):
     """Its management page says whose it is to manage and leads to its public page,
     without showing tabs whose every request the API would refuse."""

@@ -29,7 +29,7 @@ export async function list(view, _params, query) {
           h("h2", {}, h("a", { href: `#/bookings/${booking.id}` }, booking.event.title)),
           h("p", { class: "meta" }, h("time", { datetime: booking.event.date }, when(booking.event.date)), ` · ${booking.event.location}`),
           h("p", {}, `${plural(booking.ticketsCount, "ticket")}, ${money(booking.totalAmount, booking.currency)} · `, h("span", { class: "status" }, statusText(booking))),
-          h("div", { class: "actions" }, h("a", { class: "button secondary", href: `#/bookings/${booking.id}` }, has("tickets") ? "Tickets" : "Details"), booking.status === "CONFIRMED" ? cancelButton(booking, () => go(location.hash)) : null),
+          h("div", { class: "actions" }, h("a", { class: "button secondary", href: `#/bookings/${booking.id}` }, has("tickets") ? "Tickets" : "Details"), booking.status === "CONFIRMED" ? cancelButton(booking, (from) => go(location.hash, from)) : null),
         ),
       ),
     ),
@@ -63,7 +63,7 @@ function cancelButton(booking, after) {
     const done = await run(yes, box, () => api.post(`/api/bookings/${booking.id}/cancel`));
     if (done) {
       notice(`Booking cancelled: ${booking.event.title}.`);
-      after(done);
+      after(yes);
     }
   });
   wrap.append(ask, question, box);
@@ -93,7 +93,7 @@ export async function detail(view, [id]) {
   );
   const user = api.currentUser();
   if (booking.status === "CONFIRMED" && user.role === "CUSTOMER") {
-    view.add(h("div", { class: "actions" }, cancelButton(booking, () => go(`#/bookings/${booking.id}`))));
+    view.add(h("div", { class: "actions" }, cancelButton(booking, (from) => go(`#/bookings/${booking.id}`, from))));
   }
   if (booking.status === "CONFIRMED" && has("tickets")) await tickets(view, booking, types);
 }

@@ -25,7 +25,15 @@ export function manages(event) {
   return Boolean(user && (user.role === "ADMIN" || (user.role === "ORGANIZER" && event.organizerId === user.id)));
 }
 
-export function go(hash) {
+/** Show `hash`. With `from`, the control whose action leads there: only while it is still
+ * shown. A user who went elsewhere while the action's answer was on its way stays there,
+ * and the notice meant for `hash`, if any, shows now. */
+export function go(hash, from = null) {
+  if (from && !from.isConnected) {
+    const text = takeNotice();
+    if (text) showNotice(text);
+    return;
+  }
   if (location.hash === hash) window.dispatchEvent(new HashChangeEvent("hashchange"));
   else location.hash = hash;
 }

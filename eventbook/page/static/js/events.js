@@ -111,7 +111,7 @@ export async function detail(view, [id]) {
   }
   await heldAlready(view, event);
   if (event.seating === "RESERVED") {
-    if (has("seats")) view.add(await seatPicker(view, event, (hold) => held(event, hold)));
+    if (has("seats")) view.add(await seatPicker(view, event, (hold, from) => held(event, hold, from)));
     else view.add(h("p", {}, "Seats for this event cannot be chosen on this page yet."));
   } else {
     view.add(ticketForm(event));
@@ -149,9 +149,10 @@ function salesWindow(type) {
   return "now";
 }
 
-function held(event, hold) {
+function held(event, hold, from) {
   rememberHold(event.id, hold.id);
-  go(`#/holds/${hold.id}`);
+  if (!from.isConnected) notice(`Tickets held for ${event.title}: its page leads to them.`); // the customer went elsewhere meanwhile
+  go(`#/holds/${hold.id}`, from);
 }
 
 /** The customer's CONFIRMED booking of this event: their newest of it, since a customer
@@ -237,11 +238,11 @@ function ticketForm(event) {
     // An item's errors (items.0.count) go next to its type's field.
     const fields = Object.fromEntries(items.map((item, i) => [`items.${i}.count`, `count-${item.ticketTypeId}`]));
     const hold = await run(submit, box, () => api.post("/api/holds", { eventId: event.id, items }), { form, fields });
-    if (hold) held(event, hold);
+    if (hold) held(event, hold, submit);
     else if (["not_enough_tickets", "sold_out"].includes(box.dataset.code)) {
       // Others took tickets meanwhile: show the event as it now is (and its waiting list), with the reason.
       notice(box.textContent);
-      go(`#/events/${event.id}`);
+      go(`#/events/${event.id}`, submit);
     }
   });
   return form;
@@ -281,7 +282,7 @@ async function waitlist(view, event) {
       const done = await run(leave, box, async () => (await api.del(`/api/events/${event.id}/waitlist/me`), true));
       if (done) {
         notice("You left the waiting list.");
-        go(`#/events/${event.id}`);
+        go(`#/events/${event.id}`, leave);
       }
     });
   } else {
@@ -308,7 +309,11 @@ async function waitlist(view, event) {
       const joined = await run(join, box, () => api.post(`/api/events/${event.id}/waitlist`, body), { form });
       if (joined) {
         notice(`You are on the waiting list, number ${joined.position}.`);
-        go(`#/events/${event.id}`);
+        go(`#/events/${event.id}`, join);
+      } else if (box.dataset.code === "already_waiting") {
+        // A join sent again after its answer was lost (or joined in another tab): show the entry.
+        notice(box.textContent);
+        go(`#/events/${event.id}`, join);
       }
     });
     section.append(form);
@@ -382,7 +387,7 @@ export async function hold(view, [id]) {
       clearInterval(interval);
       forgetHold(event.id);
       notice(`Booking confirmed: ${plural(booking.ticketsCount, "ticket")} for ${event.title}.`);
-      go(`#/bookings/${booking.id}`);
+      go(`#/bookings/${booking.id}`, confirm);
     } else if (box.dataset.code === "hold_expired") ended(); // the server's clock is the one that counts
   });
   release.addEventListener("click", async () => {
@@ -391,7 +396,7 @@ export async function hold(view, [id]) {
       clearInterval(interval);
       forgetHold(event.id);
       notice("The tickets were released.");
-      go(`#/events/${event.id}`);
+      go(`#/events/${event.id}`, release);
     }
   });
 }

@@ -142,7 +142,7 @@ export function create(view) {
     const event = await run(submit, box, () => api.post("/api/events", body), { form });
     if (event) {
       notice(`Event created: ${event.title}.`);
-      go(`#/manage/${event.id}`);
+      go(`#/manage/${event.id}`, submit);
     }
   });
   view.add(form);
@@ -218,7 +218,7 @@ function details(view, event) {
     const saved = await run(submit, box, () => api.patch(`/api/events/${event.id}`, changed), { form, codeFields: { capacity_below_sold: "totalTickets" } });
     if (saved) {
       notice("Changes saved; attendees are told of a new title, date or location.");
-      go(`#/manage/${event.id}/details`);
+      go(`#/manage/${event.id}/details`, submit);
     }
   });
   const closed = closedNote(view, event);
@@ -236,7 +236,7 @@ function details(view, event) {
       const done = await run(yes, cancelBox, async () => (await api.del(`/api/events/${event.id}`), true));
       if (done) {
         notice(`${event.title} is cancelled; its attendees are told.`);
-        go("#/manage");
+        go("#/manage", yes);
       }
     });
     view.add(h("section", { class: "card" }, h("h2", {}, "Cancel the event"), h("p", {}, "Every booking is cancelled and every attendee gets an email. An event nobody booked is removed."), h("div", { class: "actions" }, ask, yes), cancelBox));
@@ -291,7 +291,7 @@ function typeForm(event, type) {
     const saved = await run(submit, box, () => (type ? api.patch(path, body) : api.post(path, body)), { form, codeFields: { capacity_below_sold: "quantity" } });
     if (saved) {
       notice(type ? `${saved.name} saved.` : `${saved.name} added.`);
-      go(`#/manage/${event.id}/types`);
+      go(`#/manage/${event.id}/types`, submit);
     }
   });
   return form;
@@ -309,7 +309,7 @@ function deleteType(event, type, box) {
     const done = await run(yes, box, async () => (await api.del(`/api/events/${event.id}/ticket-types/${type.id}`), true));
     if (done) {
       notice(`${type.name} deleted.`);
-      go(`#/manage/${event.id}/types`);
+      go(`#/manage/${event.id}/types`, yes);
     }
   });
   wrap.append(ask, yes);

@@ -145,7 +145,7 @@ export async function seatPicker(view, event, onHeld) {
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     const hold = await run(submit, box, () => api.post("/api/holds", { eventId: event.id, seatIds: [...chosen.keys()] }));
-    if (hold) onHeld(hold);
+    if (hold) onHeld(hold, submit);
     else if (box.textContent) {
       // Seats someone else took meanwhile: mark them taken and drop them from the choice.
       const lost = await markTaken(event, buttons, chosen);
