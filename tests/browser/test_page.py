@@ -299,6 +299,37 @@ def test_an_answer_that_comes_after_the_customer_went_elsewhere_leaves_them_ther
     expect(page.get_by_role("button", name="Confirm booking")).to_be_visible()
 
 
+def test_a_join_sent_again_after_its_answer_was_lost_shows_the_entry(pages, site):
+    """The network loses the answer to a join the server made: the join sent again is
+    refused as already waiting, and the page shows the customer's place in line."""
+    organizer = site.user("ORGANIZER")
+    event = steps.event(site, organizer, "Lost Join", types=(("Entry", "12.00", 1),), days=11)
+    site.book(site.user("CUSTOMER"), event["id"], 1)
+    customer = site.user("CUSTOMER")
+    page = pages.open("desktop")
+    steps.log_in(page, site, customer["email"])
+    page.goto(f"{site.url}/#/events/{event['id']}")
+    path = f"/api/events/{event['id']}/waitlist"
+    page.watch.lost(path)
+    page.watch.refusal(409, path)
+    cut = []
+
+    def lose_the_first_answer(route):
+        if cut or route.request.method != "POST":
+            route.continue_()
+            return
+        cut.append(route.fetch().status)  # the server puts the customer in line; its answer never arrives
+        route.abort()
+
+    page.route(f"**{path}", lose_the_first_answer)
+    page.get_by_role("button", name="Join the waiting list").click()
+    expect(page.get_by_role("alert")).to_contain_text("cannot be reached")
+    assert cut == [201]
+    page.get_by_role("button", name="Join the waiting list").click()
+    expect(page.locator("#notice")).to_contain_text("waiting list already")
+    expect(page.get_by_text("You are number 1 in line for 1 ticket.")).to_be_visible()
+
+
 def test_another_organizers_event_is_not_offered_for_management(pages, site):
     """Its management page says whose it is to manage and leads to its public page,
     without showing tabs whose every request the API would refuse."""
