@@ -330,6 +330,37 @@ def test_a_join_sent_again_after_its_answer_was_lost_shows_the_entry(pages, site
     expect(page.get_by_text("You are number 1 in line for 1 ticket.")).to_be_visible()
 
 
+def test_an_event_created_whose_answer_was_lost_is_not_created_twice(pages, site):
+    """The network loses the answer to an event the server made: the page finds the
+    organizer's event of that title, place and time, and leads to it, instead of asking
+    them to send it again (which would make a second)."""
+    organizer = site.user("ORGANIZER")
+    page = pages.open("desktop")
+    steps.log_in(page, site, organizer["email"])
+    page.watch.lost("/api/events")
+    cut = []
+
+    def lose_the_first_answer(route):
+        if cut or route.request.method != "POST":
+            route.continue_()
+            return
+        cut.append(route.fetch().status)  # the server makes the event; its answer never arrives
+        route.abort()
+
+    page.route("**/api/events", lose_the_first_answer)
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="New event").click()
+    page.get_by_label("Title").fill("Made Once")
+    page.get_by_label("Date and time").fill(steps.local_input(45))
+    page.get_by_label("Location").fill("Hall 3")
+    page.get_by_label("Capacity (tickets in all)").fill("40")
+    page.get_by_role("button", name="Create event").click()
+    expect(page.locator("#notice")).to_have_text("Event created: Made Once.")
+    assert cut == [201]
+    mine = site.http.get("/api/events", params={"organizerId": organizer["id"]}).json()
+    assert [event["title"] for event in mine] == ["Made Once"]
+    expect(page).to_have_url(re.compile(rf"#/manage/{mine[0]['id']}$"))
+
+
 def test_another_organizers_event_is_not_offered_for_management(pages, site):
     """Its management page says whose it is to manage and leads to its public page,
     without showing tabs whose every request the API would refuse."""

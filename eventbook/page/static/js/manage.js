@@ -139,13 +139,27 @@ export function create(view) {
     };
     if (data.description) body.description = data.description;
     if (!body.ticketTypes.length) delete body.ticketTypes;
-    const event = await run(submit, box, () => api.post("/api/events", body), { form });
+    let event = await run(submit, box, () => api.post("/api/events", body), { form });
+    // The network may have lost the answer, not the request: an event of ours with this
+    // title, place and time is the one just made, and sending it again would make a second.
+    if (!event && box.dataset.code === "network") event = await madeAlready(body);
     if (event) {
       notice(`Event created: ${event.title}.`);
       go(`#/manage/${event.id}`, submit);
     }
   });
   view.add(form);
+}
+
+/** The organizer's event with `body`'s title, location and date, if there is one (null if it cannot be asked). */
+async function madeAlready(body) {
+  const at = encodeURIComponent(body.date);
+  try {
+    const mine = await api.list(`/api/events?organizerId=${api.currentUser().id}&from=${at}&to=${at}&perPage=100`);
+    return mine.items.find((e) => e.title === body.title && e.location === body.location) || null;
+  } catch {
+    return null;
+  }
 }
 
 const TABS = [
