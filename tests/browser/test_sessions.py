@@ -68,3 +68,38 @@ def test_log_out_ends_the_session_and_a_reload_does_not_try_to_resume_it(pages, 
     expect(page.get_by_role("link", name="Log in")).to_be_visible()
     expect(page.get_by_role("heading", name="Upcoming events")).to_be_visible()
     assert refreshes == []
+
+
+def test_a_reload_during_a_network_blip_keeps_the_login_or_says_why_not(pages, site):
+    """The first refresh after a reload is lost on the way: the page asks again and the
+    login carries on. While the server stays out of reach, the page says so instead of
+    showing the user as logged out without a word; a later reload resumes the login."""
+    customer = site.user("CUSTOMER")
+    page = pages.open()
+    steps.log_in(page, site, customer["email"])
+    page.watch.lost("/api/auth/refresh")
+    lost = []
+
+    def lose(route, times):
+        if len(lost) < times:
+            lost.append(route.request.url)
+            route.abort()
+        else:
+            route.continue_()
+
+    page.route("**/api/auth/refresh", lambda route: lose(route, 1))
+    page.reload()
+    shows_account(page, customer["email"])
+    assert len(lost) == 1
+    expect(page.locator("#notice")).to_be_hidden()
+
+    page.unroute("**/api/auth/refresh")
+    lost.clear()
+    page.route("**/api/auth/refresh", lambda route: lose(route, 99))
+    page.reload()
+    expect(page.locator("#notice")).to_contain_text("The server could not be reached")
+    expect(page.get_by_role("link", name="Log in")).to_be_visible()
+    assert len(lost) == 3  # asked three times in all
+    page.unroute("**/api/auth/refresh")
+    page.reload()
+    shows_account(page, customer["email"])

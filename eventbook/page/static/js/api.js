@@ -149,18 +149,29 @@ async function refreshWithCookie() {
   return false;
 }
 
-/** At load: resume the session the cookie holds, if any. */
+/**
+ * At load: resume the session the cookie holds, if any. A server out of reach (a blip,
+ * a 503) is asked twice more, a few seconds apart; after that the user is told so, rather
+ * than shown as logged out without a word. A refusal (401) ends the session, cookie and all.
+ */
 export async function resume() {
-  if (!readCookie(CSRF_COOKIE)) return null;
-  if (await refresh()) {
-    try {
-      user = await request("GET", "/api/auth/me");
-    } catch {
-      user = null;
+  for (const wait of [0, 1000, 3000]) {
+    if (!readCookie(CSRF_COOKIE)) return null; // none, or the session was refused and ended
+    if (wait) await new Promise((done) => setTimeout(done, wait));
+    if (await refresh()) {
+      try {
+        user = await request("GET", "/api/auth/me");
+        announce(null);
+        return user;
+      } catch {
+        user = null; // no half session (a token but no user): ask again
+        token = null;
+        tokenExpiresAt = 0;
+      }
     }
-    announce(null);
   }
-  return user;
+  announce("The server could not be reached, so you are shown as logged out for now. Reload the page to try again.");
+  return null;
 }
 
 /**
