@@ -195,6 +195,7 @@ def test_admin_disables_a_user_whose_next_request_fails(pages, site, viewport):
     admin_page.get_by_label("Email or name").fill(customer["email"])
     admin_page.get_by_role("button", name="Search").click()
     disable = admin_page.get_by_role("button", name=f"Disable {customer['email']}")
+    expect(disable).to_be_visible()  # bounding_box() does not wait for the search's answer
     box = disable.bounding_box()  # in sight without scrolling sideways, on a phone too
     assert box["x"] + box["width"] <= admin_page.viewport_size["width"], box
     disable.click()
