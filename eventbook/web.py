@@ -164,11 +164,11 @@ def _check_body():
         error(400, "bad_request", "The request body's Transfer-Encoding must be chunked alone (no gzip, "
                                   "deflate, compress or identity)")
     chunked = codings == ["chunked"]
-    if (length or chunked) and not request.is_json and request.routing_exception is None:  # 404 and 405 first
-        error(415, "unsupported_media_type", "The request body must be JSON (Content-Type: application/json)")
-    coding = request.headers.get("Content-Encoding", "").strip().lower()
-    if (length or chunked) and coding not in ("", "identity") and request.routing_exception is None:
-        error(415, "unsupported_media_type", "The request body must be sent uncompressed (no Content-Encoding)")
+    if (length or chunked) and request.routing_exception is None:  # 404 and 405 first
+        if not request.is_json:
+            error(415, "unsupported_media_type", "The request body must be JSON (Content-Type: application/json)")
+        if request.headers.get("Content-Encoding", "").strip().lower() not in ("", "identity"):
+            error(415, "unsupported_media_type", "The request body must be sent uncompressed (no Content-Encoding)")
     if chunked and length is None:
         # Without a Content-Length werkzeug stops reading at the limit instead of
         # refusing: read it here so that an oversized body is a 413, not truncated.

@@ -262,7 +262,9 @@ def test_ids_and_numbers_are_ascii_digits(client, organizer, customer, make_even
     assert [t["name"] for t in client.get(f"/api/events/{event['id']}").get_json()["ticketTypes"]] == ["General admission"]
 
 
-@pytest.mark.parametrize("path", ["/api//events", "/api/events//1", "//api/events", "/static//page.css"])
+# A leading doubled slash (//api/events) is checked through a live gunicorn
+# (test_gunicorn_limits.py): Flask's test client reads "//api" as a host name.
+@pytest.mark.parametrize("path", ["/api//events", "/api/events//1", "/static//page.css"])
 def test_a_doubled_slash_is_a_404_never_a_redirect_to_the_host_sent(client, make_event, path):
     make_event()
     response = client.get(path, headers={"Host": "evil.example", "X-Forwarded-Host": "evil.example"})

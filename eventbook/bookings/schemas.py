@@ -99,7 +99,8 @@ class OrderSchema(Schema):
 
 class MyBookingsArgs(PageArgs):
     event_id = Id(strict=False, metadata={  # query strings are strings
-        "description": "only this event's bookings: the newest is the confirmed one, if any (one a customer)"})
+        "description": "only this event's bookings; the newest is the confirmed one, if any (a customer has one "
+                       "confirmed booking of an event at most)"})
 
 
 class IdempotencyHeader(Headers):
