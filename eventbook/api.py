@@ -16,7 +16,7 @@ import flask
 import flask_smorest
 import marshmallow as ma
 from apispec import BasePlugin
-from flask_jwt_extended import current_user, verify_jwt_in_request
+from flask_jwt_extended import current_user, decode_token, verify_jwt_in_request
 from flask_jwt_extended.exceptions import CSRFError
 from swagger_ui_bundle import swagger_ui_path
 from webargs.flaskparser import FlaskParser
@@ -237,6 +237,21 @@ class Api(flask_smorest.Api):
                                                 mimetype="application/json")
 
 
+def _csrf_uncomparable():
+    """Did the session cookie's CSRF check fail because hmac.compare_digest refuses to
+    compare its two values: a header of text that is not ASCII, or a token whose `csrf`
+    claim is not ASCII text (only a holder of our key could sign one)? A value that
+    cannot match is a wrong one."""
+    config = flask.current_app.config
+    if not flask.request.headers.get(config["JWT_REFRESH_CSRF_HEADER_NAME"], "").isascii():
+        return True
+    try:
+        claim = decode_token(flask.request.cookies[config["JWT_REFRESH_COOKIE_NAME"]], allow_expired=True).get("csrf")
+    except Exception:  # noqa: BLE001 - no cookie, or not a token of ours: the TypeError came from elsewhere
+        return False
+    return not (isinstance(claim, str) and claim.isascii())
+
+
 class Blueprint(flask_smorest.Blueprint):
     ARGUMENTS_PARSER = ArgsParser()
 
@@ -256,10 +271,7 @@ class Blueprint(flask_smorest.Blueprint):
                 try:
                     verify_jwt_in_request(refresh=refresh, verify_type=not any_token, locations=locations)
                 except TypeError:
-                    # The cookie's token was compared with a CSRF header of non-ASCII text, which
-                    # hmac.compare_digest refuses to compare: a value that cannot match is a wrong one.
-                    csrf = flask.request.headers.get(flask.current_app.config["JWT_REFRESH_CSRF_HEADER_NAME"], "")
-                    if cookie and not csrf.isascii():
+                    if cookie and _csrf_uncomparable():
                         raise CSRFError("CSRF double submit tokens do not match") from None
                     raise
                 if roles and current_user.role not in roles:

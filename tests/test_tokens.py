@@ -167,3 +167,25 @@ def test_token_of_a_deleted_user(app, client, customer):
         db.session.commit()
     assert_unauthorized(client.get(ME, headers=customer.headers))
     assert_unauthorized(client.post("/api/auth/refresh", headers=bearer(customer.refresh_token)))
+
+
+@pytest.mark.parametrize("jti", ["a\x00b", 7, ["a"]], ids=["NUL", "a number", "a list"])
+def test_a_token_id_that_is_not_text_with_the_app_key(app, client, customer, jti):
+    # Our token ids are UUIDs: whatever else a key holder signs is not one of ours.
+    for issued in (customer.token, customer.refresh_token):
+        token = jwt.encode({**claims_of(issued), "jti": jti}, app.config["JWT_SECRET_KEY"], algorithm="HS256")
+        assert_unauthorized(client.get(ME, headers=bearer(token)))
+        assert_unauthorized(client.post("/api/auth/refresh", headers=bearer(token)))
+        assert_unauthorized(client.post("/api/auth/logout", headers=bearer(token)))
+    assert client.get(ME, headers=customer.headers).status_code == 200
+
+
+@pytest.mark.parametrize("csrf", [1, None, ["1"]], ids=["a number", "null", "a list"])
+def test_a_cookie_whose_csrf_claim_is_not_text_with_the_app_key(app, client, customer, csrf):
+    claims = {**claims_of(customer.refresh_token), "csrf": csrf}
+    token = jwt.encode(claims, app.config["JWT_SECRET_KEY"], algorithm="HS256")
+    client.set_cookie("eventbook_refresh", token, path="/api/auth")
+    for path in ("/api/auth/refresh", "/api/auth/logout"):
+        response = client.post(path, headers={"X-CSRF-Token": "1"})
+        assert_unauthorized(response)
+    assert client.post("/api/auth/refresh", headers=bearer(customer.refresh_token)).status_code == 200

@@ -200,7 +200,9 @@ def token_owner(payload):
     Refused: not made as we make tokens (only whoever holds the key could sign one: an
     expiry, an id to revoke it by and its type are what we issue), revoked (logout), its
     family revoked (logout, or a reused refresh token), or its user disabled."""
-    if "exp" not in payload or not payload.get("jti") or payload.get("type") not in ("access", "refresh"):
+    jti = payload.get("jti")
+    if "exp" not in payload or not isinstance(jti, str) or not jti or "\x00" in jti \
+            or payload.get("type") not in ("access", "refresh"):
         return None, "Invalid token"
     sub, family_id = payload.get("sub"), payload.get(FAMILY)
     user_id = _positive_int(int(sub)) if isinstance(sub, str) and sub.isascii() and sub.isdigit() and len(sub) <= 10 else None
@@ -211,7 +213,7 @@ def token_owner(payload):
     # Idempotency-Key reuses that connection for its one statement: bookings.service.book).
     with autocommit() as connection:
         row = TOKEN_OWNER.execute(
-            connection, {"user_id": user_id, "jti": str(payload.get("jti")), "family": family_id or 0}
+            connection, {"user_id": user_id, "jti": jti, "family": family_id or 0}
         ).mappings().first()
     if row is None:
         return None, None
