@@ -174,7 +174,12 @@ def give_back_all(returned, ended_seats):
               .order_by(_events.c.id).with_for_update(key_share=True).cte("locked"))
     per_event = (select(returned.c.event_id, func.sum(returned.c["count"]).label("count"))
                  .where(after(locked)).group_by(returned.c.event_id).cte("per_event"))
-    someone_waits = waiting(per_event.c.event_id)
+    # Who waits on these events, read once: asked per event and type, PostgreSQL's plan
+    # for a waiting list of one event can scan the whole table for each of the others.
+    waits = (select(_entries.c.event_id, _entries.c.ticket_type_id).distinct()
+             .where(_entries.c.status == EntryStatus.WAITING, _entries.c.event_id.in_(select(per_event.c.event_id)))
+             .cte("waits"))
+    someone_waits = exists().where(waits.c.event_id == per_event.c.event_id)
     events = (
         update(_events)
         .where(_events.c.id == per_event.c.event_id)
@@ -185,7 +190,8 @@ def give_back_all(returned, ended_seats):
         .returning(_events.c.id)
         .cte("given_events")
     )
-    waits_for_it = waiting(returned.c.event_id, returned.c.ticket_type_id)
+    waits_for_it = exists().where(waits.c.event_id == returned.c.event_id,
+                                  waits.c.ticket_type_id == returned.c.ticket_type_id)
     types = (
         update(_types)
         .where(_types.c.id == returned.c.ticket_type_id, after(events))

@@ -658,3 +658,25 @@ def test_organizers_and_admins_see_the_queue_in_order(client, make_user, sold_ou
     refused(client.get(url, headers=people[0].headers), 403, "forbidden")
     page = client.get(f"{url}?perPage=2&page=2", headers=organizer.headers)
     assert [e["position"] for e in ok(page)] == [3] and page.headers["X-Total-Count"] == "3"
+
+
+def test_the_sweepers_expiry_pass_sets_aside_for_who_waits_on_each_event_of_its_batch(
+        client, shop, make_user, make_event, sales_window, expire_hold):
+    """Holds of two events expire in one pass of the sweeper: the tickets of the event
+    with a waiting list are set aside for it (its type's sales are put off, so no offer
+    takes them meanwhile), the other event's go back to the public."""
+    waited = make_event(totalTickets=2, ticketTypes=[{"name": "A", "price": "1.00", "quantity": 2}])
+    a = shop.types(waited["id"])["A"]["id"]
+    plain = make_event(totalTickets=3)
+    holder, other, waiting = make_user(), make_user(), make_user()
+    holds = [ok(shop.hold(holder, waited["id"], ticketsCount=2, ticketTypeId=a), 201),
+             ok(shop.hold(other, plain["id"], 2), 201)]
+    ok(join(client, waiting, waited["id"], 1, ticketTypeId=a), 201)
+    sales_window(a, sales_start=datetime.now(timezone.utc) + timedelta(days=1))  # no offer can take them
+    for held in holds:
+        expire_hold(held["id"])  # past their expiry, untouched: only the sweeper's pass ends them
+    client.get("/api/health")  # starts the background threads of this process
+    wait_until(lambda: shop.available(plain["id"]) == 3, 10, message="the plain event's tickets back")
+    assert (shop.available(waited["id"]), shop.event(waited["id"])["setAsideTickets"]) == (0, 2)
+    assert shop.types(waited["id"])["A"]["availableQuantity"] == 0
+    assert ok(entry_of(client, waiting, waited["id"]))["status"] == "WAITING"
