@@ -293,8 +293,10 @@ def test_a_change_and_a_cancellation_write_their_attendees_rows_with_them(app, c
 def test_a_large_audience_is_told_through_one_fan_out_row(app, client, shop, make_user, organizer, admin, make_event,
                                                           monkeypatch):
     """Over WRITTEN_AT_ONCE attendees (lowered here to 2), the change writes one row and
-    a worker writes the attendees' rows: the organizer's answer does not grow with them."""
+    a worker writes the attendees' rows, EXPAND_CHUNK at a time (2 here: two chunks): the
+    organizer's answer does not grow with them."""
     monkeypatch.setattr(outbox, "WRITTEN_AT_ONCE", 2)
+    monkeypatch.setattr(outbox, "EXPAND_CHUNK", 2)
     event = make_event(title="Stadium")
     attendees = [make_user() for _ in range(3)]
     for person in attendees:

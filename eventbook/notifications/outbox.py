@@ -34,6 +34,7 @@ def waitlist_offer(hold, user, event, now):
 # attendees; for more it writes one fan-out row, which a worker expands (`expand`), so
 # that the organizer's request does not grow with the audience.
 WRITTEN_AT_ONCE = 100
+EXPAND_CHUNK = 1000  # attendees a worker reads and writes at a time when it expands a fan-out row
 
 
 def event_updated(event, now):
@@ -86,8 +87,10 @@ def of_user(user_id):
 
 
 def expand(parent, token, now):
-    """Insert one notification per attendee of a fan-out row (a dict of its fields), in
-    one batch, and mark the fan-out row done; return the new ids."""
+    """Insert one notification per attendee of a fan-out row (a dict of its fields), and
+    mark the fan-out row done, in one transaction; return the new ids. The attendees are
+    read and written EXPAND_CHUNK at a time, so an event of 100,000 attendees never has
+    them all in memory at once."""
     done = db.session.execute(
         update(Notification)
         .where(Notification.id == parent["id"], Notification.claim_token == token,
@@ -97,7 +100,8 @@ def expand(parent, token, now):
     ).rowcount
     if not done:  # our claim ran out and another process has it
         return []
-    return _copies(parent, db.session.execute(_audience(parent)).all(), now)
+    attendees = db.session.execute(_audience(parent).execution_options(yield_per=EXPAND_CHUNK))
+    return [note_id for chunk in attendees.partitions() for note_id in _copies(parent, chunk, now)]
 
 
 def _audience(parent):
