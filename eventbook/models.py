@@ -243,6 +243,7 @@ class Booking(db.Model):
                  sqlite_where=sa.text("status = 'CONFIRMED'"), postgresql_where=sa.text("status = 'CONFIRMED'")),
         sa.Index("ix_bookings_user_id_created_at", "user_id", "created_at"),
         sa.Index("ix_bookings_event_id_status", "event_id", "status"),
+        sa.Index("ix_bookings_event_id_id", "event_id", "id"),  # an event's bookings in order, a page at a time
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -253,6 +253,29 @@ class Shop:
         return {ticket_type["name"]: ticket_type for ticket_type in self.event(event_id)["ticketTypes"]}
 
 
+def statements(app, request):
+    """The SQL statements that `request()` (a test client call, which runs the request
+    in this thread) sends, and its response: (statements, response)."""
+    from eventbook.extensions import db
+
+    sent, thread = [], threading.get_ident()
+
+    def record(_connection, _cursor, statement, *args):
+        if threading.get_ident() == thread:  # not the background sweeps' statements
+            sent.append(statement)
+
+    with app.app_context():
+        engines = list(db.engines.values())
+    for engine in engines:
+        sa.event.listen(engine, "before_cursor_execute", record)
+    try:
+        response = request()
+    finally:
+        for engine in engines:
+            sa.event.remove(engine, "before_cursor_execute", record)
+    return sent, response
+
+
 # -- times -----------------------------------------------------------------------
 
 

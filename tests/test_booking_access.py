@@ -2,6 +2,7 @@
 
 import pytest
 
+from tests import support
 from tests.support import has_link, ok
 
 
@@ -147,3 +148,19 @@ def test_event_bookings_paging(client, shop, organizer, make_user, make_event):
     assert has_link(second, "prev") and not has_link(second, "next")
 
     assert client.get(f"{url}?perPage=0", headers=organizer.headers).status_code == 422
+
+
+def test_a_page_of_attendees_is_read_in_as_many_statements_however_many_it_shows(app, client, shop, organizer,
+                                                                                  make_user, make_event):
+    """Each booking comes with its customer: read for the whole page at once, not one
+    query per booking."""
+    event = make_event()
+    url = f"/api/events/{event['id']}/bookings"
+    counts = []
+    for attendees in (1, 4):
+        while len(client.get(url, headers=organizer.headers).get_json()) < attendees:
+            ok(shop.book(make_user(), event["id"]), 201)
+        sent, response = support.statements(app, lambda: client.get(url, headers=organizer.headers))
+        assert len(ok(response)) == attendees
+        counts.append(len(sent))
+    assert counts[0] == counts[1], counts

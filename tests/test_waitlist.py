@@ -680,3 +680,19 @@ def test_the_sweepers_expiry_pass_sets_aside_for_who_waits_on_each_event_of_its_
     assert (shop.available(waited["id"]), shop.event(waited["id"])["setAsideTickets"]) == (0, 2)
     assert shop.types(waited["id"])["A"]["availableQuantity"] == 0
     assert ok(entry_of(client, waiting, waited["id"]))["status"] == "WAITING"
+
+
+def test_a_page_of_the_queue_is_read_in_as_many_statements_however_many_it_shows(app, client, make_user, organizer,
+                                                                                 sold_out):
+    """Each entry comes with its customer: read for the whole page at once, not one
+    query per entry."""
+    event, _ = sold_out(1)  # made by the `organizer` fixture
+    url = f"/api/events/{event['id']}/waitlist"
+    counts = []
+    for waiting in (1, 4):
+        while len(client.get(url, headers=organizer.headers).get_json()) < waiting:
+            ok(join(client, make_user(), event["id"]), 201)
+        sent, response = support.statements(app, lambda: client.get(url, headers=organizer.headers))
+        assert len(ok(response)) == waiting
+        counts.append(len(sent))
+    assert counts[0] == counts[1], counts

@@ -1,7 +1,7 @@
 """Bookings: the overbooking-safe purchase, cancellation, and who may see what."""
 
 from sqlalchemy import exc, select, update
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import joinedload, selectinload
 from werkzeug.exceptions import HTTPException
 
 from eventbook import inventory, sales, waitlist
@@ -164,4 +164,5 @@ def mine(user, event_id=None):
 def of_event(event_id, user):
     """An event's bookings, for its organizer or an admin (404 unknown, 403 not theirs)."""
     events.managed(event_id, user)
-    return select(Booking).where(Booking.event_id == event_id).order_by(Booking.id)
+    # Each booking is shown with its customer: read for the whole page at once.
+    return select(Booking).where(Booking.event_id == event_id).order_by(Booking.id).options(selectinload(Booking.user))

@@ -10,6 +10,7 @@ from datetime import timedelta
 
 from flask import current_app
 from sqlalchemy import exc, exists, func, insert, literal_column, or_, select, union, update
+from sqlalchemy.orm import selectinload
 
 from eventbook import inventory, sales, waitlist
 from eventbook.database import retry_deadlocks
@@ -154,7 +155,8 @@ def leave(event_id, customer):
 
 def queue(event_id, user, args):
     managed(event_id, user)
-    statement = select(WaitlistEntry).where(WaitlistEntry.event_id == event_id).order_by(WaitlistEntry.id)
+    statement = select(WaitlistEntry).where(WaitlistEntry.event_id == event_id).order_by(WaitlistEntry.id) \
+        .options(selectinload(WaitlistEntry.user))  # each entry is shown with its customer: read for the page at once
     entries, headers = paginate(statement, args, WaitlistEntry)
     ahead = None
     for entry in entries:
