@@ -343,6 +343,7 @@ class WaitlistEntry(db.Model):
                  sqlite_where=sa.text("status IN ('WAITING', 'OFFERED')"),
                  postgresql_where=sa.text("status IN ('WAITING', 'OFFERED')")),
         sa.Index("ix_waitlist_entries_queue", "event_id", "status", "id"),
+        sa.Index("ix_waitlist_entries_user_id_event_id_id", "user_id", "event_id", "id"),  # a customer's own, newest first
         {"sqlite_autoincrement": True},  # a removed event's entries' ids are never given to new ones
     )
 
