@@ -71,7 +71,8 @@ function userRow(user, me) {
   actions.append(toggle);
   if (user.role !== "ADMIN") {
     const other = user.role === "CUSTOMER" ? "ORGANIZER" : "CUSTOMER";
-    const swap = h("button", { type: "button", class: "secondary", "aria-label": `Make ${user.email} ${other.toLowerCase()}` }, `Make ${other.toLowerCase()}`);
+    // Its name starts with the words it shows (WCAG 2.5.3): "Make customer" said to voice control finds it.
+    const swap = h("button", { type: "button", class: "secondary", "aria-label": `Make ${other.toLowerCase()}: ${user.email}` }, `Make ${other.toLowerCase()}`);
     swap.addEventListener("click", async () => {
       const changed = await run(swap, box, () => api.patch(`/api/admin/users/${user.id}`, { role: other }));
       if (changed) replace(row, userRow(changed, me), 1);

@@ -1,5 +1,5 @@
-// What every view may need: the features this server has, the user's role, navigation
-// and the notice line under the header.
+// What every view may need: the features this server has, the user's role, navigation,
+// the notice line under the header and the announcer.
 
 import { currentUser } from "./api.js";
 
@@ -46,10 +46,27 @@ export function notice(text, now = false) {
   else pending = text;
 }
 
+/** The notice line: #notice, inside a live region of index.html that is never hidden (a
+ * region shown in the step its text is set is not read out). */
 export function showNotice(text) {
   const el = document.getElementById("notice");
   el.textContent = text || "";
   el.hidden = !text;
+}
+
+let announcing = null;
+
+/** Have screen readers say `text` now, through the page's announcer (index.html): for a
+ * message shown where no live region is, e.g. at a field that already has the focus. The
+ * announcer is emptied first and filled a moment later, so that the same text twice is
+ * said twice (a region whose text does not change says nothing). */
+export function announce(text) {
+  const el = document.getElementById("announcer");
+  el.textContent = "";
+  clearTimeout(announcing);
+  announcing = setTimeout(() => {
+    el.textContent = text;
+  }, 100); // not in the same frame as the emptying, which the accessibility tree may never see
 }
 
 /** The notice kept for this navigation, shown once. */

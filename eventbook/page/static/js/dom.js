@@ -67,6 +67,18 @@ export function lock(form) {
   return form;
 }
 
+/**
+ * Remove `row`, one of a list of fieldsets a form repeats (ticket types, seat sections).
+ * The focus was on its Remove button, and would fall to the page's start: it goes to the
+ * next row's first control, else the previous row's, else `fallback` (the list's "Add" button).
+ */
+export function removeRow(row, fallback) {
+  const had = row.contains(document.activeElement);
+  const near = row.nextElementSibling || row.previousElementSibling;
+  row.remove();
+  if (had) (near?.querySelector("input, select, textarea, button") || fallback).focus();
+}
+
 /** A message box for errors, announced by screen readers when it fills. */
 export function errorBox() {
   return h("p", { class: "error", role: "alert", hidden: true });

@@ -2,7 +2,7 @@
 // hold and its countdown, the waiting list.
 
 import * as api from "./api.js";
-import { errorBox, field, h, input, select } from "./dom.js";
+import { cards, errorBox, field, h, input, select } from "./dom.js";
 import { forgetHold, go, has, isCustomer, manages, notice, rememberHold, rememberedHold } from "./context.js";
 import { cents, clock, fromCents, money, plural, seatName, when } from "./format.js";
 import { run, values } from "./forms.js";
@@ -119,10 +119,12 @@ export async function detail(view, [id]) {
   if (has("waitlist") && event.seating !== "RESERVED") await waitlist(view, event); // seats come back to the map
 }
 
+/** A list table like the others: on a narrow screen its four columns would break words
+ * ("Pri-ce") where a card per type does not. */
 function typesTable(event) {
-  return h(
+  return cards(h(
     "table",
-    { class: "types" },
+    { class: "list types" },
     h("caption", {}, "Tickets"),
     h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Type"), h("th", { scope: "col" }, "Price"), h("th", { scope: "col" }, "Left"), h("th", { scope: "col" }, "On sale"))),
     h(
@@ -139,7 +141,7 @@ function typesTable(event) {
         ),
       ),
     ),
-  );
+  ));
 }
 
 function salesWindow(type) {
@@ -352,31 +354,39 @@ export async function hold(view, [id]) {
   }
 
   const timer = h("span", { class: "countdown", role: "timer", "aria-live": "off" });
-  const status = h("p", { class: "timer-line" }, "Time left to confirm: ", timer);
+  // Focusable by script: where the focus goes when the hold ends under it (see `ended`).
+  const status = h("p", { class: "timer-line", tabindex: "-1" }, "Time left to confirm: ", timer);
   const confirm = h("button", { type: "button" }, "Confirm booking");
   const release = h("button", { type: "button", class: "secondary" }, "Release tickets");
   const box = errorBox();
-  const warning = h("p", { class: "sr-only", "aria-live": "polite" });
-  view.add(status, h("div", { class: "actions" }, confirm, release), box, warning);
+  // Shown, not for screen readers only: the eye too gets more warning than the clock.
+  const warning = h("p", { class: "hold-warning", "aria-live": "polite" });
+  view.add(status, warning, h("div", { class: "actions" }, confirm, release), box);
 
   const expires = Date.parse(holdData.expiresAt);
   const ended = () => {
     clearInterval(interval);
+    // Disabling the button that has the focus would drop it to the page's start: it goes to the line that says why.
+    const focused = [confirm, release].includes(document.activeElement);
     status.replaceChildren("This hold has expired: its tickets went back on sale. ", h("a", { href: `#/events/${event.id}` }, "Back to the event."));
     warning.textContent = "This hold has expired.";
+    warning.className = "sr-only"; // to be read out; the line above shows it
     confirm.disabled = true;
     release.disabled = true;
+    if (focused) status.focus();
     forgetHold(event.id);
   };
-  const tick = () => {
+  const tick = (first = false) => {
     const left = (expires - api.serverNow()) / 1000;
     timer.textContent = clock(left);
-    if (left <= 60 && left > 0 && !warning.textContent) warning.textContent = "One minute left to confirm.";
+    // From the interval's ticks only: a live region filled as it is put on the page (a
+    // hold opened with under a minute left) is not read out.
+    if (!first && left <= 60 && left > 0 && !warning.textContent) warning.textContent = "One minute left to confirm.";
     if (left <= 0) ended();
   };
   const interval = setInterval(tick, 1000);
   view.onLeave(() => clearInterval(interval));
-  tick();
+  tick(true);
 
   confirm.addEventListener("click", async () => {
     if (!confirmKeys.has(holdData.id)) confirmKeys.set(holdData.id, api.randomKey());

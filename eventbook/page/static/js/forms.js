@@ -2,6 +2,7 @@
 // rest in the error box beside the button that sent the request.
 
 import { ApiError } from "./api.js";
+import { announce } from "./context.js";
 import { h } from "./dom.js";
 import { when } from "./format.js";
 
@@ -73,6 +74,7 @@ export function showError(box, error, form = null, codeFields = {}, fields = {})
   const pairs = flatten(error instanceof ApiError ? error.errors : {});
   if (form && error instanceof ApiError && codeFields[error.code]) pairs.push([codeFields[error.code], [messageOf(error)]]);
   let first = null;
+  let firstMessage = "";
   for (const [path, messages] of pairs) {
     const control = form && form.querySelector(`[name="${CSS.escape(fields[path] || path)}"]`);
     const slot = control && form.querySelector(`#${CSS.escape(control.id)}-error`);
@@ -80,7 +82,10 @@ export function showError(box, error, form = null, codeFields = {}, fields = {})
       slot.textContent = messages.join(" ");
       slot.hidden = false;
       control.setAttribute("aria-invalid", "true");
-      first = first || control;
+      if (!first) {
+        first = control;
+        firstMessage = slot.textContent;
+      }
     } else {
       const label = readable(path);
       rest.push(label ? `${label}: ${messages.join(" ")}` : messages.join(" "));
@@ -97,7 +102,11 @@ export function showError(box, error, form = null, codeFields = {}, fields = {})
   box.textContent = placed ? "" : next ? stop(text) : text;
   if (next) box.append(" ", next);
   box.hidden = placed;
-  if (first) first.focus();
+  if (!first) return;
+  // Focus moving to a field reads out its message (aria-describedby), but a field that has
+  // the focus already (Enter pressed in it) is not read again: the announcer says it.
+  if (document.activeElement === first) announce(firstMessage);
+  else first.focus();
 }
 
 /**

@@ -2,7 +2,7 @@
 // types and seat maps; attendees, figures, the CSV, check-in at the door, the waiting list.
 
 import * as api from "./api.js";
-import { cards, errorBox, field, h, input, lock, select } from "./dom.js";
+import { cards, errorBox, field, h, input, lock, removeRow, select } from "./dom.js";
 import { go, has, manages, notice } from "./context.js";
 import { fromLocalInput, money, plural, seatName, toLocalInput, when } from "./format.js";
 import { clearErrors, run, values } from "./forms.js";
@@ -21,9 +21,15 @@ export async function list(view, _params, query) {
   const page = Math.max(1, Number(query.get("page")) || 1);
   const show = SHOWS.some(([v]) => v === query.get("show")) ? query.get("show") : "upcoming";
   view.title(user.role === "ADMIN" ? "Manage events" : "My events");
+  // Sent with its button, as a search is: a select that led elsewhere on `change` would
+  // move a keyboard user on at the first arrow key that looks through its options.
   const chooser = select("show", SHOWS, { value: show });
-  chooser.addEventListener("change", () => go(`#/manage?show=${chooser.value}`));
-  view.add(h("div", { class: "toolbar" }, field("Show", chooser), h("a", { class: "button", href: "#/manage/new" }, "New event")));
+  const filter = h("form", { class: "search" }, field("Show", chooser), h("button", { type: "submit", class: "secondary" }, "Show"));
+  filter.addEventListener("submit", (e) => {
+    e.preventDefault();
+    go(`#/manage?show=${chooser.value}`);
+  });
+  view.add(h("div", { class: "toolbar" }, filter, h("a", { class: "button", href: "#/manage/new" }, "New event")));
 
   const params = new URLSearchParams({ page: String(page), perPage: "20" });
   if (user.role !== "ADMIN") params.set("organizerId", String(user.id));
@@ -70,7 +76,7 @@ function eventFields(event = {}) {
   ];
 }
 
-function typeRow(list, type = { name: "", price: "0.00", quantity: "" }) {
+function typeRow(list, addType, type = { name: "", price: "0.00", quantity: "" }) {
   const index = list.children.length;
   const remove = h("button", { type: "button", class: "secondary" }, "Remove");
   const row = h(
@@ -83,7 +89,7 @@ function typeRow(list, type = { name: "", price: "0.00", quantity: "" }) {
     remove,
   );
   remove.addEventListener("click", () => {
-    row.remove();
+    removeRow(row, addType);
     // keep the names in order, so errors from the API land on the right row
     [...list.children].forEach((set, i) => {
       set.querySelector("legend").textContent = `Ticket type ${i + 1}`;
@@ -96,10 +102,10 @@ function typeRow(list, type = { name: "", price: "0.00", quantity: "" }) {
 export function create(view) {
   view.title("New event");
   const types = h("div", { class: "types-edit" });
-  typeRow(types, { name: "General admission", price: "0.00", quantity: "" });
   const addType = h("button", { type: "button", class: "secondary" }, "Add a ticket type");
+  typeRow(types, addType, { name: "General admission", price: "0.00", quantity: "" });
   addType.addEventListener("click", () => {
-    typeRow(types);
+    typeRow(types, addType);
     types.lastElementChild.querySelector("input").focus();
   });
   const submit = h("button", { type: "submit" }, "Create event");
@@ -426,13 +432,16 @@ function checkIn(view, event) {
   const submit = h("button", { type: "submit" }, "Check in");
   const box = errorBox();
   const result = h("div", { class: "check-result", role: "status" });
+  // Undo and its errors: beside the status, not in it, which is read out whole when it changes.
+  const undoing = h("div", { class: "check-undo" });
   // One nonce per code until the server answers: a scan sent again after a lost answer
   // (the network failed, not the server) gets the first answer, not "already checked in".
   const unanswered = new Map();
-  const form = h("form", { class: "card", novalidate: true }, field("Ticket code", code, "type it, paste it, or scan it into this field"), h("div", { class: "actions" }, submit), box, result);
+  const form = h("form", { class: "card", novalidate: true }, field("Ticket code", code, "type it, paste it, or scan it into this field"), h("div", { class: "actions" }, submit), box, result, undoing);
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     result.replaceChildren();
+    undoing.replaceChildren();
     // A code copied from the CSV may keep the apostrophe that stops spreadsheets running it.
     const text = code.value.trim().replace(/^'/, "");
     if (!text) {
@@ -449,16 +458,17 @@ function checkIn(view, event) {
     const undoBox = errorBox();
     undo.addEventListener("click", async () => {
       const done = await run(undo, undoBox, async () => (await api.del(`/api/events/${event.id}/check-ins/${answer.ticket.id}`), true));
-      if (done) result.replaceChildren(h("p", {}, "Check-in undone."));
+      if (!done) return;
+      result.replaceChildren(h("p", {}, "Check-in undone."));
+      // The button goes, with the focus: back to the field, where the next scan goes.
+      code.focus();
+      undoing.replaceChildren();
     });
     const ticket = answer.ticket;
     const type = event.ticketTypes.find((t) => t.id === ticket.ticketTypeId);
     const what = [type ? type.name : null, ticket.seat ? seatName(ticket.seat) : null].filter(Boolean).join(", ");
-    result.append(
-      h("p", { class: "ok" }, `Welcome in: ticket ${ticket.id}${what ? ` (${what})` : ""}, checked in ${when(answer.checkedInAt)}.`),
-      undo,
-      undoBox,
-    );
+    result.append(h("p", { class: "ok" }, `Welcome in: ticket ${ticket.id}${what ? ` (${what})` : ""}, checked in ${when(answer.checkedInAt)}.`));
+    undoing.append(undo, undoBox);
     code.value = "";
     code.focus();
   });

@@ -2,7 +2,7 @@
 // (sections of rows of numbered seats, each section on a ticket type).
 
 import * as api from "./api.js";
-import { errorBox, field, h, input, lock, select } from "./dom.js";
+import { errorBox, field, h, input, lock, removeRow, select } from "./dom.js";
 import { cents, fromCents, money, plural, seatName } from "./format.js";
 import { run, sentences, values } from "./forms.js";
 
@@ -62,6 +62,13 @@ function seatGrid(section) {
   });
   reset();
   return reset;
+}
+
+/** What the seats look like, in words: the samples are for the eye only (a screen reader
+ * would read "1 free 1 taken 1 yours"). */
+function legend() {
+  const sample = (kind) => h("span", { class: `seat sample ${kind}`, "aria-hidden": "true" }, "1");
+  return h("p", { class: "legend" }, sample(""), " free ", sample("taken"), " taken ", sample("chosen"), " yours");
 }
 
 export async function seatPicker(view, event, onHeld) {
@@ -135,7 +142,7 @@ export async function seatPicker(view, event, onHeld) {
     "form",
     { class: "card buy seats", novalidate: true },
     h("h2", {}, "Choose seats"),
-    seats.length ? h("p", { class: "legend" }, h("span", { class: "seat sample" }, "1"), " free ", h("span", { class: "seat sample taken" }, "1"), " taken ", h("span", { class: "seat sample chosen" }, "1"), " yours") : h("p", {}, "This event has no seat map yet."),
+    seats.length ? legend() : h("p", {}, "This event has no seat map yet."),
     chooser,
     maps,
     summary,
@@ -225,6 +232,7 @@ export async function seatEditor(view, event) {
       set.querySelector("legend").textContent = `Section ${i + 1}`;
       for (const control of set.querySelectorAll("[name]")) control.name = control.name.replace(/^sections\.\d+\./, `sections.${i}.`);
     });
+  const more = h("button", { type: "button", class: "secondary" }, "Add a section");
   const addSection = (section = { name: "", ticketTypeId: event.ticketTypes[0]?.id, rows: "", from: 1, to: 10 }) => {
     const index = list.children.length;
     const remove = h("button", { type: "button", class: "secondary" }, "Remove section");
@@ -240,7 +248,7 @@ export async function seatEditor(view, event) {
       remove,
     );
     remove.addEventListener("click", () => {
-      set.remove();
+      removeRow(set, more);
       number();
     });
     list.append(set);
@@ -266,7 +274,6 @@ export async function seatEditor(view, event) {
   }
   if (!seats.length) addSection();
 
-  const more = h("button", { type: "button", class: "secondary" }, "Add a section");
   more.addEventListener("click", () => addSection());
   const submit = h("button", { type: "submit" }, "Save seat map");
   const box = errorBox();
