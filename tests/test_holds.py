@@ -397,3 +397,30 @@ def test_an_event_cancelled_ends_its_holds_released_or_expired_if_their_time_was
     assert client.delete(f"/api/events/{event['id']}", headers=organizer.headers).status_code == 204
     assert ok(client.get(f"/api/holds/{past['id']}", headers=late.headers))["status"] == "EXPIRED"
     assert ok(client.get(f"/api/holds/{held['id']}", headers=live.headers))["status"] == "RELEASED"
+
+
+@pytest.mark.postgresql_only("SQLite runs one writer at a time: a change and a confirm cannot overlap there")
+def test_a_confirm_meeting_an_event_change_waits_for_it_and_tells_the_new_place(client, shop, customer, make_event,
+                                                                               database_url):
+    """A confirm that meets the organizer's change between its write and its commit
+    comes after it: the booking and its confirmation name the new place (the change's
+    EVENT_UPDATED, told to the bookings it saw, could not name this one)."""
+    event = make_event(location="Hall")
+    held = ok(shop.hold(customer, event["id"], 1), 201)
+    answers = []
+    confirming = threading.Thread(target=lambda: answers.append(shop.confirm(customer, held["id"])))
+    engine = sa.create_engine(database_url)
+    try:
+        with engine.connect() as change:  # the change, written and not yet committed
+            change.execute(sa.text("UPDATE events SET location = 'Arena' WHERE id = :id"), {"id": event["id"]})
+            confirming.start()
+            confirming.join(1.0)  # a confirm that does not wait for the change has answered by now
+            change.commit()
+        confirming.join(10)
+    finally:
+        engine.dispose()
+    booking = ok(answers[0], 201)
+    assert booking["event"]["location"] == "Arena"
+    confirmed = wait_until(lambda: [n for n in ok(client.get("/api/notifications", headers=customer.headers))
+                                    if n["kind"] == "BOOKING_CONFIRMED"], 10, message="the confirmation")
+    assert "Arena" in confirmed[0]["body"] and "Hall" not in confirmed[0]["body"]

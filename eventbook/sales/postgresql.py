@@ -353,7 +353,11 @@ def _confirm_statement():
     seat_map = update(_events).where(_events.c.id == event_id, _events.c.seating == Seating.RESERVED) \
         .values(seats_version=_events.c.seats_version + 1).returning(_events.c.id).cte("seat_map")
     seats = inventory.book_held_seats(hold_id, booking_id).where(exists(select(seat_map.c.id))).cte("taken_seats")
-    event = select(_events).where(_events.c.id == event_id).cte("event")
+    # Read under a share lock, after the hold's (the lock order): a change of the event
+    # being written is waited for and read as committed, so the booking and its
+    # confirmation name the event as it now is, and a change's EVENT_UPDATED, told to
+    # the bookings it saw, never misses this one.
+    event = select(_events).where(_events.c.id == event_id).with_for_update(read=True).cte("event")
     noted, tickets, others = _booking_parts(booked, event, items, seats)
     converted = update(_entries).where(_entries.c.hold_id == hold_id) \
         .values(status=EntryStatus.CONVERTED, updated_at=NOW).returning(_entries.c.id).cte("converted")
