@@ -1,12 +1,9 @@
 """Seat maps: PUT replaces a RESERVED event's map (and its counts), GET lists it in map
 order with an ETag that changes whenever a seat does."""
 
-import threading
-
 import pytest
-import sqlalchemy as sa
 
-from eventbook.extensions import db
+from tests import support
 from tests.support import ok, refused
 from tests.test_seat_sales import seats_agree_with_sales  # noqa: F401 - autouse: seats agree with the counters
 
@@ -103,21 +100,7 @@ def test_a_matching_etag_is_a_304_for_one_small_read(app, client, organizer, sea
     first = client.get(url)
     assert len(ok(first)) == 7 and first.headers["ETag"] and first.headers["Cache-Control"] == "no-cache"
     assert first.headers["ETag"].startswith('W/"')  # pages read one by one: the same seats, not the same bytes
-    statements = []
-    with app.app_context():
-        engines = list(db.engines.values())
-
-    def record(_connection, _cursor, statement, *args):
-        if threading.get_ident() == request_thread:  # not the background sweeps' statements
-            statements.append(statement)
-
-    request_thread = threading.get_ident()  # the test client runs the request in this thread
-
-    for engine in engines:
-        sa.event.listen(engine, "before_cursor_execute", record)
-    again = client.get(url, headers={"If-None-Match": first.headers["ETag"]})
-    for engine in engines:
-        sa.event.remove(engine, "before_cursor_execute", record)
+    statements, again = support.statements(app, lambda: client.get(url, headers={"If-None-Match": first.headers["ETag"]}))
     assert again.status_code == 304 and again.data == b"" and again.headers["ETag"] == first.headers["ETag"]
     assert len(statements) == 1 and "FROM events" in statements[0]  # the seats are neither read nor rendered
     assert client.get(url, headers={"If-None-Match": f'"other", {first.headers["ETag"]}'}).status_code == 304
