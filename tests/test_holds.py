@@ -400,21 +400,29 @@ def test_an_event_cancelled_ends_its_holds_released_or_expired_if_their_time_was
 
 
 @pytest.mark.postgresql_only("SQLite runs one writer at a time: a change and a confirm cannot overlap there")
-def test_a_confirm_meeting_an_event_change_waits_for_it_and_tells_the_new_place(client, shop, customer, make_event,
-                                                                               database_url):
+@pytest.mark.parametrize("seating", ["GENERAL", "RESERVED"])
+def test_a_confirm_meeting_an_event_change_waits_for_it_and_tells_the_new_place(client, shop, customer, organizer,
+                                                                               make_event, database_url, seating):
     """A confirm that meets the organizer's change between its write and its commit
-    comes after it: the booking and its confirmation name the new place (the change's
-    EVENT_UPDATED, told to the bookings it saw, could not name this one)."""
-    event = make_event(location="Hall")
-    held = ok(shop.hold(customer, event["id"], 1), 201)
+    waits for it, and comes after it: the booking and its confirmation name the new
+    place (the change's EVENT_UPDATED, told to the bookings it saw, could not name this
+    one). A seated event's confirm waits in its seat map's change, another in a share lock."""
+    event = make_event(location="Hall", seating=seating, totalTickets=2)
+    if seating == "RESERVED":
+        ok(client.put(f"/api/events/{event['id']}/seats", headers=organizer.headers, json={"sections": [
+            {"name": "Floor", "ticketTypeId": event["ticketTypes"][0]["id"], "rows": [{"label": "A", "from": 1, "to": 2}]}]}))
+        seat = ok(client.get(f"/api/events/{event['id']}/seats"))[0]["id"]
+        held = ok(shop.hold(customer, event["id"], seatIds=[seat]), 201)
+    else:
+        held = ok(shop.hold(customer, event["id"], 1), 201)
     answers = []
     confirming = threading.Thread(target=lambda: answers.append(shop.confirm(customer, held["id"])))
-    engine = sa.create_engine(database_url)
+    engine = sa.create_engine(support._normalized(database_url))
     try:
         with engine.connect() as change:  # the change, written and not yet committed
             change.execute(sa.text("UPDATE events SET location = 'Arena' WHERE id = :id"), {"id": event["id"]})
             confirming.start()
-            confirming.join(1.0)  # a confirm that does not wait for the change has answered by now
+            wait_until(lambda: support.waiting_for_locks(engine) == 1, 10, message="the confirm waiting for the change")
             change.commit()
         confirming.join(10)
     finally:

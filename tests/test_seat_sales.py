@@ -6,6 +6,7 @@ After every test the seat map must agree with the sales, per event and per type
 HELD holds, and what the counters say is taken is the seats taken.
 """
 
+import threading
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -114,6 +115,28 @@ def test_a_hold_holds_seats_and_its_confirm_books_them(shop, customer, hall):
     assert statuses(shop, event_id) == ["BOOKED", "AVAILABLE", "AVAILABLE", "AVAILABLE", "BOOKED", "AVAILABLE",
                                         "AVAILABLE"]
     assert shop.available(event_id) == 5
+
+
+def test_holds_of_one_seated_event_confirmed_at_once_all_book(shop, make_user, hall):
+    """Each confirm of a seated event locks the event's row once, in the mode its seat
+    map's change needs: seven confirmed at the same moment never deadlock, and all book."""
+    event_id, seats = hall()
+    holders = [make_user() for _ in seats]
+    holds = [ok(shop.hold(actor, event_id, seatIds=[seat]), 201) for actor, seat in zip(holders, seats, strict=True)]
+    start, answers = threading.Barrier(len(holds)), {}
+
+    def confirm(actor, held):
+        start.wait()
+        answers[held["id"]] = shop.confirm(actor, held["id"])
+
+    threads = [threading.Thread(target=confirm, args=pair) for pair in zip(holders, holds, strict=True)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sorted(answer.status_code for answer in answers.values()) == [201] * len(holds), \
+        [answer.get_json() for answer in answers.values()]
+    assert statuses(shop, event_id) == ["BOOKED"] * len(seats)
 
 
 def test_taken_seats_are_a_409_naming_exactly_them(shop, make_user, hall):

@@ -349,15 +349,19 @@ def _confirm_statement():
     items = update(_items).where(_items.c.hold_id == hold_id).values(booking_id=booking_id) \
         .returning(_items.c.ticket_type_id, _items.c["count"], _items.c.unit_price).cte("items")
     event_id = select(confirmed.c.event_id).scalar_subquery()
-    # A seated event's seat map changes: its row first, then its seats (the lock order).
+    # The event row is locked after the hold's (the lock order), once, in the mode the
+    # statement needs: a change of the event being written is waited for and read as
+    # committed, so the booking and its confirmation name the event as it now is, and a
+    # change's EVENT_UPDATED, told to the bookings it saw, never misses this one. A seated
+    # event's seat map changes (its row first, then its seats): its UPDATE is that lock,
+    # and its row the one read. Another event's row is read under a share lock (a share
+    # lock taken before that UPDATE would deadlock two confirms of one seated event).
     seat_map = update(_events).where(_events.c.id == event_id, _events.c.seating == Seating.RESERVED) \
-        .values(seats_version=_events.c.seats_version + 1).returning(_events.c.id).cte("seat_map")
+        .values(seats_version=_events.c.seats_version + 1).returning(*_events.c).cte("seat_map")
     seats = inventory.book_held_seats(hold_id, booking_id).where(exists(select(seat_map.c.id))).cte("taken_seats")
-    # Read under a share lock, after the hold's (the lock order): a change of the event
-    # being written is waited for and read as committed, so the booking and its
-    # confirmation name the event as it now is, and a change's EVENT_UPDATED, told to
-    # the bookings it saw, never misses this one.
-    event = select(_events).where(_events.c.id == event_id).with_for_update(read=True).cte("event")
+    general = select(_events).where(_events.c.id == event_id, _events.c.seating == Seating.GENERAL) \
+        .with_for_update(read=True).cte("general")
+    event = union_all(select(seat_map), select(general)).cte("event")
     noted, tickets, others = _booking_parts(booked, event, items, seats)
     converted = update(_entries).where(_entries.c.hold_id == hold_id) \
         .values(status=EntryStatus.CONVERTED, updated_at=NOW).returning(_entries.c.id).cte("converted")
