@@ -115,3 +115,22 @@ def test_only_the_owner_and_admins_download_it(client, make_user, organizer, adm
     refused(download(client, customer, event["id"]), 403, "forbidden")
     refused(client.get(f"/api/events/{event['id']}/attendees.csv"), 401, "unauthorized")
     refused(download(client, organizer, 999_999), 404, "not_found")
+
+
+def test_a_type_added_and_booked_during_a_download_comes_out_named(client, shop, make_user, organizer, make_event,
+                                                                     monkeypatch):
+    """The list is read a page at a time while it is sent: a booking of a type added
+    meanwhile is a line like any other, with its type's name."""
+    monkeypatch.setattr(attendees, "PAGE", 1)  # bookings
+    event = make_event(owner=organizer, totalTickets=10)
+    ok(shop.book(make_user(), event["id"]), 201)
+    response = client.get(f"/api/events/{event['id']}/attendees.csv", headers=organizer.headers, buffered=False)
+    chunks = iter(response.response)
+    sent = [next(chunks), next(chunks)]  # the header, then the first booking's page
+    late = ok(client.post(f"/api/events/{event['id']}/ticket-types", headers=organizer.headers,
+                          json={"name": "Late", "price": "5.00", "quantity": 2}), 201)
+    ok(shop.book(make_user(), event["id"], ticketsCount=1, ticketTypeId=late["id"]), 201)
+    sent.extend(chunks)
+    response.close()
+    lines = list(csv.reader(io.StringIO(b"".join(sent).decode("utf-8"), newline="")))
+    assert [line[3] for line in lines[1:]] == [event["ticketTypes"][0]["name"], "Late"]

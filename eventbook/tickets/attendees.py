@@ -37,9 +37,6 @@ def lines(event_id):
     """The CSV, in chunks of bytes (UTF-8): the header, then the lines of a page of
     bookings at a time (tickets in booking order, then ticket order)."""
     yield _encode([HEADER])
-    # The event's types (removed ones too) once: joined to every page instead, PostgreSQL
-    # may read the whole of ticket_types for each.
-    type_names = dict(db.session.execute(select(TicketType.id, TicketType.name).where(TicketType.event_id == event_id)).all())
     after = 0
     while True:
         bookings = db.session.execute(
@@ -61,6 +58,9 @@ def lines(event_id):
             .where(Ticket.booking_id.in_([b.id for b in bookings]))
             .order_by(Ticket.booking_id, Ticket.id)
         ).all()
+        # Their types by id too (joined to the tickets, PostgreSQL may hash all of ticket_types).
+        type_names = dict(db.session.execute(select(TicketType.id, TicketType.name).where(
+            TicketType.id.in_({ticket.ticket_type_id for ticket in tickets}))).all())
         db.session.close()  # the connection goes back to the pool while the client reads
         user_of = {b.id: b.user_id for b in bookings}
         yield _encode(
