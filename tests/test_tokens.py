@@ -169,15 +169,26 @@ def test_token_of_a_deleted_user(app, client, customer):
     assert_unauthorized(client.post("/api/auth/refresh", headers=bearer(customer.refresh_token)))
 
 
-@pytest.mark.parametrize("jti", ["a\x00b", 7, ["a"]], ids=["NUL", "a number", "a list"])
-def test_a_token_id_that_is_not_text_with_the_app_key(app, client, customer, jti):
-    # Our token ids are UUIDs: whatever else a key holder signs is not one of ours.
+def test_a_token_id_with_a_nul_signed_with_the_app_key(app, client, customer):
+    # Our token ids are UUIDs; PostgreSQL's text cannot even hold a NUL. (PyJWT itself
+    # refuses an id that is not text.)
     for issued in (customer.token, customer.refresh_token):
-        token = jwt.encode({**claims_of(issued), "jti": jti}, app.config["JWT_SECRET_KEY"], algorithm="HS256")
+        token = jwt.encode({**claims_of(issued), "jti": "a\x00b"}, app.config["JWT_SECRET_KEY"], algorithm="HS256")
         assert_unauthorized(client.get(ME, headers=bearer(token)))
         assert_unauthorized(client.post("/api/auth/refresh", headers=bearer(token)))
         assert_unauthorized(client.post("/api/auth/logout", headers=bearer(token)))
     assert client.get(ME, headers=customer.headers).status_code == 200
+
+
+@pytest.mark.parametrize("change", [{"jti": "a\x00b"}, {"family": ["1"]}, {"family": "1"}, {"exp": None}],
+                         ids=["NUL id", "a list for a family", "text for a family", "no exp"])
+def test_a_refresh_token_in_a_logouts_body_not_made_as_we_make_them(app, client, customer, change):
+    """The body's refreshToken is not the request's own token, and is checked the same way."""
+    claims = {key: value for key, value in {**claims_of(customer.refresh_token), **change}.items() if value is not None}
+    token = jwt.encode(claims, app.config["JWT_SECRET_KEY"], algorithm="HS256")
+    response = client.post("/api/auth/logout", headers=customer.headers, json={"refreshToken": token})
+    assert_unauthorized(response)
+    assert client.get(ME, headers=customer.headers).status_code == 200  # refused whole: nothing was revoked
 
 
 @pytest.mark.parametrize("csrf", [1, None, ["1"]], ids=["a number", "null", "a list"])

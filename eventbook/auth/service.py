@@ -189,31 +189,39 @@ def own_refresh_token(token, user):
         payload = decode_token(token, allow_expired=True)
     except Exception:  # noqa: BLE001 - any decoding failure means "not a token of ours"
         payload = None
-    if not payload or payload.get("type") != "refresh" or payload.get("sub") != str(user.id):
+    if not payload or not _made_by_us(payload) or payload["type"] != "refresh" or payload.get("sub") != str(user.id):
         error(401, "unauthorized", "refreshToken is not a refresh token of this account")
     return payload
+
+
+def _made_by_us(payload):
+    """Has the token the claims we issue, as we issue them? An expiry, a text id to
+    revoke it by (without NUL, which PostgreSQL's text cannot hold), one of our two types,
+    and a family that is absent (issued before families) or an id. Only whoever holds the
+    key could sign one that has not."""
+    jti, family_id = payload.get("jti"), payload.get(FAMILY)
+    return ("exp" in payload and isinstance(jti, str) and bool(jti) and "\x00" not in jti
+            and payload.get("type") in ("access", "refresh")
+            and (family_id is None or _positive_int(family_id) is not None))
 
 
 def token_owner(payload):
     """(the token's user or None, why the token is refused or None), in one query.
 
-    Refused: not made as we make tokens (only whoever holds the key could sign one: an
-    expiry, an id to revoke it by and its type are what we issue), revoked (logout), its
-    family revoked (logout, or a reused refresh token), or its user disabled."""
-    jti = payload.get("jti")
-    if "exp" not in payload or not isinstance(jti, str) or not jti or "\x00" in jti \
-            or payload.get("type") not in ("access", "refresh"):
+    Refused: not made as we make tokens (`_made_by_us`), revoked (logout), its family
+    revoked (logout, or a reused refresh token), or its user disabled."""
+    if not _made_by_us(payload):
         return None, "Invalid token"
     sub, family_id = payload.get("sub"), payload.get(FAMILY)
     user_id = _positive_int(int(sub)) if isinstance(sub, str) and sub.isascii() and sub.isdigit() and len(sub) <= 10 else None
-    if user_id is None or (family_id is not None and _positive_int(family_id) is None):
+    if user_id is None:
         return None, "Invalid token"
     # A read that needs no transaction: on the request's auto-commit connection, so the
     # session begins a transaction only when a service writes (a booking without an
     # Idempotency-Key reuses that connection for its one statement: bookings.service.book).
     with autocommit() as connection:
         row = TOKEN_OWNER.execute(
-            connection, {"user_id": user_id, "jti": jti, "family": family_id or 0}
+            connection, {"user_id": user_id, "jti": payload["jti"], "family": family_id or 0}
         ).mappings().first()
     if row is None:
         return None, None
