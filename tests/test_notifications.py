@@ -297,6 +297,9 @@ def test_a_large_audience_is_told_through_one_fan_out_row(app, client, shop, mak
     organizer's answer does not grow with them."""
     monkeypatch.setattr(outbox, "WRITTEN_AT_ONCE", 2)
     monkeypatch.setattr(outbox, "EXPAND_CHUNK", 2)
+    written, copies = [], outbox._copies  # the attendees' rows written at a time
+    monkeypatch.setattr(outbox, "_copies", lambda parent, attendees, now: written.append(len(attendees))
+                        or copies(parent, attendees, now))
     event = make_event(title="Stadium")
     attendees = [make_user() for _ in range(3)]
     for person in attendees:
@@ -309,6 +312,7 @@ def test_a_large_audience_is_told_through_one_fan_out_row(app, client, shop, mak
         assert_says(one(notes, "EVENT_UPDATED"), title="Stadium", location="Arena", tickets=1)
     fan_outs = [r for r in rows(app) if r["recipient"] is None]
     assert sorted(r["kind"] for r in fan_outs) == ["EVENT_CANCELLED", "EVENT_UPDATED"]
+    assert written == [2, 1, 2, 1]  # each fan-out's 3 attendees in two chunks
     # the emails are counted, as the admin's figures count them: 3 attendees x 3 kinds
     support.wait_until(lambda: "SENT: 9" in flask_cli(app, "notifications", "status"), 10, message="9 emails counted")
     assert ok(client.get("/api/admin/stats", headers=admin.headers))["notificationsByStatus"]["SENT"] == 9

@@ -41,7 +41,8 @@ export function serverNow() {
   return Date.now() + clockOffset;
 }
 
-function announce(reason) {
+/** Tell the session's listeners (`onSession`) that it changed, and why when it ended. */
+function sessionChanged(reason) {
   for (const fn of listeners) fn(user, reason);
 }
 
@@ -76,7 +77,7 @@ function endSession(reason) {
   user = null;
   // Without its CSRF value the next load does not try a refresh that cannot succeed.
   document.cookie = `${CSRF_COOKIE}=; Max-Age=0; Path=/; SameSite=Strict`;
-  if (had || reason) announce(reason);
+  if (had || reason) sessionChanged(reason);
 }
 
 function noteClock(response) {
@@ -161,7 +162,7 @@ export async function resume() {
     if (await refresh()) {
       try {
         user = await request("GET", "/api/auth/me");
-        announce(null);
+        sessionChanged(null);
         return user;
       } catch {
         user = null; // no half session (a token but no user): ask again
@@ -170,7 +171,7 @@ export async function resume() {
       }
     }
   }
-  announce("The server could not be reached, so you are shown as logged out for now. Reload the page to try again.");
+  sessionChanged("The server could not be reached, so you are shown as logged out for now. Reload the page to try again.");
   return null;
 }
 
@@ -232,7 +233,7 @@ export async function logIn(email, password) {
   const body = await request("POST", "/api/auth/login", { body: { email, password } });
   keepToken(body.token); // body.refreshToken is not kept: the cookie holds it
   user = body.user;
-  announce(null);
+  sessionChanged(null);
   return user;
 }
 
