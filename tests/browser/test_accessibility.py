@@ -8,8 +8,10 @@ import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
+import sqlalchemy as sa
 from playwright.sync_api import expect
 
+from eventbook.models import Hold
 from tests.browser import steps
 
 pytestmark = pytest.mark.slow
@@ -256,10 +258,6 @@ def test_the_notice_is_put_in_a_live_region_already_on_the_page(pages, site):
 def test_a_hold_opened_with_under_a_minute_left_warns_in_sight_at_the_next_tick(pages, site):
     """The one-minute warning is put in its live region by the countdown's ticks, not as
     the region is put on the page (which is not read out); and it is shown, not only said."""
-    import sqlalchemy as sa
-
-    from eventbook.models import Hold
-
     customer = site.user("CUSTOMER")
     hold_id = held(site, customer, "Last Minute")
     engine = sa.create_engine(site.database_url)
