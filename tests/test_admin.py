@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests import support
-from tests.support import PASSWORD
+from tests.support import PASSWORD, ok
 
 USERS = "/api/admin/users"
 
@@ -94,6 +94,65 @@ def test_a_disabled_user_is_out_at_once_and_back_when_enabled(client, admin, cus
     # old sessions stay revoked; a new login works
     assert_error(client.get("/api/auth/me", headers=customer.headers), 401, "unauthorized")
     assert client.get("/api/auth/me", headers=login(customer.email).headers).status_code == 200
+
+
+def test_disabling_a_customer_gives_back_what_they_kept_from_others(client, shop, admin, organizer, make_user,
+                                                                  make_event, database_url):
+    mallory, next_in_line, buyer = make_user(), make_user(), make_user()
+
+    def join(actor, event):
+        return ok(client.post(f"/api/events/{event['id']}/waitlist", json={"ticketsCount": 1},
+                              headers=actor.headers), 201)
+
+    def entry(actor, event):
+        return client.get(f"/api/events/{event['id']}/waitlist/me", headers=actor.headers).get_json()
+
+    def hold_status(hold_id):
+        return ok(client.get(f"/api/holds/{hold_id}", headers=admin.headers))["status"]
+
+    # a hold of general admission
+    general = make_event(totalTickets=5)
+    held = ok(shop.hold(mallory, general["id"], 3), 201)
+    # a hold of seats
+    seated = make_event(seating="RESERVED", totalTickets=2,
+                        ticketTypes=[{"name": "Stalls", "price": "10.00", "quantity": 2}])
+    [stalls] = shop.types(seated["id"]).values()
+    ok(client.put(f"/api/events/{seated['id']}/seats", headers=organizer.headers, json={"sections": [
+        {"name": "Stalls", "ticketTypeId": stalls["id"], "rows": [{"label": "A", "from": 1, "to": 2}]}]}))
+    seats = [seat["id"] for seat in ok(client.get(f"/api/events/{seated['id']}/seats"))]
+    seats_held = ok(shop.hold(mallory, seated["id"], seatIds=seats), 201)
+    # an offer made to them, someone waiting behind them
+    offered_event = make_event(totalTickets=1)
+    bought = ok(shop.book(buyer, offered_event["id"]), 201)
+    join(mallory, offered_event)
+    join(next_in_line, offered_event)
+    ok(shop.cancel(buyer, bought["id"]))
+    offer = support.wait_until(lambda: (lambda e: e if e["status"] == "OFFERED" else None)(
+        entry(mallory, offered_event)), 10, message="the offer to the first in line")
+    # a place in line, waiting
+    full = make_event(totalTickets=1)
+    ok(shop.book(buyer, full["id"]), 201)
+    join(mallory, full)
+    # and a booking of their own, which is theirs to keep
+    kept = ok(shop.book(mallory, make_event()["id"]), 201)
+
+    ok(change(client, admin, mallory.id, disabled=True))
+
+    assert hold_status(held["id"]) == "RELEASED" and shop.available(general["id"]) == 5
+    assert hold_status(seats_held["id"]) == "RELEASED" and shop.available(seated["id"]) == 2
+    assert [seat["status"] for seat in ok(client.get(f"/api/events/{seated['id']}/seats"))] == ["AVAILABLE"] * 2
+    assert hold_status(offer["holdId"]) == "RELEASED"
+    support.wait_until(lambda: entry(next_in_line, offered_event)["status"] == "OFFERED", 10,
+                       message="the offer gone on to the next in line")
+    for event in (offered_event, full):
+        queue = ok(client.get(f"/api/events/{event['id']}/waitlist", headers=organizer.headers))
+        assert [e["status"] for e in queue if e["user"]["id"] == mallory.id] == ["LEFT"]
+    assert ok(client.get(f"/api/bookings/{kept['id']}", headers=admin.headers))["status"] == "CONFIRMED"
+    assert support.invariant_violations(database_url) == []
+    # enabling them again gives nothing back; disabling again changes nothing
+    ok(change(client, admin, mallory.id, disabled=False))
+    ok(change(client, admin, mallory.id, disabled=True))
+    assert shop.available(general["id"]) == 5 and hold_status(offer["holdId"]) == "RELEASED"
 
 
 def test_an_admin_cannot_demote_or_disable_themself(client, admin, make_user):

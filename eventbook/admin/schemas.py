@@ -25,4 +25,5 @@ class UserChangeSchema(Schema):
     role = fields.String(validate=validate.OneOf([Role.CUSTOMER, Role.ORGANIZER]),
                          metadata={"description": "CUSTOMER or ORGANIZER (admins are made with flask create-admin)"})
     disabled = StrictBoolean(metadata={
-        "description": "a disabled account's tokens stop working at once and it cannot log in"})
+        "description": "a disabled account's tokens stop working at once, it cannot log in, and its holds "
+                       "and waiting-list places are given up"})

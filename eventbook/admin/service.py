@@ -6,7 +6,9 @@ from eventbook.auth import service as auth
 from eventbook.database import unicode_lower
 from eventbook.errors import error
 from eventbook.extensions import db
+from eventbook.holds import service as holds
 from eventbook.models import User
+from eventbook.waitlist import service as waitlist
 
 
 def users(args):
@@ -27,7 +29,9 @@ def users(args):
 
 def change(user_id, admin, data):
     """Set a user's role and/or disabled flag. Disabling also revokes their logins, so
-    enabling them again does not bring old sessions back."""
+    enabling them again does not bring old sessions back, then takes them off every
+    waiting list and releases their holds: the tickets they kept from others go back
+    (to the next in line first), as their own leaves and releases would."""
     user = db.session.get(User, user_id)
     if user is None:
         error(404, "not_found", "User not found")
@@ -40,4 +44,9 @@ def change(user_id, admin, data):
         db.session.flush()  # the user's row first: a login racing this waits for it (auth.start_session)
         auth.revoke_sessions(user.id)
     db.session.commit()
+    if data.get("disabled"):
+        # after the disable has committed, so that no request of theirs starts anew;
+        # the lists first: an offer's hold ends with its entry
+        waitlist.leave_all(user.id)
+        holds.release_all(user.id)
     return user

@@ -123,13 +123,29 @@ def _confirmed_before(hold_id, customer, now):
     error(409, "hold_expired", "This hold has expired or was released: its tickets are no longer held")
 
 
-@retry_deadlocks
 def release(hold_id, user):
     """Give a HELD hold's tickets and seats back (nothing happens once it is not HELD)."""
     held = current(hold_id, user)  # one past its expiry is EXPIRED, not RELEASED
-    sales.one_order_at_a_time(held.user_id, held.event_id)  # the hold, then its entry: as a leave locks them
-    if end([held.id], HoldStatus.RELEASED, utcnow()):
-        waitlist.offer_soon(held.event_id)
+    _release(held.id, held.user_id, held.event_id)
+
+
+def release_all(customer_id):
+    """Release every HELD hold of a customer (a disabled account's), each in its own
+    transaction, as the customer's own release would."""
+    held = db.session.execute(
+        select(Hold.id, Hold.event_id).where(Hold.user_id == customer_id, Hold.status == HoldStatus.HELD)
+        .order_by(Hold.id)
+    ).all()
+    db.session.rollback()
+    for hold_id, event_id in held:
+        _release(hold_id, customer_id, event_id)
+
+
+@retry_deadlocks
+def _release(hold_id, customer_id, event_id):
+    sales.one_order_at_a_time(customer_id, event_id)  # the hold, then its entry: as a leave locks them
+    if end([hold_id], HoldStatus.RELEASED, utcnow()):
+        waitlist.offer_soon(event_id)
 
 
 def end(hold_ids, status, now):

@@ -126,21 +126,37 @@ def mine(event_id, customer):
     return _placed(entry)
 
 
-@retry_deadlocks
 def leave(event_id, customer):
     """Leave the list (LEFT); an offer made ends in the same transaction (released, or
     expired once past its expiry: `holds.end`), its tickets going to the next in line."""
     get(event_id)
+    _leave(event_id, customer.id)
+
+
+def leave_all(customer_id):
+    """Take a customer (a disabled account) off every list they wait on, one event at a
+    time, as their own leaves would: an offer made to them goes on to the next in line."""
+    events = db.session.scalars(
+        select(WaitlistEntry.event_id).where(WaitlistEntry.user_id == customer_id, WaitlistEntry.status.in_(LIVE))
+        .order_by(WaitlistEntry.event_id)
+    ).all()
+    db.session.rollback()
+    for event_id in events:
+        _leave(event_id, customer_id)
+
+
+@retry_deadlocks
+def _leave(event_id, customer_id):
     now = utcnow()
     # The customer's turn first: a confirm or release of the offer locks the hold before
     # the entry, this the entry before the hold; taking turns, they never deadlock.
-    sales.one_order_at_a_time(customer.id, event_id)
+    sales.one_order_at_a_time(customer_id, event_id)
     # One conditional UPDATE decides, and names the offer as it is when the entry's row
     # is locked: an offer made while this request ran is released too (an offer never
     # goes to an entry that has left: `_offer_to`).
     left = db.session.execute(
         update(WaitlistEntry)
-        .where(WaitlistEntry.event_id == event_id, WaitlistEntry.user_id == customer.id,
+        .where(WaitlistEntry.event_id == event_id, WaitlistEntry.user_id == customer_id,
                WaitlistEntry.status.in_(LIVE))
         .values(status=EntryStatus.LEFT, updated_at=now)
         .returning(WaitlistEntry.hold_id)
