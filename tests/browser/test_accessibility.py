@@ -174,12 +174,12 @@ def test_removing_a_row_of_a_form_leaves_the_focus_beside_it(pages, site):
     rows = page.locator("fieldset.type-edit")
     focused = page.locator(":focus")
 
-    rows.nth(1).get_by_role("button", name="Remove", exact=True).press("Enter")
+    rows.nth(1).get_by_role("button", name="Remove ticket type 2", exact=True).press("Enter")
     expect(focused).to_have_value("Third")  # the next row's first control
     expect(focused).to_have_attribute("name", "ticketTypes.1.name")
-    rows.nth(1).get_by_role("button", name="Remove", exact=True).press("Enter")
+    rows.nth(1).get_by_role("button", name="Remove ticket type 2", exact=True).press("Enter")  # Third's, renamed
     expect(focused).to_have_value("First")  # none after it: the previous row's
-    rows.nth(0).get_by_role("button", name="Remove", exact=True).press("Enter")
+    rows.nth(0).get_by_role("button", name="Remove ticket type 1", exact=True).press("Enter")
     expect(add).to_be_focused()  # none left: the button that adds one
     expect(rows).to_have_count(0)
 
@@ -188,11 +188,33 @@ def test_removing_a_row_of_a_form_leaves_the_focus_beside_it(pages, site):
     more.click()
     sections = page.locator("fieldset.section-edit")
     sections.nth(1).get_by_label("Name", exact=True).fill("Circle")
-    sections.nth(0).get_by_role("button", name="Remove section").press("Enter")
+    sections.nth(0).get_by_role("button", name="Remove section 1", exact=True).press("Enter")
     expect(focused).to_have_value("Circle")
     expect(focused).to_have_attribute("name", "sections.0.name")
-    sections.nth(0).get_by_role("button", name="Remove section").press("Enter")
+    sections.nth(0).get_by_role("button", name="Remove section 1", exact=True).press("Enter")  # Circle's, renamed
     expect(more).to_be_focused()
+
+
+def test_the_buttons_of_repeated_rows_are_told_apart_by_their_names(pages, site):
+    """A Save, Delete or Remove in each of several rows is named by its row too ("Save
+    Balcony", "Remove ticket type 2"), starting with the word it shows (WCAG 2.5.3)."""
+    organizer = site.user("ORGANIZER")
+    event = steps.event(site, organizer, "Rows Named", types=(("Floor", "30.00", 10), ("Balcony", "20.00", 5)), days=9)
+    page = pages.open("desktop")
+    steps.log_in(page, site, organizer["email"])
+    page.goto(f"{site.url}/#/manage/{event['id']}/types")
+    for name in ("Floor", "Balcony"):
+        expect(page.get_by_role("button", name=f"Save {name}", exact=True)).to_have_text("Save")
+        expect(page.get_by_role("button", name=f"Delete {name}", exact=True)).to_have_text("Delete")
+
+    page.goto(f"{site.url}/#/manage/new")
+    add = page.get_by_role("button", name="Add a ticket type")
+    add.click()
+    add.click()
+    removes = page.locator("fieldset.type-edit").get_by_role("button")
+    expect(removes).to_have_text(["Remove"] * 3)
+    for n in (1, 2, 3):
+        expect(removes.nth(n - 1)).to_have_accessible_name(f"Remove ticket type {n}")
 
 
 def test_the_show_choice_of_my_events_waits_for_its_button(pages, site):

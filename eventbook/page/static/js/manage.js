@@ -78,7 +78,8 @@ function eventFields(event = {}) {
 
 function typeRow(list, addType, type = { name: "", price: "0.00", quantity: "" }) {
   const index = list.children.length;
-  const remove = h("button", { type: "button", class: "secondary" }, "Remove");
+  // named by the row's legend too: "Remove ticket type 2", as the form has several
+  const remove = h("button", { type: "button", class: "secondary", "aria-label": `Remove ticket type ${index + 1}` }, "Remove");
   const row = h(
     "fieldset",
     { class: "type-edit" },
@@ -93,6 +94,7 @@ function typeRow(list, addType, type = { name: "", price: "0.00", quantity: "" }
     // keep the names in order, so errors from the API land on the right row
     [...list.children].forEach((set, i) => {
       set.querySelector("legend").textContent = `Ticket type ${i + 1}`;
+      set.querySelector("button").setAttribute("aria-label", `Remove ticket type ${i + 1}`);
       for (const el of set.querySelectorAll("[name]")) el.name = el.name.replace(/^ticketTypes\.\d+\./, `ticketTypes.${i}.`);
     });
   });
@@ -270,7 +272,8 @@ function types(view, event) {
 }
 
 function typeForm(event, type) {
-  const submit = h("button", { type: "submit" }, type ? "Save" : "Add ticket type");
+  // a page of several types: each Save and Delete is named by its type too ("Save Balcony")
+  const submit = h("button", { type: "submit", "aria-label": type ? `Save ${type.name}` : null }, type ? "Save" : "Add ticket type");
   const box = errorBox();
   const done = h("p", { role: "status", class: "done" });
   const form = h(
@@ -319,7 +322,7 @@ function typeForm(event, type) {
 
 function deleteType(event, type, box) {
   const wrap = h("span", {});
-  const ask = h("button", { type: "button", class: "danger" }, "Delete");
+  const ask = h("button", { type: "button", class: "danger", "aria-label": `Delete ${type.name}` }, "Delete");
   const yes = h("button", { type: "button", class: "danger", hidden: true }, `Yes, delete ${type.name}`);
   ask.addEventListener("click", () => {
     yes.hidden = false;

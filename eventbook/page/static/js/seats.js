@@ -230,12 +230,13 @@ export async function seatEditor(view, event) {
   const number = () =>
     [...list.children].forEach((set, i) => {
       set.querySelector("legend").textContent = `Section ${i + 1}`;
+      set.querySelector("button").setAttribute("aria-label", `Remove section ${i + 1}`);
       for (const control of set.querySelectorAll("[name]")) control.name = control.name.replace(/^sections\.\d+\./, `sections.${i}.`);
     });
   const more = h("button", { type: "button", class: "secondary" }, "Add a section");
   const addSection = (section = { name: "", ticketTypeId: event.ticketTypes[0]?.id, rows: "", from: 1, to: 10 }) => {
     const index = list.children.length;
-    const remove = h("button", { type: "button", class: "secondary" }, "Remove section");
+    const remove = h("button", { type: "button", class: "secondary", "aria-label": `Remove section ${index + 1}` }, "Remove section");
     const set = h(
       "fieldset",
       { class: "section-edit" },
