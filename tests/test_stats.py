@@ -1,6 +1,9 @@
 """Figures: an event's (for its organizer and admins) and the whole system's (admins).
 Counts are integers; money is a decimal string of CONFIRMED bookings."""
 
+from types import SimpleNamespace
+
+from eventbook.stats import service
 from tests.support import ok, refused, wait_until
 
 TYPES = [{"name": "Standard", "price": "25.10", "quantity": 15}, {"name": "VIP", "price": "70.05", "quantity": 5}]
@@ -71,6 +74,34 @@ def test_the_waiting_count_and_an_undone_check_in(client, shop, make_user, organ
     client.delete(f"/api/events/{event['id']}/check-ins/{ticket['id']}", headers=organizer.headers)
     figures = ok(stats(client, organizer, event["id"]))
     assert (figures["waiting"], figures["checkedIn"], figures["available"]) == (2, 0, 0)
+
+
+def test_an_events_figures_are_its_own(client, shop, make_user, organizer, make_event):
+    """Two events with types of the same names: each counts its own sales and check-ins."""
+    first, second = (make_event(owner=organizer, totalTickets=20, ticketTypes=TYPES) for _ in range(2))
+    buyer = make_user()
+    for event, counts in ((first, (3, 1)), (second, (1, 2))):
+        types = shop.types(event["id"])
+        booking = ok(shop.book(buyer, event["id"], items=[{"ticketTypeId": types["Standard"]["id"], "count": counts[0]},
+                                                          {"ticketTypeId": types["VIP"]["id"], "count": counts[1]}]), 201)
+        check_in(client, organizer, event["id"], tickets(client, buyer, booking)[-1]["code"])
+    figures = [ok(stats(client, organizer, event["id"])) for event in (first, second)]
+    assert [[(t["sold"], t["checkedIn"]) for t in f["byType"]] for f in figures] == [[(3, 0), (1, 1)], [(1, 0), (2, 1)]]
+    assert [(f["sold"], f["checkedIn"], f["revenue"]) for f in figures] == [(4, 1, "145.35"), (3, 1, "165.20")]
+
+
+def test_a_type_added_while_the_figures_are_read_is_counted(client, shop, make_user, organizer, make_event,
+                                                            monkeypatch):
+    """The figures are read by the ids of the event's types, read just before: a type
+    added in between is read again, with its sales."""
+    event = make_event(owner=organizer, totalTickets=20, ticketTypes=TYPES)
+    vip = shop.types(event["id"])["VIP"]["id"]
+    ok(shop.book(make_user(), event["id"], ticketsCount=2, ticketTypeId=vip), 201)
+    managed = service.managed
+    monkeypatch.setattr(service, "managed", lambda *args: SimpleNamespace(ticket_types=managed(*args).ticket_types[:1]))
+    figures = ok(stats(client, organizer, event["id"]))
+    assert [(t["name"], t["sold"]) for t in figures["byType"]] == [("Standard", 0), ("VIP", 2)]
+    assert (figures["sold"], figures["revenue"], figures["available"]) == (2, "140.10", 18)
 
 
 def test_only_the_owner_and_admins_see_an_events_figures(client, make_user, organizer, admin, customer, make_event):

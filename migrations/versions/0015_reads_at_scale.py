@@ -1,0 +1,45 @@
+"""Indexes for an event's figures at scale.
+
+An event's figures (`stats.service.event_stats`) read its confirmed bookings, their
+items and their checked-in tickets. PostgreSQL read the whole of `items` and `tickets`
+for them, and each booking's row for its id; it now reads them from indexes alone:
+
+- the items of a type, with their booking, count and price (PostgreSQL's INCLUDE: on
+  SQLite the index is by type and booking), in place of the index by type alone;
+- the checked-in tickets of a type (partial: a check-in adds the ticket to it);
+- an event's bookings by status with their id, in place of the one by event and status.
+
+docs/performance.md ("Twenty-fourth session") has the figures.
+
+Revision ID: 0015
+Revises: 0014
+Create Date: 2026-12-06
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0015"
+down_revision = "0014"
+branch_labels = None
+depends_on = None
+
+CHECKED_IN = sa.text("checked_in_at IS NOT NULL")
+
+
+def upgrade():
+    op.create_index("ix_items_ticket_type_id_booking_id", "items", ["ticket_type_id", "booking_id"],
+                    postgresql_include=["count", "unit_price"])
+    op.drop_index("ix_items_ticket_type_id", table_name="items")
+    op.create_index("ix_tickets_checked_in", "tickets", ["ticket_type_id", "booking_id"],
+                    postgresql_where=CHECKED_IN, sqlite_where=CHECKED_IN)
+    op.create_index("ix_bookings_event_id_status_id", "bookings", ["event_id", "status", "id"])
+    op.drop_index("ix_bookings_event_id_status", table_name="bookings")
+
+
+def downgrade():
+    op.create_index("ix_bookings_event_id_status", "bookings", ["event_id", "status"])
+    op.drop_index("ix_bookings_event_id_status_id", table_name="bookings")
+    op.drop_index("ix_tickets_checked_in", table_name="tickets")
+    op.create_index("ix_items_ticket_type_id", "items", ["ticket_type_id"])
+    op.drop_index("ix_items_ticket_type_id_booking_id", table_name="items")
