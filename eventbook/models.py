@@ -241,7 +241,8 @@ class Booking(db.Model):
         # One CONFIRMED booking per customer and event; cancelled ones may pile up.
         sa.Index("uq_bookings_one_confirmed", "user_id", "event_id", unique=True,
                  sqlite_where=sa.text("status = 'CONFIRMED'"), postgresql_where=sa.text("status = 'CONFIRMED'")),
-        sa.Index("ix_bookings_user_id_created_at", "user_id", "created_at"),
+        # A customer's own, newest first, a page at a time: in the order they are listed in.
+        sa.Index("ix_bookings_user_id_created_at_id", "user_id", "created_at", "id"),
         # With the id: an event's confirmed bookings (its figures) are read from the index alone.
         sa.Index("ix_bookings_event_id_status_id", "event_id", "status", "id"),
         sa.Index("ix_bookings_event_id_id", "event_id", "id"),  # an event's bookings in order, a page at a time

@@ -261,6 +261,49 @@ def test_my_bookings_paging(client, shop, customer, make_event):
     assert has_link(second, "prev") and not has_link(second, "next")
 
 
+def test_my_bookings_made_at_one_instant_come_newest_id_first_page_after_page(app, client, shop, customer,
+                                                                             make_event):
+    from eventbook.extensions import db
+    from eventbook.models import Booking
+
+    mine = [ok(shop.book(customer, make_event()["id"]), 201)["id"] for _ in range(5)]
+    earlier, later = datetime(2026, 1, 1, tzinfo=timezone.utc), datetime(2026, 1, 2, tzinfo=timezone.utc)
+    with app.app_context():
+        for ids, instant in ((mine[:2], later), (mine[2:], earlier)):
+            db.session.execute(sa.update(Booking).where(Booking.id.in_(ids)).values(created_at=instant))
+        db.session.commit()
+    pages = [ok(client.get(f"/api/bookings/my-bookings?perPage=2&page={page}", headers=customer.headers))
+             for page in (1, 2, 3)]
+    assert [[b["id"] for b in page] for page in pages] == [[mine[1], mine[0]], [mine[4], mine[3]], [mine[2]]]
+
+
+@pytest.mark.postgresql_only("a PostgreSQL plan")
+def test_a_page_of_my_bookings_is_read_in_order_from_an_index(app, customer):
+    """However deep the page, its ids come in order from the index by customer, time and
+    id, without sorting all of the customer's bookings (docs/performance.md)."""
+    from types import SimpleNamespace
+
+    from eventbook.bookings import service
+    from eventbook.extensions import db
+    from eventbook.models import Booking
+    from eventbook.pagination import Explain
+
+    page = service.mine(SimpleNamespace(id=customer.id)).with_only_columns(Booking.id).limit(21).offset(4980)
+    with app.app_context():
+        connection = db.session.connection()
+        connection.exec_driver_sql("SET LOCAL enable_sort = off")  # a sort only where nothing else can order them
+        connection.exec_driver_sql("SET LOCAL enable_incremental_sort = off")
+        plan = connection.execute(Explain(page)).scalar()[0]["Plan"]
+        db.session.rollback()
+
+    def nodes(node):
+        yield node["Node Type"]
+        for child in node.get("Plans", ()):
+            yield from nodes(child)
+
+    assert not [node for node in nodes(plan) if "Sort" in node], plan
+
+
 def test_my_bookings_of_one_event(client, shop, customer, make_user, make_event):
     """`eventId` keeps one event's bookings; the newest is the confirmed one, if any
     (a customer books an event again only once the last booking is cancelled)."""

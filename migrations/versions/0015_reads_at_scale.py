@@ -1,4 +1,4 @@
-"""Indexes for an event's figures at scale.
+"""Indexes for reads at scale: an event's figures, a customer's bookings.
 
 An event's figures (`stats.service.event_stats`) read its confirmed bookings, their
 items and their checked-in tickets. PostgreSQL read the whole of `items` and `tickets`
@@ -8,6 +8,11 @@ for them, and each booking's row for its id; it now reads them from indexes alon
   SQLite the index is by type and booking), in place of the index by type alone;
 - the checked-in tickets of a type (partial: a check-in adds the ticket to it);
 - an event's bookings by status with their id, in place of the one by event and status.
+
+A customer's bookings are listed newest first, ties by id, a page at a time: with the id
+in their index (by customer and time), a page's ids are read from it in that order.
+Without it PostgreSQL read every booking of the customer, each from its row, and
+sorted them all, for any page.
 
 docs/performance.md ("Twenty-fourth session") has the figures.
 
@@ -35,9 +40,13 @@ def upgrade():
                     postgresql_where=CHECKED_IN, sqlite_where=CHECKED_IN)
     op.create_index("ix_bookings_event_id_status_id", "bookings", ["event_id", "status", "id"])
     op.drop_index("ix_bookings_event_id_status", table_name="bookings")
+    op.create_index("ix_bookings_user_id_created_at_id", "bookings", ["user_id", "created_at", "id"])
+    op.drop_index("ix_bookings_user_id_created_at", table_name="bookings")
 
 
 def downgrade():
+    op.create_index("ix_bookings_user_id_created_at", "bookings", ["user_id", "created_at"])
+    op.drop_index("ix_bookings_user_id_created_at_id", table_name="bookings")
     op.create_index("ix_bookings_event_id_status", "bookings", ["event_id", "status"])
     op.drop_index("ix_bookings_event_id_status_id", table_name="bookings")
     op.drop_index("ix_tickets_checked_in", table_name="tickets")
