@@ -63,6 +63,49 @@ def test_search_matches_email_or_name_in_any_case(client, admin, make_user):
         assert ids({"q": query}) == ([found.id] if found else []), query
 
 
+def test_search_takes_wildcards_and_the_escape_literally_in_longer_text(client, admin, make_user):
+    """Text of three characters or more (what PostgreSQL's trigram indexes answer) finds
+    what it says, in any case, and nothing that a LIKE wildcard would let through."""
+    underscore = make_user("CUSTOMER", name="Ann_Lee Σ_ΟΔΟΣ")
+    make_user("CUSTOMER", name="AnnXLee ΣxΟΔΟΣ")
+    percent = make_user("CUSTOMER", email="half@example.com", name="50% off")
+    make_user("CUSTOMER", name="500 off")
+    slash = make_user("CUSTOMER", name="Path/to/it")
+    make_user("CUSTOMER", name="Pathto it")
+
+    def ids(query):
+        return [user["id"] for user in client.get(USERS, query_string={"q": query}, headers=admin.headers).get_json()]
+
+    for query, found in (("ANN_LEE", underscore), ("σ_οδος", underscore), ("50% O", percent), ("h/to/", slash),
+                         ("HALF@EXAMPLE", percent)):
+        assert ids(query) == [found.id], query
+    for query in ("ann%lee", "nn__ee", "0%%o", "path//to", "σ%οδ"):
+        assert ids(query) == [], query
+
+
+@pytest.mark.postgresql_only("a PostgreSQL plan")
+def test_the_search_reads_the_trigram_indexes(app):
+    """On PostgreSQL the search's two comparisons are answered by trigram indexes of the
+    very expressions it compares (migration 0015), not by reading every account."""
+    from eventbook.admin import service
+    from eventbook.extensions import db
+    from eventbook.pagination import Explain
+
+    with app.app_context():
+        connection = db.session.connection()
+        for scan in ("seqscan", "indexscan"):  # what is left: the trigram indexes, if they answer it
+            connection.exec_driver_sql(f"SET LOCAL enable_{scan} = off")
+        plan = connection.execute(Explain(service.users({"q": "Petrov"}))).scalar()[0]["Plan"]
+        db.session.rollback()
+
+    def indexes(node):
+        yield node.get("Index Name")
+        for child in node.get("Plans", ()):
+            yield from indexes(child)
+
+    assert {"ix_users_email_trigrams", "ix_users_name_trigrams"} <= set(indexes(plan)), plan
+
+
 @pytest.mark.parametrize("query", [{"role": "admin"}, {"role": "ROOT"}, {"page": "0"}, {"perPage": "x"},
                                    {"q": "x" * 255}])
 def test_bad_list_arguments_are_422(client, admin, query):

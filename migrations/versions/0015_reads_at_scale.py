@@ -1,4 +1,5 @@
-"""Indexes for reads at scale: an event's figures, a customer's bookings.
+"""Indexes for reads at scale: an event's figures, a customer's bookings, the admin's
+search of accounts.
 
 An event's figures (`stats.service.event_stats`) read its confirmed bookings, their
 items and their checked-in tickets. PostgreSQL read the whole of `items` and `tickets`
@@ -13,6 +14,11 @@ A customer's bookings are listed newest first, ties by id, a page at a time: wit
 in their index (by customer and time), a page's ids are read from it in that order.
 Without it PostgreSQL read every booking of the customer, each from its row, and
 sorted them all, for any page.
+
+PostgreSQL only: the admin's search of accounts looks for text anywhere in the
+lower-cased email or name (`LIKE '%...%'`, `database.unicode_lower`), which PostgreSQL
+answered by reading every account. Trigram indexes (`pg_trgm`) of those two expressions
+answer it for text of three characters or more.
 
 docs/performance.md ("Twenty-fourth session") has the figures.
 
@@ -30,6 +36,8 @@ branch_labels = None
 depends_on = None
 
 CHECKED_IN = sa.text("checked_in_at IS NOT NULL")
+# `database.unicode_lower` as PostgreSQL runs it: the expression the search compares.
+LOWERED = "replace(lower({}), '\u03c2', '\u03c3')"
 
 
 def upgrade():
@@ -42,9 +50,22 @@ def upgrade():
     op.drop_index("ix_bookings_event_id_status", table_name="bookings")
     op.create_index("ix_bookings_user_id_created_at_id", "bookings", ["user_id", "created_at", "id"])
     op.drop_index("ix_bookings_user_id_created_at", table_name="bookings")
+    if op.get_bind().dialect.name == "postgresql":
+        # A trusted extension since PostgreSQL 13, as unaccent is (0005).
+        op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+        for column in ("email", "name"):
+            op.execute(f"CREATE INDEX ix_users_{column}_trigrams ON users USING gin ({LOWERED.format(column)} gin_trgm_ops)")
+        # The statistics of the indexes' expressions, which only ANALYZE gathers: without
+        # them the planner guesses how many accounts match, and for a common word read
+        # them all through the indexes, then sorted them, for a first page.
+        op.execute("ANALYZE users")
 
 
 def downgrade():
+    if op.get_bind().dialect.name == "postgresql":
+        for column in ("email", "name"):
+            op.execute(f"DROP INDEX ix_users_{column}_trigrams")
+        # pg_trgm stays: other schemas of the database may use it.
     op.create_index("ix_bookings_user_id_created_at", "bookings", ["user_id", "created_at"])
     op.drop_index("ix_bookings_user_id_created_at_id", table_name="bookings")
     op.create_index("ix_bookings_event_id_status", "bookings", ["event_id", "status"])
