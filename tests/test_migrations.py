@@ -351,13 +351,14 @@ def test_downgrading_to_the_first_revision_and_back(database_url, app, make_user
     a disabled account, or a notification still to be sent, refuses the step that would
     lose it, before that step changes anything; down to nothing and up again builds the
     schema."""
-    customer, other = make_user(), make_user()
+    customer, other, disabled = make_user(), make_user(), make_user()
     event = make_event(totalTickets=10)
     ok(client.post("/api/bookings", headers=customer.headers, json={"eventId": event["id"], "ticketsCount": 2}), 201)
     ok(client.post("/api/holds", headers=other.headers, json={"eventId": event["id"], "ticketsCount": 3}), 201)
     wait_until(lambda: all(note["status"] == "SENT" for note in ok(client.get("/api/notifications",
                                                                               headers=customer.headers))))
-    ok(client.patch(f"/api/admin/users/{other.id}", headers=admin.headers, json={"disabled": True}))
+    ok(client.patch(f"/api/admin/users/{disabled.id}", headers=admin.headers, json={"disabled": True}))
+    assert ok(client.get(f"/api/events/{event['id']}"))["availableTickets"] == 5  # the hold still HELD
     head = version_of(database_url)
     support.stop_background(app)
     engine = sa.create_engine(support._normalized(database_url))

@@ -487,6 +487,7 @@ def test_joining_is_refused_when_it_makes_no_sense(client, shop, make_user, sold
     assert "ticketTypeId" in refused(join(client, make_user(), two_types["id"]), 422, "validation_error")["errors"]
     refused(join(client, make_user(), event["id"], 11), 422, "validation_error")
     refused(join(client, make_user(), 999_999), 404, "not_found")
+    refused(client.delete("/api/events/999999/waitlist/me", headers=make_user().headers), 404, "not_found")
     refused(join(client, organizer, event["id"]), 403, "forbidden")
     client.delete(f"/api/events/{event['id']}", headers=organizer.headers)
     refused(join(client, make_user(), event["id"]), 409, "event_closed")

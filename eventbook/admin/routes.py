@@ -25,9 +25,5 @@ def users(args):
 @blp.response(200, AdminUserSchema)
 @blp.alt_response(404, description="not_found")
 def change_user(data, user_id):
-    """Change an account's role or disable it (not one's own)
-
-    Disabling revokes the account's logins, takes it off every waiting list and releases
-    its holds: their tickets go back, to the next in line first. Its bookings stay.
-    """
+    """Change an account's role or disable it (not one's own)"""
     return service.change(user_id, current_user, data)

@@ -29,9 +29,11 @@ def users(args):
 
 def change(user_id, admin, data):
     """Set a user's role and/or disabled flag. Disabling also revokes their logins, so
-    enabling them again does not bring old sessions back, then takes them off every
-    waiting list and releases their holds: the tickets they kept from others go back
-    (to the next in line first), as their own leaves and releases would."""
+    enabling them again does not bring old sessions back.
+
+    Once the disable has committed, it takes them off every waiting list and releases
+    their holds, as their own leaves and releases would: the tickets they kept from
+    others go back (to the next in line first). Sent again, it does what is left."""
     user = db.session.get(User, user_id)
     if user is None:
         error(404, "not_found", "User not found")

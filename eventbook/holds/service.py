@@ -143,6 +143,8 @@ def release_all(customer_id):
 
 @retry_deadlocks
 def _release(hold_id, customer_id, event_id):
+    """Release one hold, in the customer's turn for its event; its tickets go to the next
+    in line when they wait."""
     sales.one_order_at_a_time(customer_id, event_id)  # the hold, then its entry: as a leave locks them
     if end([hold_id], HoldStatus.RELEASED, utcnow()):
         waitlist.offer_soon(event_id)

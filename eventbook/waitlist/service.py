@@ -13,7 +13,7 @@ from sqlalchemy import exc, exists, func, insert, literal_column, or_, select, u
 from sqlalchemy.orm import selectinload
 
 from eventbook import inventory, sales, waitlist
-from eventbook.database import retry_deadlocks
+from eventbook.database import begin_write, retry_deadlocks
 from eventbook.errors import error, invalid, tickets
 from eventbook.events.service import get, locked, managed
 from eventbook.extensions import db
@@ -46,6 +46,7 @@ def join(event_id, customer, data):
     now = utcnow()
     holds.end_own_if_due(customer.id, event_id, now)  # before the event's lock: a hold is locked first
     sales.one_order_at_a_time(customer.id, event_id)  # a booking or hold sent with this join: it first, then these checks
+    _not_disabled(customer.id)
     event = locked(event_id)
     if event.status != EventStatus.SCHEDULED or event.date <= now:
         db.session.rollback()
@@ -74,6 +75,16 @@ def join(event_id, customer, data):
         error(409, "already_waiting", "You are on this event's waiting list already")
     waitlist.offer_soon(event_id)  # tickets may be set aside already
     return _placed(entry)
+
+
+def _not_disabled(customer_id):
+    """Refuse a customer disabled since their token was checked. A disable being written
+    waits for this join (a share lock on the user's row; on SQLite the write lock, taken
+    now), then takes its entry off the list with the others (`admin.service.change`)."""
+    begin_write()
+    if db.session.scalar(select(User.disabled).where(User.id == customer_id).with_for_update(read=True)):
+        db.session.rollback()
+        error(401, "unauthorized", "Account is disabled")
 
 
 def _type_of(event, type_id):
@@ -147,6 +158,7 @@ def leave_all(customer_id):
 
 @retry_deadlocks
 def _leave(event_id, customer_id):
+    """Take the customer's live entry off the event's list, in their turn for it."""
     now = utcnow()
     # The customer's turn first: a confirm or release of the offer locks the hold before
     # the entry, this the entry before the hold; taking turns, they never deadlock.

@@ -7,7 +7,8 @@ for them, and each booking's row for its id; it now reads them from indexes alon
 
 - the items of a type, with their booking, count and price (PostgreSQL's INCLUDE: on
   SQLite the index is by type and booking), in place of the index by type alone;
-- the checked-in tickets of a type (partial: a check-in adds the ticket to it);
+- the checked-in tickets of a type (partial: a check-in adds the ticket to it, and as
+  it changes a column of the index's condition, writes its other indexes' entries too);
 - an event's bookings by status with their id, in place of the one by event and status.
 
 A customer's bookings are listed newest first, ties by id, a page at a time: with the id
@@ -43,13 +44,10 @@ LOWERED = "replace(lower({}), '\u03c2', '\u03c3')"
 def upgrade():
     op.create_index("ix_items_ticket_type_id_booking_id", "items", ["ticket_type_id", "booking_id"],
                     postgresql_include=["count", "unit_price"])
-    op.drop_index("ix_items_ticket_type_id", table_name="items")
     op.create_index("ix_tickets_checked_in", "tickets", ["ticket_type_id", "booking_id"],
                     postgresql_where=CHECKED_IN, sqlite_where=CHECKED_IN)
     op.create_index("ix_bookings_event_id_status_id", "bookings", ["event_id", "status", "id"])
-    op.drop_index("ix_bookings_event_id_status", table_name="bookings")
     op.create_index("ix_bookings_user_id_created_at_id", "bookings", ["user_id", "created_at", "id"])
-    op.drop_index("ix_bookings_user_id_created_at", table_name="bookings")
     if op.get_bind().dialect.name == "postgresql":
         # A trusted extension since PostgreSQL 13, as unaccent is (0005).
         op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
@@ -59,6 +57,11 @@ def upgrade():
         # them the planner guesses how many accounts match, and for a common word read
         # them all through the indexes, then sorted them, for a first page.
         op.execute("ANALYZE users")
+    # Last: dropping an index locks its table against reads too, until the upgrade commits
+    # (building one holds up only writes).
+    op.drop_index("ix_items_ticket_type_id", table_name="items")
+    op.drop_index("ix_bookings_event_id_status", table_name="bookings")
+    op.drop_index("ix_bookings_user_id_created_at", table_name="bookings")
 
 
 def downgrade():

@@ -200,6 +200,10 @@ def test_admin_disables_a_user_whose_next_request_fails(pages, site, viewport):
     assert box["x"] + box["width"] <= admin_page.viewport_size["width"], box
     disable.click()
     row = admin_page.get_by_role("row", name=re.compile(re.escape(customer["email"])))
+    expect(row.locator(".status")).to_have_text("Active")  # asked twice: a disable gives up holds for good
+    sure = admin_page.get_by_role("button", name=re.compile(rf"^Yes, disable {re.escape(customer['email'])}: "))
+    expect(sure).to_be_focused()
+    sure.click()
     expect(row.locator(".status")).to_have_text("Disabled")
     expect(admin_page.get_by_role("button", name=f"Enable {customer['email']}")).to_be_focused()
 

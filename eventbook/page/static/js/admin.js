@@ -64,11 +64,22 @@ function userRow(user, me) {
     return row;
   }
   const toggle = h("button", { type: "button", class: user.disabled ? "secondary" : "danger", "aria-label": `${user.disabled ? "Enable" : "Disable"} ${user.email}` }, user.disabled ? "Enable" : "Disable");
-  toggle.addEventListener("click", async () => {
-    const changed = await run(toggle, box, () => api.patch(`/api/admin/users/${user.id}`, { disabled: !user.disabled }));
+  const flip = async (button) => {
+    const changed = await run(button, box, () => api.patch(`/api/admin/users/${user.id}`, { disabled: !user.disabled }));
     if (changed) replace(row, userRow(changed, me), 0);
-  });
+  };
   actions.append(toggle);
+  if (user.disabled) toggle.addEventListener("click", () => flip(toggle));
+  else {
+    // A disable gives up the account's holds and places in line for good: asked twice.
+    const yes = h("button", { type: "button", class: "danger", hidden: true, "aria-label": `Yes, disable ${user.email}: their holds and places in line are given up` }, "Yes, disable");
+    toggle.addEventListener("click", () => {
+      yes.hidden = false;
+      yes.focus();
+    });
+    yes.addEventListener("click", () => flip(yes));
+    actions.append(yes);
+  }
   if (user.role !== "ADMIN") {
     const other = user.role === "CUSTOMER" ? "ORGANIZER" : "CUSTOMER";
     // Its name starts with the words it shows (WCAG 2.5.3): "Make customer" said to voice control finds it.
