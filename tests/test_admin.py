@@ -24,6 +24,33 @@ def change(client, admin, user_id, **fields):
     return client.patch(f"{USERS}/{user_id}", json=fields, headers=admin.headers)
 
 
+def while_a_disable_is_written(app, backend, database_url, user, send):
+    """The answer to `send(client)`, sent from another thread while `user`'s disable is
+    written (as `admin.service.change` writes it) and not yet committed; the disable
+    commits once the request waits for it."""
+    engine = sa.create_engine(support._normalized(database_url))
+    answers = []
+    try:
+        with engine.connect() as disabling:
+            if backend == "sqlite":
+                disabling.exec_driver_sql("BEGIN IMMEDIATE")
+            disabling.execute(sa.text("UPDATE users SET disabled = TRUE WHERE id = :id"), {"id": user.id})
+            disabling.execute(sa.text("UPDATE token_families SET revoked_at = CURRENT_TIMESTAMP "
+                                      "WHERE user_id = :id AND revoked_at IS NULL"), {"id": user.id})
+            thread = threading.Thread(target=lambda: answers.append(send(app.test_client())))
+            thread.start()
+            if backend == "postgresql":
+                support.wait_until(lambda: support.waiting_for_locks(engine) == 1, 10, message="the request waiting")
+            else:
+                time.sleep(1)  # the request's write waits for the database's one writer
+            disabling.commit()
+            thread.join(30)
+    finally:
+        engine.dispose()
+    [answer] = answers
+    return answer
+
+
 def test_the_list_is_paged_and_shows_disabled(client, admin, make_user):
     made = [make_user("CUSTOMER") for _ in range(3)]
     response = client.get(f"{USERS}?perPage=2&page=2", headers=admin.headers)
@@ -244,27 +271,8 @@ def test_a_login_racing_a_disable_is_refused_or_revoked(app, client, backend, da
     waits for the disable, and is then the usual 401, never a login that survives the
     disable (to come back when the account is enabled again)."""
     user = make_user("CUSTOMER")
-    engine = sa.create_engine(support._normalized(database_url))
-    answers = []
-    try:
-        with engine.connect() as disabling:
-            if backend == "sqlite":
-                disabling.exec_driver_sql("BEGIN IMMEDIATE")
-            disabling.execute(sa.text("UPDATE users SET disabled = TRUE WHERE id = :id"), {"id": user.id})
-            disabling.execute(sa.text("UPDATE token_families SET revoked_at = CURRENT_TIMESTAMP "
-                                      "WHERE user_id = :id AND revoked_at IS NULL"), {"id": user.id})
-            thread = threading.Thread(target=lambda: answers.append(app.test_client().post(
-                "/api/auth/login", json={"email": user.email, "password": PASSWORD})))
-            thread.start()
-            if backend == "postgresql":
-                support.wait_until(lambda: support.waiting_for_locks(engine) == 1, 10, message="the login waiting")
-            else:
-                time.sleep(1)  # the login's write waits for the database's one writer
-            disabling.commit()
-            thread.join(30)
-    finally:
-        engine.dispose()
-    [answer] = answers
+    answer = while_a_disable_is_written(app, backend, database_url, user, lambda client: client.post(
+        "/api/auth/login", json={"email": user.email, "password": PASSWORD}))
     assert_error(answer, 401, "unauthorized")
     change(client, admin, user.id, disabled=False)
     assert client.get("/api/auth/me", headers=user.headers).status_code == 401  # the old login stays revoked
@@ -278,24 +286,7 @@ def test_a_join_racing_a_disable_is_refused(app, client, backend, database_url, 
     user = make_user()
     event = make_event(totalTickets=1)
     ok(shop.book(make_user(), event["id"]), 201)  # sold out: a list to join
-    engine = sa.create_engine(support._normalized(database_url))
-    answers = []
-    try:
-        with engine.connect() as disabling:
-            if backend == "sqlite":
-                disabling.exec_driver_sql("BEGIN IMMEDIATE")
-            disabling.execute(sa.text("UPDATE users SET disabled = TRUE WHERE id = :id"), {"id": user.id})
-            thread = threading.Thread(target=lambda: answers.append(app.test_client().post(
-                f"/api/events/{event['id']}/waitlist", json={"ticketsCount": 1}, headers=user.headers)))
-            thread.start()
-            if backend == "postgresql":
-                support.wait_until(lambda: support.waiting_for_locks(engine) == 1, 10, message="the join waiting")
-            else:
-                time.sleep(1)  # the join's write waits for the database's one writer
-            disabling.commit()
-            thread.join(30)
-    finally:
-        engine.dispose()
-    [answer] = answers
+    answer = while_a_disable_is_written(app, backend, database_url, user, lambda client: client.post(
+        f"/api/events/{event['id']}/waitlist", json={"ticketsCount": 1}, headers=user.headers))
     assert_error(answer, 401, "unauthorized")
     assert ok(client.get(f"/api/events/{event['id']}/waitlist", headers=organizer.headers)) == []
