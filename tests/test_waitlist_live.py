@@ -127,3 +127,50 @@ def test_an_offer_that_lapses_passes_to_the_next_entry_within_a_sweep(live):
     assert passed["holdId"] != offer["holdId"]
     after = live.get_event(event["id"])
     assert (after["availableTickets"], after["setAsideTickets"]) == (0, 0)
+
+
+def admin_of(live):
+    """An ADMIN: registered, made one in the database (as `flask create-admin` would), logged in."""
+    import sqlalchemy as sa
+
+    user = live.user()
+    engine = sa.create_engine(support._normalized(live.database_url))
+    with engine.begin() as connection:
+        connection.execute(sa.text("UPDATE users SET role = 'ADMIN' WHERE id = :id"), {"id": user["id"]})
+    engine.dispose()
+    return user
+
+
+def test_customers_disabled_as_they_join_and_tickets_come_back_give_up_every_place(live):
+    """Three of six customers in line (the 1st, 3rd and 5th) are disabled while, at the
+    same instant, they join a second list and the event's two tickets come back, three
+    times over: no 5xx, each join refused or taken off with the rest, no disabled
+    customer left WAITING or OFFERED on either list, and the two offers end with the
+    first two customers in line still enabled."""
+    admin = admin_of(live)
+    for _ in range(3):
+        disabled_at_once(live, admin)
+
+
+def disabled_at_once(live, admin):
+    _, event, bookings = sold_out(live, 2)
+    _, elsewhere, _ = sold_out(live, 1)
+    line = live.users(6)
+    for customer in line:
+        join(live, customer, event["id"])
+    disabled, enabled = line[0::2], line[1::2]
+    disables = [lambda http, c=c: http.patch(f"/api/admin/users/{c['id']}", headers=admin["headers"],
+                                             json={"disabled": True}) for c in disabled]
+    joins = [lambda http, c=c: http.post(f"/api/events/{elsewhere['id']}/waitlist", headers=c["headers"],
+                                         json={"ticketsCount": 1}) for c in disabled]
+    responses = live.together(disables + joins + [cancel(holder, sold["id"]) for holder, sold in bookings])
+    assert [r.status_code for r in responses[:3]] == [200] * 3, live.explain(responses)
+    assert {r.status_code for r in responses[3:6]} <= {201, 401}, live.explain(responses)
+    assert [r.status_code for r in responses[6:]] == [200] * 2, live.explain(responses)
+
+    support.wait_until(lambda: [entry(live, c, event["id"])["status"] for c in enabled]
+                       == ["OFFERED", "OFFERED", "WAITING"], 10, 0.1, message="offers to the first two enabled")
+    gone = {c["id"] for c in disabled}
+    for listed in (event, elsewhere):
+        queue = live.http.get(f"/api/events/{listed['id']}/waitlist?perPage=100", headers=admin["headers"]).json()
+        assert not [e for e in queue if e["user"]["id"] in gone and e["status"] in ("WAITING", "OFFERED")], queue
