@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from eventbook.extensions import db
-from eventbook.models import Hold, TicketType
+from eventbook.models import Hold, TicketType, User
 from tests import support
 from tests.support import ok, refused, wait_until
 
@@ -320,6 +320,22 @@ def test_an_offer_that_lapses_goes_to_the_next_in_line(client, shop, make_user, 
     wait_until(lambda: shop.available(event["id"]) == 1, 5, message="the ticket back to the public")
     assert ok(entry_of(client, bob, event["id"]))["status"] == "LAPSED"
     assert shop.event(event["id"])["setAsideTickets"] == 0
+
+
+def test_no_offer_goes_to_a_disabled_customer_still_in_line(app, client, shop, make_user, sold_out, organizer):
+    """An account disabled while an earlier release served (which left its places in
+    line) is passed over: its entry lapses when tickets come back, the next gets them."""
+    event, bookings = sold_out(1)
+    mallory, bob = make_user(), make_user()
+    ok(join(client, mallory, event["id"]), 201)
+    ok(join(client, bob, event["id"]), 201)
+    with app.app_context():
+        db.session.execute(sa.update(User).where(User.id == mallory.id).values(disabled=True))
+        db.session.commit()
+    ok(shop.cancel(bookings[0][0], bookings[0][1]["id"]))
+    offered(client, bob, event["id"])
+    queue = ok(client.get(f"/api/events/{event['id']}/waitlist", headers=organizer.headers))
+    assert [(e["user"]["id"], e["status"]) for e in queue] == [(mallory.id, "LAPSED"), (bob.id, "OFFERED")]
 
 
 def test_with_nobody_left_waiting_set_aside_tickets_go_back_to_the_public(client, shop, make_user, sold_out):

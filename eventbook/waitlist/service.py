@@ -245,15 +245,18 @@ def offer(event_id):
 
 def _lapse_never_served(event, now):
     """The event's WAITING entries that no offer can serve any more (their type's sales
-    are over, or they ask for more than the event or their type has) become LAPSED:
-    how many."""
+    are over, they ask for more than the event or their type has, or their customer is
+    disabled: one disabled before disabling gave up their places) become LAPSED: how
+    many."""
     never = exists().where(
         TicketType.id == WaitlistEntry.ticket_type_id,
         or_(TicketType.sales_end <= now, WaitlistEntry.tickets_count > TicketType.quantity,
             WaitlistEntry.tickets_count > event.total_tickets))
+    disabled = exists().where(User.id == WaitlistEntry.user_id, User.disabled)
     return db.session.execute(
         update(WaitlistEntry)
-        .where(WaitlistEntry.event_id == event.id, WaitlistEntry.status == EntryStatus.WAITING, never)
+        .where(WaitlistEntry.event_id == event.id, WaitlistEntry.status == EntryStatus.WAITING,
+               or_(never, disabled))
         .values(status=EntryStatus.LAPSED, updated_at=now)
     ).rowcount
 
