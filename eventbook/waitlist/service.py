@@ -226,6 +226,9 @@ def offer(event_id):
             select(WaitlistEntry).where(WaitlistEntry.event_id == event_id, WaitlistEntry.status == EntryStatus.WAITING,
                                         inventory.type_has_tickets(on_sale_now=True))
             .order_by(WaitlistEntry.id).limit(1), {"now": now})
+        if head is not None and _lapse_if_disabled(head, now):
+            db.session.commit()
+            continue
         if head is not None and not sales.one_order_at_a_time(head.user_id, event_id, wait=False):
             db.session.rollback()  # the customer is booking or holding it: the next pass offers, or not
             return made
@@ -245,20 +248,28 @@ def offer(event_id):
 
 def _lapse_never_served(event, now):
     """The event's WAITING entries that no offer can serve any more (their type's sales
-    are over, they ask for more than the event or their type has, or their customer is
-    disabled: one disabled before disabling gave up their places) become LAPSED: how
-    many."""
+    are over, or they ask for more than the event or their type has) become LAPSED:
+    how many."""
     never = exists().where(
         TicketType.id == WaitlistEntry.ticket_type_id,
         or_(TicketType.sales_end <= now, WaitlistEntry.tickets_count > TicketType.quantity,
             WaitlistEntry.tickets_count > event.total_tickets))
-    disabled = exists().where(User.id == WaitlistEntry.user_id, User.disabled)
     return db.session.execute(
         update(WaitlistEntry)
-        .where(WaitlistEntry.event_id == event.id, WaitlistEntry.status == EntryStatus.WAITING,
-               or_(never, disabled))
+        .where(WaitlistEntry.event_id == event.id, WaitlistEntry.status == EntryStatus.WAITING, never)
         .values(status=EntryStatus.LAPSED, updated_at=now)
     ).rowcount
+
+
+def _lapse_if_disabled(entry, now):
+    """LAPSED, if its customer is disabled (disabled by an earlier release, which left
+    their places in line): whether it was."""
+    if not db.session.scalar(select(User.disabled).where(User.id == entry.user_id)):
+        return False
+    db.session.execute(
+        update(WaitlistEntry).where(WaitlistEntry.id == entry.id, WaitlistEntry.status == EntryStatus.WAITING)
+        .values(status=EntryStatus.LAPSED, updated_at=now))
+    return True
 
 
 def _close(event_id, now):
