@@ -43,7 +43,7 @@ def change(user_id, admin, data):
     for field, value in data.items():
         setattr(user, field, value)
     if data.get("disabled"):
-        db.session.flush()  # the user's row first: a login racing this waits for it (auth.start_session)
+        db.session.flush()  # the user's row first: a login or a join racing this waits for it (auth.start_session, waitlist)
         auth.revoke_sessions(user.id)
     db.session.commit()
     if data.get("disabled"):

@@ -255,6 +255,9 @@ def test_a_role_button_is_named_first_by_the_words_it_shows(pages, site):
         shown = button.inner_text().strip()
         expect(button).to_have_accessible_name(re.compile(rf"^{re.escape(shown)}\b"))
     expect(page.get_by_role("button", name=f"Make customer: {organizer['email']}")).to_be_visible()
+    # the row is drawn again with the new role; the focus stays on its role button
+    page.get_by_role("button", name=f"Make customer: {organizer['email']}").click()
+    expect(page.get_by_role("button", name=f"Make organizer: {organizer['email']}")).to_be_focused()
 
 
 def test_the_notice_is_put_in_a_live_region_already_on_the_page(pages, site):

@@ -98,7 +98,7 @@ function userRow(user, me) {
 function replace(row, changed, button) {
   card(changed, row.closest("table"));
   row.replaceWith(changed);
-  const buttons = changed.querySelectorAll("button");
+  const buttons = changed.querySelectorAll("button:not([hidden])");
   (buttons[button] || buttons[0])?.focus();
 }
 
