@@ -87,11 +87,19 @@ def start_session(user):
     family = TokenFamily(user_id=user.id, refresh_jti=jti, expires_at=utcnow() + _refresh_lifetime())
     db.session.add(family)
     db.session.flush()
-    if db.session.scalar(select(User.disabled).where(User.id == user.id).with_for_update(read=True)):
+    if disabled_now(user.id):
         db.session.rollback()
         error(401, "unauthorized", "Invalid email or password")
     db.session.commit()
     return _tokens(user.id, family.id, jti)
+
+
+def disabled_now(user_id):
+    """Whether the user is disabled, read under a share lock of their row until the
+    transaction ends: an admin's disable being written (`admin.service.change`) is
+    waited for, and one that starts after waits for this transaction. On SQLite the
+    caller holds the write lock already."""
+    return db.session.scalar(select(User.disabled).where(User.id == user_id).with_for_update(read=True))
 
 
 def rotate(payload, user):

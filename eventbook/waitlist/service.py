@@ -13,6 +13,7 @@ from sqlalchemy import exc, exists, func, insert, literal_column, or_, select, u
 from sqlalchemy.orm import selectinload
 
 from eventbook import inventory, sales, waitlist
+from eventbook.auth import service as auth
 from eventbook.database import begin_write, retry_deadlocks
 from eventbook.errors import error, invalid, tickets
 from eventbook.events.service import get, locked, managed
@@ -82,7 +83,7 @@ def _not_disabled(customer_id):
     waits for this join (a share lock on the user's row; on SQLite the write lock, taken
     now), then takes its entry off the list with the others (`admin.service.change`)."""
     begin_write()
-    if db.session.scalar(select(User.disabled).where(User.id == customer_id).with_for_update(read=True)):
+    if auth.disabled_now(customer_id):
         db.session.rollback()
         error(401, "unauthorized", "Account is disabled")
 
