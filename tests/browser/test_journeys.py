@@ -139,6 +139,26 @@ def test_organizer_creates_an_event_with_two_ticket_types_and_sees_the_attendee(
     assert event["location"] == "Hangar 10" and event["ticketTypes"][0]["price"] == "35.00"
 
 
+def test_organizer_deletes_a_ticket_type_after_being_asked(pages, site):
+    organizer = site.user("ORGANIZER")
+    event = steps.event(site, organizer, "Two Rooms", types=(("Floor", "30.00", 10), ("Balcony", "20.00", 5)))
+    page = pages.open("desktop")
+    steps.log_in(page, site, organizer["email"])
+    page.goto(f"{site.url}/#/manage/{event['id']}/types")
+    delete = page.get_by_role("button", name="Delete Balcony", exact=True)
+    delete.click()
+    keep = page.get_by_role("button", name="Keep it: Balcony", exact=True)
+    expect(keep).to_be_focused()  # the answer that changes nothing
+    keep.click()
+    expect(delete).to_be_focused()
+    assert [t["name"] for t in site.get_event(event["id"])["ticketTypes"]] == ["Floor", "Balcony"]
+    delete.click()
+    page.get_by_role("button", name="Yes, delete Balcony", exact=True).click()
+    expect(page.locator("#notice")).to_have_text("Balcony deleted.")
+    expect(page.get_by_role("button", name="Delete Balcony")).to_have_count(0)
+    assert [t["name"] for t in site.get_event(event["id"])["ticketTypes"]] == ["Floor"]
+
+
 def test_organizer_at_the_door_downloads_the_csv_checks_a_code_in_and_sees_the_figures(pages, site):
     organizer = site.user("ORGANIZER")
     event = steps.event(site, organizer, "Door Night", types=(("Floor", "30.00", 60), ("Balcony", "45.50", 20)))
@@ -201,8 +221,13 @@ def test_admin_disables_a_user_whose_next_request_fails(pages, site, viewport):
     disable.click()
     row = admin_page.get_by_role("row", name=re.compile(re.escape(customer["email"])))
     expect(row.locator(".status")).to_have_text("Active")  # asked twice: a disable gives up holds for good
+    keep = admin_page.get_by_role("button", name=f"Keep active: {customer['email']}")
+    expect(keep).to_be_focused()  # the answer that changes nothing
+    keep.click()
+    expect(disable).to_be_focused()
+    expect(row.locator(".status")).to_have_text("Active")
+    disable.click()
     sure = admin_page.get_by_role("button", name=re.compile(rf"^Yes, disable {re.escape(customer['email'])}: "))
-    expect(sure).to_be_focused()
     sure.click()
     expect(row.locator(".status")).to_have_text("Disabled")
     expect(admin_page.get_by_role("button", name=f"Enable {customer['email']}")).to_be_focused()

@@ -1,7 +1,7 @@
 // For admins: the accounts (role, disabled) and the whole system's figures.
 
 import * as api from "./api.js";
-import { card, cards, errorBox, field, h, input, select } from "./dom.js";
+import { askFirst, card, cards, errorBox, field, h, input, select } from "./dom.js";
 import { go } from "./context.js";
 import { money, plural, when } from "./format.js";
 import { run } from "./forms.js";
@@ -68,17 +68,15 @@ function userRow(user, me) {
     const changed = await run(button, box, () => api.patch(`/api/admin/users/${user.id}`, { disabled: !user.disabled }));
     if (changed) replace(row, userRow(changed, me), 0);
   };
-  actions.append(toggle);
-  if (user.disabled) toggle.addEventListener("click", () => flip(toggle));
-  else {
+  if (user.disabled) {
+    toggle.addEventListener("click", () => flip(toggle));
+    actions.append(toggle);
+  } else {
     // A disable gives up the account's holds and places in line for good: asked twice.
-    const yes = h("button", { type: "button", class: "danger", hidden: true, "aria-label": `Yes, disable ${user.email}: their holds and places in line are given up` }, "Yes, disable");
-    toggle.addEventListener("click", () => {
-      yes.hidden = false;
-      yes.focus();
-    });
+    const yes = h("button", { type: "button", class: "danger", "aria-label": `Yes, disable ${user.email}: their holds and places in line are given up` }, "Yes, disable");
+    const no = h("button", { type: "button", class: "secondary", "aria-label": `Keep active: ${user.email}` }, "Keep active");
     yes.addEventListener("click", () => flip(yes));
-    actions.append(yes);
+    actions.append(askFirst(toggle, "Disable this account? ", yes, no));
   }
   if (user.role !== "ADMIN") {
     const other = user.role === "CUSTOMER" ? "ORGANIZER" : "CUSTOMER";
@@ -98,7 +96,7 @@ function userRow(user, me) {
 function replace(row, changed, button) {
   card(changed, row.closest("table"));
   row.replaceWith(changed);
-  const buttons = changed.querySelectorAll("button:not([hidden])");
+  const buttons = [...changed.querySelectorAll("button")].filter((b) => !b.closest("[hidden]"));
   (buttons[button] || buttons[0])?.focus();
 }
 

@@ -1,7 +1,7 @@
 // A customer's bookings; one booking with its tickets and their QR codes; cancelling.
 
 import * as api from "./api.js";
-import { errorBox, h } from "./dom.js";
+import { askFirst, errorBox, h } from "./dom.js";
 import { go, has, notice } from "./context.js";
 import { money, plural, seatName, when } from "./format.js";
 import { run } from "./forms.js";
@@ -43,22 +43,10 @@ function statusText(booking) {
 
 /** "Cancel booking", then a second button to be sure, with the error beside them. */
 function cancelButton(booking, after) {
-  const wrap = h("span", { class: "confirm-step" });
   const ask = h("button", { type: "button", class: "danger" }, "Cancel booking");
   const yes = h("button", { type: "button", class: "danger" }, "Yes, cancel it");
   const no = h("button", { type: "button", class: "secondary" }, "Keep it");
   const box = errorBox();
-  const question = h("span", { class: "question", hidden: true }, h("span", {}, "Cancel this booking? "), yes, no);
-  ask.addEventListener("click", () => {
-    ask.hidden = true;
-    question.hidden = false;
-    no.focus();
-  });
-  no.addEventListener("click", () => {
-    question.hidden = true;
-    ask.hidden = false;
-    ask.focus();
-  });
   yes.addEventListener("click", async () => {
     const done = await run(yes, box, () => api.post(`/api/bookings/${booking.id}/cancel`));
     if (done) {
@@ -66,8 +54,9 @@ function cancelButton(booking, after) {
       after(yes);
     }
   });
-  wrap.append(ask, question, box);
-  return wrap;
+  const step = askFirst(ask, "Cancel this booking? ", yes, no);
+  step.append(box);
+  return step;
 }
 
 export async function detail(view, [id]) {

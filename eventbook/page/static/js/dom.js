@@ -107,3 +107,22 @@ export function card(row, table) {
   });
   return row;
 }
+
+/**
+ * A button that asks before it acts: `ask` gives its place to "words yes no", with the
+ * focus on `no`, the answer that changes nothing; `no` puts `ask` back.
+ */
+export function askFirst(ask, words, yes, no) {
+  const question = h("span", { class: "question", hidden: true }, h("span", {}, words), yes, no);
+  ask.addEventListener("click", () => {
+    ask.hidden = true;
+    question.hidden = false;
+    no.focus();
+  });
+  no.addEventListener("click", () => {
+    question.hidden = true;
+    ask.hidden = false;
+    ask.focus();
+  });
+  return h("span", { class: "confirm-step" }, ask, question);
+}

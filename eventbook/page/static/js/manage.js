@@ -2,7 +2,7 @@
 // types and seat maps; attendees, figures, the CSV, check-in at the door, the waiting list.
 
 import * as api from "./api.js";
-import { cards, errorBox, field, h, input, lock, removeRow, select } from "./dom.js";
+import { askFirst, cards, errorBox, field, h, input, lock, removeRow, select } from "./dom.js";
 import { go, has, manages, notice } from "./context.js";
 import { fromLocalInput, money, plural, seatName, toLocalInput, when } from "./format.js";
 import { clearErrors, run, values } from "./forms.js";
@@ -321,13 +321,9 @@ function typeForm(event, type) {
 }
 
 function deleteType(event, type, box) {
-  const wrap = h("span", {});
   const ask = h("button", { type: "button", class: "danger", "aria-label": `Delete ${type.name}` }, "Delete");
-  const yes = h("button", { type: "button", class: "danger", hidden: true }, `Yes, delete ${type.name}`);
-  ask.addEventListener("click", () => {
-    yes.hidden = false;
-    yes.focus();
-  });
+  const yes = h("button", { type: "button", class: "danger" }, `Yes, delete ${type.name}`);
+  const no = h("button", { type: "button", class: "secondary", "aria-label": `Keep it: ${type.name}` }, "Keep it");
   yes.addEventListener("click", async () => {
     const done = await run(yes, box, async () => (await api.del(`/api/events/${event.id}/ticket-types/${type.id}`), true));
     if (done) {
@@ -335,8 +331,7 @@ function deleteType(event, type, box) {
       go(`#/manage/${event.id}/types`, yes);
     }
   });
-  wrap.append(ask, yes);
-  return wrap;
+  return askFirst(ask, `Delete ${type.name}? `, yes, no);
 }
 
 async function seatsTab(view, event) {
