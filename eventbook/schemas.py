@@ -85,13 +85,20 @@ SPACE = "\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007
 NOT_ONE_LINE = r"\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069"  # a regex class
 ONE_LINE_BREAKER = re.compile(f"[{NOT_ONE_LINE}]")
 
+# Characters that show nothing of their own (a soft hyphen, zero-width spaces and
+# joiners, the direction marks, word joiners, Hangul fillers, variation selectors): a
+# title may hold them, but not consist of them and spaces alone.
+UNSEEN = (r"\u00ad\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u2060-\u2064\u3164\ufe00-\ufe0f"
+          r"\uffa0")  # a regex class
+SHOWS_SOMETHING = re.compile(f"[^{re.escape(SPACE)}{NOT_ONE_LINE}{UNSEEN}]")  # SPACE: what the document's \s matches
+
 
 class Title(Text):
     """A required single-line name: no control or bidirectional-override character,
     surrounding spaces removed, never blank."""
 
     def __init__(self, max_length, **kwargs):
-        pattern = f"^[^{NOT_ONE_LINE}]*[^\\s{NOT_ONE_LINE}][^{NOT_ONE_LINE}]*$"
+        pattern = f"^[^{NOT_ONE_LINE}]*[^\\s{NOT_ONE_LINE}{UNSEEN}][^{NOT_ONE_LINE}]*$"
         kwargs["metadata"] = {"pattern": pattern, **kwargs.get("metadata", {})}
         self.max_length = max_length
         super().__init__(validate=validate.Length(min=1, max=max_length), **kwargs)
@@ -103,7 +110,7 @@ class Title(Text):
         if len(value) > self.max_length:  # as sent: stripping must not make a long value fit
             raise ValidationError(f"Longer than maximum length {self.max_length}.")
         value = value.strip(SPACE)
-        if not value:
+        if not SHOWS_SOMETHING.search(value):
             raise ValidationError("Must not be blank.")
         return value
 
@@ -124,7 +131,15 @@ class UTCDateTime(fields.AwareDateTime):
     # null where a date is needed (what the page sends for an empty date field)
     default_error_messages = {"null": "A date and time is required."}
 
+    TAKEN = ("RFC 3339, such as 2030-06-01T10:00:00Z or 2030-06-01T12:00:00+02:00; also taken: no seconds, "
+             "an offset without its colon or minutes (+0200, +02), no offset (read as UTC), a date alone "
+             "(midnight UTC); always returned in UTC with Z")
+
     def __init__(self, **kwargs):
+        if not kwargs.get("dump_only"):  # what a client may send, in the document
+            metadata = kwargs.pop("metadata", {})
+            own = metadata.get("description")
+            kwargs["metadata"] = {**metadata, "description": f"{own}; {self.TAKEN}" if own else self.TAKEN}
         super().__init__(format="iso", default_timezone=timezone.utc, **kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):

@@ -69,6 +69,29 @@ def test_an_email_that_only_looks_like_another_is_refused(client, look_alike):
     assert register(client, email="jos\u00e9@exampl\u00e9.com").status_code == 201  # accents, composed, are fine
 
 
+def test_an_address_written_another_way_logs_in_to_its_account(client, login):
+    """Registering refuses an address not in plain characters; logging in with one finds
+    the account of its plain form, as the failed-login count does."""
+    assert register(client, email="\u00e5sa@example.com").status_code == 201  # å, one letter
+    assert login("A\u030asa@example.com").email == "\u00e5sa@example.com"  # A and a combining ring
+    assert login("\u00e5sa@\uff45xample.com").email == "\u00e5sa@example.com"  # a fullwidth e
+
+
+@pytest.mark.parametrize("local, status", [("a" * 64, 201), ("a" * 65, 422), ("\u00e9" * 32, 201), ("\u00e9" * 33, 422)])
+def test_the_part_before_the_at_is_64_bytes_at_most(client, local, status):
+    response = register(client, email=f"{local}@example.com")
+    assert response.status_code == status, response.get_json()
+    if status == 422:
+        assert response.get_json()["errors"] == {
+            "email": ["The part before the @ must be at most 64 bytes long (RFC 5321)."]}
+
+
+@pytest.mark.parametrize("email", ['"two words"@example.com', "two words@example.com", "a@exam ple.com"])
+def test_an_address_with_a_space_is_not_an_address(client, email):
+    body = assert_error(register(client, email=email), 422, "validation_error")
+    assert body["errors"] == {"email": ["Not a valid email address."]}
+
+
 def test_admin_role_cannot_be_registered(client):
     body = assert_error(register(client, role="ADMIN"), 422, "validation_error")
     assert "role" in body["errors"]

@@ -1,5 +1,6 @@
 """Events: publishing, reading, changing and deleting, and the notifications a change sends."""
 
+import re
 import threading
 from datetime import timedelta, timezone
 
@@ -108,6 +109,18 @@ def test_the_date_forms_taken(client, organizer, date, stored):
     assert ok(client.post("/api/events", json=event_body(date=date), headers=organizer.headers), 201)["date"] == stored
 
 
+def test_the_document_names_the_date_forms_taken(client):
+    """Its format: date-time is RFC 3339; the description adds what else is taken, so a
+    naive time read as UTC surprises no client that reads it."""
+    spec = client.get("/api/openapi.json").get_json()
+    create = spec["components"]["schemas"]["EventCreate"]["properties"]["date"]["description"]
+    since = {p["name"]: p for p in spec["paths"]["/api/events"]["get"]["parameters"]}["from"]["description"]
+    for description in (create, since):
+        assert "no offset (read as UTC), a date alone (midnight UTC)" in description
+    assert create.startswith("must be in the future; RFC 3339")
+    assert "read as UTC" not in spec["components"]["schemas"]["Event"]["properties"]["date"].get("description", "")
+
+
 @pytest.mark.parametrize("field, value", [
     ("date", "2020-01-01T10:00:00Z"),  # in the past
     ("date", "next tuesday"),
@@ -128,6 +141,24 @@ def test_create_refuses_invalid_field(client, organizer, field, value):
     body = response.get_json()
     assert body["code"] == "validation_error"
     assert field in body["errors"]
+
+
+@pytest.mark.parametrize("title, taken", [
+    ("\u200b", False), ("\u2060\u200d", False), ("\u034f \u180e", False), ("\u00ad", False), ("\u3164", False),
+    ("\ufe0f\u200b\u00a0", False), ("\u200e", False),
+    ("Caf\u00e9\u200b", True), ("\u05e9\u05d9\u05e8\u200f", True), ("\u2764\ufe0f", True),
+])
+def test_a_title_of_characters_that_show_nothing_is_blank(client, organizer, title, taken):
+    """Zero-width spaces and joiners, marks, soft hyphens, fillers: a title may hold them,
+    not consist of them; the document's pattern says the same."""
+    response = client.post("/api/events", json=event_body(title=title), headers=organizer.headers)
+    if taken:
+        assert ok(response, 201)["title"] == title
+    else:
+        assert refused(response, 422, "validation_error")["errors"] == {"title": ["Must not be blank."]}
+    pattern = client.get("/api/openapi.json").get_json()["components"]["schemas"]["EventCreate"]["properties"][
+        "title"]["pattern"]
+    assert bool(re.fullmatch(pattern, title)) is taken
 
 
 def test_a_control_character_is_refused_as_the_pattern_says(client, organizer):

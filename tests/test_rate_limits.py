@@ -68,6 +68,8 @@ def test_an_address_that_keeps_failing_is_refused_for_that_account(client, make_
     assert_rate_limited(login(client, victim.email, support.PASSWORD, addr=1))
     # the account key is the normalised email: case and spaces do not get around it
     assert_rate_limited(login(client, f"  {victim.email.upper()} ", support.PASSWORD, addr=1))
+    # ... nor a fullwidth letter, which logs in to the same account
+    assert_rate_limited(login(client, victim.email.replace("e", "\uff45"), support.PASSWORD, addr=1))
     # the owner, from their own address, logs in
     assert login(client, victim.email, support.PASSWORD, addr=2).status_code == 200
 

@@ -171,18 +171,20 @@ def test_a_window_must_end_after_it_starts(make_event, client, organizer):
 def test_a_type_sells_before_its_event_starts_or_is_refused(make_event, client, organizer):
     """A salesStart at or after the event's date would make a type that can never sell:
     refused at creation, on a new type, on a type's change, and on the event's date."""
-    create = {"title": "T", "date": in_days(30), "location": "L", "totalTickets": 5,
-              "ticketTypes": [{"name": "A", "price": "1.00", "quantity": 5, "salesStart": in_days(31)}]}
-    assert "ticketTypes" in refused(client.post("/api/events", json=create, headers=organizer.headers),
-                                    422, "validation_error")["errors"]
+    create = {"title": "T", "date": in_days(30), "location": "L", "totalTickets": 10,
+              "ticketTypes": [{"name": "A", "price": "1.00", "quantity": 5},
+                              {"name": "B", "price": "1.00", "quantity": 5, "salesStart": in_days(31)}]}
+    never = ["Must be before the event's date: the type could never sell."]
+    errors = refused(client.post("/api/events", json=create, headers=organizer.headers), 422, "validation_error")["errors"]
+    assert errors == {"ticketTypes": {"1": {"salesStart": never}}}  # at the type's field, as for a new type
     event = make_event(date=in_days(30), totalTickets=10, ticketTypes=[
         {"name": "Early", "price": "1.00", "quantity": 5}, {"name": "Late", "price": "1.00", "quantity": 5,
                                                             "salesStart": in_days(20)}])
     url = f"/api/events/{event['id']}/ticket-types"
     late = event["ticketTypes"][1]["id"]
     body = {"name": "After", "price": "1.00", "quantity": 1, "salesStart": in_days(30)}
-    assert "salesStart" in refused(client.post(url, json=body, headers=organizer.headers), 422,
-                                   "validation_error")["errors"]
+    assert refused(client.post(url, json=body, headers=organizer.headers), 422,
+                   "validation_error")["errors"] == {"salesStart": never}
     assert "salesStart" in refused(client.patch(f"{url}/{late}", json={"salesStart": in_days(40)},
                                                 headers=organizer.headers), 422, "validation_error")["errors"]
     moved = refused(client.patch(f"/api/events/{event['id']}", json={"date": in_days(10)}, headers=organizer.headers),

@@ -44,15 +44,26 @@ class Email(fields.Email):
     def __init__(self, **kwargs):
         super().__init__(required=True, validate=validate.Length(max=254), metadata={
             "description": "an email address; Unicode in NFKC form, without invisible or formatting characters; "
-                           "case does not matter (stored lower-case)"}, **kwargs)
+                           "at most 64 bytes before the @; case does not matter (stored lower-case)"}, **kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
         value = super()._deserialize(value, attr, data, **kwargs).strip().lower()
+        if any(character.isspace() for character in value):  # a quoted local part's: no mailbox we send to
+            raise self.make_error("invalid")
         if unicodedata.normalize("NFKC", value) != value or any(
                 unicodedata.category(character) in INVISIBLE for character in value):
             raise ValidationError("Write the address in plain characters: no fullwidth, invisible or "
                                   "formatting characters.")
+        if len(value.rpartition("@")[0].encode()) > 64:
+            raise ValidationError("The part before the @ must be at most 64 bytes long (RFC 5321).")
         return value
+
+
+def as_stored(email):
+    """An address as accounts are stored and looked up: trimmed, lower-case, in NFKC form
+    (one that registering refuses as written, such as "A" and a combining ring for "Å" or
+    a fullwidth letter, finds the account of its plain form)."""
+    return unicodedata.normalize("NFKC", email.strip().lower())
 
 
 INVISIBLE = {"Cc", "Cf", "Co", "Cs", "Cn", "Zs", "Zl", "Zp"}  # controls, formats, private use, unassigned, spaces

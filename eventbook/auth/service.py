@@ -10,6 +10,7 @@ from flask_jwt_extended import create_access_token, create_refresh_token, decode
 from sqlalchemy import Integer, String, and_, bindparam, exc, exists, select, update
 
 from eventbook.auth import throttle
+from eventbook.auth.schemas import as_stored
 from eventbook.database import Prepared, autocommit
 from eventbook.errors import error
 from eventbook.extensions import db
@@ -67,7 +68,7 @@ def _verified(email, password):
     except UnicodeEncodeError:  # lone surrogates: no account can have them
         candidate, email = b"", ""
     possible = "\x00" not in email and 0 < len(candidate) <= 72
-    user = db.session.scalar(select(User).where(User.email == email.strip().lower())) if possible else None
+    user = db.session.scalar(select(User).where(User.email == as_stored(email))) if possible else None
     if user is not None:
         db.session.expunge(user)  # kept as read: ending the transaction below does not expire it
     db.session.rollback()  # no connection, and no snapshot, held while bcrypt takes its time

@@ -20,6 +20,7 @@ import hashlib
 from flask import current_app, request
 
 from eventbook import ratelimits
+from eventbook.auth.schemas import as_stored
 
 
 def check(email):
@@ -61,7 +62,7 @@ def succeeded(email):
 
 
 def _keys(email):
-    digest = hashlib.sha256(email.strip().lower().encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    digest = hashlib.sha256(as_stored(email).encode("utf-8", "surrogatepass")).hexdigest()[:32]
     return ("login-account", digest), ("login-failures", digest, request.remote_addr or "-")
 
 

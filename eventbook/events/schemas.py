@@ -112,12 +112,13 @@ class EventCreateSchema(Schema):
 
     @validates_schema
     def sales_start_before_the_event(self, data, **kwargs):
+        """At the type's own field, under its index, as every other error of an item."""
         date = data.get("date")
-        starts = [ticket_type["sales_start"] for ticket_type in data.get("ticket_types") or ()
-                  if ticket_type.get("sales_start")]
-        if date and any(start >= date for start in starts):
-            raise ValidationError("A ticket type's salesStart must be before the event's date: it could never "
-                                  "sell.", "ticket_types")
+        never = {index: {"salesStart": ["Must be before the event's date: the type could never sell."]}
+                 for index, ticket_type in enumerate(data.get("ticket_types") or ())
+                 if date and ticket_type.get("sales_start") and ticket_type["sales_start"] >= date}
+        if never:
+            raise ValidationError(never, "ticket_types")
 
     @validates("ticket_types")
     def distinct_names(self, value, **kwargs):

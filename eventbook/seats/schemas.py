@@ -72,7 +72,7 @@ class SeatSchema(Schema):
 
 
 class SeatQueryArgs(Schema):
-    section = Title(50, metadata={"description": "only the seats of this section"})
+    section = Title(50, metadata={"description": "only the seats of this section (its name as the map writes it, case included)"})
 
 
 class SeatListHeaders(Headers):
