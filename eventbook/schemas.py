@@ -2,6 +2,7 @@
 fields refused, strings a database can store, timestamps in UTC."""
 
 import re
+import unicodedata
 from datetime import timezone
 from decimal import Decimal
 
@@ -95,7 +96,8 @@ SHOWS_SOMETHING = re.compile(f"[^{re.escape(SPACE)}{NOT_ONE_LINE}{UNSEEN}]")  # 
 
 class Title(Text):
     """A required single-line name: no control or bidirectional-override character,
-    surrounding spaces removed, never blank."""
+    surrounding spaces removed, never blank; in Unicode's NFC form, so that a letter and
+    its accent sent as one character or as two are the same name ("é", "e\u0301")."""
 
     def __init__(self, max_length, **kwargs):
         pattern = f"^[^{NOT_ONE_LINE}]*[^\\s{NOT_ONE_LINE}{UNSEEN}][^{NOT_ONE_LINE}]*$"
@@ -112,7 +114,7 @@ class Title(Text):
         value = value.strip(SPACE)
         if not SHOWS_SOMETHING.search(value):
             raise ValidationError("Must not be blank.")
-        return value
+        return unicodedata.normalize("NFC", value)
 
 
 # RFC 3339's date-time ("t" and "z" in either case, a space for the "T"), and, as a

@@ -134,6 +134,7 @@ def test_the_document_names_the_date_forms_taken(client):
     ("location", "\x1e" + "x" * 200),  # 201 characters as sent: stripping must not make it fit
     ("location", " " * 150 + "x" * 51),
     ("title", "\u3000\t\ufeff"),  # blank: only what the documented pattern's \s matches
+    ("title", "\u0958" * 101),  # 202 characters once in NFC: counted as kept
 ])
 def test_create_refuses_invalid_field(client, organizer, field, value):
     response = client.post("/api/events", json=event_body(**{field: value}), headers=organizer.headers)

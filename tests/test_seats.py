@@ -190,6 +190,11 @@ BAD_MAPS = {
         {"name": "STALLS", "ticketTypeId": 0, "rows": [{"label": "B", "from": 1, "to": 1}]}]},
     "one row label in two cases": {"sections": [{"name": "S", "ticketTypeId": 0, "rows": [
         {"label": "A", "from": 1, "to": 3}, {"label": "a", "from": 4, "to": 6}]}]},
+    "one section name as one letter and as two": {"sections": [
+        {"name": "S\u00e9", "ticketTypeId": 0, "rows": [{"label": "A", "from": 1, "to": 1}]},
+        {"name": "Se\u0301", "ticketTypeId": 0, "rows": [{"label": "B", "from": 1, "to": 1}]}]},
+    "one row label as one letter and as two": {"sections": [{"name": "S", "ticketTypeId": 0, "rows": [
+        {"label": "\u00c5", "from": 1, "to": 3}, {"label": "A\u030a", "from": 2, "to": 6}]}]},
     "50,001 seats": {"sections": [{"name": "S", "ticketTypeId": 0, "rows": [{"label": "A", "from": 1, "to": 50_000},
                                                                             {"label": "B", "from": 7, "to": 7}]}]},
     "number 0": {"sections": [{"name": "S", "ticketTypeId": 0, "rows": [{"label": "A", "from": 0, "to": 3}]}]},

@@ -241,6 +241,22 @@ def test_type_names_are_unique_and_at_most_twenty(client, organizer, make_event)
     assert refused(response, 422, "validation_error")["errors"]["name"]
 
 
+def test_a_name_with_an_accent_sent_as_two_characters_is_the_same_name(client, organizer, make_event):
+    """Names are kept in NFC: "E" and a combining acute is "\u00c9", as one letter."""
+    body = {"title": "Cafe\u0301 Night", "date": in_days(30), "location": "L", "totalTickets": 5,
+            "ticketTypes": [{"name": "\u00c9arly", "price": "1.00", "quantity": 2},
+                            {"name": "E\u0301arly", "price": "1.00", "quantity": 3}]}
+    assert refused(client.post("/api/events", json=body, headers=organizer.headers), 422,
+                   "validation_error")["errors"] == {"ticketTypes": ["Ticket type names must be unique within the event."]}
+    event = ok(client.post("/api/events", json={**body, "ticketTypes": body["ticketTypes"][:1]},
+                           headers=organizer.headers), 201)
+    assert event["title"] == "Caf\u00e9 Night"
+    response = client.post(f"/api/events/{event['id']}/ticket-types", headers=organizer.headers,
+                           json={"name": "e\u0301arly", "price": "1.00", "quantity": 1})
+    assert refused(response, 422, "validation_error")["errors"] == {
+        "name": ["A ticket type of this event already has this name."]}
+
+
 def test_adding_changing_and_deleting_types(client, shop, customer, make_user, organizer, make_event):
     event = make_event(totalTickets=50)
     url = f"/api/events/{event['id']}/ticket-types"
