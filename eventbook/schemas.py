@@ -97,7 +97,7 @@ SHOWS_SOMETHING = re.compile(f"[^{re.escape(SPACE)}{NOT_ONE_LINE}{UNSEEN}]")  # 
 class Title(Text):
     """A required single-line name: no control or bidirectional-override character,
     surrounding spaces removed, never blank; in Unicode's NFC form, so that a letter and
-    its accent sent as one character or as two are the same name ("é", "e\u0301")."""
+    its accent sent as one character or as two ("e" and U+0301) are the same name."""
 
     def __init__(self, max_length, **kwargs):
         pattern = f"^[^{NOT_ONE_LINE}]*[^\\s{NOT_ONE_LINE}{UNSEEN}][^{NOT_ONE_LINE}]*$"
