@@ -19,14 +19,15 @@ from eventbook.schemas import MAX_INT
 
 
 class AsciiInteger(IntegerConverter):
-    """Flask's `int` path converter, reading ASCII digits only: Python's int() also reads
-    the digits of other scripts, and /api/events/١ (Arabic-Indic one) was event 1. At
-    most MAX_INT unless a route says otherwise: a larger id is a 404, not a database
-    integer overflow (500)."""
+    """Flask's `int` path converter for ids, reading ASCII digits only: Python's int()
+    also reads the digits of other scripts, and /api/events/١ (Arabic-Indic one) was
+    event 1. Written without leading zeros, so that one resource has one URL
+    (/api/events/07 is a 404, as is 0). At most MAX_INT unless a route says otherwise: a
+    larger id is a 404, not a database integer overflow (500)."""
 
-    regex = r"[0-9]+"
+    regex = r"[1-9][0-9]*"
 
-    def __init__(self, url_map, fixed_digits=0, min=None, max=MAX_INT, signed=False):  # noqa: A002 - werkzeug's names
+    def __init__(self, url_map, fixed_digits=0, min=1, max=MAX_INT, signed=False):  # noqa: A002 - werkzeug's names
         super().__init__(url_map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
 
 

@@ -193,6 +193,17 @@ def test_ids_that_cannot_exist_are_404(client, organizer, method, path):
     assert_error(getattr(client, method)(path, headers=organizer.headers), 404, "not_found")
 
 
+def test_an_id_has_one_spelling(client, make_event, organizer):
+    """Written with leading zeros, an id that exists is a 404 too: one resource, one URL."""
+    event_id = make_event()["id"]
+    assert client.get(f"/api/events/{event_id}").status_code == 200
+    for path in (f"/api/events/0{event_id}", f"/api/events/00{event_id}/seats", f"/api/events/0{event_id}/stats"):
+        assert_error(client.get(path, headers=organizer.headers), 404, "not_found")
+    assert_error(client.patch(f"/api/events/0{event_id}", json={"title": "X"}, headers=organizer.headers),
+                 404, "not_found")
+    assert client.get(f"/api/events/{event_id}").get_json()["title"] != "X"
+
+
 @pytest.mark.parametrize("query, field", [
     ("page=99999999999999999999", "page"), ("page=0", "page"), ("page=-1", "page"), ("page=x", "page"),
     ("perPage=0", "perPage"), ("perPage=-5", "perPage"),
