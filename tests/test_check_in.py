@@ -72,6 +72,26 @@ def test_a_cancelled_bookings_code_is_void(client, shop, customer, organizer, do
     refused(scan(client, organizer, event["id"], ticket["code"]), 409, "ticket_void")
 
 
+def test_a_booking_with_a_ticket_checked_in_is_not_cancelled_until_the_check_in_is_undone(
+        client, shop, customer, admin, organizer, door):
+    """Its holder is inside: cancelling would give the ticket back for sale to someone
+    else. Not its customer's cancel nor an admin's; once the check-in is undone, it is."""
+    event, booking, (first, second, _) = door
+    ok(scan(client, organizer, event["id"], second["code"]), 201)
+    admitted = ok(scan(client, organizer, event["id"], first["code"]), 201)["checkedInAt"]
+    for actor in (customer, admin):
+        body = refused(shop.cancel(actor, booking["id"]), 409, "already_checked_in")
+        assert body["message"] == "A ticket of this booking has been checked in: undo the check-in before cancelling"
+        assert body["checkedInAt"] < admitted  # the first of its check-ins
+    assert ok(client.get(f"/api/bookings/{booking['id']}", headers=customer.headers))["status"] == "CONFIRMED"
+    assert shop.available(event["id"]) == 7
+    assert [n["kind"] for n in ok(client.get("/api/notifications", headers=customer.headers))] == ["BOOKING_CONFIRMED"]
+    for ticket in (first, second):
+        assert undo(client, organizer, event["id"], ticket["id"]).status_code == 204
+    assert ok(shop.cancel(customer, booking["id"]))["status"] == "CANCELLED"
+    assert shop.available(event["id"]) == 10
+
+
 def test_a_code_of_another_event_is_the_same_404_as_no_code(client, shop, make_user, organizer, make_event, door):
     event, _, (ticket, *_) = door
     other = make_event(owner=organizer, totalTickets=5)

@@ -91,6 +91,35 @@ def test_gates_scanning_while_the_check_in_is_undone_again_and_again_answer_201_
     assert {r.status_code for responses in answers[13:] for r in responses} == {204}
 
 
+def test_a_scan_and_a_cancel_of_one_booking_at_once_end_in_one_story(door):
+    """30 one-ticket bookings, each scanned at a gate and cancelled by its customer at the
+    same instant, three rounds: either the scan wins (201) and the cancel is 409
+    `already_checked_in`, or the cancel wins (200) and the scan is 409 `ticket_void`.
+    Never both: a cancelled booking whose holder is inside, its ticket back on sale."""
+    for _ in range(3):
+        organizer = door.user("ORGANIZER")
+        event = door.event(organizer, 30)
+        customers = door.users(30)
+        sold = []
+        for customer in customers:
+            booking = door.book(customer, event["id"])
+            [ticket] = door.http.get(f"/api/bookings/{booking['id']}/tickets", headers=customer["headers"]).json()
+            sold.append((customer, booking, ticket))
+        calls = [scan(organizer, event["id"], ticket["code"]) for _, _, ticket in sold] + [
+            (lambda url, headers: lambda http: http.post(url, headers=headers))(
+                f"/api/bookings/{booking['id']}/cancel", customer["headers"]) for customer, booking, _ in sold]
+        responses = door.together(calls)
+        scans, cancels = responses[:30], responses[30:]
+        stories = Counter(((s.status_code, live_server.code(s)), (c.status_code, live_server.code(c)))
+                          for s, c in zip(scans, cancels, strict=True))
+        assert set(stories) <= {((201, None), (409, "already_checked_in")), ((409, "ticket_void"), (200, None))}, \
+            f"{dict(stories)}\n" + door.explain(responses)
+        admitted = stories[(201, None), (409, "already_checked_in")]
+        assert checked_in(door, organizer, event["id"]) == admitted
+        listed = door.http.get(f"/api/events/{event['id']}", headers=organizer["headers"]).json()
+        assert listed["availableTickets"] == 30 - admitted
+
+
 def test_the_logs_of_a_door_day_hold_no_ticket_code(door):
     start = door.log_path.stat().st_size
     organizer, event, sold = sold_out(door, 3)

@@ -653,6 +653,8 @@ class BookingRules(RuleBasedStateMachine):
 
     def cancelled(self, booking, response):
         """The customer's cancel of `booking` answered `response`."""
+        if booking.status == "CONFIRMED" and booking.checked_in:  # its holder is inside
+            return self.expect(response, [Refusal(409, "already_checked_in")]) or self.settle()
         body = self.expect(response, [], 200)
         assert body["status"] == "CANCELLED", body
         if booking.status != "CONFIRMED":  # again: no change

@@ -69,7 +69,8 @@ class Booking(MethodView):
 @blp.response(200, BookingSchema)
 @blp.alt_response(403, description="forbidden: the event's organizer sees the booking but may not cancel it")
 @blp.alt_response(404, description="not_found")
-@blp.alt_response(409, description="event_closed")
+@blp.alt_response(409, description="event_closed (the event has started), already_checked_in (with checkedInAt: a "
+                                   "ticket of it was checked in; undo the check-in first)")
 def cancel(booking_id):
     """Cancel a booking and return its tickets (again: no change)"""
     return service.cancel(booking_id, current_user)

@@ -1,6 +1,6 @@
 """Bookings: the overbooking-safe purchase, cancellation, and who may see what."""
 
-from sqlalchemy import exc, select, update
+from sqlalchemy import exc, func, select, update
 from sqlalchemy.orm import joinedload, selectinload
 from werkzeug.exceptions import HTTPException
 
@@ -11,7 +11,7 @@ from eventbook.errors import error
 from eventbook.events import service as events
 from eventbook.extensions import db
 from eventbook.holds import service as holds
-from eventbook.models import Booking, BookingStatus, Event, Item, Role, Seat, User, utcnow
+from eventbook.models import Booking, BookingStatus, Event, Item, Role, Seat, Ticket, User, utcnow
 from eventbook.notifications import outbox
 from eventbook.sales import refusal
 
@@ -118,7 +118,12 @@ def visible(booking_id, user):
 @retry_deadlocks  # an event's cancel, or a release, can lock the booking or its holds before the event
 def cancel(booking_id, user):
     """Cancel a booking and return its tickets and seats, exactly once however many
-    cancels race: one conditional UPDATE on the booking's status decides."""
+    cancels race: one conditional UPDATE on the booking's status decides.
+
+    Not once a ticket of it has been checked in (409 `already_checked_in`: its holder
+    is inside; undoing the check-in comes first). The UPDATE holds the booking's row, and
+    a check-in shares that row's lock (`tickets.service.check_in`), so the tickets read
+    after it show every check-in that came first, and a later one sees the cancel."""
     booking = visible(booking_id, user)
     if not (user.role == Role.ADMIN or booking.user_id == user.id):
         error(403, "forbidden", "Only the customer who booked, or an admin, may cancel")
@@ -135,6 +140,12 @@ def cancel(booking_id, user):
         .values(status=BookingStatus.CANCELLED, cancelled_at=now)
         .execution_options(synchronize_session=False)
     ).rowcount
+    if cancelled:
+        first_in = db.session.scalar(select(func.min(Ticket.checked_in_at)).where(Ticket.booking_id == booking_id))
+        if first_in is not None:
+            db.session.rollback()
+            error(409, "already_checked_in", "A ticket of this booking has been checked in: undo the check-in "
+                  "before cancelling", checkedInAt=first_in.isoformat().replace("+00:00", "Z"))
     notes = []
     if cancelled:
         inventory.give_back(event.id, counts_of(Item.booking_id == booking_id), seats=Seat.booking_id == booking_id)

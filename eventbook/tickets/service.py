@@ -48,10 +48,13 @@ def attendee_lines(event_id, user):
     return attendees.lines(event_id)
 
 
-def _of_event(event_id, *conditions):
+def _of_event(event_id, *conditions, share=False):
     """SQL: the ticket's booking is of this event (and meets `conditions`). EXISTS, so
-    that both databases look its booking up by id rather than list the event's."""
-    return exists().where(Booking.id == _tickets.c.booking_id, Booking.event_id == event_id, *conditions)
+    that both databases look its booking up by id rather than list the event's. With
+    `share`, the booking's row is locked FOR SHARE until commit: a cancel of it waits for
+    this check-in, and one already under way makes this one wait, then see CANCELLED."""
+    booking = select(Booking.id).where(Booking.id == _tickets.c.booking_id, Booking.event_id == event_id, *conditions)
+    return (booking.with_for_update(read=True) if share else booking).exists()
 
 
 def check_in(event_id, user, code, nonce=None):
@@ -71,7 +74,7 @@ def check_in(event_id, user, code, nonce=None):
     ticket = db.session.scalars(
         update(Ticket)
         .where(Ticket.code == code, Ticket.checked_in_at.is_(None),
-               _of_event(event_id, Booking.status == BookingStatus.CONFIRMED), *managed_by)
+               _of_event(event_id, Booking.status == BookingStatus.CONFIRMED, share=True), *managed_by)
         .values(checked_in_at=now, check_in_nonce=nonce)
         .returning(Ticket),
         execution_options={"populate_existing": True},
