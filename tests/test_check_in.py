@@ -81,7 +81,8 @@ def test_a_booking_with_a_ticket_checked_in_is_not_cancelled_until_the_check_in_
     admitted = ok(scan(client, organizer, event["id"], first["code"]), 201)["checkedInAt"]
     for actor in (customer, admin):
         body = refused(shop.cancel(actor, booking["id"]), 409, "already_checked_in")
-        assert body["message"] == "A ticket of this booking has been checked in: undo the check-in before cancelling"
+        assert body["message"] == ("A ticket of this booking has been checked in, so it cannot be cancelled (the "
+                                   "organizer can undo the check-in)")
         assert body["checkedInAt"] < admitted  # the first of its check-ins
     assert ok(client.get(f"/api/bookings/{booking['id']}", headers=customer.headers))["status"] == "CONFIRMED"
     assert shop.available(event["id"]) == 7

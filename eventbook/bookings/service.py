@@ -144,8 +144,8 @@ def cancel(booking_id, user):
         first_in = db.session.scalar(select(func.min(Ticket.checked_in_at)).where(Ticket.booking_id == booking_id))
         if first_in is not None:
             db.session.rollback()
-            error(409, "already_checked_in", "A ticket of this booking has been checked in: undo the check-in "
-                  "before cancelling", checkedInAt=first_in.isoformat().replace("+00:00", "Z"))
+            error(409, "already_checked_in", "A ticket of this booking has been checked in, so it cannot be "
+                  "cancelled (the organizer can undo the check-in)", checkedInAt=first_in.isoformat().replace("+00:00", "Z"))
     notes = []
     if cancelled:
         inventory.give_back(event.id, counts_of(Item.booking_id == booking_id), seats=Seat.booking_id == booking_id)
