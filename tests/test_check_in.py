@@ -4,10 +4,14 @@
 nonce gets the first answer again; undo; who may scan; the rate limit per organizer.
 (Simultaneous scans on a live server: test_check_in_live.py.)"""
 
+import threading
+import time
 from datetime import datetime, timezone
 
 import pytest
+import sqlalchemy as sa
 
+from tests import support
 from tests.support import ok, refused
 
 
@@ -91,6 +95,48 @@ def test_a_booking_with_a_ticket_checked_in_is_not_cancelled_until_the_check_in_
         assert undo(client, organizer, event["id"], ticket["id"]).status_code == 204
     assert ok(shop.cancel(customer, booking["id"]))["status"] == "CANCELLED"
     assert shop.available(event["id"]) == 10
+
+
+def test_a_scan_that_finds_the_check_in_undone_meanwhile_sees_a_cancel_that_came_with_it(
+        app, client, backend, database_url, shop, customer, organizer, make_event):
+    """A scan that finds its code checked in, and then undone by the time it reads why,
+    scans again rather than write the check-in itself: a cancel of the booking committed
+    with that undo makes it void (it used to write the check-in on the cancelled booking,
+    whose ticket was back on sale)."""
+    event = make_event(owner=organizer, totalTickets=5)
+    booking = ok(shop.book(customer, event["id"], 1), 201)
+    [ticket] = ok(client.get(f"/api/bookings/{booking['id']}/tickets", headers=customer.headers))
+    ok(scan(client, organizer, event["id"], ticket["code"]), 201)
+    engine = sa.create_engine(support._normalized(database_url))
+    answers = []
+    try:
+        with engine.connect() as door:  # an undo and the customer's cancel, committed together
+            if backend == "sqlite":
+                door.exec_driver_sql("BEGIN IMMEDIATE")
+            door.execute(sa.text("UPDATE tickets SET checked_in_at = NULL, check_in_nonce = NULL WHERE id = :id"),
+                         {"id": ticket["id"]})
+            door.execute(sa.text("UPDATE bookings SET status = 'CANCELLED', cancelled_at = CURRENT_TIMESTAMP "
+                                 "WHERE id = :id"), {"id": booking["id"]})
+            door.execute(sa.text("UPDATE events SET available_tickets = available_tickets + 1 WHERE id = :id"),
+                         {"id": event["id"]})
+            door.execute(sa.text("UPDATE ticket_types SET available_quantity = available_quantity + 1 "
+                                 "WHERE event_id = :id"), {"id": event["id"]})
+            thread = threading.Thread(target=lambda: answers.append(
+                scan(app.test_client(), organizer, event["id"], ticket["code"])))
+            thread.start()
+            if backend == "postgresql":  # its UPDATE found the code checked in; its read waits on the ticket
+                support.wait_until(lambda: support.waiting_for_locks(engine) == 1, 10, message="the scan waiting")
+            else:
+                time.sleep(1)  # the scan's write waits for the database's one writer
+            door.commit()
+            thread.join(30)
+    finally:
+        engine.dispose()
+    [answer] = answers
+    refused(answer, 409, "ticket_void")
+    [after] = ok(client.get(f"/api/bookings/{booking['id']}/tickets", headers=customer.headers))
+    assert after["checkedInAt"] is None
+    assert shop.available(event["id"]) == 5
 
 
 def test_a_code_of_another_event_is_the_same_404_as_no_code(client, shop, make_user, organizer, make_event, door):

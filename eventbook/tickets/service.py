@@ -57,12 +57,18 @@ def _of_event(event_id, *conditions, share=False):
     return (booking.with_for_update(read=True) if share else booking).exists()
 
 
+UNDONE_RETRIES = 5  # scans that each found the check-in undone in between: a door toggling it
+
+
 def check_in(event_id, user, code, nonce=None):
     """Admit the holder of `code`: (ticket, checked_in_at). Exactly one scan of a code
     wins; a repeat of the winning scan's `nonce` gets its answer again.
 
     A scan that wins is one statement: the UPDATE itself checks that the scanner
-    manages the event, and returns the ticket. Only a scan that does not win reads why.
+    manages the event and that the booking is CONFIRMED (sharing its row's lock with a
+    cancel, `_of_event`), and returns the ticket. Only a scan that does not win reads
+    why; one that finds the check-in undone meanwhile sends the UPDATE again, so that
+    every check-in is written by it.
     """
     # As a scanner sends it (many end a scan with a newline), or as copied from
     # attendees.csv, where a code starting with "-" has a leading "'" (codes are
@@ -70,35 +76,34 @@ def check_in(event_id, user, code, nonce=None):
     code = code.strip().removeprefix("'")
     managed_by = [] if user.role == Role.ADMIN else [
         exists().where(Event.id == event_id, Event.organizer_id == user.id)]
-    now = utcnow()
-    ticket = db.session.scalars(
-        update(Ticket)
-        .where(Ticket.code == code, Ticket.checked_in_at.is_(None),
-               _of_event(event_id, Booking.status == BookingStatus.CONFIRMED, share=True), *managed_by)
-        .values(checked_in_at=now, check_in_nonce=nonce)
-        .returning(Ticket),
-        execution_options={"populate_existing": True},
-    ).one_or_none()
-    db.session.commit()
-    if ticket is not None:
-        return ticket, now
-    managed(event_id, user)
-    ticket, status = _scanned(event_id, code)
-    if ticket.checked_in_at is not None and nonce is not None and ticket.check_in_nonce == nonce:
+    for _ in range(UNDONE_RETRIES):
+        now = utcnow()
+        ticket = db.session.scalars(
+            update(Ticket)
+            .where(Ticket.code == code, Ticket.checked_in_at.is_(None),
+                   _of_event(event_id, Booking.status == BookingStatus.CONFIRMED, share=True), *managed_by)
+            .values(checked_in_at=now, check_in_nonce=nonce)
+            .returning(Ticket),
+            execution_options={"populate_existing": True},
+        ).one_or_none()
         db.session.commit()
-        return ticket, ticket.checked_in_at  # the gate lost the first answer: the same one again
-    if status != BookingStatus.CONFIRMED:
-        db.session.rollback()
-        error(409, "ticket_void", "This ticket's booking was cancelled")
-    if ticket.checked_in_at is not None:
-        checked_in_at = ticket.checked_in_at.isoformat().replace("+00:00", "Z")  # as read under the lock
-        db.session.rollback()
-        error(409, "already_checked_in", "This ticket was already checked in", checkedInAt=checked_in_at)
-    # The check-in was undone between the UPDATE and this read: this scan admits it.
-    now = utcnow()
-    ticket.checked_in_at, ticket.check_in_nonce = now, nonce
-    db.session.commit()
-    return ticket, now
+        if ticket is not None:
+            return ticket, now
+        managed(event_id, user)
+        ticket, status = _scanned(event_id, code)
+        if ticket.checked_in_at is not None and nonce is not None and ticket.check_in_nonce == nonce:
+            db.session.commit()
+            return ticket, ticket.checked_in_at  # the gate lost the first answer: the same one again
+        if status != BookingStatus.CONFIRMED:
+            db.session.rollback()
+            error(409, "ticket_void", "This ticket's booking was cancelled")
+        if ticket.checked_in_at is not None:
+            checked_in_at = ticket.checked_in_at.isoformat().replace("+00:00", "Z")  # as read under the lock
+            db.session.rollback()
+            error(409, "already_checked_in", "This ticket was already checked in", checkedInAt=checked_in_at)
+        db.session.rollback()  # the check-in was undone between the UPDATE and this read: scan again
+    error(503, "unavailable", "This ticket is being checked in and undone at this moment, scan it again",
+          headers={"Retry-After": "1"})
 
 
 def _scanned(event_id, code):
