@@ -87,10 +87,12 @@ NOT_ONE_LINE = r"\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u206
 ONE_LINE_BREAKER = re.compile(f"[{NOT_ONE_LINE}]")
 
 # Characters that show nothing of their own (a soft hyphen, zero-width spaces and
-# joiners, the direction marks, word joiners, Hangul fillers, variation selectors): a
-# title may hold them, but not consist of them and spaces alone.
-UNSEEN = (r"\u00ad\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u2060-\u2064\u3164\ufe00-\ufe0f"
-          r"\uffa0")  # a regex class
+# joiners, the direction marks, word joiners, Hangul fillers, variation selectors, the
+# blank Braille pattern, interlinear annotation marks): a title may hold them, but not
+# consist of them and spaces alone. Only those of the Basic Multilingual Plane, which
+# the document's pattern (ECMAScript, without the u flag) can name.
+UNSEEN = (r"\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u2060-\u2064\u2800\u3164"
+          r"\ufe00-\ufe0f\uffa0\ufff9-\ufffb")  # a regex class
 SHOWS_SOMETHING = re.compile(f"[^{re.escape(SPACE)}{NOT_ONE_LINE}{UNSEEN}]")  # SPACE: what the document's \s matches
 
 

@@ -75,6 +75,22 @@ def test_an_address_written_another_way_logs_in_to_its_account(client, login):
     assert register(client, email="\u00e5sa@example.com").status_code == 201  # å, one letter
     assert login("A\u030asa@example.com").email == "\u00e5sa@example.com"  # A and a combining ring
     assert login("\u00e5sa@\uff45xample.com").email == "\u00e5sa@example.com"  # a fullwidth e
+    assert login("\u212bsa@example.com").email == "\u00e5sa@example.com"  # the Angstrom sign: NFKC's capital \u00c5
+    assert register(client, email="alice@example.com").status_code == 201
+    assert login("\U0001d400lice@example.com").email == "alice@example.com"  # a mathematical bold capital A
+
+
+def test_an_account_stored_before_addresses_had_to_be_plain_still_logs_in(client, login, database_url):
+    """Registered when a fullwidth letter was still taken: the address as written finds it."""
+    assert register(client, email="bob@example.com").status_code == 201
+    engine = sa.create_engine(support._normalized(database_url))
+    try:
+        with engine.begin() as connection:
+            connection.execute(sa.text("UPDATE users SET email = :legacy WHERE email = 'bob@example.com'"),
+                               {"legacy": "b\uff4fb@example.com"})
+    finally:
+        engine.dispose()
+    assert login("B\uff4fb@example.com").email == "b\uff4fb@example.com"
 
 
 @pytest.mark.parametrize("local, status", [("a" * 64, 201), ("a" * 65, 422), ("\u00e9" * 32, 201), ("\u00e9" * 33, 422)])

@@ -146,7 +146,8 @@ def test_create_refuses_invalid_field(client, organizer, field, value):
 
 @pytest.mark.parametrize("title, taken", [
     ("\u200b", False), ("\u2060\u200d", False), ("\u034f \u180e", False), ("\u00ad", False), ("\u3164", False),
-    ("\ufe0f\u200b\u00a0", False), ("\u200e", False),
+    ("\ufe0f\u200b\u00a0", False), ("\u200e", False), ("\u061c", False), ("\u2800\u2800", False),
+    ("\ufff9", False),
     ("Caf\u00e9\u200b", True), ("\u05e9\u05d9\u05e8\u200f", True), ("\u2764\ufe0f", True),
 ])
 def test_a_title_of_characters_that_show_nothing_is_blank(client, organizer, title, taken):

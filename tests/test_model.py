@@ -745,8 +745,9 @@ class BookingRules(RuleBasedStateMachine):
         self.settle(event)
 
     def for_the_waiting(self):
-        """Bookings and HELD holds of events someone waits for."""
-        return [s for s in self.sales if s.id is not None and self.waiting(s.event)
+        """Bookings (none checked in: those are not cancelled) and HELD holds of events
+        someone waits for."""
+        return [s for s in self.sales if s.id is not None and self.waiting(s.event) and not s.checked_in
                 and s.status == ("CONFIRMED" if s.is_booking else "HELD")]
 
     @precondition(lambda self: self.for_the_waiting())

@@ -68,6 +68,17 @@ def test_q_finds_words_by_their_beginning(client, programme, q, expected):
     assert titles(client.get("/api/events", query_string={"q": q})) == expected
 
 
+@pytest.mark.parametrize("title, q", [
+    ("\u0958aryan Night", "\u0958aryan"),  # a Devanagari letter that NFC writes as two characters
+    ("\uf9d1\u56db Fest", "\uf9d1\u56db"),  # a CJK compatibility ideograph
+    ("\ufb1dabc Show", "\ufb1dabc"),  # a Hebrew presentation form
+])
+def test_a_title_is_found_by_the_words_it_was_sent_with(client, make_event, title, q):
+    """Titles are kept in NFC; a query is read in NFC too."""
+    make_event(title=title)
+    assert len(titles(client.get("/api/events", query_string={"q": q}))) == 1
+
+
 @pytest.mark.parametrize("q", ["", "   "])
 def test_blank_q_lists_everything(client, programme, q):
     assert len(titles(client.get("/api/events", query_string={"q": q}))) == 5

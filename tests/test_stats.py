@@ -30,7 +30,8 @@ def test_an_events_figures_and_each_types(client, shop, make_user, organizer, ma
     bobs = ok(shop.book(bob, event["id"], ticketsCount=1, ticketTypeId=vip), 201)
     carols = ok(shop.book(carol, event["id"], ticketsCount=3, ticketTypeId=standard), 201)
     carols_first = check_in(client, organizer, event["id"], tickets(client, carol, carols)[0]["code"])["ticket"]
-    client.delete(f"/api/events/{event['id']}/check-ins/{carols_first['id']}", headers=organizer.headers)
+    assert client.delete(f"/api/events/{event['id']}/check-ins/{carols_first['id']}",
+                         headers=organizer.headers).status_code == 204
     ok(shop.cancel(carol, carols["id"]))  # neither sold nor checked in any more (undone first, as a cancel needs)
     ok(shop.hold(dave, event["id"], ticketsCount=2, ticketTypeId=standard), 201)
     check_in(client, organizer, event["id"], next(t for t in tickets(client, alice, alices)
@@ -52,6 +53,19 @@ def test_an_events_figures_and_each_types(client, shop, make_user, organizer, ma
     event_now = shop.event(event["id"])
     assert figures["available"] == event_now["availableTickets"]
     assert figures["capacity"] - figures["available"] - figures["setAside"] == figures["sold"] + figures["held"]
+
+
+def test_a_cancelled_events_check_ins_are_not_counted(client, shop, make_user, organizer, make_event):
+    """Cancelling the event cancels bookings whose tickets were checked in (doors open,
+    then a storm): neither sold nor checked in any more."""
+    event = make_event(owner=organizer, totalTickets=5)
+    buyer = make_user()
+    booking = ok(shop.book(buyer, event["id"], 2), 201)
+    check_in(client, organizer, event["id"], tickets(client, buyer, booking)[0]["code"])
+    assert ok(stats(client, organizer, event["id"]))["checkedIn"] == 1
+    assert client.delete(f"/api/events/{event['id']}", headers=organizer.headers).status_code == 204
+    figures = ok(stats(client, organizer, event["id"]))
+    assert (figures["sold"], figures["checkedIn"], figures["byType"][0]["checkedIn"]) == (0, 0, 0)
 
 
 def test_an_event_with_nothing_sold(client, organizer, make_event):

@@ -1,5 +1,7 @@
 """Administration of accounts: find them, change their role, disable them."""
 
+import unicodedata
+
 from sqlalchemy import literal, or_, select
 
 from eventbook.auth import service as auth
@@ -17,8 +19,8 @@ def users(args):
     if args.get("q"):
         # Any case, in every alphabet: both sides lower-cased by the same function, the
         # database's (Python's lower() and PostgreSQL's differ: a final sigma, a dotted I).
-        # "%" and "_" are the text's own: escaped with "/" (which lower() leaves as it is).
-        escaped = args["q"].replace("/", "//").replace("%", "/%").replace("_", "/_")
+        # In NFC, as names are kept. "%" and "_" are the text's own: escaped with "/" (which lower() leaves as it is).
+        escaped = unicodedata.normalize("NFC", args["q"]).replace("/", "//").replace("%", "/%").replace("_", "/_")
         words = unicode_lower(literal(escaped))
         stmt = stmt.where(or_(unicode_lower(User.email).contains(words, escape="/"),
                               unicode_lower(User.name).contains(words, escape="/")))

@@ -60,10 +60,10 @@ class Email(fields.Email):
 
 
 def as_stored(email):
-    """An address as accounts are stored and looked up: trimmed, lower-case, in NFKC form
-    (one that registering refuses as written, such as "A" and a combining ring for "Å" or
-    a fullwidth letter, finds the account of its plain form)."""
-    return unicodedata.normalize("NFKC", email.strip().lower())
+    """An address as accounts are stored and looked up: trimmed, in NFKC form, lower-case
+    (one that registering refuses as written, such as "A" and a combining ring for "Å", a
+    fullwidth or a mathematical letter, finds the account of its plain form)."""
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", email.strip()).lower())
 
 
 INVISIBLE = {"Cc", "Cf", "Co", "Cs", "Cn", "Zs", "Zl", "Zp"}  # controls, formats, private use, unassigned, spaces

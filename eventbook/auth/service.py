@@ -68,7 +68,11 @@ def _verified(email, password):
     except UnicodeEncodeError:  # lone surrogates: no account can have them
         candidate, email = b"", ""
     possible = "\x00" not in email and 0 < len(candidate) <= 72
-    user = db.session.scalar(select(User).where(User.email == as_stored(email))) if possible else None
+    # As written too, first: an account registered before addresses had to be in NFKC
+    # form (3 December 2026) may be stored otherwise.
+    written = email.strip().lower()
+    user = db.session.scalars(select(User).where(User.email.in_({written, as_stored(email)}))
+                              .order_by(User.email != written)).first() if possible else None
     if user is not None:
         db.session.expunge(user)  # kept as read: ending the transaction below does not expire it
     db.session.rollback()  # no connection, and no snapshot, held while bcrypt takes its time

@@ -42,8 +42,8 @@ def browse(args):
 def words(q):
     """The words of a query: runs of letters and digits, with the marks written on them
     (an accent typed apart, a vowel sign); anything else separates words. A piece with no
-    letter or digit (a lone combining accent) is no word."""
-    text = "".join(c if unicodedata.category(c)[0] in "LMN" else " " for c in q)
+    letter or digit (a lone combining accent) is no word. In NFC, as titles are kept."""
+    text = "".join(c if unicodedata.category(c)[0] in "LMN" else " " for c in unicodedata.normalize("NFC", q))
     return [word for word in text.split() if any(c.isalnum() for c in word)]
 
 

@@ -57,7 +57,7 @@ def _of_event(event_id, *conditions, share=False):
     return (booking.with_for_update(read=True) if share else booking).exists()
 
 
-UNDONE_RETRIES = 5  # scans that each found the check-in undone in between: a door toggling it
+UNDONE_RETRIES = 20  # scans that each found the code checked in, then undone: a door that keeps toggling it
 
 
 def check_in(event_id, user, code, nonce=None):
