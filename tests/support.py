@@ -333,6 +333,33 @@ def crossed(database_url, request, holding, then, params):
     return answers[0]
 
 
+def while_written(app, backend, database_url, statements, send):
+    """The answer to `send(client)`, sent from another thread while `statements` ((SQL,
+    parameters) pairs) are written in an outside transaction and not yet committed; the
+    transaction commits once the request waits for it (on PostgreSQL, for a row lock; on
+    SQLite, for the database's one writer)."""
+    engine = sa.create_engine(_normalized(database_url))
+    answers = []
+    try:
+        with engine.connect() as writing:
+            if backend == "sqlite":
+                writing.exec_driver_sql("BEGIN IMMEDIATE")
+            for sql, parameters in statements:
+                writing.execute(sa.text(sql), parameters)
+            thread = threading.Thread(target=lambda: answers.append(send(app.test_client())))
+            thread.start()
+            if backend == "postgresql":
+                wait_until(lambda: waiting_for_locks(engine) == 1, 10, message="the request waiting")
+            else:
+                time.sleep(1)  # the request's write waits for the database's one writer
+            writing.commit()
+            thread.join(30)
+    finally:
+        engine.dispose()
+    [answer] = answers
+    return answer
+
+
 def waiting_for_locks(engine):
     """How many sessions of the engine's PostgreSQL database wait for a lock (a request
     blocked on a row a test holds)."""

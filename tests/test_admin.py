@@ -1,11 +1,8 @@
 """Administration of accounts: the users list (paged, searched, filtered by role), role
 changes and disabling. Who may call these at all is in tests/test_authz_matrix.py."""
 
-import threading
-import time
 
 import pytest
-import sqlalchemy as sa
 
 from tests import support
 from tests.support import PASSWORD, ok
@@ -28,27 +25,11 @@ def while_a_disable_is_written(app, backend, database_url, user, send):
     """The answer to `send(client)`, sent from another thread while `user`'s disable is
     written (as `admin.service.change` writes it) and not yet committed; the disable
     commits once the request waits for it."""
-    engine = sa.create_engine(support._normalized(database_url))
-    answers = []
-    try:
-        with engine.connect() as disabling:
-            if backend == "sqlite":
-                disabling.exec_driver_sql("BEGIN IMMEDIATE")
-            disabling.execute(sa.text("UPDATE users SET disabled = TRUE WHERE id = :id"), {"id": user.id})
-            disabling.execute(sa.text("UPDATE token_families SET revoked_at = CURRENT_TIMESTAMP "
-                                      "WHERE user_id = :id AND revoked_at IS NULL"), {"id": user.id})
-            thread = threading.Thread(target=lambda: answers.append(send(app.test_client())))
-            thread.start()
-            if backend == "postgresql":
-                support.wait_until(lambda: support.waiting_for_locks(engine) == 1, 10, message="the request waiting")
-            else:
-                time.sleep(1)  # the request's write waits for the database's one writer
-            disabling.commit()
-            thread.join(30)
-    finally:
-        engine.dispose()
-    [answer] = answers
-    return answer
+    return support.while_written(app, backend, database_url, [
+        ("UPDATE users SET disabled = TRUE WHERE id = :id", {"id": user.id}),
+        ("UPDATE token_families SET revoked_at = CURRENT_TIMESTAMP WHERE user_id = :id AND revoked_at IS NULL",
+         {"id": user.id}),
+    ], send)
 
 
 def test_the_list_is_paged_and_shows_disabled(client, admin, make_user):

@@ -4,12 +4,9 @@
 nonce gets the first answer again; undo; who may scan; the rate limit per organizer.
 (Simultaneous scans on a live server: test_check_in_live.py.)"""
 
-import threading
-import time
 from datetime import datetime, timezone
 
 import pytest
-import sqlalchemy as sa
 
 from tests import support
 from tests.support import ok, refused
@@ -107,32 +104,15 @@ def test_a_scan_that_finds_the_check_in_undone_meanwhile_sees_a_cancel_that_came
     booking = ok(shop.book(customer, event["id"], 1), 201)
     [ticket] = ok(client.get(f"/api/bookings/{booking['id']}/tickets", headers=customer.headers))
     ok(scan(client, organizer, event["id"], ticket["code"]), 201)
-    engine = sa.create_engine(support._normalized(database_url))
-    answers = []
-    try:
-        with engine.connect() as door:  # an undo and the customer's cancel, committed together
-            if backend == "sqlite":
-                door.exec_driver_sql("BEGIN IMMEDIATE")
-            door.execute(sa.text("UPDATE tickets SET checked_in_at = NULL, check_in_nonce = NULL WHERE id = :id"),
-                         {"id": ticket["id"]})
-            door.execute(sa.text("UPDATE bookings SET status = 'CANCELLED', cancelled_at = CURRENT_TIMESTAMP "
-                                 "WHERE id = :id"), {"id": booking["id"]})
-            door.execute(sa.text("UPDATE events SET available_tickets = available_tickets + 1 WHERE id = :id"),
-                         {"id": event["id"]})
-            door.execute(sa.text("UPDATE ticket_types SET available_quantity = available_quantity + 1 "
-                                 "WHERE event_id = :id"), {"id": event["id"]})
-            thread = threading.Thread(target=lambda: answers.append(
-                scan(app.test_client(), organizer, event["id"], ticket["code"])))
-            thread.start()
-            if backend == "postgresql":  # its UPDATE found the code checked in; its read waits on the ticket
-                support.wait_until(lambda: support.waiting_for_locks(engine) == 1, 10, message="the scan waiting")
-            else:
-                time.sleep(1)  # the scan's write waits for the database's one writer
-            door.commit()
-            thread.join(30)
-    finally:
-        engine.dispose()
-    [answer] = answers
+    # an undo and the customer's cancel, committed together while the scan waits for them
+    answer = support.while_written(app, backend, database_url, [
+        ("UPDATE tickets SET checked_in_at = NULL, check_in_nonce = NULL WHERE id = :id", {"id": ticket["id"]}),
+        ("UPDATE bookings SET status = 'CANCELLED', cancelled_at = CURRENT_TIMESTAMP WHERE id = :id",
+         {"id": booking["id"]}),
+        ("UPDATE events SET available_tickets = available_tickets + 1 WHERE id = :id", {"id": event["id"]}),
+        ("UPDATE ticket_types SET available_quantity = available_quantity + 1 WHERE event_id = :id",
+         {"id": event["id"]}),
+    ], lambda client: scan(client, organizer, event["id"], ticket["code"]))
     refused(answer, 409, "ticket_void")
     [after] = ok(client.get(f"/api/bookings/{booking['id']}/tickets", headers=customer.headers))
     assert after["checkedInAt"] is None
