@@ -158,9 +158,13 @@ class UTCDateTime(fields.AwareDateTime):
             raise ValidationError("Date is out of range.") from exc
 
     def _serialize(self, value, attr, obj, **kwargs):
-        if value is None:
-            return None
-        return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+        return utc_text(value)
+
+
+def utc_text(when):
+    """A time as the API writes it, in a body, an error's facts or a CSV cell: ISO 8601 in
+    UTC with Z (None stays None)."""
+    return None if when is None else when.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 AMOUNT = re.compile(r"^(100000(\.0{1,2})?|[0-9]{1,5}(\.[0-9]{1,2})?)$")  # ASCII digits: \d is any script's

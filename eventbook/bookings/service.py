@@ -14,6 +14,7 @@ from eventbook.holds import service as holds
 from eventbook.models import Booking, BookingStatus, Event, Item, Role, Seat, Ticket, User, utcnow
 from eventbook.notifications import outbox
 from eventbook.sales import refusal
+from eventbook.schemas import utc_text
 
 
 def order_of(customer, data, now, key=None):
@@ -140,14 +141,13 @@ def cancel(booking_id, user):
         .values(status=BookingStatus.CANCELLED, cancelled_at=now)
         .execution_options(synchronize_session=False)
     ).rowcount
+    notes = []
     if cancelled:
         first_in = db.session.scalar(select(func.min(Ticket.checked_in_at)).where(Ticket.booking_id == booking_id))
         if first_in is not None:
             db.session.rollback()
             error(409, "already_checked_in", "A ticket of this booking has been checked in, so it cannot be "
-                  "cancelled (the organizer can undo the check-in)", checkedInAt=first_in.isoformat().replace("+00:00", "Z"))
-    notes = []
-    if cancelled:
+                  "cancelled (the organizer can undo the check-in)", checkedInAt=utc_text(first_in))
         inventory.give_back(event.id, counts_of(Item.booking_id == booking_id), seats=Seat.booking_id == booking_id)
         customer = db.session.get(User, booking.user_id)
         notes.append(outbox.booking_cancelled(booking, customer, event, now))

@@ -6,6 +6,7 @@ from sqlalchemy import select
 from eventbook.errors import error, invalid, tickets
 from eventbook.extensions import db
 from eventbook.models import Booking, BookingStatus, Event, EventStatus, Hold, HoldStatus, Seat, Seating, SeatStatus
+from eventbook.schemas import utc_text
 
 
 def explain(order):
@@ -130,8 +131,4 @@ def _short(left, wanted, ticket_type=None, named=True):
 def sales_closed(ticket_type):
     """The 409 for a type outside its sales window, with the window."""
     error(409, "sales_closed", f"{ticket_type.name}: not on sale now", ticketTypeId=ticket_type.id,
-          salesStart=_iso(ticket_type.sales_start), salesEnd=_iso(ticket_type.sales_end))
-
-
-def _iso(when):
-    return when.isoformat().replace("+00:00", "Z") if when else None
+          salesStart=utc_text(ticket_type.sales_start), salesEnd=utc_text(ticket_type.sales_end))

@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from eventbook.extensions import db
 from eventbook.models import Booking, BookingStatus, Seat, Ticket, TicketType, User
+from eventbook.schemas import utc_text
 
 HEADER = ("Booking ID", "Name", "Email", "Ticket type", "Seat", "Code", "Checked in at")
 PAGE = 200  # bookings
@@ -66,7 +67,7 @@ def lines(event_id):
         yield _encode(
             (booking_id, *map(neutralised, (*people[user_of[booking_id]], type_names[type_id],
                                             seat_label(section, row, number), code)),
-             checked_in_at and checked_in_at.isoformat().replace("+00:00", "Z"))
+             utc_text(checked_in_at))
             for booking_id, type_id, section, row, number, code, checked_in_at in tickets
         )
 

@@ -18,6 +18,7 @@ from eventbook.errors import error
 from eventbook.events.service import managed
 from eventbook.extensions import db
 from eventbook.models import Booking, BookingStatus, Event, Role, Ticket, utcnow
+from eventbook.schemas import utc_text
 from eventbook.tickets import attendees
 
 _tickets = Ticket.__table__
@@ -98,7 +99,7 @@ def check_in(event_id, user, code, nonce=None):
             db.session.rollback()
             error(409, "ticket_void", "This ticket's booking was cancelled")
         if ticket.checked_in_at is not None:
-            checked_in_at = ticket.checked_in_at.isoformat().replace("+00:00", "Z")  # as read under the lock
+            checked_in_at = utc_text(ticket.checked_in_at)  # as read under the lock
             db.session.rollback()
             error(409, "already_checked_in", "This ticket was already checked in", checkedInAt=checked_in_at)
         db.session.rollback()  # the check-in was undone between the UPDATE and this read: scan again
