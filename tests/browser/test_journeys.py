@@ -202,6 +202,15 @@ def test_organizer_at_the_door_downloads_the_csv_checks_a_code_in_and_sees_the_f
     admin_page.get_by_role("link", name="Figures").click()
     expect(admin_page.locator(".figures")).to_contain_text("Tickets sold")
 
+    # The customer, inside, is told the booking can no longer be cancelled, not offered a cancel.
+    customer_page = pages.open("desktop")
+    steps.log_in(customer_page, site, customer["email"])
+    customer_page.goto(f"{site.url}/#/bookings/{response.json()['id']}")
+    expect(customer_page.get_by_text("A ticket of this booking has been checked in, so it cannot be cancelled.")) \
+        .to_be_visible()
+    expect(customer_page.get_by_text(re.compile("^Checked in "))).to_have_count(1)
+    expect(customer_page.get_by_role("button", name="Cancel booking")).to_have_count(0)
+
 
 @pytest.mark.parametrize("viewport", VIEWPORTS)
 def test_admin_disables_a_user_whose_next_request_fails(pages, site, viewport):

@@ -81,15 +81,17 @@ export async function detail(view, [id]) {
     ),
   );
   const user = api.currentUser();
+  const items = booking.status === "CONFIRMED" && has("tickets") ? await api.get(`/api/bookings/${booking.id}/tickets`) : null;
+  if (!view.alive()) return;
   if (booking.status === "CONFIRMED" && user.role === "CUSTOMER") {
-    view.add(h("div", { class: "actions" }, cancelButton(booking, (from) => go(`#/bookings/${booking.id}`, from))));
+    // Once a ticket is checked in the API refuses a cancel (its holder is inside): said, not offered.
+    if (items?.some((ticket) => ticket.checkedInAt)) view.add(h("p", { class: "hint" }, "A ticket of this booking has been checked in, so it cannot be cancelled."));
+    else view.add(h("div", { class: "actions" }, cancelButton(booking, (from) => go(`#/bookings/${booking.id}`, from))));
   }
-  if (booking.status === "CONFIRMED" && has("tickets")) await tickets(view, booking, types);
+  if (items) tickets(view, booking, types, items);
 }
 
-async function tickets(view, booking, types) {
-  const items = await api.get(`/api/bookings/${booking.id}/tickets`);
-  if (!view.alive()) return;
+function tickets(view, booking, types, items) {
   const urls = [];
   view.onLeave(() => urls.forEach((url) => URL.revokeObjectURL(url)));
   const cards = items.map((ticket, i) => {
