@@ -123,6 +123,11 @@ class Config:
     # waits for ever. A lock held elsewhere (a psql session, a long migration) would
     # otherwise keep every request thread waiting on it.
     DB_LOCK_TIMEOUT_SECONDS = _int("DB_LOCK_TIMEOUT_SECONDS", 5, 0, 3600)
+    # PostgreSQL: how long one statement may run, and a transaction sit idle between two,
+    # before the server ends it (503); 0 sets no limit. A statement that never finishes,
+    # or a transaction that a stuck thread leaves open with its row locks, would
+    # otherwise hold its request thread, or every booking of its event, for ever.
+    DB_STATEMENT_TIMEOUT_SECONDS = _int("DB_STATEMENT_TIMEOUT_SECONDS", 30, 0, 3600)
     # PostgreSQL plans the sales statements once per connection; off behind a pooler in
     # transaction mode (PgBouncer), which cannot keep a connection's prepared statements.
     DB_PREPARED_STATEMENTS = _bool("DB_PREPARED_STATEMENTS", True)
@@ -221,6 +226,7 @@ class TestConfig(Config):
     # Tests that hold a row lock on purpose release it once the requests wait on it,
     # which a loaded machine may take seconds to see.
     DB_LOCK_TIMEOUT_SECONDS = 30
+    DB_STATEMENT_TIMEOUT_SECONDS = 60
 
 
 def validate(config):

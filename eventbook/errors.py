@@ -126,17 +126,22 @@ def handle_http_exception(exc):
     )
 
 
-LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL: lock_timeout ran out (DB_LOCK_TIMEOUT_SECONDS)
+# PostgreSQL's refusals of a statement that the database's limits ended: it is busy, not down.
+BUSY = {
+    "55P03": "a lock was not granted within DB_LOCK_TIMEOUT_SECONDS",  # lock_not_available
+    "57014": "a statement ran past DB_STATEMENT_TIMEOUT_SECONDS",  # query_canceled: statement_timeout
+}
 
 
-def lock_not_granted(exc):
-    """A statement that waited DB_LOCK_TIMEOUT_SECONDS for a lock: the database is busy, not down."""
-    return getattr(getattr(exc, "orig", None), "pgcode", None) == LOCK_NOT_AVAILABLE
+def busy(exc):
+    """Why the database ended this statement (BUSY), or None when it is not that."""
+    return BUSY.get(getattr(getattr(exc, "orig", None), "pgcode", None))
 
 
 def handle_database_unavailable(exc):
-    if lock_not_granted(exc):
-        log.warning("database busy: a lock was not granted within DB_LOCK_TIMEOUT_SECONDS")
+    reason = busy(exc)
+    if reason:
+        log.warning("database busy: %s", reason)
         state = "busy"
     else:
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()

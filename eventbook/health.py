@@ -5,7 +5,7 @@ from marshmallow import fields
 from sqlalchemy import text
 
 from eventbook.api import Blueprint
-from eventbook.errors import error, lock_not_granted
+from eventbook.errors import busy, error
 from eventbook.extensions import db
 from eventbook.schemas import Reply
 
@@ -48,8 +48,9 @@ def health():
         jobs = pool.stats()
     except Exception as exc:  # noqa: BLE001 - any failure to reach the database is an outage
         db.session.rollback()
-        if lock_not_granted(exc):  # the notifications table locked (a VACUUM FULL, a migration): up, busy
-            log.warning("health: counting notifications waited a second for a lock")
+        if busy(exc):  # the notifications table locked (a VACUUM FULL, a migration): up, busy
+            log.warning("health: counting notifications was stopped (a lock not granted within a second, "
+                        "or DB_STATEMENT_TIMEOUT_SECONDS)")
             return {"status": "ok", "database": "busy", "jobs": pool.stats(counted=False)}
         error(503, "unavailable", "The database is unreachable", headers={"Retry-After": "5"},
               database="unreachable")

@@ -128,9 +128,12 @@ def run_migrations_online():
             connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
             connection.commit()
         else:
-            # The app's requests give up on a row lock after DB_LOCK_TIMEOUT_SECONDS; a
-            # migration waits for the locks it needs, as long as it takes.
-            connection.exec_driver_sql("SET lock_timeout = 0")
+            # The app's requests give up on a row lock after DB_LOCK_TIMEOUT_SECONDS, and
+            # on a statement (or an idle transaction) after DB_STATEMENT_TIMEOUT_SECONDS; a
+            # migration waits for the locks it needs and runs its statements (an index of
+            # a large table), as long as they take.
+            for limit in ("lock_timeout", "statement_timeout", "idle_in_transaction_session_timeout"):
+                connection.exec_driver_sql(f"SET {limit} = 0")
             connection.commit()
         context.configure(
             connection=connection,

@@ -75,14 +75,15 @@ def drop_database(url):
     engine.dispose()
 
 
-def migrate(url, revision="head", down=False):
+def migrate(url, revision="head", down=False, **config):
     """`flask db upgrade [revision]` (`downgrade revision` when `down`) on this database,
-    in this process. A migration that refuses exits (flask-migrate logs its reason)."""
+    in this process, with the test settings and `config`. A migration that refuses exits
+    (flask-migrate logs its reason)."""
     from flask_migrate import downgrade, upgrade
 
     from eventbook import create_app, database
 
-    app = create_app(test_config(url))
+    app = create_app(test_config(url, **config))
     with app.app_context():
         try:
             (downgrade if down else upgrade)(revision=revision)

@@ -116,6 +116,58 @@ def test_a_booking_that_waits_too_long_for_a_lock_is_a_503_that_takes_nothing(da
     ok(shop.book(customer, event["id"]), 201)  # the lock gone, the same booking goes through
 
 
+@pytest.mark.postgresql_only("SQLite has no statement timeout")
+@pytest.mark.parametrize("config_overrides", [{"DB_LOCK_TIMEOUT_SECONDS": 8, "DB_STATEMENT_TIMEOUT_SECONDS": 1}],
+                         ids=["statement-timeout-1s"])
+def test_a_statement_that_runs_past_the_statement_timeout_is_a_503_that_takes_nothing(database_url, shop, customer,
+                                                                                     make_event):
+    """A statement ends after DB_STATEMENT_TIMEOUT_SECONDS, whatever it is doing: here a
+    booking waiting for a lock held elsewhere, with a longer limit on lock waits. 503
+    with Retry-After, and nothing was sold."""
+    event = make_event(totalTickets=5)
+    engine = sa.create_engine(support._normalized(database_url))
+    try:
+        with engine.connect() as locking:
+            locking.execute(sa.text("SELECT id FROM events WHERE id = :id FOR UPDATE"), {"id": event["id"]})
+            started = time.monotonic()
+            response = shop.book(customer, event["id"])
+            waited = time.monotonic() - started
+            locking.rollback()
+    finally:
+        engine.dispose()
+    assert response.status_code == 503, response.get_json()
+    assert response.get_json()["code"] == "unavailable" and "busy" in response.get_json()["message"]
+    assert response.headers["Retry-After"].isdigit()
+    assert 0.9 < waited < 6
+    assert shop.available(event["id"]) == 5
+    assert ok(shop.client.get("/api/bookings/my-bookings", headers=customer.headers)) == []
+    ok(shop.book(customer, event["id"]), 201)
+
+
+@pytest.mark.postgresql_only("SQLite has no idle-in-transaction timeout")
+@pytest.mark.parametrize("config_overrides", [{"DB_LOCK_TIMEOUT_SECONDS": 1, "DB_STATEMENT_TIMEOUT_SECONDS": 1}],
+                         ids=["statement-timeout-1s"])
+def test_a_transaction_left_open_by_a_stuck_thread_gives_its_locks_back(app, shop, customer, make_event):
+    """A transaction of the app's own that a thread leaves open (stuck, or a bug) with an
+    event's row locked is ended by the server once it has sat idle
+    DB_STATEMENT_TIMEOUT_SECONDS: that event's bookings go through again (without it,
+    each would wait DB_LOCK_TIMEOUT_SECONDS for the lock, then get a 503)."""
+    from eventbook.extensions import db
+
+    event = make_event(totalTickets=5)
+    with app.app_context():
+        stuck = db.engine.connect()
+        stuck.execute(sa.text("SELECT id FROM events WHERE id = :id FOR UPDATE"), {"id": event["id"]})
+        time.sleep(2.5)
+        booked = shop.book(customer, event["id"])
+        with pytest.raises(sa.exc.OperationalError):
+            stuck.execute(sa.text("SELECT 1"))
+        stuck.invalidate()
+        stuck.close()
+    assert booked.status_code == 201, booked.get_json()
+    assert shop.available(event["id"]) == 4
+
+
 @pytest.mark.postgresql_only("SQLite prepares no statement")
 def test_the_sales_statements_are_planned_once_per_connection(app, shop, make_user, make_event):
     """The prepared statements keep one generic plan for good: left to choose,

@@ -331,6 +331,34 @@ def test_an_upgrade_in_a_deadlock_with_the_running_app_is_run_again(at_revision,
     assert failures == [] and version_of(at_0006) == ScriptDirectory(str(support.ROOT / "migrations")).get_current_head()
 
 
+@pytest.mark.postgresql_only("SQLite has no statement timeout")
+def test_an_upgrade_waits_for_its_locks_past_the_limits_of_the_apps_statements(at_revision):
+    """A release's upgrade held up by a long read (a dump) waits as long as it takes: the
+    app's limits on a statement's lock wait and run time are not the migrations'."""
+    at_0006 = at_revision("0006")
+    engine = sa.create_engine(support._normalized(at_0006))
+    reader = engine.connect()
+    reader.execute(sa.text("SELECT 1 FROM ticket_types LIMIT 1"))  # the upgrade queues behind it
+    failures = []
+
+    def upgrade():
+        try:
+            support.migrate(at_0006, DB_LOCK_TIMEOUT_SECONDS=1, DB_STATEMENT_TIMEOUT_SECONDS=1)
+        except BaseException as failure:  # noqa: BLE001 - reported by the test
+            failures.append(failure)
+
+    upgrading = threading.Thread(target=upgrade)
+    upgrading.start()
+    wait_until(lambda: waiting_for_locks(engine) >= 1)
+    time.sleep(2.5)  # past both limits
+    reader.commit()
+    upgrading.join(60)
+    assert not upgrading.is_alive()
+    reader.close()
+    engine.dispose()
+    assert failures == [] and version_of(at_0006) == ScriptDirectory(str(support.ROOT / "migrations")).get_current_head()
+
+
 def waiting_for_locks(engine):
     with engine.connect() as connection:
         return connection.execute(sa.text(
