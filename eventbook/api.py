@@ -76,7 +76,8 @@ def self_documenting(config):
 
 # Every operation that reads the database may answer 503 (with Retry-After) without it.
 UNAVAILABLE = {"description": "unavailable: the database cannot be reached, or is busy (a row lock not granted in "
-                           "time); try again after Retry-After seconds"}
+                           "time, a statement past DB_STATEMENT_TIMEOUT_SECONDS); try again after Retry-After "
+                           "seconds"}
 
 BODY_ERRORS = {
     "400": "bad_request: the body is not JSON, or not a JSON object",
