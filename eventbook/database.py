@@ -73,8 +73,8 @@ def _options(config):
         # back to planning on every execution when the tables' statistics change. Other
         # queries are planned each time anyway: only prepared statements are cached (and
         # PL/pgSQL's; the app's one function runs no query).
-        # A statement waits DB_LOCK_TIMEOUT_SECONDS at most for a row lock, and runs
-        # DB_STATEMENT_TIMEOUT_SECONDS at most, as a transaction sits idle (then 503).
+        # A statement waits DB_LOCK_TIMEOUT_SECONDS at most for a row lock; a statement
+        # runs, and a transaction sits idle, DB_STATEMENT_TIMEOUT_SECONDS at most (then 503).
         "connect_args": {"connect_timeout": 5, "options": " ".join((
             "-c timezone=UTC -c plan_cache_mode=force_generic_plan",
             f"-c lock_timeout={config['DB_LOCK_TIMEOUT_SECONDS']}s",

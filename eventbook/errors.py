@@ -129,7 +129,8 @@ def handle_http_exception(exc):
 # PostgreSQL's refusals of a statement that the database's limits ended: it is busy, not down.
 BUSY = {
     "55P03": "a lock was not granted within DB_LOCK_TIMEOUT_SECONDS",  # lock_not_available
-    "57014": "a statement ran past DB_STATEMENT_TIMEOUT_SECONDS",  # query_canceled: statement_timeout
+    # query_canceled: statement_timeout, or pg_cancel_backend() from another session
+    "57014": "a statement was cancelled (it ran past DB_STATEMENT_TIMEOUT_SECONDS, or was cancelled on the server)",
 }
 
 
