@@ -129,7 +129,8 @@ class Config:
     # otherwise hold its request thread, or every booking of its event, for ever.
     DB_STATEMENT_TIMEOUT_SECONDS = _int("DB_STATEMENT_TIMEOUT_SECONDS", 30, 0, 3600)
     # PostgreSQL plans the sales statements once per connection; off behind a pooler in
-    # transaction mode (PgBouncer), which cannot keep a connection's prepared statements.
+    # transaction mode (PgBouncer), which cannot keep a connection's prepared statements,
+    # nor its settings: none is sent then (`database._session_settings`).
     DB_PREPARED_STATEMENTS = _bool("DB_PREPARED_STATEMENTS", True)
 
     JWT_SECRET_KEY = _str("JWT_SECRET_KEY")

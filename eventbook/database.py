@@ -67,20 +67,33 @@ def _options(config):
         # dropped fails once, SQLAlchemy then discards the whole pool, the request gets a
         # 503 and the next one reconnects.
         "pool_recycle": 1800,
-        # Times in JSON the server writes (notification parameters) come out in UTC. The
-        # prepared statements (`Prepared`) keep one generic plan: left to choose, PostgreSQL
-        # plans each of their first five executions, and a long-lived connection can go
-        # back to planning on every execution when the tables' statistics change. Other
-        # queries are planned each time anyway: only prepared statements are cached (and
-        # PL/pgSQL's; the app's one function runs no query).
-        # A statement waits DB_LOCK_TIMEOUT_SECONDS at most for a row lock; a statement
-        # runs, and a transaction sits idle, DB_STATEMENT_TIMEOUT_SECONDS at most (then 503).
-        "connect_args": {"connect_timeout": 5, "options": " ".join((
-            "-c timezone=UTC -c plan_cache_mode=force_generic_plan",
-            f"-c lock_timeout={config['DB_LOCK_TIMEOUT_SECONDS']}s",
-            f"-c statement_timeout={config['DB_STATEMENT_TIMEOUT_SECONDS']}s",
-            f"-c idle_in_transaction_session_timeout={config['DB_STATEMENT_TIMEOUT_SECONDS']}s"))},
+        "connect_args": {"connect_timeout": 5, **_session_settings(config)},
     }
+
+
+def _session_settings(config):
+    """The server settings each PostgreSQL connection starts with (libpq's `options`).
+
+    Times in JSON the server writes (notification parameters) come out in UTC. The
+    prepared statements (`Prepared`) keep one generic plan: left to choose, PostgreSQL
+    plans each of their first five executions, and a long-lived connection can go back
+    to planning on every execution when the tables' statistics change. Other queries
+    are planned each time anyway: only prepared statements are cached (and PL/pgSQL's;
+    the app's one function runs no query). A statement waits DB_LOCK_TIMEOUT_SECONDS at
+    most for a row lock; a statement runs, and a transaction sits idle,
+    DB_STATEMENT_TIMEOUT_SECONDS at most (then 503).
+
+    None behind a pooler in transaction mode (DB_PREPARED_STATEMENTS off): PgBouncer
+    refuses a connection that asks for settings, and could not keep them anyway, since
+    each transaction may run on another server connection. The limits are then the
+    database's or the role's own (docs/operations.md, "Behind a connection pooler")."""
+    if not config["DB_PREPARED_STATEMENTS"]:
+        return {}
+    return {"options": " ".join((
+        "-c timezone=UTC -c plan_cache_mode=force_generic_plan",
+        f"-c lock_timeout={config['DB_LOCK_TIMEOUT_SECONDS']}s",
+        f"-c statement_timeout={config['DB_STATEMENT_TIMEOUT_SECONDS']}s",
+        f"-c idle_in_transaction_session_timeout={config['DB_STATEMENT_TIMEOUT_SECONDS']}s"))}
 
 
 def binds(config):
