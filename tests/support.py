@@ -414,15 +414,20 @@ class RedisServer:
             return False
 
     def stop(self):
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
+        terminate(self.process)
         if self.process is not None:
             self.log.close()
+
+
+def terminate(process, timeout=10):
+    """SIGTERM a child process (if started and running) and wait; SIGKILL if it takes longer."""
+    if process is not None and process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout)
 
 
 class Server:

@@ -82,12 +82,7 @@ logfile = {self.dir / "pgbouncer.log"}
         return path.read_text()[-3000:] if path.exists() else ""
 
     def stop(self):
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+        support.terminate(self.process)
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
