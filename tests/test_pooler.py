@@ -114,6 +114,7 @@ def test_the_app_sells_through_pgbouncer_in_transaction_mode_and_never_oversells
     try:
         server.start(timeout=30)
     except AssertionError as failed:
+        server.kill()
         raise AssertionError(f"{failed}\nPgBouncer's log:\n{pgbouncer.log()}\nthe server's log:\n"
                              f"{(tmp_path / 'server.log').read_text()[-3000:]}") from None
     try:
