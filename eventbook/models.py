@@ -353,7 +353,10 @@ class Ticket(db.Model):
     seat_id: Mapped[int | None] = mapped_column(sa.ForeignKey("seats.id", ondelete="SET NULL"), index=True)
     code: Mapped[str] = mapped_column(sa.String(64), unique=True)
     checked_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The nonce of the scan that last checked the ticket in, and that scan's time: kept
+    # past an undo, so that a retry of that scan gets its answer and admits no one again.
     check_in_nonce: Mapped[str | None] = mapped_column(sa.String(100))
+    check_in_nonce_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     seat: Mapped["Seat | None"] = relationship(lazy="joined")
 

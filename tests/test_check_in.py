@@ -106,7 +106,7 @@ def test_a_scan_that_finds_the_check_in_undone_meanwhile_sees_a_cancel_that_came
     ok(scan(client, organizer, event["id"], ticket["code"]), 201)
     # an undo and the customer's cancel, committed together while the scan waits for them
     answer = support.while_written(app, backend, database_url, [
-        ("UPDATE tickets SET checked_in_at = NULL, check_in_nonce = NULL WHERE id = :id", {"id": ticket["id"]}),
+        ("UPDATE tickets SET checked_in_at = NULL WHERE id = :id", {"id": ticket["id"]}),
         ("UPDATE bookings SET status = 'CANCELLED', cancelled_at = CURRENT_TIMESTAMP WHERE id = :id",
          {"id": booking["id"]}),
         ("UPDATE events SET available_tickets = available_tickets + 1 WHERE id = :id", {"id": event["id"]}),
@@ -140,14 +140,35 @@ def test_a_malformed_scan_is_422_and_changes_nothing(client, organizer, door, bo
     ok(scan(client, organizer, event["id"], ticket["code"]), 201)
 
 
-def test_undo_lets_the_ticket_in_again(client, organizer, door):
-    event, _, (ticket, *_) = door
+def test_undo_lets_the_ticket_in_again_by_a_new_scan_not_by_a_retry_of_the_first(client, organizer, customer, door):
+    event, booking, (ticket, *_) = door
     first = ok(scan(client, organizer, event["id"], ticket["code"], nonce="n1"), 201)
     assert undo(client, organizer, event["id"], ticket["id"]).status_code == 204
     assert undo(client, organizer, event["id"], ticket["id"]).status_code == 204  # nothing left to undo
-    second = ok(scan(client, organizer, event["id"], ticket["code"], nonce="n1"), 201)
+    # the gate that lost the first answer sends that scan again: its answer, and no one let in
+    retry = ok(scan(client, organizer, event["id"], ticket["code"], nonce="n1"), 201)
+    assert retry == {"ticket": {**ticket, "checkedInAt": None}, "checkedInAt": first["checkedInAt"]}
+    listed = ok(client.get(f"/api/bookings/{booking['id']}/tickets", headers=customer.headers))
+    assert [t["checkedInAt"] for t in listed] == [None, None, None]
+    second = ok(scan(client, organizer, event["id"], ticket["code"], nonce="n2"), 201)
     assert second["checkedInAt"] > first["checkedInAt"]
-    refused(scan(client, organizer, event["id"], ticket["code"], nonce="n2"), 409, "already_checked_in")
+    # a scan of its own now: the second one won
+    for nonce in ("n1", "n3", None):
+        body = refused(scan(client, organizer, event["id"], ticket["code"], nonce=nonce), 409, "already_checked_in")
+        assert body["checkedInAt"] == second["checkedInAt"]
+    assert ok(scan(client, organizer, event["id"], ticket["code"], nonce="n2"), 201) == second
+
+
+def test_a_retry_of_the_winning_scan_after_an_undo_and_a_cancel_gets_the_first_answer(
+        client, shop, customer, organizer, door):
+    event, booking, (ticket, *_) = door
+    first = ok(scan(client, organizer, event["id"], ticket["code"], nonce="gate-2/scan-9"), 201)
+    assert undo(client, organizer, event["id"], ticket["id"]).status_code == 204
+    ok(shop.cancel(customer, booking["id"]))
+    retry = ok(scan(client, organizer, event["id"], ticket["code"], nonce="gate-2/scan-9"), 201)
+    assert retry["checkedInAt"] == first["checkedInAt"] and retry["ticket"]["checkedInAt"] is None
+    refused(scan(client, organizer, event["id"], ticket["code"], nonce="gate-2/scan-10"), 409, "ticket_void")
+    assert shop.available(event["id"]) == 10
 
 
 def test_undo_of_a_ticket_of_another_event_is_404(client, organizer, make_event, door):

@@ -49,19 +49,25 @@ def at_revision(backend, tmp_path):
         support.drop_database(url)
 
 
-def later_column(url, change):
-    """Today's code writes the shop at 0006, whose schema lacks one column the code reads
-    (0009's `ticket_types.removed_at`, NULL for every type then): it is added for the
-    writing and dropped before the upgrade, which so starts from 0006 exactly."""
+# The columns today's code reads that 0006's schema lacks (NULL for every row then).
+LATER_COLUMNS = {"ticket_types": "removed_at", "tickets": "check_in_nonce_at"}  # 0009, 0016
+
+
+def later_columns(url, change):
+    """Today's code writes the shop at 0006, whose schema lacks columns the code reads
+    (`LATER_COLUMNS`): they are added (`change` "ADD") for the writing and dropped
+    ("DROP") before the upgrade, which so starts from 0006 exactly."""
     engine = sa.create_engine(support._normalized(url))
     with engine.begin() as connection:
-        connection.execute(sa.text(f"ALTER TABLE ticket_types {change}"))
+        for table, column in LATER_COLUMNS.items():
+            kind = " TIMESTAMP WITH TIME ZONE" if change == "ADD" else ""
+            connection.execute(sa.text(f"ALTER TABLE {table} {change} COLUMN {column}{kind}"))
     engine.dispose()
 
 
 def test_upgrading_to_one_seat_key_keeps_the_seats_their_sales_and_tickets(at_revision):
     at_0006 = at_revision("0006")  # before seats had one key to their type and event
-    later_column(at_0006, "ADD COLUMN removed_at TIMESTAMP WITH TIME ZONE")
+    later_columns(at_0006, "ADD")
     app = create_app(support.test_config(at_0006))
     client = app.test_client()
 
@@ -88,7 +94,7 @@ def test_upgrading_to_one_seat_key_keeps_the_seats_their_sales_and_tickets(at_re
         "seats": ok(client.get(f"/api/events/{event['id']}/seats")),
     }
     support.stop_background(app)
-    later_column(at_0006, "DROP COLUMN removed_at")
+    later_columns(at_0006, "DROP")
 
     support.migrate(at_0006)
 

@@ -22,7 +22,7 @@ class ScanSchema(Schema):
                 metadata={"description": "the ticket's code, as read from its QR code"})
     nonce = Text(load_default=None, allow_none=True, validate=validate.Length(1, 100),
                  metadata={"description": "the gate's id for this scan: a retry with the same nonce gets the "
-                                          "first answer again"})
+                                          "first answer again, even after an undo of that check-in"})
 
 
 class CheckInSchema(Schema):

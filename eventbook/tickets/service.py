@@ -63,7 +63,8 @@ UNDONE_RETRIES = 20  # scans that each found the code checked in, then undone: a
 
 def check_in(event_id, user, code, nonce=None):
     """Admit the holder of `code`: (ticket, checked_in_at). Exactly one scan of a code
-    wins; a repeat of the winning scan's `nonce` gets its answer again.
+    wins; a repeat of the winning scan's `nonce` gets its answer again, even after an
+    undo of that check-in (until another scan checks the ticket in).
 
     A scan that wins is one statement: the UPDATE itself checks that the scanner
     manages the event and that the booking is CONFIRMED (sharing its row's lock with a
@@ -77,13 +78,16 @@ def check_in(event_id, user, code, nonce=None):
     code = code.strip().removeprefix("'")
     managed_by = [] if user.role == Role.ADMIN else [
         exists().where(Event.id == event_id, Event.organizer_id == user.id)]
+    # A retry of the scan that checked the ticket in never checks it in again, even after an undo.
+    not_a_retry = [] if nonce is None else [Ticket.check_in_nonce.is_distinct_from(nonce)]
     for _ in range(UNDONE_RETRIES):
         now = utcnow()
         ticket = db.session.scalars(
             update(Ticket)
             .where(Ticket.code == code, Ticket.checked_in_at.is_(None),
-                   _of_event(event_id, Booking.status == BookingStatus.CONFIRMED, share=True), *managed_by)
-            .values(checked_in_at=now, check_in_nonce=nonce)
+                   _of_event(event_id, Booking.status == BookingStatus.CONFIRMED, share=True), *managed_by,
+                   *not_a_retry)
+            .values(checked_in_at=now, check_in_nonce=nonce, check_in_nonce_at=now if nonce is not None else None)
             .returning(Ticket),
             execution_options={"populate_existing": True},
         ).one_or_none()
@@ -92,9 +96,11 @@ def check_in(event_id, user, code, nonce=None):
             return ticket, now
         managed(event_id, user)
         ticket, status = _scanned(event_id, code)
-        if ticket.checked_in_at is not None and nonce is not None and ticket.check_in_nonce == nonce:
+        if nonce is not None and ticket.check_in_nonce == nonce:
             db.session.commit()
-            return ticket, ticket.checked_in_at  # the gate lost the first answer: the same one again
+            # The gate lost the first answer: the same one again, whatever happened since
+            # (an undo, a cancel). The ticket is as it is now.
+            return ticket, ticket.check_in_nonce_at
         if status != BookingStatus.CONFIRMED:
             db.session.rollback()
             error(409, "ticket_void", "This ticket's booking was cancelled")
@@ -124,12 +130,13 @@ def _scanned(event_id, code):
 
 
 def undo(event_id, ticket_id, user):
-    """Undo a ticket's check-in (nothing to undo is fine); 404 for a ticket of another event."""
+    """Undo a ticket's check-in (nothing to undo is fine); 404 for a ticket of another event.
+    The winning scan's nonce stays: a retry of that scan is answered, not let in again."""
     managed(event_id, user)
     found = db.session.execute(
         update(_tickets)
         .where(_tickets.c.id == ticket_id, _of_event(event_id))
-        .values(checked_in_at=None, check_in_nonce=None)
+        .values(checked_in_at=None)
     ).rowcount
     db.session.commit()
     if not found:
