@@ -16,7 +16,9 @@ def test_a_hold_takes_the_tickets_at_once(app, shop, customer, make_event):
     event = make_event(totalTickets=12, ticketTypes=TYPES)
     vip = shop.types(event["id"])["VIP"]["id"]
     before = datetime.now(timezone.utc)
-    held = ok(shop.hold(customer, event["id"], ticketsCount=3, ticketTypeId=vip), 201)
+    response = shop.hold(customer, event["id"], ticketsCount=3, ticketTypeId=vip)
+    held = ok(response, 201)
+    assert response.headers["Location"] == f"/api/holds/{held['id']}"
     assert held["status"] == "HELD" and held["bookingId"] is None and held["userId"] == customer.id
     assert held["ticketsCount"] == 3 and held["totalAmount"] == "210.00" and held["currency"] == "EUR"
     assert held["items"] == [{"ticketTypeId": vip, "count": 3, "price": "70.00"}] and held["seats"] == []
@@ -24,7 +26,7 @@ def test_a_hold_takes_the_tickets_at_once(app, shop, customer, make_event):
     seconds = app.config["HOLD_SECONDS"]
     assert before + timedelta(seconds=seconds - 5) <= expires <= datetime.now(timezone.utc) + timedelta(seconds=seconds)
     assert shop.available(event["id"]) == 9 and shop.types(event["id"])["VIP"]["availableQuantity"] == 1
-    assert ok(shop.client.get(f"/api/holds/{held['id']}", headers=customer.headers)) == held
+    assert ok(shop.client.get(response.headers["Location"], headers=customer.headers)) == held
 
 
 def test_confirm_turns_the_hold_into_a_booking_once(client, shop, customer, make_event, wait_for_notifications):

@@ -1,3 +1,4 @@
+from flask import url_for
 from flask.views import MethodView
 from flask_jwt_extended import current_user
 
@@ -19,14 +20,15 @@ HOLD_ID = "<int:hold_id>"
 @blp.auth(Role.CUSTOMER)
 @per_account("RATELIMIT_BOOKING", scope="sales")  # one limit with bookings
 @blp.arguments(HoldCreateSchema())
-@blp.response(201, HoldSchema)
+@blp.response(201, HoldSchema, headers={"Location": {"description": "the hold", "schema": {"type": "string"}}})
 @blp.alt_response(404, description="not_found: no such event")
 @blp.alt_response(409, description="already_holding (with holdId), already_booked, not_enough_tickets, sold_out, "
                                    "event_closed, sales_closed, seats_taken (with unavailableSeatIds)")
 @blp.alt_response(429, description="rate_limited (one limit with bookings)")
 def create_hold(data):
     """Hold tickets (and seats) until expiresAt"""
-    return service.hold(current_user, data)
+    hold = service.hold(current_user, data)
+    return hold, {"Location": url_for("holds.Hold", hold_id=hold.id)}
 
 
 @blp.route(f"/{HOLD_ID}")
