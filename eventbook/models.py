@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, query_expression, relationship
 
 from eventbook.database import unicode_lower
 from eventbook.extensions import db
@@ -384,6 +384,10 @@ class WaitlistEntry(db.Model):
     hold_id: Mapped[int | None] = mapped_column(sa.ForeignKey("holds.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    # Its place in line, read with the entry when a query asks for it
+    # (`waitlist.service.placed`): None unless WAITING.
+    position: Mapped[int | None] = query_expression()
 
     user: Mapped[User] = relationship(lazy="select")
 

@@ -322,15 +322,19 @@ def test_an_offer_that_lapses_goes_to_the_next_in_line(client, shop, make_user, 
     assert shop.event(event["id"])["setAsideTickets"] == 0
 
 
-def test_no_offer_goes_to_a_disabled_customer_still_in_line(app, client, shop, make_user, sold_out, organizer):
-    """An account disabled while an earlier release served (which left its places in
-    line) is passed over: its entry lapses when tickets come back, the next gets them."""
+@pytest.mark.parametrize("account", [{"disabled": True}, {"role": "ORGANIZER"}], ids=["disabled", "organizer"])
+def test_no_offer_goes_to_an_account_disabled_or_no_longer_a_customer_still_in_line(app, client, shop, make_user,
+                                                                                  sold_out, organizer, account):
+    """An account disabled, or made an organizer, while an earlier release served (which
+    left its places in line; or between the change and its clean-up) is passed over: its
+    entry lapses when tickets come back, the next gets them (an organizer could not
+    confirm the offer)."""
     event, bookings = sold_out(1)
     mallory, bob = make_user(), make_user()
     ok(join(client, mallory, event["id"]), 201)
     ok(join(client, bob, event["id"]), 201)
     with app.app_context():
-        db.session.execute(sa.update(User).where(User.id == mallory.id).values(disabled=True))
+        db.session.execute(sa.update(User).where(User.id == mallory.id).values(**account))
         db.session.commit()
     ok(shop.cancel(bookings[0][0], bookings[0][1]["id"]))
     offered(client, bob, event["id"])
@@ -675,6 +679,49 @@ def test_organizers_and_admins_see_the_queue_in_order(client, make_user, sold_ou
     refused(client.get(url, headers=people[0].headers), 403, "forbidden")
     page = client.get(f"{url}?perPage=2&page=2", headers=organizer.headers)
     assert [e["position"] for e in ok(page)] == [3] and page.headers["X-Total-Count"] == "3"
+
+
+def test_a_place_in_line_is_of_the_moment_its_entry_is_read(app, client, database_url, make_user, sold_out,
+                                                             organizer):
+    """An offer to the first in line commits while a read of the list is under way,
+    after the read's first statement on the list: the entries and their places are read
+    at one moment, so the first customer is WAITING first in line or OFFERED, never
+    WAITING at place 0 (as when the place was counted by a later statement)."""
+    event, _ = sold_out(1)
+    first, second = make_user(), make_user()
+    for person in (first, second):
+        ok(join(client, person, event["id"]), 201)
+    mark = sa.text("UPDATE waitlist_entries SET status = :status WHERE event_id = :event AND user_id = :user")
+    outside = sa.create_engine(support._normalized(database_url))
+    thread = threading.get_ident()
+
+    def read_meanwhile(url, headers):
+        seen = []
+
+        def offer_between(_connection, _cursor, statement, *args):
+            if threading.get_ident() == thread and "waitlist_entries" in statement:
+                seen.append(statement)
+                if len(seen) == 2:
+                    with outside.begin() as connection:
+                        connection.execute(mark, {"status": "OFFERED", "event": event["id"], "user": first.id})
+
+        with app.app_context():
+            sa.event.listen(db.engine, "before_cursor_execute", offer_between)
+        try:
+            return ok(client.get(url, headers=headers))
+        finally:
+            with app.app_context():
+                sa.event.remove(db.engine, "before_cursor_execute", offer_between)
+            with outside.begin() as connection:  # WAITING again for the next read
+                connection.execute(mark, {"status": "WAITING", "event": event["id"], "user": first.id})
+    try:
+        mine = read_meanwhile(f"/api/events/{event['id']}/waitlist/me", first.headers)
+        assert (mine["status"], mine["position"]) in {("WAITING", 1), ("OFFERED", None)}, mine
+        queue = read_meanwhile(f"/api/events/{event['id']}/waitlist", organizer.headers)
+        assert [(e["status"], e["position"]) for e in queue] in (
+            [("WAITING", 1), ("WAITING", 2)], [("OFFERED", None), ("WAITING", 1)]), queue
+    finally:
+        outside.dispose()
 
 
 def test_the_sweepers_expiry_pass_sets_aside_for_who_waits_on_each_event_of_its_batch(

@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from flask import current_app
 from sqlalchemy import exc, exists, func, insert, literal_column, or_, select, union, update
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import selectinload, with_expression
 
 from eventbook import inventory, sales, waitlist
 from eventbook.auth import service as auth
@@ -28,6 +28,7 @@ from eventbook.models import (
     Hold,
     HoldStatus,
     Item,
+    Role,
     Seating,
     TicketType,
     User,
@@ -75,7 +76,7 @@ def join(event_id, customer, data):
         db.session.rollback()
         error(409, "already_waiting", "You are on this event's waiting list already")
     waitlist.offer_soon(event_id)  # tickets may be set aside already
-    return _placed(entry)
+    return db.session.scalar(placed(event_id).where(WaitlistEntry.id == entry.id))
 
 
 def _not_disabled(customer_id):
@@ -113,29 +114,28 @@ def _not_served_already(event_id, customer_id):
         refusal.already_holding(held)
 
 
-def _placed(entry):
-    """The entry with its `position` (1 for the first in line; None unless WAITING)."""
-    entry.position = None
-    if entry.status == EntryStatus.WAITING:
-        entry.position = db.session.scalar(select(func.count()).where(
-            WaitlistEntry.event_id == entry.event_id, WaitlistEntry.status == EntryStatus.WAITING,
-            WaitlistEntry.id <= entry.id))
-    return entry
-
-
-def _latest(event_id, customer_id):
-    return db.session.scalar(
-        select(WaitlistEntry).where(WaitlistEntry.event_id == event_id, WaitlistEntry.user_id == customer_id,
-                                    WaitlistEntry.status != EntryStatus.LEFT)
-        .order_by(WaitlistEntry.id.desc()).limit(1))
+def placed(event_id):
+    """A select of the event's entries, each with its `position` (1 for the first in
+    line; None unless WAITING) read by the same statement: an entry and its place are of
+    one moment, so an offer or a leave committed meanwhile never makes a WAITING entry
+    counted out of its own line."""
+    line = (select(WaitlistEntry.id, func.row_number().over(order_by=WaitlistEntry.id).label("position"))
+            .where(WaitlistEntry.event_id == event_id, WaitlistEntry.status == EntryStatus.WAITING)
+            .subquery())
+    return (select(WaitlistEntry).outerjoin(line, line.c.id == WaitlistEntry.id)
+            .where(WaitlistEntry.event_id == event_id)
+            .options(with_expression(WaitlistEntry.position, line.c.position))
+            .execution_options(populate_existing=True))
 
 
 def mine(event_id, customer):
     get(event_id)
-    entry = _latest(event_id, customer.id)
+    entry = db.session.scalar(
+        placed(event_id).where(WaitlistEntry.user_id == customer.id, WaitlistEntry.status != EntryStatus.LEFT)
+        .order_by(WaitlistEntry.id.desc()).limit(1))
     if entry is None:
         error(404, "not_found", "You are not on this event's waiting list")
-    return _placed(entry)
+    return entry
 
 
 def leave(event_id, customer):
@@ -184,16 +184,9 @@ def _leave(event_id, customer_id):
 
 def queue(event_id, user, args):
     managed(event_id, user)
-    statement = select(WaitlistEntry).where(WaitlistEntry.event_id == event_id).order_by(WaitlistEntry.id) \
+    statement = placed(event_id).order_by(WaitlistEntry.id) \
         .options(selectinload(WaitlistEntry.user))  # each entry is shown with its customer: read for the page at once
-    entries, headers = paginate(statement, args, WaitlistEntry)
-    ahead = None
-    for entry in entries:
-        entry.position = None
-        if entry.status == EntryStatus.WAITING:
-            ahead = _placed(entry).position if ahead is None else ahead + 1
-            entry.position = ahead
-    return entries, headers
+    return paginate(statement, args, WaitlistEntry)
 
 
 # -- offers ----------------------------------------------------------------------------
@@ -263,9 +256,11 @@ def _lapse_never_served(event, now):
 
 
 def _lapse_if_disabled(entry, now):
-    """LAPSED, if its customer is disabled (disabled by an earlier release, which left
-    their places in line): whether it was."""
-    if not db.session.scalar(select(User.disabled).where(User.id == entry.user_id)):
+    """LAPSED, if its customer is disabled or no longer a customer (since an earlier
+    release, which left their places in line, or between the change and its clean-up):
+    whether it was."""
+    if db.session.scalar(select(User.id).where(User.id == entry.user_id, User.role == Role.CUSTOMER,
+                                               User.disabled.is_(False))):
         return False
     db.session.execute(
         update(WaitlistEntry).where(WaitlistEntry.id == entry.id, WaitlistEntry.status == EntryStatus.WAITING)
