@@ -9,7 +9,7 @@ from eventbook.database import unicode_lower
 from eventbook.errors import error
 from eventbook.extensions import db
 from eventbook.holds import service as holds
-from eventbook.models import User
+from eventbook.models import Role, User
 from eventbook.waitlist import service as waitlist
 
 
@@ -35,7 +35,9 @@ def change(user_id, admin, data):
 
     Once the disable has committed, it takes them off every waiting list and releases
     their holds, as their own leaves and releases would: the tickets they kept from
-    others go back (to the next in line first). Sent again, it does what is left."""
+    others go back (to the next in line first). So does a new role other than CUSTOMER,
+    with which they could confirm no hold nor leave a list. Sent again, it does what is
+    left."""
     user = db.session.get(User, user_id)
     if user is None:
         error(404, "not_found", "User not found")
@@ -48,9 +50,9 @@ def change(user_id, admin, data):
         db.session.flush()  # the user's row first: a login or a join racing this waits for it (auth.start_session, waitlist)
         auth.revoke_sessions(user.id)
     db.session.commit()
-    if data.get("disabled"):
-        # after the disable has committed, so that no request of theirs starts anew;
-        # the lists first: an offer's hold ends with its entry
+    if user.disabled or user.role != Role.CUSTOMER:
+        # after the change has committed, so that no order of theirs as a customer starts
+        # anew; the lists first: an offer's hold ends with its entry
         waitlist.leave_all(user.id)
         holds.release_all(user.id)
     return user
