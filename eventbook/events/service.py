@@ -117,13 +117,14 @@ def change(event_id, user, data):
         if not others and only.quantity == event.total_tickets:  # one type of every ticket: it follows
             inventory.resize_type(only.id, event_id, total)
     changed = {name for name, value in data.items() if getattr(event, name) != value}
+    was = event.title if "title" in changed else None
     for name in changed:
         setattr(event, name, data[name])
     notes = []
     if changed:
         event.updated_at = now
         if changed & set(NOTIFIED_FIELDS):
-            notes.extend(outbox.event_updated(event, now))
+            notes.extend(outbox.event_updated(event, now, was))
     outbox.commit(*notes)
     if grew:
         waitlist.offer_soon(event_id)

@@ -37,9 +37,10 @@ WRITTEN_AT_ONCE = 100
 EXPAND_CHUNK = 1000  # attendees a worker reads and writes at a time when it expands a fan-out row
 
 
-def event_updated(event, now):
-    """The ids of the rows telling the event's attendees about a change (`_tell`)."""
-    return _tell(Kind.EVENT_UPDATED, event, now)
+def event_updated(event, now, was=None):
+    """The ids of the rows telling the event's attendees about a change (`_tell`);
+    `was`, its title before the change when the change renamed it."""
+    return _tell(Kind.EVENT_UPDATED, event, now, was)
 
 
 def event_cancelled(event, now):
@@ -48,10 +49,10 @@ def event_cancelled(event, now):
     return _tell(Kind.EVENT_CANCELLED, event, now)
 
 
-def _tell(kind, event, now):
+def _tell(kind, event, now, was=None):
     """One row per attendee, in the current transaction, when there are at most
     WRITTEN_AT_ONCE; else one fan-out row. The ids written."""
-    parent = {"kind": kind, "event_id": event.id, "params": templates.of_event(event), "created_at": now}
+    parent = {"kind": kind, "event_id": event.id, "params": templates.of_event(event, was), "created_at": now}
     # In no order: only whether there are more than WRITTEN_AT_ONCE matters, and the
     # query stops at the first row past them however large the audience is.
     attendees = db.session.execute(_audience(parent).order_by(None).limit(WRITTEN_AT_ONCE + 1)).all()

@@ -25,12 +25,12 @@ TEMPLATES = {
     ),
     Kind.EVENT_UPDATED: (
         "Event updated: {title}",
-        "{title} has changed. It now takes place on {when} at {location}."
+        "{title}{formerly} has changed. It now takes place on {when} at {location}."
         " Your booking #{booking}: {tickets}.",
     ),
     Kind.EVENT_CANCELLED: (
         "Event cancelled: {title}",
-        "{title}, planned on {when} at {location}, has been cancelled by its organizer."
+        "{title}, planned on {when} at {location}, has been cancelled."
         " Your booking #{booking} of {tickets} is cancelled.",
     ),
     Kind.WAITLIST_OFFER: (
@@ -41,9 +41,11 @@ TEMPLATES = {
 }
 
 
-def of_event(event):
-    """The parameters every kind takes from its event."""
-    return {"title": event.title, "date": event.date.isoformat(), "location": event.location}
+def of_event(event, was=None):
+    """The parameters every kind takes from its event; `was`, the title it had before a
+    change of it, which attendees booked it under."""
+    return {"title": event.title, "date": event.date.isoformat(), "location": event.location,
+            **({"was": was} if was is not None else {})}
 
 
 def of_booking(booking, event):
@@ -64,6 +66,7 @@ def render(note):
     subject, body = TEMPLATES[get("kind")]
     fields = {**params, "booking": params.get("booking", get("booking_id"))}
     fields["when"] = _when(params["date"])
+    fields["formerly"] = f" (formerly {params['was']})" if "was" in params else ""
     if "tickets" in params:
         fields["tickets"], fields["are"] = tickets(params["tickets"]), "is" if params["tickets"] == 1 else "are"
     if "total" in params:
