@@ -153,7 +153,7 @@ def test_a_hold_that_ends_under_the_focused_button_leaves_the_focus_on_why(pages
 
     page.clock.fast_forward("30:00")  # a hold lasts 10 minutes
     expect(page.get_by_role("button", name="Release tickets")).to_be_disabled()
-    expect(page.get_by_text("This hold has expired: its tickets went back on sale.")).to_be_focused()
+    expect(page.get_by_text("This hold has expired and its tickets were given back.")).to_be_focused()
     page.keyboard.press("Tab")
     expect(page.get_by_role("link", name="Back to the event.")).to_be_focused()
 
@@ -303,6 +303,21 @@ def test_a_hold_opened_with_under_a_minute_left_warns_in_sight_at_the_next_tick(
     expect(warning).to_have_text("One minute left to confirm.")
     box = warning.bounding_box()
     assert box["width"] > 100 and box["height"] > 10, box  # shown, not for screen readers only
+
+
+def test_a_countdown_of_an_hour_or_more_shows_its_hours(pages, site):
+    """A waiting-list offer may last a day: its countdown reads 23:59:59, not 1439:59."""
+    customer = site.user("CUSTOMER")
+    hold_id = held(site, customer, "A Day to Decide")
+    engine = sa.create_engine(site.database_url)
+    with engine.begin() as connection:
+        connection.execute(sa.update(Hold).where(Hold.id == hold_id)
+                           .values(expires_at=datetime.now(timezone.utc) + timedelta(days=1)))
+    engine.dispose()
+    page = pages.open("desktop")
+    steps.log_in(page, site, customer["email"])
+    page.goto(f"{site.url}/#/holds/{hold_id}")
+    expect(page.get_by_role("timer")).to_have_text(re.compile(r"^23:59:\d\d$"))
 
 
 def test_a_seat_shows_it_is_chosen_or_taken_by_more_than_colour(pages, site):

@@ -280,6 +280,7 @@ def test_organizer_draws_a_seat_map_and_a_customer_picks_seats_on_a_phone(pages,
     phone = pages.open("phone")
     steps.log_in(phone, site, customer["email"])
     phone.goto(f"{site.url}/#/events/{event['id']}")
+    expect(phone.get_by_text("20 of 20 tickets left")).to_be_visible()
     phone.get_by_role("button", name="Stalls, row A, seat 3, €80.00").click()
     phone.get_by_role("button", name="Stalls, row B, seat 4, €80.00").click()
     expect(phone.locator(".seat-summary")).to_have_text("2 seats chosen, €160.00")
@@ -296,6 +297,10 @@ def test_organizer_draws_a_seat_map_and_a_customer_picks_seats_on_a_phone(pages,
         "Seat no longer available. Taken meanwhile: Stalls, row B, seat 4.")
     expect(phone.get_by_role("button", name="Stalls, row B, seat 4, taken")).to_be_disabled()
     expect(phone.locator(".seat-summary")).to_have_text("1 seat chosen, €80.00")
+    # The figures above the map are read again: B4 went, in all and from its type's.
+    expect(phone.get_by_text("19 of 20 tickets left")).to_be_visible()
+    stalls = phone.get_by_role("table", name="Tickets").get_by_role("row", name=re.compile("^Stalls"))
+    expect(stalls.get_by_role("cell").nth(1)).to_have_text("11")
 
     phone.get_by_role("button", name="Hold seats").click()
     expect(phone.get_by_role("timer")).to_have_text(steps.TIMER)

@@ -131,7 +131,7 @@ def test_a_confirm_refused_because_the_hold_ended_shows_it_ended(pages, site):
     engine.dispose()
 
     page.get_by_role("button", name="Confirm booking").click()
-    expect(page.get_by_text("This hold has expired: its tickets went back on sale.")).to_be_visible()
+    expect(page.get_by_text("This hold has expired and its tickets were given back.")).to_be_visible()
     expect(page.get_by_role("button", name="Confirm booking")).to_be_disabled()
     expect(page.get_by_role("button", name="Release tickets")).to_be_disabled()
     page.get_by_role("link", name="Back to the event.").click()
@@ -466,6 +466,105 @@ def test_the_waiting_list_is_offered_for_what_one_can_wait_for(pages, site):
     expect(page.get_by_role("heading", name="Small Stage")).to_be_visible()
     expect(page.get_by_text("Sold out").first).to_be_visible()
     expect(page.get_by_role("heading", name="Waiting list")).to_have_count(0)
+
+
+def test_a_type_is_offered_for_no_more_than_the_event_has_left(pages, site):
+    """A type's own remainder is not capped by the event's free tickets (API.md): capacity
+    2, VIP 1 and GA 2, one of each booked, leaves GA "1" of its own and the event none. The
+    page shows GA sold out, offers nothing to hold, and offers the waiting list."""
+    organizer, customer = site.user("ORGANIZER"), site.user("CUSTOMER")
+    event = steps.event(site, organizer, "Small Hall", types=(("VIP", "50.00", 1), ("GA", "10.00", 2)), totalTickets=2)
+    items = [{"ticketTypeId": t["id"], "count": 1} for t in event["ticketTypes"]]
+    booked = site.http.post("/api/bookings", headers=site.user("CUSTOMER")["headers"], json={"eventId": event["id"], "items": items})
+    assert booked.status_code == 201, booked.text
+    ga = next(t for t in site.get_event(event["id"])["ticketTypes"] if t["name"] == "GA")
+    assert ga["availableQuantity"] == 1  # the API's figure the page must not show as is
+
+    page = pages.open("desktop")
+    steps.log_in(page, site, customer["email"])
+    page.goto(f"{site.url}/#/events/{event['id']}")
+    expect(page.get_by_text("Sold out").first).to_be_visible()
+    row = page.get_by_role("table", name="Tickets").get_by_role("row", name=re.compile("^GA"))
+    expect(row.get_by_role("cell").nth(1)).to_have_text("Sold out")
+    expect(page.get_by_text("No tickets are on sale right now.")).to_be_visible()
+    expect(page.get_by_role("button", name="Hold tickets")).to_have_count(0)
+    expect(page.get_by_role("button", name="Join the waiting list")).to_be_visible()
+
+
+def test_the_waiting_list_is_offered_when_fewer_are_left_than_one_may_ask_for(pages, site):
+    """One ticket left: a customer who wants two may wait for them (the API takes a join for
+    more than are left), from two up; once waiting, the ticket form says that holding
+    tickets takes them off the list. The count one may hold is what the event has left."""
+    organizer, customer = site.user("ORGANIZER"), site.user("CUSTOMER")
+    event = steps.event(site, organizer, "Nearly Full", types=(("Entry", "12.00", 5),), totalTickets=3)
+    site.book(site.user("CUSTOMER"), event["id"], 2)
+    page = pages.open("desktop")
+    steps.log_in(page, site, customer["email"])
+    page.goto(f"{site.url}/#/events/{event['id']}")
+    expect(page.get_by_text("1 of 3 tickets left")).to_be_visible()
+    expect(page.get_by_label("Entry (€12.00)")).to_have_attribute("max", "1")  # the event's 1, not the type's 3
+    wanted = page.get_by_label("Tickets wanted")
+    expect(wanted).to_have_attribute("min", "2")
+    expect(wanted).to_have_value("2")
+    expect(page.get_by_text("holding tickets here takes you off it")).to_have_count(0)
+    page.get_by_role("button", name="Join the waiting list").click()
+    expect(page.get_by_text("You are number 1 in line for 2 tickets.")).to_be_visible()
+    expect(page.get_by_text("You are on this event's waiting list: holding tickets here takes you off it.")).to_be_visible()
+
+
+def test_the_organizer_sees_each_place_in_line_page_by_page_with_its_type(pages, site):
+    """The "#" column is the API's position (none for an entry no longer waiting), the list
+    is paged as the attendees are (105 waiting: the last ones too), and with two types
+    each entry says which it waits for."""
+    organizer = site.user("ORGANIZER")
+    event = steps.event(site, organizer, "Long Queue", types=(("Stalls", "30.00", 1), ("Circle", "20.00", 1)))
+    stalls, circle = event["ticketTypes"]
+    items = [{"ticketTypeId": t["id"], "count": 1} for t in event["ticketTypes"]]
+    booked = site.http.post("/api/bookings", headers=site.user("CUSTOMER")["headers"], json={"eventId": event["id"], "items": items})
+    assert booked.status_code == 201, booked.text
+    path = f"/api/events/{event['id']}/waitlist"
+    gone, *waiting = site.users(106)
+    for i, customer in enumerate([gone, *waiting]):
+        joined = site.http.post(path, headers=customer["headers"],
+                                json={"ticketsCount": 1, "ticketTypeId": (circle if i % 2 else stalls)["id"]})
+        assert joined.status_code == 201, joined.text
+    assert site.http.delete(f"{path}/me", headers=gone["headers"]).status_code == 204  # LEFT, first in the list
+
+    page = pages.open("desktop")
+    steps.log_in(page, site, organizer["email"])
+    page.goto(f"{site.url}/#/manage/{event['id']}/waitlist")
+    table = page.get_by_role("table")
+    expect(table.get_by_role("columnheader", name="Type")).to_be_visible()
+
+    def cells(email):
+        row = table.get_by_role("row", name=re.compile(re.escape(email)))
+        return row.get_by_role("cell")
+
+    expect(cells(gone["email"]).first).to_have_text("—")
+    expect(cells(gone["email"]).nth(3)).to_have_text("left")
+    expect(cells(waiting[0]["email"]).first).to_have_text("1")  # the first still waiting, second in the list
+    expect(cells(waiting[0]["email"]).nth(2)).to_have_text("Circle")
+    page.get_by_role("link", name="Next →").click()
+    expect(cells(waiting[24]["email"]).first).to_have_text("25")
+    page.evaluate(f"location.hash = '#/manage/{event['id']}/waitlist?page=5'")
+    expect(cells(waiting[-1]["email"]).first).to_have_text("105")
+    expect(page.get_by_role("link", name="Next →")).to_have_count(0)
+
+
+def test_an_admin_may_make_another_admin_a_customer_but_not_themself(pages, site):
+    """The API refuses only an admin's demotion of themself (403)."""
+    me, other = steps.admin(site), steps.admin(site)
+    page = pages.open("desktop")
+    steps.log_in(page, site, me)
+    page.goto(f"{site.url}/#/admin/users?q={other}")
+    page.get_by_role("button", name=f"Make customer: {other}").click()
+    row = page.locator(f'tr[data-email="{other}"]')
+    expect(row.get_by_role("cell").first).to_have_text("customer")
+    expect(page.get_by_role("button", name=f"Make organizer: {other}")).to_be_focused()
+    page.goto(f"{site.url}/#/admin/users?q={me}")
+    mine = page.locator(f'tr[data-email="{me}"]')
+    expect(mine).to_contain_text("(you)")
+    expect(mine.get_by_role("button")).to_have_count(0)
 
 
 def test_registering_from_a_page_that_needs_an_account_comes_back_to_it(pages, site):

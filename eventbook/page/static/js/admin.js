@@ -78,18 +78,21 @@ function userRow(user, me) {
     yes.addEventListener("click", () => flip(yes));
     actions.append(askFirst(toggle, "Disable this account? ", yes, no));
   }
-  if (user.role !== "ADMIN") {
-    const other = user.role === "CUSTOMER" ? "ORGANIZER" : "CUSTOMER";
-    // Its name starts with the words it shows (WCAG 2.5.3): "Make customer" said to voice control finds it.
-    const swap = h("button", { type: "button", class: "secondary", "aria-label": `Make ${other.toLowerCase()}: ${user.email}` }, `Make ${other.toLowerCase()}`);
-    swap.addEventListener("click", async () => {
-      const changed = await run(swap, box, () => api.patch(`/api/admin/users/${user.id}`, { role: other }));
-      if (changed) replace(row, userRow(changed, me), 1);
-    });
-    actions.append(swap);
-  }
-  actions.append(box);
+  // Another admin too may be made a customer: only demoting oneself is refused, and this is not one's own row.
+  actions.append(roleButton(user, me, row, box), box);
   return row;
+}
+
+/** The button that moves `user` to the other role: a customer to organizer, anyone else to customer. */
+function roleButton(user, me, row, box) {
+  const other = user.role === "CUSTOMER" ? "ORGANIZER" : "CUSTOMER";
+  // Its name starts with the words it shows (WCAG 2.5.3): "Make customer" said to voice control finds it.
+  const swap = h("button", { type: "button", class: "secondary", "aria-label": `Make ${other.toLowerCase()}: ${user.email}` }, `Make ${other.toLowerCase()}`);
+  swap.addEventListener("click", async () => {
+    const changed = await run(swap, box, () => api.patch(`/api/admin/users/${user.id}`, { role: other }));
+    if (changed) replace(row, userRow(changed, me), 1);
+  });
+  return swap;
 }
 
 /** Put the changed row in place, keeping the keyboard focus on the same button. */

@@ -21,6 +21,12 @@ function priceRange(event) {
   return low === high ? from : `From ${from}`;
 }
 
+/** A type's tickets a customer can have now: its own remainder, within the event's free
+ * tickets (which tickets set aside for the waiting list, or taken as another type, reduce). */
+function ticketsLeft(event, type) {
+  return Math.min(type.availableQuantity, event.availableTickets);
+}
+
 function availability(event) {
   if (event.status === "CANCELLED") return "Cancelled";
   if (event.availableTickets === 0) return "Sold out";
@@ -86,17 +92,18 @@ export async function detail(view, [id]) {
   const event = await api.get(`/api/events/${id}`);
   if (!view.alive()) return;
   view.title(event.title);
+  const shown = figures(event);
   view.add(
     h("p", { class: "meta" }, h("time", { datetime: event.date }, when(event.date)), ` · ${event.location}`),
     event.description ? h("p", { class: "description" }, event.description) : null,
-    h("p", { class: "left" }, availability(event)),
+    shown.line,
   );
   if (manages(event)) view.add(h("p", {}, h("a", { class: "button", href: `#/manage/${event.id}` }, "Manage this event")));
   if (event.status === "CANCELLED") {
     view.add(h("p", { class: "card" }, "This event is cancelled: nothing is on sale."));
     return;
   }
-  view.add(typesTable(event));
+  view.add(shown.table);
   if (!api.currentUser()) {
     view.add(h("p", { class: "card" }, h("a", { href: `#/login?next=${encodeURIComponent(`/events/${event.id}`)}` }, "Log in"), " as a customer to book tickets."));
     return;
@@ -111,12 +118,37 @@ export async function detail(view, [id]) {
   }
   await heldAlready(view, event);
   if (event.seating === "RESERVED") {
-    if (has("seats")) view.add(await seatPicker(view, event, (hold, from) => held(event, hold, from)));
+    if (has("seats")) view.add(await seatPicker(view, event, (hold, from) => held(event, hold, from), shown.reload));
     else view.add(h("p", {}, "Seats for this event cannot be chosen on this page yet."));
-  } else {
-    view.add(ticketForm(event));
+    return; // no waiting list: seats come back to the map
   }
-  if (has("waitlist") && event.seating !== "RESERVED") await waitlist(view, event); // seats come back to the map
+  const entry = has("waitlist") ? await waitlistEntry(event) : null;
+  if (!view.alive()) return;
+  view.add(ticketForm(event, entry, shown.reload));
+  if (has("waitlist")) waitlist(view, event, entry);
+}
+
+/**
+ * The event's figures as the page shows them (tickets left in all, and by type), and
+ * `reload`, to read them again after a refusal: a conflict means others took tickets
+ * or seats meanwhile, and the figures shown are no longer right.
+ */
+function figures(event) {
+  const line = h("p", { class: "left" }, availability(event));
+  let table = typesTable(event);
+  const reload = async () => {
+    let now;
+    try {
+      now = await api.get(`/api/events/${event.id}`);
+    } catch {
+      return; // the error shown already says what happened
+    }
+    line.textContent = availability(now);
+    const fresh = typesTable(now);
+    table.replaceWith(fresh);
+    table = fresh;
+  };
+  return { line, table, reload }; // `table` as first shown: put on the page once
 }
 
 /** A list table like the others: on a narrow screen its four columns would break words
@@ -136,7 +168,7 @@ function typesTable(event) {
           {},
           h("th", { scope: "row" }, type.name),
           h("td", {}, money(type.price, event.currency)),
-          h("td", {}, type.availableQuantity === 0 ? "Sold out" : String(type.availableQuantity)),
+          h("td", {}, ticketsLeft(event, type) === 0 ? "Sold out" : String(ticketsLeft(event, type))),
           h("td", {}, salesWindow(type)),
         ),
       ),
@@ -192,19 +224,21 @@ function inSalesWindow(type) {
 }
 
 /** Whether a type is on sale now: tickets left, inside its sales window. */
-function onSaleNow(type) {
-  return type.availableQuantity > 0 && inSalesWindow(type);
+function onSaleNow(event, type) {
+  return ticketsLeft(event, type) > 0 && inSalesWindow(type);
 }
 
-function ticketForm(event) {
-  const onSale = event.ticketTypes.filter(onSaleNow);
+/** `entry`: the customer's place on the waiting list, or null; `refused`: called after a
+ * conflict the page does not go elsewhere for. */
+function ticketForm(event, entry, refused) {
+  const onSale = event.ticketTypes.filter((type) => onSaleNow(event, type));
   if (!onSale.length) return h("p", { class: "card" }, "No tickets are on sale right now.");
   const total = h("output", { class: "total" }, money("0.00", event.currency));
   const counts = onSale.map((type) =>
     input(`count-${type.id}`, {
       type: "number",
       min: "0",
-      max: String(Math.min(MAX_TICKETS, type.availableQuantity)),
+      max: String(Math.min(MAX_TICKETS, ticketsLeft(event, type))),
       value: onSale.length === 1 ? "1" : "0",
       inputmode: "numeric",
       "data-type": type.id,
@@ -228,6 +262,8 @@ function ticketForm(event) {
     h("div", { class: "actions" }, submit),
     box,
     h("p", { class: "hint" }, "Held tickets are yours for a few minutes while you confirm."),
+    // The API takes a customer who holds or books directly off the list (LEFT): say so before they do.
+    entry && entry.status === "WAITING" ? h("p", { class: "hint" }, "You are on this event's waiting list: holding tickets here takes you off it.") : null,
   );
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
@@ -245,26 +281,31 @@ function ticketForm(event) {
       // Others took tickets meanwhile: show the event as it now is (and its waiting list), with the reason.
       notice(box.textContent);
       go(`#/events/${event.id}`, submit);
-    }
+    } else if (box.dataset.status === "409") refused();
   });
   return form;
 }
 
-async function waitlist(view, event) {
-  // One may wait for a type whose sales are open (no offer is made outside them).
-  const types = event.ticketTypes.filter(inSalesWindow);
-  const soldOut = types.length > 0 && (event.availableTickets === 0 || types.some((t) => t.availableQuantity === 0));
-  const section = h("section", { class: "card waitlist", "aria-labelledby": "waitlist-title" }, h("h2", { id: "waitlist-title" }, "Waiting list"));
+/** The customer's live entry (WAITING or OFFERED) on the event's waiting list, or null.
+ * Asked on every visit (no entry: a 404): the customer may have joined in another tab or
+ * browser, and an offer may come with tickets to spare, the event no longer sold out. */
+async function waitlistEntry(event) {
   let entry = null;
-  // Asked on every visit (no entry: a 404): the customer may have joined in another tab or
-  // browser, and an offer may come with tickets to spare, the event no longer sold out.
   try {
     entry = await api.get(`/api/events/${event.id}/waitlist/me`);
   } catch (error) {
     if (error.status !== 404) throw error;
   }
-  if (entry && !["WAITING", "OFFERED"].includes(entry.status)) entry = null;
-  if (!view.alive() || (!soldOut && !entry)) return;
+  return entry && ["WAITING", "OFFERED"].includes(entry.status) ? entry : null;
+}
+
+function waitlist(view, event, entry) {
+  // One may wait for a type whose sales are open (no offer is made outside them), and
+  // only while fewer tickets are left than one may ask for (the API refuses a join for
+  // no more than are left: tickets_available).
+  const types = event.ticketTypes.filter((t) => inSalesWindow(t) && ticketsLeft(event, t) < MAX_TICKETS);
+  const section = h("section", { class: "card waitlist", "aria-labelledby": "waitlist-title" }, h("h2", { id: "waitlist-title" }, "Waiting list"));
+  if (!types.length && !entry) return;
   const box = errorBox();
   if (entry) {
     const leave = h("button", { type: "button", class: "secondary" }, "Leave the waiting list");
@@ -288,10 +329,20 @@ async function waitlist(view, event) {
       }
     });
   } else {
-    const count = input("ticketsCount", { type: "number", min: "1", max: String(MAX_TICKETS), value: "1", inputmode: "numeric" });
     // The type with the fewest tickets left first chosen: the one a customer waits for.
-    const scarcest = types.reduce((a, b) => (b.availableQuantity < a.availableQuantity ? b : a));
+    const scarcest = types.reduce((a, b) => (ticketsLeft(event, b) < ticketsLeft(event, a) ? b : a));
     const typeSelect = types.length > 1 ? select("ticketTypeId", types.map((t) => [t.id, t.name]), { value: scarcest.id }) : null;
+    const count = input("ticketsCount", { type: "number", max: String(MAX_TICKETS), inputmode: "numeric" });
+    // One waits for more than are left (fewer could be booked now): the least one may ask
+    // for follows the type chosen.
+    const least = () => {
+      const chosen = typeSelect ? types.find((t) => String(t.id) === typeSelect.value) : scarcest;
+      const min = ticketsLeft(event, chosen) + 1;
+      count.min = String(min);
+      if (!(Number(count.value) >= min)) count.value = String(min);
+    };
+    if (typeSelect) typeSelect.addEventListener("change", least);
+    least();
     const join = h("button", { type: "submit" }, "Join the waiting list");
     const form = h(
       "form",
@@ -368,7 +419,9 @@ export async function hold(view, [id]) {
     clearInterval(interval);
     // Disabling the button that has the focus would drop it to the page's start: it goes to the line that says why.
     const focused = [confirm, release].includes(document.activeElement);
-    status.replaceChildren("This hold has expired: its tickets went back on sale. ", h("a", { href: `#/events/${event.id}` }, "Back to the event."));
+    // Where its tickets went is not known here: to the next in line while anyone is on
+    // the waiting list (a lapsed offer's tickets too), else back on sale.
+    status.replaceChildren("This hold has expired and its tickets were given back. ", h("a", { href: `#/events/${event.id}` }, "Back to the event."));
     warning.textContent = "This hold has expired.";
     warning.className = "sr-only"; // to be read out; the line above shows it
     confirm.disabled = true;

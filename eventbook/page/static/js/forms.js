@@ -52,6 +52,7 @@ export function clearErrors(form, box) {
     box.hidden = true;
     box.textContent = "";
     delete box.dataset.code;
+    delete box.dataset.status;
   }
   if (!form) return;
   for (const el of form.querySelectorAll(".field-error")) {
@@ -69,7 +70,11 @@ export function clearErrors(form, box) {
  */
 export function showError(box, error, form = null, codeFields = {}, fields = {}) {
   clearErrors(form, box);
-  if (error instanceof ApiError) box.dataset.code = error.code; // for the view that shows it
+  if (error instanceof ApiError) {
+    // for the view that shows it
+    box.dataset.code = error.code;
+    box.dataset.status = String(error.status);
+  }
   const rest = [];
   const pairs = flatten(error instanceof ApiError ? error.errors : {});
   if (form && error instanceof ApiError && codeFields[error.code]) pairs.push([codeFields[error.code], [messageOf(error)]]);

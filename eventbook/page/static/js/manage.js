@@ -341,7 +341,7 @@ async function seatsTab(view, event) {
 }
 
 async function attendees(view, event) {
-  const page = Math.max(1, Number(new URLSearchParams(location.hash.split("?")[1] || "").get("page")) || 1);
+  const page = pageOfHash();
   if (has("csv")) view.add(csvButton(event));
   const result = await api.list(`/api/events/${event.id}/bookings?page=${page}&perPage=25`);
   if (!view.alive()) return;
@@ -474,25 +474,46 @@ function checkIn(view, event) {
   view.focusTarget = code; // at the door, the next scan goes straight into the field
 }
 
+/** The `?page=` of the view's address (#/manage/1/attendees?page=2), 1 when none. */
+function pageOfHash() {
+  return Math.max(1, Number(new URLSearchParams(location.hash.split("?")[1] || "").get("page")) || 1);
+}
+
 async function waitlistTab(view, event) {
-  const entries = await api.get(`/api/events/${event.id}/waitlist?perPage=100`);
+  const page = pageOfHash();
+  const result = await api.list(`/api/events/${event.id}/waitlist?page=${page}&perPage=25`);
   if (!view.alive()) return;
-  if (!entries.length) {
-    view.add(h("p", {}, "Nobody is waiting."));
+  if (!result.items.length) {
+    view.add(h("p", {}, result.total ? `There is no page ${page}.` : "Nobody is waiting."));
     return;
   }
+  // The type each customer waits for, when there is a choice of them.
+  const types = event.ticketTypes.length > 1 ? new Map(event.ticketTypes.map((t) => [t.id, t.name])) : null;
+  const columns = ["#", "Customer", "Tickets", types ? "Type" : null, "Status", "Since"].filter(Boolean);
   view.add(
     cards(h(
       "table",
       { class: "list" },
-      h("thead", {}, h("tr", {}, ["#", "Customer", "Tickets", "Status", "Since"].map((t) => h("th", { scope: "col" }, t)))),
+      h("caption", {}, plural(result.total, "entry", "entries")),
+      h("thead", {}, h("tr", {}, columns.map((t) => h("th", { scope: "col" }, t)))),
       h(
         "tbody",
         {},
-        entries.map((entry, i) =>
-          h("tr", {}, h("td", {}, String(i + 1)), h("th", { scope: "row" }, entry.user.email), h("td", {}, String(entry.ticketsCount)), h("td", {}, entry.status.toLowerCase()), h("td", {}, when(entry.createdAt))),
+        result.items.map((entry) =>
+          h(
+            "tr",
+            {},
+            // The place in line is the API's: only WAITING entries have one (not a row's number).
+            h("td", {}, entry.position === null ? "—" : String(entry.position)),
+            h("th", { scope: "row" }, entry.user.email),
+            h("td", {}, String(entry.ticketsCount)),
+            types ? h("td", {}, types.get(entry.ticketTypeId) || "—") : null,
+            h("td", {}, entry.status.toLowerCase()),
+            h("td", {}, when(entry.createdAt)),
+          ),
         ),
       ),
     )),
   );
+  view.add(pager(result, page, (n) => `#/manage/${event.id}/waitlist?page=${n}`));
 }

@@ -71,7 +71,8 @@ function legend() {
   return h("p", { class: "legend" }, sample(""), " free ", sample("taken"), " taken ", sample("chosen"), " yours");
 }
 
-export async function seatPicker(view, event, onHeld) {
+/** `refused`: called after a conflict, to show the event's figures as they now are. */
+export async function seatPicker(view, event, onHeld, refused) {
   const seats = await api.get(`/api/events/${event.id}/seats`);
   const prices = new Map(event.ticketTypes.map((t) => [t.id, t.price]));
   const chosen = new Map(); // seat id -> seat
@@ -154,8 +155,9 @@ export async function seatPicker(view, event, onHeld) {
     const hold = await run(submit, box, () => api.post("/api/holds", { eventId: event.id, seatIds: [...chosen.keys()] }));
     if (hold) onHeld(hold, submit);
     else if (box.textContent) {
-      // Seats someone else took meanwhile: mark them taken and drop them from the choice.
-      const lost = await markTaken(event, buttons, chosen);
+      // Seats someone else took meanwhile: mark them taken and drop them from the choice;
+      // the tickets left (in all, by type) shown above the map changed with them.
+      const [lost] = await Promise.all([markTaken(event, buttons, chosen), box.dataset.status === "409" ? refused() : null]);
       resets.forEach((reset) => reset());
       if (lost.length) box.textContent = sentences(box.textContent, `Taken meanwhile: ${lost.map(seatName).join("; ")}.`);
       update();
