@@ -42,11 +42,18 @@ def ticket_code(site, organizer, customer, title):
     return event, tickets.json()[0]["code"]
 
 
-def held(site, customer, title):
-    """A hold of one ticket of a new event, taken through the API: its id."""
+def held(site, customer, title, left=None):
+    """A hold of one ticket of a new event, taken through the API: its id. With `left` (a
+    timedelta), its expiry moved to that long from now, in the database."""
     event = steps.event(site, site.user("ORGANIZER"), title, days=4)
     hold = site.http.post("/api/holds", headers=customer["headers"], json={"eventId": event["id"], "ticketsCount": 1})
     assert hold.status_code == 201, hold.text
+    if left is not None:
+        engine = sa.create_engine(site.database_url)
+        with engine.begin() as connection:
+            connection.execute(sa.update(Hold).where(Hold.id == hold.json()["id"])
+                               .values(expires_at=datetime.now(timezone.utc) + left))
+        engine.dispose()
     return hold.json()["id"]
 
 
@@ -284,12 +291,7 @@ def test_a_hold_opened_with_under_a_minute_left_warns_in_sight_at_the_next_tick(
     """The one-minute warning is put in its live region by the countdown's ticks, not as
     the region is put on the page (which is not read out); and it is shown, not only said."""
     customer = site.user("CUSTOMER")
-    hold_id = held(site, customer, "Last Minute")
-    engine = sa.create_engine(site.database_url)
-    with engine.begin() as connection:
-        connection.execute(sa.update(Hold).where(Hold.id == hold_id)
-                           .values(expires_at=datetime.now(timezone.utc) + timedelta(seconds=50)))
-    engine.dispose()
+    hold_id = held(site, customer, "Last Minute", left=timedelta(seconds=50))
     page = pages.open("desktop")
     page.clock.install()
     steps.log_in(page, site, customer["email"])
@@ -308,12 +310,7 @@ def test_a_hold_opened_with_under_a_minute_left_warns_in_sight_at_the_next_tick(
 def test_a_countdown_of_an_hour_or_more_shows_its_hours(pages, site):
     """A waiting-list offer may last a day: its countdown reads 23:59:59, not 1439:59."""
     customer = site.user("CUSTOMER")
-    hold_id = held(site, customer, "A Day to Decide")
-    engine = sa.create_engine(site.database_url)
-    with engine.begin() as connection:
-        connection.execute(sa.update(Hold).where(Hold.id == hold_id)
-                           .values(expires_at=datetime.now(timezone.utc) + timedelta(days=1)))
-    engine.dispose()
+    hold_id = held(site, customer, "A Day to Decide", left=timedelta(days=1))
     page = pages.open("desktop")
     steps.log_in(page, site, customer["email"])
     page.goto(f"{site.url}/#/holds/{hold_id}")
