@@ -65,9 +65,11 @@ def test_every_booking_rule_holds_on_both_databases(client, shop, make_user, mak
 
 @pytest.mark.postgresql_only("SQLite has no server connection to drop")
 def test_a_server_connection_dropped_under_the_sale_fails_once(database_url, client, shop, make_user, make_event):
-    """When PostgreSQL drops the app's connections (a restart, a failover), the next
-    request is a 503 in the envelope, the dropped connections are thrown away with their
-    pool, and the request after that reconnects and books."""
+    """When PostgreSQL drops the app's connections (a restart, a failover), the first
+    to find one dead is a 503 in the envelope, the dropped connections are thrown away
+    with their pool, and the request after that reconnects and books. The first may be
+    a background thread's (the notification pool's or the hold sweeper's, which run
+    beside the requests), and then the booking goes through at once."""
     alice, bob = make_user(), make_user()
     event = make_event(totalTickets=5)
     ok(shop.book(alice, event["id"]), 201)  # the pools hold connections
@@ -78,10 +80,11 @@ def test_a_server_connection_dropped_under_the_sale_fails_once(database_url, cli
             "WHERE datname = current_database() AND pid <> pg_backend_pid()")).scalar()
     engine.dispose()
     assert dropped >= 1
-    failed = shop.book(bob, event["id"])
-    assert failed.status_code == 503, failed.get_json()
-    assert failed.get_json()["code"] == "unavailable"
-    assert ok(shop.book(bob, event["id"]), 201)["event"]["availableTickets"] == 3
+    booked = shop.book(bob, event["id"])
+    if booked.status_code == 503:  # this request found a dropped connection first
+        assert booked.get_json()["code"] == "unavailable"
+        booked = shop.book(bob, event["id"])
+    assert ok(booked, 201)["event"]["availableTickets"] == 3
     # The session's pool (reads, writes) lost its connections too: the first request to
     # find one dead answers 503, which may be this read or the notification sweeper's.
     shown = client.get(f"/api/events/{event['id']}")
