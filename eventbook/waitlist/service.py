@@ -220,7 +220,7 @@ def offer(event_id):
             select(WaitlistEntry).where(WaitlistEntry.event_id == event_id, WaitlistEntry.status == EntryStatus.WAITING,
                                         inventory.type_has_tickets(on_sale_now=True))
             .order_by(WaitlistEntry.id).limit(1), {"now": now})
-        if head is not None and _lapse_if_disabled(head, now):
+        if head is not None and _lapse_if_no_longer_a_customer(head, now):
             db.session.commit()
             continue
         if head is not None and not sales.one_order_at_a_time(head.user_id, event_id, wait=False):
@@ -255,7 +255,7 @@ def _lapse_never_served(event, now):
     ).rowcount
 
 
-def _lapse_if_disabled(entry, now):
+def _lapse_if_no_longer_a_customer(entry, now):
     """LAPSED, if its customer is disabled or no longer a customer (since an earlier
     release, which left their places in line, or between the change and its clean-up):
     whether it was."""
