@@ -6,7 +6,8 @@ import sys
 
 from flask import g, has_request_context, request
 from pythonjsonlogger.json import JsonFormatter
-from sqlalchemy.exc import OperationalError
+
+from eventbook.database import UNAVAILABLE
 
 
 class RequestContext(logging.Filter):
@@ -53,12 +54,13 @@ def handler(app):
 
 def round_failed(logger, what):
     """From a background loop's `except`: log that this round of `what` failed (the next
-    round tries again). The database's operational errors (it cannot be reached, it went
-    away, a deadlock) get one line, the first of its message, not a traceback every few
+    round tries again). What makes a request answer 503 (database.UNAVAILABLE: the database
+    cannot be reached, it went away, a connection it closed, a deadlock, no pooled
+    connection free) gets one line, the first of its message, not a traceback every few
     seconds until it is back; anything else gets the traceback."""
     failure = sys.exc_info()[1]
-    if isinstance(failure, OperationalError):
-        reason = (str(failure.orig).strip().splitlines() or [failure.__class__.__name__])[0]
+    if isinstance(failure, UNAVAILABLE):
+        reason = (str(getattr(failure, "orig", None) or failure).strip().splitlines() or [failure.__class__.__name__])[0]
         logger.warning("%s failed, the next round tries again: %s", what, reason)
     else:
         logger.warning("%s failed", what, exc_info=True)

@@ -7,12 +7,14 @@ what it wrote to stderr, as a platform's log collector would."""
 
 import contextlib
 import json
+import logging
 import uuid
 from datetime import datetime
 
 import pytest
+from sqlalchemy import exc as sa_exc
 
-from eventbook import create_app
+from eventbook import create_app, logs
 from tests import support
 from tests.support import in_days
 
@@ -166,3 +168,36 @@ def test_json_mode_in_process_writes_the_user_id(tmp_path, capfd):
     assert ACCESS_FIELDS <= set(access[0])
     assert access[0]["request_id"] == "me-1" and access[0]["user_id"] == user_id
     assert (access[0]["method"], access[0]["path"], access[0]["status"]) == ("GET", "/api/notifications", 200)
+
+
+@pytest.mark.parametrize("failure", [
+    sa_exc.OperationalError("SELECT 1", {}, Exception("connection to server at \"127.0.0.1\" failed\nmore")),
+    sa_exc.InterfaceError("SELECT 1", {}, Exception("connection already closed")),
+    sa_exc.TimeoutError("QueuePool limit of size 5 overflow 0 reached, connection timed out"),
+], ids=["operational", "interface", "pool timeout"])
+def test_a_background_round_the_database_fails_logs_one_line(caplog, failure):
+    """The hold sweeper's and the notification sweeper's rounds, when the database is down:
+    each kind of failure that makes a request answer 503 is one line with its reason (a
+    connection PostgreSQL closed is an InterfaceError once psycopg2 knows it: CI saw a
+    traceback for it), not a traceback every few seconds."""
+    log = logging.getLogger("eventbook.test.round")
+    with caplog.at_level(logging.WARNING, logger=log.name):
+        try:
+            raise failure
+        except Exception:  # noqa: BLE001 - as the loops do
+            logs.round_failed(log, "hold sweep")
+    [record] = caplog.records
+    assert record.exc_info is None
+    reason = str(getattr(failure, "orig", None) or failure).splitlines()[0]
+    assert record.getMessage() == f"hold sweep failed, the next round tries again: {reason}"
+
+
+def test_a_background_round_that_fails_otherwise_logs_the_traceback(caplog):
+    log = logging.getLogger("eventbook.test.round")
+    with caplog.at_level(logging.WARNING, logger=log.name):
+        try:
+            raise KeyError("a bug")
+        except KeyError:
+            logs.round_failed(log, "notification sweep")
+    [record] = caplog.records
+    assert record.getMessage() == "notification sweep failed" and record.exc_info[0] is KeyError
