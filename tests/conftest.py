@@ -8,6 +8,7 @@ Each backend gets one migrated database per session; every test starts from empt
 tables, and after every test the ticket invariant is checked (support.invariant_violations).
 """
 
+import collections
 import functools
 import gc
 import itertools
@@ -16,7 +17,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import sqlalchemy as sa
 
-from eventbook import create_app, database
+from eventbook import create_app, database, logs
 from eventbook.extensions import db
 from tests import support
 from tests.smtp import SMTPServer
@@ -30,6 +31,7 @@ def postgres_missing():
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "postgresql_only(reason): the test is not generated for SQLite, for this reason")
+    config.addinivalue_line("markers", "own_app: the test changes its app (routes, hooks): it is made for it alone")
 
 
 def pytest_collection_finish(session):
@@ -160,15 +162,40 @@ def config_overrides():
     return {}
 
 
+# This test process's apps, by database and config overrides, the last used last (see `app`).
+_apps = collections.OrderedDict()
+KEPT_APPS = 8
+
+
 @pytest.fixture
-def app(database_url, config_overrides):
-    app = create_app(support.test_config(database_url, **config_overrides))
+def app(request, database_url, config_overrides):
+    """The app of this test's database and config overrides. Making one costs about a
+    tenth of a second (flask-smorest building the OpenAPI document, most of it), as much
+    as many a test, so a test process keeps it for the next test with the same ones and
+    hands it on as made: after each test its background threads stop and new ones take
+    their place, its rate-limit counts and config are reset, its tables emptied. A test
+    that adds routes or hooks to its app is marked `own_app` and gets one of its own."""
+    key = support.app_key(database_url, config_overrides)
+    shared = key is not None and request.node.get_closest_marker("own_app") is None
+    if shared and key in _apps:
+        app, config = _apps[key]
+        _apps.move_to_end(key)
+        logs.configure(app)  # this test's stderr, and its level, as create_app does
+    else:
+        app = create_app(support.test_config(database_url, **config_overrides))
+        config = dict(app.config)
+        if shared:
+            _apps[key] = (app, config)
+            while len(_apps) > KEPT_APPS:
+                _apps.popitem(last=False)
     yield app
     support.stop_background(app)
     violations = support.invariant_violations(database_url)
     support.empty_tables(app)
     with app.app_context():
         database.dispose()
+    if shared:
+        support.reset_app(app, config)
     assert not violations, f"ticket invariant broken: {violations}"
 
 

@@ -178,6 +178,40 @@ def stop_background(app, timeout=5):
         database.dispose()
 
 
+LITERALS = (str, int, float, bool, type(None), timedelta)
+
+
+def app_key(url, overrides):
+    """What an app made for `url` and these config overrides can be kept under for the
+    next test that asks for the same (conftest `app`); None when an override is not a
+    plain value, whose repr would not say what it is."""
+    def plain(value):
+        if isinstance(value, (list, tuple)):
+            return all(plain(item) for item in value)
+        if isinstance(value, dict):
+            return all(isinstance(k, str) and plain(v) for k, v in value.items())
+        return isinstance(value, LITERALS)
+
+    if not plain(overrides):
+        return None
+    return url, repr(sorted(overrides.items()))
+
+
+def reset_app(app, config):
+    """Make a used app as create_app made it, for the next test: its config as it was
+    (`config`, a copy taken then), a new notification pool and hold sweeper (the old ones
+    stopped, see stop_background), rate-limit counts from zero."""
+    from eventbook import ratelimits
+    from eventbook.holds.sweeper import HoldSweeper
+    from eventbook.notifications.dispatcher import Dispatcher
+
+    app.config.clear()
+    app.config.update(config)
+    Dispatcher(app)
+    HoldSweeper(app)
+    ratelimits.init_app(app)
+
+
 def invariant_violations(url):
     """Rows that break the ticket invariant (INVARIANT), as (what, row) pairs."""
     engine = sa.create_engine(_normalized(url))

@@ -280,6 +280,7 @@ def test_an_unsafe_request_id_is_replaced(client, sent):
     assert "X-Injected" not in response.headers
 
 
+@pytest.mark.own_app
 def test_unexpected_exception_is_a_bare_500(app, client):
     def boom():
         raise RuntimeError("secret-detail from /srv/eventbook/db.py")
@@ -334,6 +335,7 @@ def test_a_connection_dropped_after_the_answer_was_made_does_not_replace_it(data
     assert after.status_code == 200
 
 
+@pytest.mark.own_app
 def test_unexpected_exception_without_a_sent_request_id(app, client):
     def boom():
         raise RuntimeError("secret-detail")

@@ -418,6 +418,7 @@ def test_booking_answers_say_where_the_customer_stands_when_headers_are_on(clien
 # -- a view's limit per address ----------------------------------------------------------
 
 
+@pytest.mark.own_app
 @limits(RATELIMIT_REGISTER="2 per minute")
 def test_a_view_given_a_per_address_limit_is_limited_per_address(app):
     """`by_address` limits any view it decorates, per client address."""
