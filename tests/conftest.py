@@ -162,9 +162,11 @@ def config_overrides():
     return {}
 
 
-# This test process's apps, by database and config overrides, the last used last (see `app`).
+# This test process's apps, by database and config overrides, the last used last, and
+# the one whose pooled connections are open, if any (see `app`).
 _apps = collections.OrderedDict()
 KEPT_APPS = 8
+_connected = []
 
 
 @pytest.fixture
@@ -173,7 +175,8 @@ def app(request, database_url, config_overrides):
     tenth of a second (flask-smorest building the OpenAPI document, most of it), as much
     as many a test, so a test process keeps it for the next test with the same ones and
     hands it on as made: after each test its background threads stop and new ones take
-    their place, its rate-limit counts and config are reset, its tables emptied. A test
+    their place, its rate-limit counts and config are reset, its tables emptied. Its
+    pooled connections stay open for the next test until another app is used. A test
     that adds routes or hooks to its app is marked `own_app` and gets one of its own."""
     key = support.app_key(database_url, config_overrides)
     shared = key is not None and request.node.get_closest_marker("own_app") is None
@@ -188,14 +191,19 @@ def app(request, database_url, config_overrides):
             _apps[key] = (app, config)
             while len(_apps) > KEPT_APPS:
                 _apps.popitem(last=False)
+    if _connected and _connected[0] is not app:
+        with _connected.pop().app_context():
+            database.dispose()
     yield app
-    support.stop_background(app)
-    violations = support.invariant_violations(database_url)
+    support.stop_background(app, close=False)
+    violations = support.app_invariant_violations(app)
     support.empty_tables(app)
-    with app.app_context():
-        database.dispose()
     if shared:
         support.reset_app(app, config)
+        _connected[:] = [app]
+    else:
+        with app.app_context():
+            database.dispose()
     assert not violations, f"ticket invariant broken: {violations}"
 
 

@@ -167,15 +167,17 @@ def empty_tables(app):
         db.session.commit()
 
 
-def stop_background(app, timeout=5):
-    """Stop an app's background threads (the hold sweeper, the notification pool) and
-    close its pooled connections: nothing of it may touch the database after this."""
+def stop_background(app, timeout=5, close=True):
+    """Stop an app's background threads (the hold sweeper, the notification pool) and,
+    unless `close` is false, close its pooled connections: nothing of it may touch the
+    database after this but what the caller does itself."""
     from eventbook import database
 
     app.extensions["eventbook.sweeper"].stop()
     app.extensions["notifications"].shutdown(timeout=timeout)
-    with app.app_context():
-        database.dispose()
+    if close:
+        with app.app_context():
+            database.dispose()
 
 
 LITERALS = (str, int, float, bool, type(None), timedelta)
@@ -210,6 +212,16 @@ def reset_app(app, config):
     Dispatcher(app)
     HoldSweeper(app)
     ratelimits.init_app(app)
+
+
+def app_invariant_violations(app):
+    """invariant_violations, read through `app`'s own pool."""
+    from eventbook.extensions import db
+
+    with app.app_context():
+        found = [(what, tuple(row)) for what, query in INVARIANT.items() for row in db.session.execute(sa.text(query))]
+        db.session.rollback()
+    return found
 
 
 def invariant_violations(url):
