@@ -8,7 +8,6 @@ SQLite or PostgreSQL database. Nothing is mocked. After every test the database
 invariant (tests/support.py: INVARIANT) is checked straight in the database.
 """
 
-import ssl
 import threading
 import uuid
 from collections import Counter
@@ -21,9 +20,9 @@ from tests import support
 
 HTTP_TIMEOUT = 60  # seconds: a request that takes longer than this is a bug (deadlock, lost lock)
 SOLD_OUT_CODES = {"sold_out", "not_enough_tickets"}
-# httpx builds a certifi SSL context per Client (~70 ms of CPU each): 200 of them would
-# spread the clients' arrival at the barrier over many seconds. The server is plain HTTP.
-_SSL = ssl.create_default_context()
+# httpx builds a certifi SSL context per Client unless given one (support.SSL): 200 of
+# them would spread the clients' arrival at the barrier over many seconds.
+_SSL = support.SSL
 
 
 def log_tail(path, offset=0, lines=60):

@@ -143,7 +143,7 @@ class Web:
                 raise AssertionError(f"the web command exited with {self.process.returncode}:\n"
                                      f"{self.log_path.read_text()[-3000:]}")
             try:
-                response = httpx.get(f"{self.url}/api/health", timeout=2)
+                response = httpx.get(f"{self.url}/api/health", verify=support.SSL, timeout=2)
             except httpx.HTTPError:
                 return None
             return response if response.status_code == 200 else None
@@ -260,7 +260,7 @@ def run(copy, platform_url, url, engine, tmp_path):
 
         def book(customer):
             try:
-                response = httpx.post(f"{web.url}/api/bookings", json={"eventId": event_id, "ticketsCount": 1},
+                response = httpx.post(f"{web.url}/api/bookings", verify=support.SSL, json={"eventId": event_id, "ticketsCount": 1},
                                       headers=customer["headers"], timeout=30)
                 outcome = response.status_code
             except httpx.HTTPError as exc:
@@ -309,7 +309,7 @@ def run(copy, platform_url, url, engine, tmp_path):
             return len(statuses) == len(confirmed) and all(s == "SENT" for s in statuses)
 
         support.wait_until(all_sent, 30, 0.2, "every BOOKING_CONFIRMED notification to be SENT")
-        mine = httpx.get(f"{web.url}/api/notifications", headers=customers[0]["headers"], timeout=10).json()
+        mine = httpx.get(f"{web.url}/api/notifications", verify=support.SSL, headers=customers[0]["headers"], timeout=10).json()
         assert [(n["kind"], n["status"]) for n in mine] == [("BOOKING_CONFIRMED", "SENT")]
         code, _ = web.sigterm(DEFAULT_GRACEFUL_TIMEOUT)
     finally:

@@ -108,7 +108,7 @@ def test_a_malformed_chunked_body_is_400_before_the_token_check(server, path):
                          ids=["deep", "deeper", "long integer", "empty"])
 def test_undecodable_bodies_are_400_with_rate_limits_on(server, body):
     for path in ("/api/auth/login", "/api/auth/register"):
-        response = httpx.post(server.url + path, content=body, headers={"Content-Type": "application/json"})
+        response = httpx.post(server.url + path, verify=support.SSL, content=body, headers={"Content-Type": "application/json"})
         assert (response.status_code, response.json()["code"]) == (400, "bad_request"), response.text
     assert_log_clean(server)
 
@@ -139,7 +139,7 @@ def test_a_compressed_body_is_415_and_registers_nothing(server, coding):
     refused = assert_envelope(raw(server, request("POST", "/api/auth/register", *headers, body=sent)),
                               415, "unsupported_media_type")
     assert "Content-Encoding" in refused["message"]
-    login = httpx.post(f"{server.url}/api/auth/login", json={"email": email, "password": "secret-password"})
+    login = httpx.post(f"{server.url}/api/auth/login", verify=support.SSL, json={"email": email, "password": "secret-password"})
     assert login.status_code == 401  # no account was made
     assert_log_clean(server)
 
@@ -194,7 +194,7 @@ def test_what_only_gunicorn_refuses_is_documented(server, case):
     got_status, content_type, _ = raw(server, data)
     assert (got_status, content_type) == (status, "text/html")
     assert f"| {case} | {status} |" in OPERATIONS, f"docs/operations.md does not list {case!r} as {status}"
-    assert httpx.get(f"{server.url}/api/health").status_code == 200
+    assert httpx.get(f"{server.url}/api/health", verify=support.SSL).status_code == 200
     assert_log_clean(server)
 
 
@@ -216,14 +216,15 @@ def test_a_second_server_on_the_port_stops_instead_of_sharing_it(server):
     assert result.returncode == 1
     assert f"eventbook: 127.0.0.1:{server.port} is in use: another server listens there" in result.stderr.splitlines()
     assert "Traceback" not in result.stderr
-    assert httpx.get(f"{server.url}/api/health").status_code == 200
+    assert httpx.get(f"{server.url}/api/health", verify=support.SSL).status_code == 200
 
 
 def failed_logins(server, attempts=20):
     """Statuses of `attempts` failed logins to one account, each on a new connection (so
     the kernel spreads them over the workers)."""
     email = f"victim-{uuid.uuid4().hex[:8]}@example.com"
-    return [httpx.post(f"{server.url}/api/auth/login", json={"email": email, "password": "wrong-password"}).status_code
+    return [httpx.post(f"{server.url}/api/auth/login", verify=support.SSL,
+                       json={"email": email, "password": "wrong-password"}).status_code
             for _ in range(attempts)]
 
 
@@ -261,7 +262,7 @@ def test_only_proxy_fix_x_for_trusts_a_forwarded_scheme(new_database, tmp_path, 
     server = start(new_database(), tmp_path, workers=1, PROXY_FIX_X_FOR=hops)
     try:
         customer = support.Api(server.url).user("CUSTOMER")
-        response = httpx.post(f"{server.url}/api/auth/login", json={"email": customer["email"],
+        response = httpx.post(f"{server.url}/api/auth/login", verify=support.SSL, json={"email": customer["email"],
                                                                     "password": support.PASSWORD},
                               headers={"X-Forwarded-Proto": "https", "X-Forwarded-For": "198.51.100.7"})
         assert response.status_code == 200, response.text
@@ -282,7 +283,7 @@ def test_workers_recycled_every_few_requests_refuse_no_connection(new_database, 
         statuses = []
         for _ in range(30):  # a new connection each time, as a client without keep-alive
             try:
-                statuses.append(httpx.get(f"{server.url}/api/health", timeout=10).status_code)
+                statuses.append(httpx.get(f"{server.url}/api/health", verify=support.SSL, timeout=10).status_code)
             except httpx.TransportError as exc:
                 statuses.append(type(exc).__name__)
     finally:

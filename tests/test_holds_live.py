@@ -113,7 +113,7 @@ def _at(when, call, http_results, index):
     """Run `call` (with its own connection) when the clock reaches `when`."""
     import httpx
 
-    with httpx.Client(base_url=http_results["url"], timeout=60) as http:
+    with httpx.Client(verify=support.SSL, base_url=http_results["url"], timeout=60) as http:
         http.get("/api/health")
         time.sleep(max(0.0, (when - datetime.now(timezone.utc)).total_seconds()))
         http_results[index] = call(http)

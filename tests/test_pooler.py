@@ -129,7 +129,7 @@ def test_the_app_sells_through_pgbouncer_in_transaction_mode_and_never_oversells
         answers, gate = {}, threading.Barrier(CUSTOMERS)
 
         def book(customer):
-            with httpx.Client(base_url=server.url, timeout=60) as own:
+            with httpx.Client(verify=support.SSL, base_url=server.url, timeout=60) as own:
                 gate.wait()
                 answers[customer["id"]] = own.post("/api/bookings", headers=customer["headers"],
                                                    json={"eventId": event_id, "ticketsCount": 1})

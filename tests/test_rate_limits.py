@@ -266,7 +266,7 @@ def test_two_servers_share_the_count_through_redis(new_database, redis_db, tmp_p
     try:
         for server in servers:
             server.start()
-        a, b = (httpx.Client(base_url=server.url, timeout=30) for server in servers)
+        a, b = (httpx.Client(verify=support.SSL, base_url=server.url, timeout=30) for server in servers)
         email = f"shared-{uuid.uuid4().hex[:8]}@example.com"
         assert a.post("/api/auth/register", json={"email": email, "password": support.PASSWORD, "role": "CUSTOMER"}).status_code == 201
 

@@ -142,7 +142,7 @@ def test_every_command_of_the_readme_works_after_make_run(tmp_path):
         def up():
             assert server.poll() is None, f"make run exited with {server.returncode}:\n{log.read_text()[-3000:]}"
             try:
-                return httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=2).status_code == 200
+                return httpx.get(f"http://127.0.0.1:{port}/api/health", verify=support.SSL, timeout=2).status_code == 200
             except httpx.HTTPError:
                 return False
 

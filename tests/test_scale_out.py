@@ -90,7 +90,7 @@ def run(servers, url, smtp):
 
     def book(n):
         start.wait(30)
-        response = httpx.post(f"{servers[n % 2].url}/api/bookings", json={"eventId": event_id, "ticketsCount": 1},
+        response = httpx.post(f"{servers[n % 2].url}/api/bookings", verify=support.SSL, json={"eventId": event_id, "ticketsCount": 1},
                               headers=customers[n]["headers"], timeout=60)
         return n, response.status_code, response.json()
 

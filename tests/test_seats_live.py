@@ -29,7 +29,7 @@ def live(backend, tmp_path_factory):
     server = support.Server(url, workers=3, threads=8, log_path=tmp / "server.log", env={"GUNICORN_KEEPALIVE": "120"})
     try:
         server.start()
-        with httpx.Client(base_url=server.url, timeout=TIMEOUT) as http:
+        with httpx.Client(verify=support.SSL, base_url=server.url, timeout=TIMEOUT) as http:
             yield Live(server, url, support.Api(server.url, client=http), tmp / "server.log")
     finally:
         try:
@@ -64,7 +64,7 @@ class Live:
 
         def send(index, path, customer, body):
             try:
-                with httpx.Client(base_url=self.server.url, timeout=TIMEOUT) as http:
+                with httpx.Client(verify=support.SSL, base_url=self.server.url, timeout=TIMEOUT) as http:
                     http.get("/api/health")  # connected before the race
                     barrier.wait(timeout=120)
                     results[index] = http.post(path, json=body, headers=customer["headers"])
