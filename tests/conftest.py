@@ -5,7 +5,8 @@ A test marked `postgresql_only("why")` exists only on PostgreSQL. In CI any skip
 fails the run: a skip there would hide a service or a tool that CI must provide.
 
 Each backend gets one migrated database per session; every test starts from empty
-tables, and after every test the ticket invariant is checked (support.invariant_violations).
+tables, and after every test the ticket invariant is checked (support.INVARIANT). A test
+process keeps its apps from one test to the next (see `app`).
 """
 
 import collections
