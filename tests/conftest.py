@@ -32,7 +32,8 @@ def postgres_missing():
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "postgresql_only(reason): the test is not generated for SQLite, for this reason")
-    config.addinivalue_line("markers", "own_app: the test changes its app (routes, hooks): it is made for it alone")
+    config.addinivalue_line("markers", "own_app: the test changes its app (routes, hooks) or drops its connections: "
+                                       "it is made for it alone")
 
 
 def pytest_collection_finish(session):
@@ -178,7 +179,8 @@ def app(request, database_url, config_overrides):
     hands it on as made: after each test its background threads stop and new ones take
     their place, its rate-limit counts and config are reset, its tables emptied. Its
     pooled connections stay open for the next test until another app is used. A test
-    that adds routes or hooks to its app is marked `own_app` and gets one of its own."""
+    that adds routes or hooks to its app, or has the server drop its connections, is
+    marked `own_app` and gets one of its own."""
     key = support.app_key(database_url, config_overrides)
     shared = key is not None and request.node.get_closest_marker("own_app") is None
     if shared and key in _apps:

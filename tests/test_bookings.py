@@ -64,6 +64,7 @@ def test_every_booking_rule_holds_on_both_databases(client, shop, make_user, mak
 
 
 @pytest.mark.postgresql_only("SQLite has no server connection to drop")
+@pytest.mark.own_app  # its pooled connections are dropped: no later test may find one
 def test_a_server_connection_dropped_under_the_sale_fails_once(database_url, client, shop, make_user, make_event):
     """When PostgreSQL drops the app's connections (a restart, a failover), the first
     to find one dead is a 503 in the envelope, the dropped connections are thrown away
