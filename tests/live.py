@@ -20,9 +20,6 @@ from tests import support
 
 HTTP_TIMEOUT = 60  # seconds: a request that takes longer than this is a bug (deadlock, lost lock)
 SOLD_OUT_CODES = {"sold_out", "not_enough_tickets"}
-# httpx builds a certifi SSL context per Client unless given one (support.SSL): 200 of
-# them would spread the clients' arrival at the barrier over many seconds.
-_SSL = support.SSL
 
 
 def log_tail(path, offset=0, lines=60):
@@ -48,7 +45,7 @@ class Live:
         self.http = httpx.Client(
             base_url=self.url,
             timeout=HTTP_TIMEOUT,
-            verify=_SSL,
+            verify=support.SSL,
             limits=httpx.Limits(max_connections=32, max_keepalive_connections=32),
         )
         self.api = support.Api(self.url, client=self.http)
@@ -133,7 +130,7 @@ class Live:
         def run(index, call):
             phase = "connect"
             try:
-                with httpx.Client(base_url=self.url, timeout=HTTP_TIMEOUT, verify=_SSL) as http:
+                with httpx.Client(base_url=self.url, timeout=HTTP_TIMEOUT, verify=support.SSL) as http:
                     http.get("/api/health")  # the TCP connection is up before the race starts
                     phase = "barrier"
                     barrier.wait(timeout=120)
