@@ -132,8 +132,10 @@ class UTCDateTime(fields.AwareDateTime):
     """RFC 3339 (`DATE_TIME`); a time without an offset is taken as UTC; always stored
     as UTC."""
 
-    # null where a date is needed (what the page sends for an empty date field)
-    default_error_messages = {"null": "A date and time is required."}
+    # null where a date is needed (what the page sends for an empty date field); one
+    # message for text that is not a date-time, whether its shape or its values are wrong
+    default_error_messages = {"null": "A date and time is required.",
+                              "invalid": "Not a valid date-time: RFC 3339, such as 2030-06-01T10:00:00Z."}
 
     TAKEN = ("RFC 3339, such as 2030-06-01T10:00:00Z or 2030-06-01T12:00:00+02:00; also taken: no seconds, "
              "an offset without its colon or minutes (+0200, +02), no offset (read as UTC), a date alone "
@@ -149,7 +151,7 @@ class UTCDateTime(fields.AwareDateTime):
     def _deserialize(self, value, attr, data, **kwargs):
         if isinstance(value, str):
             if not DATE_TIME.fullmatch(value):
-                raise ValidationError("Not a valid date-time: RFC 3339, such as 2030-06-01T10:00:00Z.")
+                raise self.make_error("invalid")
             value = value.upper()  # RFC 3339 allows "t" and "z"; no other letter is valid anyway
         value = super()._deserialize(value, attr, data, **kwargs)
         try:

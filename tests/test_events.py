@@ -87,6 +87,18 @@ def test_a_date_is_rfc_3339_not_any_iso_8601_form(client, organizer, date):
     refused(client.get("/api/events", query_string={"from": date}), 422, "validation_error")
 
 
+@pytest.mark.parametrize("date", ["banana", "2030-13-01T10:00:00Z", "2030-02-30", "2030-06-01T25:00:00Z",
+                                  "2030-06-01T10:61Z"])
+def test_a_date_that_is_not_one_says_what_is_taken(client, organizer, date):
+    """A date of the wrong shape and one of the right shape with impossible values (a
+    13th month, a 30th of February, a 25th hour) get the same message, which shows the
+    form taken, in a body and in a query string alike."""
+    says = ["Not a valid date-time: RFC 3339, such as 2030-06-01T10:00:00Z."]
+    created = client.post("/api/events", json=event_body(date=date), headers=organizer.headers)
+    assert refused(created, 422, "validation_error")["errors"] == {"date": says}
+    assert refused(client.get("/api/events", query_string={"to": date}), 422, "validation_error")["errors"] == {"to": says}
+
+
 def test_a_date_left_empty_says_a_date_is_required(client, organizer):
     """null for an event's date (what the page sends for an empty field), on creation
     and on a change: a 422 that says a date is needed, and nothing changes."""
