@@ -184,6 +184,47 @@ def test_password_over_72_bytes_never_logs_in(client):
         assert_error(response, 401, "unauthorized")
 
 
+@pytest.mark.parametrize("registered, typed", [
+    ("p\u00e4ssw\u00f6rter", "pa\u0308sswo\u0308rter"),  # an umlaut as one letter; as a letter and a combining mark
+    ("pa\u0308sswo\u0308rter", "p\u00e4ssw\u00f6rter"),
+    ("\ufb01ne-password", "fine-password"),  # the ligature "fi"
+    ("\uff50\uff41\uff53\uff53word-1", "password-1"),  # fullwidth letters
+])
+def test_a_password_typed_another_way_is_the_same_password(client, login, registered, typed):
+    """Passwords are taken in NFKC form: the same characters from another keyboard or
+    system log in, and so does the password exactly as registered."""
+    assert register(client, password=registered).status_code == 201
+    assert login("alice@example.com", typed).email == "alice@example.com"
+    assert login("alice@example.com", registered).email == "alice@example.com"
+    wrong = client.post("/api/auth/login", json={"email": "alice@example.com", "password": typed + "x"})
+    assert_error(wrong, 401, "unauthorized")
+
+
+def test_a_password_counts_its_bytes_in_nfkc_form(client):
+    """"\u337f" (one 3-byte character) is four characters, 12 bytes, in NFKC form: 24 of
+    them are 72 bytes as sent but 288 as taken, so too long."""
+    body = assert_error(register(client, password="\u337f" * 24), 422, "validation_error")
+    assert body["errors"] == {"password": ["Must be 8 to 72 bytes long."]}
+    assert register(client, password="\u337f" * 6).status_code == 201  # 72 bytes as taken
+
+
+def test_an_account_hashed_before_passwords_were_normalised_still_logs_in(client, login, database_url, app):
+    """Its hash is of the password as written, not in NFKC form: that still logs in."""
+    assert register(client).status_code == 201
+    written = "pa\u0308sswo\u0308rter"  # not NFKC
+    with app.app_context():
+        from eventbook.auth.service import hash_password
+        legacy = hash_password(written)
+    engine = sa.create_engine(support._normalized(database_url))
+    try:
+        with engine.begin() as connection:
+            connection.execute(sa.text("UPDATE users SET password_hash = :legacy WHERE email = 'alice@example.com'"),
+                               {"legacy": legacy})
+    finally:
+        engine.dispose()
+    assert login("alice@example.com", written).email == "alice@example.com"
+
+
 @pytest.mark.postgresql_only("SQLite has no server sessions to watch")
 def test_a_login_holds_no_transaction_open_while_the_password_is_checked(client, database_url, monkeypatch):
     """While bcrypt checks the password the login holds no pooled connection in a

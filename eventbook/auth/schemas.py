@@ -6,8 +6,17 @@ from eventbook.models import Role
 from eventbook.schemas import Reply, Schema, Text, Title, UTCDateTime
 
 
+def as_password(password):
+    """A password as it is hashed and checked: in Unicode's NFKC form, so that the same
+    characters typed on another keyboard or system (an "é" as one letter or as "e" and a
+    combining accent, a ligature, a fullwidth letter) are the same password (NIST SP
+    800-63B, 5.1.1.2)."""
+    return unicodedata.normalize("NFKC", password)
+
+
 class Password(Text):
-    """8 to 72 bytes: bcrypt looks at 72 bytes at most, and bcrypt 5 refuses more.
+    """8 to 72 bytes in NFKC form (`as_password`): bcrypt looks at 72 bytes at most, and
+    bcrypt 5 refuses more.
 
     JSON Schema counts characters, and a character is 1 to 4 bytes of UTF-8, so the
     document gives the character counts those bytes allow (2 to 72) as minLength and
@@ -22,12 +31,14 @@ class Password(Text):
             metadata={"minLength": -(-min_bytes // 4), "maxLength": 72, "x-minBytes": min_bytes, "x-maxBytes": 72,
                       "format": "password",
                       "description": f"{min_bytes} to 72 bytes once encoded as UTF-8 (x-minBytes, x-maxBytes): "
-                                     f"{min_bytes} to 72 ASCII characters, fewer where a character takes more bytes"},
+                                     f"{min_bytes} to 72 ASCII characters, fewer where a character takes more bytes; "
+                                     "taken in Unicode's NFKC form (counted so too), so that the same characters "
+                                     "typed another way are the same password"},
             **kwargs,
         )
 
     def _deserialize(self, value, attr, data, **kwargs):
-        value = super()._deserialize(value, attr, data, **kwargs)
+        value = as_password(super()._deserialize(value, attr, data, **kwargs))
         size = len(value.encode("utf-8"))
         if not self.min_bytes <= size <= 72:
             raise ValidationError(f"Must be {self.min_bytes} to 72 bytes long.")

@@ -10,7 +10,7 @@ from flask_jwt_extended import create_access_token, create_refresh_token, decode
 from sqlalchemy import Integer, String, and_, bindparam, exc, exists, select, update
 
 from eventbook.auth import throttle
-from eventbook.auth.schemas import as_stored
+from eventbook.auth.schemas import as_password, as_stored
 from eventbook.database import Prepared, autocommit
 from eventbook.errors import error
 from eventbook.extensions import db
@@ -61,13 +61,19 @@ def log_in(email, password):
 
 
 def _verified(email, password):
-    """The enabled user with these credentials, else None, in the same time either way."""
+    """The enabled user with these credentials, else None, in the same time either way.
+
+    The password is checked in NFKC form, as registering hashes it, then as written if
+    that differs: an account registered before passwords were normalised (7 December
+    2026) was hashed as written. How many checks run depends on the password sent
+    alone, never on the account."""
     try:
-        candidate = password.encode()
+        candidates = [candidate for candidate in dict.fromkeys((as_password(password).encode(), password.encode()))
+                      if 0 < len(candidate) <= 72]
         email.encode()
     except UnicodeEncodeError:  # lone surrogates: no account can have them
-        candidate, email = b"", ""
-    possible = "\x00" not in email and 0 < len(candidate) <= 72
+        candidates, email = [], ""
+    possible = "\x00" not in email and bool(candidates)
     # As written too, first: an account registered before addresses had to be in NFKC
     # form (3 December 2026) may be stored otherwise.
     written = email.strip().lower()
@@ -77,7 +83,7 @@ def _verified(email, password):
         db.session.expunge(user)  # kept as read: ending the transaction below does not expire it
     db.session.rollback()  # no connection, and no snapshot, held while bcrypt takes its time
     stored = user.password_hash if user else _dummy_hash()
-    matches = possible and bcrypt.checkpw(candidate, stored.encode())
+    matches = possible and any(bcrypt.checkpw(candidate, stored.encode()) for candidate in candidates)
     return user if user is not None and matches and not user.disabled else None
 
 
