@@ -562,6 +562,25 @@ def test_an_address_the_mail_server_cannot_take_fails_at_once(app, client, shop,
     assert note["attempts"] == 1 and ascii_smtp.messages == []
 
 
+@pytest.mark.parametrize("email, sent_to", [
+    ("zoe@b\u00fccher.example", "zoe@xn--bcher-kva.example"),
+    ("zoe@stra\u00dfe.example", "zoe@xn--strae-oqa.example"),  # IDNA 2008: the sharp s stays, not "ss"
+])
+def test_an_address_with_a_non_ascii_domain_reaches_any_mail_server(client, shop, make_user, make_event, ascii_smtp,
+                                                                     email, sent_to):
+    """A non-ASCII domain goes in its ASCII ("xn--") form, in the envelope and the To
+    header alike, so a server without SMTPUTF8 takes it; the notification keeps the
+    address as the customer wrote it."""
+    customer = make_user(email=email)
+    ok(shop.book(customer, make_event()["id"]), 201)
+    [note] = wait_for_kinds(client, customer, "BOOKING_CONFIRMED")
+    assert (note["recipient"], note["attempts"]) == (email, 1)
+    ascii_smtp.wait_for(1)
+    [message] = ascii_smtp.messages
+    assert message["To"] == sent_to
+    assert ascii_smtp.handler.envelopes[0][1] == [sent_to]
+
+
 @pytest.mark.parametrize("settings", [{"NOTIFY_CLAIM_TIMEOUT_SECONDS": 1.0}], ids=["1s-lease"])
 def test_an_email_slower_than_its_claim_is_sent_once(app, client, shop, customer, make_event, slow_smtp, settings):
     """While its process lives, an email that takes longer to send than the claim's lease

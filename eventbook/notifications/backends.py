@@ -5,6 +5,8 @@ import smtplib
 from email.message import EmailMessage
 from email.utils import formatdate, parseaddr
 
+import idna
+
 from eventbook.notifications import templates
 from eventbook.schemas import ONE_LINE_BREAKER
 
@@ -49,11 +51,26 @@ def header_text(text):
     return " ".join(ONE_LINE_BREAKER.sub(" ", text).split())
 
 
+def ascii_domain(address):
+    """`address` with a non-ASCII domain in its ASCII form ("xn--" labels, IDNA 2008 as
+    UTS 46 maps it: the "ß" of "straße.de" is kept, not made "ss"), the form every mail
+    server takes: only a non-ASCII part before the @ then needs a server with SMTPUTF8.
+    A domain IDNA cannot encode is left as it is, for a server with SMTPUTF8 to take or
+    refuse."""
+    local, at, domain = address.rpartition("@")
+    if not at or domain.isascii():
+        return address
+    try:
+        return f"{local}@{idna.encode(domain, uts46=True).decode('ascii')}"
+    except idna.IDNAError:
+        return address
+
+
 def _send_smtp(config, note):
     subject, body = templates.render(note)
     message = EmailMessage()
     message["From"] = config["MAIL_FROM"]  # checked at start (config.validate)
-    message["To"] = header_text(note["recipient"])
+    message["To"] = header_text(ascii_domain(note["recipient"]))
     message["Subject"] = header_text(subject)
     message["Date"] = formatdate(usegmt=True)
     message["Message-ID"] = message_id(config, note["id"])
