@@ -80,6 +80,20 @@ def test_an_address_written_another_way_logs_in_to_its_account(client, login):
     assert login("\U0001d400lice@example.com").email == "alice@example.com"  # a mathematical bold capital A
 
 
+def test_a_domain_in_its_xn_form_is_the_same_address(client, login):
+    """"xn--bcher-kva" is how DNS spells "bücher": one domain, so one account, stored with
+    the domain in Unicode; either form logs in. Labels that are not valid IDNA stay as
+    written."""
+    created = register(client, email="Eve@XN--BCHER-KVA.example")
+    assert created.status_code == 201, created.get_json()
+    assert created.get_json()["user"]["email"] == "eve@b\u00fccher.example"
+    assert_error(register(client, email="eve@b\u00fccher.example"), 409, "email_taken")
+    assert login("eve@xn--bcher-kva.example").email == "eve@b\u00fccher.example"
+    assert login("eve@b\u00fccher.example").email == "eve@b\u00fccher.example"
+    odd = register(client, email="eve@xn--zz.example")  # no valid A-label: an ASCII domain as any other
+    assert odd.status_code == 201 and odd.get_json()["user"]["email"] == "eve@xn--zz.example"
+
+
 def test_an_account_stored_before_addresses_had_to_be_plain_still_logs_in(client, login, database_url):
     """Registered when a fullwidth letter was still taken: the address as written finds it."""
     assert register(client, email="bob@example.com").status_code == 201

@@ -1,5 +1,6 @@
 import unicodedata
 
+import idna
 from marshmallow import ValidationError, fields, post_load, validate
 
 from eventbook.models import Role
@@ -55,10 +56,11 @@ class Email(fields.Email):
     def __init__(self, **kwargs):
         super().__init__(required=True, validate=validate.Length(max=254), metadata={
             "description": "an email address; Unicode in NFKC form, without invisible or formatting characters; "
-                           "at most 64 bytes before the @; case does not matter (stored lower-case)"}, **kwargs)
+                           "at most 64 bytes before the @; case does not matter (stored lower-case), nor "
+                           "how the domain is spelt (its xn-- labels are stored in Unicode)"}, **kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
-        value = super()._deserialize(value, attr, data, **kwargs).strip().lower()
+        value = unicode_domain(super()._deserialize(value, attr, data, **kwargs).strip().lower())
         if any(character.isspace() for character in value):  # a quoted local part's: no mailbox we send to
             raise self.make_error("invalid")
         if unicodedata.normalize("NFKC", value) != value or any(
@@ -71,10 +73,24 @@ class Email(fields.Email):
 
 
 def as_stored(email):
-    """An address as accounts are stored and looked up: trimmed, in NFKC form, lower-case
-    (one that registering refuses as written, such as "A" and a combining ring for "Å", a
-    fullwidth or a mathematical letter, finds the account of its plain form)."""
-    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", email.strip()).lower())
+    """An address as accounts are stored and looked up: trimmed, in NFKC form, lower-case,
+    its domain in Unicode (one that registering refuses as written, such as "A" and a
+    combining ring for "Å", a fullwidth or a mathematical letter, finds the account of
+    its plain form)."""
+    return unicode_domain(unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", email.strip()).lower()))
+
+
+def unicode_domain(address):
+    """`address` with its domain's ASCII-compatible labels ("xn--", IDNA 2008) in Unicode,
+    so that "bücher.de" and "xn--bcher-kva.de", one domain, are one address. A domain
+    that is not valid IDNA is left as it is."""
+    local, at, domain = address.rpartition("@")
+    if not at or "xn--" not in domain:
+        return address
+    try:
+        return f"{local}@{idna.decode(domain)}"
+    except idna.IDNAError:
+        return address
 
 
 INVISIBLE = {"Cc", "Cf", "Co", "Cs", "Cn", "Zs", "Zl", "Zp"}  # controls, formats, private use, unassigned, spaces
