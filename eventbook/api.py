@@ -80,7 +80,7 @@ UNAVAILABLE = {"description": "unavailable: the database cannot be reached, or i
                            "seconds"}
 
 BODY_ERRORS = {
-    "400": "bad_request: the body is not JSON, or not a JSON object",
+    "400": "bad_request: the body is not JSON, or not a JSON object, or an object in it names a member twice",
     "413": "payload_too_large: the body is over MAX_BODY_BYTES (64 KiB)",
     "415": "unsupported_media_type: a body without a JSON Content-Type, or with a Content-Encoding (compressed)",
 }

@@ -77,9 +77,21 @@ def _not_json(name):
     raise BodyError(f"{name} is not a JSON value")
 
 
+def _names_once(pairs):
+    """An object whose names are all different. RFC 8259 leaves an object that names a
+    member twice to each parser, and parsers differ on which one counts: a proxy or a
+    firewall in front could check one value while the app acted on the other."""
+    members = dict(pairs)
+    if len(members) != len(pairs):
+        seen = set()
+        twice = next(name for name, _ in pairs if name in seen or seen.add(name))
+        raise BodyError(f"it names {twice[:64]!r} more than once in one object")
+    return members
+
+
 class JSONProvider(DefaultJSONProvider):
-    """Flask's JSON, strict where it reads (RFC 8259): UTF-8 only, no NaN or Infinity.
-    Every body it cannot read raises a ValueError, so that Flask's `get_json` hands it to
+    """Flask's JSON, strict where it reads (RFC 8259): UTF-8 only, no NaN or Infinity,
+    no object with a name twice. Every body it cannot read raises a ValueError, so that Flask's `get_json` hands it to
     `Request.on_json_loading_failed` (or, with silent=True, returns None): a body nested
     too deeply (RecursionError) or with too long an integer included."""
 
@@ -87,6 +99,7 @@ class JSONProvider(DefaultJSONProvider):
 
     def loads(self, s, **kwargs):
         kwargs.setdefault("parse_constant", _not_json)
+        kwargs.setdefault("object_pairs_hook", _names_once)
         try:
             if isinstance(s, (bytes, bytearray)):
                 s = s.decode("utf-8-sig")

@@ -28,6 +28,9 @@ BAD_BODIES = {
     "an array": "[]",
     "a string": '"text"',
     "null": "null",
+    "a name twice": '{"ticketsCount": 1, "ticketsCount": 2}',
+    "a name twice, nested": '{"items": [{"ticketTypeId": 1, "count": 1, "count": 9}]}',
+    "a name twice, escaped": '{"title": "a", "\\u0074itle": "b"}',
 }
 
 
@@ -94,6 +97,7 @@ def test_the_message_says_what_is_wrong(client):
         "nested 1,000 deep": "nested too deeply", "integer of 4,301 digits": "more than 4300 digits",
         "empty": "empty", "NaN": "NaN is not a JSON value", "not UTF-8": "not UTF-8",
         "not JSON": "line 1, column 2", "an array": "must be a JSON object",
+        "a name twice": "names 'ticketsCount' more than once", "a name twice, escaped": "names 'title' more than once",
     }
     for name, words in says.items():
         response = client.post("/api/auth/login", data=BAD_BODIES[name], content_type="application/json")
