@@ -195,8 +195,7 @@ def app(request, database_url, config_overrides):
             while len(_apps) > KEPT_APPS:
                 _apps.popitem(last=False)
     if _connected and _connected[0] is not app:
-        with _connected.pop().app_context():
-            database.dispose()
+        _disconnect()
     yield app
     support.stop_background(app, close=False)
     violations = support.app_invariant_violations(app)
@@ -208,6 +207,20 @@ def app(request, database_url, config_overrides):
         with app.app_context():
             database.dispose()
     assert not violations, f"ticket invariant broken: {violations}"
+
+
+def _disconnect():
+    with _connected.pop().app_context():
+        database.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _kept_connections_closed_without_an_app(request):
+    """A test without an app (one that starts servers of its own) first closes the pooled
+    connections a kept app left open: PostgreSQL's 100 connections are shared by every
+    test process and the servers they start."""
+    if _connected and "app" not in request.fixturenames:
+        _disconnect()
 
 
 @pytest.fixture

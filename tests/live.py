@@ -187,12 +187,8 @@ def start(backend, tmp_path_factory, name, workers=3, env=None, threads=6):
     log_path = tmp / "server.log"
     # The clients' connections are opened before the barrier and then sit idle until
     # every client is ready: gunicorn must not close them as idle keep-alives meanwhile.
-    # Pools of as many connections as threads (the auto-commit pool has no overflow), and
-    # no more: a worker keeps up to twice that many open, so two such servers (two test
-    # processes), and the extra servers a test starts, fit within PostgreSQL's default
-    # max_connections of 100.
     process = support.Server(url, workers=workers, threads=threads, log_path=log_path,
-                             env={"GUNICORN_KEEPALIVE": "120", "DB_POOL_SIZE": str(threads), **(env or {})})
+                             env={"GUNICORN_KEEPALIVE": "120", **(env or {})})
     try:
         process.start()
     except BaseException:

@@ -483,7 +483,13 @@ def terminate(process, timeout=10):
 
 
 class Server:
-    """`gunicorn wsgi:app -c gunicorn.conf.py` in a subprocess, as production runs it."""
+    """`gunicorn wsgi:app -c gunicorn.conf.py` in a subprocess, as production runs it.
+
+    Unless `env` says otherwise its pools hold half as many connections as a worker has
+    threads (DB_POOL_SIZE), the session's pool as many more in overflow: a connection for
+    every request thread there, and few kept open. PostgreSQL's 100 connections are
+    shared by every test process and the servers they start, and on the default of 10 a
+    server of 3 workers kept 50 open."""
 
     def __init__(self, database_url, workers=2, threads=8, env=None, port=None, log_path=None):
         self.port = port or free_port()
@@ -502,6 +508,7 @@ class Server:
             "NOTIFY_SWEEP_SECONDS": "0.5",
             "NOTIFY_BACKOFF_SECONDS": "0.2",
             "LOG_FORMAT": "json",
+            "DB_POOL_SIZE": str(max(2, threads // 2)),
             **(env or {}),
         }
         self.process = None
