@@ -230,10 +230,10 @@ class Api(flask_smorest.Api):
     def served_document(self):
         """The document, its server being this deployment: PUBLIC_URL, or relative to
         where the document is read (never the request's Host header)."""
-        document = self.spec.to_dict()
+        document = self.spec.to_dict()  # apispec's own options dict: changed in a copy only
         url = flask.current_app.config["PUBLIC_URL"] or "/"
-        document["servers"] = [{**server, "url": url, "description": "this server"}
-                               for server in document["servers"][:1]]
+        document = {**document, "servers": [{**server, "url": url, "description": "this server"}
+                                            for server in document["servers"][:1]]}
         return flask.current_app.response_class(flask.json.dumps(document, indent=2, sort_keys=False),
                                                 mimetype="application/json")
 

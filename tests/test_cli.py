@@ -265,6 +265,15 @@ def test_openapi_write_makes_a_document_for_postman(app, tmp_path):
     assert "bearerToken" in document["servers"][0]["variables"]
 
 
+def test_serving_the_document_does_not_change_the_one_written(app, client, tmp_path):
+    """The served document names this deployment; the written one still names make run's
+    address, whatever was served before in the same process."""
+    assert client.get("/api/openapi.json").get_json()["servers"][0]["url"] == "/"
+    target = tmp_path / "openapi.json"
+    assert invoke(app, "openapi", "write", str(target)).exit_code == 0
+    assert json.loads(target.read_text())["servers"][0]["url"] == "http://127.0.0.1:5000"
+
+
 def test_every_operation_of_the_document_has_its_request_examples(app, tmp_path):
     """What Postman sends for each operation (eventbook/examples.py): a body example
     wherever there is a body, and an example for every path parameter."""
