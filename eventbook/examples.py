@@ -49,6 +49,7 @@ EXAMPLES = {
         "body": {"email": "ada@example.com", "password": PASSWORD, "role": "CUSTOMER", "name": "Ada Lovelace"},
     },
     "POST /api/auth/login": {"body": {"email": "ada@example.com", "password": PASSWORD}},
+    "POST /api/auth/password": {"body": {"currentPassword": PASSWORD, "newPassword": "ada-lovelace-1852"}},
     # An empty body revokes the token sent; {"refreshToken": ...} would revoke that one too.
     "POST /api/auth/logout": {"body": {}},
     "GET /api/events": {"query": {"q": "conf", "status": "SCHEDULED", "from": "2026-01-01T00:00:00Z", "to": IN_A_YEAR}},

@@ -373,6 +373,88 @@ def test_logout_without_token_is_401(client):
     assert_error(client.post("/api/auth/logout"), 401, "unauthorized")
 
 
+# -- password change ---------------------------------------------------------------
+
+
+def change_password(client, actor, current, new):
+    return client.post("/api/auth/password", json={"currentPassword": current, "newPassword": new},
+                       headers=actor.headers)
+
+
+def test_a_password_change_ends_every_other_login_and_keeps_this_one(client, customer, login):
+    """A thief who logged in with the old password is out at once, access and refresh
+    token alike; the login that changed it goes on, and refreshes."""
+    other = login(customer.email)
+    response = change_password(client, customer, support.PASSWORD, "a-new-password-1")
+    assert response.status_code == 204 and response.data == b""
+    assert client.get("/api/auth/me", headers=customer.headers).status_code == 200
+    assert client.post("/api/auth/refresh", headers=bearer(customer.refresh_token)).status_code == 200
+    assert_error(client.get("/api/auth/me", headers=other.headers), 401, "unauthorized")
+    assert_error(client.post("/api/auth/refresh", headers=bearer(other.refresh_token)), 401, "unauthorized")
+    wrong = client.post("/api/auth/login", json={"email": customer.email, "password": support.PASSWORD})
+    assert_error(wrong, 401, "unauthorized")
+    assert login(customer.email, "a-new-password-1").id == customer.id
+
+
+def test_a_wrong_current_password_is_403_and_changes_nothing(client, customer, login):
+    other = login(customer.email)
+    body = assert_error(change_password(client, customer, "not-the-password", "a-new-password-1"), 403, "forbidden")
+    assert body["message"] == "The current password is wrong"
+    assert client.get("/api/auth/me", headers=other.headers).status_code == 200
+    assert login(customer.email).id == customer.id  # the old password still logs in
+
+
+@pytest.mark.parametrize("new, says", [
+    ("short", "Must be 8 to 72 bytes long."), ("\u00e9" * 36 + "a", "Must be 8 to 72 bytes long."),
+    (None, "Field may not be null."),
+])
+def test_the_new_password_follows_the_rules_of_registering(client, customer, login, new, says):
+    body = assert_error(change_password(client, customer, support.PASSWORD, new), 422, "validation_error")
+    assert body["errors"] == {"newPassword": [says]}
+    assert login(customer.email).id == customer.id
+
+
+@pytest.mark.parametrize("body", [{}, {"newPassword": "a-new-password-1"}, {"currentPassword": support.PASSWORD},
+                                  {"currentPassword": support.PASSWORD, "newPassword": "a-new-password-1", "role": "ADMIN"}])
+def test_a_password_change_needs_both_passwords_and_nothing_else(client, customer, login, body):
+    assert_error(client.post("/api/auth/password", json=body, headers=customer.headers), 422, "validation_error")
+    assert login(customer.email).id == customer.id
+
+
+def test_a_password_change_needs_an_access_token(client, customer):
+    assert_error(client.post("/api/auth/password", json={"currentPassword": support.PASSWORD,
+                                                         "newPassword": "a-new-password-1"}), 401, "unauthorized")
+    refresh = client.post("/api/auth/password", json={"currentPassword": support.PASSWORD,
+                                                      "newPassword": "a-new-password-1"},
+                          headers=bearer(customer.refresh_token))
+    assert_error(refresh, 401, "unauthorized")
+
+
+def test_two_logins_changing_the_password_at_once_one_wins(app, customer, login):
+    """Each change ends the other's login: of two at once, exactly one answers 204,
+    whichever order the database puts them in, and the password is the winner's. The
+    other is a 401 (its login ended) or, when the winner's password was in before it
+    checked its own, a 403 (the password it gave is no longer the account's)."""
+    other = login(customer.email)
+    barrier = threading.Barrier(2)
+    answers = {}
+
+    def change(actor, new):
+        client = app.test_client()
+        barrier.wait(10)
+        answers[new] = change_password(client, actor, support.PASSWORD, new).status_code
+
+    threads = [threading.Thread(target=change, args=(actor, new))
+               for actor, new in ((customer, "first-new-password"), (other, "second-new-password"))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(answers.values()) in ([204, 401], [204, 403]), answers
+    [winner] = [new for new, status in answers.items() if status == 204]
+    assert login(customer.email, winner).id == customer.id
+
+
 def test_me_returns_the_caller(client, make_user):
     organizer = make_user("ORGANIZER", email="org@example.com", name="Olga")
     response = client.get("/api/auth/me", headers=organizer.headers)

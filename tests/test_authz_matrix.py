@@ -49,6 +49,10 @@ def credentials(world):
     return {"email": world["customer"].email, "password": support.PASSWORD}
 
 
+def password_change(world):
+    return {"currentPassword": support.PASSWORD, "newPassword": "matrix-new-password-1"}
+
+
 def new_event(world):
     return {"title": "Matrix Fest", "date": in_days(40), "location": "Hall 2", "totalTickets": 10}
 
@@ -98,6 +102,7 @@ MATRIX = [
     ("POST", "/api/auth/refresh", None, signed_in(200), "refresh"),
     ("POST", "/api/auth/refresh", None, signed_in(401), "access"),  # an access token is not a refresh token
     ("POST", "/api/auth/logout", None, signed_in(204), "access"),
+    ("POST", "/api/auth/password", password_change, signed_in(204), "access"),
     ("GET", "/api/auth/me", None, signed_in(200), "access"),
     # events
     ("GET", "/api/events", None, everyone(200), "access"),

@@ -74,6 +74,24 @@ def test_an_address_that_keeps_failing_is_refused_for_that_account(client, make_
     assert login(client, victim.email, support.PASSWORD, addr=2).status_code == 200
 
 
+@limits(RATELIMIT_LOGIN_FAILURES="3 per minute")
+def test_wrong_current_passwords_count_as_failed_logins(client, make_user):
+    """A stolen access token does not let its holder guess the password faster than a
+    login would: a password change with a wrong current password is a failed login of
+    the account from that address."""
+    victim = make_user("CUSTOMER")
+
+    def change(current, addr=1):
+        return client.post("/api/auth/password", json={"currentPassword": current, "newPassword": "a-new-password-1"},
+                           headers=victim.headers, environ_base=address(addr))
+
+    for attempt in range(3):
+        assert change(f"wrong-password-{attempt}").status_code == 403
+    assert_rate_limited(change(support.PASSWORD))
+    assert_rate_limited(login(client, victim.email, support.PASSWORD, addr=1))
+    assert change(support.PASSWORD, addr=2).status_code == 204  # the owner, from their own address
+
+
 @limits(RATELIMIT_LOGIN_FAILURES="3 per minute", RATELIMIT_LOGIN_ACCOUNT="20 per minute")
 def test_nobody_can_lock_an_owner_out_of_their_account(client, make_user):
     """The attack of issue 18: wrong passwords for someone's email, from many addresses,

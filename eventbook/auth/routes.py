@@ -8,6 +8,7 @@ from eventbook.auth import cookies, service
 from eventbook.auth.schemas import (
     LoginSchema,
     LogoutSchema,
+    PasswordChangeSchema,
     RefreshedSchema,
     RegisteredSchema,
     RegisterSchema,
@@ -81,6 +82,19 @@ def logout(data):
         payloads.append(service.own_refresh_token(data["refresh_token"], current_user))
     service.revoke(*payloads)
     after_this_request(cookies.clear_session)
+
+
+@blp.route("/password", methods=["POST"])
+@by_address("RATELIMIT_LOGIN")
+@blp.auth()
+@blp.arguments(PasswordChangeSchema())
+@blp.response(204)
+@blp.alt_response(403, description="forbidden: currentPassword is not the account's password (counted as a failed "
+                                   "login of the account)")
+@blp.alt_response(429, description="rate_limited: too many attempts, as for login")
+def change_password(data):
+    """Change the caller's password; every other login of the account ends, this one goes on"""
+    service.change_password(current_user, get_jwt(), data["current_password"], data["new_password"])
 
 
 @blp.route("/me")

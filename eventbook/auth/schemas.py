@@ -133,6 +133,12 @@ class LoginSchema(Schema):
     password = fields.String(required=True, load_only=True, validate=validate.Length(min=1, max=1024))
 
 
+class PasswordChangeSchema(Schema):
+    current_password = fields.String(required=True, load_only=True, validate=validate.Length(min=1, max=1024),
+                                     metadata={"format": "password", "description": "the password the account has now"})
+    new_password = Password()
+
+
 class RefreshedSchema(Reply):
     token = fields.String(metadata={"description": "access token (Authorization: Bearer ...)"})
     refresh_token = fields.String(metadata={

@@ -87,6 +87,35 @@ def _verified(email, password):
     return user if user is not None and matches and not user.disabled else None
 
 
+def change_password(user, payload, current, new):
+    """Give `user` the password `new` once `current` is theirs, and end every other login
+    of the account (a thief's among them); the login that asks (its token `payload`)
+    goes on. A wrong `current` counts as a failed login of the account (`throttle`) and
+    is a 403: the caller is signed in, but may not do this without the password.
+
+    Two changes at once from two logins: the user's row lock orders them, and the
+    second finds its own login ended by the first (401), as any later request of it
+    would; or, if the first's password was in before it checked its own, a 403."""
+    throttle.check(user.email)
+    if _verified(user.email, current) is None:
+        throttle.failed(user.email)
+        error(403, "forbidden", "The current password is wrong")
+    new_hash = hash_password(new)  # before the row lock: bcrypt takes its time
+    db.session.execute(update(User).where(User.id == user.id).values(password_hash=new_hash)
+                       .execution_options(synchronize_session=False))
+    family_id = payload.get(FAMILY)
+    if family_id is not None and db.session.scalar(
+            select(TokenFamily.revoked_at).where(TokenFamily.id == family_id)) is not None:
+        db.session.rollback()
+        error(401, "unauthorized", REVOKED)
+    others = TokenFamily.user_id == user.id
+    if family_id is not None:
+        others = and_(others, TokenFamily.id != family_id)
+    _revoke_families(others)
+    db.session.commit()
+    throttle.succeeded(user.email)
+
+
 def start_session(user):
     """Log in: a new token family; its access and refresh token.
 
