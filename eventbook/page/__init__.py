@@ -22,6 +22,7 @@ FEATURES = {
     "csv": "/api/events/{}/attendees.csv",
     "stats": "/api/events/{}/stats",
     "adminstats": "/api/admin/stats",
+    "password": "/api/auth/password",
 }
 VARIABLE = re.compile(r"<[^>]+>")
 

@@ -1,8 +1,8 @@
-// Log in, register, and the prompt shown where a role is needed.
+// Log in, register, change the password, and the prompt shown where a role is needed.
 
 import * as api from "./api.js";
 import { errorBox, field, h, input } from "./dom.js";
-import { go, notice } from "./context.js";
+import { go, has, notice } from "./context.js";
 import { run, values } from "./forms.js";
 
 function home(user) {
@@ -104,4 +104,39 @@ export function register(view, _params, query) {
     }
   });
   view.add(form);
+}
+
+/** Any account's own password: the current one, then the new. Every other login of the
+ * account ends; this one goes on (its tokens and refresh cookie keep working). */
+export function password(view) {
+  view.title("Change password");
+  if (!has("password")) {
+    view.add(h("p", {}, "This server cannot change a password yet."));
+    return;
+  }
+  const submit = h("button", { type: "submit" }, "Change password");
+  const box = errorBox();
+  const form = h(
+    "form",
+    { class: "card narrow", novalidate: true },
+    field("Current password", input("currentPassword", { type: "password", autocomplete: "current-password", required: true })),
+    field("New password", input("newPassword", { type: "password", autocomplete: "new-password", required: true }), "8 to 72 bytes"),
+    h("div", { class: "actions" }, submit),
+    box,
+  );
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const data = values(form);
+    const body = { currentPassword: data.currentPassword, newPassword: data.newPassword };
+    // A wrong current password (403 forbidden) is shown at its field.
+    const done = await run(submit, box, async () => (await api.post("/api/auth/password", body), true), {
+      form,
+      codeFields: { forbidden: "currentPassword" },
+    });
+    if (done) {
+      notice("Your password is changed. Every other login of your account has ended; this one goes on.");
+      go("#/account/password", submit); // the view again: its form empty
+    }
+  });
+  view.add(h("p", {}, "Changing it logs your account out everywhere else: on other devices and in other browsers."), form);
 }

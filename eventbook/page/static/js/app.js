@@ -23,6 +23,7 @@ const ROUTES = [
   [/^\/bookings\/(\d+)$/, bookings.detail, ["CUSTOMER", "ORGANIZER", "ADMIN"]],
   [/^\/login$/, account.login, ANYONE],
   [/^\/register$/, account.register, ANYONE],
+  [/^\/account\/password$/, account.password, ["CUSTOMER", "ORGANIZER", "ADMIN"]],
   [/^\/manage$/, manage.list, MANAGERS],
   [/^\/manage\/new$/, manage.create, MANAGERS],
   [/^\/manage\/(\d+)(?:\/([a-z-]+))?$/, manage.event, MANAGERS],
@@ -141,6 +142,7 @@ function updateNav() {
       pairs.push(["#/admin/users", "Users"]);
       if (has("adminstats")) pairs.push(["#/admin/stats", "Figures"]);
     }
+    if (has("password")) pairs.push(["#/account/password", "Change password"]);
   }
   const items = links(pairs);
   if (user) {
