@@ -178,9 +178,9 @@ def app(request, database_url, config_overrides):
     as many a test, so a test process keeps it for the next test with the same ones and
     hands it on as made: after each test its background threads stop and new ones take
     their place, its rate-limit counts and config are reset, its tables emptied. Its
-    pooled connections stay open for the next test until another app is used. A test
-    that adds routes or hooks to its app, or has the server drop its connections, is
-    marked `own_app` and gets one of its own."""
+    pooled connections stay open for the next test until another app is used, or a
+    test without an app runs. A test that adds routes or hooks to its app, or has the
+    server drop its connections, is marked `own_app` and gets one of its own."""
     key = support.app_key(database_url, config_overrides)
     shared = key is not None and request.node.get_closest_marker("own_app") is None
     if shared and key in _apps:
