@@ -97,7 +97,8 @@ def change_password(user, payload, current, new):
     second finds its own login ended by the first (401), as any later request of it
     would; or, if the first's password was in before it checked its own, a 403."""
     throttle.check(user.email)
-    if _verified(user.email, current) is None:
+    verified = _verified(user.email, current)
+    if verified is None or verified.id != user.id:
         throttle.failed(user.email)
         error(403, "forbidden", "The current password is wrong")
     new_hash = hash_password(new)  # before the row lock: bcrypt takes its time
