@@ -60,8 +60,7 @@ def connected(command):
             return command(*args, **kwargs)
         except OperationalError as failed:
             db.session.rollback()
-            reason = (str(failed.orig or failed).strip().splitlines() or [type(failed).__name__])[0]
-            sys.exit(f"eventbook: the database refused the command, try again: {reason}")
+            sys.exit(f"eventbook: the database refused the command, try again: {database.reason(failed)}")
 
     return run
 

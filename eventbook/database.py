@@ -33,6 +33,13 @@ log = logging.getLogger(__name__)
 UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeoutError)
 
 
+def reason(exc):
+    """The first line of what the database (or driver) said about `exc`, for a one-line
+    log or exit message; the exception's class name when it said nothing."""
+    lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return lines[0] if lines else exc.__class__.__name__
+
+
 def connect(engine):
     """A connection to the database, or the end of the command with one line saying why
     not (the `flask` commands and migrations/env.py)."""
@@ -40,12 +47,11 @@ def connect(engine):
         return engine.connect()
     except DBAPIError as exc:  # SQLite's DatabaseError among them: a file that is not a database
         # One line for the deploy log, as for the other settings, not a traceback.
-        reason = str(exc.orig or exc).strip().splitlines()[0]
         check = ("that it names an SQLite database file" if engine.dialect.name == "sqlite" else
                  "that the server is running and reachable from here, and the URL's host, port, user, password "
                  "and database")
         sys.exit(f"eventbook: cannot connect to DATABASE_URL ({engine.url.render_as_string(hide_password=True)}): "
-                 f"{reason}. Check {check}.")
+                 f"{reason(exc)}. Check {check}.")
 
 
 def engine_options(config):
@@ -224,8 +230,7 @@ def end_session(_exc=None):
     try:
         db.session.remove()
     except UNAVAILABLE as lost:
-        reason = str(getattr(lost, "orig", None) or lost).strip().splitlines()[0]
-        log.warning("database connection lost at the end of a request: %s", reason)
+        log.warning("database connection lost at the end of a request: %s", reason(lost))
         db.session.registry.clear()
 
 

@@ -13,7 +13,7 @@ import marshmallow as ma
 from flask import g, jsonify
 from webargs.flaskparser import abort
 
-from eventbook.database import UNAVAILABLE
+from eventbook import database
 
 log = logging.getLogger(__name__)
 
@@ -145,8 +145,7 @@ def handle_database_unavailable(exc):
         log.warning("database busy: %s", reason)
         state = "busy"
     else:
-        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-        log.warning("database unavailable: %s: %s", exc.__class__.__name__, reason[0] if reason else "no reason given")
+        log.warning("database unavailable: %s: %s", exc.__class__.__name__, database.reason(exc))
         state = "unavailable"
     return envelope(503, "unavailable", f"The database is {state}, try again shortly", headers={"Retry-After": "5"})
 
@@ -159,6 +158,6 @@ def handle_unexpected(exc):
 
 def register(app):
     """HTTPExceptions reach `handle_http_exception` through `eventbook.api.Api`."""
-    for db_error in UNAVAILABLE:
+    for db_error in database.UNAVAILABLE:
         app.register_error_handler(db_error, handle_database_unavailable)
     app.register_error_handler(Exception, handle_unexpected)

@@ -7,7 +7,7 @@ import sys
 from flask import g, has_request_context, request
 from pythonjsonlogger.json import JsonFormatter
 
-from eventbook.database import UNAVAILABLE
+from eventbook import database
 
 
 class RequestContext(logging.Filter):
@@ -59,8 +59,7 @@ def round_failed(logger, what):
     connection free) gets one line, the first of its message, not a traceback every few
     seconds until it is back; anything else gets the traceback."""
     failure = sys.exc_info()[1]
-    if isinstance(failure, UNAVAILABLE):
-        reason = (str(getattr(failure, "orig", None) or failure).strip().splitlines() or [failure.__class__.__name__])[0]
-        logger.warning("%s failed, the next round tries again: %s", what, reason)
+    if isinstance(failure, database.UNAVAILABLE):
+        logger.warning("%s failed, the next round tries again: %s", what, database.reason(failure))
     else:
         logger.warning("%s failed", what, exc_info=True)
