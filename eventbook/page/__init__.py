@@ -22,7 +22,6 @@ FEATURES = {
     "csv": "/api/events/{}/attendees.csv",
     "stats": "/api/events/{}/stats",
     "adminstats": "/api/admin/stats",
-    "password": "/api/auth/password",
 }
 VARIABLE = re.compile(r"<[^>]+>")
 

@@ -2,7 +2,7 @@
 
 import * as api from "./api.js";
 import { errorBox, field, h, input } from "./dom.js";
-import { go, has, notice } from "./context.js";
+import { go, notice } from "./context.js";
 import { run, values } from "./forms.js";
 
 function home(user) {
@@ -110,10 +110,6 @@ export function register(view, _params, query) {
  * account ends; this one goes on (its tokens and refresh cookie keep working). */
 export function password(view) {
   view.title("Change password");
-  if (!has("password")) {
-    view.add(h("p", {}, "This server cannot change a password yet."));
-    return;
-  }
   const submit = h("button", { type: "submit" }, "Change password");
   const box = errorBox();
   const form = h(

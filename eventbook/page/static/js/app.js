@@ -142,7 +142,7 @@ function updateNav() {
       pairs.push(["#/admin/users", "Users"]);
       if (has("adminstats")) pairs.push(["#/admin/stats", "Figures"]);
     }
-    if (has("password")) pairs.push(["#/account/password", "Change password"]);
+    pairs.push(["#/account/password", "Change password"]);
   }
   const items = links(pairs);
   if (user) {
