@@ -91,9 +91,10 @@ def _names_once(pairs):
 
 class JSONProvider(DefaultJSONProvider):
     """Flask's JSON, strict where it reads (RFC 8259): UTF-8 only, no NaN or Infinity,
-    no object with a name twice. Every body it cannot read raises a ValueError, so that Flask's `get_json` hands it to
-    `Request.on_json_loading_failed` (or, with silent=True, returns None): a body nested
-    too deeply (RecursionError) or with too long an integer included."""
+    no object with a name twice. Every body it cannot read raises a ValueError, so that
+    Flask's `get_json` hands it to `Request.on_json_loading_failed` (or, with
+    silent=True, returns None): a body nested too deeply (RecursionError) or with too
+    long an integer included."""
 
     sort_keys = False  # responses keep the schemas' field order
 
