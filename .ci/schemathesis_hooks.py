@@ -9,19 +9,20 @@ below), there are these two:
 
 - an event's `date` must be in the future ("after now" is not expressible);
 - a string with `x-minBytes` / `x-maxBytes` in the document (a password: 8 to 72 bytes
-  of UTF-8) is measured in bytes, where JSON Schema's minLength and maxLength count
-  characters. The document gives the character counts those bytes allow (2 to 72) as
-  minLength and maxLength, so every value that breaks them breaks the byte rule too, and
-  the x- rule says exactly what the server takes.
+  of UTF-8, in its `x-unicodeNormalization` form, NFKC) is measured in bytes, where JSON
+  Schema's minLength and maxLength count characters. The document gives the character
+  counts those bytes allow (2 to 72) as minLength and maxLength, so every value that
+  breaks them breaks the byte rule too, and the x- rules say exactly what the server takes.
 
 This hook teaches the generator those rules, right before each request of every phase:
 a past date becomes a future one; a string that satisfies its own schema (length,
-pattern) is fitted to its byte rule: cut on a character boundary when it is too long,
-padded with ASCII when it is too short. A value that breaks its schema (a negative test)
+pattern) is put in its normalization form and fitted to its byte rule: cut on a
+character boundary when it is too long, padded with ASCII when it is too short. A value that breaks its schema (a negative test)
 is left as generated: it breaks the byte rule as well, and the server must refuse it.
 """
 
 import re
+import unicodedata
 from datetime import datetime, timedelta, timezone
 
 import schemathesis
@@ -75,6 +76,8 @@ def _satisfies(value, schema):
 
 
 def _fit_bytes(value, schema):
+    if "x-unicodeNormalization" in schema:
+        value = unicodedata.normalize(schema["x-unicodeNormalization"], value)
     try:
         encoded = value.encode("utf-8")
     except UnicodeEncodeError:  # lone surrogates: not text, and no byte count

@@ -222,6 +222,18 @@ def test_a_password_counts_its_bytes_in_nfkc_form(client):
     assert register(client, password="\u337f" * 6).status_code == 201  # 72 bytes as taken
 
 
+@pytest.mark.parametrize("password", [
+    "\ufdfa",  # one character, 33 bytes in NFKC form: fewer characters than the document's minLength
+    "\u03c9\u0313\u0342\u0345" * 20,  # 80 characters, 60 bytes in NFKC form: more than its maxLength
+])
+def test_a_password_also_fits_the_documents_character_counts_as_written(client, password):
+    """The document's minLength and maxLength (2 and 72 characters) hold for the password
+    as sent, whatever its NFKC form: the server refuses nothing the document allows and
+    takes nothing it does not."""
+    body = assert_error(register(client, password=password), 422, "validation_error")
+    assert body["errors"] == {"password": ["Must be 8 to 72 bytes long."]}
+
+
 def test_an_account_hashed_before_passwords_were_normalised_still_logs_in(client, login, database_url, app):
     """Its hash is of the password as written, not in NFKC form: that still logs in."""
     assert register(client).status_code == 201

@@ -504,11 +504,13 @@ def test_login_with_a_nul_character_is_just_wrong_credentials(client, customer, 
     assert_envelope(client.post("/api/auth/login", json=body), 401, "unauthorized")
 
 
-def test_documented_lengths_match_the_enforced_ones(client):
+@pytest.mark.parametrize("schema, field", [("Register", "password"), ("PasswordChange", "newPassword")])
+def test_documented_lengths_match_the_enforced_ones(client, schema, field):
     spec = client.get("/api/openapi.json").get_json()
-    password = spec["components"]["schemas"]["Register"]["properties"]["password"]
-    # 8 to 72 bytes; in characters (JSON Schema's count), what those bytes allow: 2 to 72
+    password = spec["components"]["schemas"][schema]["properties"][field]
+    # 8 to 72 bytes in NFKC form; in characters (JSON Schema's count), what those bytes allow: 2 to 72
     assert (password.get("x-minBytes"), password.get("x-maxBytes")) == (8, 72), password
+    assert password.get("x-unicodeNormalization") == "NFKC", password
     assert password.get("minLength") == 2 and password.get("maxLength") == 72, password
     header = next(p for p in spec["paths"]["/api/bookings"]["post"]["parameters"] if p["name"] == "Idempotency-Key")
     assert header["schema"].get("minLength") == 1 and header["schema"].get("maxLength") == 255, header

@@ -21,16 +21,18 @@ class Password(Text):
 
     JSON Schema counts characters, and a character is 1 to 4 bytes of UTF-8, so the
     document gives the character counts those bytes allow (2 to 72) as minLength and
-    maxLength, and the rule itself as `x-minBytes` / `x-maxBytes` and in the description:
-    every password the server accepts fits the schema, and a client that follows the
-    document (x- rule included) is never refused."""
+    maxLength, and the rule itself as `x-minBytes` / `x-maxBytes` of the password's
+    `x-unicodeNormalization` form, and in the description. The character counts are
+    held as written too (NFKC can make one character several, or several one): every
+    password the server accepts fits the schema, and a client that follows the document
+    (x- rules included) is never refused."""
 
     def __init__(self, min_bytes=8, **kwargs):
         self.min_bytes = min_bytes
         super().__init__(
             load_only=True, required=True,
             metadata={"minLength": -(-min_bytes // 4), "maxLength": 72, "x-minBytes": min_bytes, "x-maxBytes": 72,
-                      "format": "password",
+                      "x-unicodeNormalization": "NFKC", "format": "password",
                       "description": f"{min_bytes} to 72 bytes once encoded as UTF-8 (x-minBytes, x-maxBytes): "
                                      f"{min_bytes} to 72 ASCII characters, fewer where a character takes more bytes; "
                                      "taken in Unicode's NFKC form (counted so too), so that the same characters "
@@ -39,9 +41,10 @@ class Password(Text):
         )
 
     def _deserialize(self, value, attr, data, **kwargs):
-        value = as_password(super()._deserialize(value, attr, data, **kwargs))
-        size = len(value.encode("utf-8"))
-        if not self.min_bytes <= size <= 72:
+        written = super()._deserialize(value, attr, data, **kwargs)
+        value = as_password(written)
+        if not (self.min_bytes <= len(value.encode("utf-8")) <= 72
+                and self.metadata["minLength"] <= len(written) <= self.metadata["maxLength"]):
             raise ValidationError(f"Must be {self.min_bytes} to 72 bytes long.")
         return value
 
