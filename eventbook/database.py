@@ -11,9 +11,11 @@ second pool of auto-commit connections (`binds`).
 """
 
 import logging
+import random
 import re
 import sqlite3
 import sys
+import time
 from contextlib import nullcontext
 from functools import wraps
 from pathlib import Path
@@ -257,7 +259,12 @@ def retry_deadlocks(function):
     PostgreSQL chose it as the victim of a deadlock: it was rolled back whole, so
     running it again is safe, and the client sees the outcome, never the deadlock.
     Writers lock rows in one order (`eventbook.inventory`), so this is for the rare
-    crossings that order does not rule out."""
+    crossings that order does not rule out.
+
+    It pauses first (a random 50 to 100 ms, twice that before the third try): the
+    survivor was waiting for a row the victim held, and must be let take it. Run again
+    at once, the victim can lock that row again before the survivor's backend wakes,
+    and wait for the survivor's other row: the same deadlock, found a second later."""
 
     @wraps(function)
     def retried(*args, **kwargs):
@@ -270,6 +277,7 @@ def retry_deadlocks(function):
                 if getattr(failure.orig, "pgcode", None) != DEADLOCK or attempt == 2:
                     raise
                 db.session.rollback()
+                time.sleep(random.uniform(0.05, 0.1) * 2**attempt)
 
     return retried
 
