@@ -137,6 +137,7 @@ class Config:
     JWT_ACCESS_TOKEN_EXPIRES = timedelta(minutes=_int("JWT_ACCESS_MINUTES", 15, 1, 7 * 24 * 60))
     JWT_REFRESH_TOKEN_EXPIRES = timedelta(days=_int("JWT_REFRESH_DAYS", 7, 1, 3650))
     BCRYPT_ROUNDS = _int("BCRYPT_ROUNDS", 12, 4, 31)
+    PASSWORD_RESET_MINUTES = _int("PASSWORD_RESET_MINUTES", 60, 5, 24 * 60)  # how long a reset email's code works
     # The browser's session (eventbook/auth/cookies.py): the refresh token in an HttpOnly
     # cookie sent only to /api/auth, and its double-submit CSRF value for the page's script.
     JWT_REFRESH_COOKIE_NAME = "eventbook_refresh"
@@ -193,6 +194,10 @@ class Config:
     RATELIMIT_LOGIN_FAILURES = _str("RATELIMIT_LOGIN_FAILURES", "5 per minute; 20 per hour")
     RATELIMIT_LOGIN_ACCOUNT = _str("RATELIMIT_LOGIN_ACCOUNT", "10 per minute")
     RATELIMIT_REGISTER = _str("RATELIMIT_REGISTER", "1000 per hour")
+    # Password reset emails asked for, per address; and per account, past which the
+    # answer is the same but no email is written (nobody can flood an inbox with them).
+    RATELIMIT_PASSWORD_RESET = _str("RATELIMIT_PASSWORD_RESET", "5 per minute; 30 per hour")
+    RATELIMIT_PASSWORD_RESET_ACCOUNT = _str("RATELIMIT_PASSWORD_RESET_ACCOUNT", "3 per hour")
     RATELIMIT_BOOKING = _str("RATELIMIT_BOOKING", "60 per minute")  # per customer
     # Check-ins (and their undos) per organizer, all gates together: a big venue scans fast.
     RATELIMIT_CHECKIN = _str("RATELIMIT_CHECKIN", "60000 per minute")
@@ -243,7 +248,8 @@ def validate(config):
     if config.get("EMAIL_BACKEND") == "smtp" and not config.get("MAIL_SERVER"):
         problems.append("MAIL_SERVER must be set when EMAIL_BACKEND=smtp")
     for name in ("RATELIMIT_LOGIN", "RATELIMIT_LOGIN_FAILURES", "RATELIMIT_LOGIN_ACCOUNT", "RATELIMIT_REGISTER",
-                 "RATELIMIT_BOOKING", "RATELIMIT_CHECKIN"):
+                 "RATELIMIT_PASSWORD_RESET", "RATELIMIT_PASSWORD_RESET_ACCOUNT", "RATELIMIT_BOOKING",
+                 "RATELIMIT_CHECKIN"):
         try:
             rates = parse_many(config.get(name, ""))
         except ValueError:

@@ -50,6 +50,11 @@ EXAMPLES = {
     },
     "POST /api/auth/login": {"body": {"email": "ada@example.com", "password": PASSWORD}},
     "POST /api/auth/password": {"body": {"currentPassword": PASSWORD, "newPassword": "ada-lovelace-1852"}},
+    "POST /api/auth/password/reset": {"body": {"email": "ada@example.com"}},
+    # The code of a password reset email (this one is refused: a real one is made as its email is sent).
+    "POST /api/auth/password/reset/confirm": {
+        "body": {"code": "1.1796627257.s24J_AZ1amvPWkStMEeITeUE4u3kBMpiaY-JKZh8Rzk", "newPassword": "ada-lovelace-1852"},
+    },
     # An empty body revokes the token sent; {"refreshToken": ...} would revoke that one too.
     "POST /api/auth/logout": {"body": {}},
     "GET /api/events": {"query": {"q": "conf", "status": "SCHEDULED", "from": "2026-01-01T00:00:00Z", "to": IN_A_YEAR}},

@@ -422,6 +422,9 @@ class NotificationKind:
     EVENT_CANCELLED = "EVENT_CANCELLED"
     WAITLIST_OFFER = "WAITLIST_OFFER"
     ALL = (BOOKING_CONFIRMED, BOOKING_CANCELLED, EVENT_UPDATED, EVENT_CANCELLED, WAITLIST_OFFER)
+    # Sent, never listed (GET /api/notifications): its email carries a code that sets the
+    # account's password, which a stolen access token must not be able to read.
+    PASSWORD_RESET = "PASSWORD_RESET"
 
 
 class NotificationStatus:

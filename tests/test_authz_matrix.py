@@ -53,6 +53,14 @@ def password_change(world):
     return {"currentPassword": support.PASSWORD, "newPassword": "matrix-new-password-1"}
 
 
+def reset_asked(world):
+    return {"email": world["customer"].email}
+
+
+def wrong_reset_code(world):
+    return {"code": "1.1700000000." + "A" * 43, "newPassword": "matrix-new-password-1"}
+
+
 def new_event(world):
     return {"title": "Matrix Fest", "date": in_days(40), "location": "Hall 2", "totalTickets": 10}
 
@@ -103,6 +111,9 @@ MATRIX = [
     ("POST", "/api/auth/refresh", None, signed_in(401), "access"),  # an access token is not a refresh token
     ("POST", "/api/auth/logout", None, signed_in(204), "access"),
     ("POST", "/api/auth/password", password_change, signed_in(204), "access"),
+    # public: a token changes nothing (a wrong code is refused whoever sends it)
+    ("POST", "/api/auth/password/reset", reset_asked, everyone(202), "access"),
+    ("POST", "/api/auth/password/reset/confirm", wrong_reset_code, everyone(403), "access"),
     ("GET", "/api/auth/me", None, signed_in(200), "access"),
     # events
     ("GET", "/api/events", None, everyone(200), "access"),

@@ -4,11 +4,14 @@ from flask_jwt_extended.exceptions import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from eventbook.api import Blueprint
-from eventbook.auth import cookies, service
+from eventbook.auth import cookies, resets, service
 from eventbook.auth.schemas import (
     LoginSchema,
     LogoutSchema,
+    MessageSchema,
     PasswordChangeSchema,
+    PasswordResetAskSchema,
+    PasswordResetSchema,
     RefreshedSchema,
     RegisteredSchema,
     RegisterSchema,
@@ -95,6 +98,28 @@ def logout(data):
 def change_password(data):
     """Change the caller's password; every other login of the account ends, this one goes on"""
     service.change_password(current_user, get_jwt(), data["current_password"], data["new_password"])
+
+
+@blp.route("/password/reset", methods=["POST"])
+@by_address("RATELIMIT_PASSWORD_RESET")
+@blp.arguments(PasswordResetAskSchema())
+@blp.response(202, MessageSchema)
+@blp.alt_response(429, description="rate_limited")
+def ask_password_reset(data):
+    """Email a code that sets a new password to the account with this address; the same answer whether there is one or not"""
+    resets.ask(data["email"])
+    return {"message": "If an account has this address, an email with a code to reset its password is on its way"}
+
+
+@blp.route("/password/reset/confirm", methods=["POST"])
+@by_address("RATELIMIT_LOGIN")
+@blp.arguments(PasswordResetSchema())
+@blp.response(204)
+@blp.alt_response(403, description="forbidden: the code is wrong, used or expired (also in errors.code); nothing changed")
+@blp.alt_response(429, description="rate_limited")
+def reset_password(data):
+    """Set a new password with a password reset email's code; every login of the account ends"""
+    resets.reset(data["code"], data["new_password"])
 
 
 @blp.route("/me")

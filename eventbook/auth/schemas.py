@@ -142,6 +142,22 @@ class PasswordChangeSchema(Schema):
     new_password = Password()
 
 
+class PasswordResetAskSchema(Schema):
+    # Any string is accepted, as at login: an address no account has gets the same answer.
+    email = fields.String(required=True, validate=validate.Length(min=1, max=254),
+                          metadata={"description": "the account's email address"})
+
+
+class PasswordResetSchema(Schema):
+    code = fields.String(required=True, load_only=True, validate=validate.Length(min=1, max=200),
+                         metadata={"description": "the code of the password reset email"})
+    new_password = Password()
+
+
+class MessageSchema(Reply):
+    message = fields.String()
+
+
 class RefreshedSchema(Reply):
     token = fields.String(metadata={"description": "access token (Authorization: Bearer ...)"})
     refresh_token = fields.String(metadata={

@@ -74,17 +74,28 @@ def _verified(email, password):
     except UnicodeEncodeError:  # lone surrogates: no account can have them
         candidates, email = [], ""
     possible = "\x00" not in email and bool(candidates)
-    # As written too, first: an account registered before addresses had to be in NFKC
-    # form (3 December 2026) may be stored otherwise.
-    written = email.strip().lower()
-    user = db.session.scalars(select(User).where(User.email.in_({written, as_stored(email)}))
-                              .order_by(User.email != written)).first() if possible else None
+    user = account(email) if possible else None
     if user is not None:
         db.session.expunge(user)  # kept as read: ending the transaction below does not expire it
     db.session.rollback()  # no connection, and no snapshot, held while bcrypt takes its time
     stored = user.password_hash if user else _dummy_hash()
     matches = possible and any(bcrypt.checkpw(candidate, stored.encode()) for candidate in candidates)
     return user if user is not None and matches and not user.disabled else None
+
+
+def account(email):
+    """The account with this address, as login finds it: in its stored form, or as
+    written first (an account registered before addresses had to be in NFKC form, 3
+    December 2026, may be stored otherwise); None."""
+    try:
+        email.encode()
+    except UnicodeEncodeError:  # lone surrogates: no account can have them
+        return None
+    if "\x00" in email:
+        return None
+    written = email.strip().lower()
+    return db.session.scalars(select(User).where(User.email.in_({written, as_stored(email)}))
+                              .order_by(User.email != written)).first()
 
 
 def change_password(user, payload, current, new):

@@ -18,6 +18,7 @@ LABELS = {
     "EVENT_UPDATED": "Event update",
     "EVENT_CANCELLED": "Event cancellation",
     "WAITLIST_OFFER": "Waiting list offer",
+    "PASSWORD_RESET": "Password reset",
 }
 
 

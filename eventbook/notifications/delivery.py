@@ -17,9 +17,10 @@ from flask import current_app
 from sqlalchemy import and_, bindparam, or_, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 
+from eventbook.auth import resets
 from eventbook.database import UNAVAILABLE
 from eventbook.extensions import db
-from eventbook.models import Notification, NotificationStatus as Status, utcnow
+from eventbook.models import Notification, NotificationKind as Kind, NotificationStatus as Status, utcnow
 from eventbook.notifications import backends, outbox
 
 log = logging.getLogger(__name__)
@@ -29,8 +30,8 @@ MAX_BACKOFF_SECONDS = 3600  # a retry waits at most an hour, however many attemp
 NOTES = Notification.__table__  # plain Core statements, built once: the pool runs them for every batch
 CLAIMED = tuple(
     NOTES.c[name]
-    for name in ("id", "kind", "recipient", "params", "subject", "body", "booking_id", "attempts", "event_id",
-                 "created_at", "claimed_until")
+    for name in ("id", "kind", "user_id", "recipient", "params", "subject", "body", "booking_id", "attempts",
+                 "event_id", "created_at", "claimed_until")
 )
 _NOW = bindparam("now", type_=NOTES.c.claimed_until.type)
 _IDS = bindparam("ids", expanding=True)
@@ -205,12 +206,24 @@ def _expand(config, note, token):
 def _send(config, note, token):
     """Send one email; on failure record the retry (with backoff) or the final failure
     (the last attempt, or a refusal that a retry would not change: `backends.permanent`)."""
+    note = with_secrets(config, note)  # reads the database: its failure ends the round, as elsewhere
     try:
         backends.send(config, note)
         return True
     except Exception as exc:  # noqa: BLE001 - any delivery failure is retried, then recorded
         _failed(config, note, token, exc)
         return False
+
+
+def with_secrets(config, note):
+    """The note as it is sent: a password reset's with its code, and the page's link to
+    it under PUBLIC_URL (in the URL's fragment, which browsers never send to a server),
+    made now and never stored."""
+    if note["kind"] != Kind.PASSWORD_RESET:
+        return note
+    code = resets.code_for(note["user_id"], note["created_at"])
+    link = f"{config['PUBLIC_URL']}/#/reset-password?code={code}" if config["PUBLIC_URL"] else None
+    return {**note, "params": {**note["params"], "code": code, "link": link}}
 
 
 def _failed(config, note, token, exc):

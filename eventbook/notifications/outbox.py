@@ -30,6 +30,12 @@ def waitlist_offer(hold, user, event, now):
     return _add(Kind.WAITLIST_OFFER, user, event, templates.of_offer(hold, event), now)
 
 
+def password_reset(user, minutes, now):
+    """The email with a code that sets `user`'s password, good for `minutes`: the code
+    itself is made as it is sent (`eventbook.auth.resets`), never stored."""
+    return _add(Kind.PASSWORD_RESET, user, None, {"email": user.email, "minutes": minutes}, now)
+
+
 # An event's change or cancellation writes its attendees' rows itself up to this many
 # attendees; for more it writes one fan-out row, which a worker expands (`expand`), so
 # that the organizer's request does not grow with the audience.
@@ -65,7 +71,7 @@ def _add(kind, user, event, params, now, booking_id=None):
     """Insert one outbox row in the current transaction; its id."""
     return db.session.scalar(insert(Notification).values(
         kind=kind, user_id=user.id if user else None, recipient=user.email if user else None, params=params,
-        event_id=event.id, booking_id=booking_id, status=Status.PENDING, attempts=0, next_attempt_at=now,
+        event_id=event.id if event else None, booking_id=booking_id, status=Status.PENDING, attempts=0, next_attempt_at=now,
         created_at=now,
     ).returning(Notification.id))
 
@@ -83,8 +89,10 @@ def submit(ids):
 
 
 def of_user(user_id):
-    """A user's notifications, newest first (GET /api/notifications)."""
-    return select(Notification).where(Notification.user_id == user_id).order_by(Notification.id.desc())
+    """A user's notifications, newest first (GET /api/notifications), but for password
+    resets: a stolen access token must not read their codes' emails."""
+    return select(Notification).where(Notification.user_id == user_id, Notification.kind != Kind.PASSWORD_RESET) \
+        .order_by(Notification.id.desc())
 
 
 def expand(parent, token, now):

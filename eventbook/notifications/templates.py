@@ -38,6 +38,14 @@ TEMPLATES = {
         "{tickets} for {title} on {when} at {location} {are} held for you until {until}."
         " Confirm hold #{hold} to book them.",
     ),
+    # `code` and `link` are put in as the email is sent (`eventbook.auth.resets`), never stored.
+    Kind.PASSWORD_RESET: (
+        "Reset your password",
+        "Someone asked to reset the password of the eventbook account {email}.\n\n"
+        "To choose a new one, {how}\n\n{code}\n\n"
+        "The code works once, within {minutes} minutes of the request, and only while the password is"
+        " the one it has now. If you did not ask for it, ignore this email: the password stays as it is.",
+    ),
 }
 
 
@@ -65,7 +73,13 @@ def render(note):
         return get("subject"), get("body")
     subject, body = TEMPLATES[get("kind")]
     fields = {**params, "booking": params.get("booking", get("booking_id"))}
-    fields["when"] = _when(params["date"])
+    if "date" in params:
+        fields["when"] = _when(params["date"])
+    if "code" in params:
+        fields["how"] = (f"open {params['link']}\nor send this code with it to POST /api/auth/password/reset/confirm:"
+                         if params.get("link") else
+                         "enter this code in the web page (Log in, Forgot your password?), or send it with the new"
+                         " password to POST /api/auth/password/reset/confirm:")
     fields["formerly"] = f" (formerly {params['was']})" if "was" in params else ""
     if "tickets" in params:
         fields["tickets"], fields["are"] = tickets(params["tickets"]), "is" if params["tickets"] == 1 else "are"
