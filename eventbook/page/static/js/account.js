@@ -1,4 +1,4 @@
-// Log in, register, change the password, and the prompt shown where a role is needed.
+// Log in, register, change or reset the password, and the prompt shown where a role is needed.
 
 import * as api from "./api.js";
 import { errorBox, field, h, input } from "./dom.js";
@@ -56,7 +56,11 @@ export function login(view, _params, query) {
   });
   const next = query.get("next");
   const registering = next ? `#/register?next=${encodeURIComponent(next)}` : "#/register";
-  view.add(form, h("p", {}, "No account yet? ", h("a", { href: registering }, "Register.")));
+  view.add(
+    form,
+    h("p", {}, h("a", { href: "#/forgot-password" }, "Forgot your password?")),
+    h("p", {}, "No account yet? ", h("a", { href: registering }, "Register.")),
+  );
 }
 
 export function register(view, _params, query) {
@@ -135,4 +139,61 @@ export function password(view) {
     }
   });
   view.add(h("p", {}, "Changing it logs your account out everywhere else: on other devices and in other browsers."), form);
+}
+
+/** The first step of a reset: an email with a code to the address. The answer is the
+ * same whether an account has it or not, so it is shown as the server gives it. */
+export function forgotPassword(view) {
+  view.title("Forgot your password?");
+  const submit = h("button", { type: "submit" }, "Email me a code");
+  const box = errorBox();
+  const form = h(
+    "form",
+    { class: "card narrow", novalidate: true },
+    field("Email", input("email", { type: "email", autocomplete: "username", required: true })),
+    h("div", { class: "actions" }, submit),
+    box,
+  );
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const data = values(form);
+    const answer = await run(submit, box, () => api.post("/api/auth/password/reset", { email: data.email }), { form });
+    if (answer) {
+      notice(answer.message);
+      go("#/forgot-password", submit); // the view again: the message in the notice line
+    }
+  });
+  view.add(
+    h("p", {}, "Give the address of your account: we email it a code that sets a new password."),
+    form,
+    h("p", {}, h("a", { href: "#/reset-password" }, "I have a code")),
+  );
+}
+
+/** The second step: the email's code (its link fills it in) and the new password. Every
+ * login of the account ends, so the user logs in again. */
+export function resetPassword(view, _params, query) {
+  view.title("Reset password");
+  const submit = h("button", { type: "submit" }, "Reset password");
+  const box = errorBox();
+  const form = h(
+    "form",
+    { class: "card narrow", novalidate: true },
+    // The email's link fills the code in.
+    field("Code", input("code", { autocomplete: "off", autocapitalize: "off", spellcheck: "false", required: true, value: query.get("code") || "" }), "from the password reset email"),
+    field("New password", input("newPassword", { type: "password", autocomplete: "new-password", required: true }), "8 to 72 bytes"),
+    h("div", { class: "actions" }, submit),
+    box,
+  );
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const data = values(form);
+    const body = { code: data.code, newPassword: data.newPassword };
+    const done = await run(submit, box, async () => (await api.post("/api/auth/password/reset/confirm", body), true), { form });
+    if (done) {
+      notice("Your password is reset: log in with the new one.");
+      go("#/login", submit);
+    }
+  });
+  view.add(form, h("p", {}, "No code, or one that no longer works? ", h("a", { href: "#/forgot-password" }, "Ask for a new one.")));
 }

@@ -23,6 +23,8 @@ const ROUTES = [
   [/^\/bookings\/(\d+)$/, bookings.detail, ["CUSTOMER", "ORGANIZER", "ADMIN"]],
   [/^\/login$/, account.login, ANYONE],
   [/^\/register$/, account.register, ANYONE],
+  [/^\/forgot-password$/, account.forgotPassword, ANYONE],
+  [/^\/reset-password$/, account.resetPassword, ANYONE],
   [/^\/account\/password$/, account.password, ["CUSTOMER", "ORGANIZER", "ADMIN"]],
   [/^\/manage$/, manage.list, MANAGERS],
   [/^\/manage\/new$/, manage.create, MANAGERS],
