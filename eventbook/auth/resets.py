@@ -25,6 +25,7 @@ from sqlalchemy import select, update
 
 from eventbook import ratelimits
 from eventbook.auth import service
+from eventbook.auth.schemas import as_stored
 from eventbook.errors import error
 from eventbook.extensions import db
 from eventbook.models import User, utcnow
@@ -38,7 +39,8 @@ REFUSED = "This code is wrong, used or expired: ask for a new one"
 def ask(email):
     """Write a PASSWORD_RESET email for the enabled account with this address, if there
     is one and it has not had RATELIMIT_PASSWORD_RESET_ACCOUNT of them already (counted
-    for any address, so the count says nothing either)."""
+    for any address, so the count says nothing either; by the address as accounts are
+    stored, so that "Ana@Example.com" counts as "ana@example.com")."""
     if not _counted(email):
         return
     user = service.account(email)
@@ -51,7 +53,7 @@ def ask(email):
 def _counted(email):
     if not ratelimits.enabled():
         return True
-    digest = hashlib.sha256(email.strip().lower().encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    digest = hashlib.sha256(as_stored(email).encode("utf-8", "surrogatepass")).hexdigest()[:32]
     limits = ratelimits.limits_of(current_app.config["RATELIMIT_PASSWORD_RESET_ACCOUNT"])
     return all([ratelimits.hit(item, "reset-account", digest) for item in limits])
 
