@@ -34,6 +34,10 @@ def test_a_customer_changes_the_password_and_stays_logged_in(pages, site):
     expect(current).to_have_attribute("autocomplete", "current-password")
     expect(new).to_have_attribute("autocomplete", "new-password")
     expect(page.get_by_text("8 to 72 bytes")).to_be_visible()
+    # The account's address, for a password manager, and out of everyone's way.
+    username = page.locator('form input[autocomplete="username"]')
+    expect(username).to_have_value(customer["email"])
+    expect(username).to_be_hidden()
     box = page.get_by_role("main").locator("p.error")
 
     # A wrong current password: said at that field, which gets the focus.

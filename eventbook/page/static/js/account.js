@@ -119,6 +119,8 @@ export function password(view) {
   const form = h(
     "form",
     { class: "card narrow", novalidate: true },
+    // The account's address, unseen: a password manager knows which login's password changes.
+    h("input", { type: "email", name: "username", autocomplete: "username", value: api.currentUser()?.email, hidden: true, readonly: true, tabindex: -1 }),
     field("Current password", input("currentPassword", { type: "password", autocomplete: "current-password", required: true })),
     field("New password", input("newPassword", { type: "password", autocomplete: "new-password", required: true }), "8 to 72 bytes"),
     h("div", { class: "actions" }, submit),
