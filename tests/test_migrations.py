@@ -423,3 +423,38 @@ def test_downgrading_to_the_first_revision_and_back(database_url, app, make_user
     support.migrate(database_url, "base", down=True)
     support.migrate(database_url)
     assert version_of(database_url) == head
+
+
+def test_addresses_stored_with_an_xn_domain_are_stored_in_unicode(at_revision, capfd):
+    """0017: an account registered before domains were stored in Unicode is found by
+    either spelling, and registering the other spelling is refused; where both spellings
+    already have an account, both are left as they are, and the log names them."""
+    at_0016 = at_revision("0016")
+    engine = sa.create_engine(support._normalized(at_0016))
+    hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(4)).decode()
+    with engine.begin() as connection:
+        for email in ("ana@xn--bcher-kva.de", "bob@xn--bcher-kva.de", "bob@bücher.de", "eve@xn--zz.example"):
+            connection.execute(sa.text("INSERT INTO users (email, password_hash, role, created_at, disabled) "
+                                       "VALUES (:email, :hash, 'CUSTOMER', :now, false)"),
+                               {"email": email, "hash": hashed, "now": datetime.now(timezone.utc)})
+    engine.dispose()
+
+    capfd.readouterr()
+    support.migrate(at_0016)
+    logged = capfd.readouterr().err
+
+    engine = sa.create_engine(support._normalized(at_0016))
+    with engine.connect() as connection:
+        stored = sorted(connection.execute(sa.text("SELECT email FROM users")).scalars())
+    engine.dispose()
+    assert stored == ["ana@bücher.de", "bob@bücher.de", "bob@xn--bcher-kva.de", "eve@xn--zz.example"]
+    [line] = [line for line in logged.splitlines() if "eventbook.migrations" in line]
+    assert "WARNING" in line and "bob@xn--bcher-kva.de" in line and "bob@bücher.de" in line, logged
+    app = create_app(support.test_config(at_0016))
+    client = app.test_client()
+    for spelling in ("ana@xn--bcher-kva.de", "ana@bücher.de"):
+        assert client.post("/api/auth/register", json={"email": spelling, "password": PASSWORD,
+                                                       "role": "CUSTOMER"}).status_code == 409
+        assert ok(client.post("/api/auth/login", json={"email": spelling, "password": PASSWORD}))["user"]["email"] \
+            == "ana@bücher.de"
+    support.stop_background(app)
