@@ -422,9 +422,12 @@ class NotificationKind:
     EVENT_CANCELLED = "EVENT_CANCELLED"
     WAITLIST_OFFER = "WAITLIST_OFFER"
     ALL = (BOOKING_CONFIRMED, BOOKING_CANCELLED, EVENT_UPDATED, EVENT_CANCELLED, WAITLIST_OFFER)
-    # Sent, never listed (GET /api/notifications): its email carries a code that sets the
-    # account's password, which a stolen access token must not be able to read.
+    # The account's own security emails: sent, never listed (GET /api/notifications). A
+    # reset's email carries a code that sets the password, which a stolen access token
+    # must not read; a change's tells the owner, who may not be the one who made it.
     PASSWORD_RESET = "PASSWORD_RESET"
+    PASSWORD_CHANGED = "PASSWORD_CHANGED"
+    UNLISTED = (PASSWORD_RESET, PASSWORD_CHANGED)
 
 
 class NotificationStatus:

@@ -1,7 +1,8 @@
 """Password reset by email: POST /api/auth/password/reset asks for it (the same 202
 whether an account has the address or not), the email arrives at a real SMTP server
 (tests.smtp) with a code, and POST /api/auth/password/reset/confirm sets a new password
-with it once, ending every login of the account. The code is in no table and no log."""
+with it once, ending every login of the account. The code is in no table and no log.
+A reset, or a change, is told to the account's address."""
 
 import logging
 import re
@@ -120,10 +121,29 @@ def test_the_code_is_stored_nowhere_and_logged_nowhere(app, client, customer, sm
     assert "Password reset email sent to" in ours and code.rsplit(".", 1)[1] not in ours
 
 
-def test_a_reset_email_is_not_listed_with_the_notifications(client, customer, smtp):
+def test_a_reset_and_a_change_are_told_to_the_account_by_email_and_neither_is_listed(client, customer, login,
+                                                                                     smtp):
+    """Whoever changes the password (its owner, or a thief with it or with the inbox),
+    the address hears of it; GET /api/notifications lists neither email: a stolen access
+    token must not read a reset's code."""
     ok(ask(client, customer.email), 202)
-    emails_to(smtp, customer.email)
-    assert ok(client.get("/api/notifications", headers=customer.headers)) == []
+    code = code_of(emails_to(smtp, customer.email)[0])
+    assert reset(client, code).status_code == 204
+    told = emails_to(smtp, customer.email, 2)[1]
+    assert told["Subject"] == "Your password was changed"
+    text = told.get_body(("plain",)).get_content()
+    assert f"The password of the eventbook account {customer.email} was reset on " in text
+    assert code not in text
+
+    again = login(customer.email, NEW_PASSWORD)
+    assert client.post("/api/auth/password", json={"currentPassword": NEW_PASSWORD, "newPassword": "third-password"},
+                       headers=again.headers).status_code == 204
+    told = emails_to(smtp, customer.email, 3)[2]
+    assert told["Subject"] == "Your password was changed"
+    assert f"{customer.email} was changed on " in told.get_body(("plain",)).get_content()
+    assert ok(client.get("/api/notifications", headers=again.headers)) == []
+    smtp.settle(quiet=0.5)
+    assert len(smtp.messages) == 3
 
 
 def test_a_password_changed_since_the_request_voids_the_code(client, customer, smtp):

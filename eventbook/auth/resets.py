@@ -69,14 +69,16 @@ def code_for(user_id, asked_at):
 
 def reset(code, new_password):
     """Set the password of the code's account to `new_password` (in NFKC form, as
-    registering takes it), and end every login of the account. A code that is malformed,
+    registering takes it), end every login of the account, and tell its address
+    (PASSWORD_CHANGED). A code that is malformed,
     forged, expired, already used (or made for a password since changed), or of a
     disabled account, is a 403 (`errors.code`). Two resets with one code at once: the
     password's conditional UPDATE lets one through."""
     found = CODE.fullmatch(code)
     user_id, issued = (int(found[1]), int(found[2])) if found else (0, 0)
     now = utcnow().timestamp()
-    user = db.session.execute(select(User.password_hash, User.disabled).where(User.id == user_id)).first() \
+    user = db.session.execute(select(User.id, User.email, User.password_hash, User.disabled)
+                              .where(User.id == user_id)).first() \
         if 0 < user_id <= MAX_INT else None
     db.session.rollback()  # no connection, and no snapshot, held while bcrypt takes its time
     lifetime = timedelta(minutes=current_app.config["PASSWORD_RESET_MINUTES"]).total_seconds()
@@ -92,7 +94,7 @@ def reset(code, new_password):
         db.session.rollback()
         _refuse()
     service.revoke_sessions(user_id)
-    db.session.commit()
+    outbox.commit(outbox.password_changed(user, utcnow(), reset=True))
 
 
 def _refuse():

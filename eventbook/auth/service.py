@@ -15,6 +15,7 @@ from eventbook.database import Prepared, autocommit
 from eventbook.errors import error
 from eventbook.extensions import db
 from eventbook.models import RevokedToken, TokenFamily, User, utcnow
+from eventbook.notifications import outbox
 from eventbook.schemas import MAX_INT
 
 FAMILY = "family"  # the claim naming a token's family
@@ -101,8 +102,9 @@ def account(email):
 def change_password(user, payload, current, new):
     """Give `user` the password `new` once `current` is theirs, and end every other login
     of the account (a thief's among them); the login that asks (its token `payload`)
-    goes on. A wrong `current` counts as a failed login of the account (`throttle`) and
-    is a 403: the caller is signed in, but may not do this without the password.
+    goes on, and the account's address is told (PASSWORD_CHANGED). A wrong `current`
+    counts as a failed login of the account (`throttle`) and is a 403: the caller is
+    signed in, but may not do this without the password.
 
     Two changes at once from two logins: the user's row lock orders them, and the
     second finds its own login ended by the first (401), as any later request of it
@@ -124,7 +126,7 @@ def change_password(user, payload, current, new):
     if family_id is not None:
         others = and_(others, TokenFamily.id != family_id)
     _revoke_families(others)
-    db.session.commit()
+    outbox.commit(outbox.password_changed(user, utcnow()))
     throttle.succeeded(user.email)
 
 

@@ -19,6 +19,7 @@ LABELS = {
     "EVENT_CANCELLED": "Event cancellation",
     "WAITLIST_OFFER": "Waiting list offer",
     "PASSWORD_RESET": "Password reset",
+    "PASSWORD_CHANGED": "Password change",
 }
 
 

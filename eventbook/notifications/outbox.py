@@ -30,6 +30,13 @@ def waitlist_offer(hold, user, event, now):
     return _add(Kind.WAITLIST_OFFER, user, event, templates.of_offer(hold, event), now)
 
 
+def password_changed(user, now, reset=False):
+    """The email telling `user` that their password was changed (or `reset`), in case
+    it was not them."""
+    return _add(Kind.PASSWORD_CHANGED, user, None,
+                {"email": user.email, "date": now.isoformat(), "how": "reset" if reset else "changed"}, now)
+
+
 def password_reset(user, minutes, now):
     """The email with a code that sets `user`'s password, good for `minutes`: the code
     itself is made as it is sent (`eventbook.auth.resets`), never stored."""
@@ -89,9 +96,10 @@ def submit(ids):
 
 
 def of_user(user_id):
-    """A user's notifications, newest first (GET /api/notifications), but for password
-    resets: a stolen access token must not read their codes' emails."""
-    return select(Notification).where(Notification.user_id == user_id, Notification.kind != Kind.PASSWORD_RESET) \
+    """A user's notifications, newest first (GET /api/notifications), but for the
+    account's security emails (`Kind.UNLISTED`): a stolen access token must not read a
+    reset's code."""
+    return select(Notification).where(Notification.user_id == user_id, Notification.kind.not_in(Kind.UNLISTED)) \
         .order_by(Notification.id.desc())
 
 

@@ -38,6 +38,12 @@ TEMPLATES = {
         "{tickets} for {title} on {when} at {location} {are} held for you until {until}."
         " Confirm hold #{hold} to book them.",
     ),
+    Kind.PASSWORD_CHANGED: (
+        "Your password was changed",
+        "The password of the eventbook account {email} was {how} on {when}, and every other login of the"
+        " account ended. If that was not you, reset it now (Log in, Forgot your password?): whoever changed it"
+        " knows the new one.",
+    ),
     # `code` and `link` are put in as the email is sent (`eventbook.auth.resets`), never stored.
     Kind.PASSWORD_RESET: (
         "Reset your password",
