@@ -41,19 +41,38 @@ export function needLogin(view, roles, path) {
   }
 }
 
-export function login(view, _params, query) {
-  view.title("Log in");
-  const email = input("email", { type: "email", autocomplete: "username", required: true });
-  const password = input("password", { type: "password", autocomplete: "current-password", required: true });
-  const submit = h("button", { type: "submit" }, "Log in");
+/** A card form of `controls` sent with the button `label`: `send(values)` runs through
+ * forms.js's `run` (refusals shown at their fields, or at those `codeFields` name), and
+ * `then(answer, submit)` gets what it answered. */
+function accountForm(label, controls, send, then, codeFields = {}) {
+  const submit = h("button", { type: "submit" }, label);
   const box = errorBox();
-  const form = h("form", { class: "card narrow", novalidate: true }, field("Email", email), field("Password", password), h("div", { class: "actions" }, submit), box);
+  const form = h("form", { class: "card narrow", novalidate: true }, ...controls, h("div", { class: "actions" }, submit), box);
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
-    const data = values(form);
-    const user = await run(submit, box, () => api.logIn(data.email, data.password), { form });
-    if (user) go(destination(query, user));
+    const answer = await run(submit, box, () => send(values(form)), { form, codeFields });
+    if (answer) then(answer, submit);
   });
+  return form;
+}
+
+/** A request that answers 204: true once it is done. */
+async function done(request) {
+  await request;
+  return true;
+}
+
+export function login(view, _params, query) {
+  view.title("Log in");
+  const form = accountForm(
+    "Log in",
+    [
+      field("Email", input("email", { type: "email", autocomplete: "username", required: true })),
+      field("Password", input("password", { type: "password", autocomplete: "current-password", required: true })),
+    ],
+    (data) => api.logIn(data.email, data.password),
+    (user) => go(destination(query, user)),
+  );
   const next = query.get("next");
   const registering = next ? `#/register?next=${encodeURIComponent(next)}` : "#/register";
   view.add(
@@ -76,37 +95,26 @@ export function register(view, _params, query) {
       h("label", {}, h("input", { type: "radio", name: "role", value, checked: i === 0 }), ` ${text}`),
     ),
   );
-  const submit = h("button", { type: "submit" }, "Create account");
-  const box = errorBox();
-  const form = h(
-    "form",
-    { class: "card narrow", novalidate: true },
-    field("Email", input("email", { type: "email", autocomplete: "email", required: true })),
-    field("Password", input("password", { type: "password", autocomplete: "new-password", required: true }), "8 to 72 bytes"),
-    field("Name (optional)", input("name", { autocomplete: "name" })),
-    roleChoice,
-    h("div", { class: "actions" }, submit),
-    box,
-  );
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const data = values(form);
-    const body = { email: data.email, password: data.password, role: data.role };
-    if (data.name) body.name = data.name;
-    const user = await run(
-      submit,
-      box,
-      async () => {
-        await api.post("/api/auth/register", body);
-        return api.logIn(data.email, data.password);
-      },
-      { form, codeFields: { email_taken: "email" } },
-    );
-    if (user) {
+  const form = accountForm(
+    "Create account",
+    [
+      field("Email", input("email", { type: "email", autocomplete: "email", required: true })),
+      field("Password", input("password", { type: "password", autocomplete: "new-password", required: true }), "8 to 72 bytes"),
+      field("Name (optional)", input("name", { autocomplete: "name" })),
+      roleChoice,
+    ],
+    async (data) => {
+      const body = { email: data.email, password: data.password, role: data.role };
+      if (data.name) body.name = data.name;
+      await api.post("/api/auth/register", body);
+      return api.logIn(data.email, data.password);
+    },
+    (user) => {
       notice(`Welcome${user.name ? `, ${user.name}` : ""}: your account is ready.`);
       go(destination(query, user));
-    }
-  });
+    },
+    { email_taken: "email" },
+  );
   view.add(form);
 }
 
@@ -114,32 +122,21 @@ export function register(view, _params, query) {
  * account ends; this one goes on (its tokens and refresh cookie keep working). */
 export function password(view) {
   view.title("Change password");
-  const submit = h("button", { type: "submit" }, "Change password");
-  const box = errorBox();
-  const form = h(
-    "form",
-    { class: "card narrow", novalidate: true },
-    // The account's address, unseen: a password manager knows which login's password changes.
-    h("input", { type: "email", name: "username", autocomplete: "username", value: api.currentUser()?.email, hidden: true, readonly: true, tabindex: -1 }),
-    field("Current password", input("currentPassword", { type: "password", autocomplete: "current-password", required: true })),
-    field("New password", input("newPassword", { type: "password", autocomplete: "new-password", required: true }), "8 to 72 bytes"),
-    h("div", { class: "actions" }, submit),
-    box,
-  );
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const data = values(form);
-    const body = { currentPassword: data.currentPassword, newPassword: data.newPassword };
-    // A wrong current password (403 forbidden) is shown at its field.
-    const done = await run(submit, box, async () => (await api.post("/api/auth/password", body), true), {
-      form,
-      codeFields: { forbidden: "currentPassword" },
-    });
-    if (done) {
+  const form = accountForm(
+    "Change password",
+    [
+      // The account's address, unseen: a password manager knows which login's password changes.
+      h("input", { type: "email", name: "username", autocomplete: "username", value: api.currentUser()?.email, hidden: true, readonly: true, tabindex: -1 }),
+      field("Current password", input("currentPassword", { type: "password", autocomplete: "current-password", required: true })),
+      field("New password", input("newPassword", { type: "password", autocomplete: "new-password", required: true }), "8 to 72 bytes"),
+    ],
+    (data) => done(api.post("/api/auth/password", { currentPassword: data.currentPassword, newPassword: data.newPassword })),
+    (_done, submit) => {
       notice("Your password is changed. Every other login of your account has ended; this one goes on.");
       go("#/account/password", submit); // the view again: its form empty
-    }
-  });
+    },
+    { forbidden: "currentPassword" }, // a wrong current password is shown at its field
+  );
   view.add(h("p", {}, "Changing it logs your account out everywhere else: on other devices and in other browsers."), form);
 }
 
@@ -147,24 +144,15 @@ export function password(view) {
  * same whether an account has it or not, so it is shown as the server gives it. */
 export function forgotPassword(view) {
   view.title("Forgot your password?");
-  const submit = h("button", { type: "submit" }, "Email me a code");
-  const box = errorBox();
-  const form = h(
-    "form",
-    { class: "card narrow", novalidate: true },
-    field("Email", input("email", { type: "email", autocomplete: "username", required: true })),
-    h("div", { class: "actions" }, submit),
-    box,
-  );
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const data = values(form);
-    const answer = await run(submit, box, () => api.post("/api/auth/password/reset", { email: data.email }), { form });
-    if (answer) {
+  const form = accountForm(
+    "Email me a code",
+    [field("Email", input("email", { type: "email", autocomplete: "username", required: true }))],
+    (data) => api.post("/api/auth/password/reset", { email: data.email }),
+    (answer, submit) => {
       notice(answer.message);
       go("#/forgot-password", submit); // the view again: the message in the notice line
-    }
-  });
+    },
+  );
   view.add(
     h("p", {}, "Give the address of your account: we email it a code that sets a new password."),
     form,
@@ -176,26 +164,18 @@ export function forgotPassword(view) {
  * login of the account ends, so the user logs in again. */
 export function resetPassword(view, _params, query) {
   view.title("Reset password");
-  const submit = h("button", { type: "submit" }, "Reset password");
-  const box = errorBox();
-  const form = h(
-    "form",
-    { class: "card narrow", novalidate: true },
-    // The email's link fills the code in.
-    field("Code", input("code", { autocomplete: "off", autocapitalize: "off", spellcheck: "false", required: true, value: query.get("code") || "" }), "from the password reset email"),
-    field("New password", input("newPassword", { type: "password", autocomplete: "new-password", required: true }), "8 to 72 bytes"),
-    h("div", { class: "actions" }, submit),
-    box,
-  );
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const data = values(form);
-    const body = { code: data.code, newPassword: data.newPassword };
-    const done = await run(submit, box, async () => (await api.post("/api/auth/password/reset/confirm", body), true), { form });
-    if (done) {
+  const form = accountForm(
+    "Reset password",
+    [
+      // The email's link fills the code in.
+      field("Code", input("code", { autocomplete: "off", autocapitalize: "off", spellcheck: "false", required: true, value: query.get("code") || "" }), "from the password reset email"),
+      field("New password", input("newPassword", { type: "password", autocomplete: "new-password", required: true }), "8 to 72 bytes"),
+    ],
+    (data) => done(api.post("/api/auth/password/reset/confirm", { code: data.code, newPassword: data.newPassword })),
+    (_done, submit) => {
       notice("Your password is reset: log in with the new one.");
       go("#/login", submit);
-    }
-  });
+    },
+  );
   view.add(form, h("p", {}, "No code, or one that no longer works? ", h("a", { href: "#/forgot-password" }, "Ask for a new one.")));
 }
