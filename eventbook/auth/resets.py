@@ -70,10 +70,10 @@ def code_for(user_id, asked_at):
 def reset(code, new_password):
     """Set the password of the code's account to `new_password` (in NFKC form, as
     registering takes it), end every login of the account, and tell its address
-    (PASSWORD_CHANGED). A code that is malformed,
-    forged, expired, already used (or made for a password since changed), or of a
-    disabled account, is a 403 (`errors.code`). Two resets with one code at once: the
-    password's conditional UPDATE lets one through."""
+    (PASSWORD_CHANGED). A code that is malformed, forged, expired, already used (or made
+    for a password since changed), or of a disabled account, is a 403 (`errors.code`).
+    Two resets with one code at once: the password's conditional UPDATE lets one
+    through."""
     found = CODE.fullmatch(code)
     user_id, issued = (int(found[1]), int(found[2])) if found else (0, 0)
     now = utcnow().timestamp()

@@ -48,7 +48,7 @@ TEMPLATES = {
     Kind.PASSWORD_RESET: (
         "Reset your password",
         "Someone asked to reset the password of the eventbook account {email}.\n\n"
-        "To choose a new one, {how}\n\n{code}\n\n"
+        "To choose a new one, {instructions}\n\n{code}\n\n"
         "The code works once, within {minutes} minutes of the request, and only while the password is"
         " the one it has now. If you did not ask for it, ignore this email: the password stays as it is.",
     ),
@@ -82,10 +82,11 @@ def render(note):
     if "date" in params:
         fields["when"] = _when(params["date"])
     if "code" in params:
-        fields["how"] = (f"open {params['link']}\nor send this code with it to POST /api/auth/password/reset/confirm:"
-                         if params.get("link") else
-                         "enter this code in the web page (Log in, Forgot your password?), or send it with the new"
-                         " password to POST /api/auth/password/reset/confirm:")
+        fields["instructions"] = (
+            f"open {params['link']}\nor send this code with it to POST /api/auth/password/reset/confirm:"
+            if params.get("link") else
+            "enter this code in the web page (Log in, Forgot your password?), or send it with the new password to"
+            " POST /api/auth/password/reset/confirm:")
     fields["formerly"] = f" (formerly {params['was']})" if "was" in params else ""
     if "tickets" in params:
         fields["tickets"], fields["are"] = tickets(params["tickets"]), "is" if params["tickets"] == 1 else "are"
