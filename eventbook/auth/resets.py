@@ -24,8 +24,7 @@ from flask import current_app
 from sqlalchemy import select, update
 
 from eventbook import ratelimits
-from eventbook.auth import service
-from eventbook.auth.schemas import as_stored
+from eventbook.auth import service, throttle
 from eventbook.errors import error
 from eventbook.extensions import db
 from eventbook.models import User, utcnow
@@ -39,8 +38,8 @@ REFUSED = "This code is wrong, used or expired: ask for a new one"
 def ask(email):
     """Write a PASSWORD_RESET email for the enabled account with this address, if there
     is one and it has not had RATELIMIT_PASSWORD_RESET_ACCOUNT of them already (counted
-    for any address, so the count says nothing either; by the address as accounts are
-    stored, so that "Ana@Example.com" counts as "ana@example.com")."""
+    for any address, so the count says nothing either, and for every spelling of it:
+    `throttle.account_digest`)."""
     if not _counted(email):
         return
     user = service.account(email)
@@ -53,9 +52,9 @@ def ask(email):
 def _counted(email):
     if not ratelimits.enabled():
         return True
-    digest = hashlib.sha256(as_stored(email).encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    digest = throttle.account_digest(email)
     limits = ratelimits.limits_of(current_app.config["RATELIMIT_PASSWORD_RESET_ACCOUNT"])
-    return all([ratelimits.hit(item, "reset-account", digest) for item in limits])
+    return all([ratelimits.hit(item, "reset-account", digest) for item in limits])  # a list: every limit counts it
 
 
 def code_for(user_id, asked_at):

@@ -71,16 +71,14 @@ def _verified(email, password):
     try:
         candidates = [candidate for candidate in dict.fromkeys((as_password(password).encode(), password.encode()))
                       if 0 < len(candidate) <= 72]
-        email.encode()
     except UnicodeEncodeError:  # lone surrogates: no account can have them
-        candidates, email = [], ""
-    possible = "\x00" not in email and bool(candidates)
-    user = account(email) if possible else None
+        candidates = []
+    user = account(email) if candidates else None
     if user is not None:
         db.session.expunge(user)  # kept as read: ending the transaction below does not expire it
     db.session.rollback()  # no connection, and no snapshot, held while bcrypt takes its time
     stored = user.password_hash if user else _dummy_hash()
-    matches = possible and any(bcrypt.checkpw(candidate, stored.encode()) for candidate in candidates)
+    matches = any(bcrypt.checkpw(candidate, stored.encode()) for candidate in candidates)
     return user if user is not None and matches and not user.disabled else None
 
 

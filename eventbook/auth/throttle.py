@@ -61,8 +61,15 @@ def succeeded(email):
         ratelimits.clear(item, *pair)
 
 
+def account_digest(email):
+    """The account an address names, as a count's key: hashed, so that the storage holds
+    no addresses; by the address as accounts are stored, so that every spelling of it
+    (upper-case, fullwidth) shares the count."""
+    return hashlib.sha256(as_stored(email).encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
 def _keys(email):
-    digest = hashlib.sha256(as_stored(email).encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    digest = account_digest(email)
     return ("login-account", digest), ("login-failures", digest, request.remote_addr or "-")
 
 
