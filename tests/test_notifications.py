@@ -824,7 +824,9 @@ def test_health_job_figures_move(app, client, shop, customer, make_event, refusi
     event = make_event()
     ok(shop.book(customer, event["id"]), 201)
     jobs = health_jobs(client)  # delivery is held up by the delay
-    assert jobs["pending"] == 1 and jobs["inFlight"] == 1 and jobs["failed"] == 0, jobs
+    # A sweep may claim the row while its id, handed over at the commit, still waits for
+    # a thread to find it claimed: for that moment the one email holds two slots.
+    assert jobs["pending"] == 1 and jobs["inFlight"] in (1, 2) and jobs["failed"] == 0, jobs
 
     wait_for_kinds(client, customer, "BOOKING_CONFIRMED", status="FAILED")
     jobs = support.wait_until(lambda: (j := health_jobs(client))["inFlight"] == 0 and j, 5, message="idle pool")
