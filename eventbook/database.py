@@ -285,6 +285,37 @@ def retry_deadlocks(function):
 PARAMETER = re.compile(r"\$(\d+)(?!\d)")  # $n in SQL compiled for PostgreSQL
 
 
+def _postgresql():
+    from sqlalchemy.dialects.postgresql import psycopg2
+
+    return psycopg2.dialect(paramstyle="numeric_dollar")
+
+
+_DIALECT = _postgresql()
+
+
+def _numbered(statement):
+    """`statement` compiled for PostgreSQL: its SQL, with its own constants written in
+    and the request's values as $1, $2, ... (one per name); and those values' (name,
+    type), in that order."""
+    compiled = statement.compile(dialect=_DIALECT)
+    binds = [compiled.binds[key] for key in compiled.positiontup]  # $1, $2, ... of the compiled SQL
+    request = [bind for bind in binds if bind.required]
+    number = {bind.key: n for n, bind in enumerate(request, 1)}
+
+    def written(match):
+        bind = binds[int(match.group(1)) - 1]
+        return f"${number[bind.key]}" if bind.required else bind.type.literal_processor(_DIALECT)(bind.value)
+
+    return PARAMETER.sub(written, str(compiled)), [(bind.key, bind.type) for bind in request]
+
+
+def _named(sql, parameters):
+    """SQL of `_numbered` with its values by name, for a text() construct (in
+    parentheses: `(:name)::integer[]`, where `:name::` would not be one)."""
+    return PARAMETER.sub(lambda match: f"(:{parameters[int(match.group(1)) - 1][0]})", sql)
+
+
 class Prepared:
     """A statement PostgreSQL parses and plans once per connection (`PREPARE`), then only
     executes (`EXECUTE`): for the sales statements, whose plans cost the server more
@@ -304,30 +335,21 @@ class Prepared:
     PostgreSQL, or with DB_PREPARED_STATEMENTS off (a pooler in transaction mode, which
     cannot keep a connection's prepared statements), the statement runs as it is.
 
-    `first`: SQL run just before the statement, on PostgreSQL in the same round trip and
-    the same transaction (several statements in one query string are one transaction,
-    and in READ COMMITTED each reads what was committed when it starts), with the
-    statement's parameters: a lock that the statement then runs under."""
+    `first`: SQL run just before the statement (text, a construct, or a list of them), on
+    PostgreSQL in the same round trip and the same transaction (several statements in
+    one query string are one transaction, and in READ COMMITTED each reads what was
+    committed when it starts), with the statement's parameters: a lock that the
+    statement then runs under, rows it then finds."""
 
     def __init__(self, name, statement, first=None):
         from sqlalchemy import bindparam, column, text
-        from sqlalchemy.dialects.postgresql import psycopg2
-
-        dialect = psycopg2.dialect(paramstyle="numeric_dollar")
-        compiled = statement.compile(dialect=dialect)
-        binds = [compiled.binds[key] for key in compiled.positiontup]  # $1, $2, ... of the compiled SQL
-        request = [bind for bind in binds if bind.required]
-        number = {bind.key: n for n, bind in enumerate(request, 1)}
-
-        def written(match):
-            bind = binds[int(match.group(1)) - 1]
-            return f"${number[bind.key]}" if bind.required else bind.type.literal_processor(dialect)(bind.value)
 
         self.name, self.statement = name, statement
-        self.sql = PARAMETER.sub(written, str(compiled))
-        self.parameters = [(bind.key, bind.type) for bind in request]  # the request's values: $1, $2, ...
-        types = ", ".join(kind.compile(dialect=dialect) for _, kind in self.parameters)
+        self.sql, self.parameters = _numbered(statement)  # the request's values: $1, $2, ...
+        types = ", ".join(kind.compile(dialect=_DIALECT) for _, kind in self.parameters)
         self.prepare = f"PREPARE {name} ({types}) AS {self.sql}"
+        first = "; ".join(part if isinstance(part, str) else _named(*_numbered(part))
+                          for part in ([first] if isinstance(first, str) else first or ()))
 
         def typed(sql):
             return (
@@ -337,10 +359,7 @@ class Prepared:
             )
 
         self.execution = typed(f"EXECUTE {name}({', '.join(f':{key}' for key, _ in self.parameters)})")
-        # unprepared, with `first`: the statement's SQL, its parameters by name (in
-        # parentheses: `(:name)::integer[]`, where `:name::` would not be one)
-        self.unprepared = typed(PARAMETER.sub(lambda m: f"(:{self.parameters[int(m.group(1)) - 1][0]})", self.sql)) \
-            if first else statement
+        self.unprepared = typed(_named(self.sql, self.parameters)) if first else statement
 
     def execute(self, connection, values):
         if connection.dialect.name != "postgresql":

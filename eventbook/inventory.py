@@ -4,7 +4,9 @@ of seats.
 
 Every change is a conditional UPDATE whose WHERE clause states the rule, so the
 database decides, under its row lock, whether it holds: nothing is read first and
-written after. A take that finds no row took nothing.
+written after. A take that finds no row took nothing. (A seat map is written as its
+ranges, and a seat gets its row the first time it is asked for, AVAILABLE: then the
+UPDATE takes it, as any other.)
 
 Writers take their locks in one order, so that writers of one event queue up instead of
 deadlocking: the hold row (when one changes state), then the event, then the booking
@@ -15,7 +17,22 @@ runs the database's deadlock victim again (up to three tries).
 On SQLite the whole database is the lock (write transactions begin IMMEDIATE).
 """
 
-from sqlalchemy import Integer, and_, bindparam, case, exists, func, null, or_, select, update
+from sqlalchemy import (
+    BigInteger,
+    Integer,
+    and_,
+    bindparam,
+    case,
+    exists,
+    func,
+    literal,
+    null,
+    or_,
+    select,
+    union_all,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
 
 from eventbook.database import begin_write
 from eventbook.extensions import db
@@ -25,6 +42,7 @@ from eventbook.models import (
     EventStatus,
     Seat,
     Seating,
+    SeatRange,
     SeatStatus,
     TicketType,
     UTCDateTime,
@@ -32,6 +50,7 @@ from eventbook.models import (
 )
 
 _events, _types, _seats, _entries = Event.__table__, TicketType.__table__, Seat.__table__, WaitlistEntry.__table__
+_ranges = SeatRange.__table__
 _NOW = bindparam("now", type_=UTCDateTime())
 
 
@@ -93,6 +112,50 @@ def on_sale(types):
     return and_(types.c.removed_at.is_(None),
                 or_(types.c.sales_start.is_(None), types.c.sales_start <= _NOW),
                 or_(types.c.sales_end.is_(None), types.c.sales_end > _NOW))
+
+
+def seats_named(asked):
+    """SQL: the seats of `:event`'s map whose ids the column `asked` lists, as the rows
+    they have or would have: (id, range_id, event_id, ticket_type_id, section, row,
+    number, position). An id that is no seat of the event's map gives none."""
+    ranges = _ranges.c
+    offset = asked - ranges.first_seat_id
+    return select(
+        asked.label("id"), ranges.id.label("range_id"), ranges.event_id, ranges.ticket_type_id, ranges.section,
+        ranges.row, (ranges.first_number + offset).label("number"), (ranges.position + offset).label("position"),
+    ).where(
+        ranges.event_id == bindparam("event", type_=Integer),
+        ranges.first_seat_id <= asked,
+        asked <= ranges.first_seat_id + ranges.last_number - ranges.first_number,
+    )
+
+
+def add_seat_rows(asked, dialect):
+    """Write the row of each seat that `seats_named(asked)` finds and that has none yet,
+    AVAILABLE, in ascending id order (two writers that both add rows wait for each
+    other's in one order); a seat that has its row keeps it as it is. For a `dialect`
+    (its name), whose INSERT says "unless it exists"."""
+    dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    rows = seats_named(asked).add_columns(literal(SeatStatus.AVAILABLE).label("status")).order_by(asked)
+    return dialect_insert(_seats).from_select(
+        ["id", "range_id", "event_id", "ticket_type_id", "section", "row", "number", "position", "status"], rows,
+    ).on_conflict_do_nothing(index_elements=[_seats.c.id])
+
+
+def listed(seat_ids):
+    """The column of `seat_ids` (a list), for `seats_named`."""
+    return union_all(*(select(literal(seat_id, BigInteger).label("id")) for seat_id in seat_ids)).subquery("asked").c.id
+
+
+def seats_of(event_id, seat_ids):
+    """The seats of the event's map among `seat_ids`, read now: (id, ticket_type_id,
+    status) each, AVAILABLE for a seat without a row."""
+    named = seats_named(listed(seat_ids)).subquery("named")
+    return db.session.execute(
+        select(named.c.id, named.c.ticket_type_id, func.coalesce(_seats.c.status, SeatStatus.AVAILABLE).label("status"))
+        .select_from(named.outerjoin(_seats, _seats.c.id == named.c.id)),
+        {"event": event_id},
+    ).all()
 
 
 def take_seats(status, asked=None, **owner):

@@ -303,9 +303,44 @@ class Item(db.Model):
     unit_price: Mapped[Decimal] = mapped_column(Money)
 
 
+# Seat ids go past 2**31 (see SeatRange); SQLite's integers are 64-bit already.
+SeatId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+SEATS_PER_RANGE = 100_000  # ids set apart for each range: more than a map's seats
+
+
+class SeatRange(db.Model):
+    """A range of numbered seats in one row of a RESERVED event's seat map, as the map
+    was put: a map is written as its ranges, one row each, whatever its number of seats.
+
+    The seat numbered `n` has the id `first_seat_id + n - first_number` and the place
+    `position + n - first_number` in the map (sections, then rows, in the order given;
+    numbers ascending). A new range's seats have the ids from `id * SEATS_PER_RANGE` on:
+    never a replaced map's. A seat gets its own row (`Seat`) when it is first taken."""
+
+    __tablename__ = "seat_ranges"
+    __table_args__ = (
+        sa.CheckConstraint("first_number <= last_number", name="numbers_ascending"),
+        sa.UniqueConstraint("event_id", "position", name="uq_seat_ranges_event_id_position"),
+        sa.ForeignKeyConstraint(["event_id", "ticket_type_id"], ["ticket_types.event_id", "ticket_types.id"],
+                                name="fk_seat_ranges_event_id_ticket_types"),
+        sa.Index("ix_seat_ranges_event_id_first_seat_id", "event_id", "first_seat_id"),
+        {"sqlite_autoincrement": True},  # a replaced map's ids are never given to new seats
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int]
+    ticket_type_id: Mapped[int]
+    section: Mapped[str] = mapped_column(sa.String(50))
+    row: Mapped[str] = mapped_column(sa.String(20))
+    first_number: Mapped[int]
+    last_number: Mapped[int]
+    position: Mapped[int]
+    first_seat_id: Mapped[int] = mapped_column(SeatId)
+
+
 class Seat(db.Model):
-    """A seat of a RESERVED event. `position` is its place in the map as it was put
-    (sections, then rows, in the order given; numbers ascending)."""
+    """A seat of a RESERVED event that has been taken at least once: its range's seat,
+    with its status. A seat without a row is AVAILABLE."""
 
     __tablename__ = "seats"
     __table_args__ = (
@@ -315,16 +350,16 @@ class Seat(db.Model):
         sa.ForeignKeyConstraint(["event_id", "ticket_type_id"], ["ticket_types.event_id", "ticket_types.id"],
                                 name="fk_seats_event_id_ticket_types"),
         sa.Index("ix_seats_event_id_position", "event_id", "position"),
-        # Seats are looked up by their hold or booking, never by its absence: a new map
-        # adds no entry to these.
+        # Seats are looked up by their hold or booking, never by its absence: a seat
+        # given back adds no entry to these.
         sa.Index("ix_seats_hold_id", "hold_id", postgresql_where=sa.text("hold_id IS NOT NULL"),
                  sqlite_where=sa.text("hold_id IS NOT NULL")),
         sa.Index("ix_seats_booking_id", "booking_id", postgresql_where=sa.text("booking_id IS NOT NULL"),
                  sqlite_where=sa.text("booking_id IS NOT NULL")),
-        {"sqlite_autoincrement": True},  # a replaced map's ids are never given to new seats
     )
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column(SeatId, primary_key=True, autoincrement=False)  # its range's: see SeatRange
+    range_id: Mapped[int] = mapped_column(sa.ForeignKey("seat_ranges.id"), index=True)
     event_id: Mapped[int]
     ticket_type_id: Mapped[int]
     section: Mapped[str] = mapped_column(sa.String(50))
@@ -350,7 +385,7 @@ class Ticket(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     booking_id: Mapped[int] = mapped_column(sa.ForeignKey("bookings.id"), index=True)
     ticket_type_id: Mapped[int] = mapped_column(sa.ForeignKey("ticket_types.id"))
-    seat_id: Mapped[int | None] = mapped_column(sa.ForeignKey("seats.id", ondelete="SET NULL"), index=True)
+    seat_id: Mapped[int | None] = mapped_column(SeatId, sa.ForeignKey("seats.id", ondelete="SET NULL"), index=True)
     code: Mapped[str] = mapped_column(sa.String(64), unique=True)
     checked_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The nonce of the scan that last checked the ticket in, and that scan's time: kept

@@ -11,6 +11,7 @@ from flask import current_app
 from marshmallow import ValidationError, fields, validate
 
 MAX_INT = 2**31 - 1  # the database's integer
+MAX_SEAT_ID = 2**53 - 1  # seat ids are the database's big integers, and JavaScript's largest exact one
 
 
 def within_ticket_limit(count):
@@ -208,9 +209,17 @@ class Integer(fields.Integer):
 
 
 class Id(Integer):
-    def __init__(self, **kwargs):
+    def __init__(self, maximum=MAX_INT, **kwargs):
         kwargs.setdefault("strict", True)
-        super().__init__(validate=validate.Range(min=1, max=MAX_INT), **kwargs)
+        super().__init__(validate=validate.Range(min=1, max=maximum), **kwargs)
+
+
+class SeatId(Id):
+    """A seat's id: past MAX_INT (`models.SeatRange`), within what a JSON number holds
+    exactly in every client."""
+
+    def __init__(self, **kwargs):
+        super().__init__(maximum=MAX_SEAT_ID, **kwargs)
 
 
 class PageArgs(Schema):

@@ -152,7 +152,7 @@ INVARIANT = {
 }
 
 
-TABLES = ["idempotency_keys", "notifications", "tickets", "items", "waitlist_entries", "seats", "holds", "bookings",
+TABLES = ["idempotency_keys", "notifications", "tickets", "items", "waitlist_entries", "seats", "seat_ranges", "holds", "bookings",
           "ticket_types", "events", "revoked_tokens", "token_families", "users"]
 
 

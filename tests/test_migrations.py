@@ -1,9 +1,11 @@
 """The migrations: they build the schema the models describe, and an upgrade keeps what
 a running shop already holds (its seats, their holds and bookings, their tickets)."""
 
+import secrets
 import threading
 import time
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 
 import bcrypt
 import pytest
@@ -54,9 +56,9 @@ LATER_COLUMNS = {"ticket_types": "removed_at", "tickets": "check_in_nonce_at"}  
 
 
 def later_columns(url, change):
-    """Today's code writes the shop at 0006, whose schema lacks columns the code reads
-    (`LATER_COLUMNS`): they are added (`change` "ADD") for the writing and dropped
-    ("DROP") before the upgrade, which so starts from 0006 exactly."""
+    """Today's code writes the accounts and events at 0006, whose schema lacks columns the
+    code reads (`LATER_COLUMNS`): they are added (`change` "ADD") for the writing and
+    dropped ("DROP") before the upgrade, which so starts from 0006 exactly."""
     engine = sa.create_engine(support._normalized(url))
     with engine.begin() as connection:
         for table, column in LATER_COLUMNS.items():
@@ -65,7 +67,61 @@ def later_columns(url, change):
     engine.dispose()
 
 
+def insert(connection, table, **row):
+    """INSERT one row; its id. Times go in as the app writes them: naive UTC on SQLite."""
+    if connection.dialect.name == "sqlite":
+        row = {name: value.astimezone(timezone.utc).replace(tzinfo=None) if isinstance(value, datetime) else value
+               for name, value in row.items()}
+    columns = ", ".join(row)
+    return connection.execute(sa.text(
+        f"INSERT INTO {table} ({columns}) VALUES ({', '.join(':' + name for name in row)}) RETURNING id"), row
+    ).scalar_one()
+
+
+def legacy_seats(connection, event, ticket_type, section, row, numbers, position):
+    """Seats of a map as the code before 0018 wrote them, one row each, AVAILABLE, their
+    ids given by the table: {number: id}."""
+    return {number: insert(connection, "seats", event_id=event, ticket_type_id=ticket_type, section=section,
+                           row=row, number=number, position=position + index, status="AVAILABLE")
+            for index, number in enumerate(numbers)}
+
+
+def legacy_sale(connection, kind, event, ticket_type, user, price, seat_ids):
+    """A booking (`kind` "bookings": with its tickets, codes and all) or a hold ("holds")
+    of these seats of one type, as the code before 0018 wrote it, with the event's and
+    the type's counts taken down as a sale does: (its id, its tickets' codes)."""
+    now, count = datetime.now(timezone.utc), len(seat_ids)
+    total = str(Decimal(price) * count)  # text: SQLite's driver takes no Decimal
+    if kind == "bookings":
+        owner = insert(connection, "bookings", event_id=event, user_id=user, tickets_count=count,
+                       status="CONFIRMED", created_at=now, total_amount=total)
+        status, column = "BOOKED", "booking_id"
+    else:
+        owner = insert(connection, "holds", event_id=event, user_id=user, tickets_count=count, total_amount=total,
+                       status="HELD", expires_at=now + timedelta(minutes=10), created_at=now)
+        status, column = "HELD", "hold_id"
+    insert(connection, "items", **{column: owner}, ticket_type_id=ticket_type, count=count, unit_price=price)
+    codes = []
+    for seat_id in seat_ids:
+        connection.execute(sa.text(f"UPDATE seats SET status = :status, {column} = :owner WHERE id = :id"),
+                           {"status": status, "owner": owner, "id": seat_id})
+        if kind == "bookings":
+            codes.append(secrets.token_urlsafe(16))
+            insert(connection, "tickets", booking_id=owner, ticket_type_id=ticket_type, seat_id=seat_id,
+                   code=codes[-1])
+    connection.execute(sa.text("UPDATE events SET available_tickets = available_tickets - :count WHERE id = :id"),
+                       {"count": count, "id": event})
+    connection.execute(sa.text(
+        "UPDATE ticket_types SET available_quantity = available_quantity - :count WHERE id = :id"),
+        {"count": count, "id": ticket_type})
+    return owner, codes
+
+
 def test_upgrading_to_one_seat_key_keeps_the_seats_their_sales_and_tickets(at_revision):
+    """A seated shop at 0006 (its accounts and event made by today's code; its seats, a
+    booking with its tickets and a hold written with SQL as the code of 0006 wrote them:
+    today's code writes seat maps as ranges) upgraded to head: every seat keeps its id
+    and status, the booking its tickets, the hold its seat, and the shop goes on selling."""
     at_0006 = at_revision("0006")  # before seats had one key to their type and event
     later_columns(at_0006, "ADD")
     app = create_app(support.test_config(at_0006))
@@ -74,48 +130,53 @@ def test_upgrading_to_one_seat_key_keeps_the_seats_their_sales_and_tickets(at_re
     def token(role, email):
         ok(client.post("/api/auth/register", json={"email": email, "password": PASSWORD, "role": role}), 201)
         login = ok(client.post("/api/auth/login", json={"email": email, "password": PASSWORD}))
-        return {"Authorization": f"Bearer {login['token']}"}
+        return {"Authorization": f"Bearer {login['token']}"}, login["user"]["id"]
 
-    organizer = token("ORGANIZER", "organizer@example.com")
-    customer, other = token("CUSTOMER", "customer@example.com"), token("CUSTOMER", "other@example.com")
+    (organizer, _), (customer, customer_id), (other, other_id) = (
+        token("ORGANIZER", "organizer@example.com"), token("CUSTOMER", "customer@example.com"),
+        token("CUSTOMER", "other@example.com"))
     event = ok(client.post("/api/events", headers=organizer, json={
         "title": "Upgrade night", "date": "2030-06-01T20:00:00Z", "location": "Hall", "totalTickets": 6,
-        "seating": "RESERVED"}), 201)
+        "seating": "RESERVED", "ticketTypes": [{"name": "Stalls", "price": "25.00", "quantity": 6}]}), 201)
     type_id = event["ticketTypes"][0]["id"]
-    seat_map = {"sections": [{"name": "Stalls", "ticketTypeId": type_id, "rows": [{"label": "A", "from": 1, "to": 6}]}]}
-    ok(client.put(f"/api/events/{event['id']}/seats", headers=organizer, json=seat_map))
-    ids = [seat["id"] for seat in ok(client.get(f"/api/events/{event['id']}/seats"))]
-    booking = ok(client.post("/api/bookings", headers=customer, json={"eventId": event["id"], "seatIds": ids[:2]}), 201)
-    hold = ok(client.post("/api/holds", headers=other, json={"eventId": event["id"], "seatIds": ids[2:3]}), 201)
-    before = {
-        "booking": ok(client.get(f"/api/bookings/{booking['id']}", headers=customer)),
-        "tickets": ok(client.get(f"/api/bookings/{booking['id']}/tickets", headers=customer)),
-        "hold": ok(client.get(f"/api/holds/{hold['id']}", headers=other)),
-        "seats": ok(client.get(f"/api/events/{event['id']}/seats")),
-    }
     support.stop_background(app)
     later_columns(at_0006, "DROP")
+    engine = sa.create_engine(support._normalized(at_0006))
+    with engine.begin() as connection:
+        ids = list(legacy_seats(connection, event["id"], type_id, "Stalls", "A", range(1, 7), 0).values())
+        booking, codes = legacy_sale(connection, "bookings", event["id"], type_id, customer_id, "25.00", ids[:2])
+        hold, _ = legacy_sale(connection, "holds", event["id"], type_id, other_id, "25.00", ids[2:3])
+    engine.dispose()
 
     support.migrate(at_0006)
 
     app = create_app(support.test_config(at_0006))
     client = app.test_client()
-    after = {
-        "booking": ok(client.get(f"/api/bookings/{booking['id']}", headers=customer)),
-        "tickets": ok(client.get(f"/api/bookings/{booking['id']}/tickets", headers=customer)),
-        "hold": ok(client.get(f"/api/holds/{hold['id']}", headers=other)),
-        "seats": ok(client.get(f"/api/events/{event['id']}/seats")),
-    }
-    assert after == before
-    assert [ticket["seat"]["id"] for ticket in after["tickets"]] == ids[:2]
-    assert [seat["status"] for seat in after["seats"]] == ["BOOKED", "BOOKED", "HELD", "AVAILABLE", "AVAILABLE",
-                                                            "AVAILABLE"]
+
+    def ref(index):
+        return {"id": ids[index], "section": "Stalls", "row": "A", "number": index + 1}
+
+    shown = ok(client.get(f"/api/bookings/{booking}", headers=customer))
+    assert (shown["status"], shown["ticketsCount"], shown["totalAmount"]) == ("CONFIRMED", 2, "50.00")
+    assert shown["items"] == [{"ticketTypeId": type_id, "count": 2, "price": "25.00"}]
+    assert shown["seats"] == [ref(0), ref(1)]
+    tickets = ok(client.get(f"/api/bookings/{booking}/tickets", headers=customer))
+    assert [(ticket["seat"], ticket["code"]) for ticket in tickets] == [(ref(0), codes[0]), (ref(1), codes[1])]
+    held = ok(client.get(f"/api/holds/{hold}", headers=other))
+    assert (held["status"], held["ticketsCount"], held["seats"]) == ("HELD", 1, [ref(2)])
+    assert ok(client.get(f"/api/events/{event['id']}/seats")) == [
+        {**ref(index), "ticketTypeId": type_id, "status": status}
+        for index, status in enumerate(["BOOKED", "BOOKED", "HELD", "AVAILABLE", "AVAILABLE", "AVAILABLE"])]
+    shown = ok(client.get(f"/api/events/{event['id']}"))
+    assert (shown["availableTickets"], shown["ticketTypes"][0]["availableQuantity"]) == (3, 3)
     # the upgraded shop goes on selling, and a new map's seats get new ids
-    third = token("CUSTOMER", "third@example.com")
+    third, _ = token("CUSTOMER", "third@example.com")
     support.refused(client.post("/api/bookings", headers=third, json={"eventId": event["id"], "seatIds": ids[2:4]}),
                     409, "seats_taken")
-    ok(client.delete(f"/api/holds/{hold['id']}", headers=other), 204)
+    ok(client.delete(f"/api/holds/{hold}", headers=other), 204)
     ok(client.post("/api/bookings", headers=other, json={"eventId": event["id"], "seatIds": ids[2:4]}), 201)
+    assert [seat["status"] for seat in ok(client.get(f"/api/events/{event['id']}/seats"))] == [
+        "BOOKED", "BOOKED", "BOOKED", "BOOKED", "AVAILABLE", "AVAILABLE"]
     second = ok(client.post("/api/events", headers=organizer, json={
         "title": "After the upgrade", "date": "2030-07-01T20:00:00Z", "location": "Hall", "totalTickets": 2,
         "seating": "RESERVED"}), 201)
@@ -127,9 +188,110 @@ def test_upgrading_to_one_seat_key_keeps_the_seats_their_sales_and_tickets(at_re
     assert support.invariant_violations(at_0006) == []
 
 
+def test_seats_from_before_ranges_keep_their_ids_statuses_and_sales(at_revision):
+    """0018: seats written one row each, as the code before it wrote them, become ranges
+    that keep every seat's id. Two maps put at the same time took their ids from one
+    sequence in turn, so a row's ids jump where the other map took some; a row with an
+    aisle is two ranges, though its ids follow on across the aisle; a later map's seats
+    have ids from 1,000,000 on (a shop whose maps were replaced many times), more than
+    100,000 times the number of ranges. After the upgrade the seats are listed, sold and
+    refused by their old ids, and a new map's seats get ids past every old one."""
+    at_0017 = at_revision("0017")
+    now = datetime.now(timezone.utc)
+    password_hash = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(4)).decode()
+    engine = sa.create_engine(support._normalized(at_0017))
+    with engine.begin() as connection:
+        users = {name: insert(connection, "users", email=f"{name}@example.com", password_hash=password_hash,
+                              role=role, created_at=now, disabled=False)
+                 for name, role in (("organizer", "ORGANIZER"), ("customer", "CUSTOMER"), ("holder", "CUSTOMER"),
+                                    ("buyer", "CUSTOMER"))}
+        events, types = {}, {}  # by the name of their one section, and type
+        for title, name, count in (("Aisle night", "Stalls", 10), ("Next door", "Circle", 4)):
+            events[name] = insert(connection, "events", title=title, date=now + timedelta(days=30), location="Hall",
+                                  total_tickets=count, available_tickets=count, status="SCHEDULED",
+                                  organizer_id=users["organizer"], created_at=now, updated_at=now, seating="RESERVED")
+            types[name] = insert(connection, "ticket_types", event_id=events[name], name=name, price="20.00",
+                                 quantity=count, available_quantity=count)
+        seats = {}  # (section, row, number) -> id
+
+        def put(section, row, numbers, position):
+            made = legacy_seats(connection, events[section], types[section], section, row, numbers, position)
+            seats.update({(section, row, number): seat_id for number, seat_id in made.items()})
+
+        put("Stalls", "A", [1, 2], 0)
+        put("Circle", "A", [1, 2], 0)
+        put("Stalls", "A", [3], 2)
+        put("Stalls", "A", [7, 8, 9], 3)  # the aisle: 4 to 6 are no seats
+        put("Circle", "A", [3, 4], 2)
+        if connection.dialect.name == "postgresql":
+            connection.execute(sa.text("SELECT setval('seats_id_seq', 999999)"))
+        else:
+            connection.execute(sa.text("UPDATE sqlite_sequence SET seq = 999999 WHERE name = 'seats'"))
+        put("Stalls", "B", [1, 2, 3, 4], 6)
+        booking, codes = legacy_sale(connection, "bookings", events["Stalls"], types["Stalls"], users["customer"],
+                                     "20.00", [seats["Stalls", "A", 2], seats["Stalls", "A", 3]])
+        hold, _ = legacy_sale(connection, "holds", events["Stalls"], types["Stalls"], users["holder"], "20.00",
+                              [seats["Stalls", "A", 8]])
+    engine.dispose()
+    assert seats["Stalls", "A", 3] - seats["Stalls", "A", 2] > 1 and seats["Stalls", "B", 1] == 1000000
+
+    support.migrate(at_0017)
+
+    app = create_app(support.test_config(at_0017))
+    client = app.test_client()
+
+    def headers(name):
+        login = ok(client.post("/api/auth/login", json={"email": f"{name}@example.com", "password": PASSWORD}))
+        return {"Authorization": f"Bearer {login['token']}"}
+
+    def ref(section, row, number):
+        return {"id": seats[section, row, number], "section": section, "row": row, "number": number}
+
+    def listed(section, statuses):
+        """The seats of a section's event as listed, with these statuses: in map order,
+        here rows A then B, numbers ascending."""
+        places = sorted((place for place in seats if place[0] == section), key=lambda place: (place[1], place[2]))
+        return [{**ref(*place), "ticketTypeId": types[section], "status": statuses.get(place[1:], "AVAILABLE")}
+                for place in places]
+
+    taken = {("A", 2): "BOOKED", ("A", 3): "BOOKED", ("A", 8): "HELD"}
+    assert ok(client.get(f"/api/events/{events['Stalls']}/seats")) == listed("Stalls", taken)
+    assert ok(client.get(f"/api/events/{events['Circle']}/seats")) == listed("Circle", {})
+    customer, holder, buyer = headers("customer"), headers("holder"), headers("buyer")
+    shown = ok(client.get(f"/api/bookings/{booking}", headers=customer))
+    assert (shown["status"], shown["seats"]) == ("CONFIRMED", [ref("Stalls", "A", 2), ref("Stalls", "A", 3)])
+    tickets = ok(client.get(f"/api/bookings/{booking}/tickets", headers=customer))
+    assert [(ticket["seat"], ticket["code"]) for ticket in tickets] == [
+        (ref("Stalls", "A", 2), codes[0]), (ref("Stalls", "A", 3), codes[1])]
+    held = ok(client.get(f"/api/holds/{hold}", headers=holder))
+    assert (held["status"], held["seats"]) == ("HELD", [ref("Stalls", "A", 8)])
+    # sold and refused by their old ids
+    asked = [seats["Stalls", "A", 1], seats["Stalls", "A", 2], seats["Stalls", "A", 8]]
+    refusal = support.refused(client.post("/api/bookings", headers=buyer, json={
+        "eventId": events["Stalls"], "seatIds": asked}), 409, "seats_taken")
+    assert refusal["unavailableSeatIds"] == [seats["Stalls", "A", 2], seats["Stalls", "A", 8]]
+    bought = ok(client.post("/api/bookings", headers=buyer, json={
+        "eventId": events["Stalls"], "seatIds": [seats["Stalls", "A", 9], seats["Stalls", "B", 1]]}), 201)
+    assert bought["seats"] == [ref("Stalls", "A", 9), ref("Stalls", "B", 1)]
+    assert ok(client.get(f"/api/events/{events['Stalls']}/seats")) == listed(
+        "Stalls", {**taken, ("A", 9): "BOOKED", ("B", 1): "BOOKED"})
+    shown = ok(client.get(f"/api/events/{events['Stalls']}"))
+    assert (shown["availableTickets"], shown["ticketTypes"][0]["availableQuantity"]) == (5, 5)
+    # a new map, in place of the old one of the other event, has seats past every old id
+    ok(client.put(f"/api/events/{events['Circle']}/seats", headers=headers("organizer"), json={"sections": [
+        {"name": "Circle", "ticketTypeId": types["Circle"], "rows": [{"label": "A", "from": 1, "to": 6}]}]}))
+    new = ok(client.get(f"/api/events/{events['Circle']}/seats"))
+    assert [(seat["row"], seat["number"], seat["status"]) for seat in new] == [
+        ("A", number, "AVAILABLE") for number in range(1, 7)]
+    assert min(seat["id"] for seat in new) > max(seats.values())
+    support.stop_background(app)
+    assert support.invariant_violations(at_0017) == []
+
+
 def test_a_seat_of_a_type_of_another_event_is_refused_by_the_database(database_url):
-    """The key the seat map's PUT relies on besides its own check: a seat's (event, type)
-    is a type of that event. (The app's engine: SQLite enforces keys per connection.)"""
+    """The keys the seat map's PUT and the sales rely on besides their own checks: a
+    range's (event, type), and a seat's, is a type of that event. (The app's engine:
+    SQLite enforces keys per connection.)"""
     app = create_app(support.test_config(database_url))
     made = {}
     with app.app_context():
@@ -146,17 +308,26 @@ def test_a_seat_of_a_type_of_another_event_is_refused_by_the_database(database_u
                 "INSERT INTO ticket_types (event_id, name, price, quantity, available_quantity) "
                 "VALUES (:event, 'Seat', 10, 2, 2) RETURNING id"), {"event": event}).scalar_one()
                 for event in made["events"]]
-        first, second = made["events"]
-        seat = sa.text("INSERT INTO seats (event_id, ticket_type_id, section, row, number, position, status) "
-                       "VALUES (:event, :type, 'A', '1', 1, 0, 'AVAILABLE') RETURNING id")
+        first, _ = made["events"]
+        own, stranger = made["ticket_types"]
+        seat_range = sa.text(
+            "INSERT INTO seat_ranges (event_id, ticket_type_id, section, row, first_number, last_number, position, "
+            "first_seat_id) VALUES (:event, :type, 'A', '1', 1, 2, 0, 1) RETURNING id")
+        seat = sa.text("INSERT INTO seats (id, range_id, event_id, ticket_type_id, section, row, number, position, "
+                       "status) VALUES (1, :range, :event, :type, 'A', '1', 1, 0, 'AVAILABLE') RETURNING id")
         try:
             with pytest.raises(sa.exc.IntegrityError), db.engine.begin() as connection:
-                connection.execute(seat, {"event": first, "type": made["ticket_types"][1]})
+                connection.execute(seat_range, {"event": first, "type": stranger})
             with db.engine.begin() as connection:
-                made["seats"] = [connection.execute(seat, {"event": first, "type": made["ticket_types"][0]}).scalar_one()]
+                made["seat_ranges"] = [connection.execute(seat_range, {"event": first, "type": own}).scalar_one()]
+            with pytest.raises(sa.exc.IntegrityError), db.engine.begin() as connection:
+                connection.execute(seat, {"range": made["seat_ranges"][0], "event": first, "type": stranger})
+            with db.engine.begin() as connection:
+                made["seats"] = [connection.execute(seat, {"range": made["seat_ranges"][0], "event": first,
+                                                           "type": own}).scalar_one()]
         finally:
             with db.engine.begin() as connection:
-                for table in ("seats", "ticket_types", "events", "users"):
+                for table in ("seats", "seat_ranges", "ticket_types", "events", "users"):
                     for row_id in made.get(table, []):
                         connection.execute(sa.text(f"DELETE FROM {table} WHERE id = :id"), {"id": row_id})
             database.dispose()
@@ -174,29 +345,23 @@ def test_a_shop_from_before_ticket_types_upgrades_with_its_data(at_revision):
     password_hash = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(4)).decode()
     engine = sa.create_engine(support._normalized(at_0003))
     with engine.begin() as connection:
-        def insert(table, **row):
-            columns = ", ".join(row)
-            return connection.execute(sa.text(
-                f"INSERT INTO {table} ({columns}) VALUES ({', '.join(':' + name for name in row)}) RETURNING id"), row
-            ).scalar()
-
-        organizer = insert("users", email="old-organizer@example.com", password_hash=password_hash,
+        organizer = insert(connection, "users", email="old-organizer@example.com", password_hash=password_hash,
                            name="Olga", role="ORGANIZER", created_at=now)
-        customer = insert("users", email="old-customer@example.com", password_hash=password_hash,
+        customer = insert(connection, "users", email="old-customer@example.com", password_hash=password_hash,
                           name="Carl", role="CUSTOMER", created_at=now)
-        event = insert("events", title="Before types", description="d", date=now + timedelta(days=30),
+        event = insert(connection, "events", title="Before types", description="d", date=now + timedelta(days=30),
                        location="Hall", total_tickets=10, available_tickets=8, status="SCHEDULED",
                        organizer_id=organizer, created_at=now, updated_at=now)
-        booking = insert("bookings", event_id=event, user_id=customer, tickets_count=2, status="CONFIRMED",
-                         created_at=now)
-        gone = insert("users", email="old-gone@example.com", password_hash=password_hash, name="Gina",
+        booking = insert(connection, "bookings", event_id=event, user_id=customer, tickets_count=2,
+                         status="CONFIRMED", created_at=now)
+        gone = insert(connection, "users", email="old-gone@example.com", password_hash=password_hash, name="Gina",
                       role="CUSTOMER", created_at=now)
-        cancelled = insert("bookings", event_id=event, user_id=gone, tickets_count=3, status="CANCELLED",
-                           created_at=now)
-        insert("notifications", kind="BOOKING_CONFIRMED", user_id=customer, recipient="old-customer@example.com",
-               subject="Booking confirmed", body="Your 2 tickets", event_id=event, booking_id=booking,
-               status="PENDING", attempts=0, next_attempt_at=now, created_at=now)
-        insert("notifications", kind="EVENT_UPDATED", user_id=None, recipient=None,
+        cancelled = insert(connection, "bookings", event_id=event, user_id=gone, tickets_count=3,
+                           status="CANCELLED", created_at=now)
+        insert(connection, "notifications", kind="BOOKING_CONFIRMED", user_id=customer,
+               recipient="old-customer@example.com", subject="Booking confirmed", body="Your 2 tickets",
+               event_id=event, booking_id=booking, status="PENDING", attempts=0, next_attempt_at=now, created_at=now)
+        insert(connection, "notifications", kind="EVENT_UPDATED", user_id=None, recipient=None,
                subject="Event updated: Before types", body="The event has a new location.", event_id=event,
                status="PENDING", attempts=0, next_attempt_at=now, created_at=now + timedelta(seconds=1))
     engine.dispose()

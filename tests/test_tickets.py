@@ -5,10 +5,7 @@ import re
 
 import pytest
 import segno
-import sqlalchemy as sa
 
-from eventbook.extensions import db
-from eventbook.models import Seat
 from tests.support import ok, refused
 
 CODE = re.compile(r"^[A-Za-z0-9_-]{22,64}$")  # URL-safe; 22 base64 characters hold 128 bits
@@ -24,19 +21,21 @@ def qr(client, actor, booking_id, ticket_id):
 
 
 @pytest.fixture
-def seat_map(app):
-    """Put seats on a RESERVED event directly in the database: [(section, row, number)]
-    of one ticket type -> their ids."""
+def seat_map(client, organizer):
+    """Put a seat map on a RESERVED event of `organizer`: [(section, row, number)] of one
+    ticket type, each row's numbers following on -> their ids, in that order."""
 
     def put(event, places):
-        type_id = event["ticketTypes"][0]["id"]
-        with app.app_context():
-            ids = db.session.scalars(sa.insert(Seat).returning(Seat.id), [
-                {"event_id": event["id"], "ticket_type_id": type_id, "section": section, "row": row,
-                 "number": number, "position": position}
-                for position, (section, row, number) in enumerate(places)]).all()
-            db.session.commit()
-        return ids
+        sections = {}
+        for section, row, number in places:
+            sections.setdefault(section, {}).setdefault(row, []).append(number)
+        body = {"sections": [{"name": section, "ticketTypeId": event["ticketTypes"][0]["id"],
+                              "rows": [{"label": row, "from": min(numbers), "to": max(numbers)}
+                                       for row, numbers in rows.items()]} for section, rows in sections.items()]}
+        ok(client.put(f"/api/events/{event['id']}/seats", json=body, headers=organizer.headers))
+        seats = {(seat["section"], seat["row"], seat["number"]): seat["id"]
+                 for seat in ok(client.get(f"/api/events/{event['id']}/seats"))}
+        return [seats[place] for place in places]
 
     return put
 

@@ -4,7 +4,7 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 from eventbook.auth.schemas import UserSchema
 from eventbook.events.schemas import EventSchema
 from eventbook.models import BookingStatus
-from eventbook.schemas import Headers, Id, Money, PageArgs, Reply, Schema, Total, UTCDateTime, within_ticket_limit
+from eventbook.schemas import Headers, Id, Money, PageArgs, Reply, Schema, SeatId, Total, UTCDateTime, within_ticket_limit
 
 
 class ItemSchema(Reply):
@@ -74,7 +74,7 @@ class OrderSchema(Schema):
                         metadata={"description": "1 to MAX_TICKETS_PER_BOOKING (this server's, 10 by default) tickets "
                                                  "in all: the counts add up to at most x-maxTotalCount",
                                   "x-maxTotalCount": "MAX_TICKETS_PER_BOOKING", "maxItems": "MAX_TICKETS_PER_BOOKING"})
-    seat_ids = fields.List(Id(), validate=validate.Length(min=1),
+    seat_ids = fields.List(SeatId(), validate=validate.Length(min=1),
                            metadata={"description": "1 to MAX_TICKETS_PER_BOOKING (this server's, 10 by default) "
                                                     "distinct seats of a RESERVED event",
                                      "uniqueItems": True, "maxItems": "MAX_TICKETS_PER_BOOKING"})

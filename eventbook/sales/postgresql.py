@@ -23,6 +23,7 @@ from types import SimpleNamespace
 from flask import current_app
 from sqlalchemy import (
     ARRAY,
+    BigInteger,
     Integer,
     String,
     Text,
@@ -79,17 +80,18 @@ USER_ID = bindparam("customer", type_=Integer)
 NOW = bindparam("now", type_=UTCDateTime())
 # The seats asked for, as one array: the statements' text is the same for any number of
 # seats, so PostgreSQL can prepare each once.
-ASKED_SEATS = _seats.c.id == func.any(bindparam("seat_ids", type_=ARRAY(Integer)))
+SEAT_IDS = bindparam("seat_ids", type_=ARRAY(BigInteger))
+ASKED_SEATS = _seats.c.id == func.any(SEAT_IDS)
 NOT_WHOLE = "EB409"  # the SQLSTATE eventbook_all_or_nothing raises
 
 
 def book(order):
-    row = _run(BOOK, _values(order, codes(order.tickets)))
+    row = _run(BOOK_SEATS if order.seat_ids else BOOK, _values(order, codes(order.tickets)))
     return Sold(row["booking_id"], [row["note_id"]], _booking(row))
 
 
 def hold(order, expires_at):
-    row = _run(HOLD, {**_values(order, []), "hold_expires_at": expires_at})
+    row = _run(HOLD_SEATS if order.seat_ids else HOLD, {**_values(order, []), "hold_expires_at": expires_at})
     return Sold(row["hold_id"], [], _hold(row))
 
 
@@ -513,6 +515,17 @@ TURN_IF_FREE = "SELECT pg_try_advisory_xact_lock(:customer, :event)"  # for a wr
 
 BOOK = Prepared("eventbook_book", _book_statement(), first=ONE_ORDER_AT_A_TIME)
 HOLD = Prepared("eventbook_hold", _hold_statement(), first=ONE_ORDER_AT_A_TIME)
+# A seated order first gives the seats it asks for that have no row yet their row,
+# AVAILABLE (`inventory.add_seat_rows`), for the statement's UPDATE to take them. Under
+# the event's lock, taken first: the rows are those of the map as it is now (a new map
+# is put under that lock), and two orders for one event never add rows at once.
+SEATED_FIRST = [
+    ONE_ORDER_AT_A_TIME,
+    "SELECT FROM events WHERE id = :event FOR NO KEY UPDATE",
+    inventory.add_seat_rows(func.unnest(SEAT_IDS).table_valued("id").render_derived().c.id, "postgresql"),
+]
+BOOK_SEATS = Prepared("eventbook_book_seats", _book_statement(), first=SEATED_FIRST)
+HOLD_SEATS = Prepared("eventbook_hold_seats", _hold_statement(), first=SEATED_FIRST)
 # A confirm takes the same turn, its event being its hold's: a hold sent while it runs
 # would otherwise miss the booking it makes.
 CONFIRM = Prepared("eventbook_confirm", _confirm_statement(),

@@ -3,9 +3,10 @@ answer with the error that says so (the sale itself never reads before it writes
 
 from sqlalchemy import select
 
+from eventbook import inventory
 from eventbook.errors import error, invalid, tickets
 from eventbook.extensions import db
-from eventbook.models import Booking, BookingStatus, Event, EventStatus, Hold, HoldStatus, Seat, Seating, SeatStatus
+from eventbook.models import Booking, BookingStatus, Event, EventStatus, Hold, HoldStatus, Seating, SeatStatus
 from eventbook.schemas import utc_text
 
 
@@ -99,8 +100,7 @@ def _type(types, type_id):
 def _explain_seats(event, order):
     if event.seating != Seating.RESERVED:
         invalid("seatIds", "This event has no reserved seating: ask for a number of tickets.")
-    seats = db.session.execute(select(Seat).where(Seat.id.in_(order.seat_ids), Seat.event_id == event.id)).scalars()
-    seats = {seat.id: seat for seat in seats}
+    seats = {seat.id: seat for seat in inventory.seats_of(event.id, order.seat_ids)}
     strangers = [seat_id for seat_id in order.seat_ids if seat_id not in seats]
     if strangers:
         error(404, "not_found", f"Seats not found (not seats of this event): {', '.join(map(str, strangers))}")

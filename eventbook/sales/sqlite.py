@@ -109,6 +109,8 @@ def _take(order):
     values = {"event": order.event_id, "tickets": order.tickets, "now": order.now,
               "seat_changes": int(bool(order.seat_ids))}
     event = db.session.execute(inventory.take_event(), values).one_or_none()
+    if event is not None and order.seat_ids:  # the seats' rows, for _wanted and _take_seats
+        db.session.execute(inventory.add_seat_rows(inventory.listed(order.seat_ids), "sqlite"), values)
     wanted = _wanted(order)
     if event is None or not wanted or sum(count for _, count in wanted) != order.tickets:
         _refuse()

@@ -85,6 +85,6 @@ def render(first, pages):
     yield "["
     for index, rows in enumerate(chain([first], pages) if first else ()):
         page = [{"id": id_, "section": section, "row": row, "number": number, "ticketTypeId": type_id, "status": status}
-                for id_, section, row, number, type_id, status, _position in rows]
+                for id_, section, row, number, type_id, status in rows]
         yield ("," if index else "") + json.dumps(page, separators=(",", ":"))[1:-1]
     yield "]"

@@ -8,17 +8,17 @@ and only while none of its seats is held or booked.
 from collections import Counter
 from itertools import accumulate, islice
 
-from sqlalchemy import delete, exists, insert, select, text
+from sqlalchemy import delete, exists, insert, select, update
 
 from eventbook import inventory
 from eventbook.database import autocommit, retry_deadlocks
 from eventbook.errors import error, invalid
 from eventbook.events.service import open_to_change
 from eventbook.extensions import db
-from eventbook.models import Event, Seat, Seating, SeatStatus, utcnow
+from eventbook.models import SEATS_PER_RANGE, Event, Seat, Seating, SeatRange, SeatStatus, utcnow
 
-BATCH = 5000  # seats per executemany on SQLite
-PAGE = 2000  # seats per read of a streamed seat list
+PAGE = 2000  # seats per page of a streamed seat list
+RANGES = 500  # ranges per read of one
 
 
 @retry_deadlocks
@@ -41,42 +41,29 @@ def replace(event_id, user, sections):
     if in_use or not inventory.seat_counts(event_id, counts, utcnow()):
         db.session.rollback()
         error(409, "seats_in_use", "Seats of this event are held or booked: its seat map cannot be replaced")
+    # the seats of the old map that have rows (all AVAILABLE), then its ranges
     db.session.execute(delete(Seat.__table__).where(Seat.event_id == event_id))
+    db.session.execute(delete(SeatRange.__table__).where(SeatRange.event_id == event_id))
     _insert(event_id, sections)
     db.session.commit()
     return counts.total()
 
 
-# PostgreSQL: the map goes as one array per field of its rows (one element per row of
-# seats), and the server numbers the seats of each row itself.
-INSERT_ROWS = text("""
-    INSERT INTO seats (event_id, ticket_type_id, section, row, number, position, status)
-    SELECT :event_id, r.ticket_type_id, r.section, r.label, number, r.position + number - r.first, 'AVAILABLE'
-    FROM unnest(CAST(:types AS integer[]), CAST(:sections AS varchar[]), CAST(:labels AS varchar[]),
-                CAST(:firsts AS integer[]), CAST(:lasts AS integer[]), CAST(:positions AS integer[]))
-         AS r(ticket_type_id, section, label, first, last, position),
-         generate_series(r.first, r.last) AS number
-""")
-
-
 def _insert(event_id, sections):
-    """Insert the new map's seats, numbered in map order (`position`). New ids, never a
-    replaced seat's (SQLite's AUTOINCREMENT: see the model)."""
+    """Insert the new map's ranges, in map order (`position`: the place of each range's
+    first seat), in one multi-row INSERT; then give each range its seat ids
+    (`SeatRange`), from its own id, which is never a replaced range's."""
     rows = [(section["ticket_type_id"], section["name"], row["label"], row["first"], row["last"])
             for section in sections for row in _in_map_order(section["rows"])]
-    # each row's first position: the seats of the rows before it
-    positions = list(accumulate((last - first + 1 for *_, first, last in rows), initial=0))[:-1]
-    if db.session.get_bind().dialect.name == "postgresql":
-        types, names, labels, firsts, lasts = (list(field) for field in zip(*rows, strict=True))
-        db.session.execute(INSERT_ROWS, {"event_id": event_id, "types": types, "sections": names, "labels": labels,
-                                         "firsts": firsts, "lasts": lasts, "positions": positions})
-        return
-    seats = ({"event_id": event_id, "ticket_type_id": type_id, "section": name, "row": label, "number": number,
-              "position": position + number - first, "status": SeatStatus.AVAILABLE}
-             for (type_id, name, label, first, last), position in zip(rows, positions, strict=True)
-             for number in range(first, last + 1))
-    while batch := list(islice(seats, BATCH)):
-        db.session.execute(insert(Seat.__table__), batch)
+    # each range's first position: the seats of the ranges before it
+    positions = accumulate((last - first + 1 for *_, first, last in rows), initial=0)
+    ranges = SeatRange.__table__
+    db.session.execute(insert(ranges), [
+        {"event_id": event_id, "ticket_type_id": type_id, "section": name, "row": label, "first_number": first,
+         "last_number": last, "position": position, "first_seat_id": 0}
+        for (type_id, name, label, first, last), position in zip(rows, positions, strict=False)])
+    db.session.execute(update(ranges).where(ranges.c.event_id == event_id)
+                       .values(first_seat_id=ranges.c.id * SEATS_PER_RANGE))
 
 
 def _in_map_order(rows):
@@ -100,19 +87,36 @@ def version(event_id):
 
 
 def pages(event_id, section=None):
-    """The event's seats in map order, a page of rows at a time, each read on its own
-    (the connection goes back to the pool while a page is sent)."""
-    seats = Seat.__table__.c
-    query = select(seats.id, seats.section, seats.row, seats.number, seats.ticket_type_id, seats.status, seats.position) \
-        .where(seats.event_id == event_id).order_by(seats.position).limit(PAGE)
+    """The event's seats in map order, PAGE at a time: (id, section, row, number,
+    ticket_type_id, status)."""
+    seats = _in_map_order_of(event_id, section)
+    while page := list(islice(seats, PAGE)):
+        yield page
+
+
+def _in_map_order_of(event_id, section):
+    """Every seat of the event's map (of a section), from its ranges, read RANGES at a
+    time, each read on its own (the connection goes back to the pool while the seats
+    are sent), with the status of those that have a row: the others are AVAILABLE."""
+    ranges, seats = SeatRange.__table__.c, Seat.__table__.c
+    query = select(ranges.section, ranges.row, ranges.first_number, ranges.last_number, ranges.ticket_type_id,
+                   ranges.position, ranges.first_seat_id) \
+        .where(ranges.event_id == event_id).order_by(ranges.position).limit(RANGES)
     if section is not None:
-        query = query.where(seats.section == section)
+        query = query.where(ranges.section == section)
     after = -1
     while True:
-        rows = db.session.execute(query.where(seats.position > after)).all()
+        found = db.session.execute(query.where(ranges.position > after)).all()
+        if found:
+            last = found[-1]
+            statuses = dict(db.session.execute(select(seats.id, seats.status).where(
+                seats.event_id == event_id, seats.status != SeatStatus.AVAILABLE,
+                seats.position.between(found[0].position, last.position + last.last_number - last.first_number))).all())
         db.session.rollback()
-        if rows:
-            yield rows
-        if len(rows) < PAGE:
+        for section_name, row, first, last_number, type_id, _position, first_id in found:
+            for number in range(first, last_number + 1):
+                seat_id = first_id + number - first
+                yield seat_id, section_name, row, number, type_id, statuses.get(seat_id, SeatStatus.AVAILABLE)
+        if len(found) < RANGES:
             return
-        after = rows[-1].position
+        after = found[-1].position

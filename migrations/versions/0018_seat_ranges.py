@@ -1,0 +1,144 @@
+"""Seat maps are written as their ranges: one row per range of a row's seats
+(`seat_ranges`), and a seat gets its own row only when it is first taken.
+
+A seat's id is its range's `first_seat_id` plus its number's offset in the range. New
+ranges take the ids from `id * 100000` (`SEATS_PER_RANGE`), which go past 2**31: seat ids
+become BIGINT on PostgreSQL (SQLite's integers are 64-bit already), and seats get no id
+of their own any more.
+
+The seats already there keep their ids and rows: each run of seats of one row whose
+numbers, places and ids all follow on becomes a range. The range ids then start past
+the highest seat id ever given (the old id counter) divided by 100000, so that no new
+seat can have an old one's id, not even a deleted seat's.
+
+Revision ID: 0018
+Revises: 0017
+Create Date: 2026-12-07
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0018"
+down_revision = "0017"
+branch_labels = None
+depends_on = None
+
+SEATS_PER_RANGE = 100_000
+SEAT_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+PLACE = ("event_id", "ticket_type_id", "section", "row")
+
+
+def _sqlite_foreign_keys(on):
+    """Off while SQLite copies seats into a new table (migration 0007 says why)."""
+    if op.get_bind().dialect.name == "sqlite":
+        op.execute(f"PRAGMA foreign_keys={'ON' if on else 'OFF'}")
+
+
+def upgrade():
+    connection = op.get_bind()
+    postgresql = connection.dialect.name == "postgresql"
+    op.create_table(
+        "seat_ranges",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("event_id", sa.Integer(), nullable=False),
+        sa.Column("ticket_type_id", sa.Integer(), nullable=False),
+        sa.Column("section", sa.String(50), nullable=False),
+        sa.Column("row", sa.String(20), nullable=False),
+        sa.Column("first_number", sa.Integer(), nullable=False),
+        sa.Column("last_number", sa.Integer(), nullable=False),
+        sa.Column("position", sa.Integer(), nullable=False),
+        sa.Column("first_seat_id", SEAT_ID, nullable=False),
+        sa.CheckConstraint("first_number <= last_number", name="ck_seat_ranges_numbers_ascending"),
+        sa.ForeignKeyConstraint(["event_id", "ticket_type_id"], ["ticket_types.event_id", "ticket_types.id"],
+                                name="fk_seat_ranges_event_id_ticket_types"),
+        sa.PrimaryKeyConstraint("id", name="pk_seat_ranges"),
+        sa.UniqueConstraint("event_id", "position", name="uq_seat_ranges_event_id_position"),
+        sqlite_autoincrement=True,
+    )
+    op.create_index("ix_seat_ranges_event_id_first_seat_id", "seat_ranges", ["event_id", "first_seat_id"])
+
+    seats = connection.execute(sa.text(
+        "SELECT id, event_id, ticket_type_id, section, row, number, position FROM seats ORDER BY event_id, position"
+    )).all()
+    ranges, members = [], []  # members: (range id, its seats' first id, last id)
+    for seat in seats:
+        last = ranges[-1] if ranges else None
+        if (last and tuple(last[key] for key in PLACE) == tuple(getattr(seat, key) for key in PLACE)
+                and seat.number == last["last_number"] + 1 and seat.position == last["position"] + seat.number
+                - last["first_number"] and seat.id == members[-1][2] + 1):
+            last["last_number"] = seat.number
+            members[-1] = (members[-1][0], members[-1][1], seat.id)
+            continue
+        ranges.append({"id": len(ranges) + 1, **{key: getattr(seat, key) for key in PLACE},
+                       "first_number": seat.number, "last_number": seat.number, "position": seat.position,
+                       "first_seat_id": seat.id})
+        members.append((len(ranges), seat.id, seat.id))
+    if ranges:
+        op.bulk_insert(sa.table("seat_ranges", *(sa.column(key) for key in ranges[0])), ranges)
+    # the next range's seats start past every seat id ever given
+    if postgresql:
+        given = connection.execute(sa.text(
+            "SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM seats_id_seq")).scalar()
+    else:
+        given = connection.execute(sa.text("SELECT seq FROM sqlite_sequence WHERE name = 'seats'")).scalar()
+    highest = max(given or 0, max((seat.id for seat in seats), default=0))
+    start = max(len(ranges), highest // SEATS_PER_RANGE)
+    if postgresql and start:
+        op.execute(f"SELECT setval(pg_get_serial_sequence('seat_ranges', 'id'), {start})")
+    elif start:
+        op.execute("DELETE FROM sqlite_sequence WHERE name = 'seat_ranges'")
+        op.execute(f"INSERT INTO sqlite_sequence (name, seq) VALUES ('seat_ranges', {start})")
+
+    _sqlite_foreign_keys(False)
+    sqlite = "always" if not postgresql else "auto"  # rebuilt on SQLite, without AUTOINCREMENT now
+    with op.batch_alter_table("seats", recreate=sqlite) as batch:
+        batch.add_column(sa.Column("range_id", sa.Integer(), nullable=True))
+    if members:
+        connection.execute(sa.text("UPDATE seats SET range_id = :range WHERE id BETWEEN :first AND :last"),
+                           [{"range": range_id, "first": first, "last": last} for range_id, first, last in members])
+    with op.batch_alter_table("seats") as batch:
+        batch.alter_column("range_id", existing_type=sa.Integer(), nullable=False)
+        batch.alter_column("id", existing_type=sa.Integer(), type_=SEAT_ID, server_default=None)
+        batch.create_foreign_key("fk_seats_range_id_seat_ranges", "seat_ranges", ["range_id"], ["id"])
+        batch.create_index("ix_seats_range_id", ["range_id"])
+    if postgresql:
+        op.execute("DROP SEQUENCE IF EXISTS seats_id_seq")
+    with op.batch_alter_table("tickets") as batch:
+        batch.alter_column("seat_id", existing_type=sa.Integer(), type_=SEAT_ID)
+    _sqlite_foreign_keys(True)
+
+
+def downgrade():
+    """Every seat gets its row again (AVAILABLE, where it had none), and ids of their
+    own from a sequence past the highest; the ranges go."""
+    connection = op.get_bind()
+    postgresql = connection.dialect.name == "postgresql"
+    ranges = connection.execute(sa.text(
+        "SELECT id, event_id, ticket_type_id, section, row, first_number, last_number, position, first_seat_id "
+        "FROM seat_ranges ORDER BY id")).all()
+    for seat_range in ranges:
+        connection.execute(sa.text(
+            "INSERT INTO seats (id, range_id, event_id, ticket_type_id, section, row, number, position, status) "
+            "SELECT :id, :range, :event, :type, :section, :row, :number, :position, 'AVAILABLE' "
+            "WHERE NOT EXISTS (SELECT 1 FROM seats WHERE id = :id)"
+        ), [{"id": seat_range.first_seat_id + offset, "range": seat_range.id, "event": seat_range.event_id,
+             "type": seat_range.ticket_type_id, "section": seat_range.section, "row": seat_range.row,
+             "number": seat_range.first_number + offset, "position": seat_range.position + offset}
+            for offset in range(seat_range.last_number - seat_range.first_number + 1)])
+    _sqlite_foreign_keys(False)
+    with op.batch_alter_table("tickets") as batch:
+        batch.alter_column("seat_id", existing_type=SEAT_ID, type_=sa.Integer())
+    with op.batch_alter_table("seats", recreate="always" if not postgresql else "auto",
+                              table_kwargs={"sqlite_autoincrement": True}) as batch:
+        batch.drop_index("ix_seats_range_id")
+        batch.drop_constraint("fk_seats_range_id_seat_ranges", type_="foreignkey")
+        batch.drop_column("range_id")
+    if postgresql:
+        # ids stay BIGINT: a seat may have one past 2**31 now; new seats number on from the highest
+        op.execute("CREATE SEQUENCE seats_id_seq OWNED BY seats.id")
+        op.execute("SELECT setval('seats_id_seq', COALESCE((SELECT MAX(id) FROM seats), 0) + 1, false)")
+        op.execute("ALTER TABLE seats ALTER COLUMN id SET DEFAULT nextval('seats_id_seq')")
+    _sqlite_foreign_keys(True)
+    op.drop_index("ix_seat_ranges_event_id_first_seat_id", table_name="seat_ranges")
+    op.drop_table("seat_ranges")
