@@ -246,7 +246,7 @@ class DoorScenarios:
         """A RESERVED event with a map of `seats` seats: (event id, seat ids in map order)."""
         event = self._event(server, title, seats, seating="RESERVED", price="25.00")
         self._api(server, "PUT", f"/api/events/{event['id']}/seats", seat_map(event["ticketTypes"][0]["id"], seats))
-        ids = [r[0] for r in self.sql("SELECT id FROM seats WHERE event_id = %s ORDER BY position", (event["id"],))]
+        ids = [seat["id"] for seat in self._api(server, "GET", f"/api/events/{event['id']}/seats")]
         assert len(ids) == seats, (len(ids), seats)
         return event["id"], ids
 
