@@ -37,6 +37,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from eventbook.database import begin_write
 from eventbook.extensions import db
 from eventbook.models import (
+    SEATS_PER_RANGE,
     EntryStatus,
     Event,
     EventStatus,
@@ -120,12 +121,14 @@ def seats_named(asked):
     number, position). An id that is no seat of the event's map gives none."""
     ranges = _ranges.c
     offset = asked - ranges.first_seat_id
+    # the range whose first seat is at most `asked` and less than a range's ids before it
+    # (SEATS_PER_RANGE: one entry or two of the event's index, whatever its map)
     return select(
         asked.label("id"), ranges.id.label("range_id"), ranges.event_id, ranges.ticket_type_id, ranges.section,
         ranges.row, (ranges.first_number + offset).label("number"), (ranges.position + offset).label("position"),
     ).where(
         ranges.event_id == bindparam("event", type_=Integer),
-        ranges.first_seat_id <= asked,
+        ranges.first_seat_id.between(asked - (SEATS_PER_RANGE - 1), asked),
         asked <= ranges.first_seat_id + ranges.last_number - ranges.first_number,
     )
 
