@@ -23,6 +23,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     case,
+    delete,
     exists,
     func,
     literal,
@@ -427,6 +428,15 @@ def lock(event_id):
 
 
 # -- seat maps -------------------------------------------------------------------------
+
+
+def remove_seat_map(event_id):
+    """Delete the event's seat map: the rows its seats have (found by their ranges),
+    then its ranges."""
+    ranges = select(_ranges.c.id).where(_ranges.c.event_id == event_id)
+    db.session.execute(delete(_seats).where(_seats.c.range_id.in_(ranges)))
+    db.session.execute(delete(_ranges).where(_ranges.c.event_id == event_id))
+
 
 
 def seat_counts(event_id, counts, now):

@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ExcludeConstraint
 from sqlalchemy.orm import Mapped, mapped_column, query_expression, relationship
 
 from eventbook.database import unicode_lower
@@ -320,6 +321,12 @@ class SeatRange(db.Model):
     __tablename__ = "seat_ranges"
     __table_args__ = (
         sa.CheckConstraint("first_number <= last_number", name="numbers_ascending"),
+        # No two ranges of a row share a seat (on PostgreSQL; the map's validator checks
+        # it on both).
+        ExcludeConstraint(("event_id", "="), ("section", "="), ("row", "="),
+                          (sa.func.int4range(sa.column("first_number"), sa.column("last_number"),
+                                             sa.literal_column("'[]'")), "&&"),
+                          using="gist", name="ex_seat_ranges_place").ddl_if(dialect="postgresql"),
         sa.UniqueConstraint("event_id", "position", name="uq_seat_ranges_event_id_position"),
         sa.ForeignKeyConstraint(["event_id", "ticket_type_id"], ["ticket_types.event_id", "ticket_types.id"],
                                 name="fk_seat_ranges_event_id_ticket_types"),
@@ -338,18 +345,26 @@ class SeatRange(db.Model):
     first_seat_id: Mapped[int] = mapped_column(SeatId)
 
 
+_TAKEN = sa.text(f"status != '{SeatStatus.AVAILABLE}'")
+
+
 class Seat(db.Model):
-    """A seat of a RESERVED event that has been taken at least once: its range's seat,
-    with its status. A seat without a row is AVAILABLE."""
+    """A seat of a RESERVED event that has been asked for at least once: its range's
+    seat, with its status. A seat without a row is AVAILABLE. (Its place is its range's,
+    which no other range shares: see SeatRange.)"""
 
     __tablename__ = "seats"
     __table_args__ = (
-        sa.UniqueConstraint("event_id", "section", "row", "number", name="uq_seats_place"),
         sa.CheckConstraint(_one_of("status", SeatStatus.ALL), name="status_valid"),
         # A seat's type is one of its event's: one key checked per seat, not two.
         sa.ForeignKeyConstraint(["event_id", "ticket_type_id"], ["ticket_types.event_id", "ticket_types.id"],
                                 name="fk_seats_event_id_ticket_types"),
-        sa.Index("ix_seats_event_id_position", "event_id", "position"),
+        sa.Index("ix_seats_ticket_type_id", "ticket_type_id"),  # for that key's checks when a type goes
+        # An event's seats that are held or booked, in map order (the seat list, a map
+        # in use, a cancel). Only those: a sale's seats are found by their ids, and an
+        # index of the event's AVAILABLE rows too could draw a plan made while the table
+        # was small to read the event's seats one by one for them.
+        sa.Index("ix_seats_event_id_position", "event_id", "position", postgresql_where=_TAKEN, sqlite_where=_TAKEN),
         # Seats are looked up by their hold or booking, never by its absence: a seat
         # given back adds no entry to these.
         sa.Index("ix_seats_hold_id", "hold_id", postgresql_where=sa.text("hold_id IS NOT NULL"),

@@ -19,7 +19,6 @@ from eventbook.models import (
     HoldStatus,
     Item,
     Role,
-    Seat,
     Seating,
     SeatRange,
     TicketType,
@@ -147,8 +146,7 @@ def remove(event_id, user):
     event = locked(event_id)
     if not db.session.scalar(select(exists().where(Booking.event_id == event_id))):
         holds = select(Hold.id).where(Hold.event_id == event_id).scalar_subquery()
-        db.session.execute(delete(Seat).where(Seat.event_id == event_id))
-        db.session.execute(delete(SeatRange).where(SeatRange.event_id == event_id))
+        inventory.remove_seat_map(event_id)
         db.session.execute(delete(WaitlistEntry).where(WaitlistEntry.event_id == event_id))
         db.session.execute(delete(Item).where(Item.hold_id.in_(holds)))
         db.session.execute(delete(Hold).where(Hold.event_id == event_id))
@@ -274,7 +272,7 @@ def remove_ticket_type(event_id, type_id, user):
         db.session.rollback()
         error(409, "capacity_below_sold", "Tickets of this type are sold, held or set aside for its waiting list: "
                                           "it cannot be deleted")
-    if db.session.scalar(select(exists().where(SeatRange.ticket_type_id == type_id))):
+    if db.session.scalar(select(exists().where(SeatRange.event_id == event_id, SeatRange.ticket_type_id == type_id))):
         db.session.rollback()
         error(409, "capacity_below_sold", "Seats of the seat map have this type: it cannot be deleted")
     if len(event.ticket_types) == 1:

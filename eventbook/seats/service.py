@@ -8,7 +8,7 @@ and only while none of its seats is held or booked.
 from collections import Counter
 from itertools import accumulate, islice
 
-from sqlalchemy import delete, exists, insert, select, update
+from sqlalchemy import exists, insert, select, update
 
 from eventbook import inventory
 from eventbook.database import autocommit, retry_deadlocks
@@ -41,9 +41,7 @@ def replace(event_id, user, sections):
     if in_use or not inventory.seat_counts(event_id, counts, utcnow()):
         db.session.rollback()
         error(409, "seats_in_use", "Seats of this event are held or booked: its seat map cannot be replaced")
-    # the seats of the old map that have rows (all AVAILABLE), then its ranges
-    db.session.execute(delete(Seat.__table__).where(Seat.event_id == event_id))
-    db.session.execute(delete(SeatRange.__table__).where(SeatRange.event_id == event_id))
+    inventory.remove_seat_map(event_id)
     _insert(event_id, sections)
     db.session.commit()
     return counts.total()

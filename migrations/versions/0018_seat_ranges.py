@@ -4,7 +4,10 @@
 A seat's id is its range's `first_seat_id` plus its number's offset in the range. New
 ranges take the ids from `id * 100000` (`SEATS_PER_RANGE`), which go past 2**31: seat ids
 become BIGINT on PostgreSQL (SQLite's integers are 64-bit already), and seats get no id
-of their own any more.
+of their own any more. The index of an event's seats in map order keeps only those
+held or booked: a sale finds its seats by their ids. A seat's place is its range's:
+on PostgreSQL an exclusion constraint (btree_gist) keeps two ranges of a row from
+sharing a seat, where a unique key kept two seats from sharing a place.
 
 The seats already there keep their ids and rows: each run of seats of one row whose
 numbers, places and ids all follow on becomes a range. The range ids then start past
@@ -27,6 +30,7 @@ depends_on = None
 SEATS_PER_RANGE = 100_000
 SEAT_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 PLACE = ("event_id", "ticket_type_id", "section", "row")
+TAKEN = {"postgresql_where": sa.text("status != 'AVAILABLE'"), "sqlite_where": sa.text("status != 'AVAILABLE'")}
 
 
 def _sqlite_foreign_keys(on):
@@ -57,6 +61,10 @@ def upgrade():
         sqlite_autoincrement=True,
     )
     op.create_index("ix_seat_ranges_event_id_first_seat_id", "seat_ranges", ["event_id", "first_seat_id"])
+    if postgresql:  # no two ranges of a row share a seat
+        op.execute("CREATE EXTENSION IF NOT EXISTS btree_gist")
+        op.execute("ALTER TABLE seat_ranges ADD CONSTRAINT ex_seat_ranges_place EXCLUDE USING gist "
+                   "(event_id WITH =, section WITH =, row WITH =, int4range(first_number, last_number, '[]') WITH &&)")
 
     seats = connection.execute(sa.text(
         "SELECT id, event_id, ticket_type_id, section, row, number, position FROM seats ORDER BY event_id, position"
@@ -102,6 +110,10 @@ def upgrade():
         batch.alter_column("id", existing_type=sa.Integer(), type_=SEAT_ID, server_default=None)
         batch.create_foreign_key("fk_seats_range_id_seat_ranges", "seat_ranges", ["range_id"], ["id"])
         batch.create_index("ix_seats_range_id", ["range_id"])
+        batch.drop_index("ix_seats_event_id_position")
+        batch.create_index("ix_seats_event_id_position", ["event_id", "position"], **TAKEN)
+        batch.drop_constraint("uq_seats_place", type_="unique")
+        batch.create_index("ix_seats_ticket_type_id", ["ticket_type_id"])
     if postgresql:
         op.execute("DROP SEQUENCE IF EXISTS seats_id_seq")
     with op.batch_alter_table("tickets") as batch:
@@ -132,6 +144,10 @@ def downgrade():
     with op.batch_alter_table("seats", recreate="always" if not postgresql else "auto",
                               table_kwargs={"sqlite_autoincrement": True}) as batch:
         batch.drop_index("ix_seats_range_id")
+        batch.drop_index("ix_seats_event_id_position")
+        batch.create_index("ix_seats_event_id_position", ["event_id", "position"])
+        batch.drop_index("ix_seats_ticket_type_id")
+        batch.create_unique_constraint("uq_seats_place", ["event_id", "section", "row", "number"])
         batch.drop_constraint("fk_seats_range_id_seat_ranges", type_="foreignkey")
         batch.drop_column("range_id")
     if postgresql:
