@@ -29,7 +29,6 @@ depends_on = None
 
 SEATS_PER_RANGE = 100_000
 SEAT_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-PLACE = ("event_id", "ticket_type_id", "section", "row")
 TAKEN = {"postgresql_where": sa.text("status != 'AVAILABLE'"), "sqlite_where": sa.text("status != 'AVAILABLE'")}
 
 
@@ -66,32 +65,50 @@ def upgrade():
         op.execute("ALTER TABLE seat_ranges ADD CONSTRAINT ex_seat_ranges_place EXCLUDE USING gist "
                    "(event_id WITH =, section WITH =, row WITH =, int4range(first_number, last_number, '[]') WITH &&)")
 
-    seats = connection.execute(sa.text(
-        "SELECT id, event_id, ticket_type_id, section, row, number, position FROM seats ORDER BY event_id, position"
-    )).all()
-    ranges, members = [], []  # members: (range id, its seats' first id, last id)
-    for seat in seats:
-        last = ranges[-1] if ranges else None
-        if (last and tuple(last[key] for key in PLACE) == tuple(getattr(seat, key) for key in PLACE)
-                and seat.number == last["last_number"] + 1 and seat.position == last["position"] + seat.number
-                - last["first_number"] and seat.id == members[-1][2] + 1):
-            last["last_number"] = seat.number
-            members[-1] = (members[-1][0], members[-1][1], seat.id)
-            continue
-        ranges.append({"id": len(ranges) + 1, **{key: getattr(seat, key) for key in PLACE},
-                       "first_number": seat.number, "last_number": seat.number, "position": seat.position,
-                       "first_seat_id": seat.id})
-        members.append((len(ranges), seat.id, seat.id))
-    if ranges:
-        op.bulk_insert(sa.table("seat_ranges", *(sa.column(key) for key in ranges[0])), ranges)
+    _sqlite_foreign_keys(False)
+    sqlite = "always" if not postgresql else "auto"  # rebuilt on SQLite, without AUTOINCREMENT now
+    with op.batch_alter_table("seats", recreate=sqlite) as batch:
+        batch.add_column(sa.Column("range_id", sa.Integer(), nullable=True))
+    _sqlite_foreign_keys(True)
+
+    # A seat that does not follow on from the one before it in its event's map (same
+    # type, section and row; number, place and id one more) starts a range: the ranges
+    # are numbered by counting those starts in map order.
+    op.execute("""
+        INSERT INTO seat_ranges (id, event_id, ticket_type_id, section, row, first_number, last_number, position,
+                                 first_seat_id)
+        WITH marked AS (
+            SELECT id, event_id, ticket_type_id, section, row, number, position,
+                   CASE WHEN LAG(id) OVER place = id - 1 AND LAG(number) OVER place = number - 1
+                             AND LAG(position) OVER place = position - 1
+                             AND LAG(ticket_type_id) OVER place = ticket_type_id
+                             AND LAG(section) OVER place = section AND LAG(row) OVER place = row
+                        THEN 0 ELSE 1 END AS starts
+            FROM seats
+            WINDOW place AS (PARTITION BY event_id ORDER BY position)
+        ), numbered AS (
+            SELECT *, SUM(starts) OVER (ORDER BY event_id, position ROWS UNBOUNDED PRECEDING) AS range_id
+            FROM marked
+        )
+        SELECT range_id, event_id, MIN(ticket_type_id), MIN(section), MIN(row), MIN(number), MAX(number),
+               MIN(position), MIN(id)
+        FROM numbered
+        GROUP BY range_id, event_id
+    """)
+    op.execute("""
+        UPDATE seats SET range_id = (
+            SELECT r.id FROM seat_ranges r
+            WHERE r.event_id = seats.event_id
+              AND seats.id BETWEEN r.first_seat_id AND r.first_seat_id + r.last_number - r.first_number)
+    """)
     # the next range's seats start past every seat id ever given
     if postgresql:
         given = connection.execute(sa.text(
             "SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM seats_id_seq")).scalar()
     else:
         given = connection.execute(sa.text("SELECT seq FROM sqlite_sequence WHERE name = 'seats'")).scalar()
-    highest = max(given or 0, max((seat.id for seat in seats), default=0))
-    start = max(len(ranges), highest // SEATS_PER_RANGE)
+    highest = max(given or 0, connection.execute(sa.text("SELECT COALESCE(MAX(id), 0) FROM seats")).scalar())
+    start = max(connection.execute(sa.text("SELECT COUNT(*) FROM seat_ranges")).scalar(), highest // SEATS_PER_RANGE)
     if postgresql and start:
         op.execute(f"SELECT setval(pg_get_serial_sequence('seat_ranges', 'id'), {start})")
     elif start:
@@ -99,12 +116,6 @@ def upgrade():
         op.execute(f"INSERT INTO sqlite_sequence (name, seq) VALUES ('seat_ranges', {start})")
 
     _sqlite_foreign_keys(False)
-    sqlite = "always" if not postgresql else "auto"  # rebuilt on SQLite, without AUTOINCREMENT now
-    with op.batch_alter_table("seats", recreate=sqlite) as batch:
-        batch.add_column(sa.Column("range_id", sa.Integer(), nullable=True))
-    if members:
-        connection.execute(sa.text("UPDATE seats SET range_id = :range WHERE id BETWEEN :first AND :last"),
-                           [{"range": range_id, "first": first, "last": last} for range_id, first, last in members])
     with op.batch_alter_table("seats") as batch:
         batch.alter_column("range_id", existing_type=sa.Integer(), nullable=False)
         batch.alter_column("id", existing_type=sa.Integer(), type_=SEAT_ID, server_default=None)
