@@ -8,7 +8,7 @@ and only while none of its seats is held or booked.
 from collections import Counter
 from itertools import accumulate, islice
 
-from sqlalchemy import exists, insert, select, update
+from sqlalchemy import BigInteger, cast, exists, insert, select, update
 
 from eventbook import inventory
 from eventbook.database import autocommit, retry_deadlocks
@@ -61,7 +61,7 @@ def _insert(event_id, sections):
          "last_number": last, "position": position, "first_seat_id": 0}
         for (type_id, name, label, first, last), position in zip(rows, positions, strict=False)])
     db.session.execute(update(ranges).where(ranges.c.event_id == event_id)
-                       .values(first_seat_id=ranges.c.id * SEATS_PER_RANGE))
+                       .values(first_seat_id=cast(ranges.c.id, BigInteger) * SEATS_PER_RANGE))  # past 2**31
 
 
 def _in_map_order(rows):
