@@ -438,7 +438,6 @@ def remove_seat_map(event_id):
     db.session.execute(delete(_ranges).where(_ranges.c.event_id == event_id))
 
 
-
 def seat_counts(event_id, counts, now):
     """Make a new seat map's counts (`counts`: ticket_type_id -> seats) the event's
     capacity and its types' quantities, every ticket available (a type without seats

@@ -316,7 +316,8 @@ class SeatRange(db.Model):
     The seat numbered `n` has the id `first_seat_id + n - first_number` and the place
     `position + n - first_number` in the map (sections, then rows, in the order given;
     numbers ascending). A new range's seats have the ids from `id * SEATS_PER_RANGE` on:
-    never a replaced map's. A seat gets its own row (`Seat`) when it is first taken."""
+    never a replaced map's. A seat gets its own row (`Seat`) when it is first asked for
+    (`inventory.add_seat_rows`)."""
 
     __tablename__ = "seat_ranges"
     __table_args__ = (
@@ -361,9 +362,9 @@ class Seat(db.Model):
                                 name="fk_seats_event_id_ticket_types"),
         sa.Index("ix_seats_ticket_type_id", "ticket_type_id"),  # for that key's checks when a type goes
         # An event's seats that are held or booked, in map order (the seat list, a map
-        # in use, a cancel). Only those: a sale's seats are found by their ids, and an
-        # index of the event's AVAILABLE rows too could draw a plan made while the table
-        # was small to read the event's seats one by one for them.
+        # in use, a cancel). Only those: a sale finds its seats by their ids, and an index
+        # of all the event's rows would draw a plan made while the table was small into
+        # reading all of them to find two.
         sa.Index("ix_seats_event_id_position", "event_id", "position", postgresql_where=_TAKEN, sqlite_where=_TAKEN),
         # Seats are looked up by their hold or booking, never by its absence: a seat
         # given back adds no entry to these.

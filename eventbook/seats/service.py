@@ -54,12 +54,12 @@ def _insert(event_id, sections):
     rows = [(section["ticket_type_id"], section["name"], row["label"], row["first"], row["last"])
             for section in sections for row in _in_map_order(section["rows"])]
     # each range's first position: the seats of the ranges before it
-    positions = accumulate((last - first + 1 for *_, first, last in rows), initial=0)
+    positions = list(accumulate((last - first + 1 for *_, first, last in rows), initial=0))[:-1]
     ranges = SeatRange.__table__
     db.session.execute(insert(ranges), [
         {"event_id": event_id, "ticket_type_id": type_id, "section": name, "row": label, "first_number": first,
          "last_number": last, "position": position, "first_seat_id": 0}
-        for (type_id, name, label, first, last), position in zip(rows, positions, strict=False)])
+        for (type_id, name, label, first, last), position in zip(rows, positions, strict=True)])
     db.session.execute(update(ranges).where(ranges.c.event_id == event_id)
                        .values(first_seat_id=cast(ranges.c.id, BigInteger) * SEATS_PER_RANGE))  # past 2**31
 
