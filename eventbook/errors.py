@@ -14,6 +14,7 @@ from flask import g, jsonify
 from webargs.flaskparser import abort
 
 from eventbook import database
+from eventbook.schemas import SeatId
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +71,7 @@ class ErrorSchema(ma.Schema):
     ticket_type_id = ma.fields.Integer(
         data_key="ticketTypeId", metadata={"description": "not_enough_tickets, sold_out, sales_closed: which type"})
     unavailable_seat_ids = ma.fields.List(
-        ma.fields.Integer(), data_key="unavailableSeatIds", metadata={"description": "seats_taken: the seats not free"})
+        SeatId(), data_key="unavailableSeatIds", metadata={"description": "seats_taken: the seats not free"})
     checked_in_at = ma.fields.DateTime(
         data_key="checkedInAt", metadata={"description": "already_checked_in: when the ticket was checked in"})
     sold = ma.fields.Integer(

@@ -219,6 +219,7 @@ class SeatId(Id):
     exactly in every client."""
 
     def __init__(self, **kwargs):
+        kwargs["metadata"] = {"format": "int64", **kwargs.get("metadata", {})}  # for clients' generated code
         super().__init__(maximum=MAX_SEAT_ID, **kwargs)
 
 

@@ -93,6 +93,16 @@ def test_the_document_describes_the_seat_list_s_filter_and_its_conditional_heade
         assert {"ETag", "Cache-Control"} <= operation["responses"][status]["headers"].keys(), status
 
 
+def test_the_document_gives_seat_ids_as_64_bit_integers(client):
+    """Seat ids go past 2**31: a client's generated code must not read them as 32-bit."""
+    schemas = client.get("/api/openapi.json").get_json()["components"]["schemas"]
+    described = [schemas["Seat"]["properties"]["id"], schemas["SeatRef"]["properties"]["id"],
+                 schemas["Order"]["properties"]["seatIds"]["items"],
+                 schemas["Error"]["properties"]["unavailableSeatIds"]["items"]]
+    for seat_id in described:
+        assert (seat_id["type"], seat_id["format"], seat_id["maximum"]) == ("integer", "int64", 2**53 - 1), seat_id
+
+
 def test_a_matching_etag_is_a_304_for_one_small_read(app, client, organizer, seated):
     event_id, types = seated
     url = f"/api/events/{event_id}/seats"

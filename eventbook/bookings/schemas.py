@@ -14,7 +14,7 @@ class ItemSchema(Reply):
 
 
 class SeatRefSchema(Reply):
-    id = fields.Integer()
+    id = SeatId()
     section = fields.String()
     row = fields.String()
     number = fields.Integer()

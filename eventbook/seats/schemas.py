@@ -1,7 +1,7 @@
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from eventbook.models import SeatStatus
-from eventbook.schemas import Headers, Id, Schema, Title
+from eventbook.schemas import Headers, Id, Schema, SeatId, Title
 
 MAX_SEATS = 50_000
 MAX_NUMBER = 100_000
@@ -63,7 +63,7 @@ class SeatCountSchema(Schema):
 
 
 class SeatSchema(Schema):
-    id = fields.Integer(dump_only=True)
+    id = SeatId(dump_only=True)
     section = fields.String(dump_only=True)
     row = fields.String(dump_only=True)
     number = fields.Integer(dump_only=True)
