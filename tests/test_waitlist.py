@@ -377,7 +377,8 @@ def test_a_larger_capacity_is_set_aside_whichever_other_events_exist(client, sho
     refused(shop.book(make_user(), event["id"], 1), 409, "sold_out")  # nobody jumps the queue
     assert ok(entry_of(client, erin, event["id"]))["status"] == "WAITING"  # 2 set aside, 3 asked for
     grown = ok(client.patch(f"/api/events/{event['id']}", json={"totalTickets": 6}, headers=organizer.headers))
-    assert grown["totalTickets"] == 6 and grown["availableTickets"] + grown["setAsideTickets"] == 4
+    # all 4 set aside; or 1, when erin's offer (3) was made before the answer read the event
+    assert (grown["totalTickets"], grown["availableTickets"]) == (6, 0) and grown["setAsideTickets"] in (4, 1)
     offered(client, erin, event["id"])
     wait_until(lambda: shop.available(event["id"]) == 1, 5, message="the rest to the public")
 
