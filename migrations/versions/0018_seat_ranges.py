@@ -95,11 +95,13 @@ def upgrade():
         FROM numbered
         GROUP BY range_id, event_id
     """)
+    # a seat's range: its event's range that starts last at or before the seat's id (the
+    # ranges' ids are runs apart from each other)
     op.execute("""
         UPDATE seats SET range_id = (
             SELECT r.id FROM seat_ranges r
-            WHERE r.event_id = seats.event_id
-              AND seats.id BETWEEN r.first_seat_id AND r.first_seat_id + r.last_number - r.first_number)
+            WHERE r.event_id = seats.event_id AND r.first_seat_id <= seats.id
+            ORDER BY r.first_seat_id DESC LIMIT 1)
     """)
     # the next range's seats start past every seat id ever given
     if postgresql:
