@@ -284,6 +284,19 @@ def test_seats_from_before_ranges_keep_their_ids_statuses_and_sales(at_revision)
     assert [(seat["row"], seat["number"], seat["status"]) for seat in new] == [
         ("A", number, "AVAILABLE") for number in range(1, 7)]
     assert min(seat["id"] for seat in new) > max(seats.values())
+    # down to 0017 and up again: below 0018 every seat has its row, with its id and status
+    before = {name: ok(client.get(f"/api/events/{events[name]}/seats")) for name in events}
+    support.stop_background(app)
+    support.migrate(at_0017, "0017", down=True)
+    engine = sa.create_engine(support._normalized(at_0017))
+    with engine.connect() as connection:
+        rows = {tuple(row) for row in connection.execute(sa.text("SELECT id, status FROM seats"))}
+    engine.dispose()
+    assert rows == {(seat["id"], seat["status"]) for listed_seats in before.values() for seat in listed_seats}
+    support.migrate(at_0017)
+    app = create_app(support.test_config(at_0017))
+    client = app.test_client()
+    assert {name: ok(client.get(f"/api/events/{events[name]}/seats")) for name in events} == before
     support.stop_background(app)
     assert support.invariant_violations(at_0017) == []
 

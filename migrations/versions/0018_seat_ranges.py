@@ -1,5 +1,5 @@
 """Seat maps are written as their ranges: one row per range of a row's seats
-(`seat_ranges`), and a seat gets its own row only when it is first taken.
+(`seat_ranges`), and a seat gets its own row only when it is first asked for.
 
 A seat's id is its range's `first_seat_id` plus its number's offset in the range. New
 ranges take the ids from `id * 100000` (`SEATS_PER_RANGE`), which go past 2**31: seat ids
@@ -135,25 +135,23 @@ def upgrade():
 
 
 def downgrade():
-    """Every seat gets its row again (AVAILABLE, where it had none), and ids of their
-    own from a sequence past the highest; the ranges go."""
-    connection = op.get_bind()
-    postgresql = connection.dialect.name == "postgresql"
-    ranges = connection.execute(sa.text(
-        "SELECT id, event_id, ticket_type_id, section, row, first_number, last_number, position, first_seat_id "
-        "FROM seat_ranges ORDER BY id")).all()
-    for seat_range in ranges:
-        connection.execute(sa.text(
-            "INSERT INTO seats (id, range_id, event_id, ticket_type_id, section, row, number, position, status) "
-            "SELECT :id, :range, :event, :type, :section, :row, :number, :position, 'AVAILABLE' "
-            "WHERE NOT EXISTS (SELECT 1 FROM seats WHERE id = :id)"
-        ), [{"id": seat_range.first_seat_id + offset, "range": seat_range.id, "event": seat_range.event_id,
-             "type": seat_range.ticket_type_id, "section": seat_range.section, "row": seat_range.row,
-             "number": seat_range.first_number + offset, "position": seat_range.position + offset}
-            for offset in range(seat_range.last_number - seat_range.first_number + 1)])
+    """Every seat gets its row again (AVAILABLE, where it had none), keeping its id; new
+    seats take theirs from a sequence past the highest; the ranges go."""
+    postgresql = op.get_bind().dialect.name == "postgresql"
+    op.execute("""
+        INSERT INTO seats (id, range_id, event_id, ticket_type_id, section, row, number, position, status)
+        WITH RECURSIVE numbered (range_id, number) AS (
+            SELECT id, first_number FROM seat_ranges
+            UNION ALL
+            SELECT n.range_id, n.number + 1 FROM numbered n JOIN seat_ranges r ON r.id = n.range_id
+            WHERE n.number < r.last_number
+        )
+        SELECT r.first_seat_id + n.number - r.first_number, r.id, r.event_id, r.ticket_type_id, r.section, r.row,
+               n.number, r.position + n.number - r.first_number, 'AVAILABLE'
+        FROM numbered n JOIN seat_ranges r ON r.id = n.range_id
+        WHERE NOT EXISTS (SELECT 1 FROM seats s WHERE s.id = r.first_seat_id + n.number - r.first_number)
+    """)
     _sqlite_foreign_keys(False)
-    with op.batch_alter_table("tickets") as batch:
-        batch.alter_column("seat_id", existing_type=SEAT_ID, type_=sa.Integer())
     with op.batch_alter_table("seats", recreate="always" if not postgresql else "auto",
                               table_kwargs={"sqlite_autoincrement": True}) as batch:
         batch.drop_index("ix_seats_range_id")
@@ -164,7 +162,8 @@ def downgrade():
         batch.drop_constraint("fk_seats_range_id_seat_ranges", type_="foreignkey")
         batch.drop_column("range_id")
     if postgresql:
-        # ids stay BIGINT: a seat may have one past 2**31 now; new seats number on from the highest
+        # seat ids (and tickets' seat_id) stay BIGINT: a seat may have one past 2**31 now;
+        # new seats number on from the highest
         op.execute("CREATE SEQUENCE seats_id_seq OWNED BY seats.id")
         op.execute("SELECT setval('seats_id_seq', COALESCE((SELECT MAX(id) FROM seats), 0) + 1, false)")
         op.execute("ALTER TABLE seats ALTER COLUMN id SET DEFAULT nextval('seats_id_seq')")
