@@ -22,6 +22,7 @@ from pathlib import Path
 
 from flask import current_app, g, has_app_context, has_request_context
 from sqlalchemy import String, event, make_url
+from sqlalchemy.dialects.postgresql import psycopg2
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.compiler import compiles
@@ -285,13 +286,7 @@ def retry_deadlocks(function):
 PARAMETER = re.compile(r"\$(\d+)(?!\d)")  # $n in SQL compiled for PostgreSQL
 
 
-def _postgresql():
-    from sqlalchemy.dialects.postgresql import psycopg2
-
-    return psycopg2.dialect(paramstyle="numeric_dollar")
-
-
-_DIALECT = _postgresql()
+_DIALECT = psycopg2.dialect(paramstyle="numeric_dollar")  # what Prepared compiles for
 
 
 def _numbered(statement):
